@@ -1,0 +1,87 @@
+/**
+ * `agent init`: creates the state directory and a commented default config. Idempotent: a second run
+ * changes nothing and says so; `--force` rewrites the config.
+ *
+ * @module
+ */
+import { checkValue, KEYS, loadConfig, renderDefaultConfig } from "../config/mod.ts";
+import { UsageError } from "../errors.ts";
+import { writeFileAtomic } from "../state/mod.ts";
+import type { Command, CommandContext } from "./command.ts";
+
+/** The `init` command. */
+export const initCommand: Command = {
+  name: "init",
+  summary: "Create the state directory and a default config file",
+  usage: ["init [--name NAME] [--model ID] [--force]"],
+  description: "Safe to run twice: an existing setup is left as it is unless --force is given.",
+  options: {
+    name: { type: "string", arg: "NAME", help: "Node name shown to peers (default: host name)" },
+    model: { type: "string", arg: "ID", help: "Model id, e.g. mnist-mlp or mnist-vit (default: mnist-mlp)" },
+    force: { type: "boolean", help: "Overwrite an existing config file" },
+  },
+  positionals: [0, 0],
+  examples: ["agent init --name kitchen-cam", "agent init --state /tmp/a --model mnist-vit"],
+  run: runInit,
+};
+
+async function runInit(ctx: CommandContext): Promise<number> {
+  const values: Record<string, string> = {};
+  for (const [flag, path] of [["name", "node.name"], ["model", "model.id"]] as const) {
+    const v = ctx.values[flag];
+    if (typeof v === "string") {
+      const spec = KEYS.find((k) => k.path === path)!;
+      try {
+        values[path] = checkValue(spec, v, "") as string;
+      } catch (e) {
+        const reason = (e as Error).message.replace(/^[^:]+: "[^"]*" /, "");
+        throw new UsageError(`Option --${flag} ${JSON.stringify(v)} ${reason}`, "Run 'agent init --help'");
+      }
+    }
+  }
+  const force = ctx.values.force === true;
+  const root = ctx.state.root;
+  const created: string[] = [];
+
+  await Deno.mkdir(root, { recursive: true, mode: 0o700 });
+
+  let existing: string | undefined;
+  try {
+    existing = await Deno.readTextFile(ctx.configPath);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const text = renderDefaultConfig(values);
+  let configNote: string;
+  if (existing !== undefined && !force) {
+    // Make sure what is there is usable, and that the request does not silently disagree with it.
+    const current = loadConfig({ file: ctx.configPath, text: existing, env: {} });
+    const conflicts = Object.entries(values).filter(([path, v]) => {
+      const [s, k] = path.split(".");
+      return (current as unknown as Record<string, Record<string, unknown>>)[s][k] !== v;
+    });
+    if (conflicts.length > 0) {
+      const [path, v] = conflicts[0];
+      throw new UsageError(
+        `Config ${JSON.stringify(ctx.configPath)} already exists with a different ${path} than ${
+          JSON.stringify(v)
+        }`,
+        "Edit the file, or run again with --force to overwrite it with a fresh default",
+      );
+    }
+    configNote = "kept";
+  } else {
+    await writeFileAtomic(ctx.configPath, text);
+    created.push(ctx.configPath);
+    configNote = existing !== undefined ? "overwritten (--force)" : "created";
+  }
+
+  if (ctx.global.json) {
+    ctx.print("", { state: root, config: ctx.configPath, created, changed: created.length > 0 });
+  } else if (created.length === 0) {
+    ctx.io.stdout(`Already initialised in ${root}; nothing changed.\n  config: ${ctx.configPath} (kept)\n`);
+  } else {
+    ctx.io.stdout(`Initialised ${root}\n  config: ${ctx.configPath} (${configNote})\n`);
+  }
+  return 0;
+}

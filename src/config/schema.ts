@@ -1,0 +1,202 @@
+/**
+ * Every config key in one table: its type, default, allowed range and the comment that documents it
+ * (used for the commented default `agent.yaml` and the README config reference). Adding a key is one
+ * entry here.
+ *
+ * @module
+ */
+
+/** How a key's value is checked. */
+export type KeyType =
+  | { kind: "string"; pattern?: RegExp; patternHint?: string; maxLength?: number }
+  | { kind: "int"; min: number; max: number }
+  | { kind: "number"; min: number; max: number }
+  | { kind: "bool" }
+  | { kind: "enum"; values: readonly string[] };
+
+/** One config key. */
+export interface KeySpec {
+  /** Dotted path, e.g. `gossip.maxDatagram`. */
+  path: string;
+  type: KeyType;
+  /** Default value, or a function of the environment (e.g. the host name). */
+  default: string | number | boolean;
+  /** One or two sentences for the YAML comment and the README. */
+  doc: string;
+  /** Environment variable that overrides the file (only for keys that need it). */
+  env?: string;
+}
+
+/** Section comments for the generated YAML. */
+export const SECTIONS: Record<string, string> = {
+  node: "This board.",
+  model: "Which model the swarm learns. Every peer must run the same model id.",
+  data: "This board's own private training data. It never leaves the device.",
+  gossip: "UDP broadcast gossip with trusted peers.",
+  learning: "Local training and merging of peers' updates.",
+  api: "Local HTTP API (predict, samples, status, metrics).",
+  logging: "Logging.",
+};
+
+/** The config keys. */
+export const KEYS: readonly KeySpec[] = [
+  {
+    path: "node.name",
+    type: {
+      kind: "string",
+      pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/,
+      patternHint: "1-32 letters, digits, '.', '_' or '-'",
+    },
+    default: "",
+    doc: "Name shown to peers; empty means the host name.",
+    env: "AGENT_NODE_NAME",
+  },
+  {
+    path: "model.id",
+    type: {
+      kind: "string",
+      pattern: /^[a-z0-9][a-z0-9-]{0,63}$/,
+      patternHint: "a model id from models/, e.g. mnist-mlp",
+    },
+    default: "mnist-mlp",
+    doc: "Model spec id (a file in models/): mnist-mlp or mnist-vit.",
+  },
+  {
+    path: "model.backend",
+    type: { kind: "enum", values: ["auto", "webgpu", "wasm", "cpu"] },
+    default: "auto",
+    doc:
+      "Compute backend. auto tries webgpu, then wasm (SIMD), then cpu; a forced backend that is unavailable is an error.",
+    env: "AGENT_BACKEND",
+  },
+  {
+    path: "data.source",
+    type: { kind: "string", maxLength: 4096 },
+    default: "",
+    doc:
+      "Labelled samples to learn from: a JSONL/CSV file or a directory of them; empty = only samples posted to the API.",
+  },
+  {
+    path: "data.heldOut",
+    type: { kind: "number", min: 0, max: 0.5 },
+    default: 0.1,
+    doc: "Fraction of local samples kept aside to measure accuracy (never trained on).",
+  },
+  {
+    path: "gossip.port",
+    type: { kind: "int", min: 1, max: 65535 },
+    default: 41234,
+    doc: "UDP port every peer listens and broadcasts on.",
+    env: "AGENT_GOSSIP_PORT",
+  },
+  {
+    path: "gossip.bind",
+    type: { kind: "string", maxLength: 64 },
+    default: "0.0.0.0",
+    doc: "Address the UDP socket binds (0.0.0.0 is needed to receive broadcasts).",
+  },
+  {
+    path: "gossip.broadcast",
+    type: { kind: "string", maxLength: 64 },
+    default: "255.255.255.255",
+    doc:
+      "Broadcast address to send to: the LAN's subnet broadcast (e.g. 192.168.1.255), or 127.255.255.255 on one machine.",
+    env: "AGENT_GOSSIP_BROADCAST",
+  },
+  {
+    path: "gossip.maxDatagram",
+    type: { kind: "int", min: 512, max: 4096 },
+    default: 1232,
+    doc: "Largest datagram sent or accepted, in bytes. 1232 is never IP-fragmented; 4096 is the hard cap.",
+  },
+  {
+    path: "gossip.intervalMs",
+    type: { kind: "int", min: 50, max: 600000 },
+    default: 1000,
+    doc: "Heartbeat interval in milliseconds.",
+  },
+  {
+    path: "gossip.peerTimeoutMs",
+    type: { kind: "int", min: 1000, max: 3600000 },
+    default: 15000,
+    doc: "A peer not heard from for this long is shown as not alive.",
+  },
+  {
+    path: "gossip.rateLimit",
+    type: { kind: "int", min: 1, max: 100000 },
+    default: 500,
+    doc: "Datagrams per second accepted from one peer (token bucket; bursts up to 2 seconds' worth).",
+  },
+  {
+    path: "learning.rate",
+    type: { kind: "number", min: 1e-6, max: 1 },
+    default: 0.001,
+    doc: "Learning rate of the local optimizer (Adam).",
+  },
+  {
+    path: "learning.batchSize",
+    type: { kind: "int", min: 1, max: 4096 },
+    default: 32,
+    doc: "Samples per local training step.",
+  },
+  {
+    path: "learning.localSteps",
+    type: { kind: "int", min: 1, max: 10000 },
+    default: 10,
+    doc: "Local training steps per round.",
+  },
+  {
+    path: "learning.roundMs",
+    type: { kind: "int", min: 10, max: 3600000 },
+    default: 500,
+    doc: "Milliseconds between rounds (train, then publish a compressed update).",
+  },
+  {
+    path: "learning.robustMerge",
+    type: { kind: "enum", values: ["trimmed-mean", "median", "clip", "mean"] },
+    default: "trimmed-mean",
+    doc: "How peers' updates are merged: trimmed-mean and median resist a poisoned peer; mean does not.",
+  },
+  {
+    path: "learning.checkpointMs",
+    type: { kind: "int", min: 1000, max: 86400000 },
+    default: 30000,
+    doc: "Milliseconds between checkpoints of the model and its gossip state.",
+  },
+  {
+    path: "api.listen",
+    type: {
+      kind: "string",
+      pattern: /^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/,
+      patternHint: "HOST:PORT, e.g. 127.0.0.1:7070",
+    },
+    default: "127.0.0.1:7070",
+    doc: "Address of the local HTTP API.",
+    env: "AGENT_API_LISTEN",
+  },
+  {
+    path: "api.allowRemote",
+    type: { kind: "bool" },
+    default: false,
+    doc: "Must be true to bind the API to a non-loopback address (anyone on the network can then query it).",
+  },
+  {
+    path: "api.maxBodyBytes",
+    type: { kind: "int", min: 1024, max: 67108864 },
+    default: 1048576,
+    doc: "Largest request body accepted; larger bodies are refused before being read.",
+  },
+  {
+    path: "logging.level",
+    type: { kind: "enum", values: ["debug", "info", "warn", "error"] },
+    default: "info",
+    doc: "Least severe level that is logged.",
+    env: "AGENT_LOG_LEVEL",
+  },
+  {
+    path: "logging.format",
+    type: { kind: "enum", values: ["auto", "text", "json"] },
+    default: "auto",
+    doc: "text for people, json lines for journald and scripts; auto picks text on a terminal.",
+  },
+];

@@ -1,0 +1,148 @@
+/**
+ * Checksummed state files, so a corrupt or truncated file is detected and reported instead of being
+ * silently replaced.
+ *
+ * Binary layout (checkpoints, replay windows):
+ *
+ * | offset | size | type     | field    | notes                                   |
+ * |-------:|-----:|----------|----------|-----------------------------------------|
+ * | 0      | 4    | bytes    | magic    | `AGST`                                  |
+ * | 4      | 1    | u8       | version  | 1                                       |
+ * | 5      | 3    | -        | reserved | zero                                    |
+ * | 8      | 4    | u32 LE   | length   | payload length in bytes                 |
+ * | 12     | 32   | bytes    | sha256   | SHA-256 of the payload                  |
+ * | 44     | n    | bytes    | payload  |                                         |
+ *
+ * JSON layout (trust store, metadata): `{"format": NAME, "sha256": HEX, "data": VALUE}` where the
+ * hash covers `JSON.stringify(data)`. Humans can read it; editing it by hand is detected.
+ *
+ * @module
+ */
+import { CorruptStateError } from "../errors.ts";
+import { type AtomicWriteOptions, writeFileAtomic } from "./atomic.ts";
+
+const MAGIC = [0x41, 0x47, 0x53, 0x54]; // "AGST"
+const VERSION = 1;
+/** Size of the binary header before the payload. */
+export const CHECKED_HEADER_SIZE = 44;
+
+async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Wraps `payload` in the checksummed binary envelope. */
+export async function sealChecked(payload: Uint8Array): Promise<Uint8Array> {
+  const out = new Uint8Array(CHECKED_HEADER_SIZE + payload.length);
+  out.set(MAGIC, 0);
+  out[4] = VERSION;
+  new DataView(out.buffer).setUint32(8, payload.length, true);
+  out.set(await sha256(payload), 12);
+  out.set(payload, CHECKED_HEADER_SIZE);
+  return out;
+}
+
+/** Checks and unwraps the binary envelope; throws {@linkcode CorruptStateError} naming `path`. */
+export async function openChecked(path: string, file: Uint8Array): Promise<Uint8Array> {
+  if (file.length < CHECKED_HEADER_SIZE) {
+    throw new CorruptStateError(
+      path,
+      `${file.length} bytes is shorter than the ${CHECKED_HEADER_SIZE}-byte header`,
+    );
+  }
+  if (MAGIC.some((m, i) => file[i] !== m)) {
+    throw new CorruptStateError(path, "bad magic (not an agent state file)");
+  }
+  if (file[4] !== VERSION) throw new CorruptStateError(path, `unsupported version ${file[4]}`);
+  const length = new DataView(file.buffer, file.byteOffset, file.byteLength).getUint32(8, true);
+  if (file.length !== CHECKED_HEADER_SIZE + length) {
+    throw new CorruptStateError(
+      path,
+      `length field says ${length} payload bytes but the file has ${
+        file.length - CHECKED_HEADER_SIZE
+      } (truncated?)`,
+    );
+  }
+  const payload = file.subarray(CHECKED_HEADER_SIZE);
+  const want = hex(file.subarray(12, 44));
+  const got = hex(await sha256(payload));
+  if (want !== got) {
+    throw new CorruptStateError(
+      path,
+      `checksum mismatch (stored ${want.slice(0, 12)}…, computed ${got.slice(0, 12)}…)`,
+    );
+  }
+  return payload;
+}
+
+/** Writes `payload` atomically in the checksummed binary envelope. */
+export async function writeChecked(
+  path: string,
+  payload: Uint8Array,
+  options?: AtomicWriteOptions,
+): Promise<void> {
+  await writeFileAtomic(path, await sealChecked(payload), options);
+}
+
+/** Reads a checksummed binary file; `undefined` if it does not exist; throws if corrupt. */
+export async function readChecked(path: string): Promise<Uint8Array | undefined> {
+  let file: Uint8Array;
+  try {
+    file = await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  return await openChecked(path, file);
+}
+
+/** Writes `data` atomically as a checksummed JSON document of the given `format` name. */
+export async function writeCheckedJson(
+  path: string,
+  format: string,
+  data: unknown,
+  options?: AtomicWriteOptions,
+): Promise<void> {
+  const body = JSON.stringify(data);
+  const digest = hex(await sha256(new TextEncoder().encode(body)));
+  const doc = `{"format":${JSON.stringify(format)},"sha256":"${digest}","data":${body}}\n`;
+  await writeFileAtomic(path, doc, options);
+}
+
+/** Reads a checksummed JSON document; `undefined` if missing; throws if corrupt or of another format. */
+export async function readCheckedJson(path: string, format: string): Promise<unknown | undefined> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new CorruptStateError(path, `not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
+    throw new CorruptStateError(path, "not a JSON object");
+  }
+  const d = doc as Record<string, unknown>;
+  if (d.format !== format) {
+    throw new CorruptStateError(
+      path,
+      `format is ${JSON.stringify(d.format)}, expected ${JSON.stringify(format)}`,
+    );
+  }
+  if (typeof d.sha256 !== "string" || !("data" in d)) {
+    throw new CorruptStateError(path, "missing sha256 or data");
+  }
+  const got = hex(await sha256(new TextEncoder().encode(JSON.stringify(d.data))));
+  if (got !== d.sha256) {
+    throw new CorruptStateError(path, "checksum mismatch (was the file edited or truncated?)");
+  }
+  return d.data;
+}
