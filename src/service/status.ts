@@ -1,0 +1,90 @@
+/**
+ * The status report: what `GET /v1/status` returns, what the daemon snapshots into
+ * `stateLayout().status`, and what `agent status` prints. One shape for all three, with a checker so a
+ * damaged snapshot or a foreign server answering on the API port gives a clear error instead of a crash.
+ *
+ * @module
+ */
+
+/** Format name of the status snapshot file (see `writeCheckedJson`). */
+export const STATUS_FORMAT = "agent-status/1";
+
+/** One peer as the daemon sees it. */
+export interface PeerStatus {
+  /** Fingerprint of the peer's public key (as shown by `agent id`). */
+  fingerprint: string;
+  /** Name the peer announces (or the name given when it was trusted). */
+  name: string;
+  /** Last address heard from (`ip:port`), or null if never heard. */
+  address: string | null;
+  /** Wall-clock time the peer was last heard from (ISO 8601), or null if never. */
+  lastSeen: string | null;
+  /** True when heard from within `gossip.peerTimeoutMs`. */
+  alive: boolean;
+  /** Trust/usefulness score kept by the learner (higher is better), or null if not scored yet. */
+  score: number | null;
+  /** Datagrams accepted from this peer. */
+  datagramsIn: number;
+  /** Bytes accepted from this peer. */
+  bytesIn: number;
+  /** Datagrams from this peer that were dropped, by reason. */
+  rejects: Record<string, number>;
+}
+
+/** Everything `agent status` shows. */
+export interface StatusReport {
+  node: { name: string; fingerprint: string };
+  version: string;
+  pid: number;
+  /** Wall-clock start time (ISO 8601). */
+  startedAt: string;
+  /** Wall-clock time this report was made (ISO 8601). */
+  updatedAt: string;
+  /** Compute backend in use (webgpu, wasm or cpu). */
+  backend: string;
+  model: { id: string; hash: string; parameters: number };
+  /** Accuracy on the local held-out samples in [0, 1], or null when there are none yet. */
+  accuracy: number | null;
+  /** Size of the local held-out set. */
+  heldOut: number;
+  /** Local training samples (excluding held-out ones). */
+  samples: number;
+  /** Learning rounds completed since the model was created (survives restarts). */
+  rounds: number;
+  /** Mean training loss of the last round, or null before the first. */
+  loss: number | null;
+  gossip: {
+    datagramsIn: number;
+    datagramsOut: number;
+    bytesIn: number;
+    bytesOut: number;
+    /** Dropped datagrams by reason (all senders, trusted or not). */
+    rejected: Record<string, number>;
+    /** Largest datagram sent or received, in bytes. */
+    largestDatagram: number;
+  };
+  /** API address the daemon serves on. */
+  api: string;
+  peers: PeerStatus[];
+}
+
+/** Checks that `value` looks like a {@linkcode StatusReport}; returns the problem or undefined. */
+export function statusProblem(value: unknown): string | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return "not a JSON object";
+  const v = value as Record<string, unknown>;
+  const obj = (k: string) => typeof v[k] === "object" && v[k] !== null && !Array.isArray(v[k]);
+  if (!obj("node") || typeof (v.node as Record<string, unknown>).fingerprint !== "string") {
+    return "missing node.fingerprint";
+  }
+  if (!obj("model") || typeof (v.model as Record<string, unknown>).id !== "string") return "missing model.id";
+  if (!obj("gossip")) return "missing gossip counters";
+  if (typeof v.rounds !== "number") return "missing rounds";
+  if (typeof v.backend !== "string") return "missing backend";
+  if (!Array.isArray(v.peers)) return "missing peers";
+  for (const [i, p] of (v.peers as unknown[]).entries()) {
+    if (typeof p !== "object" || p === null || typeof (p as PeerStatus).fingerprint !== "string") {
+      return `peers[${i}] has no fingerprint`;
+    }
+  }
+  return undefined;
+}
