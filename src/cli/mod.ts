@@ -15,10 +15,12 @@ import { resolveStateDir, stateLayout } from "../state/mod.ts";
 import { VERSION } from "../version.ts";
 import type { Command, CommandContext, GlobalOptions, Io, OptionSpec } from "./command.ts";
 import { initCommand } from "./init.ts";
+import { statusCommand } from "./status.ts";
 
 /** Every working subcommand, in help order. */
 export const COMMANDS: readonly Command[] = [
   initCommand,
+  statusCommand,
 ];
 
 /** Options accepted by every command. */

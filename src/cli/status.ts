@@ -1,0 +1,190 @@
+/**
+ * `agent status`: what the daemon is doing. Asks the running daemon (`GET /v1/status` on `api.listen`);
+ * when it is down, reads the snapshot it last wrote into the state directory and says how old it is.
+ *
+ * @module
+ */
+import type { StatusReport } from "../service/status.ts";
+import { STATUS_FORMAT, statusProblem } from "../service/status.ts";
+import { readCheckedJson } from "../state/mod.ts";
+import { CorruptStateError } from "../errors.ts";
+import { parseListen } from "../service/serve.ts";
+import type { Command, CommandContext } from "./command.ts";
+import { intOpt } from "./command.ts";
+
+/** Where a report came from. */
+export type StatusSource = { kind: "live"; api: string } | { kind: "snapshot"; path: string; reason: string };
+
+/** The `status` command. */
+export const statusCommand: Command = {
+  name: "status",
+  summary: "Show the node's model, accuracy, rounds and peers",
+  usage: ["status [--watch [--interval S] [--count N]]"],
+  description:
+    "Asks the running agent over its local API (api.listen). When it is not running, shows the last status\n" +
+    "snapshot it saved in the state directory, and says so.",
+  options: {
+    watch: { type: "boolean", short: "w", help: "Refresh until interrupted (Ctrl-C)" },
+    interval: { type: "string", arg: "S", help: "Seconds between refreshes with --watch (default 2)" },
+    count: { type: "string", arg: "N", help: "With --watch: stop after N refreshes" },
+  },
+  positionals: [0, 0],
+  examples: ["agent status", "agent status --json", "agent status --watch --interval 1"],
+  run: runStatus,
+};
+
+async function runStatus(ctx: CommandContext): Promise<number> {
+  const interval = intOpt(ctx, "interval", 1, 3600, "status") ?? 2;
+  const count = intOpt(ctx, "count", 1, 1_000_000, "status");
+  const watch = ctx.values.watch === true;
+  const config = await ctx.config();
+  const api = config.api.listen;
+  if (!watch) return await showOnce(ctx, api, false);
+  for (let i = 0; count === undefined || i < count; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, interval * 1000));
+    await showOnce(ctx, api, ctx.io.isTerminal && !ctx.global.json);
+  }
+  return 0;
+}
+
+async function showOnce(ctx: CommandContext, api: string, clear: boolean): Promise<number> {
+  const got = await fetchStatus(api, ctx.state.status);
+  if ("error" in got) {
+    ctx.io.stderr(`agent: error: ${got.error}\n  hint: ${got.hint}\n`);
+    return 1;
+  }
+  const { report, source } = got;
+  const text = formatStatus(report, source, Date.now());
+  ctx.print((clear ? "\x1b[H\x1b[2J" : "") + text, {
+    ...report,
+    fingerprint: report.node.fingerprint,
+    source: source.kind,
+  });
+  return 0;
+}
+
+/** Gets a report from the daemon at `api`, else from the snapshot at `snapshotPath`. */
+export async function fetchStatus(
+  api: string,
+  snapshotPath: string,
+  timeoutMs = 2000,
+): Promise<{ report: StatusReport; source: StatusSource } | { error: string; hint: string }> {
+  const { hostname, port } = parseListen(api);
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  let reason: string;
+  try {
+    const res = await fetch(`http://${host}:${port}/v1/status`, { signal: AbortSignal.timeout(timeoutMs) });
+    const body = await res.json().catch(() => undefined);
+    const problem = res.ok ? statusProblem(body) : `HTTP ${res.status}`;
+    if (problem === undefined) return { report: body as StatusReport, source: { kind: "live", api } };
+    reason = `something answers on ${api} but not with an agent status (${problem})`;
+  } catch (e) {
+    reason = (e as Error).name === "TimeoutError"
+      ? `no answer from ${api} within ${timeoutMs / 1000} s`
+      : `the agent is not running (nothing answers on ${api})`;
+  }
+  let snapshot: unknown;
+  try {
+    snapshot = await readCheckedJson(snapshotPath, STATUS_FORMAT);
+  } catch (e) {
+    if (!(e instanceof CorruptStateError)) throw e;
+    return { error: `${reason}, and ${e.message}`, hint: "Start the agent with 'agent run'" };
+  }
+  if (snapshot === undefined) {
+    return {
+      error: `${reason}, and it has saved no status yet in ${JSON.stringify(snapshotPath)}`,
+      hint: "Start the agent with 'agent run' (check --state and api.listen if it is running)",
+    };
+  }
+  const problem = statusProblem(snapshot);
+  if (problem) {
+    return {
+      error: `${reason}, and the snapshot ${JSON.stringify(snapshotPath)} is unusable: ${problem}`,
+      hint: "Start the agent with 'agent run'",
+    };
+  }
+  return { report: snapshot as StatusReport, source: { kind: "snapshot", path: snapshotPath, reason } };
+}
+
+/** The human-readable status table. `now` is wall-clock milliseconds. */
+export function formatStatus(r: StatusReport, source: StatusSource, now: number): string {
+  const lines: string[] = [];
+  if (source.kind === "live") {
+    lines.push(
+      `Live from the agent on ${source.api} (PID ${r.pid}, up ${duration(now - Date.parse(r.startedAt))})`,
+    );
+  } else {
+    lines.push(
+      `Not live: ${source.reason}. Last snapshot from ${ago(now, r.updatedAt)} (${source.path})`,
+    );
+  }
+  const g = r.gossip;
+  const rejected = Object.entries(g.rejected).filter(([, n]) => n > 0);
+  const rows: [string, string][] = [
+    ["Node", `${r.node.name}  ${r.node.fingerprint}`],
+    [
+      "Model",
+      `${r.model.id} (${r.model.parameters.toLocaleString("en-US")} parameters, hash ${
+        r.model.hash.slice(0, 12)
+      })`,
+    ],
+    ["Backend", r.backend],
+    [
+      "Accuracy",
+      r.accuracy === null
+        ? `- (no held-out samples yet)`
+        : `${(r.accuracy * 100).toFixed(1)}% on ${r.heldOut} held-out samples`,
+    ],
+    ["Rounds", `${r.rounds}${r.loss === null ? "" : `  (last loss ${r.loss.toFixed(3)})`}`],
+    ["Samples", `${r.samples} for training`],
+    [
+      "Gossip",
+      `in ${g.datagramsIn} datagrams (${bytes(g.bytesIn)}), out ${g.datagramsOut} (${bytes(g.bytesOut)}), ` +
+      `largest ${g.largestDatagram} B`,
+    ],
+    ["Rejected", rejected.length ? rejected.map(([k, n]) => `${k} ${n}`).join(", ") : "none"],
+    ["API", r.api],
+  ];
+  for (const [k, v] of rows) lines.push(`${k.padEnd(9)} ${v}`);
+  const alive = r.peers.filter((p) => p.alive).length;
+  lines.push("", `Peers: ${r.peers.length} trusted, ${alive} alive`);
+  if (r.peers.length > 0) {
+    const table = [
+      ["FINGERPRINT", "NAME", "ADDRESS", "LAST SEEN", "SCORE", "IN", "BYTES IN", "REJECTS"],
+      ...r.peers.map((p) => [
+        p.fingerprint,
+        p.name,
+        p.address ?? "-",
+        p.lastSeen === null ? "never" : ago(now, p.lastSeen) + (p.alive ? "" : " (down)"),
+        p.score === null ? "-" : p.score.toFixed(2),
+        String(p.datagramsIn),
+        bytes(p.bytesIn),
+        Object.entries(p.rejects).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(", ") || "-",
+      ]),
+    ];
+    const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)));
+    for (const row of table) {
+      lines.push("  " + row.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd());
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
+function ago(now: number, iso: string): string {
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? iso : `${duration(Math.max(0, now - t))} ago`;
+}
+
+function duration(ms: number): string {
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.floor(s % 60)} s`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+}
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} kB`;
+  return `${(n / 1024 / 1024).toFixed(2)} MB`;
+}

@@ -1,0 +1,167 @@
+import assert from "node:assert/strict";
+import { runCli } from "../../src/cli/mod.ts";
+import { formatStatus } from "../../src/cli/status.ts";
+import { createApi } from "../../src/service/api.ts";
+import { AgentMetrics } from "../../src/service/metrics.ts";
+import { serveApi } from "../../src/service/serve.ts";
+import { STATUS_FORMAT, type StatusReport } from "../../src/service/status.ts";
+import { stateLayout, writeCheckedJson, writeFileAtomic } from "../../src/state/mod.ts";
+import { nullLogger } from "../../src/log.ts";
+import { systemClock } from "../../src/time.ts";
+import { recordingIo } from "../support/io.ts";
+
+function report(overrides: Partial<StatusReport> = {}): StatusReport {
+  return {
+    node: { name: "kitchen", fingerprint: "k1t2-c3h4" },
+    version: "0.1.0",
+    pid: 4242,
+    startedAt: new Date(Date.now() - 65_000).toISOString(),
+    updatedAt: new Date(Date.now() - 3_000).toISOString(),
+    backend: "wasm",
+    model: { id: "mnist-mlp", hash: "0123456789abcdef", parameters: 25450 },
+    accuracy: 0.912,
+    heldOut: 200,
+    samples: 1800,
+    rounds: 124,
+    loss: 0.31,
+    gossip: {
+      datagramsIn: 1234,
+      datagramsOut: 1100,
+      bytesIn: 1_300_000,
+      bytesOut: 1_200_000,
+      rejected: { untrusted: 4, replay: 0 },
+      largestDatagram: 1232,
+    },
+    api: "127.0.0.1:7070",
+    peers: [
+      {
+        fingerprint: "aaaa-bbbb",
+        name: "porch",
+        address: "10.0.0.2:41234",
+        lastSeen: new Date(Date.now() - 500).toISOString(),
+        alive: true,
+        score: 0.98,
+        datagramsIn: 600,
+        bytesIn: 650_000,
+        rejects: { replay: 2 },
+      },
+      {
+        fingerprint: "cccc-dddd",
+        name: "garage",
+        address: null,
+        lastSeen: null,
+        alive: false,
+        score: null,
+        datagramsIn: 0,
+        bytesIn: 0,
+        rejects: {},
+      },
+    ],
+    ...overrides,
+  };
+}
+
+Deno.test("formatStatus() shows accuracy, rounds, peers and rejects in a table", () => {
+  const text = formatStatus(report(), { kind: "live", api: "127.0.0.1:7070" }, Date.now());
+  assert.match(text, /Live from the agent on 127\.0\.0\.1:7070 \(PID 4242, up 1 min 5 s\)/);
+  assert.match(text, /Accuracy +91\.2% on 200 held-out samples/);
+  assert.match(text, /Rounds +124/);
+  assert.match(text, /Rejected +untrusted 4\n/);
+  assert.match(text, /Peers: 2 trusted, 1 alive/);
+  assert.match(text, /aaaa-bbbb +porch +10\.0\.0\.2:41234 +0\.5 s ago +0\.98 +600 +634\.8 kB +replay 2/);
+  assert.match(text, /cccc-dddd +garage +- +never +- +0 +0 B +-/);
+});
+
+Deno.test("agent status reads the snapshot when the daemon is down, and says so", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const layout = stateLayout(dir);
+    await writeCheckedJson(layout.status, STATUS_FORMAT, report());
+    // Port 1 on loopback: nothing listens there.
+    const env = { AGENT_API_LISTEN: "127.0.0.1:1" };
+    const io = recordingIo(env);
+    assert.equal(await runCli(["status", "--state", dir], io), 0);
+    assert.match(io.out.join(""), /Not live: the agent is not running \(nothing answers on 127\.0\.0\.1:1\)/);
+    assert.match(io.out.join(""), /Last snapshot from 3\.\d s ago/);
+    const jsonIo = recordingIo(env);
+    assert.equal(await runCli(["status", "--state", dir, "--json"], jsonIo), 0);
+    const j = JSON.parse(jsonIo.out.join(""));
+    assert.equal(j.source, "snapshot");
+    assert.equal(j.fingerprint, "k1t2-c3h4");
+    assert.equal(j.peers[0].rejects.replay, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("agent status fails with a hint when the daemon is down and there is no snapshot", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const io = recordingIo({ AGENT_API_LISTEN: "127.0.0.1:1" });
+    assert.equal(await runCli(["status", "--state", dir], io), 1);
+    assert.match(io.err.join(""), /not running .* has saved no status yet/);
+    assert.match(io.err.join(""), /hint: Start the agent with 'agent run'/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("agent status names a corrupt snapshot instead of crashing", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const layout = stateLayout(dir);
+    await writeCheckedJson(layout.status, STATUS_FORMAT, report());
+    const text = await Deno.readTextFile(layout.status);
+    await writeFileAtomic(layout.status, text.replace('"rounds":124', '"rounds":999'));
+    const io = recordingIo({ AGENT_API_LISTEN: "127.0.0.1:1" });
+    assert.equal(await runCli(["status", "--state", dir], io), 1);
+    assert.match(io.err.join(""), /status\.json" is corrupt: checksum mismatch/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("agent status --json asks the live daemon's API", async () => {
+  const dir = await Deno.makeTempDir();
+  const live = report({ rounds: 7 });
+  const handler = createApi({
+    inputSize: 4,
+    classes: 2,
+    predict: () => Promise.resolve(new Float32Array(2)),
+    addSamples: () => Promise.resolve({ stored: 0 }),
+    status: () => live,
+    metrics: new AgentMetrics({
+      peers: () => ({ trusted: 0, alive: 0 }),
+      rounds: () => 0,
+      loss: () => null,
+      accuracy: () => null,
+      samples: () => 0,
+      rss: () => 0,
+    }),
+    maxBodyBytes: 1024,
+    clock: systemClock,
+    logger: nullLogger,
+  });
+  const server = serveApi(handler, { listen: "127.0.0.1:0", allowRemote: false, logger: nullLogger });
+  try {
+    const io = recordingIo({ AGENT_API_LISTEN: server.address });
+    assert.equal(
+      await runCli(["status", "--state", dir, "--json", "--watch", "--interval", "1", "--count", "2"], io),
+      0,
+    );
+    assert.equal(io.out.length, 2, "one JSON line per refresh");
+    const j = JSON.parse(io.out[1]);
+    assert.equal(j.source, "live");
+    assert.equal(j.rounds, 7);
+    assert.equal(j.peers.length, 2);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("agent status rejects a bad --interval with a usage error", async () => {
+  const io = recordingIo({});
+  assert.equal(await runCli(["status", "--interval", "0"], io), 2);
+  assert.match(io.err.join(""), /Option --interval 0 is out of range 1..3600/);
+});
