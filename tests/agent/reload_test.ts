@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { applyLive, configChanges, type ReloadCause, watchForReload } from "../../src/agent/reload.ts";
+import { loadConfig } from "../../src/config/mod.ts";
+import { writeFileAtomic } from "../../src/state/mod.ts";
+import { nullLogger } from "../../src/log.ts";
+
+/** Polls `cond` until true or the deadline passes. */
+async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+Deno.test("configChanges() separates live keys from keys that need a restart", () => {
+  const a = loadConfig({});
+  const b = loadConfig({
+    text: "learning:\n  roundMs: 250\ngossip:\n  port: 5000\nlogging:\n  level: debug\n",
+  });
+  assert.deepEqual(configChanges(a, b), {
+    live: ["learning.roundMs", "logging.level"],
+    restart: ["gossip.port"],
+  });
+  assert.deepEqual(configChanges(a, a), { live: [], restart: [] });
+  const applied = applyLive(a, b);
+  assert.equal(applied.learning.roundMs, 250);
+  assert.equal(applied.gossip.port, a.gossip.port, "restart-only keys keep their running value");
+  assert.equal(a.learning.roundMs, 500, "the running config is not mutated");
+});
+
+Deno.test("watchForReload() reloads once per burst of changes to a watched file", async () => {
+  const dir = await Deno.makeTempDir();
+  const causes: ReloadCause[] = [];
+  const trust = join(dir, "trust.json");
+  const w = watchForReload({
+    files: [trust],
+    onReload: (c) => {
+      causes.push(c);
+      return Promise.resolve();
+    },
+    logger: nullLogger,
+    debounceMs: 50,
+    signal: false,
+  });
+  try {
+    await writeFileAtomic(join(dir, "other.json"), "{}");
+    await writeFileAtomic(trust, "{}");
+    await writeFileAtomic(trust, '{"a":1}');
+    await until(() => causes.length > 0, "a reload");
+    assert.deepEqual(causes[0], { kind: "file", paths: [trust] });
+  } finally {
+    await w.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+  assert.equal(causes.length, 1);
+});
+
+Deno.test("watchForReload() reloads on SIGHUP and survives a failing reload", async () => {
+  const dir = await Deno.makeTempDir();
+  const causes: ReloadCause[] = [];
+  const w = watchForReload({
+    files: [join(dir, "agent.yaml")],
+    onReload: (c) => {
+      causes.push(c);
+      return causes.length === 1 ? Promise.reject(new Error("bad yaml")) : Promise.resolve();
+    },
+    logger: nullLogger,
+  });
+  try {
+    Deno.kill(Deno.pid, "SIGHUP");
+    await until(() => causes.length === 1, "the first reload");
+    Deno.kill(Deno.pid, "SIGHUP");
+    await until(() => causes.length === 2, "the second reload");
+    assert.deepEqual(causes, [{ kind: "signal" }, { kind: "signal" }]);
+  } finally {
+    await w.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
