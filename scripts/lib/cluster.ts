@@ -7,10 +7,12 @@
  *
  * @module
  */
-import { fromFileUrl, join } from "node:path";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { StatusReport } from "../../src/service/status.ts";
 
 /** Path of `src/main.ts`. */
-export const MAIN = fromFileUrl(new URL("../../src/main.ts", import.meta.url));
+export const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
 
 /** Permissions `agent` runs with (same as `deno task agent`). */
 export const AGENT_FLAGS = [
@@ -148,7 +150,7 @@ export class AgentProcess {
   }
 
   /** `/v1/status` as JSON, or undefined when the agent does not answer (yet). */
-  async status(): Promise<Record<string, unknown> & { [k: string]: any } | undefined> {
+  async status(): Promise<StatusReport | undefined> {
     const res = await this.get("/v1/status");
     if (!res) return undefined;
     if (!res.ok) {
