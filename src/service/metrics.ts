@@ -1,14 +1,31 @@
 /**
  * The daemon's Prometheus metrics, exposed by `GET /metrics`. The exposition format comes from
- * `prom-client` (a registry per daemon, no global state). Counters are bumped by the daemon as things
- * happen; gauges are read at scrape time from an injected {@linkcode GaugeSource}, so they are never stale.
+ * `prom-client` (a registry per daemon, no global state). Datagram counters and gauges are read at scrape
+ * time from an injected {@linkcode GaugeSource}, so they are never stale; API requests and inference
+ * latency are recorded as they happen.
  *
  * @module
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
+/** Datagram counters since the daemon started (the gossip core keeps them). */
+export interface DatagramCounters {
+  /** Every datagram that arrived, accepted or not. */
+  received: number;
+  receivedBytes: number;
+  /** Datagrams that passed every check. */
+  accepted: number;
+  sent: number;
+  sentBytes: number;
+  /** Dropped datagrams by reason. */
+  rejected: Record<string, number>;
+  /** Largest datagram sent or received. */
+  largest: number;
+}
+
 /** Values read at scrape time. */
 export interface GaugeSource {
+  datagrams(): DatagramCounters;
   /** Trusted peers, and how many of them were heard from recently. */
   peers(): { trusted: number; alive: number };
   /** Learning rounds completed (including those restored from the checkpoint). */
@@ -43,44 +60,54 @@ export const INFERENCE_BUCKETS = [
 export class AgentMetrics {
   /** The registry (one per daemon; tests create their own). */
   readonly registry: Registry;
-  readonly #datagramsIn: Counter<string>;
-  readonly #datagramsOut: Counter<string>;
-  readonly #bytesIn: Counter<string>;
-  readonly #bytesOut: Counter<string>;
-  readonly #rejected: Counter<"reason">;
   readonly #inference: Histogram<string>;
   readonly #requests: Counter<"route" | "code">;
-  #largest = 0;
+  /** Datagram counters read once per scrape, so all datagram metrics of one scrape agree. */
+  #datagrams: DatagramCounters | undefined;
 
   constructor(source: GaugeSource) {
     const registry = new Registry();
     this.registry = registry;
     const registers = [registry];
-    this.#datagramsIn = new Counter({
-      name: "agent_datagrams_received_total",
-      help: "Datagrams accepted from trusted peers (signature, replay and decode checks passed)",
-      registers,
-    });
-    this.#datagramsOut = new Counter({
-      name: "agent_datagrams_sent_total",
-      help: "Datagrams sent",
-      registers,
-    });
-    this.#bytesIn = new Counter({
-      name: "agent_received_bytes_total",
-      help: "Bytes of accepted datagrams",
-      registers,
-    });
-    this.#bytesOut = new Counter({
-      name: "agent_sent_bytes_total",
-      help: "Bytes of datagrams sent",
-      registers,
-    });
-    this.#rejected = new Counter({
+    // Counters mirrored from the gossip core's own tallies at scrape time, so /metrics and
+    // /v1/status never disagree.
+    const take = () => this.#datagrams ??= source.datagrams();
+    const mirrored = (name: string, help: string, pick: (c: DatagramCounters) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(pick(take()));
+        },
+      });
+    mirrored("agent_datagrams_received_total", "Datagrams that arrived, accepted or not", (c) => c.received);
+    mirrored(
+      "agent_datagrams_accepted_total",
+      "Datagrams from trusted peers that passed every check",
+      (c) => c.accepted,
+    );
+    mirrored("agent_datagrams_sent_total", "Datagrams sent", (c) => c.sent);
+    mirrored("agent_received_bytes_total", "Bytes of datagrams that arrived", (c) => c.receivedBytes);
+    mirrored("agent_sent_bytes_total", "Bytes of datagrams sent", (c) => c.sentBytes);
+    new Counter({
       name: "agent_datagrams_rejected_total",
       help: "Datagrams dropped, by reason",
       labelNames: ["reason"],
       registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(take().rejected)) this.inc({ reason }, n);
+      },
+    });
+    new Gauge({
+      name: "agent_largest_datagram_bytes",
+      help: "Largest datagram sent or received so far",
+      registers,
+      collect() {
+        this.set(take().largest);
+      },
     });
     this.#inference = new Histogram({
       name: "agent_inference_duration_seconds",
@@ -93,15 +120,6 @@ export class AgentMetrics {
       help: "HTTP API requests by route and status code",
       labelNames: ["route", "code"],
       registers,
-    });
-    const largest = () => this.#largest;
-    new Gauge({
-      name: "agent_largest_datagram_bytes",
-      help: "Largest datagram sent or received so far",
-      registers,
-      collect() {
-        this.set(largest());
-      },
     });
     new Gauge({
       name: "agent_peers",
@@ -156,26 +174,6 @@ export class AgentMetrics {
     });
   }
 
-  /** An accepted datagram of `bytes` bytes. */
-  datagramIn(bytes: number): void {
-    this.#datagramsIn.inc();
-    this.#bytesIn.inc(bytes);
-    if (bytes > this.#largest) this.#largest = bytes;
-  }
-
-  /** A datagram of `bytes` bytes was sent. */
-  datagramOut(bytes: number): void {
-    this.#datagramsOut.inc();
-    this.#bytesOut.inc(bytes);
-    if (bytes > this.#largest) this.#largest = bytes;
-  }
-
-  /** A datagram was dropped for `reason` (e.g. `untrusted`, `bad_signature`, `replay`). */
-  rejected(reason: string, bytes = 0): void {
-    this.#rejected.inc({ reason });
-    if (bytes > this.#largest) this.#largest = bytes;
-  }
-
   /** A prediction request took `seconds`. */
   inference(seconds: number): void {
     this.#inference.observe(seconds);
@@ -188,7 +186,12 @@ export class AgentMetrics {
 
   /** The exposition text. */
   async text(): Promise<string> {
-    return await this.registry.metrics();
+    this.#datagrams = undefined;
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.#datagrams = undefined;
+    }
   }
 
   /** Content type of {@linkcode text}. */

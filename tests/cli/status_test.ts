@@ -131,6 +131,15 @@ Deno.test("agent status --json asks the live daemon's API", async () => {
     addSamples: () => Promise.resolve({ stored: 0 }),
     status: () => live,
     metrics: new AgentMetrics({
+      datagrams: () => ({
+        received: 0,
+        receivedBytes: 0,
+        accepted: 0,
+        sent: 0,
+        sentBytes: 0,
+        rejected: {},
+        largest: 0,
+      }),
       peers: () => ({ trusted: 0, alive: 0 }),
       rounds: () => 0,
       loss: () => null,

@@ -35,6 +35,15 @@ function setup(opts: { maxBodyBytes?: number; refuseSamples?: boolean } = {}) {
   const stored: { x: number[]; y: number }[] = [];
   const predicted: number[][] = [];
   const metrics = new AgentMetrics({
+    datagrams: () => ({
+      received: 5,
+      receivedBytes: 5000,
+      accepted: 1,
+      sent: 1,
+      sentBytes: 1200,
+      rejected: { untrusted: 3, replay: 1 },
+      largest: 4000,
+    }),
     peers: () => ({ trusted: 2, alive: 1 }),
     rounds: () => 3,
     loss: () => 0.5,
@@ -306,10 +315,7 @@ Deno.test("GET /v1/status returns the status report", async () => {
 });
 
 Deno.test("GET /metrics parses as Prometheus text and counts requests and latency", async () => {
-  const { handle, metrics } = setup();
-  metrics.datagramIn(100);
-  metrics.datagramOut(1200);
-  metrics.rejected("untrusted", 4000);
+  const { handle } = setup();
   for (let i = 0; i < 3; i++) {
     await (await handle(post("/v1/predict", JSON.stringify({ rows: [ROW] })))).body?.cancel();
   }
@@ -319,9 +325,11 @@ Deno.test("GET /metrics parses as Prometheus text and counts requests and latenc
   assert.match(res.headers.get("content-type")!, /^text\/plain; version=0.0.4/);
   const families = await parsePrometheus(await res.text());
   const value = (name: string, labels: Record<string, string> = {}) => sampleValue(families, name, labels);
-  assert.equal(value("agent_datagrams_received_total"), 1);
+  assert.equal(value("agent_datagrams_received_total"), 5);
+  assert.equal(value("agent_datagrams_accepted_total"), 1);
+  assert.equal(value("agent_datagrams_rejected_total", { reason: "replay" }), 1);
   assert.equal(value("agent_sent_bytes_total"), 1200);
-  assert.equal(value("agent_datagrams_rejected_total", { reason: "untrusted" }), 1);
+  assert.equal(value("agent_datagrams_rejected_total", { reason: "untrusted" }), 3);
   assert.equal(value("agent_largest_datagram_bytes"), 4000);
   assert.equal(value("agent_peers", { state: "alive" }), 1);
   assert.equal(value("agent_heldout_accuracy"), 0.9);
