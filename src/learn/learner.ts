@@ -1,0 +1,937 @@
+/**
+ * The swarm learner: one node's local training, compressed publication of its model, and robust merging
+ * of its peers' public models. A pure object — clock readings, randomness and the model come in as
+ * parameters; it never touches sockets or timers. The daemon (or the simulation) drives it:
+ *
+ * ```ts
+ * await learner.train(localSteps);      // Adam steps on local data only
+ * learner.mix(now);                     // x ← x + γ·(robust centre of public copies − own public copy)
+ * for (const m of learner.outgoing(now, budget)) send(m.type, m.body);   // DEFLATEd bodies ≤ budget
+ * learner.onMessage(senderKey, type, rawBody, now);                      // per received message
+ * ```
+ *
+ * ## Algorithm (CHOCO-Gossip with absolute top-k publication and robust mixing)
+ *
+ * Every node i keeps its model x_i and a PUBLIC COPY x̂_i: the values it has told the swarm. Every peer
+ * keeps its own copy of x̂_i, built only from what it received. All nodes start from the shared seeded
+ * initialisation, so at the start x̂_i = x_i = init everywhere (epoch 0, "genesis").
+ *
+ * 1. Local step: x_i ← Adam steps on the node's own data (`train`).
+ * 2. Publication (`outgoing`): the residual e_i = x_i − x̂_i is exactly what compression has not sent yet
+ *    (error feedback, as in DGC / CHOCO). Each Delta message picks the top-k coordinates of |e_i| plus a
+ *    few round-robin "refresh" coordinates, and sends their ABSOLUTE values x_i[c], quantized (int8 with
+ *    a per-message scale by default; fp16 and f32 available), with delta-coded sorted indices and one
+ *    per-message stamp. The sender then sets x̂_i[c] to exactly the dequantized values the receivers
+ *    decode, so the quantization error stays in the residual and is sent later. k is chosen so that the
+ *    DEFLATEd body fits the byte budget of one signed datagram.
+ * 3. Receiving (`onMessage`): a value is applied only if its stamp is newer than the stamp held for that
+ *    coordinate. Absolute values + per-coordinate versions make copies idempotent and order-insensitive:
+ *    a lost datagram only leaves some coordinates stale until the next top-k or refresh pass sends them
+ *    again, duplicates and reordering change nothing. Snapshot chunks are the same thing for a contiguous
+ *    range and let a node that is new, restarted or behind catch up without a coordinator.
+ * 4. Mixing (`mix`): x_i ← x_i + γ·(R({x̂_j : trusted, in-sync peers} ∪ {x̂_i}) − x̂_i), where R is a
+ *    coordinate-wise robust centre (trimmed mean by default; median, centered clipping or mean). With R
+ *    = mean this is CHOCO-Gossip's consensus step with uniform weights (Koloskova et al. 2019);
+ *    the robust centre bounds what one poisoned peer can do.
+ * 5. Checks: a message whose values are non-finite or beyond `valueBound`, or whose change to our copy
+ *    has an RMS above `normFactor` × the median RMS of recent honest changes (our own publications
+ *    included, so the reference exists even among few peers), is rejected. Each peer has a score in
+ *    [0, 1]: −`scorePenalty` per rejection, +`scoreReward` per accepted message; below
+ *    `scoreThreshold` the peer is left out of the merge (and reported) until it recovers.
+ * 6. Epochs: a node whose public copy jumps (late joiner adopting the swarm's model, restart from a
+ *    checkpoint) picks a new random epoch; peers then forget their copy of it and rebuild it from its
+ *    snapshot chunks, including it in merges only once `syncCoverage` of the coordinates are known.
+ *
+ * @module
+ */
+import { DecodeError, DecodeErrorCode } from "../errors.ts";
+import type { Random } from "../time.ts";
+import {
+  decodeChunk,
+  decodeDelta,
+  decodeSnapshotRequest,
+  encodeChunk,
+  encodeDelta,
+  encodeSnapshotRequest,
+  FINGERPRINT_SIZE,
+  MAX_TARGETS,
+  MODEL_HASH_SIZE,
+  ValueEncoding,
+  type ValuesBody,
+} from "./codec.ts";
+import { aggregate, type RobustRule, topK } from "./robust.ts";
+
+/** The part of the model runtime the learner needs (a tiny fake implements it in unit tests). */
+export interface LearnerModel {
+  readonly paramCount: number;
+  /** 8 bytes identifying architecture + seeded init; messages of other models are ignored. */
+  readonly modelHash: Uint8Array;
+  getWeights(): Float32Array;
+  setWeights(weights: Float32Array): void;
+  /** One optimizer step on `count` rows; resolves to the loss. */
+  trainBatch(x: Float32Array, y: Uint8Array, count: number): Promise<number>;
+  evaluate(x: Float32Array, y: Uint8Array, count: number): Promise<{ accuracy: number; loss: number }>;
+}
+
+/** Labelled rows (same shape as the MNIST `Dataset`). */
+export interface Samples {
+  x: Float32Array;
+  y: Uint8Array;
+  count: number;
+}
+
+/** Learning message types (values match the wire layer's `MessageType`). */
+export const LearnMessage = { Delta: 2, SnapshotChunk: 3, SnapshotRequest: 4 } as const;
+/** One of {@linkcode LearnMessage}. */
+export type LearnMessage = typeof LearnMessage[keyof typeof LearnMessage];
+
+/** A body to broadcast. */
+export interface OutgoingMessage {
+  type: LearnMessage;
+  /** DEFLATEd body, at most the budget passed to `outgoing`. */
+  body: Uint8Array;
+  /** Size before DEFLATE. */
+  rawSize: number;
+  /** Coordinates carried (0 for requests). */
+  coordinates: number;
+}
+
+/** Why a message was not (fully) used. */
+export type RejectReason =
+  | "decode"
+  | "model-mismatch"
+  | "non-finite"
+  | "value-bound"
+  | "norm-bound"
+  | "stale"
+  | "self";
+
+/** Outcome of `onMessage`. */
+export type MessageOutcome =
+  | { accepted: true; applied: number }
+  | { accepted: false; reason: RejectReason; detail: string };
+
+/** Tunables (defaults in {@linkcode DEFAULT_LEARNER_OPTIONS}). */
+export interface LearnerTuning {
+  batchSize: number;
+  /** Consensus step size γ. */
+  gamma: number;
+  rule: RobustRule;
+  encoding: ValueEncoding;
+  /** Delta messages per round. */
+  messagesPerRound: number;
+  /** Share of each Delta's coordinates taken round-robin (self-healing refresh). */
+  refreshFraction: number;
+  /** Snapshot chunks sent per round while answering a request. */
+  chunksPerRound: number;
+  /** Reject a message whose change RMS exceeds this × the median of recent honest ones. */
+  normFactor: number;
+  /** Reject any |value| above this. */
+  valueBound: number;
+  scorePenalty: number;
+  scoreReward: number;
+  scoreThreshold: number;
+  /** A peer not heard from for this long (ms) is left out of the merge. */
+  peerTimeoutMs: number;
+  /** Share of coordinates that must be known before a re-synced copy is merged. */
+  syncCoverage: number;
+  /** A genesis-epoch peer first heard with a stamp ≤ this is assumed to still match the shared init. */
+  genesisGraceStamps: number;
+  /** Rounds between repeated snapshot requests for the same peer. */
+  requestEveryRounds: number;
+}
+
+/** Defaults chosen by the experiments in scripts/sim_swarm.ts. */
+export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
+  batchSize: 32,
+  gamma: 0.5,
+  rule: "trimmed-mean",
+  encoding: ValueEncoding.Int8,
+  messagesPerRound: 4,
+  refreshFraction: 0.1,
+  chunksPerRound: 8,
+  normFactor: 5,
+  valueBound: 100,
+  scorePenalty: 0.25,
+  scoreReward: 0.05,
+  scoreThreshold: 0.5,
+  peerTimeoutMs: 60_000,
+  syncCoverage: 0.9,
+  genesisGraceStamps: 64,
+  requestEveryRounds: 5,
+};
+
+/** What the learner is built from. */
+export interface LearnerOptions extends Partial<LearnerTuning> {
+  model: LearnerModel;
+  /** Local training data (may grow via the daemon's sample API). */
+  data: Samples;
+  /** Features per row (784 for MNIST). */
+  features: number;
+  rng: Random;
+  /** Our Ed25519 public key (its first 8 bytes are our fingerprint in snapshot requests). */
+  selfKey: Uint8Array;
+  /** DEFLATE for outgoing bodies (the wire layer's `deflateBody`). */
+  deflate: (raw: Uint8Array) => Uint8Array;
+  /** True for a node that joins a running swarm from scratch: catch up from snapshots before publishing. */
+  joining?: boolean;
+}
+
+/** A peer's public model as we know it. */
+interface PeerCopy {
+  key: Uint8Array;
+  hex: string;
+  epoch: number;
+  /** All coordinates valid from the start (genesis copy heard early). */
+  genesis: boolean;
+  values: Float32Array;
+  /** Stamp of the value held per coordinate; 0 = never received. */
+  versions: Uint32Array;
+  known: number;
+  score: number;
+  lastHeard: number;
+  lastStamp: number;
+  accepted: number;
+  rejected: Partial<Record<RejectReason, number>>;
+  /** Round at which we last asked this peer for a snapshot (−∞ if never). */
+  requestedAt: number;
+}
+
+/** Per-peer status for `agent status` and metrics. */
+export interface PeerStatus {
+  key: string;
+  epoch: number;
+  score: number;
+  ignored: boolean;
+  inSync: boolean;
+  coverage: number;
+  accepted: number;
+  rejected: Partial<Record<RejectReason, number>>;
+  lastStamp: number;
+}
+
+/** Counters for status and metrics. */
+export interface LearnerStats {
+  rounds: number;
+  steps: number;
+  lastLoss: number;
+  epoch: number;
+  stamp: number;
+  joining: boolean;
+  messagesSent: number;
+  bytesSent: number;
+  coordinatesSent: number;
+  largestBody: number;
+  received: number;
+  accepted: number;
+  rejected: Partial<Record<RejectReason, number>>;
+  /** RMS of x − x̂ (what is still unpublished). */
+  residualRms: number;
+  peers: PeerStatus[];
+}
+
+const CHECKPOINT_MAGIC = 0x4e524c41; // "ALRN"
+const CHECKPOINT_VERSION = 1;
+const NORM_HISTORY = 64;
+
+function hexOf(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** See the module documentation. */
+export class SwarmLearner {
+  readonly tuning: LearnerTuning;
+  readonly model: LearnerModel;
+  readonly paramCount: number;
+  #data: Samples;
+  #features: number;
+  #rng: Random;
+  #selfKey: Uint8Array;
+  #selfFp: Uint8Array;
+  #deflate: (raw: Uint8Array) => Uint8Array;
+  #x: Float32Array;
+  #pub: Float32Array;
+  #genesis: Float32Array;
+  #epoch = 0;
+  #stamp = 0;
+  #cursor = 0;
+  #pushNext = 0;
+  #pushRemaining = 0;
+  #joining: boolean;
+  #joinRounds = 0;
+  #requestAll = false;
+  #peers = new Map<string, PeerCopy>();
+  #norms: number[] = [];
+  #bytesPerCoord = 2;
+  #bytesPerChunkValue = 1.1;
+  #order: Uint32Array = new Uint32Array(0);
+  #orderPos = 0;
+  #stats = {
+    rounds: 0,
+    steps: 0,
+    lastLoss: NaN,
+    messagesSent: 0,
+    bytesSent: 0,
+    coordinatesSent: 0,
+    largestBody: 0,
+    received: 0,
+    accepted: 0,
+    rejected: {} as Partial<Record<RejectReason, number>>,
+  };
+
+  constructor(options: LearnerOptions) {
+    const tuning = { ...DEFAULT_LEARNER_OPTIONS };
+    for (const k of Object.keys(DEFAULT_LEARNER_OPTIONS) as (keyof LearnerTuning)[]) {
+      if (options[k] !== undefined) (tuning as Record<string, unknown>)[k] = options[k];
+    }
+    this.tuning = tuning;
+    this.model = options.model;
+    this.paramCount = options.model.paramCount;
+    if (options.model.modelHash.length !== MODEL_HASH_SIZE) throw new Error("Bug: model hash must be 8 bytes");
+    this.#data = options.data;
+    this.#features = options.features;
+    this.#rng = options.rng;
+    this.#selfKey = options.selfKey.slice();
+    this.#selfFp = options.selfKey.slice(0, FINGERPRINT_SIZE);
+    this.#deflate = options.deflate;
+    this.#x = options.model.getWeights().slice();
+    if (this.#x.length !== this.paramCount) throw new Error("Bug: getWeights() length differs from paramCount");
+    this.#genesis = this.#x.slice();
+    this.#pub = this.#x.slice();
+    this.#joining = options.joining ?? false;
+    if (this.#joining) this.#requestAll = true;
+  }
+
+  /** Replaces the local training data (e.g. after samples were appended). */
+  setData(data: Samples): void {
+    this.#data = data;
+    this.#orderPos = this.#order.length;
+  }
+
+  /** True while catching up from snapshots (no publication yet). */
+  get joining(): boolean {
+    return this.#joining;
+  }
+
+  /** Our current public-copy epoch. */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /** Current local model weights (a copy). */
+  weights(): Float32Array {
+    return this.#x.slice();
+  }
+
+  // ------------------------------------------------------------ local training
+
+  /** `steps` optimizer steps on local data only; resolves to the mean loss (NaN without data). */
+  async train(steps: number): Promise<number> {
+    this.#stats.rounds++;
+    const n = this.#data.count;
+    if (n === 0 || steps <= 0) return NaN;
+    const b = Math.min(this.tuning.batchSize, n);
+    const f = this.#features;
+    const bx = new Float32Array(b * f);
+    const by = new Uint8Array(b);
+    let sum = 0;
+    for (let s = 0; s < steps; s++) {
+      for (let i = 0; i < b; i++) {
+        const r = this.#nextRow();
+        bx.set(this.#data.x.subarray(r * f, (r + 1) * f), i * f);
+        by[i] = this.#data.y[r];
+      }
+      sum += await this.model.trainBatch(bx, by, b);
+      this.#stats.steps++;
+    }
+    this.#x = this.model.getWeights();
+    this.#stats.lastLoss = sum / steps;
+    return this.#stats.lastLoss;
+  }
+
+  #nextRow(): number {
+    const n = this.#data.count;
+    if (this.#order.length !== n || this.#orderPos >= n) {
+      if (this.#order.length !== n) this.#order = Uint32Array.from({ length: n }, (_, i) => i);
+      for (let i = n - 1; i > 0; i--) {
+        const j = this.#rng.nextU32() % (i + 1);
+        const t = this.#order[i];
+        this.#order[i] = this.#order[j];
+        this.#order[j] = t;
+      }
+      this.#orderPos = 0;
+    }
+    return this.#order[this.#orderPos++];
+  }
+
+  // ------------------------------------------------------------ mixing
+
+  #mergeable(now: number): PeerCopy[] {
+    const out: PeerCopy[] = [];
+    for (const p of this.#peers.values()) {
+      if (p.score < this.tuning.scoreThreshold) continue;
+      if (now - p.lastHeard > this.tuning.peerTimeoutMs) continue;
+      if (!this.#inSync(p)) continue;
+      out.push(p);
+    }
+    return out;
+  }
+
+  #inSync(p: PeerCopy): boolean {
+    return p.genesis || p.known >= this.tuning.syncCoverage * this.paramCount;
+  }
+
+  /**
+   * Consensus step: x ← x + γ·(robust centre of the public copies − own public copy). A joining node
+   * instead adopts the centre of its peers' copies once they are in sync. Returns how many peers were used.
+   */
+  mix(now: number): number {
+    const peers = this.#mergeable(now);
+    if (this.#joining) {
+      this.#joinRounds++;
+      const heard = [...this.#peers.values()].filter((p) =>
+        now - p.lastHeard <= this.tuning.peerTimeoutMs && p.score >= this.tuning.scoreThreshold
+      );
+      const ready = peers.length > 0 && (peers.length === heard.length || this.#joinRounds >= 20);
+      if (!ready) {
+        if (this.#joinRounds % this.tuning.requestEveryRounds === 0) this.#requestAll = true;
+        return 0;
+      }
+      const centre = aggregate(peers.map((p) => p.values), this.tuning.rule, new Float32Array(this.paramCount));
+      this.#x = centre;
+      this.model.setWeights(centre);
+      this.#pub = centre.slice();
+      this.#newEpoch();
+      this.#joining = false;
+      return peers.length;
+    }
+    if (peers.length === 0) return 0;
+    const copies = [this.#pub, ...peers.map((p) => p.values)];
+    const centre = aggregate(copies, this.tuning.rule, new Float32Array(this.paramCount));
+    const g = this.tuning.gamma;
+    const x = this.#x;
+    const pub = this.#pub;
+    for (let i = 0; i < x.length; i++) x[i] += g * (centre[i] - pub[i]);
+    this.model.setWeights(x);
+    return peers.length;
+  }
+
+  #newEpoch(): void {
+    let e = 0;
+    while (e === 0) e = this.#rng.nextU32();
+    this.#epoch = e;
+    // Peers forget their copy of us on a new epoch: push the whole public copy.
+    this.#pushNext = 0;
+    this.#pushRemaining = this.paramCount;
+  }
+
+  // ------------------------------------------------------------ publication
+
+  /** Bodies to broadcast this round, each DEFLATEd to at most `budget` bytes. */
+  outgoing(now: number, budget: number): OutgoingMessage[] {
+    void now;
+    if (budget < 64) throw new Error(`Bug: body budget ${budget} is too small`);
+    const out: OutgoingMessage[] = [];
+    const req = this.#snapshotRequest();
+    if (req) out.push(this.#emit(LearnMessage.SnapshotRequest, req, 0));
+    if (this.#joining) return out;
+    for (let c = 0; c < this.tuning.chunksPerRound && this.#pushRemaining > 0; c++) {
+      out.push(this.#chunk(budget));
+    }
+    for (let m = 0; m < this.tuning.messagesPerRound; m++) {
+      const msg = this.#delta(budget);
+      if (!msg) break;
+      out.push(msg);
+    }
+    return out;
+  }
+
+  #emit(type: LearnMessage, raw: Uint8Array, coordinates: number): OutgoingMessage {
+    const body = this.#deflate(raw);
+    this.#stats.messagesSent++;
+    this.#stats.bytesSent += body.length;
+    this.#stats.coordinatesSent += coordinates;
+    this.#stats.largestBody = Math.max(this.#stats.largestBody, body.length);
+    return { type, body, rawSize: raw.length, coordinates };
+  }
+
+  #snapshotRequest(): Uint8Array | undefined {
+    const targets: Uint8Array[] = [];
+    if (!this.#requestAll) {
+      for (const p of this.#peers.values()) {
+        if (this.#inSync(p) || p.score < this.tuning.scoreThreshold) continue;
+        if (this.#stats.rounds - p.requestedAt < this.tuning.requestEveryRounds) continue;
+        p.requestedAt = this.#stats.rounds;
+        if (targets.length < MAX_TARGETS) targets.push(p.key.slice(0, FINGERPRINT_SIZE));
+      }
+      if (targets.length === 0) return undefined;
+    }
+    this.#requestAll = false;
+    return encodeSnapshotRequest({ modelHash: this.model.modelHash, targets });
+  }
+
+  #chunk(budget: number): OutgoingMessage {
+    const start = this.#pushNext;
+    let n = Math.max(16, Math.floor((budget - 48) / this.#bytesPerChunkValue));
+    for (let attempt = 0;; attempt++) {
+      n = Math.min(n, this.paramCount - start, 65535);
+      const values = this.#x.subarray(start, start + n);
+      const enc = encodeChunk({
+        modelHash: this.model.modelHash,
+        epoch: this.#epoch,
+        stamp: this.#stamp + 1,
+        paramCount: this.paramCount,
+        encoding: this.tuning.encoding,
+        start,
+        values,
+      });
+      const body = this.#deflate(enc.body);
+      if (body.length > budget && n > 1 && attempt < 8) {
+        n = Math.max(1, Math.floor(n * budget / body.length * 0.97));
+        continue;
+      }
+      if (body.length > budget) throw new Error("Bug: a one-coordinate chunk exceeds the budget");
+      this.#bytesPerChunkValue = Math.max(0.2, body.length / n);
+      this.#stamp++;
+      this.#pub.set(enc.decoded, start);
+      this.#pushNext = (start + n) % this.paramCount;
+      this.#pushRemaining = Math.max(0, this.#pushRemaining - n);
+      this.#stats.messagesSent++;
+      this.#stats.bytesSent += body.length;
+      this.#stats.coordinatesSent += n;
+      this.#stats.largestBody = Math.max(this.#stats.largestBody, body.length);
+      return { type: LearnMessage.SnapshotChunk, body, rawSize: enc.body.length, coordinates: n };
+    }
+  }
+
+  #delta(budget: number): OutgoingMessage | undefined {
+    const P = this.paramCount;
+    const x = this.#x;
+    const pub = this.#pub;
+    const score = new Float32Array(P);
+    let any = false;
+    for (let i = 0; i < P; i++) {
+      score[i] = Math.abs(x[i] - pub[i]);
+      if (score[i] > 0) any = true;
+    }
+    if (!any && this.tuning.refreshFraction === 0) return undefined;
+    let n = Math.max(8, Math.floor((budget - 40) / this.#bytesPerCoord));
+    for (let attempt = 0;; attempt++) {
+      n = Math.min(n, P, 65535);
+      const nRefresh = Math.min(P, Math.ceil(n * this.tuning.refreshFraction));
+      const nTop = n - nRefresh;
+      const take = new Uint8Array(P);
+      const top = topK(score, nTop);
+      for (const i of top) take[i] = 1;
+      let added = 0;
+      let c = this.#cursor;
+      for (let scanned = 0; added < nRefresh && scanned < P; scanned++) {
+        if (!take[c]) {
+          take[c] = 1;
+          added++;
+        }
+        c = (c + 1) % P;
+      }
+      const indices: number[] = [];
+      for (let i = 0; i < P; i++) if (take[i]) indices.push(i);
+      const values = indices.map((i) => x[i]);
+      const enc = encodeDelta({
+        modelHash: this.model.modelHash,
+        epoch: this.#epoch,
+        stamp: this.#stamp + 1,
+        paramCount: P,
+        encoding: this.tuning.encoding,
+        indices,
+        values,
+      });
+      const body = this.#deflate(enc.body);
+      if (body.length > budget && n > 1 && attempt < 8) {
+        n = Math.max(1, Math.floor(n * budget / body.length * 0.97));
+        continue;
+      }
+      if (body.length > budget) throw new Error("Bug: a one-coordinate delta exceeds the budget");
+      this.#bytesPerCoord = Math.max(0.3, body.length / indices.length);
+      this.#cursor = c;
+      this.#stamp++;
+      let sq = 0;
+      indices.forEach((idx, j) => {
+        const d = enc.decoded[j] - pub[idx];
+        sq += d * d;
+        pub[idx] = enc.decoded[j];
+      });
+      this.#noteNorm(Math.sqrt(sq / indices.length));
+      this.#stats.messagesSent++;
+      this.#stats.bytesSent += body.length;
+      this.#stats.coordinatesSent += indices.length;
+      this.#stats.largestBody = Math.max(this.#stats.largestBody, body.length);
+      return { type: LearnMessage.Delta, body, rawSize: enc.body.length, coordinates: indices.length };
+    }
+  }
+
+  #noteNorm(rms: number): void {
+    if (!(rms > 0)) return;
+    this.#norms.push(rms);
+    if (this.#norms.length > NORM_HISTORY) this.#norms.shift();
+  }
+
+  #normReference(): number {
+    if (this.#norms.length < 4) return Infinity;
+    const s = [...this.#norms].sort((a, b) => a - b);
+    return s[Math.floor(s.length / 2)];
+  }
+
+  // ------------------------------------------------------------ receiving
+
+  /**
+   * Handles one accepted, signature-checked message (body already inflated by the wire layer).
+   * Never throws for bad bodies: the outcome says why it was rejected.
+   */
+  onMessage(sender: Uint8Array, type: number, body: Uint8Array, now: number): MessageOutcome {
+    this.#stats.received++;
+    if (sameBytes(sender, this.#selfKey, Math.max(sender.length, this.#selfKey.length))) {
+      return this.#reject(undefined, "self", "own message");
+    }
+    const hex = hexOf(sender);
+    const known = this.#peers.get(hex);
+    try {
+      if (type === LearnMessage.SnapshotRequest) {
+        const req = decodeSnapshotRequest(body);
+        if (!sameBytes(req.modelHash, this.model.modelHash, MODEL_HASH_SIZE)) {
+          return this.#reject(known, "model-mismatch", "snapshot request for another model");
+        }
+        const forUs = req.targets.length === 0 || req.targets.some((t) => sameBytes(t, this.#selfFp, FINGERPRINT_SIZE));
+        if (forUs && !this.#joining && this.#pushRemaining === 0) {
+          this.#pushRemaining = this.paramCount;
+        }
+        this.#stats.accepted++;
+        return { accepted: true, applied: 0 };
+      }
+      let msg: ValuesBody;
+      if (type === LearnMessage.Delta) msg = decodeDelta(body);
+      else if (type === LearnMessage.SnapshotChunk) msg = decodeChunk(body);
+      else return this.#reject(known, "decode", `message type ${type} is not a learning message`);
+      return this.#apply(sender, hex, msg, now);
+    } catch (e) {
+      if (e instanceof DecodeError) return this.#reject(known, "decode", e.message);
+      throw e;
+    }
+  }
+
+  #reject(peer: PeerCopy | undefined, reason: RejectReason, detail: string): MessageOutcome {
+    this.#stats.rejected[reason] = (this.#stats.rejected[reason] ?? 0) + 1;
+    if (peer) {
+      peer.rejected[reason] = (peer.rejected[reason] ?? 0) + 1;
+      if (reason !== "stale" && reason !== "model-mismatch") {
+        peer.score = Math.max(0, peer.score - this.tuning.scorePenalty);
+      }
+    }
+    return { accepted: false, reason, detail };
+  }
+
+  #apply(sender: Uint8Array, hex: string, msg: ValuesBody, now: number): MessageOutcome {
+    let peer = this.#peers.get(hex);
+    if (!sameBytes(msg.modelHash, this.model.modelHash, MODEL_HASH_SIZE) || msg.paramCount !== this.paramCount) {
+      return this.#reject(peer, "model-mismatch", "values for another model");
+    }
+    const { values, indices } = msg;
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i])) {
+        return this.#ensurePeerReject(sender, hex, msg, now, "non-finite", `value at ${indices[i]} is ${values[i]}`);
+      }
+      if (Math.abs(values[i]) > this.tuning.valueBound) {
+        return this.#ensurePeerReject(
+          sender,
+          hex,
+          msg,
+          now,
+          "value-bound",
+          `|value| ${Math.abs(values[i])} at ${indices[i]} exceeds ${this.tuning.valueBound}`,
+        );
+      }
+    }
+    if (!peer || peer.epoch !== msg.epoch) {
+      peer = this.#newCopy(sender, hex, msg, peer);
+    }
+    peer.lastHeard = now;
+    // Norm check over the coordinates this message would change.
+    let sq = 0;
+    let m = 0;
+    for (let i = 0; i < indices.length; i++) {
+      const c = indices[i];
+      if (msg.stamp <= peer.versions[c]) continue;
+      if (peer.versions[c] === 0 && !peer.genesis) continue;
+      const d = values[i] - peer.values[c];
+      sq += d * d;
+      m++;
+    }
+    if (m > 0) {
+      const rms = Math.sqrt(sq / m);
+      const ref = this.#normReference();
+      if (rms > this.tuning.normFactor * ref) {
+        return this.#reject(
+          peer,
+          "norm-bound",
+          `change RMS ${rms.toExponential(2)} exceeds ${this.tuning.normFactor} × recent ${ref.toExponential(2)}`,
+        );
+      }
+    }
+    let applied = 0;
+    for (let i = 0; i < indices.length; i++) {
+      const c = indices[i];
+      if (msg.stamp <= peer.versions[c]) continue;
+      if (peer.versions[c] === 0) peer.known++;
+      peer.versions[c] = msg.stamp;
+      peer.values[c] = values[i];
+      applied++;
+    }
+    if (applied === 0) return this.#reject(peer, "stale", `stamp ${msg.stamp} is not newer`);
+    if (m > 0 && this.#inSync(peer)) this.#noteNorm(Math.sqrt(sq / m));
+    peer.lastStamp = Math.max(peer.lastStamp, msg.stamp);
+    peer.accepted++;
+    peer.score = Math.min(1, peer.score + this.tuning.scoreReward);
+    this.#stats.accepted++;
+    return { accepted: true, applied };
+  }
+
+  #ensurePeerReject(
+    sender: Uint8Array,
+    hex: string,
+    msg: ValuesBody,
+    now: number,
+    reason: RejectReason,
+    detail: string,
+  ): MessageOutcome {
+    let peer = this.#peers.get(hex);
+    if (!peer) peer = this.#newCopy(sender, hex, msg, undefined);
+    peer.lastHeard = now;
+    return this.#reject(peer, reason, detail);
+  }
+
+  #newCopy(sender: Uint8Array, hex: string, msg: ValuesBody, old: PeerCopy | undefined): PeerCopy {
+    const genesis = msg.epoch === 0 && msg.stamp <= this.tuning.genesisGraceStamps;
+    const peer: PeerCopy = {
+      key: sender.slice(),
+      hex,
+      epoch: msg.epoch,
+      genesis,
+      // Unknown coordinates hold a neutral value (our public copy) until they arrive.
+      values: genesis ? this.#genesis.slice() : this.#pub.slice(),
+      versions: new Uint32Array(this.paramCount),
+      known: genesis ? this.paramCount : 0,
+      score: old?.score ?? 1,
+      lastHeard: old?.lastHeard ?? -Infinity,
+      lastStamp: 0,
+      accepted: old?.accepted ?? 0,
+      rejected: old?.rejected ?? {},
+      requestedAt: -Infinity,
+    };
+    this.#peers.set(hex, peer);
+    return peer;
+  }
+
+  // ------------------------------------------------------------ evaluation, status
+
+  /** Accuracy and loss of the local model on `data`. */
+  evaluate(data: Samples): Promise<{ accuracy: number; loss: number }> {
+    return this.model.evaluate(data.x, data.y, data.count);
+  }
+
+  /** Counters and per-peer state. */
+  stats(now: number): LearnerStats {
+    let sq = 0;
+    for (let i = 0; i < this.paramCount; i++) sq += (this.#x[i] - this.#pub[i]) ** 2;
+    return {
+      ...this.#stats,
+      rejected: { ...this.#stats.rejected },
+      epoch: this.#epoch,
+      stamp: this.#stamp,
+      joining: this.#joining,
+      residualRms: Math.sqrt(sq / this.paramCount),
+      peers: [...this.#peers.values()].map((p) => ({
+        key: p.hex,
+        epoch: p.epoch,
+        score: p.score,
+        ignored: p.score < this.tuning.scoreThreshold || now - p.lastHeard > this.tuning.peerTimeoutMs,
+        inSync: this.#inSync(p),
+        coverage: p.genesis ? 1 : p.known / this.paramCount,
+        accepted: p.accepted,
+        rejected: { ...p.rejected },
+        lastStamp: p.lastStamp,
+      })),
+    };
+  }
+
+  /** Our public copy (what peers should hold of us). */
+  publicCopy(): Float32Array {
+    return this.#pub.slice();
+  }
+
+  /** A peer's copy as we hold it (undefined if unknown). */
+  peerCopy(key: Uint8Array): Float32Array | undefined {
+    return this.#peers.get(hexOf(key))?.values.slice();
+  }
+
+  // ------------------------------------------------------------ checkpoints
+
+  /**
+   * Model, public copy (residual = model − public copy) and peers' copies as bytes, for the state
+   * helper's checksummed writer.
+   *
+   * | field | type | notes |
+   * |---|---|---|
+   * | magic, version | u32, u32 | `ALRN`, 1 |
+   * | modelHash | 8 bytes | |
+   * | paramCount, epoch, stamp, cursor, rounds, steps | u32 ×6 | |
+   * | x, pub, genesis | f32 × paramCount ×3 | model, public copy, shared init |
+   * | peers | u32 | then per peer: key length u8, key, epoch u32, genesis u8, score f32, known u32, values f32×P, versions u32×P |
+   */
+  checkpoint(): Uint8Array {
+    const P = this.paramCount;
+    const peers = [...this.#peers.values()];
+    let size = 8 + 8 + 24 + 12 * P + 4;
+    for (const p of peers) size += 1 + p.key.length + 4 + 1 + 4 + 4 + 8 * P;
+    const out = new Uint8Array(size);
+    const v = new DataView(out.buffer);
+    let o = 0;
+    const u32 = (n: number) => {
+      v.setUint32(o, n >>> 0, true);
+      o += 4;
+    };
+    const f32s = (a: Float32Array) => {
+      out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), o);
+      o += a.byteLength;
+    };
+    u32(CHECKPOINT_MAGIC);
+    u32(CHECKPOINT_VERSION);
+    out.set(this.model.modelHash, o);
+    o += 8;
+    [P, this.#epoch, this.#stamp, this.#cursor, this.#stats.rounds, this.#stats.steps].forEach(u32);
+    f32s(this.#x);
+    f32s(this.#pub);
+    f32s(this.#genesis);
+    u32(peers.length);
+    for (const p of peers) {
+      out[o++] = p.key.length;
+      out.set(p.key, o);
+      o += p.key.length;
+      u32(p.epoch);
+      out[o++] = p.genesis ? 1 : 0;
+      v.setFloat32(o, p.score, true);
+      o += 4;
+      u32(p.known);
+      f32s(p.values);
+      out.set(new Uint8Array(p.versions.buffer, p.versions.byteOffset, p.versions.byteLength), o);
+      o += 4 * P;
+    }
+    return out;
+  }
+
+  /**
+   * Resumes from {@linkcode checkpoint} bytes: model weights, public copy and peers' copies. Our public
+   * copy gets a new epoch (peers may hold newer values than the checkpoint), so it is pushed again in
+   * snapshot chunks, and we ask every peer for a snapshot to refresh our copies of them.
+   * Throws {@linkcode DecodeError} if the bytes are not a checkpoint of this model.
+   */
+  restore(bytes: Uint8Array, now: number): void {
+    const P = this.paramCount;
+    const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let o = 0;
+    const need = (n: number) => {
+      if (o + n > bytes.length) {
+        throw new DecodeError(DecodeErrorCode.Truncated, `Cannot restore checkpoint: cut off at byte ${o}`, o);
+      }
+    };
+    const u32 = () => {
+      need(4);
+      const r = v.getUint32(o, true);
+      o += 4;
+      return r;
+    };
+    const f32s = () => {
+      need(4 * P);
+      const a = new Float32Array(P);
+      new Uint8Array(a.buffer).set(bytes.subarray(o, o + 4 * P));
+      o += 4 * P;
+      return a;
+    };
+    if (u32() !== CHECKPOINT_MAGIC) throw new DecodeError(DecodeErrorCode.BadMagic, "Cannot restore checkpoint: bad magic", 0);
+    const version = u32();
+    if (version !== CHECKPOINT_VERSION) {
+      throw new DecodeError(DecodeErrorCode.BadVersion, `Cannot restore checkpoint: unknown version ${version}`, 4);
+    }
+    need(8);
+    if (!sameBytes(bytes.subarray(8, 16), this.model.modelHash, 8)) {
+      throw new DecodeError(DecodeErrorCode.BadValue, "Cannot restore checkpoint: it belongs to another model", 8);
+    }
+    o = 16;
+    const count = u32();
+    if (count !== P) {
+      throw new DecodeError(DecodeErrorCode.BadValue, `Cannot restore checkpoint: ${count} parameters, model has ${P}`, 16);
+    }
+    u32(); // old epoch: replaced below
+    const stamp = u32();
+    const cursor = u32();
+    const rounds = u32();
+    const steps = u32();
+    const x = f32s();
+    const pub = f32s();
+    const genesis = f32s();
+    const nPeers = u32();
+    const peers = new Map<string, PeerCopy>();
+    for (let i = 0; i < nPeers; i++) {
+      need(1);
+      const kl = bytes[o++];
+      need(kl);
+      const key = bytes.slice(o, o + kl);
+      o += kl;
+      const epoch = u32();
+      need(1);
+      const isGenesis = bytes[o++] === 1;
+      need(4);
+      const score = v.getFloat32(o, true);
+      o += 4;
+      const known = u32();
+      const values = f32s();
+      need(4 * P);
+      const versions = new Uint32Array(P);
+      new Uint8Array(versions.buffer).set(bytes.subarray(o, o + 4 * P));
+      o += 4 * P;
+      const hex = hexOf(key);
+      peers.set(hex, {
+        key,
+        hex,
+        epoch,
+        genesis: isGenesis,
+        values,
+        versions,
+        known: Math.min(known, P),
+        score: Number.isFinite(score) ? Math.max(0, Math.min(1, score)) : 0,
+        lastHeard: now,
+        lastStamp: 0,
+        accepted: 0,
+        rejected: {},
+        requestedAt: -Infinity,
+      });
+    }
+    if (o !== bytes.length) {
+      throw new DecodeError(DecodeErrorCode.TrailingBytes, `Cannot restore checkpoint: ${bytes.length - o} extra bytes`, o);
+    }
+    this.#x = x;
+    this.#pub = pub;
+    this.#genesis = genesis;
+    this.#stamp = stamp;
+    this.#cursor = cursor % P;
+    this.#stats.rounds = rounds;
+    this.#stats.steps = steps;
+    this.#peers = peers;
+    this.#joining = false;
+    this.model.setWeights(x);
+    this.#newEpoch();
+    this.#requestAll = true;
+  }
+}

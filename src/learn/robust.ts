@@ -1,0 +1,123 @@
+/**
+ * Coordinate-wise robust aggregation of model copies, plus top-k selection. Pure maths on Float32Arrays.
+ *
+ * - `mean`: plain average (no protection).
+ * - `median`: coordinate-wise median.
+ * - `trimmed-mean`: drop the `f` smallest and `f` largest values of every coordinate, average the rest,
+ *   with `f = max(1, ⌊(n − 1) / 4⌋)` for n ≥ 3 copies (n = 3 → median, n = 5 → mean of the middle 3).
+ * - `clip`: centered clipping (Karimireddy et al. 2021): start at the median and move towards each copy
+ *   by at most `tau` (L2 over the whole vector), three iterations.
+ *
+ * @module
+ */
+
+/** Names of the merge rules (`learning.robustMerge`). */
+export type RobustRule = "trimmed-mean" | "median" | "clip" | "mean";
+
+/** How many values `trimmed-mean` drops at each end for n copies. */
+export function trimCount(n: number): number {
+  return n < 3 ? 0 : Math.max(1, Math.floor((n - 1) / 4));
+}
+
+/** Coordinate-wise robust centre of `copies` (all the same length) into `out`. */
+export function aggregate(copies: Float32Array[], rule: RobustRule, out: Float32Array, tau = 0): Float32Array {
+  const n = copies.length;
+  if (n === 0) throw new Error("Bug: aggregate() of no copies");
+  const dim = out.length;
+  if (n === 1) {
+    out.set(copies[0]);
+    return out;
+  }
+  if (rule === "mean" || n === 2) {
+    out.fill(0);
+    for (const c of copies) for (let i = 0; i < dim; i++) out[i] += c[i];
+    for (let i = 0; i < dim; i++) out[i] /= n;
+    return out;
+  }
+  const f = rule === "median" || rule === "clip" ? Math.floor((n - 1) / 2) : trimCount(n);
+  const col = new Float64Array(n);
+  const keep = n - 2 * f;
+  for (let i = 0; i < dim; i++) {
+    for (let j = 0; j < n; j++) col[j] = copies[j][i];
+    insertionSort(col);
+    if (rule === "median" || rule === "clip") {
+      out[i] = n % 2 ? col[f] : (col[f] + col[f + 1]) / 2;
+    } else {
+      let s = 0;
+      for (let j = f; j < n - f; j++) s += col[j];
+      out[i] = s / keep;
+    }
+  }
+  if (rule === "clip") centeredClip(copies, out, tau);
+  return out;
+}
+
+function insertionSort(a: Float64Array): void {
+  for (let i = 1; i < a.length; i++) {
+    const v = a[i];
+    let j = i - 1;
+    while (j >= 0 && a[j] > v) {
+      a[j + 1] = a[j];
+      j--;
+    }
+    a[j + 1] = v;
+  }
+}
+
+/** Centered clipping around `centre` (in place). `tau` ≤ 0 picks the median distance to the centre. */
+export function centeredClip(copies: Float32Array[], centre: Float32Array, tau: number): void {
+  const dim = centre.length;
+  const diff = new Float32Array(dim);
+  for (let iter = 0; iter < 3; iter++) {
+    const dists = copies.map((c) => {
+      let s = 0;
+      for (let i = 0; i < dim; i++) s += (c[i] - centre[i]) ** 2;
+      return Math.sqrt(s);
+    });
+    const t = tau > 0 ? tau : [...dists].sort((a, b) => a - b)[Math.floor((dists.length - 1) / 2)];
+    diff.fill(0);
+    copies.forEach((c, j) => {
+      const w = dists[j] > 0 ? Math.min(1, t / dists[j]) : 0;
+      for (let i = 0; i < dim; i++) diff[i] += w * (c[i] - centre[i]);
+    });
+    for (let i = 0; i < dim; i++) centre[i] += diff[i] / copies.length;
+  }
+}
+
+/**
+ * Indices of the `k` largest `score` values (ties broken by lower index), returned sorted ascending.
+ * Entries where `exclude[i]` is set are skipped. O(n) average (quickselect on a copy).
+ */
+export function topK(score: Float32Array, k: number, exclude?: Uint8Array): Uint32Array {
+  const n = score.length;
+  const cand: number[] = [];
+  for (let i = 0; i < n; i++) if (!exclude || !exclude[i]) cand.push(i);
+  if (k >= cand.length) return Uint32Array.from(cand);
+  if (k <= 0) return new Uint32Array(0);
+  // quickselect so that cand[0..k) are the k best
+  let lo = 0;
+  let hi = cand.length - 1;
+  const better = (a: number, b: number) => score[a] > score[b] || (score[a] === score[b] && a < b);
+  while (lo < hi) {
+    const pivot = cand[(lo + hi) >>> 1];
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (better(cand[i], pivot)) i++;
+      while (better(pivot, cand[j])) j--;
+      if (i <= j) {
+        const t = cand[i];
+        cand[i] = cand[j];
+        cand[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k - 1 <= j) hi = j;
+    else if (k - 1 >= i) lo = i;
+    else break;
+  }
+  const out = Uint32Array.from(cand.slice(0, k));
+  out.sort();
+  return out;
+}

@@ -1,0 +1,333 @@
+/**
+ * An N-node swarm in one process over the in-memory network ({@linkcode MemoryNetwork}: loss,
+ * duplication, reordering), with optional Byzantine nodes, late joiners and restarts, and a centralized
+ * baseline of the same model on the union of the shards. Driven by a round counter, not by timers, so a
+ * run is deterministic for a seed. Used by `scripts/sim_swarm.ts`, the swarm benchmark and the tests.
+ *
+ * @module
+ */
+import { inflateSync } from "fflate";
+import { MemoryNetwork } from "../gossip/memory.ts";
+import { SeededRandom } from "../time.ts";
+import { decodeDelta, encodeDelta, ValueEncoding, type ValuesBody } from "./codec.ts";
+import { LearnMessage, type LearnerModel, type LearnerTuning, type Samples, SwarmLearner } from "./learner.ts";
+
+/** Attacks a Byzantine node can run. */
+export type Attack = "signflip" | "huge" | "nan" | "replay";
+/** All attack names. */
+export const ATTACKS: readonly Attack[] = ["signflip", "huge", "nan", "replay"];
+
+/** Everything a run needs. */
+export interface SwarmSimOptions {
+  /** Creates node `i`'s model; every call must give the same seeded initial weights. */
+  createModel: (node: number) => Promise<LearnerModel> | LearnerModel;
+  shards: Samples[];
+  features: number;
+  test: Samples;
+  rounds: number;
+  localSteps: number;
+  loss: number;
+  duplicate?: number;
+  /** Largest datagram in bytes (signed, framed). */
+  maxDatagram: number;
+  /** Bytes the wire layer adds around a body (header + signature). */
+  frameOverhead: number;
+  /** DEFLATE used for bodies. */
+  deflate: (raw: Uint8Array) => Uint8Array;
+  /** Node indices that are Byzantine, with their attack. */
+  byzantine?: { node: number; attack: Attack }[];
+  /** Node that joins at `lateJoinRound` (fresh, from the shared init). */
+  lateJoin?: { node: number; round: number };
+  /** Node restarted from its checkpoint taken `ageRounds` earlier, at `round`. */
+  restart?: { node: number; round: number; ageRounds: number };
+  evalEvery: number;
+  seed: number;
+  tuning?: Partial<LearnerTuning>;
+  /** Train the centralized baseline too (same model, union of shards, same steps as one node). */
+  centralized?: boolean;
+  /** Called after every evaluation. */
+  onEval?: (row: EvalRow) => void;
+}
+
+/** One accuracy measurement. */
+export interface EvalRow {
+  round: number;
+  node: string;
+  accuracy: number;
+  loss: number;
+  bytesSent: number;
+  datagramsSent: number;
+}
+
+/** Per-node result. */
+export interface NodeResult {
+  id: string;
+  accuracy: number;
+  bytesSent: number;
+  datagramsSent: number;
+  byzantine?: Attack;
+  /** Round at which a late joiner first reached the others' accuracy − 0.5 pp. */
+  caughtUpRound?: number;
+  rejected: Record<string, number>;
+  ignoredBy: number;
+}
+
+/** Result of a run. */
+export interface SwarmSimResult {
+  centralized: number | undefined;
+  nodes: NodeResult[];
+  maxDatagram: number;
+  largestDatagram: number;
+  rounds: number;
+  rows: EvalRow[];
+}
+
+/** Runs the simulation. */
+export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult> {
+  const n = opt.shards.length;
+  const rng = new SeededRandom(opt.seed);
+  const net = new MemoryNetwork(new SeededRandom(opt.seed + 1), {
+    loss: opt.loss,
+    duplicate: opt.duplicate ?? 0,
+    delayMs: 1,
+    jitterMs: 400,
+  });
+  const budget = opt.maxDatagram - opt.frameOverhead;
+  const ids = Array.from({ length: n }, (_, i) => `n${i}`);
+  const keys = ids.map((_, i) => {
+    const k = new Uint8Array(32);
+    new SeededRandom(1000 + i).nextU32();
+    for (let j = 0; j < 32; j++) k[j] = (i * 31 + j * 7 + 1) & 0xff;
+    return k;
+  });
+  const byz = new Map((opt.byzantine ?? []).map((b) => [b.node, b.attack]));
+  const learners: (SwarmLearner | undefined)[] = [];
+  const attackers = new Map<number, Attacker>();
+  const bytes = new Array(n).fill(0);
+  const datagrams = new Array(n).fill(0);
+  let largest = 0;
+  const checkpoints = new Map<number, Uint8Array>();
+  const make = async (i: number, joining: boolean) =>
+    new SwarmLearner({
+      model: await opt.createModel(i),
+      data: opt.shards[i],
+      features: opt.features,
+      rng: new SeededRandom(opt.seed * 7919 + i),
+      selfKey: keys[i],
+      deflate: opt.deflate,
+      joining,
+      ...opt.tuning,
+    });
+  for (let i = 0; i < n; i++) {
+    const late = opt.lateJoin?.node === i;
+    learners.push(late ? undefined : await make(i, false));
+    if (!late) net.join(ids[i]);
+    const attack = byz.get(i);
+    if (attack) attackers.set(i, new Attacker(attack, learners[i]!.publicCopy(), opt.deflate, rng, budget));
+  }
+  const rows: EvalRow[] = [];
+  const roundMs = 1000;
+  const lastAcc = new Array(n).fill(0);
+  let caughtUp: number | undefined;
+  for (let round = 1; round <= opt.rounds; round++) {
+    const now = round * roundMs;
+    if (opt.lateJoin && round === opt.lateJoin.round) {
+      learners[opt.lateJoin.node] = await make(opt.lateJoin.node, true);
+      net.join(ids[opt.lateJoin.node]);
+    }
+    if (opt.restart) {
+      if (round === opt.restart.round - opt.restart.ageRounds) {
+        checkpoints.set(opt.restart.node, learners[opt.restart.node]!.checkpoint());
+      }
+      if (round === opt.restart.round) {
+        const fresh = await make(opt.restart.node, false);
+        fresh.restore(checkpoints.get(opt.restart.node)!, now);
+        learners[opt.restart.node] = fresh;
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      const l = learners[i];
+      if (!l) continue;
+      await l.train(opt.localSteps);
+      l.mix(now);
+      let out = l.outgoing(now, budget).map((m) => ({ type: m.type as number, body: m.body }));
+      const a = attackers.get(i);
+      if (a) out = a.transform(out, round);
+      for (const m of out) {
+        if (m.body.length > budget) throw new Error(`Bug: body of ${m.body.length} bytes exceeds budget ${budget}`);
+        const size = m.body.length + opt.frameOverhead;
+        largest = Math.max(largest, size);
+        bytes[i] += size;
+        datagrams[i]++;
+        net.post(ids[i], encodeSimFrame(i, m.type, m.body), now);
+      }
+    }
+    for (const d of net.deliver(now + roundMs - 1)) {
+      const to = Number(d.to.slice(1));
+      const l = learners[to];
+      if (!l) continue;
+      const { from, type, body } = decodeSimFrame(d.bytes);
+      l.onMessage(keys[from], type, inflateSync(body), now);
+    }
+    if (round % opt.evalEvery === 0 || round === opt.rounds) {
+      for (let i = 0; i < n; i++) {
+        const l = learners[i];
+        if (!l) continue;
+        const { accuracy, loss } = await l.evaluate(opt.test);
+        lastAcc[i] = accuracy;
+        const row = { round, node: ids[i], accuracy, loss, bytesSent: bytes[i], datagramsSent: datagrams[i] };
+        rows.push(row);
+        opt.onEval?.(row);
+      }
+      if (opt.lateJoin && caughtUp === undefined && learners[opt.lateJoin.node]) {
+        const others = lastAcc.filter((_, i) => i !== opt.lateJoin!.node && !byz.has(i));
+        const mean = others.reduce((a, b) => a + b, 0) / Math.max(1, others.length);
+        if (lastAcc[opt.lateJoin.node] >= mean - 0.005) caughtUp = round;
+      }
+    }
+  }
+  let centralized: number | undefined;
+  if (opt.centralized) {
+    const model = await opt.createModel(n);
+    const all = concat(opt.shards, opt.features);
+    const central = new SwarmLearner({
+      model,
+      data: all,
+      features: opt.features,
+      rng: new SeededRandom(opt.seed * 31),
+      selfKey: new Uint8Array(32).fill(255),
+      deflate: opt.deflate,
+      ...opt.tuning,
+    });
+    for (let round = 1; round <= opt.rounds; round++) {
+      await central.train(opt.localSteps);
+      if (round % opt.evalEvery === 0 || round === opt.rounds) {
+        const { accuracy, loss } = await central.evaluate(opt.test);
+        centralized = accuracy;
+        const row = { round, node: "centralized", accuracy, loss, bytesSent: 0, datagramsSent: 0 };
+        rows.push(row);
+        opt.onEval?.(row);
+      }
+    }
+  }
+  const nodes: NodeResult[] = [];
+  for (let i = 0; i < n; i++) {
+    const l = learners[i];
+    const key = Array.from(keys[i], (b) => b.toString(16).padStart(2, "0")).join("");
+    let ignoredBy = 0;
+    for (const other of learners) {
+      if (!other || other === l) continue;
+      if (other.stats(opt.rounds * roundMs).peers.find((p) => p.key === key)?.ignored) ignoredBy++;
+    }
+    nodes.push({
+      id: ids[i],
+      accuracy: lastAcc[i],
+      bytesSent: bytes[i],
+      datagramsSent: datagrams[i],
+      ...(byz.has(i) ? { byzantine: byz.get(i) } : {}),
+      ...(opt.lateJoin?.node === i ? { caughtUpRound: caughtUp } : {}),
+      rejected: l ? l.stats(opt.rounds * roundMs).rejected as Record<string, number> : {},
+      ignoredBy,
+    });
+  }
+  return { centralized, nodes, maxDatagram: opt.maxDatagram, largestDatagram: largest, rounds: opt.rounds, rows };
+}
+
+function concat(shards: Samples[], features: number): Samples {
+  const count = shards.reduce((a, s) => a + s.count, 0);
+  const x = new Float32Array(count * features);
+  const y = new Uint8Array(count);
+  let o = 0;
+  for (const s of shards) {
+    x.set(s.x.subarray(0, s.count * features), o * features);
+    y.set(s.y.subarray(0, s.count), o);
+    o += s.count;
+  }
+  return { x, y, count };
+}
+
+function encodeSimFrame(from: number, type: number, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(body.length + 3);
+  out[0] = from & 0xff;
+  out[1] = from >> 8;
+  out[2] = type;
+  out.set(body, 3);
+  return out;
+}
+
+function decodeSimFrame(bytes: Uint8Array): { from: number; type: number; body: Uint8Array } {
+  return { from: bytes[0] | (bytes[1] << 8), type: bytes[2], body: bytes.subarray(3) };
+}
+
+/** Turns an honest node's outgoing Delta bodies into attacks. */
+class Attacker {
+  #attack: Attack;
+  #advertised: Float32Array;
+  #deflate: (raw: Uint8Array) => Uint8Array;
+  #rng: SeededRandom;
+  #history: Uint8Array[] = [];
+  #budget: number;
+
+  constructor(
+    attack: Attack,
+    init: Float32Array,
+    deflate: (raw: Uint8Array) => Uint8Array,
+    rng: SeededRandom,
+    budget: number,
+  ) {
+    this.#attack = attack;
+    this.#budget = budget;
+    this.#advertised = init.slice();
+    this.#deflate = deflate;
+    this.#rng = rng;
+  }
+
+  transform(out: { type: number; body: Uint8Array }[], round: number): { type: number; body: Uint8Array }[] {
+    return out.map((m) => {
+      if (m.type !== LearnMessage.Delta) return m;
+      const raw = inflateSync(m.body);
+      const d = decodeDelta(raw);
+      const adv = this.#advertised;
+      let values: Float32Array;
+      let encoding: ValueEncoding = ValueEncoding.F32;
+      switch (this.#attack) {
+        case "signflip":
+          values = d.values.map((v, j) => {
+            const c = d.indices[j];
+            adv[c] = adv[c] - 10 * (v - adv[c]);
+            return adv[c];
+          });
+          encoding = ValueEncoding.Fp16;
+          break;
+        case "huge":
+          values = d.values.map(() => this.#rng.nextGaussian() * 1e3);
+          break;
+        case "nan":
+          values = d.values.map((v, j) => (j % 3 === 0 ? NaN : j % 3 === 1 ? Infinity : v));
+          break;
+        case "replay": {
+          this.#history.push(raw);
+          if (round < 10) return m;
+          // Resend a body from long ago: half verbatim (old stamp), half re-stamped as new.
+          const old = this.#history[this.#rng.nextU32() % Math.max(1, Math.floor(this.#history.length / 4))];
+          if (this.#rng.next() < 0.5) return { type: m.type, body: this.#deflate(old) };
+          const o = decodeDelta(old);
+          values = o.values;
+          const body = encodeDelta({ ...o, stamp: d.stamp, encoding: o.encoding }).body;
+          return { type: m.type, body: this.#deflate(body) };
+        }
+      }
+      return { type: m.type, body: this.#fit(d, values, encoding) };
+    });
+  }
+
+  /** Encodes as many of the attack values as fit the budget. */
+  #fit(d: ValuesBody, values: Float32Array, encoding: ValueEncoding): Uint8Array {
+    for (let k = values.length;; k = Math.max(1, Math.floor(k * 0.8))) {
+      const body = this.#deflate(
+        encodeDelta({ ...d, encoding, indices: d.indices.subarray(0, k), values: values.subarray(0, k) }).body,
+      );
+      if (body.length <= this.#budget || k === 1) return body;
+    }
+  }
+}
