@@ -150,7 +150,7 @@ export function formatStatus(r: StatusReport, source: StatusSource, now: number)
   lines.push("", `Peers: ${r.peers.length} trusted, ${alive} alive`);
   if (r.peers.length > 0) {
     const table = [
-      ["FINGERPRINT", "NAME", "ADDRESS", "LAST SEEN", "SCORE", "IN", "BYTES IN", "REJECTS"],
+      ["FINGERPRINT", "NAME", "ADDRESS", "LAST SEEN", "SCORE", "DATAGRAMS IN", "REJECTS"],
       ...r.peers.map((p) => [
         p.fingerprint,
         p.name,
@@ -158,7 +158,6 @@ export function formatStatus(r: StatusReport, source: StatusSource, now: number)
         p.lastSeen === null ? "never" : ago(now, p.lastSeen) + (p.alive ? "" : " (down)"),
         p.score === null ? "-" : p.score.toFixed(2),
         String(p.datagramsIn),
-        bytes(p.bytesIn),
         Object.entries(p.rejects).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(", ") || "-",
       ]),
     ];

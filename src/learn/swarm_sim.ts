@@ -10,7 +10,13 @@ import { inflateSync } from "fflate";
 import { MemoryNetwork } from "../gossip/memory.ts";
 import { SeededRandom } from "../time.ts";
 import { decodeDelta, encodeDelta, ValueEncoding, type ValuesBody } from "./codec.ts";
-import { LearnMessage, type LearnerModel, type LearnerTuning, type Samples, SwarmLearner } from "./learner.ts";
+import {
+  type LearnerModel,
+  type LearnerTuning,
+  LearnMessage,
+  type Samples,
+  SwarmLearner,
+} from "./learner.ts";
 
 /** Attacks a Byzantine node can run. */
 export type Attack = "signflip" | "huge" | "nan" | "replay";
@@ -154,7 +160,9 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       const a = attackers.get(i);
       if (a) out = a.transform(out, round);
       for (const m of out) {
-        if (m.body.length > budget) throw new Error(`Bug: body of ${m.body.length} bytes exceeds budget ${budget}`);
+        if (m.body.length > budget) {
+          throw new Error(`Bug: body of ${m.body.length} bytes exceeds budget ${budget}`);
+        }
         const size = m.body.length + opt.frameOverhead;
         largest = Math.max(largest, size);
         bytes[i] += size;
@@ -230,7 +238,14 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       ignoredBy,
     });
   }
-  return { centralized, nodes, maxDatagram: opt.maxDatagram, largestDatagram: largest, rounds: opt.rounds, rows };
+  return {
+    centralized,
+    nodes,
+    maxDatagram: opt.maxDatagram,
+    largestDatagram: largest,
+    rounds: opt.rounds,
+    rows,
+  };
 }
 
 function concat(shards: Samples[], features: number): Samples {
@@ -325,7 +340,8 @@ class Attacker {
   #fit(d: ValuesBody, values: Float32Array, encoding: ValueEncoding): Uint8Array {
     for (let k = values.length;; k = Math.max(1, Math.floor(k * 0.8))) {
       const body = this.#deflate(
-        encodeDelta({ ...d, encoding, indices: d.indices.subarray(0, k), values: values.subarray(0, k) }).body,
+        encodeDelta({ ...d, encoding, indices: d.indices.subarray(0, k), values: values.subarray(0, k) })
+          .body,
       );
       if (body.length <= this.#budget || k === 1) return body;
     }

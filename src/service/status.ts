@@ -25,8 +25,6 @@ export interface PeerStatus {
   score: number | null;
   /** Datagrams accepted from this peer. */
   datagramsIn: number;
-  /** Bytes accepted from this peer. */
-  bytesIn: number;
   /** Datagrams from this peer that were dropped, by reason. */
   rejects: Record<string, number>;
 }

@@ -1,0 +1,101 @@
+/**
+ * Builds the daemon's {@linkcode StatusReport} from the gossip core's peer table and counters, the
+ * learner's statistics and the trust store (trusted peers never heard from are listed too). Pure:
+ * the wall clock and the monotonic clock are passed in, so tests drive it with numbers.
+ *
+ * @module
+ */
+import type { GossipCounters, PeerSnapshot } from "../gossip/node.ts";
+import type { LearnerStats } from "../learn/learner.ts";
+import type { PeerStatus, StatusReport } from "../service/status.ts";
+
+/** A trusted key as the trust store lists it. */
+export interface TrustedPeer {
+  /** Hex of the public key (the gossip core's peer id). */
+  key: string;
+  fingerprint: string;
+  name: string;
+}
+
+/** Everything the report is made from. */
+export interface StatusInputs {
+  node: { name: string; fingerprint: string };
+  version: string;
+  pid: number;
+  /** Wall-clock ms at start. */
+  startedAtMs: number;
+  /** Wall-clock ms now. */
+  wallNowMs: number;
+  backend: string;
+  model: { id: string; hash: string; parameters: number };
+  accuracy: number | null;
+  heldOut: number;
+  samples: number;
+  learner: Pick<LearnerStats, "rounds" | "lastLoss" | "peers">;
+  gossip: GossipCounters;
+  /** Largest datagram sent or received. */
+  largestDatagram: number;
+  /** Gossip peer table at the same moment. */
+  peers: PeerSnapshot[];
+  trusted: TrustedPeer[];
+  api: string;
+}
+
+function addCounts(into: Record<string, number>, from: Partial<Record<string, number>>): void {
+  for (const [k, n] of Object.entries(from)) if (n) into[k] = (into[k] ?? 0) + n;
+}
+
+/** The status report. */
+export function buildStatus(i: StatusInputs): StatusReport {
+  const learnerPeers = new Map(i.learner.peers.map((p) => [p.key, p]));
+  const gossipPeers = new Map(i.peers.map((p) => [p.key, p]));
+  const keys = [
+    ...new Set([...i.trusted.map((t) => t.key), ...i.peers.filter((p) => p.trusted).map((p) => p.key)]),
+  ];
+  const peers: PeerStatus[] = keys.map((key) => {
+    const g = gossipPeers.get(key);
+    const l = learnerPeers.get(key);
+    const t = i.trusted.find((x) => x.key === key);
+    const rejects: Record<string, number> = {};
+    if (g) addCounts(rejects, g.rejects);
+    if (l) addCounts(rejects, l.rejected);
+    return {
+      fingerprint: g?.fingerprint ?? t?.fingerprint ?? key.slice(0, 16),
+      name: g?.name ?? t?.name ?? "",
+      address: g?.address ?? null,
+      lastSeen: g?.ageMs === null || g?.ageMs === undefined
+        ? null
+        : new Date(i.wallNowMs - g.ageMs).toISOString(),
+      alive: g?.alive ?? false,
+      score: l ? l.score : g && g.lastSeen !== null ? g.score : null,
+      datagramsIn: g?.datagramsIn ?? 0,
+      rejects,
+    };
+  });
+  const rejected: Record<string, number> = {};
+  addCounts(rejected, i.gossip.rejected);
+  return {
+    node: i.node,
+    version: i.version,
+    pid: i.pid,
+    startedAt: new Date(i.startedAtMs).toISOString(),
+    updatedAt: new Date(i.wallNowMs).toISOString(),
+    backend: i.backend,
+    model: i.model,
+    accuracy: i.accuracy,
+    heldOut: i.heldOut,
+    samples: i.samples,
+    rounds: i.learner.rounds,
+    loss: Number.isFinite(i.learner.lastLoss) ? i.learner.lastLoss : null,
+    gossip: {
+      datagramsIn: i.gossip.accepted,
+      datagramsOut: i.gossip.sent,
+      bytesIn: i.gossip.receivedBytes,
+      bytesOut: i.gossip.sentBytes,
+      rejected,
+      largestDatagram: i.largestDatagram,
+    },
+    api: i.api,
+    peers,
+  };
+}
