@@ -129,7 +129,7 @@ Deno.test("decodeHeader() takes exactly the cap and rejects cap + 1 before parsi
     if (ok) decodeHeader(frame, { maxDatagram: cap });
     else expectDecodeError(() => decodeHeader(frame, { maxDatagram: cap }), DecodeErrorCode.TooLarge);
   }
-  const tooBig = new Uint8Array(4097);
+  const tooBig = new Uint8Array(MAX_DATAGRAM + 1);
   tooBig.set(big);
   expectDecodeError(() => decodeHeader(tooBig, { maxDatagram: 9000 }), DecodeErrorCode.TooLarge);
 });
