@@ -12,3 +12,6 @@ export * from "./node.ts";
 export * from "./replay.ts";
 export * from "./ratelimit.ts";
 export * from "./key_id.ts";
+export * from "./persist.ts";
+export * from "./service.ts";
+export * from "./udp.ts";

@@ -54,6 +54,10 @@ export class ReplayWindows {
   markClean(): void {
     this.#dirty = false;
   }
+  /** Marks the windows as needing a save (e.g. after a failed write). */
+  markDirty(): void {
+    this.#dirty = true;
+  }
 
   /**
    * Checks (epoch, counter) of sender `id` and, if fresh, records it. Call only after the signature
