@@ -14,8 +14,11 @@ import { createLogger, LOG_LEVELS, type LogLevel } from "../log.ts";
 import { resolveStateDir, stateLayout } from "../state/mod.ts";
 import { VERSION } from "../version.ts";
 import type { Command, CommandContext, GlobalOptions, Io, OptionSpec } from "./command.ts";
+import { doctorCommand } from "./doctor.ts";
+import { inferCommand } from "./infer.ts";
 import { idCommand } from "./id.ts";
 import { initCommand } from "./init.ts";
+import { runCommand } from "./run.ts";
 import { trustCommand } from "./trust.ts";
 import { statusCommand } from "./status.ts";
 
@@ -24,7 +27,10 @@ export const COMMANDS: readonly Command[] = [
   initCommand,
   idCommand,
   trustCommand,
+  runCommand,
   statusCommand,
+  inferCommand,
+  doctorCommand,
 ];
 
 /** Options accepted by every command. */

@@ -89,6 +89,8 @@ export async function initBackend(
       "Set model.backend (or --backend) to auto, webgpu, wasm or cpu",
     );
   }
+  // Production mode: no debug checks, and no "install tfjs-node" advice from the cpu backend.
+  tf.enableProdMode();
   const live = currentBackend();
   if (live && (choice === live.name || (choice === "auto" && live.reason.startsWith("auto")))) return live;
 
@@ -133,6 +135,7 @@ type Attempt = { ok: true; info: BackendInfo } | { ok: false; why: string };
 async function tryWebGpu(probe: BackendProbe, forced: boolean): Promise<Attempt> {
   const gpu = "gpu" in probe ? probe.gpu : (navigator as unknown as { gpu?: GpuLike }).gpu;
   if (!gpu) return { ok: false, why: "navigator.gpu is undefined (no WebGPU in this runtime)" };
+  quietVulkanLoader();
   let adapter;
   try {
     adapter = await gpu.requestAdapter();
@@ -204,4 +207,19 @@ async function tryWasm(probe: BackendProbe): Promise<Attempt> {
       reason: `WASM ${simd ? "with" : "without"} SIMD, ${threads ? "multi-threaded" : "single-threaded"}`,
     },
   };
+}
+
+/**
+ * Mesa's Vulkan loader prints "XDG_RUNTIME_DIR is invalid or not set" on every adapter request when
+ * the variable is missing (services, ssh sessions). Point it at a private 0700 directory first.
+ */
+function quietVulkanLoader(): void {
+  try {
+    if (Deno.env.get("XDG_RUNTIME_DIR")) return;
+    const uid = Deno.uid() ?? 0;
+    const dir = `/tmp/agent-runtime-${uid}`;
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = Deno.statSync(dir);
+    if (st.uid === uid && st.mode !== null && (st.mode & 0o077) === 0) Deno.env.set("XDG_RUNTIME_DIR", dir);
+  } catch { /* no permission: the warning is harmless */ }
 }

@@ -4,21 +4,23 @@
  * process-wide backend chosen by {@linkcode initBackend}).
  *
  * Inference path: `tf.tidy` + `tf.fused.matMul` (matMul + bias + activation in one kernel), chunks of
- * {@linkcode PREDICT_CHUNK} rows, asynchronous readback (WebGPU cannot read synchronously). For MLP
+ * {@linkcode PREDICT_CHUNK} rows, asynchronous readback (WebGPU cannot read synchronously). For
  * batches of at most {@linkcode JS_FAST_PATH_MAX_BATCH} rows a plain-JavaScript forward pass
- * ({@linkcode MlpForward}) is used instead: it is faster than any tfjs backend at batch 1.
+ * ({@linkcode MlpForward}, {@linkcode VitForward}) is used instead: at batch 1 it is faster than any
+ * tfjs backend (kernel dispatch costs more than the arithmetic of these tiny models).
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { type BackendName, currentBackend, initBackend } from "./backend.ts";
 import { MlpForward } from "./fast_mlp.ts";
+import { VitForward } from "./fast_vit.ts";
 import { initialWeights, modelHash, type ParamEntry, paramLayout } from "./params.ts";
 import { loadModelSpec, type MlpSpec, type ModelSpec, type VitSpec } from "./spec.ts";
 
 /** Rows per tfjs forward call in `predict`/`evaluate` (bounds memory for large inputs). */
 export const PREDICT_CHUNK = 1024;
-/** MLP batches up to this size use the JavaScript forward pass (measured fastest for batch 1). */
+/** Batches up to this size use the JavaScript forward pass (measured fastest for batch 1). */
 export const JS_FAST_PATH_MAX_BATCH = 2;
 
 /** A model that can be trained one batch at a time and whose weights are one flat vector. */
@@ -81,7 +83,7 @@ class TfModel implements TrainableModel {
   readonly #jsFastPath: boolean;
   /** CPU copy of the weights; undefined when the variables changed since it was taken. */
   #mirror: Float32Array | undefined;
-  #fast: MlpForward | undefined;
+  #fast: MlpForward | VitForward | undefined;
   #disposed = false;
 
   constructor(spec: ModelSpec, backend: BackendName, options: CreateModelOptions) {
@@ -169,10 +171,12 @@ class TfModel implements TrainableModel {
     this.#alive();
     this.#checkInput(x, count, "predict");
     const out = new Float32Array(count * this.classes);
-    if (this.spec.kind === "mlp" && this.#jsFastPath && count <= JS_FAST_PATH_MAX_BATCH) {
+    if (this.#jsFastPath && count <= JS_FAST_PATH_MAX_BATCH) {
       if (!this.#fast) {
         this.#mirror ??= tf.getBackend() === "webgpu" ? await this.#readAsync() : this.#readSync();
-        this.#fast = new MlpForward(this.spec, this.#mirror);
+        this.#fast = this.spec.kind === "mlp"
+          ? new MlpForward(this.spec, this.#mirror)
+          : new VitForward(this.spec, this.#mirror);
       }
       this.#fast.run(x, count, out);
       return out;
@@ -288,21 +292,25 @@ function vitForward(spec: VitSpec, p: Map<string, tf.Variable>, x: tf.Tensor2D):
   for (let b = 0; b < v.depth; b++) {
     const n = `block${b}`;
     const n1 = layerNorm(h, get(`${n}/ln1/gamma`), get(`${n}/ln1/beta`));
+    // Heads are column slices of [q | k | v]; slicing + reshaping needs no transposes (slow on wasm).
     const qkv = tf.fused.matMul({
       a: n1,
       b: get(`${n}/attn/qkv/kernel`) as tf.Tensor2D,
       bias: get(`${n}/attn/qkv/bias`),
-    })
-      .reshape([batch, patches, 3, heads, dh]).transpose([2, 0, 3, 1, 4]).reshape([
-        3,
-        batch * heads,
-        patches,
-        dh,
-      ]);
-    const [q, k, val] = tf.unstack(qkv) as tf.Tensor3D[];
-    const att = tf.softmax(tf.matMul(q.mul(scale), k, false, true));
-    const ctx = tf.matMul(att, val).reshape([batch, heads, patches, dh]).transpose([0, 2, 1, 3])
-      .reshape([batch * patches, d]) as tf.Tensor2D;
+    });
+    const column = (start: number) =>
+      qkv.slice([0, start], [batch * patches, dh]).reshape([batch, patches, dh]) as tf.Tensor3D;
+    const contexts: tf.Tensor3D[] = [];
+    for (let head = 0; head < heads; head++) {
+      const q = column(head * dh).mul(scale) as tf.Tensor3D;
+      const k = column(d + head * dh);
+      const val = column(2 * d + head * dh);
+      contexts.push(tf.matMul(tf.softmax(tf.matMul(q, k, false, true)), val));
+    }
+    const ctx = (heads === 1 ? contexts[0] : tf.concat(contexts, 2)).reshape([
+      batch * patches,
+      d,
+    ]) as tf.Tensor2D;
     h = h.add(
       tf.fused.matMul({
         a: ctx,
