@@ -13,7 +13,7 @@ import { KEYS, type KeySpec } from "./schema.ts";
 export interface Config {
   node: { name: string };
   model: { id: string; backend: "auto" | "webgpu" | "wasm" | "cpu" };
-  data: { source: string; heldOut: number };
+  data: { source: string; heldOut: number; test: string; maxSamples: number };
   gossip: {
     port: number;
     bind: string;

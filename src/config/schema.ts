@@ -83,6 +83,19 @@ export const KEYS: readonly KeySpec[] = [
     doc: "Fraction of local samples kept aside to measure accuracy (never trained on).",
   },
   {
+    path: "data.test",
+    type: { kind: "string", maxLength: 4096 },
+    default: "",
+    doc:
+      "Optional labelled samples used only to measure accuracy (e.g. a shared test set); empty = hold out data.heldOut of the local samples.",
+  },
+  {
+    path: "data.maxSamples",
+    type: { kind: "int", min: 100, max: 10000000 },
+    default: 50000,
+    doc: "Most samples kept from POST /v1/samples (in <state>/samples); the oldest are dropped first.",
+  },
+  {
     path: "gossip.port",
     type: { kind: "int", min: 1, max: 65535 },
     default: 41234,

@@ -1,0 +1,66 @@
+/**
+ * The daemon's local data: the samples of `data.source` plus those posted to the API, split into a
+ * training part and a held-out part that is never trained on. The split is by content (a hash of the
+ * row), so a sample stays on the same side across restarts, appends and evictions. With `data.test`
+ * set, that file is the held-out set instead and every local sample is trained on.
+ *
+ * @module
+ */
+import type { Samples } from "../learn/learner.ts";
+
+/** Training and held-out rows. */
+export interface LocalData {
+  train: Samples;
+  heldOut: Samples;
+}
+
+/** FNV-1a over the row's bytes and label, mapped to [0, 1). */
+function rowHash(x: Float32Array, y: number): number {
+  const bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+  let h = 0x811c9dc5 ^ y;
+  for (let i = 0; i < bytes.length; i++) {
+    h ^= bytes[i];
+    h = Math.imul(h, 0x01000193);
+  }
+  // final avalanche (murmur3 fmix32) so similar rows spread evenly
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return (h >>> 0) / 4294967296;
+}
+
+/** Concatenates sample sets with `features` values per row. */
+export function concatSamples(parts: Samples[], features: number): Samples {
+  const count = parts.reduce((a, p) => a + p.count, 0);
+  const x = new Float32Array(count * features);
+  const y = new Uint8Array(count);
+  let o = 0;
+  for (const p of parts) {
+    x.set(p.x.subarray(0, p.count * features), o * features);
+    y.set(p.y.subarray(0, p.count), o);
+    o += p.count;
+  }
+  return { x, y, count };
+}
+
+/** Splits `all` into training and held-out rows; `fraction` of rows (by content hash) are held out. */
+export function splitHeldOut(all: Samples, fraction: number, features: number): LocalData {
+  const keepOut: number[] = [];
+  const keepIn: number[] = [];
+  for (let i = 0; i < all.count; i++) {
+    const h = rowHash(all.x.subarray(i * features, (i + 1) * features), all.y[i]);
+    (h < fraction ? keepOut : keepIn).push(i);
+  }
+  const pick = (rows: number[]): Samples => {
+    const x = new Float32Array(rows.length * features);
+    const y = new Uint8Array(rows.length);
+    rows.forEach((r, j) => {
+      x.set(all.x.subarray(r * features, (r + 1) * features), j * features);
+      y[j] = all.y[r];
+    });
+    return { x, y, count: rows.length };
+  };
+  return { train: pick(keepIn), heldOut: pick(keepOut) };
+}
