@@ -14,12 +14,12 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { UsageError } from "../src/errors.ts";
-import { loadMnist, MNIST_PIXELS, subset } from "../src/learn/mnist.ts";
+import { loadMnist, subset } from "../src/learn/mnist.ts";
 import { parseSplit, splitIndices } from "../src/learn/split.ts";
-import { writeShardFile } from "../src/learn/data.ts";
 import type { StatusReport } from "../src/service/status.ts";
 import { writeFileAtomic } from "../src/state/mod.ts";
 import { agentOk, AgentProcess, freeTcpPort, freeUdpPort } from "./lib/cluster.ts";
+import { writeShardFile } from "./lib/shards.ts";
 
 const USAGE = `Usage: deno task demo [options]
 
@@ -211,7 +211,7 @@ export async function runDemo(options: DemoOptions, log: (text: string, redraw: 
       const config = {
         node: { name },
         data: { source: shardPath, test: testPath },
-        gossip: { port: gossipPort, broadcast: "127.255.255.255", intervalMs: 500 },
+        gossip: { port: gossipPort, broadcast: "127.255.255.255", sharePort: true, intervalMs: 500 },
         learning: { roundMs: 200, checkpointMs: 10_000 },
         api: { listen: api },
         logging: { level: "info", format: "json" },
@@ -329,5 +329,3 @@ if (import.meta.main) {
   else console.log(formatSummary(summary));
   Deno.exit(summary.reached ? 0 : summary.stoppedBy === "interrupt" ? 130 : 1);
 }
-
-export { MNIST_PIXELS };

@@ -34,10 +34,10 @@ import { loadSamples } from "../learn/data.ts";
 import { LearnMessage, type Samples, SwarmLearner } from "../learn/learner.ts";
 import type { Logger } from "../log.ts";
 import {
+  createModel,
   initBackend,
   loadCheckpoint,
   loadModelSpec,
-  createModel,
   saveCheckpoint,
   toHex,
   type TrainableModel,
@@ -190,7 +190,9 @@ export class Daemon {
         if (n > 0) logger.info("Removed temporary files left by an interrupted write", { dir, count: n });
       }
       const identity = await ensureIdentity(state);
-      if (identity.created) logger.info("Created this node's key pair", { fingerprint: identity.fingerprint });
+      if (identity.created) {
+        logger.info("Created this node's key pair", { fingerprint: identity.fingerprint });
+      }
       const trust = await TrustStore.open(state, { self: identity.publicKey });
 
       const backend = await initBackend(config.model.backend);
@@ -284,6 +286,7 @@ export class Daemon {
         bind: config.gossip.bind,
         port: config.gossip.port,
         broadcast: config.gossip.broadcast,
+        sharePort: config.gossip.sharePort,
       });
       cleanup.push(() => transport.close());
 
@@ -355,7 +358,11 @@ export class Daemon {
         clock,
         logger: apiLogger,
       });
-      const api = serveApi(handler, { listen: config.api.listen, allowRemote: config.api.allowRemote, logger });
+      const api = serveApi(handler, {
+        listen: config.api.listen,
+        allowRemote: config.api.allowRemote,
+        logger,
+      });
       cleanup.push(() => api.shutdown());
 
       daemon = new Daemon({
@@ -513,7 +520,11 @@ export class Daemon {
       startedAtMs: this.#startedAt,
       wallNowMs: this.#wall(),
       backend: this.#backend,
-      model: { id: this.#model.spec.id, hash: toHex(this.#model.modelHash), parameters: this.#model.paramCount },
+      model: {
+        id: this.#model.spec.id,
+        hash: toHex(this.#model.modelHash),
+        parameters: this.#model.paramCount,
+      },
       accuracy: this.#accuracy,
       heldOut: this.#data.heldOut.count,
       samples: this.#data.train.count,

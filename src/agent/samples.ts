@@ -107,7 +107,9 @@ export class SampleStore {
    * `maxSamples`. Appends are serialised. Returns the number of stored rows afterwards.
    */
   append(x: Float32Array, y: Uint8Array, count: number): Promise<number> {
-    const run = this.#queue.then(() => this.#append(x.slice(0, count * this.shape.features), y.slice(0, count), count));
+    const run = this.#queue.then(() =>
+      this.#append(x.slice(0, count * this.shape.features), y.slice(0, count), count)
+    );
     this.#queue = run.catch(() => {});
     return run;
   }
@@ -143,7 +145,9 @@ export class SampleStore {
     const last = parts[n - 1].last;
     let text = "";
     const F = this.shape.features;
-    for (let i = 0; i < merged.count; i++) text += sampleToJsonl(merged.x.subarray(i * F, (i + 1) * F), merged.y[i]);
+    for (let i = 0; i < merged.count; i++) {
+      text += sampleToJsonl(merged.x.subarray(i * F, (i + 1) * F), merged.y[i]);
+    }
     await writeFileAtomic(join(this.dir, segName(first, last)), text, { mode: 0o600 });
     for (const p of parts) await removeFileDurable(join(this.dir, segName(p.first, p.last)));
     this.#segments.splice(0, n, { first, last, ...merged });

@@ -116,4 +116,3 @@ async function runDaemon(ctx: CommandContext): Promise<number> {
   Deno.removeSignalListener("SIGTERM", onTerm);
   return 0;
 }
-

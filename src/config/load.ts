@@ -18,6 +18,7 @@ export interface Config {
     port: number;
     bind: string;
     broadcast: string;
+    sharePort: boolean;
     maxDatagram: number;
     intervalMs: number;
     peerTimeoutMs: number;

@@ -117,6 +117,13 @@ export const KEYS: readonly KeySpec[] = [
     env: "AGENT_GOSSIP_BROADCAST",
   },
   {
+    path: "gossip.sharePort",
+    type: { kind: "bool" },
+    default: false,
+    doc:
+      "Let several agents on ONE machine share gossip.port (demos, tests); each then gets every broadcast. Off: a second agent is refused.",
+  },
+  {
     path: "gossip.maxDatagram",
     type: { kind: "int", min: 512, max: 4096 },
     default: 1232,

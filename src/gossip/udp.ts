@@ -23,13 +23,23 @@ export interface UdpTransportOptions {
   broadcast: string;
   /** Port to broadcast to when it differs from the bound one (tests); default `port`. */
   broadcastPort?: number;
+  /**
+   * Let several agents on one machine bind the same port (SO_REUSEADDR; gossip.sharePort). Every one
+   * of them then receives each broadcast. Off by default, so a second agent is refused instead.
+   */
+  sharePort?: boolean;
 }
 
 /** Opens the socket; a port in use or a bad address is a {@linkcode UsageError} saying what to do. */
 export function openUdpTransport(options: UdpTransportOptions): UdpTransport {
   let conn: Deno.DatagramConn;
   try {
-    conn = Deno.listenDatagram({ transport: "udp", hostname: options.bind, port: options.port });
+    conn = Deno.listenDatagram({
+      transport: "udp",
+      hostname: options.bind,
+      port: options.port,
+      reuseAddress: options.sharePort ?? false,
+    });
   } catch (e) {
     if (e instanceof Deno.errors.AddrInUse) {
       throw new UsageError(
