@@ -91,7 +91,7 @@ Deno.test("two state dirs pair through agent id --png / agent trust <png>, list 
     assert.equal(after[0].revoked, true);
     const again = await agent(["trust", join(tmp, "a.png"), "--yes", "--state", b]);
     assert.equal(again.code, 2);
-    assert.match(again.stderr, /was revoked at .* stays revoked\n  hint: .*--force/);
+    assert.match(again.stderr, /was revoked at .* stays revoked\n {2}hint: .*--force/);
     assert.match(
       await ok(["trust", "list", "--state", b]),
       new RegExp(`alpha\\s+${idA.fingerprint}\\s+\\S+\\s+revoked`),
@@ -108,7 +108,7 @@ Deno.test("agent trust without --yes on a non-terminal stdin exits 2 and writes 
     const idB = JSON.parse(await ok(["id", "--state", b, "--json"]));
     const r = await agent(["trust", idB.payload, "--state", a]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /stdin is not a terminal\n  hint: .*pass --yes/);
+    assert.match(r.stderr, /stdin is not a terminal\n {2}hint: .*pass --yes/);
     await assert.rejects(() => Deno.stat(join(a, "trust.json")), Deno.errors.NotFound);
   }));
 
