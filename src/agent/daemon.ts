@@ -1,616 +1,216 @@
 /**
- * The daemon, composed once from the same parts the tests drive in memory: identity and trust store,
- * model runtime and checkpoints, the swarm learner, the gossip core on a transport, the HTTP API and
- * the status snapshot. `agent run` starts it; the demo, the benchmarks and the integration tests run
- * that command.
+ * The daemon, composed once: state lock → UDP socket → boot epoch → replay windows → gossip node and
+ * service (heartbeats, peer table) → housekeeping timers (trust reload, peer up/down and untrusted-key
+ * messages, replay saves). `agent run` starts it; learning and the HTTP API are added on top by
+ * passing `onMessage` and reading {@linkcode Daemon.status}.
  *
- * Start order (each refusal is a {@linkcode UsageError} saying what to do, before anything is sent):
- * state lock (one daemon per state directory) → identity (private key must be 0600) → trust store →
- * backend → model + newest intact checkpoint (refused if it belongs to a different model hash) →
- * local data → gossip socket (refused if the port is taken) → API socket (same).
- *
- * Loops while running: the gossip service (receive, heartbeats, replay saves), one learning round
- * every `learning.roundMs` (local steps, mix, publish), a held-out evaluation every few seconds, a
- * checkpoint every `learning.checkpointMs`, a status snapshot every few seconds, and a reload of the
- * trust store and live config keys on SIGHUP or when their files change. `stop()` (SIGINT/SIGTERM)
- * ends the loops, writes a final checkpoint and status, and releases the lock.
+ * Failures before anything runs (port in use, state dir locked, corrupt state) are thrown as
+ * `UsageError` / `CorruptStateError` with what to do, after releasing what was taken.
  *
  * @module
  */
-import { join } from "node:path";
 import type { Config } from "../config/mod.ts";
-import { CorruptStateError, DecodeError, UsageError } from "../errors.ts";
 import {
+  type AcceptedMessage,
+  type GossipCounters,
   GossipNode,
   GossipService,
   loadReplayWindows,
   nextBootEpoch,
   openUdpTransport,
+  type PeerSnapshot,
   saveReplayWindows,
   type Transport,
+  type TrustPolicy,
+  type UntrustedSender,
 } from "../gossip/mod.ts";
-import { ensureIdentity, fingerprint, type Identity, TrustStore, Verifier } from "../identity/mod.ts";
-import { loadSamples } from "../learn/data.ts";
-import { LearnMessage, type Samples, SwarmLearner } from "../learn/learner.ts";
+import { fingerprint as fingerprintOf } from "../identity/fingerprint.ts";
+import { type Signer, Verifier } from "../identity/ed25519.ts";
 import type { Logger } from "../log.ts";
-import {
-  createModel,
-  initBackend,
-  loadCheckpoint,
-  loadModelSpec,
-  saveCheckpoint,
-  toHex,
-  type TrainableModel,
-} from "../model/mod.ts";
-import { createApi } from "../service/api.ts";
-import { AgentMetrics } from "../service/metrics.ts";
-import { type ApiServer, checkListen, serveApi } from "../service/serve.ts";
-import { STATUS_FORMAT, type StatusReport } from "../service/status.ts";
-import {
-  acquireStateLock,
-  removeStaleTempFiles,
-  type StateLayout,
-  type StateLock,
-  writeCheckedJson,
-} from "../state/mod.ts";
-import { type Clock, cryptoRandom, SeededRandom, systemClock } from "../time.ts";
-import { ACCURACY_UNKNOWN, deflateBody, FRAME_OVERHEAD, MessageType } from "../wire/mod.ts";
-import { concatSamples, type LocalData, splitHeldOut } from "./data.ts";
-import { applyLive, configChanges, type ReloadWatcher, watchForReload } from "./reload.ts";
-import { SampleStore } from "./samples.ts";
-import { buildStatus } from "./status.ts";
+import { acquireStateLock, removeStaleTempFiles, type StateLayout, type StateLock } from "../state/mod.ts";
+import { type Clock, systemClock } from "../time.ts";
+import { fromHex } from "../gossip/key_id.ts";
+import { ACCURACY_UNKNOWN, type HelloProgress, MODEL_HASH_SIZE } from "../wire/mod.ts";
 
-/** Seconds between held-out evaluations and status snapshots. */
-const EVAL_MS = 2000;
-const STATUS_MS = 5000;
-/** Most held-out rows evaluated (bounds the time an evaluation takes). */
-const MAX_EVAL_ROWS = 2000;
+/** A trust policy the daemon can refresh (the identity layer's TrustStore). */
+export interface ReloadableTrust extends TrustPolicy {
+  /** Re-reads the store if its file changed; called every few seconds. */
+  reloadIfChanged?(): Promise<boolean>;
+}
 
-/** What {@linkcode Daemon.start} needs. */
+/** What {@linkcode startDaemon} needs. */
 export interface DaemonOptions {
   config: Config;
   state: StateLayout;
-  /** Config file path (watched for live changes; may not exist). */
-  configPath: string;
-  /** Re-reads and validates the config file (for reloads). */
-  loadConfig(): Promise<Config>;
+  /** This node's name (node.name, or derived from the host name). */
+  name: string;
+  signer: Signer;
+  trust: ReloadableTrust;
   logger: Logger;
-  /** Applies a new logging.level to `logger`. */
-  setLogLevel?(level: Config["logging"]["level"]): void;
-  version: string;
+  /** {@linkcode MODEL_HASH_SIZE} bytes naming the model (default: {@linkcode modelIdHash} of model.id). */
+  modelHash?: Uint8Array;
   clock?: Clock;
-  /** Transport instead of UDP (in-memory tests). */
+  /** A transport instead of the UDP socket from config (tests). */
   transport?: Transport;
-  /** Wall clock in ms (default `Date.now`). */
-  wallClock?: () => number;
-  /**
-   * DEVELOPMENT ONLY (benchmarks of Byzantine robustness): corrupts this node's own model updates.
-   * Never set by config; `agent run` reads it from AGENT_DEV_ATTACK.
-   */
-  devAttack?: (type: number, body: Uint8Array) => Uint8Array;
+  /** Accepted datagrams for the learning layer. */
+  onMessage?: (message: AcceptedMessage) => void | Promise<void>;
+  /** Learning progress for heartbeats (uptime is filled in by the daemon). */
+  progress?: () => Omit<HelloProgress, "uptime">;
+  /** Period of trust reloads and peer checks, ms (default 1000). */
+  housekeepingMs?: number;
+}
+
+/** Plain-data status for `agent status`, metrics and logs. */
+export interface DaemonStatus {
+  name: string;
+  fingerprint: string;
+  bootEpoch: number;
+  peers: PeerSnapshot[];
+  counters: GossipCounters;
+  untrusted: UntrustedSender[];
 }
 
 /** A running daemon. */
-export class Daemon {
-  readonly config: Config;
-  /** The API address actually bound. */
-  readonly apiAddress: string;
-  readonly identity: Identity;
-  /** Resolves when the daemon has stopped. */
-  readonly stopped: Promise<void>;
-  #resolveStopped!: () => void;
-  #o: DaemonOptions;
-  #lock: StateLock;
-  #model: TrainableModel;
-  #learner: SwarmLearner;
-  #gossip: GossipService;
-  #api: ApiServer;
-  #trust: TrustStore;
-  #store: SampleStore;
-  #source: Samples;
-  #data: LocalData;
-  #test: Samples | undefined;
-  #storeVersion: number;
-  #metrics: AgentMetrics;
-  #backend: string;
-  #clock: Clock;
-  #wall: () => number;
-  #startedAt: number;
-  #accuracy: number | null = null;
-  #largest = 0;
-  #timers: ReturnType<typeof setInterval>[] = [];
-  #roundTimer: ReturnType<typeof setTimeout> | undefined;
-  #round: Promise<void> = Promise.resolve();
-  #watcher: ReloadWatcher | undefined;
-  #stopping: Promise<void> | undefined;
-  #lastCheckpoint = 0;
-  #checkpointing: Promise<void> = Promise.resolve();
-  #live: Config;
+export interface Daemon {
+  readonly gossip: GossipService;
+  status(): DaemonStatus;
+  /** Stops everything, saves the replay windows, releases the lock. Idempotent. */
+  stop(): Promise<void>;
+}
 
-  private constructor(parts: {
-    o: DaemonOptions;
-    lock: StateLock;
-    identity: Identity;
-    model: TrainableModel;
-    learner: SwarmLearner;
-    gossip: GossipService;
-    api: ApiServer;
-    trust: TrustStore;
-    store: SampleStore;
-    source: Samples;
-    test: Samples | undefined;
-    metrics: AgentMetrics;
-    backend: string;
-    startedAt: number;
-  }) {
-    this.#o = parts.o;
-    this.config = parts.o.config;
-    this.#live = parts.o.config;
-    this.#lock = parts.lock;
-    this.identity = parts.identity;
-    this.#model = parts.model;
-    this.#learner = parts.learner;
-    this.#gossip = parts.gossip;
-    this.#api = parts.api;
-    this.apiAddress = parts.api.address;
-    this.#trust = parts.trust;
-    this.#store = parts.store;
-    this.#source = parts.source;
-    this.#test = parts.test;
-    this.#storeVersion = parts.store.version;
-    this.#data = this.#split();
-    this.#metrics = parts.metrics;
-    this.#backend = parts.backend;
-    this.#clock = parts.o.clock ?? systemClock;
-    this.#wall = parts.o.wallClock ?? Date.now;
-    this.#startedAt = parts.startedAt;
-    this.stopped = new Promise((r) => (this.#resolveStopped = r));
-  }
+/**
+ * The model hash used until the model layer provides one: the first 8 bytes of
+ * SHA-256("agent-model:" + model id). Peers with different model ids refuse each other's updates.
+ */
+export async function modelIdHash(modelId: string): Promise<Uint8Array> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`agent-model:${modelId}`));
+  return new Uint8Array(digest).slice(0, MODEL_HASH_SIZE);
+}
 
-  /** Starts the daemon or throws a {@linkcode UsageError} saying why it cannot. */
-  static async start(o: DaemonOptions): Promise<Daemon> {
-    const { config, state, logger } = o;
-    const clock = o.clock ?? systemClock;
-    const wall = o.wallClock ?? Date.now;
-    const startedAt = wall();
-    // Check what can be checked without side effects first.
-    checkListen(config.api.listen, config.api.allowRemote);
-    await Deno.mkdir(state.root, { recursive: true, mode: 0o700 });
-    const lock = await acquireStateLock(state.lock);
-    const cleanup: (() => Promise<void> | void)[] = [() => lock.release()];
-    const undo = async () => {
-      for (const f of cleanup.reverse()) await Promise.resolve(f()).catch(() => {});
-    };
-    try {
-      for (const dir of [state.root, state.checkpoints, state.samples]) {
-        const n = await removeStaleTempFiles(dir).catch((e) => {
-          if (e instanceof Deno.errors.NotFound) return 0;
-          throw e;
-        });
-        if (n > 0) logger.info("Removed temporary files left by an interrupted write", { dir, count: n });
-      }
-      const identity = await ensureIdentity(state);
-      if (identity.created) {
-        logger.info("Created this node's key pair", { fingerprint: identity.fingerprint });
-      }
-      const trust = await TrustStore.open(state, { self: identity.publicKey });
-
-      const backend = await initBackend(config.model.backend);
-      logger.info("Compute backend", { backend: backend.name, reason: backend.reason });
-      const spec = await loadModelSpec(config.model.id);
-      const model = await createModel(spec, { learningRate: config.learning.rate });
-      cleanup.push(() => model.dispose());
-
-      const loaded = await loadCheckpoint(state.checkpoints, model);
-      const foreign = loaded.skipped.filter((s) => /not of this model|weights, this model/.test(s.reason));
-      if (foreign.length > 0) {
-        throw new UsageError(
-          `Checkpoint ${JSON.stringify(foreign[0].path)} was made by a different model than ${spec.id} ` +
-            `(hash ${toHex(model.modelHash)}): ${foreign[0].reason}`,
-          `Move ${JSON.stringify(state.checkpoints)} aside to start this model from scratch, ` +
-            "or set model.id back to the model it was trained with",
-        );
-      }
-      for (const s of loaded.skipped) {
-        logger.warn("Skipped a damaged checkpoint; using an older one", { path: s.path, reason: s.reason });
-      }
-
-      const shape = { features: model.inputSize, classes: model.classes };
-      let source: Samples = { x: new Float32Array(0), y: new Uint8Array(0), count: 0 };
-      if (config.data.source !== "") {
-        const parsed = await loadSamples(config.data.source, shape);
-        reportBadRows(logger, config.data.source, parsed.bad);
-        source = copySamples(parsed.samples.view());
-        logger.info("Loaded local data", { source: config.data.source, samples: source.count });
-      }
-      let test: Samples | undefined;
-      if (config.data.test !== "") {
-        const parsed = await loadSamples(config.data.test, shape);
-        reportBadRows(logger, config.data.test, parsed.bad);
-        test = copySamples(parsed.samples.view());
-      }
-      const store = await SampleStore.open(state.samples, shape, {
-        maxSamples: config.data.maxSamples,
-        logger: logger.child({ component: "samples" }),
-      });
-
-      const learner = new SwarmLearner({
-        model,
-        data: { x: new Float32Array(0), y: new Uint8Array(0), count: 0 },
-        features: model.inputSize,
-        rng: new SeededRandom(cryptoRandom.nextU32()),
-        selfKey: identity.publicKey,
-        deflate: deflateBody,
-        batchSize: config.learning.batchSize,
-        rule: config.learning.robustMerge,
-        peerTimeoutMs: Math.max(config.gossip.peerTimeoutMs, 4 * config.learning.roundMs),
-      });
-      if (loaded.checkpoint) {
-        try {
-          learner.restore(loaded.checkpoint.extra, clock.now());
-          logger.info("Resumed from checkpoint", {
-            path: loaded.checkpoint.path,
-            rounds: learner.stats(clock.now()).rounds,
-          });
-        } catch (e) {
-          if (!(e instanceof DecodeError)) throw e;
-          model.setWeights(loaded.checkpoint.weights);
-          logger.warn("Checkpoint had no usable learner state; resumed the weights only", {
-            path: loaded.checkpoint.path,
-            reason: e.message,
-          });
-        }
-      }
-
-      const bootEpoch = await nextBootEpoch(state.bootEpoch);
-      const replay = await loadReplayWindows(state.replay).catch((e) => {
-        if (!(e instanceof CorruptStateError)) throw e;
-        logger.warn("Replay windows were damaged; starting with empty ones", { reason: e.message });
-        return undefined;
-      });
-      const node = new GossipNode({
-        signer: identity.signer,
-        verifier: new Verifier(),
-        trust,
-        modelHash: model.modelHash,
-        bootEpoch,
-        name: config.node.name || hostName(),
-        maxDatagram: config.gossip.maxDatagram,
-        rateLimit: config.gossip.rateLimit,
-        intervalMs: config.gossip.intervalMs,
-        peerTimeoutMs: config.gossip.peerTimeoutMs,
-        replay,
-        fingerprint,
-      });
-      const transport = o.transport ?? openUdpTransport({
+/** Starts the daemon; see the module comment for the order. */
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const { config, state, logger } = options;
+  const log = logger.child({ component: "gossip" });
+  const clock = options.clock ?? systemClock;
+  await Deno.mkdir(state.root, { recursive: true, mode: 0o700 });
+  const lock: StateLock = await acquireStateLock(state.lock);
+  let transport: Transport | undefined;
+  try {
+    const stale = await removeStaleTempFiles(state.root);
+    if (stale > 0) log.info("Removed temp files left by an earlier crash", { count: stale });
+    // The socket first: a port in use must not burn a boot epoch.
+    transport = options.transport ??
+      openUdpTransport({
         bind: config.gossip.bind,
         port: config.gossip.port,
         broadcast: config.gossip.broadcast,
         sharePort: config.gossip.sharePort,
       });
-      cleanup.push(() => transport.close());
-
-      // deno-lint-ignore prefer-const
-      let daemon: Daemon | undefined;
-      const gossip = new GossipService({
-        node,
-        transport,
-        clock,
-        logger: logger.child({ component: "gossip" }),
-        intervalMs: config.gossip.intervalMs,
-        onEvent: (e) => {
-          if (e.kind === "accepted" && daemon) daemon.#noteSize(e.message.header.bodyLength);
-        },
-        onMessage: (m) => {
-          if (m.type === MessageType.Hello) return;
-          const outcome = learner.onMessage(m.senderKey, m.type, m.body, clock.now());
-          if (!outcome.accepted && outcome.reason !== "stale") {
-            logger.debug("Peer update not used", { reason: outcome.reason, detail: outcome.detail });
-          }
-        },
-        saveReplay: () => saveReplayWindows(state.replay, node.replay),
-        nextEpoch: () => nextBootEpoch(state.bootEpoch),
-      });
-
-      const metricsSource = {
-        datagrams: () => {
-          const c = node.counters();
-          return {
-            received: c.received,
-            receivedBytes: c.receivedBytes,
-            accepted: c.accepted,
-            sent: c.sent,
-            sentBytes: c.sentBytes,
-            rejected: c.rejected,
-            largest: daemon ? daemon.#largest : 0,
-          };
-        },
-        peers: () => {
-          const peers = node.peers(clock.now()).filter((p) => p.trusted);
-          return { trusted: trust.trusted().length, alive: peers.filter((p) => p.alive).length };
-        },
-        rounds: () => learner.stats(clock.now()).rounds,
-        loss: () => {
-          const l = learner.stats(clock.now()).lastLoss;
-          return Number.isFinite(l) ? l : null;
-        },
-        accuracy: () => daemon ? daemon.#accuracy : null,
-        samples: () => daemon ? daemon.#data.train.count : 0,
-        rss: () => Deno.memoryUsage().rss,
-      };
-      const metrics = new AgentMetrics(metricsSource);
-      const apiLogger = logger.child({ component: "api" });
-      let liveMaxBody = config.api.maxBodyBytes;
-      const handler = createApi({
-        inputSize: model.inputSize,
-        classes: model.classes,
-        predict: (x, count) => model.predict(x, count),
-        addSamples: async (x, y, count) => {
-          if (!daemon) throw new UsageError("The agent is still starting", "Try again in a moment");
-          const stored = await daemon.#store.append(x, y, count);
-          return { stored };
-        },
-        status: () => daemon!.status(),
-        metrics,
-        get maxBodyBytes() {
-          return liveMaxBody;
-        },
-        clock,
-        logger: apiLogger,
-      });
-      const api = serveApi(handler, {
-        listen: config.api.listen,
-        allowRemote: config.api.allowRemote,
-        logger,
-      });
-      cleanup.push(() => api.shutdown());
-
-      daemon = new Daemon({
-        o,
-        lock,
-        identity,
-        model,
-        learner,
-        gossip,
-        api,
-        trust,
-        store,
-        source,
-        test,
-        metrics,
-        backend: backend.name,
-        startedAt,
-      });
-      daemon.#setMaxBody = (n) => (liveMaxBody = n);
-      daemon.#learner.setData(daemon.#data.train);
-      gossip.start();
-      daemon.#startLoops();
-      logger.info("Agent running", {
-        node: config.node.name || hostName(),
-        fingerprint: identity.fingerprint,
-        model: spec.id,
-        api: api.address,
-        gossip: `${config.gossip.bind}:${config.gossip.port} → ${config.gossip.broadcast}`,
-        trusted: trust.trusted().length,
-        samples: daemon.#data.train.count,
-        heldOut: daemon.#data.heldOut.count,
-      });
-      return daemon;
-    } catch (e) {
-      await undo();
-      throw e;
-    }
-  }
-
-  #setMaxBody: (n: number) => void = () => {};
-
-  #noteSize(bodyLength: number): void {
-    // Header + signature are fixed; the gossip core enforces the cap, this is for status/metrics.
-    const size = bodyLength + FRAME_OVERHEAD;
-    if (size > this.#largest) this.#largest = size;
-  }
-
-  #split(): LocalData {
-    const all = concatSamples([this.#source, this.#store.samples()], this.#model.inputSize);
-    if (this.#test) return { train: all, heldOut: this.#test };
-    return splitHeldOut(all, this.#o.config.data.heldOut, this.#model.inputSize);
-  }
-
-  #startLoops(): void {
-    const log = this.#o.logger;
-    const scheduleRound = () => {
-      this.#roundTimer = setTimeout(() => {
-        this.#round = this.#runRound().catch((e) => log.error("Learning round failed", { error: e }))
-          .finally(() => {
-            if (!this.#stopping) scheduleRound();
-          });
-      }, this.#live.learning.roundMs);
-    };
-    scheduleRound();
-    this.#timers.push(setInterval(() => void this.#evaluate(), EVAL_MS));
-    this.#timers.push(setInterval(() => void this.#writeStatus(), STATUS_MS));
-    this.#lastCheckpoint = this.#clock.now();
-    this.#watcher = watchForReload({
-      files: [this.#o.configPath, this.#o.state.trustStore],
-      onReload: (cause) => this.reload(cause.kind === "signal" ? "SIGHUP" : "file change"),
+    const bootEpoch = await nextBootEpoch(state.bootEpoch);
+    const replay = await loadReplayWindows(state.replay);
+    const node = new GossipNode({
+      signer: options.signer,
+      verifier: new Verifier(),
+      trust: options.trust,
+      modelHash: options.modelHash ?? await modelIdHash(config.model.id),
+      bootEpoch,
+      name: options.name,
+      maxDatagram: config.gossip.maxDatagram,
+      rateLimit: config.gossip.rateLimit,
+      intervalMs: config.gossip.intervalMs,
+      peerTimeoutMs: config.gossip.peerTimeoutMs,
+      replay,
+      fingerprint: fingerprintOf,
+    });
+    const gossip = new GossipService({
+      node,
+      transport,
+      clock,
       logger: log,
+      onMessage: options.onMessage,
+      intervalMs: config.gossip.intervalMs,
+      saveReplay: () => saveReplayWindows(state.replay, node.replay),
+      nextEpoch: () => nextBootEpoch(state.bootEpoch),
     });
-    void this.#evaluate();
-  }
-
-  async #runRound(): Promise<void> {
-    if (this.#stopping) return;
-    const now = this.#clock.now();
-    if (this.#store.version !== this.#storeVersion) {
-      this.#storeVersion = this.#store.version;
-      this.#data = this.#split();
-      this.#learner.setData(this.#data.train);
-    }
-    const cfg = this.#live.learning;
-    this.#learner.tuning.batchSize = cfg.batchSize;
-    this.#learner.tuning.rule = cfg.robustMerge;
-    await this.#learner.train(cfg.localSteps);
-    this.#learner.mix(now);
-    for (const m of this.#learner.outgoing(now, this.#gossip.node.bodyBudget)) {
-      if (this.#stopping) return;
-      const body = this.#o.devAttack ? this.#o.devAttack(m.type, m.body) : m.body;
-      if (body.length > this.#gossip.node.bodyBudget) continue;
-      await this.#gossip.publish(m.type as LearnMessage, body);
-      this.#noteSize(body.length);
-    }
-    const stats = this.#learner.stats(now);
-    this.#gossip.node.setProgress({
-      round: stats.rounds,
-      samples: Math.min(this.#data.train.count, 0xffffffff),
-      merged: stats.accepted,
-      accuracy: this.#accuracy === null ? ACCURACY_UNKNOWN : Math.round(this.#accuracy * 10000),
-      uptime: Math.floor((this.#wall() - this.#startedAt) / 1000),
+    const me = fingerprintOf(options.signer.publicKey);
+    const started = clock.now();
+    gossip.start();
+    log.info("Gossip started", {
+      name: options.name,
+      fingerprint: me,
+      listen: `${transport.localAddress.hostname}:${transport.localAddress.port}`,
+      broadcast: `${config.gossip.broadcast}:${config.gossip.port}`,
+      bootEpoch,
     });
-    if (now - this.#lastCheckpoint >= cfg.checkpointMs) {
-      this.#lastCheckpoint = now;
-      await this.#checkpoint();
-    }
-  }
 
-  async #evaluate(): Promise<void> {
-    const h = this.#data.heldOut;
-    if (h.count === 0 || this.#stopping) return;
-    const n = Math.min(h.count, MAX_EVAL_ROWS);
-    const F = this.#model.inputSize;
-    try {
-      const r = await this.#model.evaluate(h.x.subarray(0, n * F), h.y.subarray(0, n), n);
-      this.#accuracy = r.accuracy;
-    } catch (e) {
-      this.#o.logger.error("Evaluation failed", { error: e });
-    }
-  }
-
-  /** Writes a checkpoint now (serialised with other checkpoint writes). */
-  #checkpoint(): Promise<void> {
-    const run = this.#checkpointing.then(async () => {
-      const extra = this.#learner.checkpoint();
-      const rounds = this.#learner.stats(this.#clock.now()).rounds;
-      await saveCheckpoint(this.#o.state.checkpoints, this.#model, {
-        step: rounds,
-        extra,
-        weights: this.#learner.weights(),
-      });
-    });
-    this.#checkpointing = run.catch((e) => this.#o.logger.error("Checkpoint failed", { error: e }));
-    return this.#checkpointing;
-  }
-
-  async #writeStatus(): Promise<void> {
-    try {
-      await writeCheckedJson(this.#o.state.status, STATUS_FORMAT, this.status());
-    } catch (e) {
-      this.#o.logger.warn("Cannot write the status snapshot", { error: e });
-    }
-  }
-
-  /** The status report (what `GET /v1/status` answers). */
-  status(): StatusReport {
-    const now = this.#clock.now();
-    const stats = this.#learner.stats(now);
-    const node = this.#gossip.node;
-    return buildStatus({
-      node: { name: this.config.node.name || hostName(), fingerprint: this.identity.fingerprint },
-      version: this.#o.version,
-      pid: Deno.pid,
-      startedAtMs: this.#startedAt,
-      wallNowMs: this.#wall(),
-      backend: this.#backend,
-      model: {
-        id: this.#model.spec.id,
-        hash: toHex(this.#model.modelHash),
-        parameters: this.#model.paramCount,
-      },
-      accuracy: this.#accuracy,
-      heldOut: this.#data.heldOut.count,
-      samples: this.#data.train.count,
-      learner: stats,
-      gossip: node.counters(),
-      largestDatagram: this.#largest,
-      peers: node.peers(now),
-      trusted: this.#trust.trusted().map((p) => ({
-        key: toHex(p.publicKey),
-        fingerprint: p.fingerprint,
-        name: p.name,
-      })),
-      api: this.apiAddress,
-    });
-  }
-
-  /** Re-reads the trust store and the config file; applies live keys, logs the rest. */
-  async reload(why: string): Promise<void> {
-    const log = this.#o.logger;
-    try {
-      if (await this.#trust.reloadIfChanged()) {
-        log.info("Trust store reloaded", { why, trusted: this.#trust.trusted().length });
+    // Housekeeping: trust reloads (revocation without restart), peer up/down, untrusted keys.
+    const alive = new Map<string, boolean>();
+    const announcedUntrusted = new Set<string>();
+    let reloading = false;
+    const housekeeping = async () => {
+      const now = clock.now();
+      const progress = options.progress?.() ??
+        { round: 0, samples: 0, merged: 0, accuracy: ACCURACY_UNKNOWN };
+      node.setProgress({ ...progress, uptime: (now - started) / 1000 });
+      if (options.trust.reloadIfChanged && !reloading) {
+        reloading = true;
+        try {
+          if (await options.trust.reloadIfChanged()) log.info("Trust store changed; reloaded");
+        } catch (e) {
+          log.error("Cannot reload the trust store; keeping the previous list", { error: e });
+        } finally {
+          reloading = false;
+        }
       }
-    } catch (e) {
-      log.error("Trust store not reloaded; keeping the previous list", { error: e });
-    }
-    let next: Config;
-    try {
-      next = await this.#o.loadConfig();
-    } catch (e) {
-      log.error("Config not reloaded; keeping the running one", { error: e });
-      return;
-    }
-    const changes = configChanges(this.#live, next);
-    if (changes.live.length === 0 && changes.restart.length === 0) return;
-    this.#live = applyLive(this.#live, next);
-    if (changes.live.includes("logging.level")) this.#o.setLogLevel?.(this.#live.logging.level);
-    if (changes.live.includes("api.maxBodyBytes")) this.#setMaxBody(this.#live.api.maxBodyBytes);
-    if (changes.live.length) log.info("Config reloaded", { why, applied: changes.live });
-    if (changes.restart.length) {
-      log.warn("Some config changes need a restart to take effect", { keys: changes.restart });
-    }
+      for (const p of node.peers(now)) {
+        const was = alive.get(p.key);
+        if (p.alive && !was) {
+          log.info("Peer is alive", { peer: p.name, fingerprint: p.fingerprint, address: p.address });
+        } else if (!p.alive && was) {
+          log.warn("Peer timed out", { peer: p.name, fingerprint: p.fingerprint, silentMs: p.ageMs });
+        }
+        alive.set(p.key, p.alive);
+      }
+      for (const u of node.untrustedSenders()) {
+        if (announcedUntrusted.has(u.key) || announcedUntrusted.size > 256) continue;
+        announcedUntrusted.add(u.key);
+        const key = fromHex(u.key);
+        log.warn("Ignoring datagrams from an untrusted key", {
+          fingerprint: key ? fingerprintOf(key) : u.key,
+          address: u.address,
+          hint: "if this is one of your boards, pair it with 'agent trust'",
+        });
+      }
+    };
+    const timer = setInterval(() => void housekeeping(), options.housekeepingMs ?? 1000);
+
+    let stopping: Promise<void> | undefined;
+    const status = (): DaemonStatus => ({
+      name: options.name,
+      fingerprint: me,
+      bootEpoch: node.bootEpoch,
+      peers: node.peers(clock.now()),
+      counters: node.counters(),
+      untrusted: node.untrustedSenders(),
+    });
+    return {
+      gossip,
+      status,
+      stop() {
+        stopping ??= (async () => {
+          clearInterval(timer);
+          try {
+            await gossip.stop();
+          } finally {
+            lock.release();
+          }
+        })();
+        return stopping;
+      },
+    };
+  } catch (e) {
+    transport?.close();
+    lock.release();
+    throw e;
   }
-
-  /** Stops every loop, writes a final checkpoint and status, closes sockets, releases the lock. */
-  stop(reason: string): Promise<void> {
-    this.#stopping ??= this.#stop(reason);
-    return this.#stopping;
-  }
-
-  async #stop(reason: string): Promise<void> {
-    const log = this.#o.logger;
-    log.info("Stopping", { reason });
-    clearTimeout(this.#roundTimer);
-    for (const t of this.#timers) clearInterval(t);
-    await this.#watcher?.close();
-    await this.#round;
-    await this.#api.shutdown().catch((e) => log.warn("API shutdown", { error: e }));
-    await this.#gossip.stop();
-    await this.#checkpoint();
-    await this.#writeStatus();
-    this.#model.dispose();
-    this.#lock.release();
-    log.info("Stopped cleanly", { checkpoint: join(this.#o.state.checkpoints) });
-    this.#resolveStopped();
-  }
-}
-
-function copySamples(s: Samples): Samples {
-  return { x: s.x.slice(), y: s.y.slice(), count: s.count };
-}
-
-function reportBadRows(logger: Logger, path: string, bad: { file: string; line: number; reason: string }[]) {
-  if (bad.length === 0) return;
-  logger.warn("Skipped bad rows in the data", {
-    path,
-    count: bad.length,
-    first: `${bad[0].file}:${bad[0].line}: ${bad[0].reason}`,
-  });
-}
-
-function hostName(): string {
-  let name = "agent";
-  try {
-    name = Deno.hostname();
-  } catch { /* not permitted */ }
-  const clean = name.replace(/[^A-Za-z0-9._-]/g, "-").replace(/^[^A-Za-z0-9]+/, "").slice(0, 32);
-  return clean || "agent";
 }

@@ -12,6 +12,8 @@
  */
 import { createLogger, type Logger, type LogLevel } from "../log.ts";
 import { VERSION } from "../version.ts";
+import { UsageError } from "../errors.ts";
+import type { Attack } from "../learn/swarm_sim.ts";
 import type { Command, CommandContext } from "./command.ts";
 
 /** The `run` command. */
@@ -60,18 +62,22 @@ async function runDaemon(ctx: CommandContext): Promise<number> {
     ctx.global.logLevel ?? config.logging.level,
     config.logging.format,
   );
-  const { Daemon } = await import("../agent/daemon.ts");
-  let devAttack;
-  const attackName = ctx.io.env.AGENT_DEV_ATTACK;
-  if (attackName) {
-    const { makeDevAttack } = await import("../agent/dev_attack.ts");
-    devAttack = makeDevAttack(attackName);
+  const { Agent } = await import("../agent/agent.ts");
+  const devAttack = ctx.io.env.AGENT_DEV_ATTACK;
+  if (devAttack) {
+    const { ATTACKS } = await import("../learn/swarm_sim.ts");
+    if (!(ATTACKS as readonly string[]).includes(devAttack)) {
+      throw new UsageError(
+        `AGENT_DEV_ATTACK=${JSON.stringify(devAttack)} is not one of ${ATTACKS.join(", ")}`,
+        "Unset AGENT_DEV_ATTACK: it is only for the Byzantine benchmark",
+      );
+    }
     logger.warn("DEVELOPMENT ATTACK MODE: this node sends corrupted model updates (AGENT_DEV_ATTACK)", {
-      attack: attackName,
+      attack: devAttack,
     });
   }
   const { loadConfig } = await import("../config/mod.ts");
-  const daemon = await Daemon.start({
+  const daemon = await Agent.start({
     config,
     state: ctx.state,
     configPath: ctx.configPath,
@@ -94,7 +100,7 @@ async function runDaemon(ctx: CommandContext): Promise<number> {
       if (!ctx.global.logLevel) setLevel(l);
     },
     version: VERSION,
-    devAttack,
+    devAttack: devAttack as Attack | undefined,
   });
   const stop = (why: string) => void daemon.stop(why);
   const onInt = () => stop("SIGINT");

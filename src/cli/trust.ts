@@ -89,7 +89,7 @@ async function runTrust(ctx: CommandContext): Promise<number> {
 
 async function readPairing(source: string): Promise<DecodedPayload> {
   let text = source;
-  let from = "Payload";
+  let from = "";
   if (!looksLikePayload(source)) {
     let bytes: Uint8Array;
     try {
@@ -106,7 +106,7 @@ async function readPairing(source: string): Promise<DecodedPayload> {
       }
       throw e;
     }
-    from = `Image ${JSON.stringify(source)}`;
+    from = `The QR code in ${JSON.stringify(source)} cannot be used: `;
     const { readQrImage } = await import("../identity/qr.ts");
     try {
       text = readQrImage(bytes);
@@ -125,7 +125,7 @@ async function readPairing(source: string): Promise<DecodedPayload> {
   } catch (e) {
     if (e instanceof DecodeError) {
       throw new UsageError(
-        `${from} cannot be used: ${e.message}`,
+        `${from}${e.message}`,
         "Copy the payload again from 'agent id' on the other board (or use 'agent id --png FILE')",
       );
     }

@@ -274,8 +274,8 @@ function decodeSimFrame(bytes: Uint8Array): { from: number; type: number; body: 
   return { from: bytes[0] | (bytes[1] << 8), type: bytes[2], body: bytes.subarray(3) };
 }
 
-/** Turns an honest node's outgoing Delta bodies into attacks. */
-class Attacker {
+/** Turns an honest node's outgoing Delta bodies into attacks (also used by `AGENT_DEV_ATTACK`). */
+export class Attacker {
   #attack: Attack;
   #advertised: Float32Array;
   #deflate: (raw: Uint8Array) => Uint8Array;

@@ -16,16 +16,14 @@
  * @module
  */
 import { DecodeError, DecodeErrorCode } from "../errors.ts";
+import { NODE_NAME_MAX, NODE_NAME_PATTERN } from "../identity/name.ts";
 
-/** Longest node name in bytes. */
-export const HELLO_NAME_MAX = 32;
+/** Longest node name in bytes (the identity layer's rule). */
+export const HELLO_NAME_MAX = NODE_NAME_MAX;
 /** {@linkcode HelloBody.accuracy} value meaning "not measured yet". */
 export const ACCURACY_UNKNOWN = 0xffff;
 /** Fixed part of a Hello body after the name. */
 const HELLO_FIXED = 4 + 4 + 4 + 2 + 4;
-
-/** Node names as allowed in config (node.name) and on the wire. */
-export const NODE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/;
 
 /** Progress counters a node reports in its heartbeat. */
 export interface HelloProgress {

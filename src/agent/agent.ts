@@ -1,0 +1,587 @@
+/**
+ * The agent: the gossip daemon (`daemon.ts`: state lock, UDP socket, boot epoch, replay windows,
+ * heartbeats, trust reloads) with learning and the HTTP API on top, composed once from the same pure
+ * parts the tests drive in memory. `agent run` starts it; the demo, the benchmarks and the integration
+ * tests run that command.
+ *
+ * Start order (each refusal is a {@linkcode UsageError} saying what to do): API address check →
+ * identity (private key must be 0600) → trust store → model spec → gossip daemon (state lock: one
+ * daemon per state directory; UDP port) → backend → model + newest intact checkpoint (refused if it
+ * belongs to a different model) → local data → API socket (refused if the port is taken).
+ *
+ * Loops while running: the gossip service, one learning round every `learning.roundMs` (local
+ * steps, mix, publish), a held-out evaluation every few seconds, a checkpoint every
+ * `learning.checkpointMs`, a status snapshot every few seconds, and a reload of the trust store and
+ * live config keys on SIGHUP or when their files change. `stop()` (SIGINT/SIGTERM) ends the loops,
+ * writes a final checkpoint and status, and releases the lock.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { Config } from "../config/mod.ts";
+import { DecodeError, UsageError } from "../errors.ts";
+import type { GossipService, Transport } from "../gossip/mod.ts";
+import { ensureIdentity, type Identity, resolveNodeName, TrustStore } from "../identity/mod.ts";
+import { loadSamples } from "../learn/data.ts";
+import { LearnMessage, type Samples, SwarmLearner } from "../learn/learner.ts";
+import { type Attack, Attacker } from "../learn/swarm_sim.ts";
+import type { Logger } from "../log.ts";
+import {
+  createModel,
+  initBackend,
+  loadCheckpoint,
+  loadModelSpec,
+  modelHash,
+  saveCheckpoint,
+  toHex,
+  type TrainableModel,
+} from "../model/mod.ts";
+import { createApi } from "../service/api.ts";
+import { AgentMetrics } from "../service/metrics.ts";
+import { type ApiServer, checkListen, serveApi } from "../service/serve.ts";
+import { STATUS_FORMAT, type StatusReport } from "../service/status.ts";
+import { removeStaleTempFiles, type StateLayout, writeCheckedJson } from "../state/mod.ts";
+import { type Clock, cryptoRandom, SeededRandom, systemClock } from "../time.ts";
+import { ACCURACY_UNKNOWN, deflateBody, FRAME_OVERHEAD, MessageType } from "../wire/mod.ts";
+import { concatSamples, type LocalData, splitHeldOut } from "./data.ts";
+import { applyLive, configChanges, type ReloadWatcher, watchForReload } from "./reload.ts";
+import { SampleStore } from "./samples.ts";
+import { type Daemon, startDaemon } from "./daemon.ts";
+import { buildStatus } from "./status.ts";
+
+/** Seconds between held-out evaluations and status snapshots. */
+const EVAL_MS = 2000;
+const STATUS_MS = 5000;
+/** Most held-out rows evaluated (bounds the time an evaluation takes). */
+const MAX_EVAL_ROWS = 2000;
+
+/** What {@linkcode Agent.start} needs. */
+export interface AgentOptions {
+  config: Config;
+  state: StateLayout;
+  /** Config file path (watched for live changes; may not exist). */
+  configPath: string;
+  /** Re-reads and validates the config file (for reloads). */
+  loadConfig(): Promise<Config>;
+  logger: Logger;
+  /** Applies a new logging.level to `logger`. */
+  setLogLevel?(level: Config["logging"]["level"]): void;
+  version: string;
+  clock?: Clock;
+  /** Transport instead of UDP (in-memory tests). */
+  transport?: Transport;
+  /** Wall clock in ms (default `Date.now`). */
+  wallClock?: () => number;
+  /**
+   * DEVELOPMENT ONLY (benchmarks of Byzantine robustness): this node corrupts its own model updates
+   * with one of the simulation's attacks. Never set by config; `agent run` reads AGENT_DEV_ATTACK.
+   */
+  devAttack?: Attack;
+}
+
+/** A running agent. */
+export class Agent {
+  readonly config: Config;
+  /** The API address actually bound. */
+  readonly apiAddress: string;
+  readonly identity: Identity;
+  /** Resolves when the daemon has stopped. */
+  readonly stopped: Promise<void>;
+  #resolveStopped!: () => void;
+  #o: AgentOptions;
+  #daemon: Daemon;
+  #model: TrainableModel;
+  #learner: SwarmLearner;
+  #gossip: GossipService;
+  #api: ApiServer;
+  #trust: TrustStore;
+  #store: SampleStore;
+  #source: Samples;
+  #data: LocalData;
+  #test: Samples | undefined;
+  #storeVersion: number;
+  #metrics: AgentMetrics;
+  #backend: string;
+  #clock: Clock;
+  #wall: () => number;
+  #startedAt: number;
+  #accuracy: number | null = null;
+  #largest = 0;
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #roundTimer: ReturnType<typeof setTimeout> | undefined;
+  #round: Promise<void> = Promise.resolve();
+  #watcher: ReloadWatcher | undefined;
+  #stopping: Promise<void> | undefined;
+  #lastCheckpoint = 0;
+  #checkpointing: Promise<void> = Promise.resolve();
+  #live: Config;
+
+  private constructor(parts: {
+    o: AgentOptions;
+    daemon: Daemon;
+    identity: Identity;
+    model: TrainableModel;
+    learner: SwarmLearner;
+    gossip: GossipService;
+    api: ApiServer;
+    trust: TrustStore;
+    store: SampleStore;
+    source: Samples;
+    test: Samples | undefined;
+    metrics: AgentMetrics;
+    backend: string;
+    startedAt: number;
+  }) {
+    this.#o = parts.o;
+    this.config = parts.o.config;
+    this.#live = parts.o.config;
+    this.#daemon = parts.daemon;
+    this.identity = parts.identity;
+    this.#model = parts.model;
+    this.#learner = parts.learner;
+    this.#gossip = parts.gossip;
+    this.#api = parts.api;
+    this.apiAddress = parts.api.address;
+    this.#trust = parts.trust;
+    this.#store = parts.store;
+    this.#source = parts.source;
+    this.#test = parts.test;
+    this.#storeVersion = parts.store.version;
+    this.#data = this.#split();
+    this.#metrics = parts.metrics;
+    this.#backend = parts.backend;
+    this.#clock = parts.o.clock ?? systemClock;
+    this.#wall = parts.o.wallClock ?? Date.now;
+    this.#startedAt = parts.startedAt;
+    this.stopped = new Promise((r) => (this.#resolveStopped = r));
+  }
+
+  /** Starts the daemon or throws a {@linkcode UsageError} saying why it cannot. */
+  static async start(o: AgentOptions): Promise<Agent> {
+    const { config, state, logger } = o;
+    const clock = o.clock ?? systemClock;
+    const wall = o.wallClock ?? Date.now;
+    const startedAt = wall();
+    // What can be checked without side effects comes first.
+    checkListen(config.api.listen, config.api.allowRemote);
+    const identity = await ensureIdentity(state);
+    if (identity.created) logger.info("Created this node's key pair", { fingerprint: identity.fingerprint });
+    const trust = await TrustStore.open(state, { self: identity.publicKey });
+    if (trust.trusted().length === 0) {
+      logger.warn("No trusted peers yet: this agent learns alone until it is paired", {
+        hint: "pair boards with 'agent id' on one and 'agent trust' on the other",
+      });
+    }
+    const spec = await loadModelSpec(config.model.id);
+    const name = resolveNodeName(config.node.name, hostName());
+
+    // Set once the learner exists; datagrams that arrive earlier are dropped (peers resend).
+    let agent: Agent | undefined;
+    let learner: SwarmLearner | undefined;
+    const daemon = await startDaemon({
+      config,
+      state,
+      name,
+      signer: identity.signer,
+      trust,
+      logger,
+      modelHash: modelHash(spec),
+      clock,
+      transport: o.transport,
+      onMessage: (m) => {
+        if (agent) agent.#noteSize(m.header.bodyLength);
+        if (m.type === MessageType.Hello || !learner) return;
+        const outcome = learner.onMessage(m.senderKey, m.type, m.body, clock.now());
+        if (!outcome.accepted && outcome.reason !== "stale") {
+          logger.debug("Peer update not used", { reason: outcome.reason, detail: outcome.detail });
+        }
+      },
+      progress: () =>
+        agent ? agent.#progress() : { round: 0, samples: 0, merged: 0, accuracy: ACCURACY_UNKNOWN },
+    });
+    const cleanup: (() => Promise<void> | void)[] = [() => daemon.stop()];
+    const undo = async () => {
+      for (const f of cleanup.reverse()) await Promise.resolve(f()).catch(() => {});
+    };
+    try {
+      // The state lock is held from here on.
+      for (const dir of [state.checkpoints, state.samples]) {
+        const n = await removeStaleTempFiles(dir).catch((e) => {
+          if (e instanceof Deno.errors.NotFound) return 0;
+          throw e;
+        });
+        if (n > 0) logger.info("Removed temporary files left by an interrupted write", { dir, count: n });
+      }
+      const backend = await initBackend(config.model.backend);
+      logger.info("Compute backend", { backend: backend.name, reason: backend.reason });
+      const model = await createModel(spec, { learningRate: config.learning.rate });
+      cleanup.push(() => model.dispose());
+
+      const loaded = await loadCheckpoint(state.checkpoints, model);
+      const foreign = loaded.skipped.filter((s) => /not of this model|weights, this model/.test(s.reason));
+      if (foreign.length > 0) {
+        throw new UsageError(
+          `Checkpoint ${JSON.stringify(foreign[0].path)} was made by a different model than ${spec.id} ` +
+            `(hash ${toHex(model.modelHash)}): ${foreign[0].reason}`,
+          `Move ${JSON.stringify(state.checkpoints)} aside to start this model from scratch, ` +
+            "or set model.id back to the model it was trained with",
+        );
+      }
+      for (const s of loaded.skipped) {
+        logger.warn("Skipped a damaged checkpoint; using an older one", { path: s.path, reason: s.reason });
+      }
+
+      const shape = { features: model.inputSize, classes: model.classes };
+      let source: Samples = { x: new Float32Array(0), y: new Uint8Array(0), count: 0 };
+      if (config.data.source !== "") {
+        const parsed = await loadSamples(config.data.source, shape);
+        reportBadRows(logger, config.data.source, parsed.bad);
+        source = copySamples(parsed.samples.view());
+        logger.info("Loaded local data", { source: config.data.source, samples: source.count });
+      }
+      let test: Samples | undefined;
+      if (config.data.test !== "") {
+        const parsed = await loadSamples(config.data.test, shape);
+        reportBadRows(logger, config.data.test, parsed.bad);
+        test = copySamples(parsed.samples.view());
+      }
+      const store = await SampleStore.open(state.samples, shape, {
+        maxSamples: config.data.maxSamples,
+        logger: logger.child({ component: "samples" }),
+      });
+
+      const swarm = new SwarmLearner({
+        model,
+        data: { x: new Float32Array(0), y: new Uint8Array(0), count: 0 },
+        features: model.inputSize,
+        rng: new SeededRandom(cryptoRandom.nextU32()),
+        selfKey: identity.publicKey,
+        deflate: deflateBody,
+        batchSize: config.learning.batchSize,
+        rule: config.learning.robustMerge,
+        peerTimeoutMs: Math.max(config.gossip.peerTimeoutMs, 4 * config.learning.roundMs),
+      });
+      if (loaded.checkpoint) {
+        try {
+          swarm.restore(loaded.checkpoint.extra, clock.now());
+          logger.info("Resumed from checkpoint", {
+            path: loaded.checkpoint.path,
+            rounds: swarm.stats(clock.now()).rounds,
+          });
+        } catch (e) {
+          if (!(e instanceof DecodeError)) throw e;
+          model.setWeights(loaded.checkpoint.weights);
+          logger.warn("Checkpoint had no usable learner state; resumed the weights only", {
+            path: loaded.checkpoint.path,
+            reason: e.message,
+          });
+        }
+      }
+      const node = daemon.gossip.node;
+      const attacker = o.devAttack
+        ? new Attacker(o.devAttack, swarm.publicCopy(), deflateBody, new SeededRandom(7), node.bodyBudget)
+        : undefined;
+      const metrics = new AgentMetrics({
+        datagrams: () => {
+          const c = node.counters();
+          return {
+            received: c.received,
+            receivedBytes: c.receivedBytes,
+            accepted: c.accepted,
+            sent: c.sent,
+            sentBytes: c.sentBytes,
+            rejected: c.rejected,
+            largest: agent ? agent.#largest : 0,
+          };
+        },
+        peers: () => {
+          const peers = node.peers(clock.now()).filter((p) => p.trusted);
+          return { trusted: trust.trusted().length, alive: peers.filter((p) => p.alive).length };
+        },
+        rounds: () => swarm.stats(clock.now()).rounds,
+        loss: () => {
+          const l = swarm.stats(clock.now()).lastLoss;
+          return Number.isFinite(l) ? l : null;
+        },
+        accuracy: () => agent ? agent.#accuracy : null,
+        samples: () => agent ? agent.#data.train.count : 0,
+        rss: () => Deno.memoryUsage().rss,
+      });
+      let liveMaxBody = config.api.maxBodyBytes;
+      const handler = createApi({
+        inputSize: model.inputSize,
+        classes: model.classes,
+        predict: (x, count) => model.predict(x, count),
+        addSamples: async (x, y, count) => {
+          const stored = await store.append(x, y, count);
+          return { stored };
+        },
+        status: () => {
+          if (!agent) throw new UsageError("The agent is still starting", "Try again in a moment");
+          return agent.status();
+        },
+        metrics,
+        get maxBodyBytes() {
+          return liveMaxBody;
+        },
+        clock,
+        logger: logger.child({ component: "api" }),
+      });
+      const api = serveApi(handler, {
+        listen: config.api.listen,
+        allowRemote: config.api.allowRemote,
+        logger,
+      });
+      cleanup.push(() => api.shutdown());
+
+      agent = new Agent({
+        o,
+        daemon,
+        identity,
+        model,
+        learner: swarm,
+        gossip: daemon.gossip,
+        api,
+        trust,
+        store,
+        source,
+        test,
+        metrics,
+        backend: backend.name,
+        startedAt,
+      });
+      agent.#attacker = attacker;
+      agent.#setMaxBody = (n) => (liveMaxBody = n);
+      agent.#learner.setData(agent.#data.train);
+      learner = swarm;
+      agent.#startLoops();
+      logger.info("Agent running", {
+        node: name,
+        fingerprint: identity.fingerprint,
+        model: spec.id,
+        api: api.address,
+        trusted: trust.trusted().length,
+        samples: agent.#data.train.count,
+        heldOut: agent.#data.heldOut.count,
+      });
+      return agent;
+    } catch (e) {
+      await undo();
+      throw e;
+    }
+  }
+
+  #setMaxBody: (n: number) => void = () => {};
+  #attacker: Attacker | undefined;
+
+  #progress() {
+    const stats = this.#learner.stats(this.#clock.now());
+    return {
+      round: stats.rounds,
+      samples: Math.min(this.#data.train.count, 0xffffffff),
+      merged: stats.accepted,
+      accuracy: this.#accuracy === null ? ACCURACY_UNKNOWN : Math.round(this.#accuracy * 10000),
+    };
+  }
+
+  #noteSize(bodyLength: number): void {
+    // Header + signature are fixed; the gossip core enforces the cap, this is for status/metrics.
+    const size = bodyLength + FRAME_OVERHEAD;
+    if (size > this.#largest) this.#largest = size;
+  }
+
+  #split(): LocalData {
+    const all = concatSamples([this.#source, this.#store.samples()], this.#model.inputSize);
+    if (this.#test) return { train: all, heldOut: this.#test };
+    return splitHeldOut(all, this.#o.config.data.heldOut, this.#model.inputSize);
+  }
+
+  #startLoops(): void {
+    const log = this.#o.logger;
+    const scheduleRound = () => {
+      this.#roundTimer = setTimeout(() => {
+        this.#round = this.#runRound().catch((e) => log.error("Learning round failed", { error: e }))
+          .finally(() => {
+            if (!this.#stopping) scheduleRound();
+          });
+      }, this.#live.learning.roundMs);
+    };
+    scheduleRound();
+    this.#timers.push(setInterval(() => void this.#evaluate(), EVAL_MS));
+    this.#timers.push(setInterval(() => void this.#writeStatus(), STATUS_MS));
+    this.#lastCheckpoint = this.#clock.now();
+    this.#watcher = watchForReload({
+      files: [this.#o.configPath, this.#o.state.trustStore],
+      onReload: (cause) => this.reload(cause.kind === "signal" ? "SIGHUP" : "file change"),
+      logger: log,
+    });
+    void this.#evaluate();
+  }
+
+  async #runRound(): Promise<void> {
+    if (this.#stopping) return;
+    const now = this.#clock.now();
+    if (this.#store.version !== this.#storeVersion) {
+      this.#storeVersion = this.#store.version;
+      this.#data = this.#split();
+      this.#learner.setData(this.#data.train);
+    }
+    const cfg = this.#live.learning;
+    this.#learner.tuning.batchSize = cfg.batchSize;
+    this.#learner.tuning.rule = cfg.robustMerge;
+    await this.#learner.train(cfg.localSteps);
+    this.#learner.mix(now);
+    let out: { type: number; body: Uint8Array }[] = this.#learner.outgoing(now, this.#gossip.node.bodyBudget);
+    if (this.#attacker) out = this.#attacker.transform(out, this.#learner.stats(now).rounds);
+    for (const m of out) {
+      if (this.#stopping) return;
+      if (m.body.length > this.#gossip.node.bodyBudget) continue;
+      await this.#gossip.publish(m.type as LearnMessage, m.body);
+      this.#noteSize(m.body.length);
+    }
+    if (now - this.#lastCheckpoint >= cfg.checkpointMs) {
+      this.#lastCheckpoint = now;
+      await this.#checkpoint();
+    }
+  }
+
+  async #evaluate(): Promise<void> {
+    const h = this.#data.heldOut;
+    if (h.count === 0 || this.#stopping) return;
+    const n = Math.min(h.count, MAX_EVAL_ROWS);
+    const F = this.#model.inputSize;
+    try {
+      const r = await this.#model.evaluate(h.x.subarray(0, n * F), h.y.subarray(0, n), n);
+      this.#accuracy = r.accuracy;
+    } catch (e) {
+      this.#o.logger.error("Evaluation failed", { error: e });
+    }
+  }
+
+  /** Writes a checkpoint now (serialised with other checkpoint writes). */
+  #checkpoint(): Promise<void> {
+    const run = this.#checkpointing.then(async () => {
+      const extra = this.#learner.checkpoint();
+      const rounds = this.#learner.stats(this.#clock.now()).rounds;
+      await saveCheckpoint(this.#o.state.checkpoints, this.#model, {
+        step: rounds,
+        extra,
+        weights: this.#learner.weights(),
+      });
+    });
+    this.#checkpointing = run.catch((e) => this.#o.logger.error("Checkpoint failed", { error: e }));
+    return this.#checkpointing;
+  }
+
+  async #writeStatus(): Promise<void> {
+    try {
+      await writeCheckedJson(this.#o.state.status, STATUS_FORMAT, this.status());
+    } catch (e) {
+      this.#o.logger.warn("Cannot write the status snapshot", { error: e });
+    }
+  }
+
+  /** The status report (what `GET /v1/status` answers). */
+  status(): StatusReport {
+    const now = this.#clock.now();
+    const stats = this.#learner.stats(now);
+    const node = this.#gossip.node;
+    return buildStatus({
+      node: { name: this.#daemon.status().name, fingerprint: this.identity.fingerprint },
+      version: this.#o.version,
+      pid: Deno.pid,
+      startedAtMs: this.#startedAt,
+      wallNowMs: this.#wall(),
+      backend: this.#backend,
+      model: {
+        id: this.#model.spec.id,
+        hash: toHex(this.#model.modelHash),
+        parameters: this.#model.paramCount,
+      },
+      accuracy: this.#accuracy,
+      heldOut: this.#data.heldOut.count,
+      samples: this.#data.train.count,
+      learner: stats,
+      gossip: node.counters(),
+      largestDatagram: this.#largest,
+      peers: node.peers(now),
+      trusted: this.#trust.trusted().map((p) => ({
+        key: toHex(p.publicKey),
+        fingerprint: p.fingerprint,
+        name: p.name,
+      })),
+      api: this.apiAddress,
+    });
+  }
+
+  /** Re-reads the trust store and the config file; applies live keys, logs the rest. */
+  async reload(why: string): Promise<void> {
+    const log = this.#o.logger;
+    try {
+      if (await this.#trust.reloadIfChanged()) {
+        log.info("Trust store reloaded", { why, trusted: this.#trust.trusted().length });
+      }
+    } catch (e) {
+      log.error("Trust store not reloaded; keeping the previous list", { error: e });
+    }
+    let next: Config;
+    try {
+      next = await this.#o.loadConfig();
+    } catch (e) {
+      log.error("Config not reloaded; keeping the running one", { error: e });
+      return;
+    }
+    const changes = configChanges(this.#live, next);
+    if (changes.live.length === 0 && changes.restart.length === 0) return;
+    this.#live = applyLive(this.#live, next);
+    if (changes.live.includes("logging.level")) this.#o.setLogLevel?.(this.#live.logging.level);
+    if (changes.live.includes("api.maxBodyBytes")) this.#setMaxBody(this.#live.api.maxBodyBytes);
+    if (changes.live.length) log.info("Config reloaded", { why, applied: changes.live });
+    if (changes.restart.length) {
+      log.warn("Some config changes need a restart to take effect", { keys: changes.restart });
+    }
+  }
+
+  /** Stops every loop, writes a final checkpoint and status, closes sockets, releases the lock. */
+  stop(reason: string): Promise<void> {
+    this.#stopping ??= this.#stop(reason);
+    return this.#stopping;
+  }
+
+  async #stop(reason: string): Promise<void> {
+    const log = this.#o.logger;
+    log.info("Stopping", { reason });
+    clearTimeout(this.#roundTimer);
+    for (const t of this.#timers) clearInterval(t);
+    await this.#watcher?.close();
+    await this.#round;
+    await this.#api.shutdown().catch((e) => log.warn("API shutdown", { error: e }));
+    await this.#checkpoint();
+    await this.#writeStatus();
+    await this.#daemon.stop();
+    this.#model.dispose();
+    log.info("Stopped cleanly", { checkpoint: join(this.#o.state.checkpoints) });
+    this.#resolveStopped();
+  }
+}
+
+function copySamples(s: Samples): Samples {
+  return { x: s.x.slice(), y: s.y.slice(), count: s.count };
+}
+
+function reportBadRows(logger: Logger, path: string, bad: { file: string; line: number; reason: string }[]) {
+  if (bad.length === 0) return;
+  logger.warn("Skipped bad rows in the data", {
+    path,
+    count: bad.length,
+    first: `${bad[0].file}:${bad[0].line}: ${bad[0].reason}`,
+  });
+}
+
+function hostName(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "agent"; // not permitted to read it
+  }
+}
