@@ -11,15 +11,11 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { join } from "node:path";
-import { stringify } from "yaml";
 import { UsageError } from "../src/errors.ts";
-import { loadMnist, subset } from "../src/learn/mnist.ts";
-import { parseSplit, splitIndices } from "../src/learn/split.ts";
+import { parseSplit } from "../src/learn/split.ts";
 import type { StatusReport } from "../src/service/status.ts";
-import { writeFileAtomic } from "../src/state/mod.ts";
-import { agentOk, AgentProcess, freeTcpPort, freeUdpPort } from "./lib/cluster.ts";
-import { writeShardFile } from "./lib/shards.ts";
+import { AgentProcess, freeTcpPort, freeUdpPort } from "./lib/cluster.ts";
+import { loopbackConfig, prepareSwarm } from "./lib/swarm.ts";
 
 const USAGE = `Usage: deno task demo [options]
 
@@ -191,43 +187,20 @@ export async function runDemo(options: DemoOptions, log: (text: string, redraw: 
   const rows: NodeRow[] = [];
   try {
     log(`Preparing ${options.nodes} agents in ${root} (MNIST split ${options.split}) …`, false);
-    const { train, test } = await loadMnist(1);
-    const shards = splitIndices(train.y, options.nodes, parseSplit(options.split), 7);
-    // Every node measures accuracy on the same shared test digits, so the numbers are comparable
-    // and show what a node learned about the classes it never saw.
-    const testPath = join(root, "test.jsonl");
-    await writeShardFile(testPath, subset(test, Array.from({ length: 1000 }, (_, i) => i)));
     const gossipPort = freeUdpPort();
-    const names = Array.from({ length: options.nodes }, (_, i) => `node-${i + 1}`);
-    const states = names.map((n) => join(root, n));
-    const apis: string[] = [];
-    await Promise.all(names.map(async (name, i) => {
-      const state = states[i];
-      await Deno.mkdir(state, { recursive: true, mode: 0o700 });
-      const shardPath = join(state, "shard.jsonl");
-      await writeShardFile(shardPath, subset(train, shards[i]));
-      const api = `127.0.0.1:${freeTcpPort()}`;
-      apis[i] = api;
-      const config = {
-        node: { name },
-        data: { source: shardPath, test: testPath },
-        gossip: { port: gossipPort, broadcast: "127.255.255.255", sharePort: true, intervalMs: 500 },
-        learning: { roundMs: 200, checkpointMs: 10_000 },
-        api: { listen: api },
-        logging: { level: "info", format: "json" },
-      };
-      await writeFileAtomic(join(state, "agent.yaml"), stringify(config));
-    }));
-    log("Pairing every agent with every other through its QR payload text …", false);
-    const ids = await Promise.all(states.map(async (state) => {
-      const out = JSON.parse(await agentOk(["id", "--json", "--state", state]));
-      return out as { name: string; fingerprint: string; payload: string };
-    }));
-    await Promise.all(states.map(async (state, i) => {
-      for (let j = 0; j < ids.length; j++) {
-        if (j !== i) await agentOk(["trust", ids[j].payload, "--yes", "--state", state]);
-      }
-    }));
+    const apiPorts = Array.from({ length: options.nodes }, () => freeTcpPort());
+    // Every node measures accuracy on the same shared test digits, so the numbers are comparable
+    // and show what a node learned about the classes it never saw in its own shard.
+    const prepared = await prepareSwarm({
+      root,
+      nodes: options.nodes,
+      split: options.split,
+      config: (i, paths) => loopbackConfig(`node-${i + 1}`, paths, { gossip: gossipPort, api: apiPorts[i] }),
+    });
+    log("Paired every agent with every other through its QR payload text (agent id → agent trust).", false);
+    const names = prepared.map((p) => p.name);
+    const states = prepared.map((p) => p.state);
+    const apis = apiPorts.map((p) => `127.0.0.1:${p}`);
     for (let i = 0; i < options.nodes; i++) {
       agents.push(new AgentProcess({ name: names[i], state: states[i], api: apis[i] }));
     }
@@ -317,8 +290,12 @@ if (import.meta.main) {
   }
   const tty = Deno.stdout.isTerminal();
   let drawn = 0;
+  let lastPrint = 0;
   const log = (text: string, redraw: boolean) => {
     if (options.json) return;
+    // Not a terminal (a log file, CI): a table every 10 s instead of redrawing every second.
+    if (redraw && !tty && Date.now() - lastPrint < 10_000) return;
+    lastPrint = Date.now();
     if (redraw && tty && drawn > 0) Deno.stdout.writeSync(new TextEncoder().encode(`\x1b[${drawn}F\x1b[J`));
     console.log(text);
     drawn = redraw ? text.split("\n").length : 0;
