@@ -511,6 +511,7 @@ export class Agent {
         name: p.name,
       })),
       api: this.apiAddress,
+      rss: Deno.memoryUsage().rss,
     });
   }
 

@@ -39,6 +39,7 @@ export interface StatusInputs {
   peers: PeerSnapshot[];
   trusted: TrustedPeer[];
   api: string;
+  rss: number;
 }
 
 function addCounts(into: Record<string, number>, from: Partial<Record<string, number>>): void {
@@ -96,6 +97,7 @@ export function buildStatus(i: StatusInputs): StatusReport {
       largestDatagram: i.largestDatagram,
     },
     api: i.api,
+    rss: i.rss,
     peers,
   };
 }

@@ -144,6 +144,7 @@ export function formatStatus(r: StatusReport, source: StatusSource, now: number)
     ],
     ["Rejected", rejected.length ? rejected.map(([k, n]) => `${k} ${n}`).join(", ") : "none"],
     ["API", r.api],
+    ["Memory", `${bytes(r.rss)} resident`],
   ];
   for (const [k, v] of rows) lines.push(`${k.padEnd(9)} ${v}`);
   const alive = r.peers.filter((p) => p.alive).length;

@@ -63,6 +63,8 @@ export interface StatusReport {
   };
   /** API address the daemon serves on. */
   api: string;
+  /** Resident memory of the daemon process in bytes. */
+  rss: number;
   peers: PeerStatus[];
 }
 

@@ -33,6 +33,7 @@ function report(overrides: Partial<StatusReport> = {}): StatusReport {
       largestDatagram: 1232,
     },
     api: "127.0.0.1:7070",
+    rss: 50_000_000,
     peers: [
       {
         fingerprint: "aaaa-bbbb",
@@ -66,6 +67,7 @@ Deno.test("formatStatus() shows accuracy, rounds, peers and rejects in a table",
   assert.match(text, /Rounds +124/);
   assert.match(text, /Rejected +untrusted 4\n/);
   assert.match(text, /Peers: 2 trusted, 1 alive/);
+  assert.match(text, /Memory +47\.68 MB resident/);
   assert.match(text, /aaaa-bbbb +porch +10\.0\.0\.2:41234 +0\.5 s ago +0\.98 +600 +replay 2/);
   assert.match(text, /cccc-dddd +garage +- +never +- +0 +-/);
 });

@@ -26,6 +26,7 @@ function sampleStatus(): StatusReport {
     loss: 1.2,
     gossip: { datagramsIn: 1, datagramsOut: 2, bytesIn: 3, bytesOut: 4, rejected: {}, largestDatagram: 5 },
     api: "127.0.0.1:7070",
+    rss: 50_000_000,
     peers: [],
   };
 }
