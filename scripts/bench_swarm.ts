@@ -1,0 +1,310 @@
+/**
+ * `deno task bench:swarm` (root): real agents on a real (virtual) network. N agents (default 5), each
+ * in its own network namespace on a Linux bridge, gossiping by subnet broadcast; every node holds 2
+ * MNIST classes; nftables drops 10% of incoming gossip datagrams in every namespace. Two runs: all
+ * honest, then with one Byzantine agent (AGENT_DEV_ATTACK, a development-only switch). The simulation
+ * (scripts/sim_swarm.ts) runs with the same settings in the same invocation for comparison.
+ *
+ * Reports per-node accuracy over time (on a shared test set), bytes and datagrams per node, the
+ * largest datagram, datagrams above 1,232 B counted on the wire by nftables, and steady RSS per agent.
+ * Targets: every node ≥ 93.5%, ≤ 2 MB sent per node, datagrams ≤ 1,232 B, Byzantine run within 2 pp,
+ * RSS ≤ 128 MB.
+ *
+ *   sudo deno task bench:swarm [--nodes 5] [--duration 300] [--split classes:2] [--loss 10]
+ *                              [--attack signflip] [--skip-sim] [--json]
+ *
+ * Needs: root, iproute2, nftables.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ATTACKS } from "../src/learn/swarm_sim.ts";
+import { STATUS_FORMAT, type StatusReport } from "../src/service/status.ts";
+import { readCheckedJson } from "../src/state/mod.ts";
+import { AgentProcess } from "./lib/cluster.ts";
+import { createNetwork, type Network } from "./lib/netns.ts";
+import { prepareSwarm } from "./lib/swarm.ts";
+
+const GOSSIP_PORT = 41234;
+const TARGETS = {
+  accuracy: 0.935,
+  bytesPerNode: 2 * 1024 * 1024,
+  datagram: 1232,
+  byzantinePp: 2,
+  rssMb: 128,
+};
+
+interface Options {
+  nodes: number;
+  duration: number;
+  split: string;
+  loss: number;
+  attack: string;
+  roundMs: number;
+  skipSim: boolean;
+  json: boolean;
+}
+
+/** One node's result in one run. */
+interface NodeResult {
+  name: string;
+  byzantine: boolean;
+  accuracy: number | null;
+  rounds: number;
+  datagramsOut: number;
+  bytesOut: number;
+  datagramsIn: number;
+  largestDatagram: number;
+  /** Median RSS over the second half of the run, MB. */
+  steadyRssMb: number | null;
+  wire: { seen: number; dropped: number; oversize: number };
+  /** [seconds, accuracy] samples. */
+  timeline: [number, number | null][];
+}
+
+interface RunResult {
+  label: string;
+  seconds: number;
+  nodes: NodeResult[];
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      nodes: { type: "string" },
+      duration: { type: "string" },
+      split: { type: "string" },
+      loss: { type: "string" },
+      attack: { type: "string" },
+      "round-ms": { type: "string" },
+      "skip-sim": { type: "boolean" },
+      json: { type: "boolean" },
+    },
+  });
+  const attack = values.attack ?? "signflip";
+  if (!(ATTACKS as readonly string[]).includes(attack)) {
+    throw new Error(`--attack ${JSON.stringify(attack)} is not one of ${ATTACKS.join(", ")}`);
+  }
+  return {
+    nodes: Number(values.nodes ?? 5),
+    duration: Number(values.duration ?? 300),
+    split: values.split ?? "classes:2",
+    loss: Number(values.loss ?? 10),
+    attack,
+    roundMs: Number(values["round-ms"] ?? 500),
+    skipSim: values["skip-sim"] ?? false,
+    json: values.json ?? false,
+  };
+}
+
+function median(xs: number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function snapshot(state: string): Promise<StatusReport | undefined> {
+  try {
+    return await readCheckedJson(join(state, "status.json"), STATUS_FORMAT) as StatusReport | undefined;
+  } catch {
+    return undefined; // being replaced right now: read it next time
+  }
+}
+
+async function runSwarm(
+  o: Options,
+  label: string,
+  byzantine: number | undefined,
+  log: (s: string) => void,
+): Promise<RunResult> {
+  const root = await Deno.makeTempDir({ prefix: "agent-bench-" });
+  let net: Network | undefined;
+  const agents: AgentProcess[] = [];
+  try {
+    net = await createNetwork({ hosts: o.nodes, udpPort: GOSSIP_PORT, lossPercent: o.loss });
+    const n = net;
+    const nodes = await prepareSwarm({
+      root,
+      nodes: o.nodes,
+      split: o.split,
+      config: (i, paths) => ({
+        node: { name: `node-${i + 1}` },
+        data: { source: paths.shard, test: paths.test },
+        gossip: { port: GOSSIP_PORT, broadcast: n.broadcast, bind: "0.0.0.0", intervalMs: 1000 },
+        learning: { roundMs: o.roundMs, checkpointMs: 30_000 },
+        api: { listen: "127.0.0.1:7070" },
+        logging: { level: "info", format: "json" },
+      }),
+    });
+    const started = Date.now();
+    for (const [i, node] of nodes.entries()) {
+      agents.push(
+        new AgentProcess({
+          name: node.name,
+          state: node.state,
+          api: "127.0.0.1:7070",
+          prefix: [...n.exec(i), Deno.execPath()],
+          env: i === byzantine ? { AGENT_DEV_ATTACK: o.attack } : {},
+        }),
+      );
+    }
+    log(`${label}: ${o.nodes} agents started in namespaces ${n.hosts.map((h) => h.ns).join(", ")}`);
+    const timelines: [number, number | null][][] = nodes.map(() => []);
+    const rss: number[][] = nodes.map(() => []);
+    const last: (StatusReport | undefined)[] = nodes.map(() => undefined);
+    while ((Date.now() - started) / 1000 < o.duration) {
+      await new Promise((r) => setTimeout(r, 5000));
+      const t = Math.round((Date.now() - started) / 1000);
+      for (const [i, node] of nodes.entries()) {
+        const s = await snapshot(node.state);
+        if (!s) continue;
+        last[i] = s;
+        timelines[i].push([t, s.accuracy]);
+        if (t > o.duration / 2) rss[i].push(s.rss);
+      }
+      for (const a of agents) {
+        const dead = await Promise.race([a.exited.then(() => true), Promise.resolve(false)]);
+        if (dead) throw new Error(`${a.name} exited:\n${(await a.log()).split("\n").slice(-8).join("\n")}`);
+      }
+      log(
+        `${label} ${String(t).padStart(4)} s  ` +
+          last.map((s, i) =>
+            `${nodes[i].name}${i === byzantine ? "*" : ""} ${
+              s?.accuracy == null ? "  -  " : (s.accuracy * 100).toFixed(1) + "%"
+            } r${s?.rounds ?? 0}`
+          ).join("  "),
+      );
+    }
+    await Promise.all(agents.map((a) => a.stop()));
+    const results: NodeResult[] = [];
+    for (const [i, node] of nodes.entries()) {
+      const s = (await snapshot(node.state)) ?? last[i];
+      results.push({
+        name: node.name,
+        byzantine: i === byzantine,
+        accuracy: s?.accuracy ?? null,
+        rounds: s?.rounds ?? 0,
+        datagramsOut: s?.gossip.datagramsOut ?? 0,
+        bytesOut: s?.gossip.bytesOut ?? 0,
+        datagramsIn: s?.gossip.datagramsIn ?? 0,
+        largestDatagram: s?.gossip.largestDatagram ?? 0,
+        steadyRssMb: rss[i].length ? Math.round(median(rss[i])! / 1024 / 1024 * 10) / 10 : null,
+        wire: await n.counters(i),
+        timeline: timelines[i],
+      });
+    }
+    return { label, seconds: Math.round((Date.now() - started) / 1000), nodes: results };
+  } finally {
+    await Promise.all(agents.map((a) => a.stop(5000)));
+    await net?.destroy();
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+}
+
+async function runSim(o: Options, rounds: number, byzantine: boolean): Promise<unknown> {
+  const sim = fileURLToPath(new URL("./sim_swarm.ts", import.meta.url));
+  const args = [
+    "run",
+    "--quiet",
+    "-A",
+    sim,
+    "--nodes",
+    String(o.nodes),
+    "--split",
+    o.split,
+    "--loss",
+    String(o.loss),
+    "--rounds",
+    String(rounds),
+    "--no-centralized",
+    "--json",
+    ...(byzantine ? ["--byzantine", `1:${o.attack}`] : []),
+  ];
+  const out = await new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "null" }).output();
+  const text = new TextDecoder().decode(out.stdout).trim().split("\n").pop() ?? "";
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { error: `sim exited ${out.code}`, output: text.slice(0, 500) };
+  }
+}
+
+function table(run: RunResult): string {
+  const head = [
+    "NODE",
+    "ACCURACY",
+    "ROUNDS",
+    "SENT",
+    "DATAGRAMS OUT",
+    "LARGEST",
+    "WIRE >1232 B",
+    "WIRE LOSS",
+    "RSS MB",
+  ];
+  const rows = run.nodes.map((n) => [
+    n.name + (n.byzantine ? " (byzantine)" : ""),
+    n.accuracy === null ? "-" : `${(n.accuracy * 100).toFixed(1)}%`,
+    String(n.rounds),
+    `${(n.bytesOut / 1024 / 1024).toFixed(2)} MB`,
+    String(n.datagramsOut),
+    `${n.largestDatagram} B`,
+    String(n.wire.oversize),
+    `${n.wire.seen ? ((100 * n.wire.dropped) / n.wire.seen).toFixed(1) : "-"}%`,
+    n.steadyRssMb === null ? "-" : String(n.steadyRssMb),
+  ]);
+  const w = head.map((_, c) => Math.max(head[c].length, ...rows.map((r) => r[c].length)));
+  return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(w[i])).join("  ")).join("\n");
+}
+
+if (import.meta.main) {
+  const o = options();
+  if (Deno.uid() !== 0) {
+    console.error("bench:swarm: error: needs root (network namespaces, nftables)");
+    Deno.exit(2);
+  }
+  const log = (s: string) => (o.json ? console.error(s) : console.log(s));
+  const honest = await runSwarm(o, "honest", undefined, log);
+  const byz = await runSwarm(o, `byzantine(${o.attack})`, o.nodes - 1, log);
+  const rounds = Math.max(...honest.nodes.map((n) => n.rounds));
+  let sim: { honest: unknown; byzantine: unknown } | undefined;
+  if (!o.skipSim) {
+    log(
+      `simulation: ${o.nodes} nodes, ${o.split}, ${o.loss}% loss, ${rounds} rounds (honest, then byzantine)`,
+    );
+    sim = { honest: await runSim(o, rounds, false), byzantine: await runSim(o, rounds, true) };
+  }
+  const honestNodes = (r: RunResult) => r.nodes.filter((n) => !n.byzantine);
+  const minAcc = (r: RunResult) => Math.min(...honestNodes(r).map((n) => n.accuracy ?? 0));
+  const summary = {
+    settings: { ...o, rounds },
+    honest,
+    byzantine: byz,
+    simulation: sim,
+    targets: TARGETS,
+    checks: {
+      everyNodeAccuracy: minAcc(honest) >= TARGETS.accuracy,
+      bytesPerNode: honest.nodes.every((n) => n.bytesOut <= TARGETS.bytesPerNode),
+      datagramSize: [...honest.nodes, ...byz.nodes].every((n) =>
+        n.largestDatagram <= TARGETS.datagram && n.wire.oversize === 0
+      ),
+      byzantineWithin2pp: minAcc(honest) - minAcc(byz) <= TARGETS.byzantinePp / 100,
+      rss: honest.nodes.every((n) => n.steadyRssMb !== null && n.steadyRssMb <= TARGETS.rssMb),
+    },
+  };
+  if (o.json) {
+    console.log(JSON.stringify(summary));
+  } else {
+    for (const r of [honest, byz]) console.log(`\n${r.label} (${r.seconds} s)\n${table(r)}`);
+    console.log(
+      "\nsimulation (same settings):",
+      JSON.stringify(sim, (k, v) => (k === "rows" ? undefined : v)),
+    );
+    console.log("\nchecks:", JSON.stringify(summary.checks));
+    await Deno.mkdir(".bench", { recursive: true });
+    await Deno.writeTextFile(".bench/bench-swarm.json", JSON.stringify(summary, null, 1));
+    console.log("full results: .bench/bench-swarm.json");
+  }
+}
