@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { base64urlnopad } from "@scure/base";
 import { decodePayload } from "../../src/identity/payload.ts";
 import { renderQrPng } from "../../src/identity/qr.ts";
-import { cli, snapshot } from "./_io.ts";
+import { cli, snapshot } from "./_cli_io.ts";
 
 interface Node {
   state: string;
