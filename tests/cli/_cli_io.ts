@@ -31,7 +31,11 @@ export async function cli(
   return { code, stdout, stderr };
 }
 
-/** Every file under `root` with its mode and content, to prove a failed command wrote nothing. */
+/**
+ * Every file AND directory under `root` with mode, inode and content, to prove a failed command wrote
+ * nothing (stricter than `snapshotTree` in tests/_helpers.ts: a new empty directory or a file
+ * rewritten with the same bytes also counts as a change).
+ */
 export async function snapshot(root: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   async function walk(dir: string) {
