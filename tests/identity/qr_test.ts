@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { decode as decodePng, encode as encodePng } from "fast-png";
+import QRCode from "qrcode";
 import { DecodeError, DecodeErrorCode } from "../../src/errors.ts";
 import { publicKeyFromSeed } from "../../src/identity/ed25519.ts";
 import { encodePayload } from "../../src/identity/payload.ts";
@@ -147,4 +148,11 @@ Deno.test("the terminal drawing is itself a readable QR code (half blocks → pi
     });
   });
   assert.equal(readQrImage(encodePng({ width, height, data: g, channels: 1, depth: 8 })), payload);
+});
+
+Deno.test("the longest payload fits a version-5 QR code in alphanumeric mode at level M", () => {
+  const code = QRCode.create(payload, { errorCorrectionLevel: "M" });
+  assert.equal(payload.length, 118);
+  assert.ok(code.version <= 5, `version ${code.version}`);
+  assert.deepEqual(code.segments.map((s) => s.mode.id), ["Alphanumeric"]);
 });
