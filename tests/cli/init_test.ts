@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { stateLayout } from "../../src/state/layout.ts";
-import { cli, snapshot } from "./_io.ts";
+import { cli, snapshot } from "./_cli_io.ts";
 
 async function withTmp(fn: (tmp: string) => Promise<void>) {
   const tmp = await Deno.makeTempDir();

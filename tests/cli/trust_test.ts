@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { base64urlnopad } from "@scure/base";
 import { decodePayload } from "../../src/identity/payload.ts";
 import { renderQrPng } from "../../src/identity/qr.ts";
-import { cli, snapshot } from "./_io.ts";
+import { cli, snapshot } from "./_cli_io.ts";
 
 interface Node {
   state: string;
@@ -195,7 +195,8 @@ Deno.test("agent trust revoke with an ambiguous name exits 2 listing the matches
     await cli(["init", "--state", twin, "--name", "beta"]);
     const t = JSON.parse((await cli(["id", "--state", twin, "--json"])).stdout);
     await cli(["trust", b.payload, "--yes", "--state", a.state]);
-    await cli(["trust", t.payload, "--yes", "--state", a.state]);
+    const second = await cli(["trust", t.payload, "--yes", "--state", a.state]);
+    assert.match(second.stdout, new RegExp(`Note: another peer is also called beta \\(${b.fingerprint}\\)`));
     await failsCleanly(
       a.state,
       ["trust", "revoke", "beta"],
@@ -220,3 +221,11 @@ Deno.test("agent trust list on a fresh node says how to pair and writes nothing"
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("agent trust - reads the payload from standard input", () =>
+  withNodes(async (a, b) => {
+    const r = await cli(["trust", "-", "--yes", "--state", a.state], { stdin: b.payload + "\n" });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Trusted beta/);
+    await failsCleanly(a.state, ["trust", "-", "--yes"], /Standard input: Pairing payload is empty/);
+  }));

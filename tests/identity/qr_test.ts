@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { decode as decodePng, encode as encodePng } from "fast-png";
+import QRCode from "qrcode";
 import { DecodeError, DecodeErrorCode } from "../../src/errors.ts";
 import { publicKeyFromSeed } from "../../src/identity/ed25519.ts";
 import { encodePayload } from "../../src/identity/payload.ts";
@@ -113,11 +114,45 @@ Deno.test("renderQrText() draws plain blocks for files and black-on-white ANSI f
   assert.ok(lines.length <= 30, `${lines.length} lines is too tall for a terminal`);
   assert.ok(Math.max(...lines.map((l) => [...l].length)) <= 50);
   const ansi = await renderQrText(payload, { ansi: true });
-  assert.ok(ansi.includes("\x1b[47m"));
+  const lines2 = ansi.split("\n").filter((l) => l.length > 0);
+  assert.ok(lines2.every((l) => l.startsWith("\x1b[30;47m") && l.endsWith("\x1b[0m")));
+  assert.equal(lines2.map((l) => l.slice(8, -4)).join("\n"), lines.join("\n"));
 });
 
 Deno.test("renderQrSvg() produces an SVG document", async () => {
   const svg = await renderQrSvg(payload);
   assert.match(svg, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
   assert.match(svg, /<\/svg>\s*$/);
+});
+
+Deno.test("the terminal drawing is itself a readable QR code (half blocks → pixels → decoder)", async () => {
+  const text = await renderQrText(payload, { ansi: false });
+  const lines = text.split("\n").filter((l) => l.length > 0).map((l) => [...l]);
+  const cols = Math.max(...lines.map((l) => l.length));
+  const scale = 4;
+  const width = cols * scale;
+  const height = lines.length * 2 * scale;
+  const g = new Uint8Array(width * height).fill(255);
+  lines.forEach((chars, row) => {
+    chars.forEach((ch, col) => {
+      const top = ch === "█" || ch === "▀";
+      const bottom = ch === "█" || ch === "▄";
+      for (const [half, dark] of [[0, top], [1, bottom]] as const) {
+        if (!dark) continue;
+        for (let dy = 0; dy < scale; dy++) {
+          for (let dx = 0; dx < scale; dx++) {
+            g[((row * 2 + half) * scale + dy) * width + col * scale + dx] = 0;
+          }
+        }
+      }
+    });
+  });
+  assert.equal(readQrImage(encodePng({ width, height, data: g, channels: 1, depth: 8 })), payload);
+});
+
+Deno.test("the longest payload fits a version-5 QR code in alphanumeric mode at level M", () => {
+  const code = QRCode.create(payload, { errorCorrectionLevel: "M" });
+  assert.equal(payload.length, 118);
+  assert.ok(code.version <= 5, `version ${code.version}`);
+  assert.deepEqual(code.segments.map((s) => s.mode.id), ["Alphanumeric"]);
 });

@@ -4,27 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-
-const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function agent(args: string[]): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--unstable-net", "-A", MAIN, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+import { runAgent as agent, tempDir } from "../_helpers.ts";
 
 async function ok(args: string[]): Promise<string> {
   const r = await agent(args);
@@ -33,12 +13,8 @@ async function ok(args: string[]): Promise<string> {
 }
 
 async function withTmp(fn: (tmp: string) => Promise<void>) {
-  const tmp = await Deno.makeTempDir({ prefix: "agent-pair-" });
-  try {
-    await fn(tmp);
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  await using dir = await tempDir("agent-pair-");
+  await fn(dir.path);
 }
 
 Deno.test("two state dirs pair through agent id --png / agent trust <png>, list each other, one revokes", () =>

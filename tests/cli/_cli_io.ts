@@ -10,10 +10,13 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `agent argv…` in-process. `answers` feed the confirmation prompt; `tty` says whether stdin is a terminal. */
+/**
+ * Runs `agent argv…` in-process. `answers` feed the confirmation prompt, `stdin` is what standard input
+ * holds, `tty` says whether stdin is a terminal.
+ */
 export async function cli(
   argv: string[],
-  options: { tty?: boolean; answers?: string[] } = {},
+  options: { tty?: boolean; answers?: string[]; stdin?: string } = {},
 ): Promise<CliResult> {
   let stdout = "";
   let stderr = "";
@@ -25,13 +28,17 @@ export async function cli(
     stdinIsTerminal: options.tty ?? false,
     env: {},
     readLine: () => Promise.resolve(answers.length ? answers.shift()! : null),
-    readStdin: () => Promise.resolve(new Uint8Array(0)),
+    readStdin: () => Promise.resolve(new TextEncoder().encode(options.stdin ?? "")),
   };
   const code = await runCli(argv, io);
   return { code, stdout, stderr };
 }
 
-/** Every file under `root` with its mode and content, to prove a failed command wrote nothing. */
+/**
+ * Every file AND directory under `root` with mode, inode and content, to prove a failed command wrote
+ * nothing (stricter than `snapshotTree` in tests/_helpers.ts: a new empty directory or a file
+ * rewritten with the same bytes also counts as a change).
+ */
 export async function snapshot(root: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   async function walk(dir: string) {
