@@ -91,8 +91,15 @@ export async function initBackend(
   }
   // Production mode: no debug checks, and no "install tfjs-node" advice from the cpu backend.
   tf.enableProdMode();
-  const live = currentBackend();
-  if (live && (choice === live.name || (choice === "auto" && live.reason.startsWith("auto")))) return live;
+  const live = Object.keys(probe).length === 0 ? currentBackend() : undefined;
+  if (
+    live &&
+    (choice === "auto"
+      ? live.reason.startsWith("auto")
+      : live.name === choice && live.reason.startsWith("forced"))
+  ) {
+    return live;
+  }
 
   const skipped: string[] = [];
   if (choice === "auto" || choice === "webgpu") {
@@ -169,7 +176,7 @@ async function tryWebGpu(probe: BackendProbe, forced: boolean): Promise<Attempt>
 
 async function tryWasm(probe: BackendProbe): Promise<Attempt> {
   if (typeof WebAssembly !== "object") return { ok: false, why: "WebAssembly is not supported here" };
-  if (!wasmReady) {
+  if (!wasmReady || probe.wasmDir !== undefined) {
     const dir = probe.wasmDir ?? Deno.env.get("AGENT_WASM_DIR") ?? DEFAULT_WASM_DIR;
     const base = typeof dir === "string" ? new URL(dir.endsWith("/") ? dir : dir + "/", "file:///") : dir;
     const map: Record<string, string> = {};
@@ -187,7 +194,11 @@ async function tryWasm(probe: BackendProbe): Promise<Attempt> {
         new Blob([bytes as Uint8Array<ArrayBuffer>], { type: "application/wasm" }),
       );
     }
-    setWasmPaths(map, true);
+    if (wasmReady) {
+      for (const url of Object.values(map)) URL.revokeObjectURL(url);
+    } else {
+      setWasmPaths(map, true);
+    }
   }
   try {
     if (!(await tf.setBackend("wasm"))) return { ok: false, why: "tfjs could not initialise wasm" };

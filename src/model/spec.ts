@@ -161,6 +161,7 @@ export function parseModelSpec(text: string, file: string): ModelSpec {
   let rootLine: number | undefined;
   const sections: Record<string, Record<string, unknown>> = {};
   const sectionLines: Record<string, number | undefined> = {};
+  const keyLines: Record<string, number | undefined> = {};
   for (const pair of root.items as Pair<YamlNode, YamlNode>[]) {
     const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
     const line = lineOf(pair.key);
@@ -175,6 +176,7 @@ export function parseModelSpec(text: string, file: string): ModelSpec {
         const k = isScalar(item.key) ? String(item.key.value) : String(item.key);
         const check = table[k];
         if (!check) throw unknownKey(`${key}.${k}`, k, Object.keys(table), where(lineOf(item.key)), key);
+        keyLines[`${key}.${k}`] = lineOf(item.key);
         section[k] = checkValue(
           `${key}.${k}`,
           check,
@@ -209,25 +211,25 @@ export function parseModelSpec(text: string, file: string): ModelSpec {
   }
   const kind = kinds[0] as "mlp" | "vit";
   const spec = { ...out, kind, [kind]: sections[kind] } as unknown as ModelSpec;
-  const at = where(sectionLines[kind]);
+  const at = (path: string) => where(keyLines[path] ?? sectionLines[kind]);
   if (spec.kind === "vit") {
     const v = spec.vit;
     if (v.imageSize * v.imageSize !== spec.input) {
       throw new UsageError(
-        `vit.imageSize: ${v.imageSize}² = ${
-          v.imageSize * v.imageSize
-        } does not match input ${spec.input}${at}`,
+        `vit.imageSize: ${v.imageSize}² = ${v.imageSize * v.imageSize} does not match input ${spec.input}${
+          at("vit.imageSize")
+        }`,
         hint,
       );
     }
     if (v.imageSize % v.patchSize !== 0) {
       throw new UsageError(
-        `vit.patchSize: ${v.patchSize} does not divide vit.imageSize ${v.imageSize}${at}`,
+        `vit.patchSize: ${v.patchSize} does not divide vit.imageSize ${v.imageSize}${at("vit.patchSize")}`,
         hint,
       );
     }
     if (v.dim % v.heads !== 0) {
-      throw new UsageError(`vit.heads: ${v.heads} does not divide vit.dim ${v.dim}${at}`, hint);
+      throw new UsageError(`vit.heads: ${v.heads} does not divide vit.dim ${v.dim}${at("vit.heads")}`, hint);
     }
   }
   return spec;
