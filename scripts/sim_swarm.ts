@@ -15,7 +15,7 @@ import { parseSplit, splitIndices } from "../src/learn/split.ts";
 import { ATTACKS, type Attack, runSwarmSim, type SwarmSimResult } from "../src/learn/swarm_sim.ts";
 import { TinyMlp } from "../src/learn/tiny_mlp.ts";
 import { ValueEncoding } from "../src/learn/codec.ts";
-import type { LearnerModel } from "../src/learn/learner.ts";
+import { DEFAULT_LEARNER_OPTIONS, type LearnerModel } from "../src/learn/learner.ts";
 import type { RobustRule } from "../src/learn/robust.ts";
 import { deflateSync } from "fflate";
 
@@ -38,6 +38,8 @@ Options:
   --messages N           delta messages per node per round                      [4]
   --eval-every N         rounds between evaluations                            [25]
   --seed N               seed of split, init and network                        [1]
+  --evaluate WHICH       local (the node's model) | consensus (robust centre) [local]
+  --tune NAME=VALUE      override a learner tunable (repeatable), e.g. refreshFraction=0.2
   --out DIR              where the CSV and SVG go                          [.bench]
   --no-centralized       skip the centralized baseline
   --json                 end with one JSON result object
@@ -85,6 +87,10 @@ export interface SimArgs {
   out: string;
   centralized: boolean;
   json: boolean;
+  evaluate: "local" | "consensus";
+  optimizer: "adam" | "sgd";
+  lr: number | undefined;
+  tune: Record<string, number>;
 }
 
 /** Parses argv (throws UsageError). */
@@ -112,6 +118,10 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
         messages: { type: "string" },
         "eval-every": { type: "string" },
         seed: { type: "string" },
+        evaluate: { type: "string" },
+        tune: { type: "string", multiple: true },
+        optimizer: { type: "string" },
+        lr: { type: "string" },
         out: { type: "string" },
         "no-centralized": { type: "boolean" },
         json: { type: "boolean" },
@@ -153,7 +163,30 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
   };
   const encoding = encodings[v.encoding ?? "int8"];
   if (!encoding) throw new UsageError(`Unknown --encoding ${JSON.stringify(v.encoding)}`, "Use int8, fp16 or f32");
+  const evaluate = v.evaluate ?? "local";
+  if (evaluate !== "local" && evaluate !== "consensus") {
+    throw new UsageError(`Unknown --evaluate ${JSON.stringify(evaluate)}`, "Use local or consensus");
+  }
+  const tune: Record<string, number> = {};
+  for (const t of v.tune ?? []) {
+    const m = /^(\w+)=(-?[\d.e-]+)$/.exec(t);
+    if (!m || !(m[1] in DEFAULT_LEARNER_OPTIONS) || !Number.isFinite(Number(m[2]))) {
+      throw new UsageError(
+        `Invalid --tune ${JSON.stringify(t)}`,
+        `Use NAME=NUMBER with NAME one of ${Object.keys(DEFAULT_LEARNER_OPTIONS).join(", ")}`,
+      );
+    }
+    tune[m[1]] = Number(m[2]);
+  }
+  const optimizer = v.optimizer ?? "adam";
+  if (optimizer !== "adam" && optimizer !== "sgd") {
+    throw new UsageError(`Unknown --optimizer ${JSON.stringify(optimizer)}`, "Use adam or sgd (mlp model only)");
+  }
   return {
+    optimizer,
+    lr: v.lr === undefined ? undefined : numArg("lr", v.lr, 0.001, 1e-6, 1),
+    evaluate,
+    tune,
     model,
     nodes,
     split,
@@ -177,8 +210,19 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
 }
 
 /** Builds the model factory for `name`. */
-function modelFactory(name: string): (node: number) => Promise<LearnerModel> | LearnerModel {
-  if (name === "mlp") return () => new TinyMlp({ inputs: MNIST_PIXELS, hidden: 32, classes: 10, seed: 1 });
+function modelFactory(args: SimArgs): (node: number) => Promise<LearnerModel> | LearnerModel {
+  const name = args.model;
+  if (name === "mlp") {
+    return () =>
+      new TinyMlp({
+        inputs: MNIST_PIXELS,
+        hidden: 32,
+        classes: 10,
+        seed: 1,
+        optimizer: args.optimizer,
+        learningRate: args.lr,
+      });
+  }
   throw new UsageError(`Model ${JSON.stringify(name)} needs the model runtime`, "Use --model mlp");
 }
 
@@ -190,7 +234,7 @@ export async function simulate(args: SimArgs, log: (line: string) => void): Prom
     ? Array.from({ length: args.byzantine.count }, (_, i) => ({ node: i, attack: args.byzantine!.attack }))
     : [];
   return await runSwarmSim({
-    createModel: modelFactory(args.model),
+    createModel: modelFactory(args),
     shards,
     features: MNIST_PIXELS,
     test,
@@ -206,7 +250,14 @@ export async function simulate(args: SimArgs, log: (line: string) => void): Prom
     evalEvery: args.evalEvery,
     seed: args.seed,
     centralized: args.centralized,
-    tuning: { rule: args.rule, encoding: args.encoding, gamma: args.gamma, messagesPerRound: args.messages },
+    evaluate: args.evaluate,
+    tuning: {
+      rule: args.rule,
+      encoding: args.encoding,
+      gamma: args.gamma,
+      messagesPerRound: args.messages,
+      ...args.tune,
+    },
     onEval: (r) =>
       log(
         `round ${String(r.round).padStart(4)} ${r.node.padEnd(11)} acc ${(r.accuracy * 100).toFixed(2)}%` +

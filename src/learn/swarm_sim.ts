@@ -45,6 +45,8 @@ export interface SwarmSimOptions {
   tuning?: Partial<LearnerTuning>;
   /** Train the centralized baseline too (same model, union of shards, same steps as one node). */
   centralized?: boolean;
+  /** Which weights to evaluate: the local model or the last consensus centre. */
+  evaluate?: "local" | "consensus";
   /** Called after every evaluation. */
   onEval?: (row: EvalRow) => void;
 }
@@ -173,7 +175,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       for (let i = 0; i < n; i++) {
         const l = learners[i];
         if (!l) continue;
-        const { accuracy, loss } = await l.evaluate(opt.test);
+        const { accuracy, loss } = await l.evaluate(opt.test, opt.evaluate ?? "local");
         lastAcc[i] = accuracy;
         const row = { round, node: ids[i], accuracy, loss, bytesSent: bytes[i], datagramsSent: datagrams[i] };
         rows.push(row);
