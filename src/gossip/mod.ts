@@ -1,0 +1,17 @@
+/**
+ * Gossip: the pure state machine ({@linkcode GossipNode}: ingress pipeline, heartbeats, peer table,
+ * replay windows, rate limits, trust filter) and the transports it is driven through (in-memory for
+ * tests, UDP broadcast for real). The shell that joins them to a socket and timers is
+ * {@linkcode GossipService}.
+ *
+ * @module
+ */
+export * from "./transport.ts";
+export * from "./memory.ts";
+export * from "./node.ts";
+export * from "./replay.ts";
+export * from "./ratelimit.ts";
+export * from "./key_id.ts";
+export * from "./persist.ts";
+export * from "./service.ts";
+export * from "./udp.ts";
