@@ -296,7 +296,11 @@ function readHeader(body: Uint8Array, what: string) {
   }
   const scale = view.getFloat32(22, true);
   if (encoding === ValueEncoding.Int8 && !(Number.isFinite(scale) && scale >= 0)) {
-    fail(DecodeErrorCode.BadValue, `Cannot decode ${what}: int8 scale ${scale} is not a finite number ≥ 0`, 22);
+    fail(
+      DecodeErrorCode.BadValue,
+      `Cannot decode ${what}: int8 scale ${scale} is not a finite number ≥ 0`,
+      22,
+    );
   }
   const count = view.getUint16(26, true);
   if (count === 0) fail(DecodeErrorCode.BadLength, `Cannot decode ${what}: zero coordinates`, 26);
@@ -324,10 +328,18 @@ function readValues(
   const width = valueWidth(encoding);
   const end = at + count * width;
   if (body.length < end) {
-    fail(DecodeErrorCode.Truncated, `Cannot decode ${what}: values end at ${end} but body has ${body.length} bytes`, body.length);
+    fail(
+      DecodeErrorCode.Truncated,
+      `Cannot decode ${what}: values end at ${end} but body has ${body.length} bytes`,
+      body.length,
+    );
   }
   if (body.length > end) {
-    fail(DecodeErrorCode.TrailingBytes, `Cannot decode ${what}: ${body.length - end} bytes after the values`, end);
+    fail(
+      DecodeErrorCode.TrailingBytes,
+      `Cannot decode ${what}: ${body.length - end} bytes after the values`,
+      end,
+    );
   }
   const values = new Float32Array(count);
   for (let i = 0; i < count; i++) {
@@ -351,16 +363,24 @@ export function decodeDelta(body: Uint8Array): ValuesBody {
     let gap = 0;
     let shift = 0;
     for (;;) {
-      if (at >= body.length) fail(DecodeErrorCode.Truncated, `Cannot decode ${what}: index ${i} is cut off`, at);
+      if (at >= body.length) {
+        fail(DecodeErrorCode.Truncated, `Cannot decode ${what}: index ${i} is cut off`, at);
+      }
       const b = body[at++];
-      if (shift === 28 && b > 0x0f) fail(DecodeErrorCode.BadValue, `Cannot decode ${what}: index ${i} overflows`, at - 1);
+      if (shift === 28 && b > 0x0f) {
+        fail(DecodeErrorCode.BadValue, `Cannot decode ${what}: index ${i} overflows`, at - 1);
+      }
       gap += (b & 0x7f) * 2 ** shift;
       if (!(b & 0x80)) break;
       shift += 7;
     }
     const idx = prev + 1 + gap;
     if (idx >= h.paramCount) {
-      fail(DecodeErrorCode.BadValue, `Cannot decode ${what}: index ${idx} ≥ parameter count ${h.paramCount}`, at - 1);
+      fail(
+        DecodeErrorCode.BadValue,
+        `Cannot decode ${what}: index ${idx} ≥ parameter count ${h.paramCount}`,
+        at - 1,
+      );
     }
     indices[i] = idx;
     prev = idx;
@@ -380,7 +400,9 @@ export function decodeChunk(body: Uint8Array): ValuesBody {
   if (start + h.count > h.paramCount) {
     fail(
       DecodeErrorCode.BadValue,
-      `Cannot decode ${what}: coordinates ${start}…${start + h.count - 1} exceed parameter count ${h.paramCount}`,
+      `Cannot decode ${what}: coordinates ${start}…${
+        start + h.count - 1
+      } exceed parameter count ${h.paramCount}`,
       VALUES_HEADER_SIZE,
     );
   }
@@ -394,18 +416,36 @@ export function decodeChunk(body: Uint8Array): ValuesBody {
 export function decodeSnapshotRequest(body: Uint8Array): SnapshotRequestBody {
   const what = "snapshot request";
   if (body.length < 10) {
-    fail(DecodeErrorCode.Truncated, `Cannot decode ${what}: ${body.length} bytes is shorter than 10`, body.length);
+    fail(
+      DecodeErrorCode.Truncated,
+      `Cannot decode ${what}: ${body.length} bytes is shorter than 10`,
+      body.length,
+    );
   }
-  if (body[0] !== BODY_FORMAT) fail(DecodeErrorCode.BadVersion, `Cannot decode ${what}: unknown body format ${body[0]}`, 0);
+  if (body[0] !== BODY_FORMAT) {
+    fail(DecodeErrorCode.BadVersion, `Cannot decode ${what}: unknown body format ${body[0]}`, 0);
+  }
   const n = body[9];
   const end = 10 + FINGERPRINT_SIZE * n;
-  if (body.length < end) fail(DecodeErrorCode.Truncated, `Cannot decode ${what}: ${n} targets need ${end} bytes`, body.length);
-  if (body.length > end) fail(DecodeErrorCode.TrailingBytes, `Cannot decode ${what}: ${body.length - end} extra bytes`, end);
+  if (body.length < end) {
+    fail(DecodeErrorCode.Truncated, `Cannot decode ${what}: ${n} targets need ${end} bytes`, body.length);
+  }
+  if (body.length > end) {
+    fail(DecodeErrorCode.TrailingBytes, `Cannot decode ${what}: ${body.length - end} extra bytes`, end);
+  }
   const targets: Uint8Array[] = [];
-  for (let i = 0; i < n; i++) targets.push(body.slice(10 + FINGERPRINT_SIZE * i, 10 + FINGERPRINT_SIZE * (i + 1)));
+  for (let i = 0; i < n; i++) {
+    targets.push(body.slice(10 + FINGERPRINT_SIZE * i, 10 + FINGERPRINT_SIZE * (i + 1)));
+  }
   return { modelHash: body.slice(1, 1 + MODEL_HASH_SIZE), targets };
 }
 
 function pick(h: ReturnType<typeof readHeader>) {
-  return { modelHash: h.modelHash, epoch: h.epoch, stamp: h.stamp, paramCount: h.paramCount, encoding: h.encoding };
+  return {
+    modelHash: h.modelHash,
+    epoch: h.epoch,
+    stamp: h.stamp,
+    paramCount: h.paramCount,
+    encoding: h.encoding,
+  };
 }

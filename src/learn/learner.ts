@@ -151,7 +151,7 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   encoding: ValueEncoding.Int8,
   messagesPerRound: 4,
   refreshFraction: 0.1,
-  chunksPerRound: 8,
+  chunksPerRound: 16,
   normFactor: 5,
   valueBound: 100,
   scorePenalty: 0.25,
@@ -300,7 +300,9 @@ export class SwarmLearner {
     this.tuning = tuning;
     this.model = options.model;
     this.paramCount = options.model.paramCount;
-    if (options.model.modelHash.length !== MODEL_HASH_SIZE) throw new Error("Bug: model hash must be 8 bytes");
+    if (options.model.modelHash.length !== MODEL_HASH_SIZE) {
+      throw new Error("Bug: model hash must be 8 bytes");
+    }
     this.#data = options.data;
     this.#features = options.features;
     this.#rng = options.rng;
@@ -308,7 +310,9 @@ export class SwarmLearner {
     this.#selfFp = options.selfKey.slice(0, FINGERPRINT_SIZE);
     this.#deflate = options.deflate;
     this.#x = options.model.getWeights().slice();
-    if (this.#x.length !== this.paramCount) throw new Error("Bug: getWeights() length differs from paramCount");
+    if (this.#x.length !== this.paramCount) {
+      throw new Error("Bug: getWeights() length differs from paramCount");
+    }
     this.#genesis = this.#x.slice();
     this.#pub = this.#x.slice();
     this.#drift = new Float32Array(this.paramCount);
@@ -423,7 +427,11 @@ export class SwarmLearner {
         if (this.#joinRounds % this.tuning.requestEveryRounds === 0) this.#requestAll = true;
         return 0;
       }
-      const centre = aggregate(peers.map((p) => p.values), this.tuning.rule, new Float32Array(this.paramCount));
+      const centre = aggregate(
+        peers.map((p) => p.values),
+        this.tuning.rule,
+        new Float32Array(this.paramCount),
+      );
       this.#x = centre;
       this.model.setWeights(centre);
       this.#pub = centre.slice();
@@ -644,7 +652,8 @@ export class SwarmLearner {
         if (!sameBytes(req.modelHash, this.model.modelHash, MODEL_HASH_SIZE)) {
           return this.#reject(known, "model-mismatch", "snapshot request for another model");
         }
-        const forUs = req.targets.length === 0 || req.targets.some((t) => sameBytes(t, this.#selfFp, FINGERPRINT_SIZE));
+        const forUs = req.targets.length === 0 ||
+          req.targets.some((t) => sameBytes(t, this.#selfFp, FINGERPRINT_SIZE));
         if (forUs && !this.#joining && this.#pushRemaining === 0) {
           this.#pushRemaining = this.paramCount;
         }
@@ -675,13 +684,22 @@ export class SwarmLearner {
 
   #apply(sender: Uint8Array, hex: string, msg: ValuesBody, now: number): MessageOutcome {
     let peer = this.#peers.get(hex);
-    if (!sameBytes(msg.modelHash, this.model.modelHash, MODEL_HASH_SIZE) || msg.paramCount !== this.paramCount) {
+    if (
+      !sameBytes(msg.modelHash, this.model.modelHash, MODEL_HASH_SIZE) || msg.paramCount !== this.paramCount
+    ) {
       return this.#reject(peer, "model-mismatch", "values for another model");
     }
     const { values, indices } = msg;
     for (let i = 0; i < values.length; i++) {
       if (!Number.isFinite(values[i])) {
-        return this.#ensurePeerReject(sender, hex, msg, now, "non-finite", `value at ${indices[i]} is ${values[i]}`);
+        return this.#ensurePeerReject(
+          sender,
+          hex,
+          msg,
+          now,
+          "non-finite",
+          `value at ${indices[i]} is ${values[i]}`,
+        );
       }
       if (Math.abs(values[i]) > this.tuning.valueBound) {
         return this.#ensurePeerReject(
@@ -716,7 +734,9 @@ export class SwarmLearner {
         return this.#reject(
           peer,
           "norm-bound",
-          `change RMS ${rms.toExponential(2)} exceeds ${this.tuning.normFactor} × recent ${ref.toExponential(2)}`,
+          `change RMS ${rms.toExponential(2)} exceeds ${this.tuning.normFactor} × recent ${
+            ref.toExponential(2)
+          }`,
         );
       }
     }
@@ -777,7 +797,10 @@ export class SwarmLearner {
   // ------------------------------------------------------------ evaluation, status
 
   /** Accuracy and loss of the local model (or of the last consensus centre) on `data`. */
-  async evaluate(data: Samples, which: "local" | "consensus" = "local"): Promise<{ accuracy: number; loss: number }> {
+  async evaluate(
+    data: Samples,
+    which: "local" | "consensus" = "local",
+  ): Promise<{ accuracy: number; loss: number }> {
     if (which === "local" || !this.#centre) return await this.model.evaluate(data.x, data.y, data.count);
     this.model.setWeights(this.#centre);
     try {
@@ -810,6 +833,15 @@ export class SwarmLearner {
         lastStamp: p.lastStamp,
       })),
     };
+  }
+
+  /**
+   * The weights to serve predictions with: the last consensus centre (the node's estimate of the swarm
+   * model; with label-skewed local data it is far better than the local model), or the local model
+   * before the first merge.
+   */
+  inferenceWeights(): Float32Array {
+    return (this.#centre ?? this.#x).slice();
   }
 
   /** Our public copy (what peers should hold of us). */
@@ -889,7 +921,11 @@ export class SwarmLearner {
     let o = 0;
     const need = (n: number) => {
       if (o + n > bytes.length) {
-        throw new DecodeError(DecodeErrorCode.Truncated, `Cannot restore checkpoint: cut off at byte ${o}`, o);
+        throw new DecodeError(
+          DecodeErrorCode.Truncated,
+          `Cannot restore checkpoint: cut off at byte ${o}`,
+          o,
+        );
       }
     };
     const u32 = () => {
@@ -905,19 +941,33 @@ export class SwarmLearner {
       o += 4 * P;
       return a;
     };
-    if (u32() !== CHECKPOINT_MAGIC) throw new DecodeError(DecodeErrorCode.BadMagic, "Cannot restore checkpoint: bad magic", 0);
+    if (u32() !== CHECKPOINT_MAGIC) {
+      throw new DecodeError(DecodeErrorCode.BadMagic, "Cannot restore checkpoint: bad magic", 0);
+    }
     const version = u32();
     if (version !== CHECKPOINT_VERSION) {
-      throw new DecodeError(DecodeErrorCode.BadVersion, `Cannot restore checkpoint: unknown version ${version}`, 4);
+      throw new DecodeError(
+        DecodeErrorCode.BadVersion,
+        `Cannot restore checkpoint: unknown version ${version}`,
+        4,
+      );
     }
     need(8);
     if (!sameBytes(bytes.subarray(8, 16), this.model.modelHash, 8)) {
-      throw new DecodeError(DecodeErrorCode.BadValue, "Cannot restore checkpoint: it belongs to another model", 8);
+      throw new DecodeError(
+        DecodeErrorCode.BadValue,
+        "Cannot restore checkpoint: it belongs to another model",
+        8,
+      );
     }
     o = 16;
     const count = u32();
     if (count !== P) {
-      throw new DecodeError(DecodeErrorCode.BadValue, `Cannot restore checkpoint: ${count} parameters, model has ${P}`, 16);
+      throw new DecodeError(
+        DecodeErrorCode.BadValue,
+        `Cannot restore checkpoint: ${count} parameters, model has ${P}`,
+        16,
+      );
     }
     u32(); // old epoch: replaced below
     const stamp = u32();
@@ -965,7 +1015,11 @@ export class SwarmLearner {
       });
     }
     if (o !== bytes.length) {
-      throw new DecodeError(DecodeErrorCode.TrailingBytes, `Cannot restore checkpoint: ${bytes.length - o} extra bytes`, o);
+      throw new DecodeError(
+        DecodeErrorCode.TrailingBytes,
+        `Cannot restore checkpoint: ${bytes.length - o} extra bytes`,
+        o,
+      );
     }
     this.#x = x;
     this.#pub = pub;

@@ -20,7 +20,12 @@ export function trimCount(n: number): number {
 }
 
 /** Coordinate-wise robust centre of `copies` (all the same length) into `out`. */
-export function aggregate(copies: Float32Array[], rule: RobustRule, out: Float32Array, tau = 0): Float32Array {
+export function aggregate(
+  copies: Float32Array[],
+  rule: RobustRule,
+  out: Float32Array,
+  tau = 0,
+): Float32Array {
   const n = copies.length;
   if (n === 0) throw new Error("Bug: aggregate() of no copies");
   const dim = out.length;

@@ -67,7 +67,9 @@ export class TinyMlp implements LearnerModel {
   }
 
   setWeights(weights: Float32Array): void {
-    if (weights.length !== this.paramCount) throw new Error(`Bug: ${weights.length} weights for ${this.paramCount}`);
+    if (weights.length !== this.paramCount) {
+      throw new Error(`Bug: ${weights.length} weights for ${this.paramCount}`);
+    }
     this.#w.set(weights);
   }
 
@@ -170,7 +172,9 @@ export class TinyMlp implements LearnerModel {
     const out = new Uint8Array(count);
     for (let n = 0; n < count; n++) {
       let best = 0;
-      for (let k = 1; k < this.classes; k++) if (p[n * this.classes + k] > p[n * this.classes + best]) best = k;
+      for (let k = 1; k < this.classes; k++) {
+        if (p[n * this.classes + k] > p[n * this.classes + best]) best = k;
+      }
       out[n] = best;
     }
     return out;

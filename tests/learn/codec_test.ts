@@ -109,7 +109,9 @@ Deno.test("decodeDelta() turns every truncation into a DecodeError, never a Rang
     start: 0,
     values: new Float32Array(50).fill(0.5),
   }).body;
-  for (let len = 0; len < chunk.length; len++) assert.throws(() => decodeChunk(chunk.subarray(0, len)), DecodeError);
+  for (let len = 0; len < chunk.length; len++) {
+    assert.throws(() => decodeChunk(chunk.subarray(0, len)), DecodeError);
+  }
   const req = encodeSnapshotRequest({ modelHash: HASH, targets: [new Uint8Array(8).fill(3)] });
   for (let len = 0; len < req.length; len++) {
     assert.throws(() => decodeSnapshotRequest(req.subarray(0, len)), DecodeError);
@@ -154,7 +156,10 @@ Deno.test("decodeDelta() rejects hostile fields with a code and offset", () => {
   }
   const longer = new Uint8Array(good.length + 1);
   longer.set(good);
-  assert.throws(() => decodeDelta(longer), (e: unknown) => e instanceof DecodeError && e.code === DecodeErrorCode.TrailingBytes);
+  assert.throws(
+    () => decodeDelta(longer),
+    (e: unknown) => e instanceof DecodeError && e.code === DecodeErrorCode.TrailingBytes,
+  );
 });
 
 Deno.test("decoders never throw anything but DecodeError on random bytes", () => {

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { deflateSync, inflateSync } from "fflate";
 import { ValueEncoding } from "../../src/learn/codec.ts";
-import { LearnMessage, type LearnerModel, type OutgoingMessage, SwarmLearner } from "../../src/learn/learner.ts";
+import {
+  type LearnerModel,
+  LearnMessage,
+  type OutgoingMessage,
+  SwarmLearner,
+} from "../../src/learn/learner.ts";
 import { SeededRandom } from "../../src/time.ts";
 
 /** A model whose "training step" adds a seeded random vector: enough to drive publication logic. */
@@ -39,7 +44,11 @@ const deflate = (raw: Uint8Array) => deflateSync(raw, { level: 9 });
 const key = (i: number) => new Uint8Array(32).fill(i + 1);
 const oneRow = { x: new Float32Array(1), y: new Uint8Array(1), count: 1 };
 
-function learner(i: number, model: LearnerModel, extra: Partial<ConstructorParameters<typeof SwarmLearner>[0]> = {}) {
+function learner(
+  i: number,
+  model: LearnerModel,
+  extra: Partial<ConstructorParameters<typeof SwarmLearner>[0]> = {},
+) {
   return new SwarmLearner({
     model,
     data: oneRow,
@@ -87,8 +96,14 @@ Deno.test("outgoing() bodies fit the budget and error feedback delivers what top
     sentSum += copy[i] - init[i];
   }
   const step = Math.max(...Array.from(truth, Math.abs)) / 127;
-  assert.ok(maxAbs(truth, copy) <= step, `copy within one int8 step of the truth: ${maxAbs(truth, copy)} > ${step}`);
-  assert.ok(Math.abs(trueSum - sentSum) < 0.01 * P * step, `sum sent ${sentSum} ≈ sum of true changes ${trueSum}`);
+  assert.ok(
+    maxAbs(truth, copy) <= step,
+    `copy within one int8 step of the truth: ${maxAbs(truth, copy)} > ${step}`,
+  );
+  assert.ok(
+    Math.abs(trueSum - sentSum) < 0.01 * P * step,
+    `sum sent ${sentSum} ≈ sum of true changes ${trueSum}`,
+  );
   assert.ok(a.stats(0).residualRms < step, "residual drained");
 });
 
@@ -115,7 +130,11 @@ Deno.test("peer copies self-heal under loss, duplication and reordering (absolut
     }
   }
   deliver(b, 0, inFlight.splice(0));
-  assert.equal(maxAbsDiff(b.peerCopy(key(0))!, a.publicCopy()), 0, "receiver holds exactly the sender's public copy");
+  assert.equal(
+    maxAbsDiff(b.peerCopy(key(0))!, a.publicCopy()),
+    0,
+    "receiver holds exactly the sender's public copy",
+  );
 });
 
 Deno.test("onMessage() rejects garbage, NaN, huge values and other models without throwing", () => {
@@ -141,9 +160,15 @@ Deno.test("onMessage() rejects garbage, NaN, huge values and other models withou
   assert.equal((a.onMessage(key(2), LearnMessage.Delta, bad, 0) as { reason: string }).reason, "value-bound");
   const wrongModel = inflateSync(m[1].body);
   wrongModel[1] ^= 0xff;
-  assert.equal((a.onMessage(key(2), LearnMessage.Delta, wrongModel, 0) as { reason: string }).reason, "model-mismatch");
+  assert.equal(
+    (a.onMessage(key(2), LearnMessage.Delta, wrongModel, 0) as { reason: string }).reason,
+    "model-mismatch",
+  );
   assert.equal(a.onMessage(key(2), LearnMessage.Delta, inflateSync(m[2].body), 0).accepted, true);
-  assert.equal((a.onMessage(key(2), LearnMessage.Delta, inflateSync(m[2].body), 0) as { reason: string }).reason, "stale");
+  assert.equal(
+    (a.onMessage(key(2), LearnMessage.Delta, inflateSync(m[2].body), 0) as { reason: string }).reason,
+    "stale",
+  );
 });
 
 Deno.test("a peer whose updates keep being rejected is ignored, reported, and recovers", async () => {
@@ -156,7 +181,10 @@ Deno.test("a peer whose updates keep being rejected is ignored, reported, and re
     await a.train(1);
     a.outgoing(r, 1104); // builds a's reference of honest change sizes
   }
-  const peer = () => a.stats(10).peers.find((p) => p.key === Array.from(key(1), (x) => x.toString(16).padStart(2, "0")).join(""))!;
+  const peer = () =>
+    a.stats(10).peers.find((p) =>
+      p.key === Array.from(key(1), (x) => x.toString(16).padStart(2, "0")).join("")
+    )!;
   assert.equal(peer().ignored, false);
   for (let r = 5; r < 9; r++) {
     await b.train(1);
@@ -198,7 +226,10 @@ Deno.test("checkpoint()/restore() round-trip the model, public copy and peers' c
   assert.ok(out.some((m) => m.type === LearnMessage.SnapshotRequest), "asks peers for snapshots");
   assert.ok(out.some((m) => m.type === LearnMessage.SnapshotChunk), "pushes its public copy");
   for (let len = 0; len < bytes.length; len += 997) {
-    assert.throws(() => learner(0, new DriftModel(P, 1)).restore(bytes.subarray(0, len), 0), /Cannot restore checkpoint/);
+    assert.throws(
+      () => learner(0, new DriftModel(P, 1)).restore(bytes.subarray(0, len), 0),
+      /Cannot restore checkpoint/,
+    );
   }
   assert.throws(() => learner(0, new DriftModel(P + 1, 1)).restore(bytes, 0), /Cannot restore checkpoint/);
 });
