@@ -12,22 +12,23 @@ import { parseArgs } from "node:util";
 import { UsageError } from "../src/errors.ts";
 import { loadMnist, MNIST_PIXELS, subset } from "../src/learn/mnist.ts";
 import { parseSplit, splitIndices } from "../src/learn/split.ts";
-import { ATTACKS, type Attack, runSwarmSim, type SwarmSimResult } from "../src/learn/swarm_sim.ts";
+import { type Attack, ATTACKS, runSwarmSim, type SwarmSimResult } from "../src/learn/swarm_sim.ts";
 import { TinyMlp } from "../src/learn/tiny_mlp.ts";
 import { ValueEncoding } from "../src/learn/codec.ts";
-import type { LearnerModel } from "../src/learn/learner.ts";
+import { DEFAULT_LEARNER_OPTIONS, type LearnerModel } from "../src/learn/learner.ts";
 import type { RobustRule } from "../src/learn/robust.ts";
-import { deflateSync } from "fflate";
+import { deflateBody } from "../src/wire/mod.ts";
 
 const USAGE = `Usage: deno task sim [options]
 
 Options:
-  --model NAME           mlp (784-32-10) | mnist-mlp | mnist-vit (model runtime)   [mlp]
+  --model NAME           mnist-mlp | mnist-vit (model runtime, tfjs wasm) |
+                         mlp (dependency-free JS 784-32-10, for quick runs)   [mnist-mlp]
   --nodes N              number of nodes (2..64)                                [5]
   --split SPEC           iid | classes:K | dirichlet:ALPHA                      [iid]
   --loss PERCENT         datagram loss per receiver, 0..90                     [10]
   --duplicate PERCENT    duplicated datagrams, 0..50                            [0]
-  --max-datagram BYTES   largest signed datagram, 256..4096                  [1232]
+  --max-datagram BYTES   largest signed datagram, 512..4096                  [1232]
   --rounds N             rounds (each: local steps, mix, publish)             [300]
   --local-steps N        local Adam steps per round                            [10]
   --byzantine N:ATTACK   N attacking nodes; ATTACK = signflip|huge|nan|replay
@@ -38,19 +39,22 @@ Options:
   --messages N           delta messages per node per round                      [4]
   --eval-every N         rounds between evaluations                            [25]
   --seed N               seed of split, init and network                        [1]
+  --evaluate WHICH       local (the node's model) | consensus (robust centre) [consensus]
+  --tune NAME=VALUE      override a learner tunable (repeatable), e.g. refreshFraction=0.2
   --out DIR              where the CSV and SVG go                          [.bench]
   --no-centralized       skip the centralized baseline
+  --sign                 Ed25519-sign every frame (sizes are exact without; slower)
   --json                 end with one JSON result object
   -h, --help             this help`;
-
-/** Frame overhead until the wire layer's exact value is used: header + Ed25519 signature. */
-const FRAME_OVERHEAD = 128;
 
 function intArg(name: string, text: string | undefined, def: number, min: number, max: number): number {
   if (text === undefined) return def;
   const v = Number(text);
   if (!Number.isInteger(v) || v < min || v > max) {
-    throw new UsageError(`Invalid --${name} ${JSON.stringify(text)}`, `Use a whole number from ${min} to ${max}`);
+    throw new UsageError(
+      `Invalid --${name} ${JSON.stringify(text)}`,
+      `Use a whole number from ${min} to ${max}`,
+    );
   }
   return v;
 }
@@ -84,7 +88,12 @@ export interface SimArgs {
   seed: number;
   out: string;
   centralized: boolean;
+  sign: boolean;
   json: boolean;
+  evaluate: "local" | "consensus";
+  optimizer: "adam" | "sgd";
+  lr: number | undefined;
+  tune: Record<string, number>;
 }
 
 /** Parses argv (throws UsageError). */
@@ -112,8 +121,13 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
         messages: { type: "string" },
         "eval-every": { type: "string" },
         seed: { type: "string" },
+        evaluate: { type: "string" },
+        tune: { type: "string", multiple: true },
+        optimizer: { type: "string" },
+        lr: { type: "string" },
         out: { type: "string" },
         "no-centralized": { type: "boolean" },
+        sign: { type: "boolean" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -123,7 +137,7 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
   }
   const v = parsed.values;
   if (v.help) return "help";
-  const model = v.model ?? "mlp";
+  const model = v.model ?? "mnist-mlp";
   if (!["mlp", "mnist-mlp", "mnist-vit"].includes(model)) {
     throw new UsageError(`Unknown --model ${JSON.stringify(model)}`, "Use mlp, mnist-mlp or mnist-vit");
   }
@@ -144,7 +158,10 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
   }
   const rule = (v.rule ?? "trimmed-mean") as RobustRule;
   if (!["trimmed-mean", "median", "clip", "mean"].includes(rule)) {
-    throw new UsageError(`Unknown --rule ${JSON.stringify(v.rule)}`, "Use trimmed-mean, median, clip or mean");
+    throw new UsageError(
+      `Unknown --rule ${JSON.stringify(v.rule)}`,
+      "Use trimmed-mean, median, clip or mean",
+    );
   }
   const encodings: Record<string, ValueEncoding> = {
     int8: ValueEncoding.Int8,
@@ -152,14 +169,42 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
     f32: ValueEncoding.F32,
   };
   const encoding = encodings[v.encoding ?? "int8"];
-  if (!encoding) throw new UsageError(`Unknown --encoding ${JSON.stringify(v.encoding)}`, "Use int8, fp16 or f32");
+  if (!encoding) {
+    throw new UsageError(`Unknown --encoding ${JSON.stringify(v.encoding)}`, "Use int8, fp16 or f32");
+  }
+  const evaluate = v.evaluate ?? "consensus";
+  if (evaluate !== "local" && evaluate !== "consensus") {
+    throw new UsageError(`Unknown --evaluate ${JSON.stringify(evaluate)}`, "Use local or consensus");
+  }
+  const tune: Record<string, number> = {};
+  for (const t of v.tune ?? []) {
+    const m = /^(\w+)=(-?[\d.e-]+)$/.exec(t);
+    if (!m || !(m[1] in DEFAULT_LEARNER_OPTIONS) || !Number.isFinite(Number(m[2]))) {
+      throw new UsageError(
+        `Invalid --tune ${JSON.stringify(t)}`,
+        `Use NAME=NUMBER with NAME one of ${Object.keys(DEFAULT_LEARNER_OPTIONS).join(", ")}`,
+      );
+    }
+    tune[m[1]] = Number(m[2]);
+  }
+  const optimizer = v.optimizer ?? "adam";
+  if (optimizer !== "adam" && optimizer !== "sgd") {
+    throw new UsageError(
+      `Unknown --optimizer ${JSON.stringify(optimizer)}`,
+      "Use adam or sgd (mlp model only)",
+    );
+  }
   return {
+    optimizer,
+    lr: v.lr === undefined ? undefined : numArg("lr", v.lr, 0.001, 1e-6, 1),
+    evaluate,
+    tune,
     model,
     nodes,
     split,
     loss: numArg("loss", v.loss, 10, 0, 90) / 100,
     duplicate: numArg("duplicate", v.duplicate, 0, 0, 50) / 100,
-    maxDatagram: intArg("max-datagram", v["max-datagram"], 1232, 256, 4096),
+    maxDatagram: intArg("max-datagram", v["max-datagram"], 1232, 512, 4096),
     rounds: intArg("rounds", v.rounds, 300, 1, 100000),
     localSteps: intArg("local-steps", v["local-steps"], 10, 1, 10000),
     byzantine,
@@ -172,25 +217,43 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
     seed: intArg("seed", v.seed, 1, 0, 2 ** 31),
     out: v.out ?? ".bench",
     centralized: !v["no-centralized"],
+    sign: v.sign ?? false,
     json: v.json ?? false,
   };
 }
 
 /** Builds the model factory for `name`. */
-function modelFactory(name: string): (node: number) => Promise<LearnerModel> | LearnerModel {
-  if (name === "mlp") return () => new TinyMlp({ inputs: MNIST_PIXELS, hidden: 32, classes: 10, seed: 1 });
-  throw new UsageError(`Model ${JSON.stringify(name)} needs the model runtime`, "Use --model mlp");
+function modelFactory(args: SimArgs): (node: number) => Promise<LearnerModel> | LearnerModel {
+  const name = args.model;
+  if (name === "mlp") {
+    return () =>
+      new TinyMlp({
+        inputs: MNIST_PIXELS,
+        hidden: 32,
+        classes: 10,
+        seed: 1,
+        optimizer: args.optimizer,
+        learningRate: args.lr,
+      });
+  }
+  return async () => {
+    const { createModel, initBackend, currentBackend } = await import("../src/model/mod.ts");
+    if (!currentBackend()) await initBackend("wasm");
+    return await createModel(name, { learningRate: args.lr });
+  };
 }
 
 /** Runs one simulation from parsed args. */
 export async function simulate(args: SimArgs, log: (line: string) => void): Promise<SwarmSimResult> {
   const { train, test } = await loadMnist(args.seed);
-  const shards = splitIndices(train.y, args.nodes, parseSplit(args.split), args.seed).map((ix) => subset(train, ix));
+  const shards = splitIndices(train.y, args.nodes, parseSplit(args.split), args.seed).map((ix) =>
+    subset(train, ix)
+  );
   const byzantine = args.byzantine
     ? Array.from({ length: args.byzantine.count }, (_, i) => ({ node: i, attack: args.byzantine!.attack }))
     : [];
   return await runSwarmSim({
-    createModel: modelFactory(args.model),
+    createModel: modelFactory(args),
     shards,
     features: MNIST_PIXELS,
     test,
@@ -199,18 +262,27 @@ export async function simulate(args: SimArgs, log: (line: string) => void): Prom
     loss: args.loss,
     duplicate: args.duplicate,
     maxDatagram: args.maxDatagram,
-    frameOverhead: FRAME_OVERHEAD,
-    deflate: (raw) => deflateSync(raw, { level: 9 }),
+    deflate: deflateBody,
     byzantine,
     lateJoin: args.lateJoin ? { node: args.nodes - 1, round: Math.floor(args.rounds / 2) } : undefined,
     evalEvery: args.evalEvery,
     seed: args.seed,
+    sign: args.sign,
     centralized: args.centralized,
-    tuning: { rule: args.rule, encoding: args.encoding, gamma: args.gamma, messagesPerRound: args.messages },
+    evaluate: args.evaluate,
+    tuning: {
+      rule: args.rule,
+      encoding: args.encoding,
+      gamma: args.gamma,
+      messagesPerRound: args.messages,
+      ...args.tune,
+    },
     onEval: (r) =>
       log(
         `round ${String(r.round).padStart(4)} ${r.node.padEnd(11)} acc ${(r.accuracy * 100).toFixed(2)}%` +
-          (r.node === "centralized" ? "" : `  sent ${(r.bytesSent / 1e3).toFixed(1)} kB in ${r.datagramsSent} datagrams`),
+          (r.node === "centralized"
+            ? ""
+            : `  sent ${(r.bytesSent / 1e3).toFixed(1)} kB in ${r.datagramsSent} datagrams`),
       ),
   });
 }
@@ -219,7 +291,8 @@ export async function simulate(args: SimArgs, log: (line: string) => void): Prom
 export function toCsv(result: SwarmSimResult): string {
   return "round,node,accuracy,loss,bytes_sent,datagrams_sent\n" +
     result.rows.map((r) => `${r.round},${r.node},${r.accuracy},${r.loss},${r.bytesSent},${r.datagramsSent}`)
-      .join("\n") + "\n";
+      .join("\n") +
+    "\n";
 }
 
 /** An SVG line plot of accuracy vs bytes sent per node, with the centralized accuracy as a dashed line. */
@@ -240,7 +313,9 @@ export function toSvg(result: SwarmSimResult, title: string): string {
     `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="black"/>`,
     `<line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="black"/>`,
     `<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">bytes sent per node (kB)</text>`,
-    `<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${(T + H - B) / 2})" text-anchor="middle">test accuracy</text>`,
+    `<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${
+      (T + H - B) / 2
+    })" text-anchor="middle">test accuracy</text>`,
   ];
   for (let i = 0; i <= 5; i++) {
     const b = (maxBytes * i) / 5;
@@ -259,12 +334,18 @@ export function toSvg(result: SwarmSimResult, title: string): string {
     );
   }
   nodes.forEach((node, k) => {
-    const pts = result.rows.filter((r) => r.node === node).map((r) => `${sx(r.bytesSent).toFixed(1)},${sy(r.accuracy).toFixed(1)}`);
+    const pts = result.rows.filter((r) => r.node === node).map((r) =>
+      `${sx(r.bytesSent).toFixed(1)},${sy(r.accuracy).toFixed(1)}`
+    );
     const info = result.nodes.find((n) => n.id === node);
     const label = node + (info?.byzantine ? ` (${info.byzantine})` : "");
     parts.push(
-      `<polyline fill="none" stroke="${colors[k % colors.length]}" stroke-width="1.5" points="${pts.join(" ")}"/>`,
-      `<text x="${W - R + 6}" y="${T + 16 * (k + 2)}" fill="${colors[k % colors.length]}">${esc(label)}</text>`,
+      `<polyline fill="none" stroke="${colors[k % colors.length]}" stroke-width="1.5" points="${
+        pts.join(" ")
+      }"/>`,
+      `<text x="${W - R + 6}" y="${T + 16 * (k + 2)}" fill="${colors[k % colors.length]}">${
+        esc(label)
+      }</text>`,
     );
   });
   parts.push("</svg>");
@@ -295,7 +376,11 @@ async function main(): Promise<number> {
   await Deno.mkdir(args.out, { recursive: true });
   await Deno.writeTextFile(`${args.out}/${name}.csv`, toCsv(result));
   await Deno.writeTextFile(`${args.out}/${name}.svg`, toSvg(result, name));
-  log(`centralized baseline: ${result.centralized === undefined ? "-" : (result.centralized * 100).toFixed(2) + "%"}`);
+  log(
+    `centralized baseline: ${
+      result.centralized === undefined ? "-" : (result.centralized * 100).toFixed(2) + "%"
+    }`,
+  );
   for (const n of result.nodes) {
     log(
       `${n.id}${n.byzantine ? ` [${n.byzantine}]` : ""}: acc ${(n.accuracy * 100).toFixed(2)}%, ` +
@@ -303,12 +388,19 @@ async function main(): Promise<number> {
         (n.caughtUpRound !== undefined ? `, caught up at round ${n.caughtUpRound}` : ""),
     );
   }
-  log(`largest datagram ${result.largestDatagram} B (limit ${result.maxDatagram}); ` +
-    `${((performance.now() - started) / 1000).toFixed(1)} s; wrote ${args.out}/${name}.{csv,svg}`);
+  log(
+    `largest datagram ${result.largestDatagram} B (limit ${result.maxDatagram}); ` +
+      `${((performance.now() - started) / 1000).toFixed(1)} s; wrote ${args.out}/${name}.{csv,svg}`,
+  );
   if (args.json) {
     console.log(JSON.stringify({
       centralized: result.centralized,
-      nodes: result.nodes.map((n) => ({ id: n.id, accuracy: n.accuracy, bytesSent: n.bytesSent, datagramsSent: n.datagramsSent })),
+      nodes: result.nodes.map((n) => ({
+        id: n.id,
+        accuracy: n.accuracy,
+        bytesSent: n.bytesSent,
+        datagramsSent: n.datagramsSent,
+      })),
       maxDatagram: result.largestDatagram,
       rounds: result.rounds,
     }));

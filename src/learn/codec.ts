@@ -199,7 +199,7 @@ function writeValues(
   for (let i = 0; i < n; i++) {
     const v = input.values[i];
     if (input.encoding === ValueEncoding.Int8) {
-      const q = scale === 0 ? 0 : Math.max(-127, Math.min(127, Math.round(v / scale)));
+      const q = scale === 0 ? 0 : Math.max(-127, Math.min(127, Math.round(v / scale))) | 0;
       view.setInt8(at + i, q);
       decoded[i] = Math.fround(q * scale);
     } else if (input.encoding === ValueEncoding.Fp16) {

@@ -159,17 +159,31 @@ export function parseCsv(text: string, file: string, shape: SampleShape): Parsed
     const nums = fields.map((f) => (f === "" ? NaN : Number(f)));
     const bi = nums.findIndex((v, j) => j > 0 && !Number.isFinite(v));
     if (bi > 0) {
-      bad.push({ file, line: i + 1, reason: `field ${bi + 1} ${JSON.stringify(fields[bi])} is not a finite number` });
+      bad.push({
+        file,
+        line: i + 1,
+        reason: `field ${bi + 1} ${JSON.stringify(fields[bi])} is not a finite number`,
+      });
       return;
     }
     const reason = samples.append(nums.slice(1), fields[0] === "" ? undefined : nums[0]);
-    if (reason) bad.push({ file, line: i + 1, reason: reason.replace('"x" has', "row has").replace(/"x"\[(\d+)\]/, "pixel $1") });
+    if (reason) {
+      bad.push({
+        file,
+        line: i + 1,
+        reason: reason.replace('"x" has', "row has").replace(/"x"\[(\d+)\]/, "pixel $1"),
+      });
+    }
   });
   return { samples, bad };
 }
 
 /** Data-file extensions and their parsers. */
-const PARSERS: Record<string, typeof parseJsonl> = { ".jsonl": parseJsonl, ".ndjson": parseJsonl, ".csv": parseCsv };
+const PARSERS: Record<string, typeof parseJsonl> = {
+  ".jsonl": parseJsonl,
+  ".ndjson": parseJsonl,
+  ".csv": parseCsv,
+};
 
 function parserFor(path: string): typeof parseJsonl | undefined {
   const dot = path.lastIndexOf(".");
@@ -185,18 +199,29 @@ export async function loadSamples(path: string, shape: SampleShape): Promise<Par
   try {
     stat = await Deno.stat(path);
   } catch {
-    throw new UsageError(`Data path ${JSON.stringify(path)} does not exist`, "Set data.path to a .jsonl/.csv file or a directory of them");
+    throw new UsageError(
+      `Data path ${JSON.stringify(path)} does not exist`,
+      "Set data.path to a .jsonl/.csv file or a directory of them",
+    );
   }
   const files: string[] = [];
   if (stat.isDirectory) {
-    for await (const e of Deno.readDir(path)) if (e.isFile && parserFor(e.name)) files.push(`${path}/${e.name}`);
+    for await (const e of Deno.readDir(path)) {
+      if (e.isFile && parserFor(e.name)) files.push(`${path}/${e.name}`);
+    }
     files.sort();
     if (files.length === 0) {
-      throw new UsageError(`Data directory ${JSON.stringify(path)} has no .jsonl, .ndjson or .csv files`, "Add labelled samples in one of these formats");
+      throw new UsageError(
+        `Data directory ${JSON.stringify(path)} has no .jsonl, .ndjson or .csv files`,
+        "Add labelled samples in one of these formats",
+      );
     }
   } else {
     if (!parserFor(path)) {
-      throw new UsageError(`Data file ${JSON.stringify(path)} is not .jsonl, .ndjson or .csv`, "Rename it or convert it to one of these formats");
+      throw new UsageError(
+        `Data file ${JSON.stringify(path)} is not .jsonl, .ndjson or .csv`,
+        "Rename it or convert it to one of these formats",
+      );
     }
     files.push(path);
   }

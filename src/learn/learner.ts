@@ -139,6 +139,8 @@ export interface LearnerTuning {
   genesisGraceStamps: number;
   /** Rounds between repeated snapshot requests for the same peer. */
   requestEveryRounds: number;
+  /** EMA rate of the drift-correction estimate (0 = off). */
+  driftCorrection: number;
 }
 
 /** Defaults chosen by the experiments in scripts/sim_swarm.ts. */
@@ -149,7 +151,7 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   encoding: ValueEncoding.Int8,
   messagesPerRound: 4,
   refreshFraction: 0.1,
-  chunksPerRound: 8,
+  chunksPerRound: 16,
   normFactor: 5,
   valueBound: 100,
   scorePenalty: 0.25,
@@ -159,6 +161,7 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   syncCoverage: 0.9,
   genesisGraceStamps: 64,
   requestEveryRounds: 5,
+  driftCorrection: 0,
 };
 
 /** What the learner is built from. */
@@ -256,6 +259,11 @@ export class SwarmLearner {
   #deflate: (raw: Uint8Array) => Uint8Array;
   #x: Float32Array;
   #pub: Float32Array;
+  #centre: Float32Array | undefined;
+  #prevCentre: Float32Array | undefined;
+  #drift: Float32Array;
+  #lastUpdate: Float32Array | undefined;
+  #lastSteps = 0;
   #genesis: Float32Array;
   #epoch = 0;
   #stamp = 0;
@@ -307,6 +315,7 @@ export class SwarmLearner {
     }
     this.#genesis = this.#x.slice();
     this.#pub = this.#x.slice();
+    this.#drift = new Float32Array(this.paramCount);
     this.#joining = options.joining ?? false;
     if (this.#joining) this.#requestAll = true;
   }
@@ -344,6 +353,8 @@ export class SwarmLearner {
     const bx = new Float32Array(b * f);
     const by = new Uint8Array(b);
     let sum = 0;
+    const start = this.#x.slice();
+    const drift = this.tuning.driftCorrection > 0 ? this.#drift : undefined;
     for (let s = 0; s < steps; s++) {
       for (let i = 0; i < b; i++) {
         const r = this.#nextRow();
@@ -352,8 +363,18 @@ export class SwarmLearner {
       }
       sum += await this.model.trainBatch(bx, by, b);
       this.#stats.steps++;
+      if (drift) {
+        const w = this.model.getWeights();
+        for (let i = 0; i < w.length; i++) w[i] -= drift[i];
+        this.model.setWeights(w);
+      }
     }
     this.#x = this.model.getWeights();
+    // Raw local update per step (correction added back), for the drift estimate in mix().
+    const raw = new Float32Array(this.paramCount);
+    for (let i = 0; i < raw.length; i++) raw[i] = (this.#x[i] - start[i]) / steps + (drift ? drift[i] : 0);
+    this.#lastUpdate = raw;
+    this.#lastSteps = steps;
     this.#stats.lastLoss = sum / steps;
     return this.#stats.lastLoss;
   }
@@ -421,12 +442,31 @@ export class SwarmLearner {
     if (peers.length === 0) return 0;
     const copies = [this.#pub, ...peers.map((p) => p.values)];
     const centre = aggregate(copies, this.tuning.rule, new Float32Array(this.paramCount));
+    this.#updateDrift(centre);
+    this.#centre = centre;
     const g = this.tuning.gamma;
     const x = this.#x;
     const pub = this.#pub;
     for (let i = 0; i < x.length; i++) x[i] += g * (centre[i] - pub[i]);
     this.model.setWeights(x);
     return peers.length;
+  }
+
+  /**
+   * Drift correction (SCAFFOLD-style control variate without touching the optimizer): d ← EMA of (own
+   * raw update per step − the consensus centre's movement per step). Local steps then subtract d, so a
+   * node stops pulling the swarm towards its own label distribution.
+   */
+  #updateDrift(centre: Float32Array): void {
+    const beta = this.tuning.driftCorrection;
+    const prev = this.#prevCentre;
+    this.#prevCentre = centre;
+    const u = this.#lastUpdate;
+    this.#lastUpdate = undefined;
+    if (!(beta > 0) || !prev || !u || this.#lastSteps === 0) return;
+    const d = this.#drift;
+    const k = this.#lastSteps;
+    for (let i = 0; i < d.length; i++) d[i] = (1 - beta) * d[i] + beta * (u[i] - (centre[i] - prev[i]) / k);
   }
 
   #newEpoch(): void {
@@ -756,9 +796,18 @@ export class SwarmLearner {
 
   // ------------------------------------------------------------ evaluation, status
 
-  /** Accuracy and loss of the local model on `data`. */
-  evaluate(data: Samples): Promise<{ accuracy: number; loss: number }> {
-    return this.model.evaluate(data.x, data.y, data.count);
+  /** Accuracy and loss of the local model (or of the last consensus centre) on `data`. */
+  async evaluate(
+    data: Samples,
+    which: "local" | "consensus" = "local",
+  ): Promise<{ accuracy: number; loss: number }> {
+    if (which === "local" || !this.#centre) return await this.model.evaluate(data.x, data.y, data.count);
+    this.model.setWeights(this.#centre);
+    try {
+      return await this.model.evaluate(data.x, data.y, data.count);
+    } finally {
+      this.model.setWeights(this.#x);
+    }
   }
 
   /** Counters and per-peer state. */
@@ -784,6 +833,15 @@ export class SwarmLearner {
         lastStamp: p.lastStamp,
       })),
     };
+  }
+
+  /**
+   * The weights to serve predictions with: the last consensus centre (the node's estimate of the swarm
+   * model; with label-skewed local data it is far better than the local model), or the local model
+   * before the first merge.
+   */
+  inferenceWeights(): Float32Array {
+    return (this.#centre ?? this.#x).slice();
   }
 
   /** Our public copy (what peers should hold of us). */

@@ -8,6 +8,15 @@
  */
 import { inflateSync } from "fflate";
 import { MemoryNetwork } from "../gossip/memory.ts";
+import { createSigner, type Signer } from "../identity/ed25519.ts";
+import {
+  bodyBudget,
+  decodeFrame,
+  encodeFrame,
+  encodeUnsigned,
+  FRAME_OVERHEAD,
+  type MessageType,
+} from "../wire/mod.ts";
 import { SeededRandom } from "../time.ts";
 import { decodeDelta, encodeDelta, ValueEncoding, type ValuesBody } from "./codec.ts";
 import {
@@ -34,11 +43,11 @@ export interface SwarmSimOptions {
   localSteps: number;
   loss: number;
   duplicate?: number;
-  /** Largest datagram in bytes (signed, framed). */
+  /** Largest datagram in bytes: every message is a real signed wire frame of at most this size. */
   maxDatagram: number;
-  /** Bytes the wire layer adds around a body (header + signature). */
-  frameOverhead: number;
-  /** DEFLATE used for bodies. */
+  /** Sign every frame with the node's Ed25519 key (slower; sizes are identical without). */
+  sign?: boolean;
+  /** DEFLATE used for bodies (the wire layer's `deflateBody`). */
   deflate: (raw: Uint8Array) => Uint8Array;
   /** Node indices that are Byzantine, with their attack. */
   byzantine?: { node: number; attack: Attack }[];
@@ -51,6 +60,8 @@ export interface SwarmSimOptions {
   tuning?: Partial<LearnerTuning>;
   /** Train the centralized baseline too (same model, union of shards, same steps as one node). */
   centralized?: boolean;
+  /** Which weights to evaluate: the local model or the last consensus centre. */
+  evaluate?: "local" | "consensus";
   /** Called after every evaluation. */
   onEval?: (row: EvalRow) => void;
 }
@@ -86,6 +97,8 @@ export interface SwarmSimResult {
   largestDatagram: number;
   rounds: number;
   rows: EvalRow[];
+  /** Loss of the restarted node's model just before the restart and right after restoring. */
+  restart?: { lossBefore: number; lossAfter: number; accuracyAfter: number };
 }
 
 /** Runs the simulation. */
@@ -98,14 +111,16 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     delayMs: 1,
     jitterMs: 400,
   });
-  const budget = opt.maxDatagram - opt.frameOverhead;
+  const budget = bodyBudget(opt.maxDatagram);
   const ids = Array.from({ length: n }, (_, i) => `n${i}`);
-  const keys = ids.map((_, i) => {
-    const k = new Uint8Array(32);
-    new SeededRandom(1000 + i).nextU32();
-    for (let j = 0; j < 32; j++) k[j] = (i * 31 + j * 7 + 1) & 0xff;
-    return k;
-  });
+  const signers: Signer[] = [];
+  for (let i = 0; i < n; i++) {
+    const seedRng = new SeededRandom(opt.seed * 1009 + i);
+    signers.push(await createSigner(Uint8Array.from({ length: 32 }, () => seedRng.nextU32() & 0xff)));
+  }
+  const keys = signers.map((s) => s.publicKey);
+  const keyIndex = new Map(keys.map((k, i) => [hex(k), i]));
+  const counters = new Array(n).fill(0);
   const byz = new Map((opt.byzantine ?? []).map((b) => [b.node, b.attack]));
   const learners: (SwarmLearner | undefined)[] = [];
   const attackers = new Map<number, Attacker>();
@@ -135,6 +150,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   const roundMs = 1000;
   const lastAcc = new Array(n).fill(0);
   let caughtUp: number | undefined;
+  let restartInfo: SwarmSimResult["restart"];
   for (let round = 1; round <= opt.rounds; round++) {
     const now = round * roundMs;
     if (opt.lateJoin && round === opt.lateJoin.round) {
@@ -146,9 +162,12 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
         checkpoints.set(opt.restart.node, learners[opt.restart.node]!.checkpoint());
       }
       if (round === opt.restart.round) {
+        const before = await learners[opt.restart.node]!.evaluate(opt.test, "local");
         const fresh = await make(opt.restart.node, false);
         fresh.restore(checkpoints.get(opt.restart.node)!, now);
         learners[opt.restart.node] = fresh;
+        const after = await fresh.evaluate(opt.test, "local");
+        restartInfo = { lossBefore: before.loss, lossAfter: after.loss, accuracyAfter: after.accuracy };
       }
     }
     for (let i = 0; i < n; i++) {
@@ -160,28 +179,38 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       const a = attackers.get(i);
       if (a) out = a.transform(out, round);
       for (const m of out) {
-        if (m.body.length > budget) {
-          throw new Error(`Bug: body of ${m.body.length} bytes exceeds budget ${budget}`);
-        }
-        const size = m.body.length + opt.frameOverhead;
-        largest = Math.max(largest, size);
-        bytes[i] += size;
+        // The real wire path: frame (throws if the datagram would exceed maxDatagram), optionally signed;
+        // unsigned frames carry a zero signature of the same 64 bytes, so sizes are exact either way.
+        const fields = {
+          type: m.type as MessageType,
+          modelHash: l.model.modelHash,
+          bootEpoch: 1,
+          counter: ++counters[i],
+          body: m.body,
+        };
+        const frame = opt.sign
+          ? await encodeFrame(fields, signers[i], opt.maxDatagram)
+          : encodeUnsigned(fields, keys[i], opt.maxDatagram);
+        largest = Math.max(largest, frame.length);
+        bytes[i] += frame.length;
         datagrams[i]++;
-        net.post(ids[i], encodeSimFrame(i, m.type, m.body), now);
+        net.post(ids[i], frame, now);
       }
     }
     for (const d of net.deliver(now + roundMs - 1)) {
       const to = Number(d.to.slice(1));
       const l = learners[to];
       if (!l) continue;
-      const { from, type, body } = decodeSimFrame(d.bytes);
-      l.onMessage(keys[from], type, inflateSync(body), now);
+      // Signatures are not verified here (the gossip layer's job, tested there); decoding is real.
+      const { header, body } = decodeFrame(d.bytes, { maxDatagram: opt.maxDatagram });
+      if (!keyIndex.has(hex(header.senderKey))) throw new Error("Bug: unknown sender in the simulation");
+      l.onMessage(header.senderKey.slice(), header.type, body, now);
     }
     if (round % opt.evalEvery === 0 || round === opt.rounds) {
       for (let i = 0; i < n; i++) {
         const l = learners[i];
         if (!l) continue;
-        const { accuracy, loss } = await l.evaluate(opt.test);
+        const { accuracy, loss } = await l.evaluate(opt.test, opt.evaluate ?? "local");
         lastAcc[i] = accuracy;
         const row = { round, node: ids[i], accuracy, loss, bytesSent: bytes[i], datagramsSent: datagrams[i] };
         rows.push(row);
@@ -245,6 +274,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     largestDatagram: largest,
     rounds: opt.rounds,
     rows,
+    restart: restartInfo,
   };
 }
 
@@ -261,20 +291,14 @@ function concat(shards: Samples[], features: number): Samples {
   return { x, y, count };
 }
 
-function encodeSimFrame(from: number, type: number, body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(body.length + 3);
-  out[0] = from & 0xff;
-  out[1] = from >> 8;
-  out[2] = type;
-  out.set(body, 3);
-  return out;
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function decodeSimFrame(bytes: Uint8Array): { from: number; type: number; body: Uint8Array } {
-  return { from: bytes[0] | (bytes[1] << 8), type: bytes[2], body: bytes.subarray(3) };
-}
+/** Bytes a frame adds to a body (re-exported for reports). */
+export const SIM_FRAME_OVERHEAD = FRAME_OVERHEAD;
 
-/** Turns an honest node's outgoing Delta bodies into attacks (also used by `AGENT_DEV_ATTACK`). */
+/** Turns an honest node's outgoing Delta bodies into attacks. */
 export class Attacker {
   #attack: Attack;
   #advertised: Float32Array;

@@ -15,6 +15,8 @@ export interface TinyMlpOptions {
   hidden: number;
   classes: number;
   learningRate?: number;
+  /** Adam (default, like the model runtime) or SGD with momentum 0.9. */
+  optimizer?: "adam" | "sgd";
   /** Seed of the shared initialisation (Glorot uniform). */
   seed?: number;
 }
@@ -31,13 +33,15 @@ export class TinyMlp implements LearnerModel {
   #v: Float32Array;
   #t = 0;
   #lr: number;
+  #sgd: boolean;
 
   constructor(options: TinyMlpOptions) {
     const { inputs, hidden, classes } = options;
     this.inputs = inputs;
     this.hidden = hidden;
     this.classes = classes;
-    this.#lr = options.learningRate ?? 1e-3;
+    this.#sgd = options.optimizer === "sgd";
+    this.#lr = options.learningRate ?? (this.#sgd ? 0.05 : 1e-3);
     this.paramCount = inputs * hidden + hidden + hidden * classes + classes;
     this.#w = new Float32Array(this.paramCount);
     this.#m = new Float32Array(this.paramCount);
@@ -139,6 +143,14 @@ export class TinyMlp implements LearnerModel {
         const row = i * H;
         for (let j = 0; j < H; j++) g[row + j] += xv * dh[j];
       }
+    }
+    if (this.#sgd) {
+      const m = this.#m;
+      for (let i = 0; i < this.paramCount; i++) {
+        m[i] = 0.9 * m[i] + g[i];
+        w[i] -= this.#lr * m[i];
+      }
+      return Promise.resolve(loss / count);
     }
     // Adam
     this.#t++;

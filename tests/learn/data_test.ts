@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { UsageError } from "../../src/errors.ts";
+import {
+  formatBadRow,
+  loadSamples,
+  parseCsv,
+  parseJsonl,
+  SampleBuffer,
+  sampleToJsonl,
+} from "../../src/learn/data.ts";
+import { parseSplit, splitIndices } from "../../src/learn/split.ts";
+
+const shape = { features: 4, classes: 3 };
+
+Deno.test("parseJsonl() keeps good rows and reports bad ones as file:line, skipping them", () => {
+  const text = [
+    '{"x":[0,0.5,1,0],"y":2}',
+    "",
+    '{"x":[0,0.5,1],"y":1}',
+    "not json",
+    '{"x":[0,0.5,1,"a"],"y":1}',
+    '{"x":[0,0,0,0],"y":3}',
+    "[1,2]",
+    '{"x":[1,1,1,1],"y":0}',
+  ].join("\n");
+  const { samples, bad } = parseJsonl(text, "d.jsonl", shape);
+  assert.equal(samples.count, 2);
+  assert.deepEqual(Array.from(samples.view().y), [2, 0]);
+  assert.deepEqual(bad.map(formatBadRow), [
+    'd.jsonl:3: "x" has 3 values, expected 4',
+    "d.jsonl:4: not JSON (Unexpected token 'o', \"not json\" is not valid JSON)",
+    'd.jsonl:5: "x"[3] is "a", not a finite number',
+    "d.jsonl:6: label 3 is not an integer from 0 to 2",
+    'd.jsonl:7: expected an object {"x": [...], "y": LABEL}',
+  ]);
+});
+
+Deno.test("parseCsv() skips a header and reports bad rows as file:line", () => {
+  const text = "label,p0,p1,p2,p3\n1,0,0,0,1\n2,0,x,0,1\n5,0,0,0,0\n0,1,1,1\n,1,1,1,1\n0,0.25,0.5,0.75,1\n";
+  const { samples, bad } = parseCsv(text, "d.csv", shape);
+  assert.equal(samples.count, 2);
+  assert.deepEqual(Array.from(samples.view().x.subarray(4)), [0.25, 0.5, 0.75, 1]);
+  assert.deepEqual(bad.map(formatBadRow), [
+    'd.csv:3: field 3 "x" is not a finite number',
+    "d.csv:4: label 5 is not an integer from 0 to 2",
+    "d.csv:5: row has 3 values, expected 4",
+    "d.csv:6: label undefined is not an integer from 0 to 2",
+  ]);
+});
+
+Deno.test("loadSamples() reads a directory of JSONL and CSV files and reports bad rows with their file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/a.jsonl`, sampleToJsonl([1, 0, 0, 0], 0) + "oops\n");
+    await Deno.writeTextFile(`${dir}/b.csv`, "2,0,0,1,0\n1,0,1\n");
+    await Deno.writeTextFile(`${dir}/notes.txt`, "ignored");
+    const { samples, bad } = await loadSamples(dir, shape);
+    assert.equal(samples.count, 2);
+    assert.deepEqual(Array.from(samples.view().y), [0, 2]);
+    assert.deepEqual(bad.map((b) => `${b.file.slice(dir.length + 1)}:${b.line}`), ["a.jsonl:2", "b.csv:2"]);
+    await assert.rejects(() => loadSamples(`${dir}/missing.csv`, shape), UsageError);
+    await assert.rejects(() => loadSamples(`${dir}/notes.txt`, shape), UsageError);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SampleBuffer.append() validates and grows", () => {
+  const buf = new SampleBuffer(shape, 1);
+  for (let i = 0; i < 100; i++) assert.equal(buf.append([i, 0, 0, 0], i % 3), undefined);
+  assert.equal(buf.append([1, 2], 0), '"x" has 2 values, expected 4');
+  assert.equal(buf.append([1, 2, 3, NaN], 0), '"x"[3] is null, not a finite number');
+  assert.equal(buf.count, 100);
+  assert.equal(buf.view().x[99 * 4], 99);
+});
+
+Deno.test("splitIndices() gives every node K classes, covers all rows once, and is seeded", () => {
+  const labels = Uint8Array.from({ length: 1000 }, (_, i) => i % 10);
+  const shards = splitIndices(labels, 5, parseSplit("classes:2"), 4);
+  const all = shards.flat().sort((a, b) => a - b);
+  assert.deepEqual(all, Array.from({ length: 1000 }, (_, i) => i));
+  for (const s of shards) assert.equal(new Set(s.map((r) => labels[r])).size, 2);
+  assert.deepEqual(splitIndices(labels, 5, parseSplit("classes:2"), 4), shards);
+  const iid = splitIndices(labels, 4, parseSplit("iid"), 1);
+  assert.deepEqual(iid.map((s) => s.length), [250, 250, 250, 250]);
+  const dir = splitIndices(labels, 3, parseSplit("dirichlet:0.1"), 2);
+  assert.equal(dir.flat().length, 1000);
+  assert.throws(() => parseSplit("classes:0"), UsageError);
+  assert.throws(() => parseSplit("dirichlet:-1"), UsageError);
+  assert.throws(() => parseSplit("random"), UsageError);
+});

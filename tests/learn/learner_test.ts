@@ -1,0 +1,235 @@
+import assert from "node:assert/strict";
+import { deflateSync, inflateSync } from "fflate";
+import { ValueEncoding } from "../../src/learn/codec.ts";
+import {
+  type LearnerModel,
+  LearnMessage,
+  type OutgoingMessage,
+  SwarmLearner,
+} from "../../src/learn/learner.ts";
+import { SeededRandom } from "../../src/time.ts";
+
+/** A model whose "training step" adds a seeded random vector: enough to drive publication logic. */
+class DriftModel implements LearnerModel {
+  readonly paramCount: number;
+  readonly modelHash = Uint8Array.from([9, 9, 9, 9, 1, 2, 3, 4]);
+  w: Float32Array;
+  #rng: SeededRandom;
+  constructor(paramCount: number, seed: number) {
+    this.paramCount = paramCount;
+    const init = new SeededRandom(1);
+    this.w = Float32Array.from({ length: paramCount }, () => init.nextGaussian() * 0.1);
+    this.#rng = new SeededRandom(seed);
+  }
+  getWeights() {
+    return this.w.slice();
+  }
+  setWeights(w: Float32Array) {
+    this.w.set(w);
+  }
+  trainBatch() {
+    // sparse-ish heavy-tailed drift, like gradients
+    for (let i = 0; i < this.paramCount; i++) {
+      const g = this.#rng.nextGaussian();
+      this.w[i] += 0.001 * g * g * g;
+    }
+    return Promise.resolve(1);
+  }
+  evaluate() {
+    return Promise.resolve({ accuracy: 0, loss: 0 });
+  }
+}
+
+const deflate = (raw: Uint8Array) => deflateSync(raw, { level: 9 });
+const key = (i: number) => new Uint8Array(32).fill(i + 1);
+const oneRow = { x: new Float32Array(1), y: new Uint8Array(1), count: 1 };
+
+function learner(
+  i: number,
+  model: LearnerModel,
+  extra: Partial<ConstructorParameters<typeof SwarmLearner>[0]> = {},
+) {
+  return new SwarmLearner({
+    model,
+    data: oneRow,
+    features: 1,
+    rng: new SeededRandom(100 + i),
+    selfKey: key(i),
+    deflate,
+    batchSize: 1,
+    ...extra,
+  });
+}
+
+function deliver(to: SwarmLearner, from: number, msgs: OutgoingMessage[], now = 0) {
+  return msgs.map((m) => to.onMessage(key(from), m.type, inflateSync(m.body), now));
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+Deno.test("outgoing() bodies fit the budget and error feedback delivers what top-k dropped", async () => {
+  const P = 5000;
+  const model = new DriftModel(P, 2);
+  const init = model.getWeights();
+  const a = learner(0, model, { encoding: ValueEncoding.Int8, messagesPerRound: 2 });
+  const b = learner(1, new DriftModel(P, 3));
+  for (let round = 0; round < 40; round++) {
+    await a.train(1);
+    for (const budget of [1104]) {
+      const out = a.outgoing(round, budget);
+      for (const m of out) assert.ok(m.body.length <= budget, `${m.body.length} > ${budget}`);
+      deliver(b, 0, out, round);
+    }
+  }
+  const truth = a.weights();
+  let trueSum = 0;
+  let sentSum = 0;
+  // Flush: no more training, keep publishing; the residual (error feedback) drains.
+  for (let round = 40; round < 120; round++) deliver(b, 0, a.outgoing(round, 1104), round);
+  const copy = b.peerCopy(key(0))!;
+  for (let i = 0; i < P; i++) {
+    trueSum += truth[i] - init[i];
+    sentSum += copy[i] - init[i];
+  }
+  const step = Math.max(...Array.from(truth, Math.abs)) / 127;
+  assert.ok(
+    maxAbs(truth, copy) <= step,
+    `copy within one int8 step of the truth: ${maxAbs(truth, copy)} > ${step}`,
+  );
+  assert.ok(
+    Math.abs(trueSum - sentSum) < 0.01 * P * step,
+    `sum sent ${sentSum} ≈ sum of true changes ${trueSum}`,
+  );
+  assert.ok(a.stats(0).residualRms < step, "residual drained");
+});
+
+function maxAbs(a: Float32Array, b: Float32Array) {
+  return maxAbsDiff(a, b);
+}
+
+Deno.test("peer copies self-heal under loss, duplication and reordering (absolute values, stamps)", async () => {
+  const P = 3000;
+  const a = learner(0, new DriftModel(P, 4), { encoding: ValueEncoding.F32, refreshFraction: 0.2 });
+  const b = learner(1, new DriftModel(P, 5));
+  const rng = new SeededRandom(9);
+  const inFlight: OutgoingMessage[] = [];
+  for (let round = 0; round < 150; round++) {
+    if (round < 30) await a.train(1);
+    for (const m of a.outgoing(round, 1104)) {
+      if (rng.next() < 0.3) continue; // lost
+      inFlight.push(m);
+      if (rng.next() < 0.2) inFlight.push(m); // duplicated
+    }
+    // deliver a random subset now, the rest later (reordering)
+    for (let i = inFlight.length - 1; i >= 0; i--) {
+      if (rng.next() < 0.6) deliver(b, 0, inFlight.splice(i, 1), round);
+    }
+  }
+  deliver(b, 0, inFlight.splice(0));
+  assert.equal(
+    maxAbsDiff(b.peerCopy(key(0))!, a.publicCopy()),
+    0,
+    "receiver holds exactly the sender's public copy",
+  );
+});
+
+Deno.test("onMessage() rejects garbage, NaN, huge values and other models without throwing", () => {
+  const P = 1000;
+  const a = learner(0, new DriftModel(P, 6), { encoding: ValueEncoding.F32 });
+  const rng = new SeededRandom(3);
+  for (let i = 0; i < 500; i++) {
+    const body = Uint8Array.from({ length: rng.nextU32() % 64 }, () => rng.nextU32() & 0xff);
+    const type = [LearnMessage.Delta, LearnMessage.SnapshotChunk, LearnMessage.SnapshotRequest, 77][i % 4];
+    const r = a.onMessage(key(1), type, body, 0);
+    assert.equal(r.accepted, false);
+  }
+  const other = learner(2, new DriftModel(P, 7), { encoding: ValueEncoding.F32 });
+  const m = other.outgoing(0, 1104);
+  assert.equal(m.length, 4, "four refresh deltas even without changes");
+  const bad = inflateSync(m[0].body);
+  new DataView(bad.buffer).setFloat32(bad.length - 4, NaN, true);
+  assert.deepEqual(
+    (a.onMessage(key(2), LearnMessage.Delta, bad, 0) as { reason: string }).reason,
+    "non-finite",
+  );
+  new DataView(bad.buffer).setFloat32(bad.length - 4, 1e9, true);
+  assert.equal((a.onMessage(key(2), LearnMessage.Delta, bad, 0) as { reason: string }).reason, "value-bound");
+  const wrongModel = inflateSync(m[1].body);
+  wrongModel[1] ^= 0xff;
+  assert.equal(
+    (a.onMessage(key(2), LearnMessage.Delta, wrongModel, 0) as { reason: string }).reason,
+    "model-mismatch",
+  );
+  assert.equal(a.onMessage(key(2), LearnMessage.Delta, inflateSync(m[2].body), 0).accepted, true);
+  assert.equal(
+    (a.onMessage(key(2), LearnMessage.Delta, inflateSync(m[2].body), 0) as { reason: string }).reason,
+    "stale",
+  );
+});
+
+Deno.test("a peer whose updates keep being rejected is ignored, reported, and recovers", async () => {
+  const P = 2000;
+  const a = learner(0, new DriftModel(P, 8), { encoding: ValueEncoding.F32 });
+  const b = learner(1, new DriftModel(P, 9), { encoding: ValueEncoding.F32 });
+  for (let r = 0; r < 5; r++) {
+    await b.train(1);
+    deliver(a, 1, b.outgoing(r, 1104), r);
+    await a.train(1);
+    a.outgoing(r, 1104); // builds a's reference of honest change sizes
+  }
+  const peer = () =>
+    a.stats(10).peers.find((p) =>
+      p.key === Array.from(key(1), (x) => x.toString(16).padStart(2, "0")).join("")
+    )!;
+  assert.equal(peer().ignored, false);
+  for (let r = 5; r < 9; r++) {
+    await b.train(1);
+    for (const m of b.outgoing(r, 1104)) {
+      const raw = inflateSync(m.body);
+      new DataView(raw.buffer).setFloat32(raw.length - 4, Infinity, true);
+      a.onMessage(key(1), m.type, raw, r);
+    }
+  }
+  assert.equal(peer().ignored, true, "ignored after repeated rejections");
+  assert.ok((peer().rejected["non-finite"] ?? 0) >= 3);
+  assert.equal(a.mix(9), 0, "left out of the merge");
+  for (let r = 9; r < 14; r++) {
+    await b.train(1);
+    deliver(a, 1, b.outgoing(r, 1104), r);
+  }
+  assert.equal(peer().ignored, false, "recovers after good updates");
+  assert.equal(a.mix(14), 1);
+});
+
+Deno.test("checkpoint()/restore() round-trip the model, public copy and peers' copies", async () => {
+  const P = 1500;
+  const a = learner(0, new DriftModel(P, 10), { encoding: ValueEncoding.F32 });
+  const b = learner(1, new DriftModel(P, 11), { encoding: ValueEncoding.F32 });
+  for (let r = 0; r < 5; r++) {
+    await b.train(1);
+    deliver(a, 1, b.outgoing(r, 1104), r);
+    await a.train(1);
+    a.outgoing(r, 1104);
+  }
+  const bytes = a.checkpoint();
+  const restored = learner(0, new DriftModel(P, 12), { encoding: ValueEncoding.F32 });
+  restored.restore(bytes, 5);
+  assert.deepEqual(restored.weights(), a.weights());
+  assert.deepEqual(restored.model.getWeights(), a.weights(), "model weights set");
+  assert.deepEqual(restored.peerCopy(key(1)), a.peerCopy(key(1)));
+  assert.notEqual(restored.epoch, a.epoch, "a restored node announces a new epoch");
+  const out = restored.outgoing(6, 1104);
+  assert.ok(out.some((m) => m.type === LearnMessage.SnapshotRequest), "asks peers for snapshots");
+  assert.ok(out.some((m) => m.type === LearnMessage.SnapshotChunk), "pushes its public copy");
+  for (let len = 0; len < bytes.length; len += 997) {
+    assert.throws(
+      () => learner(0, new DriftModel(P, 1)).restore(bytes.subarray(0, len), 0),
+      /Cannot restore checkpoint/,
+    );
+  }
+  assert.throws(() => learner(0, new DriftModel(P + 1, 1)).restore(bytes, 0), /Cannot restore checkpoint/);
+});

@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { aggregate, topK, trimCount } from "../../src/learn/robust.ts";
+import { SeededRandom } from "../../src/time.ts";
+
+const v = (...xs: number[]) => Float32Array.from(xs);
+
+Deno.test("trimCount() trims one value per end for 3 to 8 copies and more beyond", () => {
+  assert.deepEqual([2, 3, 4, 5, 8, 9, 13].map(trimCount), [0, 1, 1, 1, 1, 2, 3]);
+});
+
+Deno.test("aggregate() trimmed mean and median ignore one huge outlier among 3 and 5 copies", () => {
+  const honest = [v(1, 2, 3), v(1.2, 2.2, 2.8), v(0.8, 1.9, 3.1), v(1.1, 2.1, 3)];
+  const evil = v(1e6, -1e6, 1e6);
+  for (const rule of ["trimmed-mean", "median", "clip"] as const) {
+    for (const copies of [[...honest.slice(0, 2), evil], [...honest, evil]]) {
+      const out = aggregate(copies, rule, new Float32Array(3));
+      for (let i = 0; i < 3; i++) {
+        assert.ok(Math.abs(out[i] - honest[0][i]) < 0.5, `${rule} n=${copies.length} coord ${i}: ${out[i]}`);
+      }
+    }
+  }
+  const mean = aggregate([...honest, evil], "mean", new Float32Array(3));
+  assert.ok(mean[0] > 1000, "plain mean is wrecked (the reason robust rules exist)");
+});
+
+Deno.test("aggregate() of identical copies is that copy for every rule", () => {
+  const c = v(0.5, -0.25, 3);
+  for (const rule of ["trimmed-mean", "median", "clip", "mean"] as const) {
+    assert.deepEqual(aggregate([c, c, c, c], rule, new Float32Array(3)), c);
+  }
+});
+
+Deno.test("topK() returns the k largest scores as ascending indices, skipping excluded ones", () => {
+  const rng = new SeededRandom(5);
+  for (let t = 0; t < 50; t++) {
+    const n = 1 + (rng.nextU32() % 500);
+    const score = Float32Array.from({ length: n }, () => Math.floor(rng.next() * 50));
+    const k = rng.nextU32() % (n + 2);
+    const got = Array.from(topK(score, k));
+    const want = Array.from(score, (s, i) => [s, i]).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, k)
+      .map(([, i]) => i).sort((a, b) => a - b);
+    assert.deepEqual(got, want, `n=${n} k=${k}`);
+  }
+  assert.deepEqual(Array.from(topK(v(5, 9, 1, 7), 2, Uint8Array.from([0, 1, 0, 0]))), [0, 3]);
+});

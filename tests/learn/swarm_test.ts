@@ -1,0 +1,84 @@
+/**
+ * Small real swarms: MNIST shards, the dependency-free reference MLP, the in-memory network with loss,
+ * real wire frames. Each run takes a few seconds.
+ */
+import assert from "node:assert/strict";
+import { loadMnist, MNIST_PIXELS, subset } from "../../src/learn/mnist.ts";
+import { parseSplit, splitIndices } from "../../src/learn/split.ts";
+import {
+  ATTACKS,
+  runSwarmSim,
+  type SwarmSimOptions,
+  type SwarmSimResult,
+} from "../../src/learn/swarm_sim.ts";
+import { TinyMlp } from "../../src/learn/tiny_mlp.ts";
+import { deflateBody } from "../../src/wire/mod.ts";
+
+const { train, test } = await loadMnist(1);
+const smallTest = subset(test, Array.from({ length: 1000 }, (_, i) => i));
+
+function swarm(nodes: number, rows: number, extra: Partial<SwarmSimOptions> = {}): Promise<SwarmSimResult> {
+  const pool = subset(train, Array.from({ length: rows }, (_, i) => i));
+  const shards = splitIndices(pool.y, nodes, parseSplit("iid"), 3).map((ix) => subset(pool, ix));
+  return runSwarmSim({
+    createModel: () => new TinyMlp({ inputs: MNIST_PIXELS, hidden: 32, classes: 10, seed: 1 }),
+    shards,
+    features: MNIST_PIXELS,
+    test: smallTest,
+    rounds: 24,
+    localSteps: 10,
+    loss: 0.1,
+    maxDatagram: 1232,
+    deflate: deflateBody,
+    evalEvery: 4,
+    seed: 5,
+    ...extra,
+  });
+}
+
+const honest = (r: SwarmSimResult) => r.nodes.filter((n) => !n.byzantine);
+
+Deno.test("3 nodes with IID shards and 10% loss all reach ≥ 85% within 24 rounds", async () => {
+  const r = await swarm(3, 3000);
+  for (const n of r.nodes) {
+    assert.ok(n.accuracy >= 0.85, `${n.id}: ${n.accuracy}`);
+    assert.ok(n.datagramsSent > 0 && n.bytesSent <= n.datagramsSent * 1232);
+  }
+  assert.ok(r.largestDatagram <= 1232);
+});
+
+Deno.test("one Byzantine node of 3 cannot wreck the honest ones, whatever its attack", async () => {
+  const clean = await swarm(3, 3000);
+  const cleanAcc = Math.min(...clean.nodes.slice(1).map((n) => n.accuracy));
+  for (const attack of ATTACKS) {
+    const r = await swarm(3, 3000, { byzantine: [{ node: 0, attack }] });
+    for (const n of honest(r)) {
+      assert.ok(n.accuracy >= cleanAcc - 0.03, `${attack}: ${n.id} ${n.accuracy} vs clean ${cleanAcc}`);
+    }
+    const evil = r.nodes[0];
+    if (attack === "nan" || attack === "huge" || attack === "signflip") {
+      assert.equal(evil.ignoredBy, 2, `${attack}: both honest nodes ignore and report the attacker`);
+    }
+    if (attack === "nan") assert.ok((honest(r)[0].rejected["non-finite"] ?? 0) > 0);
+    if (attack === "huge") assert.ok((honest(r)[0].rejected["value-bound"] ?? 0) > 0);
+    if (attack === "signflip") assert.ok((honest(r)[0].rejected["norm-bound"] ?? 0) > 0);
+  }
+});
+
+Deno.test("a node joining halfway catches up from snapshot chunks within 10% more rounds", async () => {
+  const r = await swarm(3, 3000, { rounds: 40, evalEvery: 1, lateJoin: { node: 2, round: 20 } });
+  const late = r.nodes[2];
+  assert.ok(late.caughtUpRound !== undefined, "caught up");
+  assert.ok(late.caughtUpRound! <= 20 + 4, `caught up at round ${late.caughtUpRound}`);
+  const others = Math.min(r.nodes[0].accuracy, r.nodes[1].accuracy);
+  assert.ok(late.accuracy >= others - 0.02, `late ${late.accuracy} vs others ${others}`);
+});
+
+Deno.test("a node restarted from an older checkpoint resumes without a jump in loss", async () => {
+  const r = await swarm(3, 3000, { rounds: 24, restart: { node: 0, round: 16, ageRounds: 4 } });
+  const { lossBefore, lossAfter } = r.restart!;
+  assert.ok(lossAfter < lossBefore + 0.15, `loss ${lossBefore} → ${lossAfter}`);
+  assert.ok(lossAfter < 1, `far below the untrained loss (~2.3): ${lossAfter}`);
+  const others = Math.min(r.nodes[1].accuracy, r.nodes[2].accuracy);
+  assert.ok(r.nodes[0].accuracy >= others - 0.02, `restarted ${r.nodes[0].accuracy} vs ${others}`);
+});
