@@ -14,11 +14,15 @@ import { createLogger, LOG_LEVELS, type LogLevel } from "../log.ts";
 import { resolveStateDir, stateLayout } from "../state/mod.ts";
 import { VERSION } from "../version.ts";
 import type { Command, CommandContext, GlobalOptions, Io, OptionSpec } from "./command.ts";
+import { idCommand } from "./id.ts";
 import { initCommand } from "./init.ts";
+import { trustCommand } from "./trust.ts";
 
 /** Every working subcommand, in help order. */
 export const COMMANDS: readonly Command[] = [
   initCommand,
+  idCommand,
+  trustCommand,
 ];
 
 /** Options accepted by every command. */
