@@ -14,8 +14,10 @@ import { createLogger, LOG_LEVELS, type LogLevel } from "../log.ts";
 import { resolveStateDir, stateLayout } from "../state/mod.ts";
 import { VERSION } from "../version.ts";
 import type { Command, CommandContext, GlobalOptions, Io, OptionSpec } from "./command.ts";
+import { cloneCommand } from "./clone.ts";
 import { idCommand } from "./id.ts";
 import { initCommand } from "./init.ts";
+import { serviceCommand } from "./service.ts";
 import { trustCommand } from "./trust.ts";
 
 /** Every working subcommand, in help order. */
@@ -23,6 +25,8 @@ export const COMMANDS: readonly Command[] = [
   initCommand,
   idCommand,
   trustCommand,
+  cloneCommand,
+  serviceCommand,
 ];
 
 /** Options accepted by every command. */

@@ -11,8 +11,8 @@
  */
 import { join } from "node:path";
 import { CloneError, CloneFailure } from "./errors.ts";
-import { installFailure, installScript, type InstallPlan, prefixExpr, uploadScript } from "./install.ts";
-import { assessTarget, parseProbe, probeScript, type TargetInfo } from "./probe.ts";
+import { installFailure, type InstallPlan, installScript, prefixExpr, uploadScript } from "./install.ts";
+import { assessTarget, parseProbe, probeScript } from "./probe.ts";
 import { appRoot, buildRelease, type Release } from "./release.ts";
 import { hostArch, resolveRuntime } from "./runtime.ts";
 import { describeTarget, shQuote, Ssh, type SshOptions } from "./ssh.ts";
@@ -101,7 +101,7 @@ export interface CloneReport {
 /** Runs the clone; throws {@linkcode CloneError} with a kind and a hint on every failure. */
 export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise<CloneReport> {
   const ssh = new Ssh(opts.ssh, opts.signal);
-  if (opts.debug) ssh.onCommand = (argv) => opts.debug!(`$ ssh ${argv.join(" ")}`);
+  if (opts.debug) ssh.onCommand = (argv, step) => opts.debug!(`${step}: ssh ${argv.slice(0, -1).join(" ")} …`);
   const who = describeTarget(opts.ssh.target, opts.ssh.port);
   const interrupted = () => {
     if (opts.signal?.aborted) {
@@ -123,7 +123,9 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
 
   // 1. Probe.
   opts.log(`Probing ${who} …`);
-  const probeOut = await guard(ssh.check(probeScript(opts.prefix, opts.remoteState, opts.service), "the probe"));
+  const probeOut = await guard(
+    ssh.check(probeScript(opts.prefix, opts.remoteState, opts.service), "the probe"),
+  );
   const info = parseProbe(probeOut.stdout);
   opts.debug?.(`probe: ${JSON.stringify(info)}`);
   // Host checks that need no release yet (OS, arch, page size, tools).
@@ -174,7 +176,9 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
     [`"$prefix"/current/agent`, ...args.map(shQuote), "--state", `"$state"`].join(" ");
   const stateVars = `prefix=${shQuote(info.prefix)}\nstate=${shQuote(info.state)}\n`;
   const startCommand = system && info.systemd
-    ? `${ssh.sudo ? "sudo " : ""}${info.prefix}/current/agent service install --prefix ${shQuote(info.prefix)}`
+    ? `${ssh.sudo ? "sudo " : ""}${info.prefix}/current/agent service install --prefix ${
+      shQuote(info.prefix)
+    }`
     : `${info.prefix}/current/agent run --state ${shQuote(info.state)}`;
 
   const plan: string[] = [];
@@ -183,12 +187,15 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
       Math.floor(info.freeKiB / 1024)
     } MiB free`,
   );
-  plan.push(`release: ${release.id} (${release.kind}, ${arch}, ${mib(totalUpload)} compressed, ${
-    mib(release.unpackedBytes)
-  } unpacked, ${release.fileCount} files)`);
+  plan.push(
+    `release: ${release.id} (${release.kind}, ${arch}, ${mib(totalUpload)} compressed, ${
+      mib(release.unpackedBytes)
+    } unpacked, ${release.fileCount} files)`,
+  );
   if (upToDate) plan.push(`install: up to date (${info.prefix}/current -> releases/${release.id})`);
-  else if (alreadyUnpacked) plan.push(`install: switch ${info.prefix}/current to the unpacked releases/${release.id}`);
-  else {
+  else if (alreadyUnpacked) {
+    plan.push(`install: switch ${info.prefix}/current to the unpacked releases/${release.id}`);
+  } else {
     plan.push(
       `upload: ${uploads.map((u) => `${u.label} ${mib(u.bytes)}`).join(" + ")}${
         reuseRuntime ? " (runtime reused from the current release)" : ""
@@ -249,10 +256,12 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
     let first = true;
     for (const u of uploads) {
       opts.log(`Uploading ${u.label} (${mib(u.bytes)}) …`);
-      await guard(ssh.upload(u.path, uploadScript(info.prefix, u.name, first), `the upload of the ${u.label}`, {
-        rateLimit: opts.rateLimit,
-        onProgress: (sent) => opts.progress?.(u.label, sent, u.bytes),
-      }));
+      await guard(
+        ssh.upload(u.path, uploadScript(info.prefix, u.name, first), `the upload of the ${u.label}`, {
+          rateLimit: opts.rateLimit,
+          onProgress: (sent) => opts.progress?.(u.label, sent, u.bytes),
+        }),
+      );
       first = false;
       report.uploadedBytes += u.bytes;
     }
@@ -298,10 +307,16 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
   const remote = async (args: string[], step: string) =>
     (await guard(ssh.check(`set -eu\n${stateVars}${agentCmd(args)}\n`, step))).stdout;
   if (!info.stateHas.includes("identity") || !info.stateHas.includes("config")) {
-    await remote(opts.name && !seedConfig ? ["init", "--name", opts.name] : ["init"], "agent init on the target");
+    await remote(
+      opts.name && !seedConfig ? ["init", "--name", opts.name] : ["init"],
+      "agent init on the target",
+    );
     report.changed = true;
   }
-  const child = parseJson<AgentIdentity>(await remote(["id", "--json"], "agent id on the target"), "agent id");
+  const child = parseJson<AgentIdentity>(
+    await remote(["id", "--json"], "agent id on the target"),
+    "agent id",
+  );
   const parent = await local.identity();
   report.child = child;
   report.parent = parent;
@@ -324,7 +339,9 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
   ].filter((t) => !childKnows.has(t.fingerprint));
   for (const t of toChild) {
     const out = await remote(["trust", t.payload, "--yes"], `agent trust on the target`);
-    for (const line of out.trim().split("\n").filter((l) => l)) opts.log(`  [${opts.ssh.target.host}] ${line}`);
+    for (const line of out.trim().split("\n").filter((l) => l)) {
+      opts.log(`  [${opts.ssh.target.host}] ${line}`);
+    }
     report.trustAdded.onChild.push(t.fingerprint);
   }
   if (!parentTrust.some((t) => t.fingerprint === child.fingerprint)) {
@@ -343,7 +360,10 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
       ["service", "install", "--prefix", info.prefix, ...(report.changed ? ["--restart"] : []), "--json"],
       "installing the service",
     );
-    const s = parseJson<{ changed: boolean; started: boolean; restarted: boolean }>(out, "agent service install");
+    const s = parseJson<{ changed: boolean; started: boolean; restarted: boolean }>(
+      out,
+      "agent service install",
+    );
     report.service = s.restarted ? "restarted" : s.started ? "started" : "unchanged";
     if (s.changed) report.changed = true;
   }
@@ -352,7 +372,9 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
 
 async function prepareRelease(opts: CloneOptions, arch: "x86_64" | "aarch64"): Promise<Release> {
   const note = (n: string) => opts.log(`  ${n}`);
-  if (opts.binary) return await buildRelease({ arch, binary: opts.binary, cacheDir: opts.cacheDir, onNote: note });
+  if (opts.binary) {
+    return await buildRelease({ arch, binary: opts.binary, cacheDir: opts.cacheDir, onNote: note });
+  }
   if (!appRoot()) {
     // A compiled binary: ship itself when the architecture matches.
     if (hostArch() !== arch) {
@@ -364,7 +386,11 @@ async function prepareRelease(opts: CloneOptions, arch: "x86_64" | "aarch64"): P
     }
     return await buildRelease({ arch, binary: Deno.execPath(), cacheDir: opts.cacheDir, onNote: note });
   }
-  const runtime = await resolveRuntime(arch, { cacheDir: opts.cacheDir, file: opts.runtimeFile, onNote: note });
+  const runtime = await resolveRuntime(arch, {
+    cacheDir: opts.cacheDir,
+    file: opts.runtimeFile,
+    onNote: note,
+  });
   return await buildRelease({ arch, runtime, cacheDir: opts.cacheDir, onNote: note });
 }
 
@@ -438,7 +464,9 @@ function parseJson<T>(text: string, what: string): T {
   } catch {
     throw new CloneError(
       CloneFailure.RemoteCommandFailed,
-      `'${what} --json' on the target printed something that is not JSON: ${JSON.stringify(text.slice(0, 200))}`,
+      `'${what} --json' on the target printed something that is not JSON: ${
+        JSON.stringify(text.slice(0, 200))
+      }`,
       "The installed release may be damaged; run the clone again",
     );
   }
@@ -466,7 +494,13 @@ export function mib(bytes: number): string {
 }
 
 /** A one-line progress bar (pure): `[#####-----]  42% 12.3/29.0 MiB 8.1 MiB/s`. */
-export function renderProgress(label: string, sent: number, total: number, elapsedMs: number, width = 30): string {
+export function renderProgress(
+  label: string,
+  sent: number,
+  total: number,
+  elapsedMs: number,
+  width = 30,
+): string {
   const frac = total > 0 ? Math.min(1, sent / total) : 1;
   const filled = Math.round(frac * width);
   const rate = elapsedMs > 0 ? sent / 1048576 / (elapsedMs / 1000) : 0;

@@ -77,10 +77,14 @@ export function installScript(plan: InstallPlan): string {
       `mkdir "$tmp"`,
       `tar -xzf "$inc/${plan.appTarball.name}" -C "$tmp" --no-same-owner || { nospace; fail unpack "could not unpack the release" 1; }`,
       ...(plan.runtimeTarball
-        ? [`tar -xzf "$inc/${plan.runtimeTarball.name}" -C "$tmp" --no-same-owner || { nospace; fail unpack "could not unpack the runtime" 1; }`]
+        ? [
+          `tar -xzf "$inc/${plan.runtimeTarball.name}" -C "$tmp" --no-same-owner || { nospace; fail unpack "could not unpack the runtime" 1; }`,
+        ]
         : []),
       ...(plan.reuseRuntime
-        ? [`ln "$prefix/current/deno" "$tmp/deno" 2>/dev/null || cp -p "$prefix/current/deno" "$tmp/deno" || { nospace; fail unpack "could not copy the runtime" 1; }`]
+        ? [
+          `ln "$prefix/current/deno" "$tmp/deno" 2>/dev/null || cp -p "$prefix/current/deno" "$tmp/deno" || { nospace; fail unpack "could not copy the runtime" 1; }`,
+        ]
         : []),
       // Symlinks recorded in LINKS must match what tar created.
       `if [ -f "$tmp/LINKS" ]; then while IFS= read -r line; do p=\${line%% -> *}; t=\${line#* -> }; [ "$(readlink "$tmp/$p")" = "$t" ] || fail checksum "symlink $p does not point to $t" ${INSTALL_EXIT.checksum}; done < "$tmp/LINKS"; fi`,

@@ -66,14 +66,20 @@ export const REQUIRED_TOOLS = ["tar", "gzip", "sha256sum", "mkdir", "mv", "ln", 
  * the default (system-wide for root or a sudo-able service login, else under the home). Prints
  * `key=value` lines only.
  */
-export function probeScript(prefix: string | undefined, remoteState: string | undefined, wantService: boolean): string {
+export function probeScript(
+  prefix: string | undefined,
+  remoteState: string | undefined,
+  wantService: boolean,
+): string {
   const expr = (v: string) => v.startsWith("~/") ? `"$HOME"/${shQuote(v.slice(2))}` : shQuote(v);
   return `set -u
 prefix=${prefix === undefined ? '""' : expr(prefix)}
 state=${remoteState === undefined ? '""' : expr(remoteState)}
 system=0
 if [ "$(id -u)" = 0 ]; then system=1
-elif [ ${wantService ? 1 : 0} = 1 ] && [ -d /run/systemd/system ] && command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then system=1
+elif [ ${
+    wantService ? 1 : 0
+  } = 1 ] && [ -d /run/systemd/system ] && command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then system=1
 fi
 if [ -z "$prefix" ]; then if [ $system = 1 ]; then prefix=/opt/agent; else prefix="$HOME/.local/lib/agent"; fi; fi
 if [ -z "$state" ]; then if [ $system = 1 ]; then state=/var/lib/agent; else state="\${XDG_STATE_HOME:-$HOME/.local/state}/agent"; fi; fi
@@ -97,7 +103,9 @@ echo "uid=$(id -u)"
 echo "home=$HOME"
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then echo sudo=1; else echo sudo=0; fi
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then echo systemd=1; else echo systemd=0; fi
-missing=""; for t in ${REQUIRED_TOOLS.join(" ")}; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done
+missing=""; for t in ${
+    REQUIRED_TOOLS.join(" ")
+  }; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done
 echo "missingTools=$missing"
 cur=$(readlink "$prefix/current" 2>/dev/null || true)
 echo "currentRelease=\${cur##*/}"
@@ -177,7 +185,9 @@ export function assessTarget(info: TargetInfo, who: string, neededKiB: number): 
     const armv7 = /^arm/.test(info.machine);
     throw new CloneError(
       CloneFailure.UnsupportedTarget,
-      `${who} has architecture ${JSON.stringify(info.machine)}; releases exist for ${ARCHES.join(" and ")} only`,
+      `${who} has architecture ${JSON.stringify(info.machine)}; releases exist for ${
+        ARCHES.join(" and ")
+      } only`,
       armv7
         ? "Install a 64-bit OS on the board (e.g. Raspberry Pi OS 64-bit); 32-bit ARM is not supported by Deno"
         : "Use an x86_64 or aarch64 (64-bit ARM) Linux board",
@@ -209,9 +219,9 @@ export function assessTarget(info: TargetInfo, who: string, neededKiB: number): 
   if (neededKiB > 0 && info.freeKiB < neededKiB) {
     throw new CloneError(
       CloneFailure.NoSpace,
-      `${who} has ${Math.floor(info.freeKiB / 1024)} MiB free at ${JSON.stringify(info.prefix)} but the release needs ${
-        Math.ceil(neededKiB / 1024)
-      } MiB`,
+      `${who} has ${Math.floor(info.freeKiB / 1024)} MiB free at ${
+        JSON.stringify(info.prefix)
+      } but the release needs ${Math.ceil(neededKiB / 1024)} MiB`,
       "Free some space on the target or choose another --prefix on a bigger disk",
     );
   }

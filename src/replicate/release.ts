@@ -136,7 +136,9 @@ async function walk(root: string): Promise<Entry[]> {
     await visit(top);
   }
   for (const e of out) {
-    if (/[\n\\]/.test(e.path)) throw new Error(`Cannot package a file name with a newline or backslash: ${e.path}`);
+    if (/[\n\\]/.test(e.path)) {
+      throw new Error(`Cannot package a file name with a newline or backslash: ${e.path}`);
+    }
   }
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
@@ -151,7 +153,11 @@ async function sh(cmd: string, args: string[], cwd?: string): Promise<void> {
 
 const TAR_OWNER = ["--owner=0", "--group=0", "--numeric-owner", "--format=gnu"];
 
-async function gzipTar(dir: string, tarPath: string, parts: { cwd: string; listFile: string }[]): Promise<void> {
+async function gzipTar(
+  dir: string,
+  tarPath: string,
+  parts: { cwd: string; listFile: string }[],
+): Promise<void> {
   let first = true;
   for (const p of parts) {
     await sh("tar", [
@@ -229,11 +235,16 @@ export async function buildRelease(opts: BuildOptions): Promise<Release> {
   const manifest = lines.join("\n") + "\n";
   const id = `${VERSION}-${(await sha256Text(manifest)).slice(0, 16)}`;
   const runtimeSize = (await Deno.stat(opts.runtime.path)).size;
-  unpacked += runtimeSize + enc.encode(launcher).length + enc.encode(links).length + enc.encode(manifest).length;
+  unpacked += runtimeSize + enc.encode(launcher).length + enc.encode(links).length +
+    enc.encode(manifest).length;
 
   const dir = join(opts.cacheDir, "releases", id);
   const appTarball = join(dir, `${id}.app.tar.gz`);
-  const runtimeTarball = join(opts.cacheDir, "releases", `runtime-${opts.runtime.sha256.slice(0, 16)}.tar.gz`);
+  const runtimeTarball = join(
+    opts.cacheDir,
+    "releases",
+    `runtime-${opts.runtime.sha256.slice(0, 16)}.tar.gz`,
+  );
   await Deno.mkdir(dir, { recursive: true });
   if (!(await exists(appTarball))) {
     opts.onNote?.(`packaging release ${id} (${entries.length} files)`);

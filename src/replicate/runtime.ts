@@ -89,7 +89,9 @@ export async function resolveRuntime(
     const sha = await sha256File(opts.file);
     if (sha !== pkg.sha256) {
       opts.onNote?.(
-        `--runtime ${opts.file} is not the pinned Deno ${RUNTIME_VERSION} ${arch} build (sha256 ${sha.slice(0, 12)}…); using it as given`,
+        `--runtime ${opts.file} is not the pinned Deno ${RUNTIME_VERSION} ${arch} build (sha256 ${
+          sha.slice(0, 12)
+        }…); using it as given`,
       );
     }
     return { arch, path: opts.file, sha256: sha, source: "file" };
@@ -125,7 +127,10 @@ export async function resolveRuntime(
       throw missingRuntime(arch, `npm could not be run (${(e as Error).message})`);
     }
     if (!out.success) {
-      throw missingRuntime(arch, `npm pack failed: ${new TextDecoder().decode(out.stderr).trim().slice(-300)}`);
+      throw missingRuntime(
+        arch,
+        `npm pack failed: ${new TextDecoder().decode(out.stderr).trim().slice(-300)}`,
+      );
     }
     const tgz = join(work, new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
     const integrity = await digestOf(tgz, "sha512");
@@ -139,7 +144,9 @@ export async function resolveRuntime(
     }).output();
     if (!x.success) throw missingRuntime(arch, new TextDecoder().decode(x.stderr).trim());
     const sha = await sha256File(join(work, "package", "deno"));
-    if (sha !== pkg.sha256) throw missingRuntime(arch, `the unpacked binary does not match its pinned sha256`);
+    if (sha !== pkg.sha256) {
+      throw missingRuntime(arch, `the unpacked binary does not match its pinned sha256`);
+    }
     await Deno.chmod(join(work, "package", "deno"), 0o755);
     await Deno.rename(join(work, "package", "deno"), cached);
     return { arch, path: cached, sha256: sha, source: "npm" };

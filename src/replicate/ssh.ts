@@ -31,12 +31,18 @@ export function parseTarget(text: string): SshTarget {
   const user = at >= 0 ? text.slice(0, at) : undefined;
   let host = at >= 0 ? text.slice(at + 1) : text;
   if (user !== undefined && !USER_RE.test(user)) {
-    throw new UsageError(`Target ${JSON.stringify(text)} has an invalid user name ${JSON.stringify(user)}`, hint);
+    throw new UsageError(
+      `Target ${JSON.stringify(text)} has an invalid user name ${JSON.stringify(user)}`,
+      hint,
+    );
   }
   if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
   if (host.includes(":")) {
     if (!IPV6_RE.test(host)) {
-      throw new UsageError(`Target ${JSON.stringify(text)} has an invalid host ${JSON.stringify(host)}`, hint);
+      throw new UsageError(
+        `Target ${JSON.stringify(text)} has an invalid host ${JSON.stringify(host)}`,
+        hint,
+      );
     }
     return { user, host };
   }
@@ -82,7 +88,9 @@ export function checkSshOption(option: string): string {
   }
   if (LOCKED_OPTIONS.includes(m[1].toLowerCase())) {
     throw new UsageError(
-      `Option --ssh-option ${JSON.stringify(option)} is not allowed: clone always checks host keys and never asks for passwords`,
+      `Option --ssh-option ${
+        JSON.stringify(option)
+      } is not allowed: clone always checks host keys and never asks for passwords`,
       "Use --accept-new-host-key to pin an unknown host key on first contact",
     );
   }
@@ -143,10 +151,14 @@ export function classifySshFailure(
   const who = describeTarget(where.target, where.port);
   const text = stderr.trim();
   const lastLines = text.split("\n").filter((l) => l.trim() && !/^@+$/.test(l.trim())).slice(-3).join(" | ");
-  const keyscan = `ssh-keyscan${where.port && where.port !== 22 ? ` -p ${where.port}` : ""} ${where.target.host}`;
+  const keyscan = `ssh-keyscan${
+    where.port && where.port !== 22 ? ` -p ${where.port}` : ""
+  } ${where.target.host}`;
   const knownHostsName = where.knownHosts ?? "~/.ssh/known_hosts";
   if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed/i.test(text)) {
-    const hostSpec = where.port && where.port !== 22 ? `[${where.target.host}]:${where.port}` : where.target.host;
+    const hostSpec = where.port && where.port !== 22
+      ? `[${where.target.host}]:${where.port}`
+      : where.target.host;
     return new CloneError(
       CloneFailure.ChangedHostKey,
       `The host key of ${who} does not match the one pinned in ${knownHostsName}: refusing to connect (this can be a man-in-the-middle attack)`,
@@ -162,7 +174,11 @@ export function classifySshFailure(
       `Check the key fingerprint (on the target: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub; from here: ${keyscan} | ssh-keygen -lf -) and run again with --accept-new-host-key to pin it, or connect once with ssh yourself`,
     );
   }
-  if (/Permission denied \(|Too many authentication failures|no mutual signature|Authentication failed/i.test(text)) {
+  if (
+    /Permission denied \(|Too many authentication failures|no mutual signature|Authentication failed/i.test(
+      text,
+    )
+  ) {
     return new CloneError(
       CloneFailure.AuthFailed,
       `Could not log in to ${who}: the server refused every key offered (${lastLines})`,
@@ -232,7 +248,7 @@ export class Ssh {
   readonly options: SshOptions;
   readonly #signal: AbortSignal | undefined;
   /** Called with every command line before it runs (debug logging). */
-  onCommand?: (argv: string[]) => void;
+  onCommand?: (argv: string[], step: string) => void;
   /** Run remote scripts through `sudo -n` (a non-root login installing system-wide). */
   sudo = false;
 
@@ -264,7 +280,7 @@ export class Ssh {
   /** Runs a POSIX `sh` script on the target (sent on stdin to `sh -s`); returns its output. */
   async run(script: string, step: string, input?: Uint8Array): Promise<RemoteResult> {
     const argv = this.#argv(input ? `sh -c ${shQuote(script)}` : "sh -s");
-    this.onCommand?.(argv);
+    this.onCommand?.(argv, step);
     const child = new Deno.Command("ssh", {
       args: argv,
       stdin: "piped",
@@ -297,7 +313,7 @@ export class Ssh {
    */
   async upload(localPath: string, script: string, step: string, opts: UploadOptions = {}): Promise<void> {
     const argv = this.#argv(`sh -c ${shQuote(script)}`);
-    this.onCommand?.(argv);
+    this.onCommand?.(argv, step);
     const child = new Deno.Command("ssh", {
       args: argv,
       stdin: "piped",

@@ -55,7 +55,7 @@ async function run(cmd: string, args: string[]): Promise<string> {
   return text;
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -114,7 +114,7 @@ export async function startSshd(): Promise<Sshd> {
     const authorized = join(dir, "authorized_keys");
     await Deno.copyFile(`${clientKey}.pub`, authorized);
     await Deno.chmod(authorized, 0o600);
-    const port = await freePort();
+    const port = freePort();
     const host = "127.0.0.1";
     const pub = (await Deno.readTextFile(`${hostKey}.pub`)).trim().split(" ").slice(0, 2).join(" ");
     const otherPub = (await Deno.readTextFile(`${otherKey}.pub`)).trim().split(" ").slice(0, 2).join(" ");
