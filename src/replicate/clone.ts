@@ -101,7 +101,9 @@ export interface CloneReport {
 /** Runs the clone; throws {@linkcode CloneError} with a kind and a hint on every failure. */
 export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise<CloneReport> {
   const ssh = new Ssh(opts.ssh, opts.signal);
-  if (opts.debug) ssh.onCommand = (argv, step) => opts.debug!(`${step}: ssh ${argv.slice(0, -1).join(" ")} …`);
+  if (opts.debug) {
+    ssh.onCommand = (argv, step) => opts.debug!(`${step}: ssh ${argv.slice(0, -1).join(" ")} …`);
+  }
   const who = describeTarget(opts.ssh.target, opts.ssh.port);
   const interrupted = () => {
     if (opts.signal?.aborted) {
@@ -339,7 +341,7 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
   ].filter((t) => !childKnows.has(t.fingerprint));
   for (const t of toChild) {
     const out = await remote(["trust", t.payload, "--yes"], `agent trust on the target`);
-    for (const line of out.trim().split("\n").filter((l) => l)) {
+    for (const line of out.split("\n").filter((l) => /^Trusted /.test(l))) {
       opts.log(`  [${opts.ssh.target.host}] ${line}`);
     }
     report.trustAdded.onChild.push(t.fingerprint);
