@@ -29,6 +29,7 @@ export function prefixExpr(prefix: string): string {
 export function uploadScript(prefix: string, name: string, cleanIncoming: boolean): string {
   return [
     "set -eu",
+    "umask 022",
     `prefix=${prefixExpr(prefix)}`,
     `inc="$prefix/.incoming"`,
     cleanIncoming ? `rm -rf "$inc"` : ":",
@@ -56,6 +57,8 @@ export function installScript(plan: InstallPlan): string {
   const id = shQuote(plan.id);
   const lines = [
     "set -eu",
+    // Releases must be readable by the service user whatever the login's umask is.
+    "umask 022",
     `prefix=${prefixExpr(plan.prefix)}`,
     `id=${id}`,
     `inc="$prefix/.incoming"`,

@@ -107,7 +107,7 @@ export function appRoot(): string | undefined {
 
 interface Entry {
   path: string;
-  kind: "file" | "symlink";
+  kind: "file" | "symlink" | "dir";
   target?: string;
   size: number;
 }
@@ -120,6 +120,7 @@ async function walk(root: string): Promise<Entry[]> {
     if (st.isSymlink) {
       out.push({ path: rel, kind: "symlink", target: await Deno.readLink(abs), size: 0 });
     } else if (st.isDirectory) {
+      out.push({ path: rel, kind: "dir", size: 0 });
       const names: string[] = [];
       for await (const e of Deno.readDir(abs)) names.push(e.name);
       for (const n of names.sort()) await visit(`${rel}/${n}`);
@@ -151,7 +152,8 @@ async function sh(cmd: string, args: string[], cwd?: string): Promise<void> {
   }
 }
 
-const TAR_OWNER = ["--owner=0", "--group=0", "--numeric-owner", "--format=gnu"];
+/** Owned by root, readable by everyone (the service user must read the release), writable by no one else. */
+const TAR_OWNER = ["--owner=0", "--group=0", "--numeric-owner", "--format=gnu", "--mode=u+rwX,go+rX,go-w"];
 
 async function gzipTar(
   dir: string,
@@ -247,7 +249,7 @@ export async function buildRelease(opts: BuildOptions): Promise<Release> {
   );
   await Deno.mkdir(dir, { recursive: true });
   if (!(await exists(appTarball))) {
-    opts.onNote?.(`packaging release ${id} (${entries.length} files)`);
+    opts.onNote?.(`packaging release ${id} (${entries.filter((e) => e.kind !== "dir").length} files)`);
     const stage = await Deno.makeTempDir({ dir, prefix: ".stage-" });
     try {
       await Deno.writeTextFile(join(stage, "agent"), launcher, { mode: 0o755 });
@@ -293,7 +295,7 @@ export async function buildRelease(opts: BuildOptions): Promise<Release> {
     runtimeTarballBytes: (await Deno.stat(runtimeTarball)).size,
     runtimeSha256: opts.runtime.sha256,
     unpackedBytes: unpacked,
-    fileCount: entries.length + 4,
+    fileCount: entries.filter((e) => e.kind !== "dir").length + 4,
   };
 }
 

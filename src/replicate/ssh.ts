@@ -37,6 +37,12 @@ export function parseTarget(text: string): SshTarget {
     );
   }
   if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
+  if (/^[^:]+:\d+$/.test(host)) {
+    throw new UsageError(
+      `Target ${JSON.stringify(text)} has a port in it`,
+      "Give the port with --port N, not host:port",
+    );
+  }
   if (host.includes(":")) {
     if (!IPV6_RE.test(host)) {
       throw new UsageError(
