@@ -110,6 +110,9 @@ interface Entry {
   kind: "file" | "symlink" | "dir";
   target?: string;
   size: number;
+  /** Modification time (ms), for the hash cache. */
+  mtime?: number;
+  ino?: number;
 }
 
 async function walk(root: string): Promise<Entry[]> {
@@ -125,7 +128,9 @@ async function walk(root: string): Promise<Entry[]> {
       for await (const e of Deno.readDir(abs)) names.push(e.name);
       for (const n of names.sort()) await visit(`${rel}/${n}`);
     } else if (st.isFile) {
-      if (!excludedFromRelease(rel)) out.push({ path: rel, kind: "file", size: st.size });
+      if (!excludedFromRelease(rel)) {
+        out.push({ path: rel, kind: "file", size: st.size, mtime: st.mtime?.getTime(), ino: st.ino ?? 0 });
+      }
     }
   }
   for (const top of APP_ENTRIES) {
@@ -142,6 +147,33 @@ async function walk(root: string): Promise<Entry[]> {
     }
   }
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/**
+ * `sha256  path` lines for `files`, reusing digests from a cache file keyed by path, size, mtime and
+ * inode (what `make` and `rsync` trust), so an unchanged tree is not re-read on every clone.
+ */
+async function hashFiles(root: string, files: Entry[], cachePath: string): Promise<string[]> {
+  let cache: Record<string, string> = {};
+  try {
+    cache = JSON.parse(await Deno.readTextFile(cachePath));
+  } catch { /* none yet or unreadable: start afresh */ }
+  const key = (e: Entry) => `${root}/${e.path}\0${e.size}\0${e.mtime}\0${e.ino}`;
+  const next: Record<string, string> = {};
+  const lines: string[] = [];
+  for (let i = 0; i < files.length; i += 32) {
+    const batch = files.slice(i, i + 32);
+    const shas = await Promise.all(batch.map((e) => cache[key(e)] ?? sha256File(join(root, e.path))));
+    batch.forEach((e, j) => {
+      next[key(e)] = shas[j];
+      lines.push(`${shas[j]}  ${e.path}`);
+    });
+  }
+  await Deno.mkdir(dirname(cachePath), { recursive: true });
+  const tmp = `${cachePath}.tmp-${Deno.pid}`;
+  await Deno.writeTextFile(tmp, JSON.stringify(next));
+  await Deno.rename(tmp, cachePath);
+  return lines;
 }
 
 async function sh(cmd: string, args: string[], cwd?: string): Promise<void> {
@@ -215,17 +247,9 @@ export async function buildRelease(opts: BuildOptions): Promise<Release> {
   const entries = await walk(root);
   const launcher = launcherScript();
   const links = entries.filter((e) => e.kind === "symlink").map((e) => `${e.path} -> ${e.target}\n`).join("");
-  const lines: string[] = [];
-  let unpacked = 0;
   const files = entries.filter((e) => e.kind === "file");
-  for (let i = 0; i < files.length; i += 32) {
-    const batch = files.slice(i, i + 32);
-    const shas = await Promise.all(batch.map((e) => sha256File(join(root, e.path))));
-    batch.forEach((e, j) => {
-      lines.push(`${shas[j]}  ${e.path}`);
-      unpacked += e.size;
-    });
-  }
+  const unpackedFiles = files.reduce((a, e) => a + e.size, 0);
+  const lines = await hashFiles(root, files, join(opts.cacheDir, "releases", "file-hashes.json"));
   const enc = new TextEncoder();
   lines.push(`${await sha256Text(launcher)}  agent`);
   lines.push(`${await sha256Text(links)}  LINKS`);
@@ -237,7 +261,7 @@ export async function buildRelease(opts: BuildOptions): Promise<Release> {
   const manifest = lines.join("\n") + "\n";
   const id = `${VERSION}-${(await sha256Text(manifest)).slice(0, 16)}`;
   const runtimeSize = (await Deno.stat(opts.runtime.path)).size;
-  unpacked += runtimeSize + enc.encode(launcher).length + enc.encode(links).length +
+  const unpacked = unpackedFiles + runtimeSize + enc.encode(launcher).length + enc.encode(links).length +
     enc.encode(manifest).length;
 
   const dir = join(opts.cacheDir, "releases", id);

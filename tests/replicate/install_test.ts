@@ -113,7 +113,12 @@ Deno.test("installScript() leaves the previous release in place on a bad checksu
     await upload(prefix, "good.app.tar.gz", good.path);
     assert.equal((await install(prefix, "good", good.sha256)).code, 0);
 
-    const cases: { id: string; opts: { broken?: boolean; badManifest?: boolean }; corrupt?: boolean; exit: number }[] = [
+    const cases: {
+      id: string;
+      opts: { broken?: boolean; badManifest?: boolean };
+      corrupt?: boolean;
+      exit: number;
+    }[] = [
       { id: "corrupt", opts: {}, corrupt: true, exit: INSTALL_EXIT.checksum },
       { id: "broken", opts: { broken: true }, exit: INSTALL_EXIT.broken },
       { id: "mismatch", opts: { badManifest: true }, exit: INSTALL_EXIT.checksum },

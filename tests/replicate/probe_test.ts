@@ -41,7 +41,11 @@ Deno.test("assessTarget() accepts a 64-bit glibc board with room", () => {
 });
 
 Deno.test("assessTarget() refuses aarch64 with 16 KiB pages and names the Raspberry Pi 5 fix", () => {
-  refused(info({ pageSize: 16384 }), CloneFailure.UnsupportedTarget, /16 KiB.*kernel=kernel8\.img.*config\.txt/s);
+  refused(
+    info({ pageSize: 16384 }),
+    CloneFailure.UnsupportedTarget,
+    /16 KiB.*kernel=kernel8\.img.*config\.txt/s,
+  );
   assessTarget(info({ arch: "x86_64", machine: "x86_64", pageSize: 4096 }), "pi@board", 0);
 });
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { buildRelease, excludedFromRelease, launcherScript, RUN_FLAGS } from "../../src/replicate/release.ts";
-import { RUNTIME_PACKAGES, type Runtime, sha256File } from "../../src/replicate/runtime.ts";
+import { type Runtime, RUNTIME_PACKAGES, sha256File } from "../../src/replicate/runtime.ts";
 import { renderProgress } from "../../src/replicate/clone.ts";
 import { CloneError } from "../../src/replicate/errors.ts";
 
@@ -12,7 +12,9 @@ async function tarList(path: string): Promise<string[]> {
 
 async function fakeApp(root: string) {
   await Deno.mkdir(join(root, "src"), { recursive: true });
-  await Deno.mkdir(join(root, "node_modules", ".deno", "pkg@1.0.0", "node_modules", "pkg"), { recursive: true });
+  await Deno.mkdir(join(root, "node_modules", ".deno", "pkg@1.0.0", "node_modules", "pkg"), {
+    recursive: true,
+  });
   await Deno.mkdir(join(root, "tests"), { recursive: true });
   await Deno.writeTextFile(join(root, "deno.json"), `{"version": "0.1.0"}`);
   await Deno.writeTextFile(join(root, "deno.lock"), `{}`);
@@ -103,7 +105,8 @@ Deno.test("buildRelease() refuses an app tree without node_modules (it would nee
     const runtime: Runtime = { arch: "x86_64", path: "/bin/sh", sha256: "x", source: "file" };
     await assert.rejects(
       buildRelease({ arch: "x86_64", runtime, cacheDir: join(work, "c"), root }),
-      (e) => e instanceof CloneError && /no node_modules/.test(e.message) && /deno install/.test(e.hint ?? ""),
+      (e) =>
+        e instanceof CloneError && /no node_modules/.test(e.message) && /deno install/.test(e.hint ?? ""),
     );
   } finally {
     await Deno.remove(work, { recursive: true });

@@ -22,7 +22,9 @@ Deno.test("parseTarget() reads user@host, bare hosts and bracketed IPv6", () => 
 });
 
 Deno.test("parseTarget() rejects bad targets with a UsageError naming the value", () => {
-  for (const bad of ["", "pi@", "pi@host name", "-oProxyCommand=x", "pi@-oProxyCommand=x", "bad user@h", "p;i@h"]) {
+  for (
+    const bad of ["", "pi@", "pi@host name", "-oProxyCommand=x", "pi@-oProxyCommand=x", "bad user@h", "p;i@h"]
+  ) {
     assert.throws(() => parseTarget(bad), (e) => e instanceof UsageError, bad);
   }
   assert.throws(
@@ -55,7 +57,14 @@ Deno.test("sshArgs() always checks host keys and never prompts", () => {
 });
 
 Deno.test("checkSshOption() refuses options that weaken host key checking or allow prompts", () => {
-  for (const bad of ["StrictHostKeyChecking=no", "stricthostkeychecking no", "BatchMode=no", "PasswordAuthentication=yes"]) {
+  for (
+    const bad of [
+      "StrictHostKeyChecking=no",
+      "stricthostkeychecking no",
+      "BatchMode=no",
+      "PasswordAuthentication=yes",
+    ]
+  ) {
     assert.throws(() => checkSshOption(bad), (e) => e instanceof UsageError, bad);
   }
   assert.throws(() => checkSshOption("novalue"), (e) => e instanceof UsageError);
