@@ -5,7 +5,7 @@
  * tests run that command.
  *
  * Start order (each refusal is a {@linkcode UsageError} saying what to do): API address check →
- * identity (private key must be 0600) → trust store → model spec → gossip daemon (state lock: one
+ * identity (made by `agent init`; the private key must be 0600) → trust store → model spec → gossip daemon (state lock: one
  * daemon per state directory; UDP port) → backend → model + newest intact checkpoint (refused if it
  * belongs to a different model) → local data → API socket (refused if the port is taken).
  *
@@ -21,7 +21,7 @@ import { join } from "node:path";
 import type { Config } from "../config/mod.ts";
 import { DecodeError, UsageError } from "../errors.ts";
 import type { GossipService, Transport } from "../gossip/mod.ts";
-import { ensureIdentity, type Identity, resolveNodeName, TrustStore } from "../identity/mod.ts";
+import { type Identity, loadIdentity, resolveNodeName, TrustStore } from "../identity/mod.ts";
 import { loadSamples } from "../learn/data.ts";
 import { LearnMessage, type Samples, SwarmLearner } from "../learn/learner.ts";
 import { type Attack, Attacker } from "../learn/swarm_sim.ts";
@@ -164,8 +164,7 @@ export class Agent {
     const startedAt = wall();
     // What can be checked without side effects comes first.
     checkListen(config.api.listen, config.api.allowRemote);
-    const identity = await ensureIdentity(state);
-    if (identity.created) logger.info("Created this node's key pair", { fingerprint: identity.fingerprint });
+    const identity = await loadIdentity(state);
     const trust = await TrustStore.open(state, { self: identity.publicKey });
     if (trust.trusted().length === 0) {
       logger.warn("No trusted peers yet: this agent learns alone until it is paired", {
@@ -212,8 +211,16 @@ export class Agent {
         });
         if (n > 0) logger.info("Removed temporary files left by an interrupted write", { dir, count: n });
       }
-      const backend = await initBackend(config.model.backend);
-      logger.info("Compute backend", { backend: backend.name, reason: backend.reason });
+      // Without a GPU render node the only WebGPU adapter is a software one, which auto skips anyway;
+      // probing it costs ~70 MB of resident memory, so auto does not probe then.
+      const skipGpu = config.model.backend === "auto" && !hasRenderNode();
+      const backend = await initBackend(config.model.backend, skipGpu ? { gpu: null } : {});
+      logger.info("Compute backend", {
+        backend: backend.name,
+        reason: skipGpu
+          ? `no GPU render node in /dev/dri, WebGPU not probed; ${backend.reason}`
+          : backend.reason,
+      });
       const model = await createModel(spec, { learningRate: config.learning.rate });
       cleanup.push(() => model.dispose());
 
@@ -577,6 +584,14 @@ function reportBadRows(logger: Logger, path: string, bad: { file: string; line: 
     count: bad.length,
     first: `${bad[0].file}:${bad[0].line}: ${bad[0].reason}`,
   });
+}
+
+/** True if the machine has a GPU render node (/dev/dri/renderD*). */
+function hasRenderNode(): boolean {
+  try {
+    for (const e of Deno.readDirSync("/dev/dri")) if (e.name.startsWith("renderD")) return true;
+  } catch { /* no /dev/dri */ }
+  return false;
 }
 
 function hostName(): string {

@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { buildStatus } from "../../src/agent/status.ts";
+import { REJECT_REASONS } from "../../src/gossip/node.ts";
+import { statusProblem } from "../../src/service/status.ts";
+
+Deno.test("buildStatus() lists trusted peers (heard or not) with last seen, scores and rejects of both layers", () => {
+  const rejected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<string, number>;
+  rejected.untrusted = 7;
+  const report = buildStatus({
+    node: { name: "a", fingerprint: "FP-A" },
+    version: "0.1.0",
+    pid: 1,
+    startedAtMs: Date.parse("2026-01-01T00:00:00Z"),
+    wallNowMs: Date.parse("2026-01-01T00:01:00Z"),
+    backend: "wasm",
+    model: { id: "mnist-mlp", hash: "00", parameters: 1 },
+    accuracy: 0.9,
+    heldOut: 10,
+    samples: 90,
+    learner: {
+      rounds: 12,
+      lastLoss: NaN,
+      peers: [{
+        key: "bb",
+        epoch: 1,
+        score: 0.75,
+        ignored: false,
+        inSync: true,
+        coverage: 1,
+        accepted: 3,
+        rejected: { "norm-bound": 2 },
+        lastStamp: 5,
+      }],
+    },
+    gossip: {
+      received: 20,
+      receivedBytes: 2000,
+      accepted: 10,
+      acceptedByType: {},
+      sent: 5,
+      sentBytes: 500,
+      rejected: rejected as never,
+    },
+    largestDatagram: 1200,
+    peers: [{
+      key: "bb",
+      fingerprint: "FP-B",
+      name: "b",
+      address: "127.0.0.1:9",
+      lastSeen: 100,
+      ageMs: 1500,
+      alive: true,
+      trusted: true,
+      datagramsIn: 10,
+      datagramsOut: 5,
+      rejects: { replay: 1 },
+      score: 0.9,
+      progress: null,
+      sequence: null,
+    }],
+    trusted: [{ key: "bb", fingerprint: "FP-B", name: "b" }, { key: "cc", fingerprint: "FP-C", name: "c" }],
+    api: "127.0.0.1:7070",
+    rss: 1,
+  });
+  assert.equal(statusProblem(report), undefined);
+  assert.equal(report.loss, null, "NaN loss before the first round is reported as null");
+  assert.equal(report.rounds, 12);
+  assert.deepEqual(report.gossip.rejected, { untrusted: 7 });
+  assert.deepEqual(report.peers, [
+    {
+      fingerprint: "FP-B",
+      name: "b",
+      address: "127.0.0.1:9",
+      lastSeen: "2026-01-01T00:00:58.500Z",
+      alive: true,
+      score: 0.75,
+      datagramsIn: 10,
+      rejects: { replay: 1, "norm-bound": 2 },
+    },
+    {
+      fingerprint: "FP-C",
+      name: "c",
+      address: null,
+      lastSeen: null,
+      alive: false,
+      score: null,
+      datagramsIn: 0,
+      rejects: {},
+    },
+  ]);
+});
