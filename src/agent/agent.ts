@@ -22,7 +22,6 @@ import type { Config } from "../config/mod.ts";
 import { DecodeError, UsageError } from "../errors.ts";
 import type { GossipService, Transport } from "../gossip/mod.ts";
 import { type Identity, loadIdentity, resolveNodeName, TrustStore } from "../identity/mod.ts";
-import { loadSamples } from "../learn/data.ts";
 import { LearnMessage, type Samples, SwarmLearner } from "../learn/learner.ts";
 import { type Attack, Attacker } from "../learn/swarm_sim.ts";
 import type { Logger } from "../log.ts";
@@ -43,7 +42,7 @@ import { STATUS_FORMAT, type StatusReport } from "../service/status.ts";
 import { removeStaleTempFiles, type StateLayout, writeCheckedJson } from "../state/mod.ts";
 import { type Clock, cryptoRandom, SeededRandom, systemClock } from "../time.ts";
 import { ACCURACY_UNKNOWN, deflateBody, FRAME_OVERHEAD, MessageType } from "../wire/mod.ts";
-import { concatSamples, type LocalData, splitHeldOut } from "./data.ts";
+import { concatSamples, loadLocalSamples, type LocalData, splitHeldOut } from "./data.ts";
 import { applyLive, configChanges, type ReloadWatcher, watchForReload } from "./reload.ts";
 import { SampleStore } from "./samples.ts";
 import { type Daemon, startDaemon } from "./daemon.ts";
@@ -241,14 +240,14 @@ export class Agent {
       const shape = { features: model.inputSize, classes: model.classes };
       let source: Samples = { x: new Float32Array(0), y: new Uint8Array(0), count: 0 };
       if (config.data.source !== "") {
-        const parsed = await loadSamples(config.data.source, shape);
+        const parsed = await loadLocalSamples(config.data.source, shape);
         reportBadRows(logger, config.data.source, parsed.bad);
         source = copySamples(parsed.samples.view());
         logger.info("Loaded local data", { source: config.data.source, samples: source.count });
       }
       let test: Samples | undefined;
       if (config.data.test !== "") {
-        const parsed = await loadSamples(config.data.test, shape);
+        const parsed = await loadLocalSamples(config.data.test, shape);
         reportBadRows(logger, config.data.test, parsed.bad);
         test = copySamples(parsed.samples.view());
       }

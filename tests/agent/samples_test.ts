@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MAX_SEGMENTS, SampleStore } from "../../src/agent/samples.ts";
-import { splitHeldOut } from "../../src/agent/data.ts";
+import { loadLocalSamples, splitHeldOut } from "../../src/agent/data.ts";
 import { nullLogger } from "../../src/log.ts";
 import { writeFileAtomic } from "../../src/state/mod.ts";
 
@@ -76,4 +76,21 @@ Deno.test("splitHeldOut() holds out about the fraction asked, the same rows ever
     Array.from({ length: half.heldOut.count }, (_, i) => half.heldOut.x[i * 3]),
     firstHalfHeld,
   );
+});
+
+Deno.test("loadLocalSamples() streams a JSONL file and reports bad rows with their real line numbers", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = join(dir, "data.jsonl");
+    const lines = Array.from({ length: 600 }, (_, i) => JSON.stringify({ x: [i, 0, 1], y: i % 4 }));
+    lines[299] = '{"x": [1, 2], "y": 1}';
+    lines[599] = "not json";
+    await Deno.writeTextFile(path, lines.join("\n")); // no final newline
+    const parsed = await loadLocalSamples(path, SHAPE);
+    assert.equal(parsed.samples.count, 598);
+    assert.deepEqual(parsed.bad.map((b) => b.line), [300, 600]);
+    assert.equal(parsed.samples.view().x[3 * 598 - 3], 598);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
