@@ -147,7 +147,7 @@ export interface LearnerTuning {
 export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   batchSize: 32,
   gamma: 0.5,
-  rule: "trimmed-mean",
+  rule: "clip",
   encoding: ValueEncoding.Int8,
   messagesPerRound: 4,
   refreshFraction: 0.1,
