@@ -33,7 +33,7 @@ Options:
   --local-steps N        local Adam steps per round                            [10]
   --byzantine N:ATTACK   N attacking nodes; ATTACK = signflip|huge|nan|replay
   --late-join            the last node joins after half the run
-  --rule RULE            trimmed-mean | median | clip | mean          [trimmed-mean]
+  --rule RULE            clip | trimmed-mean | median | mean                [clip]
   --encoding ENC         int8 | fp16 | f32                                    [int8]
   --gamma G              consensus step size                                  [0.5]
   --messages N           delta messages per node per round                      [4]
@@ -42,6 +42,7 @@ Options:
   --evaluate WHICH       local (the node's model) | consensus (robust centre) [consensus]
   --tune NAME=VALUE      override a learner tunable (repeatable), e.g. refreshFraction=0.2
   --out DIR              where the CSV and SVG go                          [.bench]
+  --name NAME            file name stem of the CSV and SVG        [from the options]
   --no-centralized       skip the centralized baseline
   --sign                 Ed25519-sign every frame (sizes are exact without; slower)
   --json                 end with one JSON result object
@@ -89,6 +90,7 @@ export interface SimArgs {
   out: string;
   centralized: boolean;
   sign: boolean;
+  name: string | undefined;
   json: boolean;
   evaluate: "local" | "consensus";
   optimizer: "adam" | "sgd";
@@ -128,6 +130,7 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
         out: { type: "string" },
         "no-centralized": { type: "boolean" },
         sign: { type: "boolean" },
+        name: { type: "string" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -156,7 +159,7 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
     }
     byzantine = { count, attack: m[2] as Attack };
   }
-  const rule = (v.rule ?? "trimmed-mean") as RobustRule;
+  const rule = (v.rule ?? "clip") as RobustRule;
   if (!["trimmed-mean", "median", "clip", "mean"].includes(rule)) {
     throw new UsageError(
       `Unknown --rule ${JSON.stringify(v.rule)}`,
@@ -186,6 +189,12 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
       );
     }
     tune[m[1]] = Number(m[2]);
+  }
+  if (v.name !== undefined && !/^[\w.-]+$/.test(v.name)) {
+    throw new UsageError(
+      `Invalid --name ${JSON.stringify(v.name)}`,
+      "Use letters, digits, '.', '_' and '-' only",
+    );
   }
   const optimizer = v.optimizer ?? "adam";
   if (optimizer !== "adam" && optimizer !== "sgd") {
@@ -218,6 +227,7 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
     out: v.out ?? ".bench",
     centralized: !v["no-centralized"],
     sign: v.sign ?? false,
+    name: v.name,
     json: v.json ?? false,
   };
 }
@@ -371,8 +381,9 @@ async function main(): Promise<number> {
   const log = args.json ? (l: string) => console.error(l) : (l: string) => console.log(l);
   const started = performance.now();
   const result = await simulate(args, log);
-  const name = `sim-${args.model}-n${args.nodes}-${args.split.replace(":", "")}-d${args.maxDatagram}` +
-    (args.byzantine ? `-byz${args.byzantine.attack}` : "") + (args.lateJoin ? "-late" : "");
+  const name = args.name ??
+    `sim-${args.model}-n${args.nodes}-${args.split.replace(":", "")}-d${args.maxDatagram}` +
+      (args.byzantine ? `-byz${args.byzantine.attack}` : "") + (args.lateJoin ? "-late" : "");
   await Deno.mkdir(args.out, { recursive: true });
   await Deno.writeTextFile(`${args.out}/${name}.csv`, toCsv(result));
   await Deno.writeTextFile(`${args.out}/${name}.svg`, toSvg(result, name));
@@ -400,9 +411,15 @@ async function main(): Promise<number> {
         accuracy: n.accuracy,
         bytesSent: n.bytesSent,
         datagramsSent: n.datagramsSent,
+        ...(n.byzantine ? { byzantine: n.byzantine, ignoredBy: n.ignoredBy } : {}),
+        ...(n.caughtUpRound !== undefined || (args.lateJoin && n.id === `n${args.nodes - 1}`)
+          ? { lateJoinRound: Math.floor(args.rounds / 2), caughtUpRound: n.caughtUpRound ?? null }
+          : {}),
       })),
       maxDatagram: result.largestDatagram,
       rounds: result.rounds,
+      csv: `${args.out}/${name}.csv`,
+      svg: `${args.out}/${name}.svg`,
     }));
   }
   return 0;

@@ -30,6 +30,8 @@ export interface Config {
     localSteps: number;
     roundMs: number;
     robustMerge: "trimmed-mean" | "median" | "clip" | "mean";
+    consensusStep: number;
+    deltasPerRound: number;
     checkpointMs: number;
   };
   api: { listen: string; allowRemote: boolean; maxBodyBytes: number };

@@ -173,9 +173,22 @@ export const KEYS: readonly KeySpec[] = [
   },
   {
     path: "learning.robustMerge",
-    type: { kind: "enum", values: ["trimmed-mean", "median", "clip", "mean"] },
-    default: "trimmed-mean",
-    doc: "How peers' updates are merged: trimmed-mean and median resist a poisoned peer; mean does not.",
+    type: { kind: "enum", values: ["clip", "trimmed-mean", "median", "mean"] },
+    default: "clip",
+    doc:
+      "How peers' models are merged: clip (centered clipping), trimmed-mean and median resist a poisoned peer; mean does not.",
+  },
+  {
+    path: "learning.consensusStep",
+    type: { kind: "number", min: 0.01, max: 1 },
+    default: 0.5,
+    doc: "How far each merge moves the local model towards the robust centre of the peers' models (CHOCO γ).",
+  },
+  {
+    path: "learning.deltasPerRound",
+    type: { kind: "int", min: 1, max: 64 },
+    default: 4,
+    doc: "Compressed update datagrams each node broadcasts per round (each fills gossip.maxDatagram).",
   },
   {
     path: "learning.checkpointMs",

@@ -12,3 +12,4 @@ export * from "./data.ts";
 export * from "./learner.ts";
 export * from "./robust.ts";
 export * from "./split.ts";
+export * from "./from_config.ts";
