@@ -24,6 +24,7 @@ import type { GossipService, Transport } from "../gossip/mod.ts";
 import { type Identity, loadIdentity, resolveNodeName, TrustStore } from "../identity/mod.ts";
 import { LearnMessage, type Samples, SwarmLearner } from "../learn/learner.ts";
 import { type Attack, Attacker } from "../learn/swarm_sim.ts";
+import { tuningFromConfig } from "../learn/from_config.ts";
 import type { Logger } from "../log.ts";
 import {
   createModel,
@@ -90,6 +91,7 @@ export class Agent {
   #o: AgentOptions;
   #daemon: Daemon;
   #model: TrainableModel;
+  #serving: TrainableModel;
   #learner: SwarmLearner;
   #gossip: GossipService;
   #api: ApiServer;
@@ -120,6 +122,7 @@ export class Agent {
     daemon: Daemon;
     identity: Identity;
     model: TrainableModel;
+    serving: TrainableModel;
     learner: SwarmLearner;
     gossip: GossipService;
     api: ApiServer;
@@ -137,6 +140,7 @@ export class Agent {
     this.#daemon = parts.daemon;
     this.identity = parts.identity;
     this.#model = parts.model;
+    this.#serving = parts.serving;
     this.#learner = parts.learner;
     this.#gossip = parts.gossip;
     this.#api = parts.api;
@@ -222,6 +226,10 @@ export class Agent {
       });
       const model = await createModel(spec, { learningRate: config.learning.rate });
       cleanup.push(() => model.dispose());
+      // Predictions and accuracy come from the swarm's consensus (the learner's inference weights),
+      // held in a second model so training never waits for a prediction or the reverse.
+      const serving = await createModel(spec);
+      cleanup.push(() => serving.dispose());
 
       const loaded = await loadCheckpoint(state.checkpoints, model);
       const foreign = loaded.skipped.filter((s) => /not of this model|weights, this model/.test(s.reason));
@@ -263,8 +271,9 @@ export class Agent {
         rng: new SeededRandom(cryptoRandom.nextU32()),
         selfKey: identity.publicKey,
         deflate: deflateBody,
-        batchSize: config.learning.batchSize,
-        rule: config.learning.robustMerge,
+        ...tuningFromConfig(config.learning),
+        // A node without a checkpoint catches up from its peers' snapshots before publishing.
+        joining: !loaded.checkpoint,
         peerTimeoutMs: Math.max(config.gossip.peerTimeoutMs, 4 * config.learning.roundMs),
       });
       if (loaded.checkpoint) {
@@ -283,6 +292,7 @@ export class Agent {
           });
         }
       }
+      serving.setWeights(swarm.inferenceWeights());
       const node = daemon.gossip.node;
       const attacker = o.devAttack
         ? new Attacker(o.devAttack, swarm.publicCopy(), deflateBody, new SeededRandom(7), node.bodyBudget)
@@ -317,7 +327,7 @@ export class Agent {
       const handler = createApi({
         inputSize: model.inputSize,
         classes: model.classes,
-        predict: (x, count) => model.predict(x, count),
+        predict: (x, count) => serving.predict(x, count),
         addSamples: async (x, y, count) => {
           const stored = await store.append(x, y, count);
           return { stored };
@@ -345,6 +355,7 @@ export class Agent {
         daemon,
         identity,
         model,
+        serving,
         learner: swarm,
         gossip: daemon.gossip,
         api,
@@ -433,10 +444,10 @@ export class Agent {
       this.#learner.setData(this.#data.train);
     }
     const cfg = this.#live.learning;
-    this.#learner.tuning.batchSize = cfg.batchSize;
-    this.#learner.tuning.rule = cfg.robustMerge;
+    Object.assign(this.#learner.tuning, tuningFromConfig(cfg));
     await this.#learner.train(cfg.localSteps);
     this.#learner.mix(now);
+    this.#serving.setWeights(this.#learner.inferenceWeights());
     let out: { type: number; body: Uint8Array }[] = this.#learner.outgoing(now, this.#gossip.node.bodyBudget);
     if (this.#attacker) out = this.#attacker.transform(out, this.#learner.stats(now).rounds);
     for (const m of out) {
@@ -457,7 +468,7 @@ export class Agent {
     const n = Math.min(h.count, MAX_EVAL_ROWS);
     const F = this.#model.inputSize;
     try {
-      const r = await this.#model.evaluate(h.x.subarray(0, n * F), h.y.subarray(0, n), n);
+      const r = await this.#serving.evaluate(h.x.subarray(0, n * F), h.y.subarray(0, n), n);
       this.#accuracy = r.accuracy;
     } catch (e) {
       this.#o.logger.error("Evaluation failed", { error: e });
@@ -567,6 +578,7 @@ export class Agent {
     await this.#writeStatus();
     await this.#daemon.stop();
     this.#model.dispose();
+    this.#serving.dispose();
     log.info("Stopped cleanly", { checkpoint: join(this.#o.state.checkpoints) });
     this.#resolveStopped();
   }

@@ -20,6 +20,8 @@ export const LIVE_KEYS: readonly string[] = [
   "learning.localSteps",
   "learning.roundMs",
   "learning.robustMerge",
+  "learning.consensusStep",
+  "learning.deltasPerRound",
   "learning.checkpointMs",
   "api.maxBodyBytes",
   "logging.level",
