@@ -579,7 +579,17 @@ export class Agent {
     await this.#daemon.stop();
     this.#model.dispose();
     this.#serving.dispose();
-    log.info("Stopped cleanly", { checkpoint: join(this.#o.state.checkpoints) });
+    const final = this.#daemon.status();
+    log.info("Stopped", {
+      checkpoint: this.#o.state.checkpoints,
+      peers: final.peers.map((p) => ({
+        name: p.name,
+        fingerprint: p.fingerprint,
+        alive: p.alive,
+        in: p.datagramsIn,
+      })),
+      counters: final.counters,
+    });
     this.#resolveStopped();
   }
 }

@@ -240,7 +240,7 @@ Deno.test("three agents on loopback learn together, report, refuse bad requests,
       const statuses = await Promise.all(agents.map((a) => a.stop()));
       for (const [i, s] of statuses.entries()) {
         assert.equal(s.code, 0, await agents[i].log());
-        assert.match(await agents[i].log(), /Stopped cleanly/);
+        assert.match(await agents[i].log(), /"msg":"Stopped","checkpoint"/);
       }
     });
   } finally {
