@@ -11,7 +11,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { type BackendName, currentBackend, initBackend } from "./backend.ts";
 import { MlpForward } from "./fast_mlp.ts";
 import { VitForward } from "./fast_vit.ts";
@@ -150,6 +150,7 @@ class TfModel implements TrainableModel {
       }
       labels[i] = y[i];
     }
+    await loadGradients();
     const cost = this.#optimizer.minimize(
       () => {
         const xs = tf.tensor2d(x.subarray(0, count * this.inputSize), [count, this.inputSize]);
@@ -270,12 +271,18 @@ function mlpForward(spec: MlpSpec, vars: tf.Variable[], x: tf.Tensor2D): tf.Tens
 
 function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor2D {
   const { mean, variance } = tf.moments(x, -1, true);
-  return x.sub(mean).mul(tf.rsqrt(variance.add(1e-5))).mul(gamma).add(beta);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), gamma), beta);
+}
+
+/** `x · kernel + bias` (+ activation) in one fused kernel. */
+function dense(x: tf.Tensor2D, kernel: tf.Tensor, bias: tf.Tensor, activation?: "relu"): tf.Tensor2D {
+  return tf.fused.matMul({ a: x, b: kernel as tf.Tensor2D, bias, activation }) as tf.Tensor2D;
 }
 
 /**
  * Logits of the vision transformer: patches → linear embedding + position embedding → `depth`
  * pre-norm blocks (multi-head self-attention, MLP, residuals) → layer norm → mean over patches → head.
+ * Only functional ops (no chained tensor methods), so inference needs nothing beyond tfjs-core.
  */
 function vitForward(spec: VitSpec, p: Map<string, tf.Variable>, x: tf.Tensor2D): tf.Tensor2D {
   const v = spec.vit;
@@ -284,61 +291,51 @@ function vitForward(spec: VitSpec, p: Map<string, tf.Variable>, x: tf.Tensor2D):
   const patches = grid * grid;
   const d = v.dim, heads = v.heads, dh = d / heads;
   const get = (name: string) => p.get(name)! as tf.Tensor;
-  const tokens = x.reshape([batch, grid, v.patchSize, grid, v.patchSize]).transpose([0, 1, 3, 2, 4])
-    .reshape([batch * patches, v.patchSize * v.patchSize]) as tf.Tensor2D;
-  let h = tf.fused.matMul({ a: tokens, b: get("patch/kernel") as tf.Tensor2D, bias: get("patch/bias") })
-    .reshape([batch, patches, d]).add(get("pos")).reshape([batch * patches, d]) as tf.Tensor2D;
+  const tokens = tf.reshape(
+    tf.transpose(tf.reshape(x, [batch, grid, v.patchSize, grid, v.patchSize]), [0, 1, 3, 2, 4]),
+    [batch * patches, v.patchSize * v.patchSize],
+  ) as tf.Tensor2D;
+  const embedded = tf.add(
+    tf.reshape(dense(tokens, get("patch/kernel"), get("patch/bias")), [batch, patches, d]),
+    get("pos"),
+  );
+  let h = tf.reshape(embedded, [batch * patches, d]) as tf.Tensor2D;
   const scale = 1 / Math.sqrt(dh);
   for (let b = 0; b < v.depth; b++) {
     const n = `block${b}`;
     const n1 = layerNorm(h, get(`${n}/ln1/gamma`), get(`${n}/ln1/beta`));
     // Heads are column slices of [q | k | v]; slicing + reshaping needs no transposes (slow on wasm).
-    const qkv = tf.fused.matMul({
-      a: n1,
-      b: get(`${n}/attn/qkv/kernel`) as tf.Tensor2D,
-      bias: get(`${n}/attn/qkv/bias`),
-    });
+    const qkv = dense(n1, get(`${n}/attn/qkv/kernel`), get(`${n}/attn/qkv/bias`));
     const column = (start: number) =>
-      qkv.slice([0, start], [batch * patches, dh]).reshape([batch, patches, dh]) as tf.Tensor3D;
+      tf.reshape(tf.slice(qkv, [0, start], [batch * patches, dh]), [batch, patches, dh]) as tf.Tensor3D;
     const contexts: tf.Tensor3D[] = [];
     for (let head = 0; head < heads; head++) {
-      const q = column(head * dh).mul(scale) as tf.Tensor3D;
+      const q = tf.mul(column(head * dh), scale) as tf.Tensor3D;
       const k = column(d + head * dh);
       const val = column(2 * d + head * dh);
       contexts.push(tf.matMul(tf.softmax(tf.matMul(q, k, false, true)), val));
     }
-    const ctx = (heads === 1 ? contexts[0] : tf.concat(contexts, 2)).reshape([
+    const ctx = tf.reshape(heads === 1 ? contexts[0] : tf.concat(contexts, 2), [
       batch * patches,
       d,
     ]) as tf.Tensor2D;
-    h = h.add(
-      tf.fused.matMul({
-        a: ctx,
-        b: get(`${n}/attn/out/kernel`) as tf.Tensor2D,
-        bias: get(`${n}/attn/out/bias`),
-      }),
-    );
+    h = tf.add(h, dense(ctx, get(`${n}/attn/out/kernel`), get(`${n}/attn/out/bias`)));
     const n2 = layerNorm(h, get(`${n}/ln2/gamma`), get(`${n}/ln2/beta`));
-    const hidden = tf.fused.matMul({
-      a: n2,
-      b: get(`${n}/mlp/fc1/kernel`) as tf.Tensor2D,
-      bias: get(`${n}/mlp/fc1/bias`),
-      activation: "relu",
-    });
-    h = h.add(
-      tf.fused.matMul({
-        a: hidden,
-        b: get(`${n}/mlp/fc2/kernel`) as tf.Tensor2D,
-        bias: get(`${n}/mlp/fc2/bias`),
-      }),
-    );
+    const hidden = dense(n2, get(`${n}/mlp/fc1/kernel`), get(`${n}/mlp/fc1/bias`), "relu");
+    h = tf.add(h, dense(hidden, get(`${n}/mlp/fc2/kernel`), get(`${n}/mlp/fc2/bias`)));
   }
-  const pooled = layerNorm(h, get("final/ln/gamma"), get("final/ln/beta")).reshape([batch, patches, d]).mean(
-    1,
-  ) as tf.Tensor2D;
-  return tf.fused.matMul({
-    a: pooled,
-    b: get("head/kernel") as tf.Tensor2D,
-    bias: get("head/bias"),
-  }) as tf.Tensor2D;
+  const normed = layerNorm(h, get("final/ln/gamma"), get("final/ln/beta"));
+  const pooled = tf.mean(tf.reshape(normed, [batch, patches, d]), 1) as tf.Tensor2D;
+  return dense(pooled, get("head/kernel"), get("head/bias"));
+}
+
+let gradients: Promise<unknown> | undefined;
+
+/**
+ * tfjs-core alone has no gradient functions; the `@tensorflow/tfjs` bundle registers them (in the
+ * registry every tfjs copy shares). Loaded on the first training step only, so inference starts fast
+ * (loading the whole bundle takes ~1 s on a Pi and ~45 s under qemu).
+ */
+function loadGradients(): Promise<unknown> {
+  return gradients ??= import("@tensorflow/tfjs");
 }
