@@ -77,10 +77,11 @@ export function compare(a: Record<string, unknown>, b: Record<string, unknown>):
     }
     for (const k of ["js", "wasm", "cpu"]) {
       const va = [ea[k]].flat() as number[], vb = [eb[k]].flat() as number[];
-      const worst = va.reduce(
-        (m, v, i) => Math.max(m, Math.abs(v - vb[i])),
-        va.length === vb.length ? 0 : Infinity,
-      );
+      if (va.length !== vb.length) {
+        problems.push(`${id} ${k}: ${va.length} values (${a.arch}) vs ${vb.length} (${b.arch})`);
+        continue;
+      }
+      const worst = va.reduce((m, v, i) => Math.max(m, Math.abs(v - vb[i])), 0);
       if (!(worst <= TOLERANCE)) problems.push(`${id} ${k}: differs by ${worst} (> ${TOLERANCE})`);
     }
   }
