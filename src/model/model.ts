@@ -77,12 +77,18 @@ class TfModel implements TrainableModel {
   readonly inputSize: number;
   readonly backend: BackendName;
   readonly #layout: ParamEntry[];
-  readonly #vars: tf.Variable[];
-  readonly #byName: Map<string, tf.Variable>;
+  /**
+   * All weights as one 1-D variable in the documented flat order. The forward pass splits it into the
+   * parameter tensors (one SplitV; its gradient is one Concat), so Adam updates one tensor instead of
+   * one per parameter: ~10 kernels per step instead of ~10 × 26 for the ViT.
+   */
+  readonly #weights: tf.Variable;
   readonly #optimizer: tf.AdamOptimizer;
   readonly #jsFastPath: boolean;
-  /** CPU copy of the weights; undefined when the variables changed since it was taken. */
+  /** CPU copy of the weights; undefined when the variable changed since it was taken. */
   #mirror: Float32Array | undefined;
+  /** Parameter tensors split off the variable for inference; undefined when the weights changed. */
+  #inferenceParams: tf.Tensor[] | undefined;
   #fast: MlpForward | VitForward | undefined;
   #disposed = false;
 
@@ -97,10 +103,7 @@ class TfModel implements TrainableModel {
     this.inputSize = spec.input;
     this.#jsFastPath = options.jsFastPath ?? true;
     const w = initialWeights(spec);
-    this.#vars = this.#layout.map((p) =>
-      tf.tidy(() => tf.variable(tf.tensor(w.subarray(p.offset, p.offset + p.size), p.shape, "float32"), true))
-    );
-    this.#byName = new Map(this.#layout.map((p, i) => [p.name, this.#vars[i]]));
+    this.#weights = tf.tidy(() => tf.variable(tf.tensor1d(w, "float32"), true));
     this.#mirror = w;
     this.#optimizer = tf.train.adam(options.learningRate ?? 0.001);
   }
@@ -111,7 +114,7 @@ class TfModel implements TrainableModel {
       if (tf.getBackend() === "webgpu") {
         throw new Error("Bug: weights on webgpu must be read back asynchronously before getWeights()");
       }
-      this.#mirror = this.#readSync();
+      this.#mirror = (this.#weights.dataSync() as Float32Array).slice();
     }
     return this.#mirror.slice();
   }
@@ -130,13 +133,9 @@ class TfModel implements TrainableModel {
         );
       }
     }
-    tf.tidy(() => {
-      this.#layout.forEach((p, i) =>
-        this.#vars[i].assign(tf.tensor(w.subarray(p.offset, p.offset + p.size), p.shape))
-      );
-    });
+    tf.tidy(() => this.#weights.assign(tf.tensor1d(w, "float32")));
+    this.#changed();
     this.#mirror = w.slice();
-    this.#fast = undefined;
   }
 
   async trainBatch(x: Float32Array, y: Uint8Array, count: number): Promise<number> {
@@ -155,16 +154,15 @@ class TfModel implements TrainableModel {
       () => {
         const xs = tf.tensor2d(x.subarray(0, count * this.inputSize), [count, this.inputSize]);
         const oneHot = tf.oneHot(tf.tensor1d(labels, "int32"), this.classes);
-        return tf.losses.softmaxCrossEntropy(oneHot, this.#forward(xs)) as tf.Scalar;
+        return tf.losses.softmaxCrossEntropy(oneHot, this.#forward(this.#split(), xs)) as tf.Scalar;
       },
       true,
-      this.#vars,
+      [this.#weights],
     );
-    this.#mirror = undefined;
-    this.#fast = undefined;
+    this.#changed();
     const loss = (await cost!.data())[0];
     cost!.dispose();
-    if (tf.getBackend() === "webgpu") this.#mirror = await this.#readAsync();
+    if (tf.getBackend() === "webgpu") this.#mirror = (await this.#weights.data() as Float32Array).slice();
     return loss;
   }
 
@@ -174,7 +172,9 @@ class TfModel implements TrainableModel {
     const out = new Float32Array(count * this.classes);
     if (this.#jsFastPath && count <= JS_FAST_PATH_MAX_BATCH) {
       if (!this.#fast) {
-        this.#mirror ??= tf.getBackend() === "webgpu" ? await this.#readAsync() : this.#readSync();
+        this.#mirror ??= tf.getBackend() === "webgpu"
+          ? (await this.#weights.data() as Float32Array).slice()
+          : (this.#weights.dataSync() as Float32Array).slice();
         this.#fast = this.spec.kind === "mlp"
           ? new MlpForward(this.spec, this.#mirror)
           : new VitForward(this.spec, this.#mirror);
@@ -182,14 +182,12 @@ class TfModel implements TrainableModel {
       this.#fast.run(x, count, out);
       return out;
     }
+    const params = this.#inferenceParams ??= tf.tidy(() => this.#split().map((t) => tf.keep(t)));
     for (let start = 0; start < count; start += PREDICT_CHUNK) {
       const n = Math.min(PREDICT_CHUNK, count - start);
       const probs = tf.tidy(() => {
-        const xs = tf.tensor2d(x.subarray(start * this.inputSize, (start + n) * this.inputSize), [
-          n,
-          this.inputSize,
-        ]);
-        return tf.softmax(this.#forward(xs));
+        const rows = x.subarray(start * this.inputSize, (start + n) * this.inputSize);
+        return tf.softmax(this.#forward(params, tf.tensor2d(rows, [n, this.inputSize])));
       });
       try {
         out.set(await probs.data() as Float32Array, start * this.classes);
@@ -218,27 +216,30 @@ class TfModel implements TrainableModel {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#changed();
     this.#optimizer.dispose();
-    for (const v of this.#vars) v.dispose();
+    this.#weights.dispose();
   }
 
-  #forward(x: tf.Tensor2D): tf.Tensor2D {
+  /** The parameter tensors in layout order, split off the flat variable (call inside a tidy). */
+  #split(): tf.Tensor[] {
+    return tf.split(this.#weights, this.#layout.map((p) => p.size)).map((t, i) =>
+      tf.reshape(t, this.#layout[i].shape)
+    );
+  }
+
+  #forward(params: tf.Tensor[], x: tf.Tensor2D): tf.Tensor2D {
     return this.spec.kind === "mlp"
-      ? mlpForward(this.spec, this.#vars, x)
-      : vitForward(this.spec, this.#byName, x);
+      ? mlpForward(this.spec, params, x)
+      : vitForward(this.spec, new Map(this.#layout.map((p, i) => [p.name, params[i]])), x);
   }
 
-  #readSync(): Float32Array {
-    const out = new Float32Array(this.paramCount);
-    this.#layout.forEach((p, i) => out.set(this.#vars[i].dataSync() as Float32Array, p.offset));
-    return out;
-  }
-
-  async #readAsync(): Promise<Float32Array> {
-    const out = new Float32Array(this.paramCount);
-    const parts = await Promise.all(this.#vars.map((v) => v.data()));
-    this.#layout.forEach((p, i) => out.set(parts[i] as Float32Array, p.offset));
-    return out;
+  /** Forgets everything derived from the weights. */
+  #changed(): void {
+    this.#mirror = undefined;
+    this.#fast = undefined;
+    this.#inferenceParams?.forEach((t) => t.dispose());
+    this.#inferenceParams = undefined;
   }
 
   #checkInput(x: Float32Array, count: number, what: string): void {
@@ -255,7 +256,7 @@ class TfModel implements TrainableModel {
 }
 
 /** Logits of an MLP: fused matMul + bias + activation per layer. */
-function mlpForward(spec: MlpSpec, vars: tf.Variable[], x: tf.Tensor2D): tf.Tensor2D {
+function mlpForward(spec: MlpSpec, vars: tf.Tensor[], x: tf.Tensor2D): tf.Tensor2D {
   let h: tf.Tensor2D = x;
   const layers = vars.length / 2;
   for (let l = 0; l < layers; l++) {
@@ -284,7 +285,7 @@ function dense(x: tf.Tensor2D, kernel: tf.Tensor, bias: tf.Tensor, activation?: 
  * pre-norm blocks (multi-head self-attention, MLP, residuals) → layer norm → mean over patches → head.
  * Only functional ops (no chained tensor methods), so inference needs nothing beyond tfjs-core.
  */
-function vitForward(spec: VitSpec, p: Map<string, tf.Variable>, x: tf.Tensor2D): tf.Tensor2D {
+function vitForward(spec: VitSpec, p: Map<string, tf.Tensor>, x: tf.Tensor2D): tf.Tensor2D {
   const v = spec.vit;
   const batch = x.shape[0];
   const grid = v.imageSize / v.patchSize;
