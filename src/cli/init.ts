@@ -1,20 +1,23 @@
 /**
- * `agent init`: creates the state directory and a commented default config. Idempotent: a second run
- * changes nothing and says so; `--force` rewrites the config.
+ * `agent init`: creates the state directory, a commented default config and this node's Ed25519 key
+ * pair. Idempotent: a second run changes nothing and says so; `--force` rewrites the config (never
+ * the key: a new key would mean pairing every peer again).
  *
  * @module
  */
 import { checkValue, KEYS, loadConfig, renderDefaultConfig } from "../config/mod.ts";
 import { UsageError } from "../errors.ts";
+import { ensureIdentity } from "../identity/keyfile.ts";
 import { writeFileAtomic } from "../state/mod.ts";
 import type { Command, CommandContext } from "./command.ts";
 
 /** The `init` command. */
 export const initCommand: Command = {
   name: "init",
-  summary: "Create the state directory and a default config file",
+  summary: "Create the state directory, a default config file and this node's key pair",
   usage: ["init [--name NAME] [--model ID] [--force]"],
-  description: "Safe to run twice: an existing setup is left as it is unless --force is given.",
+  description:
+    "Safe to run twice: an existing setup is left as it is unless --force is given (which rewrites the\nconfig, never the key pair).",
   options: {
     name: { type: "string", arg: "NAME", help: "Node name shown to peers (default: host name)" },
     model: { type: "string", arg: "ID", help: "Model id, e.g. mnist-mlp or mnist-vit (default: mnist-mlp)" },
@@ -76,12 +79,26 @@ async function runInit(ctx: CommandContext): Promise<number> {
     configNote = existing !== undefined ? "overwritten (--force)" : "created";
   }
 
+  const identity = await ensureIdentity(ctx.state);
+  if (identity.created) created.push(ctx.state.privateKey, ctx.state.publicKey);
+  const keyNote = `${identity.created ? "created" : "kept"}, fingerprint ${identity.fingerprint}`;
+
   if (ctx.global.json) {
-    ctx.print("", { state: root, config: ctx.configPath, created, changed: created.length > 0 });
+    ctx.print("", {
+      state: root,
+      config: ctx.configPath,
+      fingerprint: identity.fingerprint,
+      created,
+      changed: created.length > 0,
+    });
   } else if (created.length === 0) {
-    ctx.io.stdout(`Already initialised in ${root}; nothing changed.\n  config: ${ctx.configPath} (kept)\n`);
+    ctx.io.stdout(
+      `Already initialised in ${root}; nothing changed.\n  config: ${ctx.configPath} (kept)\n  key:    ${ctx.state.privateKey} (${keyNote})\n`,
+    );
   } else {
-    ctx.io.stdout(`Initialised ${root}\n  config: ${ctx.configPath} (${configNote})\n`);
+    ctx.io.stdout(
+      `Initialised ${root}\n  config: ${ctx.configPath} (${configNote})\n  key:    ${ctx.state.privateKey} (${keyNote})\nNext: 'agent id' shows the QR code to pair this board with others.\n`,
+    );
   }
   return 0;
 }

@@ -15,12 +15,16 @@ import { resolveStateDir, stateLayout } from "../state/mod.ts";
 import { VERSION } from "../version.ts";
 import type { Command, CommandContext, GlobalOptions, Io, OptionSpec } from "./command.ts";
 import { doctorCommand } from "./doctor.ts";
+import { idCommand } from "./id.ts";
 import { inferCommand } from "./infer.ts";
 import { initCommand } from "./init.ts";
+import { trustCommand } from "./trust.ts";
 
 /** Every working subcommand, in help order. */
 export const COMMANDS: readonly Command[] = [
   initCommand,
+  idCommand,
+  trustCommand,
   inferCommand,
   doctorCommand,
 ];

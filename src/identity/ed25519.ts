@@ -65,6 +65,20 @@ export function publicKeyFromSeed(seed: Uint8Array): Uint8Array {
   return noble.getPublicKey(seed);
 }
 
+/**
+ * True when `publicKey` is 32 bytes encoding a point on the curve that is not of small order (a
+ * small-order key would let anyone forge signatures that verify under it). Checked when a key is
+ * first accepted (pairing), not per datagram.
+ */
+export function isValidPublicKey(publicKey: Uint8Array): boolean {
+  if (publicKey.length !== PUBLIC_KEY_SIZE) return false;
+  try {
+    return !noble.Point.fromBytes(publicKey).isSmallOrder();
+  } catch {
+    return false;
+  }
+}
+
 /** A fresh random seed from the platform CSPRNG. */
 export function randomSeed(): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(SEED_SIZE));

@@ -41,6 +41,8 @@ export interface StateLayout {
   publicKey: string;
   /** Trusted peers. */
   trustStore: string;
+  /** Lock file serialising read-modify-write of the trust store (flock; never written to). */
+  trustLock: string;
   /** Boot epoch counter for datagram sequence numbers (incremented on every start). */
   bootEpoch: string;
   /** Replay windows of peers (highest sequence + bitmap). */
@@ -62,6 +64,7 @@ export function stateLayout(root: string): StateLayout {
     privateKey: join(root, "identity", "ed25519.key"),
     publicKey: join(root, "identity", "ed25519.pub"),
     trustStore: join(root, "trust.json"),
+    trustLock: join(root, "trust.lock"),
     bootEpoch: join(root, "boot-epoch"),
     replay: join(root, "replay.bin"),
     checkpoints: join(root, "checkpoints"),
