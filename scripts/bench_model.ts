@@ -7,7 +7,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
+import * as tfl from "@tensorflow/tfjs-layers";
 import { loadMnist } from "../src/learn/mnist.ts";
 import { type BackendName, createModel, initBackend, type TrainableModel } from "../src/model/mod.ts";
 
@@ -66,10 +67,10 @@ for (const name of backends) {
   put("512³ matMul (GFLOP/s)", "baseline", name, mmGflops.toFixed(2));
 
   // Baseline: the same MLP as a tfjs layers model.
-  const layers = tf.sequential({
+  const layers = tfl.sequential({
     layers: [
-      tf.layers.dense({ units: 32, inputShape: [784], activation: "relu" }),
-      tf.layers.dense({ units: 10, activation: "softmax" }),
+      tfl.layers.dense({ units: 32, inputShape: [784], activation: "relu" }),
+      tfl.layers.dense({ units: 10, activation: "softmax" }),
     ],
   });
   let r = 0;

@@ -12,11 +12,12 @@
  * (`setWasmPaths(map, true)`), so the same code works from source (`node_modules/`) and from a
  * `deno compile` binary (files embedded with `--include`).
  *
+ * Only `@tensorflow/tfjs-core` is loaded up front; each backend package is imported when it is tried
+ * (the full `@tensorflow/tfjs` bundle takes ~47 s to load under qemu on arm64, core alone a fraction).
+ *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
-import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
-import "@tensorflow/tfjs-backend-webgpu";
+import * as tf from "@tensorflow/tfjs-core";
 import { UsageError } from "../errors.ts";
 
 /** The backends, fastest first. */
@@ -129,6 +130,7 @@ export async function initBackend(
     }
     skipped.push(`WASM skipped (${r.why})`);
   }
+  await import("@tensorflow/tfjs-backend-cpu");
   if (!(await tf.setBackend("cpu"))) throw new Error("Bug: the tfjs cpu backend failed to initialise");
   await tf.ready();
   const why = choice === "auto"
@@ -159,6 +161,7 @@ async function tryWebGpu(probe: BackendProbe, forced: boolean): Promise<Attempt>
     return { ok: false, why: `adapter "${name}" is not the platform's navigator.gpu` };
   }
   try {
+    await import("@tensorflow/tfjs-backend-webgpu");
     if (!(await tf.setBackend("webgpu"))) return { ok: false, why: "tfjs could not initialise webgpu" };
     await tf.ready();
   } catch (e) {
@@ -176,6 +179,7 @@ async function tryWebGpu(probe: BackendProbe, forced: boolean): Promise<Attempt>
 
 async function tryWasm(probe: BackendProbe): Promise<Attempt> {
   if (typeof WebAssembly !== "object") return { ok: false, why: "WebAssembly is not supported here" };
+  const { setWasmPaths } = await import("@tensorflow/tfjs-backend-wasm");
   if (!wasmReady || probe.wasmDir !== undefined) {
     const dir = probe.wasmDir ?? Deno.env.get("AGENT_WASM_DIR") ?? DEFAULT_WASM_DIR;
     const base = typeof dir === "string" ? new URL(dir.endsWith("/") ? dir : dir + "/", "file:///") : dir;

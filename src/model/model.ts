@@ -11,7 +11,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
 import { type BackendName, currentBackend, initBackend } from "./backend.ts";
 import { MlpForward } from "./fast_mlp.ts";
 import { VitForward } from "./fast_vit.ts";
@@ -77,12 +77,18 @@ class TfModel implements TrainableModel {
   readonly inputSize: number;
   readonly backend: BackendName;
   readonly #layout: ParamEntry[];
-  readonly #vars: tf.Variable[];
-  readonly #byName: Map<string, tf.Variable>;
+  /**
+   * All weights as one 1-D variable in the documented flat order. The forward pass splits it into the
+   * parameter tensors (one SplitV; its gradient is one Concat), so Adam updates one tensor instead of
+   * one per parameter: ~10 kernels per step instead of ~10 × 26 for the ViT.
+   */
+  readonly #weights: tf.Variable;
   readonly #optimizer: tf.AdamOptimizer;
   readonly #jsFastPath: boolean;
-  /** CPU copy of the weights; undefined when the variables changed since it was taken. */
+  /** CPU copy of the weights; undefined when the variable changed since it was taken. */
   #mirror: Float32Array | undefined;
+  /** Parameter tensors split off the variable for inference; undefined when the weights changed. */
+  #inferenceParams: tf.Tensor[] | undefined;
   #fast: MlpForward | VitForward | undefined;
   #disposed = false;
 
@@ -97,10 +103,7 @@ class TfModel implements TrainableModel {
     this.inputSize = spec.input;
     this.#jsFastPath = options.jsFastPath ?? true;
     const w = initialWeights(spec);
-    this.#vars = this.#layout.map((p) =>
-      tf.tidy(() => tf.variable(tf.tensor(w.subarray(p.offset, p.offset + p.size), p.shape, "float32"), true))
-    );
-    this.#byName = new Map(this.#layout.map((p, i) => [p.name, this.#vars[i]]));
+    this.#weights = tf.tidy(() => tf.variable(tf.tensor1d(w, "float32"), true));
     this.#mirror = w;
     this.#optimizer = tf.train.adam(options.learningRate ?? 0.001);
   }
@@ -111,7 +114,7 @@ class TfModel implements TrainableModel {
       if (tf.getBackend() === "webgpu") {
         throw new Error("Bug: weights on webgpu must be read back asynchronously before getWeights()");
       }
-      this.#mirror = this.#readSync();
+      this.#mirror = (this.#weights.dataSync() as Float32Array).slice();
     }
     return this.#mirror.slice();
   }
@@ -130,13 +133,9 @@ class TfModel implements TrainableModel {
         );
       }
     }
-    tf.tidy(() => {
-      this.#layout.forEach((p, i) =>
-        this.#vars[i].assign(tf.tensor(w.subarray(p.offset, p.offset + p.size), p.shape))
-      );
-    });
+    tf.tidy(() => this.#weights.assign(tf.tensor1d(w, "float32")));
+    this.#changed();
     this.#mirror = w.slice();
-    this.#fast = undefined;
   }
 
   async trainBatch(x: Float32Array, y: Uint8Array, count: number): Promise<number> {
@@ -150,20 +149,22 @@ class TfModel implements TrainableModel {
       }
       labels[i] = y[i];
     }
+    await loadGradients();
     const cost = this.#optimizer.minimize(
       () => {
         const xs = tf.tensor2d(x.subarray(0, count * this.inputSize), [count, this.inputSize]);
         const oneHot = tf.oneHot(tf.tensor1d(labels, "int32"), this.classes);
-        return tf.losses.softmaxCrossEntropy(oneHot, this.#forward(xs)) as tf.Scalar;
+        // Mean cross-entropy; tf.losses.softmaxCrossEntropy computes the same with ~20 more kernels.
+        const logProbs = tf.logSoftmax(this.#forward(this.#split(), xs));
+        return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, logProbs), 1))) as tf.Scalar;
       },
       true,
-      this.#vars,
+      [this.#weights],
     );
-    this.#mirror = undefined;
-    this.#fast = undefined;
+    this.#changed();
     const loss = (await cost!.data())[0];
     cost!.dispose();
-    if (tf.getBackend() === "webgpu") this.#mirror = await this.#readAsync();
+    if (tf.getBackend() === "webgpu") this.#mirror = (await this.#weights.data() as Float32Array).slice();
     return loss;
   }
 
@@ -173,7 +174,9 @@ class TfModel implements TrainableModel {
     const out = new Float32Array(count * this.classes);
     if (this.#jsFastPath && count <= JS_FAST_PATH_MAX_BATCH) {
       if (!this.#fast) {
-        this.#mirror ??= tf.getBackend() === "webgpu" ? await this.#readAsync() : this.#readSync();
+        this.#mirror ??= tf.getBackend() === "webgpu"
+          ? (await this.#weights.data() as Float32Array).slice()
+          : (this.#weights.dataSync() as Float32Array).slice();
         this.#fast = this.spec.kind === "mlp"
           ? new MlpForward(this.spec, this.#mirror)
           : new VitForward(this.spec, this.#mirror);
@@ -181,14 +184,12 @@ class TfModel implements TrainableModel {
       this.#fast.run(x, count, out);
       return out;
     }
+    const params = this.#inferenceParams ??= tf.tidy(() => this.#split().map((t) => tf.keep(t)));
     for (let start = 0; start < count; start += PREDICT_CHUNK) {
       const n = Math.min(PREDICT_CHUNK, count - start);
       const probs = tf.tidy(() => {
-        const xs = tf.tensor2d(x.subarray(start * this.inputSize, (start + n) * this.inputSize), [
-          n,
-          this.inputSize,
-        ]);
-        return tf.softmax(this.#forward(xs));
+        const rows = x.subarray(start * this.inputSize, (start + n) * this.inputSize);
+        return tf.softmax(this.#forward(params, tf.tensor2d(rows, [n, this.inputSize])));
       });
       try {
         out.set(await probs.data() as Float32Array, start * this.classes);
@@ -217,27 +218,30 @@ class TfModel implements TrainableModel {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#changed();
     this.#optimizer.dispose();
-    for (const v of this.#vars) v.dispose();
+    this.#weights.dispose();
   }
 
-  #forward(x: tf.Tensor2D): tf.Tensor2D {
+  /** The parameter tensors in layout order, split off the flat variable (call inside a tidy). */
+  #split(): tf.Tensor[] {
+    return tf.split(this.#weights, this.#layout.map((p) => p.size)).map((t, i) =>
+      tf.reshape(t, this.#layout[i].shape)
+    );
+  }
+
+  #forward(params: tf.Tensor[], x: tf.Tensor2D): tf.Tensor2D {
     return this.spec.kind === "mlp"
-      ? mlpForward(this.spec, this.#vars, x)
-      : vitForward(this.spec, this.#byName, x);
+      ? mlpForward(this.spec, params, x)
+      : vitForward(this.spec, new Map(this.#layout.map((p, i) => [p.name, params[i]])), x);
   }
 
-  #readSync(): Float32Array {
-    const out = new Float32Array(this.paramCount);
-    this.#layout.forEach((p, i) => out.set(this.#vars[i].dataSync() as Float32Array, p.offset));
-    return out;
-  }
-
-  async #readAsync(): Promise<Float32Array> {
-    const out = new Float32Array(this.paramCount);
-    const parts = await Promise.all(this.#vars.map((v) => v.data()));
-    this.#layout.forEach((p, i) => out.set(parts[i] as Float32Array, p.offset));
-    return out;
+  /** Forgets everything derived from the weights. */
+  #changed(): void {
+    this.#mirror = undefined;
+    this.#fast = undefined;
+    this.#inferenceParams?.forEach((t) => t.dispose());
+    this.#inferenceParams = undefined;
   }
 
   #checkInput(x: Float32Array, count: number, what: string): void {
@@ -254,7 +258,7 @@ class TfModel implements TrainableModel {
 }
 
 /** Logits of an MLP: fused matMul + bias + activation per layer. */
-function mlpForward(spec: MlpSpec, vars: tf.Variable[], x: tf.Tensor2D): tf.Tensor2D {
+function mlpForward(spec: MlpSpec, vars: tf.Tensor[], x: tf.Tensor2D): tf.Tensor2D {
   let h: tf.Tensor2D = x;
   const layers = vars.length / 2;
   for (let l = 0; l < layers; l++) {
@@ -270,75 +274,71 @@ function mlpForward(spec: MlpSpec, vars: tf.Variable[], x: tf.Tensor2D): tf.Tens
 
 function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor2D {
   const { mean, variance } = tf.moments(x, -1, true);
-  return x.sub(mean).mul(tf.rsqrt(variance.add(1e-5))).mul(gamma).add(beta);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), gamma), beta);
+}
+
+/** `x · kernel + bias` (+ activation) in one fused kernel. */
+function dense(x: tf.Tensor2D, kernel: tf.Tensor, bias: tf.Tensor, activation?: "relu"): tf.Tensor2D {
+  return tf.fused.matMul({ a: x, b: kernel as tf.Tensor2D, bias, activation }) as tf.Tensor2D;
 }
 
 /**
  * Logits of the vision transformer: patches → linear embedding + position embedding → `depth`
  * pre-norm blocks (multi-head self-attention, MLP, residuals) → layer norm → mean over patches → head.
+ * Only functional ops (no chained tensor methods), so inference needs nothing beyond tfjs-core.
  */
-function vitForward(spec: VitSpec, p: Map<string, tf.Variable>, x: tf.Tensor2D): tf.Tensor2D {
+function vitForward(spec: VitSpec, p: Map<string, tf.Tensor>, x: tf.Tensor2D): tf.Tensor2D {
   const v = spec.vit;
   const batch = x.shape[0];
   const grid = v.imageSize / v.patchSize;
   const patches = grid * grid;
   const d = v.dim, heads = v.heads, dh = d / heads;
   const get = (name: string) => p.get(name)! as tf.Tensor;
-  const tokens = x.reshape([batch, grid, v.patchSize, grid, v.patchSize]).transpose([0, 1, 3, 2, 4])
-    .reshape([batch * patches, v.patchSize * v.patchSize]) as tf.Tensor2D;
-  let h = tf.fused.matMul({ a: tokens, b: get("patch/kernel") as tf.Tensor2D, bias: get("patch/bias") })
-    .reshape([batch, patches, d]).add(get("pos")).reshape([batch * patches, d]) as tf.Tensor2D;
+  const tokens = tf.reshape(
+    tf.transpose(tf.reshape(x, [batch, grid, v.patchSize, grid, v.patchSize]), [0, 1, 3, 2, 4]),
+    [batch * patches, v.patchSize * v.patchSize],
+  ) as tf.Tensor2D;
+  const embedded = tf.add(
+    tf.reshape(dense(tokens, get("patch/kernel"), get("patch/bias")), [batch, patches, d]),
+    get("pos"),
+  );
+  let h = tf.reshape(embedded, [batch * patches, d]) as tf.Tensor2D;
   const scale = 1 / Math.sqrt(dh);
   for (let b = 0; b < v.depth; b++) {
     const n = `block${b}`;
     const n1 = layerNorm(h, get(`${n}/ln1/gamma`), get(`${n}/ln1/beta`));
     // Heads are column slices of [q | k | v]; slicing + reshaping needs no transposes (slow on wasm).
-    const qkv = tf.fused.matMul({
-      a: n1,
-      b: get(`${n}/attn/qkv/kernel`) as tf.Tensor2D,
-      bias: get(`${n}/attn/qkv/bias`),
-    });
+    const qkv = dense(n1, get(`${n}/attn/qkv/kernel`), get(`${n}/attn/qkv/bias`));
     const column = (start: number) =>
-      qkv.slice([0, start], [batch * patches, dh]).reshape([batch, patches, dh]) as tf.Tensor3D;
+      tf.reshape(tf.slice(qkv, [0, start], [batch * patches, dh]), [batch, patches, dh]) as tf.Tensor3D;
     const contexts: tf.Tensor3D[] = [];
     for (let head = 0; head < heads; head++) {
-      const q = column(head * dh).mul(scale) as tf.Tensor3D;
+      const q = tf.mul(column(head * dh), scale) as tf.Tensor3D;
       const k = column(d + head * dh);
       const val = column(2 * d + head * dh);
       contexts.push(tf.matMul(tf.softmax(tf.matMul(q, k, false, true)), val));
     }
-    const ctx = (heads === 1 ? contexts[0] : tf.concat(contexts, 2)).reshape([
+    const ctx = tf.reshape(heads === 1 ? contexts[0] : tf.concat(contexts, 2), [
       batch * patches,
       d,
     ]) as tf.Tensor2D;
-    h = h.add(
-      tf.fused.matMul({
-        a: ctx,
-        b: get(`${n}/attn/out/kernel`) as tf.Tensor2D,
-        bias: get(`${n}/attn/out/bias`),
-      }),
-    );
+    h = tf.add(h, dense(ctx, get(`${n}/attn/out/kernel`), get(`${n}/attn/out/bias`)));
     const n2 = layerNorm(h, get(`${n}/ln2/gamma`), get(`${n}/ln2/beta`));
-    const hidden = tf.fused.matMul({
-      a: n2,
-      b: get(`${n}/mlp/fc1/kernel`) as tf.Tensor2D,
-      bias: get(`${n}/mlp/fc1/bias`),
-      activation: "relu",
-    });
-    h = h.add(
-      tf.fused.matMul({
-        a: hidden,
-        b: get(`${n}/mlp/fc2/kernel`) as tf.Tensor2D,
-        bias: get(`${n}/mlp/fc2/bias`),
-      }),
-    );
+    const hidden = dense(n2, get(`${n}/mlp/fc1/kernel`), get(`${n}/mlp/fc1/bias`), "relu");
+    h = tf.add(h, dense(hidden, get(`${n}/mlp/fc2/kernel`), get(`${n}/mlp/fc2/bias`)));
   }
-  const pooled = layerNorm(h, get("final/ln/gamma"), get("final/ln/beta")).reshape([batch, patches, d]).mean(
-    1,
-  ) as tf.Tensor2D;
-  return tf.fused.matMul({
-    a: pooled,
-    b: get("head/kernel") as tf.Tensor2D,
-    bias: get("head/bias"),
-  }) as tf.Tensor2D;
+  const normed = layerNorm(h, get("final/ln/gamma"), get("final/ln/beta"));
+  const pooled = tf.mean(tf.reshape(normed, [batch, patches, d]), 1) as tf.Tensor2D;
+  return dense(pooled, get("head/kernel"), get("head/bias"));
+}
+
+let gradients: Promise<unknown> | undefined;
+
+/**
+ * tfjs-core alone has no gradient functions; the `@tensorflow/tfjs` bundle registers them (in the
+ * registry every tfjs copy shares). Loaded on the first training step only, so inference starts fast
+ * (loading the whole bundle takes ~1 s on a Pi and ~45 s under qemu).
+ */
+function loadGradients(): Promise<unknown> {
+  return gradients ??= import("@tensorflow/tfjs");
 }
