@@ -311,7 +311,11 @@ export class GossipNode {
       body = inflateBody(bytes.subarray(Offset.body, Offset.body + header.bodyLength), this.#o.maxInflated);
       if (header.type === MessageType.Hello) hello = decodeHello(body);
     } catch (e) {
-      if (e instanceof DecodeError) return this.#reject(RejectReason.BadBody, from, peer, e.message);
+      if (e instanceof DecodeError) {
+        // Inflating cost CPU (a DEFLATE bomb costs milliseconds): one second of this sender's budget.
+        this.#limiter.penalize(id, this.#limiter.rate);
+        return this.#reject(RejectReason.BadBody, from, peer, e.message);
+      }
       throw e;
     }
     // accepted
