@@ -24,6 +24,7 @@ import {
   type HelloBody,
   type HelloProgress,
   inflateBody,
+  looksLikeFrame,
   MAX_U32,
   MessageType,
   messageTypeName,
@@ -264,7 +265,10 @@ export class GossipNode {
     if (bytes.length > datagramCap(limits)) {
       return this.#reject(RejectReason.Oversize, from, undefined, `${bytes.length} bytes`);
     }
-    // 2. header sanity
+    // 2. header sanity (junk without our magic is dropped without building an exception)
+    if (!looksLikeFrame(bytes)) {
+      return this.#reject(RejectReason.Malformed, from, undefined, "not an agent frame");
+    }
     let header: FrameHeader;
     try {
       header = decodeHeader(bytes, limits);

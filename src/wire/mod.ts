@@ -224,6 +224,16 @@ export function datagramCap(limits: DecodeLimits): number {
 }
 
 /**
+ * A cheap first look (no allocation, no exception): true if `bytes` starts with the magic and version
+ * of a v1 frame. Junk that fails it is not worth a {@linkcode decodeHeader} call; anything that passes
+ * still goes through it.
+ */
+export function looksLikeFrame(bytes: Uint8Array): boolean {
+  return bytes.length > FRAME_OVERHEAD && bytes[0] === WIRE_MAGIC[0] && bytes[1] === WIRE_MAGIC[1] &&
+    bytes[2] === WIRE_MAGIC[2] && bytes[Offset.version] === WIRE_VERSION;
+}
+
+/**
  * Checks the frame structure and parses the fixed header, without crypto or inflating. Cheap: the
  * gossip layer calls it first to learn the sender. Throws {@linkcode DecodeError} on anything bad.
  */
