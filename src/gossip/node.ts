@@ -200,6 +200,7 @@ export class GossipNode {
   #progress: HelloProgress = NO_PROGRESS;
   #peers = new Map<string, Peer>();
   #untrusted = new Map<string, UntrustedSender>();
+  #lastUntrusted = "";
   #counters: GossipCounters = {
     received: 0,
     receivedBytes: 0,
@@ -436,21 +437,30 @@ export class GossipNode {
   }
 
   #noteUntrusted(key: Uint8Array, from: Address, now: number): void {
-    const id = keyId(key);
-    const address = `${from.hostname}:${from.port}`;
-    const u = this.#untrusted.get(id);
+    // Hot path of a flood: a cheap latin1 map key; the hex id is made once per new key.
+    const k = String.fromCharCode.apply(null, key as unknown as number[]);
+    const u = this.#untrusted.get(k);
     if (u) {
-      this.#untrusted.delete(id);
+      if (this.#lastUntrusted !== k) {
+        this.#untrusted.delete(k); // keep most recent last
+        this.#untrusted.set(k, u);
+        this.#lastUntrusted = k;
+      }
       u.count++;
       u.lastSeen = now;
-      u.address = address;
-      this.#untrusted.set(id, u);
+      u.address = `${from.hostname}:${from.port}`;
       return;
     }
     if (this.#untrusted.size >= MAX_UNTRUSTED_LISTED) {
       this.#untrusted.delete(this.#untrusted.keys().next().value!);
     }
-    this.#untrusted.set(id, { key: id, address, count: 1, lastSeen: now });
+    this.#untrusted.set(k, {
+      key: keyId(key),
+      address: `${from.hostname}:${from.port}`,
+      count: 1,
+      lastSeen: now,
+    });
+    this.#lastUntrusted = k;
   }
 
   #reject(reason: RejectReason, from: Address, peer: Peer | undefined, detail: string): GossipEvent {
