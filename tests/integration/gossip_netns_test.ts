@@ -156,7 +156,7 @@ Deno.test({
           `${states[i]}/agent.yaml`,
           [
             `node:\n  name: ${name}`,
-            `gossip:\n  port: ${PORT}\n  broadcast: ${net}.255\n  intervalMs: 100\n  peerTimeoutMs: 1000`,
+            `gossip:\n  port: ${PORT}\n  broadcast: ${net}.255\n  intervalMs: 100\n  peerTimeoutMs: 1500`,
             `logging:\n  level: info\n  format: json\n`,
           ].join("\n"),
         );
@@ -214,7 +214,8 @@ Deno.test({
           .flatMap((e) => (e.counter ? [e.counter.packets] : []));
         return { seen: packets[0] ?? 0, dropped: packets[1] ?? 0 };
       };
-      // 4 senders (incl. mallory and our own echo) × 10 heartbeats/s: 400 packets ≈ 10 s ≈ 10 timeouts.
+      // 3 other senders (incl. mallory) × 10 heartbeats/s: 400 packets ≈ 13 s ≈ 9 peer timeouts
+      // (1.5 s = 15 heartbeats, the same ratio as the defaults 1 s / 15 s).
       await waitFor(
         "400 gossip packets through each lossy input",
         async () => (await Promise.all(ns.slice(0, 3).map(counters))).every((x) => x.seen >= 400),
