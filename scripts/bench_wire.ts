@@ -14,7 +14,9 @@
  */
 import { parseArgs } from "node:util";
 import { createSigner, type Signer, Verifier } from "../src/identity/ed25519.ts";
-import { GossipNode, keyId } from "../src/gossip/mod.ts";
+import { GossipNode } from "../src/gossip/mod.ts";
+import { decodePayload, encodePayload, TrustStore } from "../src/identity/mod.ts";
+import { stateLayout } from "../src/state/mod.ts";
 import { SeededRandom } from "../src/time.ts";
 import {
   bodyBudget,
@@ -77,8 +79,10 @@ const K = 4;
 const alice = await signer();
 const bob = await signer();
 const stranger = await signer();
-const trustedIds = new Set([keyId(alice.publicKey)]);
-const trust = { isTrusted: (k: Uint8Array) => trustedIds.has(keyId(k)) };
+// The real trust store (as `agent run` uses it), in a temporary state directory.
+const stateDir = await Deno.makeTempDir({ prefix: "bench-wire-" });
+const trust = await TrustStore.open(stateLayout(stateDir), { self: bob.publicKey });
+await trust.add(decodePayload(encodePayload({ publicKey: alice.publicKey, name: "alice" })));
 const body = deltaBody();
 const maxDatagram = DEFAULT_MAX_DATAGRAM;
 const verifier = new Verifier();
@@ -294,3 +298,4 @@ rows.forEach((row, r) =>
 const ingestRate = rateOf(6);
 const ok = ingestRate >= 5000 && perUs[5] / perUs[6] >= 0.8 && rateOf(9) >= 200_000;
 console.log(`\ntargets ${ok ? "met" : "NOT met"}`);
+await Deno.remove(stateDir, { recursive: true });

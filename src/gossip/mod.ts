@@ -15,3 +15,7 @@ export * from "./key_id.ts";
 export * from "./persist.ts";
 export * from "./service.ts";
 export * from "./udp.ts";
+/** Types that appear in this module's signatures (defined in other layers). */
+export type { Signer } from "../identity/ed25519.ts";
+export type { Clock } from "../time.ts";
+export type { Logger } from "../log.ts";

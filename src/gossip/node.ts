@@ -24,6 +24,7 @@ import {
   type HelloBody,
   type HelloProgress,
   inflateBody,
+  looksLikeFrame,
   MAX_U32,
   MessageType,
   messageTypeName,
@@ -199,6 +200,7 @@ export class GossipNode {
   #progress: HelloProgress = NO_PROGRESS;
   #peers = new Map<string, Peer>();
   #untrusted = new Map<string, UntrustedSender>();
+  #lastUntrusted = "";
   #counters: GossipCounters = {
     received: 0,
     receivedBytes: 0,
@@ -264,7 +266,10 @@ export class GossipNode {
     if (bytes.length > datagramCap(limits)) {
       return this.#reject(RejectReason.Oversize, from, undefined, `${bytes.length} bytes`);
     }
-    // 2. header sanity
+    // 2. header sanity (junk without our magic is dropped without building an exception)
+    if (!looksLikeFrame(bytes)) {
+      return this.#reject(RejectReason.Malformed, from, undefined, "not an agent frame");
+    }
     let header: FrameHeader;
     try {
       header = decodeHeader(bytes, limits);
@@ -311,7 +316,11 @@ export class GossipNode {
       body = inflateBody(bytes.subarray(Offset.body, Offset.body + header.bodyLength), this.#o.maxInflated);
       if (header.type === MessageType.Hello) hello = decodeHello(body);
     } catch (e) {
-      if (e instanceof DecodeError) return this.#reject(RejectReason.BadBody, from, peer, e.message);
+      if (e instanceof DecodeError) {
+        // Inflating cost CPU (a DEFLATE bomb costs milliseconds): one second of this sender's budget.
+        this.#limiter.penalize(id, this.#limiter.rate);
+        return this.#reject(RejectReason.BadBody, from, peer, e.message);
+      }
       throw e;
     }
     // accepted
@@ -428,21 +437,30 @@ export class GossipNode {
   }
 
   #noteUntrusted(key: Uint8Array, from: Address, now: number): void {
-    const id = keyId(key);
-    const address = `${from.hostname}:${from.port}`;
-    const u = this.#untrusted.get(id);
+    // Hot path of a flood: a cheap latin1 map key; the hex id is made once per new key.
+    const k = String.fromCharCode.apply(null, key as unknown as number[]);
+    const u = this.#untrusted.get(k);
     if (u) {
-      this.#untrusted.delete(id);
+      if (this.#lastUntrusted !== k) {
+        this.#untrusted.delete(k); // keep most recent last
+        this.#untrusted.set(k, u);
+        this.#lastUntrusted = k;
+      }
       u.count++;
       u.lastSeen = now;
-      u.address = address;
-      this.#untrusted.set(id, u);
+      u.address = `${from.hostname}:${from.port}`;
       return;
     }
     if (this.#untrusted.size >= MAX_UNTRUSTED_LISTED) {
       this.#untrusted.delete(this.#untrusted.keys().next().value!);
     }
-    this.#untrusted.set(id, { key: id, address, count: 1, lastSeen: now });
+    this.#untrusted.set(k, {
+      key: keyId(key),
+      address: `${from.hostname}:${from.port}`,
+      count: 1,
+      lastSeen: now,
+    });
+    this.#lastUntrusted = k;
   }
 
   #reject(reason: RejectReason, from: Address, peer: Peer | undefined, detail: string): GossipEvent {

@@ -34,6 +34,15 @@ export class RateLimiter {
     this.#max = options.maxSenders ?? 4096;
   }
 
+  /**
+   * Takes `tokens` from `id` (the balance may go negative, down to minus one burst): a sender that
+   * sent something expensive and bad waits longer before it is heard again.
+   */
+  penalize(id: string, tokens: number): void {
+    const b = this.#buckets.get(id);
+    if (b) b.tokens = Math.max(-this.burst, b.tokens - tokens);
+  }
+
   /** Takes one token for `id` at time `now`; false when the sender is over its rate. */
   take(id: string, now: number): boolean {
     let b = this.#buckets.get(id);

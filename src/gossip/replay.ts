@@ -3,7 +3,7 @@
  * {@linkcode REPLAY_WINDOW} counters below it have been seen. A datagram is fresh if it is newer than the
  * highest, or inside the window and not yet seen. Everything else (a copy, an older epoch, a counter
  * that fell out of the window) is a replay. Pure; persisted by the shell with
- * {@linkcode encodeReplayState} / {@linkcode decodeReplayState} inside a checksummed state file.
+ * {@linkcode ReplayWindows.encode} / {@linkcode ReplayWindows.decode} inside a checksummed state file.
  *
  * Persisted payload (inside the `writeChecked` envelope), big-endian:
  *
@@ -167,14 +167,4 @@ export class ReplayWindows {
     }
     return r;
   }
-}
-
-/** Payload of the replay state file (alias kept for symmetry with {@linkcode decodeReplayState}). */
-export function encodeReplayState(windows: ReplayWindows): Uint8Array {
-  return windows.encode();
-}
-
-/** Parses a replay state payload. */
-export function decodeReplayState(bytes: Uint8Array, idOf: (key: Uint8Array) => string): ReplayWindows {
-  return ReplayWindows.decode(bytes, idOf);
 }

@@ -19,7 +19,7 @@ import { DecodeError, DecodeErrorCode } from "../errors.ts";
 import { NODE_NAME_MAX, NODE_NAME_PATTERN } from "../identity/name.ts";
 
 /** Longest node name in bytes (the identity layer's rule). */
-export const HELLO_NAME_MAX = NODE_NAME_MAX;
+export const HELLO_NAME_MAX: number = NODE_NAME_MAX;
 /** {@linkcode HelloBody.accuracy} value meaning "not measured yet". */
 export const ACCURACY_UNKNOWN = 0xffff;
 /** Fixed part of a Hello body after the name. */

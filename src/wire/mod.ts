@@ -31,6 +31,8 @@ import { DecodeError, DecodeErrorCode } from "../errors.ts";
 import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE, type Signer } from "../identity/ed25519.ts";
 
 export * from "./hello.ts";
+/** The signer type {@linkcode encodeFrame} takes (from the identity layer). */
+export type { Signer } from "../identity/ed25519.ts";
 
 /** Frame magic, `AGT`. */
 export const WIRE_MAGIC: readonly number[] = [0x41, 0x47, 0x54];
@@ -39,9 +41,9 @@ export const WIRE_VERSION = 1;
 /** Size of the model id hash in the header (must equal the model layer's MODEL_HASH_SIZE). */
 export const MODEL_HASH_SIZE = 8;
 /** Size of the sender key field (raw Ed25519 public key). */
-export const SENDER_KEY_SIZE = PUBLIC_KEY_SIZE;
+export const SENDER_KEY_SIZE: number = PUBLIC_KEY_SIZE;
 /** Size of the trailing signature. */
-export const FRAME_SIGNATURE_SIZE = SIGNATURE_SIZE;
+export const FRAME_SIGNATURE_SIZE: number = SIGNATURE_SIZE;
 
 /** Field offsets, from the table above. */
 export const Offset = {
@@ -58,9 +60,9 @@ export const Offset = {
 } as const;
 
 /** Bytes before the body. */
-export const HEADER_SIZE = Offset.body;
+export const HEADER_SIZE: number = Offset.body;
 /** Bytes a frame adds to its compressed body (header + signature) = 120. */
-export const FRAME_OVERHEAD = HEADER_SIZE + FRAME_SIGNATURE_SIZE;
+export const FRAME_OVERHEAD: number = HEADER_SIZE + FRAME_SIGNATURE_SIZE;
 /** Smallest configurable datagram cap. */
 export const MIN_DATAGRAM = 512;
 /** Hard cap on any datagram, sent or received, whatever the config says. */
@@ -219,6 +221,16 @@ export function encodeUnsigned(fields: FrameFields, senderKey: Uint8Array, maxDa
 /** The effective size cap for `limits` (the config cap, never above {@linkcode MAX_DATAGRAM}). */
 export function datagramCap(limits: DecodeLimits): number {
   return Math.min(limits.maxDatagram, MAX_DATAGRAM);
+}
+
+/**
+ * A cheap first look (no allocation, no exception): true if `bytes` starts with the magic and version
+ * of a v1 frame. Junk that fails it is not worth a {@linkcode decodeHeader} call; anything that passes
+ * still goes through it.
+ */
+export function looksLikeFrame(bytes: Uint8Array): boolean {
+  return bytes.length > FRAME_OVERHEAD && bytes[0] === WIRE_MAGIC[0] && bytes[1] === WIRE_MAGIC[1] &&
+    bytes[2] === WIRE_MAGIC[2] && bytes[Offset.version] === WIRE_VERSION;
 }
 
 /**

@@ -188,9 +188,9 @@ Deno.test("GossipNode rejects signed but broken bodies from a trusted peer as ba
   const garbage = await sender.send(MessageType.Delta, new Uint8Array([0xff, 0xff, 0xff]));
   rejected(await receiver.onDatagram(garbage, FROM, 0), RejectReason.BadBody);
   const bomb = await sender.send(MessageType.Delta, deflateBody(new Uint8Array(1001)));
-  rejected(await receiver.onDatagram(bomb, FROM, 0), RejectReason.BadBody);
+  rejected(await receiver.onDatagram(bomb, FROM, 2000), RejectReason.BadBody);
   const badHello = await sender.send(MessageType.Hello, deflateBody(new Uint8Array([0, 1, 2])));
-  rejected(await receiver.onDatagram(badHello, FROM, 0), RejectReason.BadBody);
+  rejected(await receiver.onDatagram(badHello, FROM, 4000), RejectReason.BadBody);
   assert.equal(receiver.counters().accepted, 0);
 });
 
@@ -285,4 +285,18 @@ Deno.test("signedPart() of a received frame is what the sender signed", async ()
     1232,
   );
   assert.deepEqual(await alice.sign(signedPart(frame)), frame.subarray(frame.length - 64));
+});
+
+Deno.test("GossipNode slows down a trusted sender after a bad body (one second of its budget)", async () => {
+  const { receiver, sender } = setup({ rateLimit: 10, maxInflated: 1000 });
+  const bomb = await sender.send(MessageType.Delta, deflateBody(new Uint8Array(100_000)));
+  rejected(await receiver.onDatagram(bomb, FROM, 0), RejectReason.BadBody);
+  // 20 tokens at start, 1 used by the bomb, 10 taken as penalty: 9 left
+  let ok = 0;
+  for (let i = 0; i < 12; i++) {
+    const f = await sender.send(MessageType.Delta, deflateBody(new Uint8Array(1)));
+    if ((await receiver.onDatagram(f, FROM, 0)).kind === "accepted") ok++;
+  }
+  assert.equal(ok, 9);
+  assert.equal(receiver.counters().rejected["rate-limited"], 3);
 });

@@ -153,3 +153,26 @@ Deno.test("a datagram captured from the socket verifies with openssl pkeyutl -ra
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a datagram larger than 4096 bytes arrives as 4097 bytes and is dropped as oversize", async () => {
+  const receiver = openUdpTransport({ bind: "0.0.0.0", port: 0, broadcast: "127.255.255.255" });
+  const sender = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 0 });
+  try {
+    await sender.send(new Uint8Array(9000).fill(0x41), {
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port: port(receiver),
+    });
+    const it = receiver.receive()[Symbol.asyncIterator]();
+    const { value } = await it.next();
+    assert.equal(value!.bytes.length, 4097);
+    const node = testNode(bob, new TrustSet(), { maxDatagram: 4096 });
+    const event = await node.onDatagram(value!.bytes, value!.from, 0);
+    assert.equal(event.kind === "rejected" && event.reason, "oversize");
+    receiver.close();
+    assert.equal((await it.next()).done, true);
+  } finally {
+    receiver.close();
+    sender.close();
+  }
+});

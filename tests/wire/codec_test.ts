@@ -11,6 +11,7 @@ import {
   encodeUnsigned,
   FRAME_OVERHEAD,
   inflateBody,
+  looksLikeFrame,
   MAX_DATAGRAM,
   MessageType,
   MODEL_HASH_SIZE,
@@ -237,5 +238,17 @@ Deno.test("the signature covers every byte before it", async () => {
     const f = frame.slice();
     f[i] ^= 0x01;
     assert.equal(await verify(signer.publicKey, signedPart(f), signatureOf(f)), false, `byte ${i}`);
+  }
+});
+
+Deno.test("looksLikeFrame() agrees with decodeHeader() on magic, version and minimum length", async () => {
+  const frame = await encodeFrame(fields(deflateBody(new Uint8Array(8))), signer, 1232);
+  assert.equal(looksLikeFrame(frame), true);
+  assert.equal(looksLikeFrame(frame.subarray(0, FRAME_OVERHEAD)), false);
+  for (const i of [0, 1, 2, 3]) {
+    const f = frame.slice();
+    f[i] ^= 0x10;
+    assert.equal(looksLikeFrame(f), false, `byte ${i}`);
+    expectDecodeError(() => decodeHeader(f, { maxDatagram: 1232 }));
   }
 });
