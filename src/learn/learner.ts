@@ -161,8 +161,6 @@ export interface LearnerTuning {
   requestEveryRounds: number;
   /** EMA rate of the drift-correction estimate (0 = off). */
   driftCorrection: number;
-  /** Trailing parameters (the classifier head) published before anything else whenever they changed. */
-  priorityTail: number;
   /** A joining node that hears no peer for this many rounds starts on its own (genesis epoch). */
   joinTimeoutRounds: number;
 }
@@ -186,7 +184,6 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   genesisGraceStamps: 64,
   requestEveryRounds: 5,
   driftCorrection: 0,
-  priorityTail: 0,
   joinTimeoutRounds: 10,
 };
 
@@ -598,8 +595,6 @@ export class SwarmLearner {
       score[i] = Math.abs(x[i] - pub[i]);
       if (score[i] > 0) any = true;
     }
-    // The last `priorityTail` parameters (the classifier head) go first whenever they changed.
-    for (let i = Math.max(0, P - this.tuning.priorityTail); i < P; i++) if (score[i] > 0) score[i] += 1e6;
     if (!any && this.tuning.refreshFraction === 0) return undefined;
     let n = Math.max(8, Math.floor((budget - 40) / this.#bytesPerCoord));
     for (let attempt = 0;; attempt++) {
