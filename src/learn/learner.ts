@@ -161,6 +161,8 @@ export interface LearnerTuning {
   requestEveryRounds: number;
   /** EMA rate of the drift-correction estimate (0 = off). */
   driftCorrection: number;
+  /** A joining node that hears no peer for this many rounds starts on its own (genesis epoch). */
+  joinTimeoutRounds: number;
 }
 
 /** Defaults chosen by the experiments in scripts/sim_swarm.ts. */
@@ -182,6 +184,7 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   genesisGraceStamps: 64,
   requestEveryRounds: 5,
   driftCorrection: 0,
+  joinTimeoutRounds: 10,
 };
 
 /** What the learner is built from. */
@@ -442,6 +445,11 @@ export class SwarmLearner {
       const heard = [...this.#peers.values()].filter((p) =>
         now - p.lastHeard <= this.tuning.peerTimeoutMs && p.score >= this.tuning.scoreThreshold
       );
+      if (heard.length === 0 && this.#joinRounds >= this.tuning.joinTimeoutRounds) {
+        // Nobody is publishing (a whole swarm starting fresh): start as a genesis node instead.
+        this.#joining = false;
+        return 0;
+      }
       const ready = peers.length > 0 && (peers.length === heard.length || this.#joinRounds >= 20);
       if (!ready) {
         if (this.#joinRounds % this.tuning.requestEveryRounds === 0) this.#requestAll = true;

@@ -13,3 +13,4 @@ export * from "./learner.ts";
 export * from "./robust.ts";
 export * from "./split.ts";
 export * from "./from_config.ts";
+export * from "./persist.ts";

@@ -233,3 +233,47 @@ Deno.test("checkpoint()/restore() round-trip the model, public copy and peers' c
   }
   assert.throws(() => learner(0, new DriftModel(P + 1, 1)).restore(bytes, 0), /Cannot restore checkpoint/);
 });
+
+Deno.test("nodes that all start as joiners stop waiting after joinTimeoutRounds and learn together", async () => {
+  const P = 800;
+  const a = learner(0, new DriftModel(P, 20), { joining: true, joinTimeoutRounds: 3 });
+  const b = learner(1, new DriftModel(P, 21), { joining: true, joinTimeoutRounds: 5 });
+  for (let r = 0; r < 12; r++) {
+    for (const l of [a, b]) {
+      await l.train(1);
+      l.mix(r);
+    }
+    const fromA = a.outgoing(r, 1104);
+    const fromB = b.outgoing(r, 1104);
+    deliver(b, 0, fromA, r);
+    deliver(a, 1, fromB, r);
+    if (r < 2) assert.ok(fromA.every((m) => m.type === LearnMessage.SnapshotRequest), "a joiner only asks");
+  }
+  assert.equal(a.joining, false);
+  assert.equal(b.joining, false, "b adopted a's model once a started publishing");
+  assert.ok(a.stats(12).peers[0]?.inSync && b.stats(12).peers[0]?.inSync);
+});
+
+Deno.test("saveLearnerState()/loadLearnerState() persist through the checksummed writer", async () => {
+  const { saveLearnerState, loadLearnerState, learnerStatePath } = await import("../../src/learn/persist.ts");
+  const { CorruptStateError } = await import("../../src/errors.ts");
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = learnerStatePath(`${dir}/checkpoints`);
+    const a = learner(0, new DriftModel(600, 30));
+    await a.train(3);
+    const fresh = learner(0, new DriftModel(600, 31));
+    assert.equal(await loadLearnerState(path, fresh, 0), false, "nothing saved yet");
+    await saveLearnerState(path, a);
+    assert.equal(await loadLearnerState(path, fresh, 0), true);
+    assert.deepEqual(fresh.weights(), a.weights());
+    const other = learner(0, new DriftModel(601, 1));
+    await assert.rejects(() => loadLearnerState(path, other, 0), CorruptStateError);
+    const bytes = await Deno.readFile(path);
+    bytes[bytes.length - 1] ^= 1;
+    await Deno.writeFile(path, bytes);
+    await assert.rejects(() => loadLearnerState(path, fresh, 0), CorruptStateError);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
