@@ -277,7 +277,7 @@ Deno.test({
         } catch { /* not yet */ }
         return undefined;
       });
-      assert.match(part, /\.app\.tar\.gz\.part$/);
+      assert.match(part, /^app-[0-9a-f]{16}\.tar\.gz\.part$/);
       const sshPids = descendants(proc.pid);
       assert.ok(sshPids.length > 0, "ssh is running");
       proc.kill("SIGINT");
@@ -292,6 +292,49 @@ Deno.test({
         "agent 0.1.0",
       );
     });
+
+    await t.step(
+      "an update from a newer checkout uploads only the changed app part and keeps the previous release",
+      async () => {
+        // A second checkout of the same tree with one source file changed (node_modules hard-linked).
+        const checkout = join(work, "checkout");
+        await Deno.mkdir(checkout);
+        for (const f of ["deno.json", "deno.lock", "src"]) {
+          assert.equal((await exec("cp", ["-a", join(ROOT, f), checkout])).code, 0);
+        }
+        assert.equal((await exec("cp", ["-al", join(ROOT, "node_modules"), checkout])).code, 0);
+        await Deno.writeTextFile(join(checkout, "src", "replicate", "errors.ts"), "// newer checkout\n", {
+          append: true,
+        });
+        const previous = await Deno.readLink(join(prefix, "current"));
+        const args = [
+          ...AGENT_FLAGS.slice(0, -1),
+          join(checkout, "src", "main.ts"),
+          "clone",
+          ...target,
+          "--no-service",
+          "--json",
+        ];
+        const r = await exec(Deno.execPath(), args, env);
+        assert.equal(r.code, 0, r.stderr);
+        const report = JSON.parse(r.stdout);
+        assert.equal(report.action, "installed");
+        assert.deepEqual(report.uploaded, ["app"]);
+        assert.deepEqual(report.reused.sort(), ["deps", "runtime"]);
+        assert.ok(report.uploadedBytes < 2_000_000, `uploaded ${report.uploadedBytes} bytes`);
+        assert.equal(await Deno.readLink(join(prefix, "current")), `releases/${report.release}`);
+        const kept = [...Deno.readDirSync(join(prefix, "releases"))].map((e) => e.name).sort();
+        assert.deepEqual(kept, [previous.slice("releases/".length), report.release].sort());
+        const ino = (p: string) => Deno.statSync(join(prefix, p)).ino;
+        assert.equal(ino(`releases/${report.release}/deno`), ino(`${previous}/deno`));
+        assert.equal(
+          (await exec(join(prefix, "current", "agent"), ["--version"], env)).stdout.trim(),
+          "agent 0.1.0",
+        );
+        // Nothing about the pairing changed.
+        assert.deepEqual(report.trustAdded, { onChild: [], onParent: [] });
+      },
+    );
 
     await t.step(
       "an unknown host key is refused; --accept-new-host-key pins it; a changed key is refused",
