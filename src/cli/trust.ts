@@ -1,8 +1,8 @@
 /**
  * `agent trust`: pair with another board, list paired peers, revoke one.
  *
- * - `agent trust <payload | FILE.png> [--yes] [--force]`: decode the other board's `agent id` payload
- *   (text, or the QR code in a PNG), show its name and fingerprint, confirm, store it.
+ * - `agent trust <payload | FILE.png | -> [--yes] [--force]`: decode the other board's `agent id` payload
+ *   (text, the QR code in a PNG, or `-` for stdin), show its name and fingerprint, confirm, store it.
  * - `agent trust list`: the trust list (a table, or `--json`).
  * - `agent trust revoke <fingerprint | name>`: stop trusting a peer; it stays revoked.
  *
@@ -24,7 +24,7 @@ import {
 } from "../identity/mod.ts";
 import type { Command, CommandContext } from "./command.ts";
 
-const USAGE_ADD = "trust <payload | FILE.png> [--yes] [--force]";
+const USAGE_ADD = "trust <payload | FILE.png | -> [--yes] [--force]";
 
 /** The `trust` command. */
 export const trustCommand: Command = {
@@ -35,7 +35,8 @@ export const trustCommand: Command = {
     "Pairing is mutual: run 'agent id' on each board and 'agent trust' with it on the other one.",
     "Before trusting, compare the fingerprint shown here with the one 'agent id' shows on that board.",
     "A revoked peer stays revoked; trusting it again needs --force. A running agent picks up changes",
-    "without a restart. (A PNG file named 'list' or 'revoke' must be given as './list'.)",
+    "without a restart. '-' reads the payload from standard input (then --yes is needed). A PNG file",
+    "named 'list' or 'revoke' must be given as './list'.",
   ].join("\n"),
   options: {
     yes: { type: "boolean", short: "y", help: "Do not ask for confirmation (for scripts)" },
@@ -87,10 +88,15 @@ async function runTrust(ctx: CommandContext): Promise<number> {
   return await addPeer(ctx, verb);
 }
 
-async function readPairing(source: string): Promise<DecodedPayload> {
+async function readPairing(ctx: CommandContext, source: string): Promise<DecodedPayload> {
   let text = source;
-  let from = "Payload";
-  if (!looksLikePayload(source)) {
+  let from = "";
+  if (source === "-") {
+    const bytes = await ctx.io.readStdin();
+    if (bytes.length > 64 * 1024) throw new UsageError("Standard input is too large for a pairing payload");
+    text = new TextDecoder().decode(bytes);
+    from = "Standard input: ";
+  } else if (!looksLikePayload(source)) {
     let bytes: Uint8Array;
     try {
       bytes = await Deno.readFile(source);
@@ -106,7 +112,7 @@ async function readPairing(source: string): Promise<DecodedPayload> {
       }
       throw e;
     }
-    from = `Image ${JSON.stringify(source)}`;
+    from = `The QR code in ${JSON.stringify(source)} cannot be used: `;
     const { readQrImage } = await import("../identity/qr.ts");
     try {
       text = readQrImage(bytes);
@@ -125,7 +131,7 @@ async function readPairing(source: string): Promise<DecodedPayload> {
   } catch (e) {
     if (e instanceof DecodeError) {
       throw new UsageError(
-        `${from} cannot be used: ${e.message}`,
+        `${from}${e.message}`,
         "Copy the payload again from 'agent id' on the other board (or use 'agent id --png FILE')",
       );
     }
@@ -134,7 +140,7 @@ async function readPairing(source: string): Promise<DecodedPayload> {
 }
 
 async function addPeer(ctx: CommandContext, source: string): Promise<number> {
-  const decoded = await readPairing(source);
+  const decoded = await readPairing(ctx, source);
   const self = await readPublicKey(ctx.state);
   if (self !== undefined && fingerprint(self) === decoded.fingerprint) {
     throw new UsageError(
@@ -168,6 +174,16 @@ async function addPeer(ctx: CommandContext, source: string): Promise<number> {
     }\n` +
       `Fingerprint: ${decoded.fingerprint}\n`,
   );
+  const namesakes = store.list().filter((p) =>
+    p.fingerprint !== decoded.fingerprint && p.name.toLowerCase() === decoded.name.toLowerCase()
+  );
+  for (const p of namesakes) {
+    show(
+      `Note: another ${
+        p.revoked ? "(revoked) " : ""
+      }peer is also called ${p.name} (${p.fingerprint}); use fingerprints to tell them apart\n`,
+    );
+  }
   if (ctx.values.yes !== true) {
     if (!ctx.io.stdinIsTerminal) {
       throw new UsageError(

@@ -64,7 +64,7 @@ export function loadConfig(source: ConfigSource = {}): Config {
 
   if (source.text !== undefined && source.text.trim() !== "") {
     const lines = new LineCounter();
-    const doc = parseDocument(source.text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+    const doc = parseDocument(source.text, { lineCounter: lines, uniqueKeys: true });
     if (doc.errors.length > 0) {
       const e = doc.errors[0];
       const line = e.linePos?.[0]?.line;

@@ -166,15 +166,22 @@ export function decodePayload(text: string): DecodedPayload {
   }
   const nameLength = body[PUBLIC_KEY_SIZE];
   const want = PUBLIC_KEY_SIZE + 1 + nameLength + PAYLOAD_CRC_SIZE;
-  if (nameLength < 1 || nameLength > NODE_NAME_MAX || body.length !== want) {
-    // With a wrong length byte the checksum would fail too; say what a person can act on.
-    const truncated = nameLength >= 1 && nameLength <= NODE_NAME_MAX && body.length < want;
+  if (nameLength < 1 || nameLength > NODE_NAME_MAX) {
+    // A damaged length byte; the checksum would fail too, but this is the first thing that is wrong.
     throw new DecodeError(
-      truncated ? DecodeErrorCode.Truncated : DecodeErrorCode.BadLength,
-      truncated
-        ? `Pairing payload is cut short: ${body.length} of ${want} bytes (copy the whole line)`
-        : `Pairing payload is damaged: its length does not match its content (${body.length} bytes)`,
+      DecodeErrorCode.BadLength,
+      `Pairing payload is damaged: its name length ${nameLength} is outside 1..${NODE_NAME_MAX}`,
       PUBLIC_KEY_SIZE,
+    );
+  }
+  if (body.length !== want) {
+    const short = body.length < want;
+    throw new DecodeError(
+      short ? DecodeErrorCode.Truncated : DecodeErrorCode.TrailingBytes,
+      short
+        ? `Pairing payload is cut short: ${body.length} of ${want} bytes (copy the whole line)`
+        : `Pairing payload has ${body.length - want} extra byte(s) at the end (copy exactly one payload)`,
+      short ? body.length : want,
     );
   }
   const crcAt = want - PAYLOAD_CRC_SIZE;

@@ -28,18 +28,18 @@ export const QR_ERROR_CORRECTION = "M";
 export const QR_IMAGE_MAX_PIXELS = 40_000_000;
 
 /**
- * The code drawn with Unicode half blocks. `ansi` adds explicit black-on-white colours (for a
- * terminal, whatever its theme: phones read dark-on-light codes best); without it the text is plain
- * (for files and pipes).
+ * The code drawn with Unicode half blocks (dark modules are the blocks), with a 4-module quiet zone.
+ * `ansi` paints every line black on white, so the code reads dark-on-light (what phones expect)
+ * whatever the terminal's theme; without it the text is plain (for files and pipes).
  */
 export async function renderQrText(text: string, options: { ansi: boolean }): Promise<string> {
-  return options.ansi
-    ? await QRCode.toString(text, {
-      type: "terminal",
-      small: true,
-      errorCorrectionLevel: QR_ERROR_CORRECTION,
-    })
-    : await QRCode.toString(text, { type: "utf8", errorCorrectionLevel: QR_ERROR_CORRECTION });
+  const plain = await QRCode.toString(text, {
+    type: "utf8",
+    margin: 4,
+    errorCorrectionLevel: QR_ERROR_CORRECTION,
+  });
+  if (!options.ansi) return plain;
+  return plain.split("\n").filter((l) => l.length > 0).map((l) => `\x1b[30;47m${l}\x1b[0m`).join("\n") + "\n";
 }
 
 /** The code as a PNG image (8 pixels a module, 4-module quiet zone). */

@@ -163,7 +163,7 @@ export class TrustStore {
     return this.#peers.get(keyOf(publicKey));
   }
 
-  /** Every entry, revoked ones included, oldest first. */
+  /** Every entry, revoked ones included, in the order they were first added. */
   list(): TrustedPeer[] {
     return [...this.#peers.values()];
   }
