@@ -168,10 +168,10 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
     [`"$prefix"/current/agent`, ...args.map(shQuote), "--state", `"$state"`].join(" ");
   const stateVars = `prefix=${shQuote(info.prefix)}\nstate=${shQuote(info.state)}\n`;
   const startCommand = system && info.systemd
-    ? `${ssh.sudo ? "sudo " : ""}${info.prefix}/current/agent service install --prefix ${
+    ? `${ssh.sudo ? "sudo " : ""}${shQuote(`${info.prefix}/current/agent`)} service install --prefix ${
       shQuote(info.prefix)
     }`
-    : `${info.prefix}/current/agent run --state ${shQuote(info.state)}`;
+    : `${shQuote(`${info.prefix}/current/agent`)} run --state ${shQuote(info.state)}`;
 
   const plan: string[] = [];
   plan.push(

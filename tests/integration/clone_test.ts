@@ -242,9 +242,17 @@ Deno.test({
     let installed = new Map<string, string>();
     await t.step("a second clone with nothing changed reports up to date and changes nothing", async () => {
       const before = await snapshot(join(work, "target"));
-      const r = await agent(["clone", ...target, "--name", "child", "--no-service"], env);
+      // Without --no-service: systemd is not running here, so it prints the exact start command.
+      const r = await agent(["clone", ...target, "--name", "child"], env);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /is up to date \(release 0\.1\.0-[0-9a-f]{16}\); nothing changed/);
+      assert.match(r.stdout, /service: not available on the target; start the agent with:/);
+      assert.ok(
+        r.stdout.includes(
+          `ssh root@127.0.0.1 -p ${sshd.port} ${prefix}/current/agent run --state ${childState}`,
+        ),
+        r.stdout,
+      );
       installed = await snapshot(join(work, "target"));
       assertSameTree(before, installed, "second clone");
     });
