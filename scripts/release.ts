@@ -8,7 +8,7 @@
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { ARCHES, type Arch } from "../src/replicate/probe.ts";
+import { type Arch, ARCHES } from "../src/replicate/probe.ts";
 import { buildRelease, defaultCacheDir } from "../src/replicate/release.ts";
 import { resolveRuntime } from "../src/replicate/runtime.ts";
 import { CloneError } from "../src/replicate/errors.ts";
@@ -44,11 +44,11 @@ if (import.meta.main) {
       });
       const total = release.parts.reduce((a, p) => a + p.bytes, 0);
       console.log(
-        `${arch}: release ${release.id}, ${release.fileCount} files, ${mib(release.unpackedBytes)} unpacked, ${
-          mib(total)
-        } compressed (${release.parts.map((p) => `${p.name} ${mib(p.bytes)}`).join(", ")}), built in ${
-          ((Date.now() - started) / 1000).toFixed(1)
-        } s (runtime from ${runtime.source})`,
+        `${arch}: release ${release.id}, ${release.fileCount} files, ${
+          mib(release.unpackedBytes)
+        } unpacked, ${mib(total)} compressed (${
+          release.parts.map((p) => `${p.name} ${mib(p.bytes)}`).join(", ")
+        }), built in ${((Date.now() - started) / 1000).toFixed(1)} s (runtime from ${runtime.source})`,
       );
       if (values.out) {
         const dir = join(values.out, arch);
