@@ -188,6 +188,10 @@ Deno.test({
     const peer = JSON.parse((await agent(["id", "--json", "--state", peerState], env)).stdout);
     assert.equal((await agent(["trust", peer.payload, "--yes", "--state", parentState], env)).code, 0);
     const parent = JSON.parse((await agent(["id", "--json", "--state", parentState], env)).stdout);
+    // A model checkpoint the child must receive (the files are copied as they are).
+    const checkpoint = crypto.getRandomValues(new Uint8Array(4096));
+    await Deno.mkdir(join(parentState, "checkpoints"), { recursive: true });
+    await Deno.writeFile(join(parentState, "checkpoints", "mnist-mlp.ckpt"), checkpoint);
 
     await t.step("--dry-run prints the plan and changes nothing on the target", async () => {
       const r = await agent(["clone", ...target, "--dry-run", "--no-service"], env);
@@ -206,7 +210,9 @@ Deno.test({
       assert.equal(report.action, "installed");
       assert.equal(report.changed, true);
       assert.equal(report.service, "skipped");
-      assert.deepEqual(report.seeded, ["config"]);
+      assert.deepEqual(report.seeded, ["config", "checkpoints"]);
+      assert.deepEqual(await Deno.readFile(join(childState, "checkpoints", "mnist-mlp.ckpt")), checkpoint);
+      assert.match(await Deno.readTextFile(join(childState, "agent.yaml")), /name: child/);
       assert.ok(report.uploadedBytes > 1_000_000);
 
       const v = await exec(join(prefix, "current", "agent"), ["--version"], env);
@@ -395,6 +401,29 @@ Deno.test({
       const refused = await agent(["clone", ...closed, "--dry-run"], env);
       assert.equal(refused.code, 1);
       assert.match(refused.stderr, /connection refused/);
+    });
+
+    await t.step("a board with too little free disk is refused before anything is uploaded", async () => {
+      const small = join(work, "small");
+      await Deno.mkdir(small);
+      const mounted = await exec("mount", ["-t", "tmpfs", "-o", "size=20m", "tmpfs", small]);
+      assert.equal(mounted.code, 0, `mount a 20 MiB tmpfs (needs root): ${mounted.stderr}`);
+      try {
+        const flags = [
+          ...sshFlags(sshd),
+          "--prefix",
+          join(small, "prefix"),
+          "--remote-state",
+          join(small, "state"),
+        ];
+        const r = await agent(["clone", ...flags, "--state", parentState, "--no-service"], env);
+        assert.equal(r.code, 1, r.stdout);
+        assert.match(r.stderr, /has 20 MiB free at .* but the release needs \d+ MiB/);
+        assert.match(r.stderr, /hint: Free some space/);
+        assert.deepEqual([...Deno.readDirSync(small)], []);
+      } finally {
+        await exec("umount", [small]);
+      }
     });
 
     await t.step("bad command lines exit 2 with a hint", async () => {
