@@ -243,7 +243,9 @@ async function runClone(ctx: CommandContext): Promise<number> {
     }
     if (report.trustAdded.onChild.length > 1) {
       lines.push(
-        `  the new agent also trusts ${report.trustAdded.onChild.length - 1} peer(s) this agent trusts`,
+        `  the new agent also trusts the ${report.trustAdded.onChild.length - 1} peer(s) this agent trusts;`,
+        "  for them to accept its updates, run on each of those boards:",
+        `    agent trust ${report.child!.payload}`,
       );
     }
     switch (report.service) {

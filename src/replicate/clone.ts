@@ -86,6 +86,9 @@ export interface CloneReport {
   /** "installed", "switched" (already unpacked) or "up-to-date". */
   action: "installed" | "switched" | "up-to-date" | "dry-run";
   uploadedBytes: number;
+  /** Parts uploaded ("app", "deps", "runtime"); the others were reused from the current release. */
+  uploaded: string[];
+  reused: string[];
   uploadMs: number;
   releaseBytes: number;
   seeded: string[];
@@ -145,31 +148,18 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
 
   // 2. The release for its architecture.
   const release = await guard(prepareRelease(opts, arch));
-  const totalUpload = release.appTarballBytes + (release.runtimeTarballBytes ?? 0);
+  const totalUpload = release.parts.reduce((a, p) => a + p.bytes, 0);
   const upToDate = info.currentRelease === release.id;
   const alreadyUnpacked = !upToDate && info.releases.includes(release.id);
-  const reuseRuntime = release.kind === "source" && info.currentRuntimeSha256 !== "" &&
-    info.currentRuntimeSha256 === release.runtimeSha256;
-  const uploads: { label: string; path: string; name: string; bytes: number; sha256: string }[] = [];
-  if (!upToDate && !alreadyUnpacked) {
-    uploads.push({
-      label: "app",
-      path: release.appTarball,
-      name: `${release.id}.app.tar.gz`,
-      bytes: release.appTarballBytes,
-      sha256: release.appTarballSha256,
-    });
-    if (release.kind === "source" && !reuseRuntime) {
-      uploads.push({
-        label: "runtime",
-        path: release.runtimeTarball!,
-        name: `runtime-${release.runtimeSha256!.slice(0, 16)}.tar.gz`,
-        bytes: release.runtimeTarballBytes!,
-        sha256: release.runtimeTarballSha256!,
-      });
-    }
-  }
+  // Parts whose content the current release already has are copied there instead of uploaded.
+  const reuse = release.parts
+    .filter((p) => p.name !== "app" && info.currentParts[p.name] === p.key)
+    .map((p) => p.name as "runtime" | "deps");
+  const uploads = upToDate || alreadyUnpacked
+    ? []
+    : release.parts.filter((p) => !(reuse as string[]).includes(p.name));
   const uploadBytes = uploads.reduce((a, u) => a + u.bytes, 0);
+  const upload = (u: { name: string; bytes: number }) => `${u.name} ${mib(u.bytes)}`;
   if (uploads.length > 0) {
     // Tarballs + unpacked tree + 10% slack.
     assessTarget(info, who, Math.ceil((uploadBytes + release.unpackedBytes * 1.1) / 1024));
@@ -178,10 +168,10 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
     [`"$prefix"/current/agent`, ...args.map(shQuote), "--state", `"$state"`].join(" ");
   const stateVars = `prefix=${shQuote(info.prefix)}\nstate=${shQuote(info.state)}\n`;
   const startCommand = system && info.systemd
-    ? `${ssh.sudo ? "sudo " : ""}${info.prefix}/current/agent service install --prefix ${
+    ? `${ssh.sudo ? "sudo " : ""}${shQuote(`${info.prefix}/current/agent`)} service install --prefix ${
       shQuote(info.prefix)
     }`
-    : `${info.prefix}/current/agent run --state ${shQuote(info.state)}`;
+    : `${shQuote(`${info.prefix}/current/agent`)} run --state ${shQuote(info.state)}`;
 
   const plan: string[] = [];
   plan.push(
@@ -199,8 +189,8 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
     plan.push(`install: switch ${info.prefix}/current to the unpacked releases/${release.id}`);
   } else {
     plan.push(
-      `upload: ${uploads.map((u) => `${u.label} ${mib(u.bytes)}`).join(" + ")}${
-        reuseRuntime ? " (runtime reused from the current release)" : ""
+      `upload: ${uploads.map(upload).join(" + ")}${
+        reuse.length ? ` (${reuse.join(" and ")} reused from the current release)` : ""
       } to ${info.prefix}/.incoming`,
     );
     plan.push(
@@ -241,6 +231,8 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
     previousRelease: info.currentRelease,
     action: opts.dryRun ? "dry-run" : upToDate ? "up-to-date" : alreadyUnpacked ? "switched" : "installed",
     uploadedBytes: 0,
+    uploaded: [],
+    reused: upToDate || alreadyUnpacked ? [] : reuse,
     uploadMs: 0,
     releaseBytes: totalUpload,
     seeded: [],
@@ -257,23 +249,23 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
     const started = Date.now();
     let first = true;
     for (const u of uploads) {
-      opts.log(`Uploading ${u.label} (${mib(u.bytes)}) …`);
+      opts.log(`Uploading ${u.name} (${mib(u.bytes)}) …`);
       await guard(
-        ssh.upload(u.path, uploadScript(info.prefix, u.name, first), `the upload of the ${u.label}`, {
+        ssh.upload(u.tarball, uploadScript(info.prefix, u.uploadName, first), `the upload of the ${u.name}`, {
           rateLimit: opts.rateLimit,
-          onProgress: (sent) => opts.progress?.(u.label, sent, u.bytes),
+          onProgress: (sent) => opts.progress?.(u.name, sent, u.bytes),
         }),
       );
       first = false;
       report.uploadedBytes += u.bytes;
+      report.uploaded.push(u.name);
     }
     report.uploadMs = Date.now() - started;
     const installPlan: InstallPlan = {
       prefix: info.prefix,
       id: release.id,
-      appTarball: { name: `${release.id}.app.tar.gz`, sha256: release.appTarballSha256 },
-      runtimeTarball: uploads.find((u) => u.label === "runtime"),
-      reuseRuntime,
+      unpack: uploads.map((u) => ({ name: u.uploadName, sha256: u.sha256 })),
+      reuse,
       alreadyUnpacked,
     };
     opts.log(alreadyUnpacked ? "Switching to the unpacked release …" : "Verifying and installing …");

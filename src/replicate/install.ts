@@ -43,11 +43,10 @@ export function uploadScript(prefix: string, name: string, cleanIncoming: boolea
 export interface InstallPlan {
   prefix: string;
   id: string;
-  appTarball: { name: string; sha256: string };
-  /** Runtime tarball to unpack, or undefined to reuse `deno` from the current release (or none: binary). */
-  runtimeTarball?: { name: string; sha256: string };
-  /** Hard-link (or copy) `deno` from the current release instead of unpacking one. */
-  reuseRuntime: boolean;
+  /** Uploaded tarballs (in `<prefix>/.incoming`) to check and unpack, in order. */
+  unpack: { name: string; sha256: string }[];
+  /** Parts taken from the current release instead: `deno` is hard-linked, `node_modules` hard-link copied. */
+  reuse: ("runtime" | "deps")[];
   /** The release is already unpacked under releases/ (only switch `current`). */
   alreadyUnpacked: boolean;
 }
@@ -71,22 +70,21 @@ export function installScript(plan: InstallPlan): string {
   ];
   if (!plan.alreadyUnpacked) {
     lines.push(
-      `check "$inc/${plan.appTarball.name}" ${shQuote(plan.appTarball.sha256)}`,
-      ...(plan.runtimeTarball
-        ? [`check "$inc/${plan.runtimeTarball.name}" ${shQuote(plan.runtimeTarball.sha256)}`]
-        : []),
+      ...plan.unpack.map((u) => `check "$inc/${u.name}" ${shQuote(u.sha256)}`),
       `tmp="$rel/.tmp-$id"`,
       `rm -rf "$tmp"`,
       `mkdir "$tmp"`,
-      `tar -xzf "$inc/${plan.appTarball.name}" -C "$tmp" --no-same-owner || { nospace; fail unpack "could not unpack the release" 1; }`,
-      ...(plan.runtimeTarball
-        ? [
-          `tar -xzf "$inc/${plan.runtimeTarball.name}" -C "$tmp" --no-same-owner || { nospace; fail unpack "could not unpack the runtime" 1; }`,
-        ]
-        : []),
-      ...(plan.reuseRuntime
+      ...plan.unpack.map((u) =>
+        `tar -xzf "$inc/${u.name}" -C "$tmp" --no-same-owner || { nospace; fail unpack "could not unpack ${u.name}" 1; }`
+      ),
+      ...(plan.reuse.includes("runtime")
         ? [
           `ln "$prefix/current/deno" "$tmp/deno" 2>/dev/null || cp -p "$prefix/current/deno" "$tmp/deno" || { nospace; fail unpack "could not copy the runtime" 1; }`,
+        ]
+        : []),
+      ...(plan.reuse.includes("deps")
+        ? [
+          `cp -al "$prefix/current/node_modules" "$tmp/" 2>/dev/null || { rm -rf "$tmp/node_modules"; cp -a "$prefix/current/node_modules" "$tmp/"; } || { nospace; fail unpack "could not copy node_modules" 1; }`,
         ]
         : []),
       // Symlinks recorded in LINKS must match what tar created.

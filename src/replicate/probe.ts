@@ -7,6 +7,7 @@
  * @module
  */
 import { CloneError, CloneFailure } from "./errors.ts";
+import { parseComponents } from "./release.ts";
 import { shQuote } from "./ssh.ts";
 
 /** Architectures a release exists for (Deno's glibc builds). */
@@ -48,8 +49,8 @@ export interface TargetInfo {
   installedVersion: string;
   /** Releases present under `<prefix>/releases`. */
   releases: string[];
-  /** sha256 of the Deno runtime in the current release (from its MANIFEST), or empty. */
-  currentRuntimeSha256: string;
+  /** Content keys of the current release's reusable parts (its COMPONENTS file): runtime, deps. */
+  currentParts: Record<string, string>;
   /** The resolved absolute prefix on the target. */
   prefix: string;
   /** The resolved absolute state directory on the target. */
@@ -112,8 +113,8 @@ echo "currentRelease=\${cur##*/}"
 v=""; if [ -x "$prefix/current/agent" ]; then v=$("$prefix/current/agent" --version 2>/dev/null | head -n 1); fi
 echo "installedVersion=$v"
 echo "releases=$(ls -1 "$prefix/releases" 2>/dev/null | grep -v '^\\.' | tr '\\n' ' ')"
-rt=""; if [ -r "$prefix/current/MANIFEST" ]; then rt=$(awk '$2 == "deno" {print $1}' "$prefix/current/MANIFEST"); fi
-echo "currentRuntimeSha256=$rt"
+cp=""; if [ -r "$prefix/current/COMPONENTS" ]; then cp=$(tr '\\n' ' ' < "$prefix/current/COMPONENTS"); fi
+echo "currentParts=$cp"
 `;
 }
 
@@ -162,7 +163,7 @@ export function parseProbe(output: string): TargetInfo {
     currentRelease: s("currentRelease"),
     installedVersion: s("installedVersion"),
     releases: list("releases"),
-    currentRuntimeSha256: s("currentRuntimeSha256"),
+    currentParts: parseComponents(s("currentParts")),
     prefix: s("prefix"),
     state: s("state"),
     stateHas: list("stateHas"),

@@ -68,6 +68,24 @@ exec "$here/deno" run ${RUN_FLAGS.join(" ")} --config "$here/deno.json" "$here/s
 `;
 }
 
+/** The parts a release travels in; each is content-addressed and can be reused from the target's current release. */
+export const PART_NAMES = ["app", "deps", "runtime"] as const;
+/** One of {@linkcode PART_NAMES}. */
+export type PartName = typeof PART_NAMES[number];
+
+/** One gzip'd tarball of a release. */
+export interface ReleasePart {
+  /** "app" (launcher, src, config, MANIFEST), "deps" (node_modules), "runtime" (deno). */
+  name: PartName;
+  /** Content id: equal ids mean equal unpacked files (the target reuses the part instead of uploading). */
+  key: string;
+  tarball: string;
+  sha256: string;
+  bytes: number;
+  /** File name on the target while uploading. */
+  uploadName: string;
+}
+
 /** A release ready to upload. */
 export interface Release {
   id: string;
@@ -76,19 +94,19 @@ export interface Release {
   kind: "source" | "binary";
   /** The MANIFEST text. */
   manifest: string;
-  /** gzip'd tar of everything but the runtime. */
-  appTarball: string;
-  appTarballSha256: string;
-  appTarballBytes: number;
-  /** gzip'd tar holding only `deno`, or undefined for a binary release. */
-  runtimeTarball?: string;
-  runtimeTarballSha256?: string;
-  runtimeTarballBytes?: number;
-  /** sha256 of the `deno` file (as in MANIFEST). */
-  runtimeSha256?: string;
+  /** The `COMPONENTS` text: one "name key" line per reusable part. */
+  components: string;
+  parts: ReleasePart[];
   /** Sum of the sizes of all files once unpacked. */
   unpackedBytes: number;
   fileCount: number;
+}
+
+/** Reads a `COMPONENTS` text ("name key" lines, or "name:key" words) into a map (pure). */
+export function parseComponents(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of text.matchAll(/\b(app|deps|runtime)[ :]+([0-9a-f]{16,64})\b/g)) out[m[1]] = m[2];
+  return out;
 }
 
 /** The app tree this process runs from (the directory holding deno.json), or undefined when compiled. */
@@ -244,94 +262,122 @@ export async function buildRelease(opts: BuildOptions): Promise<Release> {
     );
   }
   if (!opts.runtime) throw new Error("buildRelease: a source release needs a runtime");
+  const runtime = opts.runtime;
   const entries = await walk(root);
   const launcher = launcherScript();
+  const isDeps = (p: string) => p === "node_modules" || p.startsWith("node_modules/");
   const links = entries.filter((e) => e.kind === "symlink").map((e) => `${e.path} -> ${e.target}\n`).join("");
   const files = entries.filter((e) => e.kind === "file");
   const unpackedFiles = files.reduce((a, e) => a + e.size, 0);
-  const lines = await hashFiles(root, files, join(opts.cacheDir, "releases", "file-hashes.json"));
-  const enc = new TextEncoder();
-  lines.push(`${await sha256Text(launcher)}  agent`);
-  lines.push(`${await sha256Text(links)}  LINKS`);
-  lines.push(`${opts.runtime.sha256}  deno`);
-  lines.sort((a, b) => {
+  const fileLines = await hashFiles(root, files, join(opts.cacheDir, "releases", "file-hashes.json"));
+  const byPath = (a: string, b: string) => {
     const pa = a.slice(66), pb = b.slice(66);
     return pa < pb ? -1 : pa > pb ? 1 : 0;
-  });
+  };
+  // The deps part's key covers its files and its symlinks.
+  const depsLines = fileLines.filter((l) => isDeps(l.slice(66))).sort(byPath);
+  const depsLinks = entries.filter((e) => e.kind === "symlink" && isDeps(e.path))
+    .map((e) => `${e.path} -> ${e.target}\n`).join("");
+  const depsKey = (await sha256Text(depsLines.join("\n") + "\n" + depsLinks)).slice(0, 32);
+  const runtimeKey = runtime.sha256.slice(0, 32);
+  const components = `runtime ${runtimeKey}\ndeps ${depsKey}\n`;
+  const lines = [
+    ...fileLines,
+    `${await sha256Text(launcher)}  agent`,
+    `${await sha256Text(links)}  LINKS`,
+    `${await sha256Text(components)}  COMPONENTS`,
+    `${runtime.sha256}  deno`,
+  ].sort(byPath);
   const manifest = lines.join("\n") + "\n";
   const id = `${VERSION}-${(await sha256Text(manifest)).slice(0, 16)}`;
-  const runtimeSize = (await Deno.stat(opts.runtime.path)).size;
-  const unpacked = unpackedFiles + runtimeSize + enc.encode(launcher).length + enc.encode(links).length +
-    enc.encode(manifest).length;
+  const enc = new TextEncoder();
+  const unpacked = unpackedFiles + (await Deno.stat(runtime.path)).size + enc.encode(launcher).length +
+    enc.encode(links).length + enc.encode(manifest).length + enc.encode(components).length;
 
-  const dir = join(opts.cacheDir, "releases", id);
-  const appTarball = join(dir, `${id}.app.tar.gz`);
-  const runtimeTarball = join(
-    opts.cacheDir,
-    "releases",
-    `runtime-${opts.runtime.sha256.slice(0, 16)}.tar.gz`,
-  );
-  await Deno.mkdir(dir, { recursive: true });
-  if (!(await exists(appTarball))) {
-    opts.onNote?.(`packaging release ${id} (${entries.filter((e) => e.kind !== "dir").length} files)`);
-    const stage = await Deno.makeTempDir({ dir, prefix: ".stage-" });
+  const releases = join(opts.cacheDir, "releases");
+  await Deno.mkdir(releases, { recursive: true });
+  const appTarball = join(releases, `app-${id}.tar.gz`);
+  const depsTarball = join(releases, `deps-${depsKey}.tar.gz`);
+  const runtimeTarball = join(releases, `runtime-${runtimeKey}.tar.gz`);
+  const build = async (
+    tarball: string,
+    note: string,
+    fill: (stage: string) => Promise<{ cwd: string; listFile: string }[]>,
+  ) => {
+    if (await exists(tarball)) return;
+    opts.onNote?.(note);
+    const stage = await Deno.makeTempDir({ dir: releases, prefix: ".stage-" });
     try {
-      await Deno.writeTextFile(join(stage, "agent"), launcher, { mode: 0o755 });
-      await Deno.chmod(join(stage, "agent"), 0o755);
-      await Deno.writeTextFile(join(stage, "LINKS"), links);
-      await Deno.writeTextFile(join(stage, "MANIFEST"), manifest);
-      await Deno.writeTextFile(join(stage, "app.list"), entries.map((e) => e.path).join("\n") + "\n");
-      await Deno.writeTextFile(join(stage, "meta.list"), "agent\nLINKS\nMANIFEST\n");
-      const tar = join(stage, "app.tar");
-      await gzipTar(stage, tar, [
-        { cwd: root, listFile: join(stage, "app.list") },
-        { cwd: stage, listFile: join(stage, "meta.list") },
-      ]);
-      await Deno.rename(`${tar}.gz`, appTarball);
+      const tar = join(stage, "part.tar");
+      await gzipTar(stage, tar, await fill(stage));
+      await Deno.rename(`${tar}.gz`, tarball);
     } finally {
       await Deno.remove(stage, { recursive: true }).catch(() => {});
     }
-  }
-  if (!(await exists(runtimeTarball))) {
-    opts.onNote?.(`packaging the Deno runtime for ${opts.arch}`);
-    const stage = await Deno.makeTempDir({ dir: dirname(runtimeTarball), prefix: ".stage-" });
-    try {
-      await Deno.copyFile(opts.runtime.path, join(stage, "deno"));
-      await Deno.chmod(join(stage, "deno"), 0o755);
-      await Deno.writeTextFile(join(stage, "rt.list"), "deno\n");
-      const tar = join(stage, "rt.tar");
-      await gzipTar(stage, tar, [{ cwd: stage, listFile: join(stage, "rt.list") }]);
-      await Deno.rename(`${tar}.gz`, runtimeTarball);
-    } finally {
-      await Deno.remove(stage, { recursive: true }).catch(() => {});
-    }
-  }
+  };
+  await build(appTarball, `packaging release ${id} (${files.length + 5} files)`, async (stage) => {
+    await Deno.writeTextFile(join(stage, "agent"), launcher, { mode: 0o755 });
+    await Deno.chmod(join(stage, "agent"), 0o755);
+    await Deno.writeTextFile(join(stage, "LINKS"), links);
+    await Deno.writeTextFile(join(stage, "COMPONENTS"), components);
+    await Deno.writeTextFile(join(stage, "MANIFEST"), manifest);
+    await Deno.writeTextFile(
+      join(stage, "app.list"),
+      entries.filter((e) => !isDeps(e.path)).map((e) => e.path).join("\n") + "\n",
+    );
+    await Deno.writeTextFile(join(stage, "meta.list"), "agent\nLINKS\nCOMPONENTS\nMANIFEST\n");
+    return [{ cwd: root, listFile: join(stage, "app.list") }, {
+      cwd: stage,
+      listFile: join(stage, "meta.list"),
+    }];
+  });
+  await build(depsTarball, `packaging node_modules (${depsLines.length} files)`, async (stage) => {
+    await Deno.writeTextFile(
+      join(stage, "deps.list"),
+      entries.filter((e) => isDeps(e.path)).map((e) => e.path).join("\n") + "\n",
+    );
+    return [{ cwd: root, listFile: join(stage, "deps.list") }];
+  });
+  await build(runtimeTarball, `packaging the Deno runtime for ${opts.arch}`, async (stage) => {
+    await Deno.copyFile(runtime.path, join(stage, "deno"));
+    await Deno.chmod(join(stage, "deno"), 0o755);
+    await Deno.writeTextFile(join(stage, "rt.list"), "deno\n");
+    return [{ cwd: stage, listFile: join(stage, "rt.list") }];
+  });
+  const part = async (name: PartName, key: string, tarball: string): Promise<ReleasePart> => ({
+    name,
+    key,
+    tarball,
+    sha256: await cachedSha(tarball),
+    bytes: (await Deno.stat(tarball)).size,
+    uploadName: `${name}-${key.slice(0, 16)}.tar.gz`,
+  });
   return {
     id,
     arch: opts.arch,
     kind: "source",
     manifest,
-    appTarball,
-    appTarballSha256: await cachedSha(appTarball),
-    appTarballBytes: (await Deno.stat(appTarball)).size,
-    runtimeTarball,
-    runtimeTarballSha256: await cachedSha(runtimeTarball),
-    runtimeTarballBytes: (await Deno.stat(runtimeTarball)).size,
-    runtimeSha256: opts.runtime.sha256,
+    components,
+    parts: [
+      await part("app", (await sha256Text(manifest)).slice(0, 32), appTarball),
+      await part("deps", depsKey, depsTarball),
+      await part("runtime", runtimeKey, runtimeTarball),
+    ],
     unpackedBytes: unpacked,
-    fileCount: entries.filter((e) => e.kind !== "dir").length + 4,
+    fileCount: files.length + 5,
   };
 }
 
 async function buildBinaryRelease(binary: string, opts: BuildOptions): Promise<Release> {
   const sha = await sha256File(binary);
   const manifest = `${sha}  agent\n`;
-  const id = `${VERSION}-${(await sha256Text(manifest)).slice(0, 16)}`;
-  const dir = join(opts.cacheDir, "releases", id);
-  const appTarball = join(dir, `${id}.app.tar.gz`);
-  await Deno.mkdir(dir, { recursive: true });
-  if (!(await exists(appTarball))) {
-    const stage = await Deno.makeTempDir({ dir, prefix: ".stage-" });
+  const key = (await sha256Text(manifest)).slice(0, 32);
+  const id = `${VERSION}-${key.slice(0, 16)}`;
+  const releases = join(opts.cacheDir, "releases");
+  await Deno.mkdir(releases, { recursive: true });
+  const tarball = join(releases, `app-${id}.tar.gz`);
+  if (!(await exists(tarball))) {
+    const stage = await Deno.makeTempDir({ dir: releases, prefix: ".stage-" });
     try {
       await Deno.copyFile(binary, join(stage, "agent"));
       await Deno.chmod(join(stage, "agent"), 0o755);
@@ -339,7 +385,7 @@ async function buildBinaryRelease(binary: string, opts: BuildOptions): Promise<R
       await Deno.writeTextFile(join(stage, "list"), "agent\nMANIFEST\n");
       const tar = join(stage, "app.tar");
       await gzipTar(stage, tar, [{ cwd: stage, listFile: join(stage, "list") }]);
-      await Deno.rename(`${tar}.gz`, appTarball);
+      await Deno.rename(`${tar}.gz`, tarball);
     } finally {
       await Deno.remove(stage, { recursive: true }).catch(() => {});
     }
@@ -350,9 +396,15 @@ async function buildBinaryRelease(binary: string, opts: BuildOptions): Promise<R
     arch: opts.arch,
     kind: "binary",
     manifest,
-    appTarball,
-    appTarballSha256: await cachedSha(appTarball),
-    appTarballBytes: (await Deno.stat(appTarball)).size,
+    components: "",
+    parts: [{
+      name: "app",
+      key,
+      tarball,
+      sha256: await cachedSha(tarball),
+      bytes: (await Deno.stat(tarball)).size,
+      uploadName: `app-${key.slice(0, 16)}.tar.gz`,
+    }],
     unpackedBytes: size + manifest.length,
     fileCount: 2,
   };

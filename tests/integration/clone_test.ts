@@ -188,6 +188,10 @@ Deno.test({
     const peer = JSON.parse((await agent(["id", "--json", "--state", peerState], env)).stdout);
     assert.equal((await agent(["trust", peer.payload, "--yes", "--state", parentState], env)).code, 0);
     const parent = JSON.parse((await agent(["id", "--json", "--state", parentState], env)).stdout);
+    // A model checkpoint the child must receive (the files are copied as they are).
+    const checkpoint = crypto.getRandomValues(new Uint8Array(4096));
+    await Deno.mkdir(join(parentState, "checkpoints"), { recursive: true });
+    await Deno.writeFile(join(parentState, "checkpoints", "mnist-mlp.ckpt"), checkpoint);
 
     await t.step("--dry-run prints the plan and changes nothing on the target", async () => {
       const r = await agent(["clone", ...target, "--dry-run", "--no-service"], env);
@@ -206,7 +210,9 @@ Deno.test({
       assert.equal(report.action, "installed");
       assert.equal(report.changed, true);
       assert.equal(report.service, "skipped");
-      assert.deepEqual(report.seeded, ["config"]);
+      assert.deepEqual(report.seeded, ["config", "checkpoints"]);
+      assert.deepEqual(await Deno.readFile(join(childState, "checkpoints", "mnist-mlp.ckpt")), checkpoint);
+      assert.match(await Deno.readTextFile(join(childState, "agent.yaml")), /name: child/);
       assert.ok(report.uploadedBytes > 1_000_000);
 
       const v = await exec(join(prefix, "current", "agent"), ["--version"], env);
@@ -242,9 +248,17 @@ Deno.test({
     let installed = new Map<string, string>();
     await t.step("a second clone with nothing changed reports up to date and changes nothing", async () => {
       const before = await snapshot(join(work, "target"));
-      const r = await agent(["clone", ...target, "--name", "child", "--no-service"], env);
+      // Without --no-service: systemd is not running here, so it prints the exact start command.
+      const r = await agent(["clone", ...target, "--name", "child"], env);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /is up to date \(release 0\.1\.0-[0-9a-f]{16}\); nothing changed/);
+      assert.match(r.stdout, /service: not available on the target; start the agent with:/);
+      assert.ok(
+        r.stdout.includes(
+          `ssh root@127.0.0.1 -p ${sshd.port} ${prefix}/current/agent run --state ${childState}`,
+        ),
+        r.stdout,
+      );
       installed = await snapshot(join(work, "target"));
       assertSameTree(before, installed, "second clone");
     });
@@ -277,7 +291,7 @@ Deno.test({
         } catch { /* not yet */ }
         return undefined;
       });
-      assert.match(part, /\.app\.tar\.gz\.part$/);
+      assert.match(part, /^app-[0-9a-f]{16}\.tar\.gz\.part$/);
       const sshPids = descendants(proc.pid);
       assert.ok(sshPids.length > 0, "ssh is running");
       proc.kill("SIGINT");
@@ -292,6 +306,49 @@ Deno.test({
         "agent 0.1.0",
       );
     });
+
+    await t.step(
+      "an update from a newer checkout uploads only the changed app part and keeps the previous release",
+      async () => {
+        // A second checkout of the same tree with one source file changed (node_modules hard-linked).
+        const checkout = join(work, "checkout");
+        await Deno.mkdir(checkout);
+        for (const f of ["deno.json", "deno.lock", "src"]) {
+          assert.equal((await exec("cp", ["-a", join(ROOT, f), checkout])).code, 0);
+        }
+        assert.equal((await exec("cp", ["-al", join(ROOT, "node_modules"), checkout])).code, 0);
+        await Deno.writeTextFile(join(checkout, "src", "replicate", "errors.ts"), "// newer checkout\n", {
+          append: true,
+        });
+        const previous = await Deno.readLink(join(prefix, "current"));
+        const args = [
+          ...AGENT_FLAGS.slice(0, -1),
+          join(checkout, "src", "main.ts"),
+          "clone",
+          ...target,
+          "--no-service",
+          "--json",
+        ];
+        const r = await exec(Deno.execPath(), args, env);
+        assert.equal(r.code, 0, r.stderr);
+        const report = JSON.parse(r.stdout);
+        assert.equal(report.action, "installed");
+        assert.deepEqual(report.uploaded, ["app"]);
+        assert.deepEqual(report.reused.sort(), ["deps", "runtime"]);
+        assert.ok(report.uploadedBytes < 2_000_000, `uploaded ${report.uploadedBytes} bytes`);
+        assert.equal(await Deno.readLink(join(prefix, "current")), `releases/${report.release}`);
+        const kept = [...Deno.readDirSync(join(prefix, "releases"))].map((e) => e.name).sort();
+        assert.deepEqual(kept, [previous.slice("releases/".length), report.release].sort());
+        const ino = (p: string) => Deno.statSync(join(prefix, p)).ino;
+        assert.equal(ino(`releases/${report.release}/deno`), ino(`${previous}/deno`));
+        assert.equal(
+          (await exec(join(prefix, "current", "agent"), ["--version"], env)).stdout.trim(),
+          "agent 0.1.0",
+        );
+        // Nothing about the pairing changed.
+        assert.deepEqual(report.trustAdded, { onChild: [], onParent: [] });
+      },
+    );
 
     await t.step(
       "an unknown host key is refused; --accept-new-host-key pins it; a changed key is refused",
@@ -344,6 +401,29 @@ Deno.test({
       const refused = await agent(["clone", ...closed, "--dry-run"], env);
       assert.equal(refused.code, 1);
       assert.match(refused.stderr, /connection refused/);
+    });
+
+    await t.step("a board with too little free disk is refused before anything is uploaded", async () => {
+      const small = join(work, "small");
+      await Deno.mkdir(small);
+      const mounted = await exec("mount", ["-t", "tmpfs", "-o", "size=20m", "tmpfs", small]);
+      assert.equal(mounted.code, 0, `mount a 20 MiB tmpfs (needs root): ${mounted.stderr}`);
+      try {
+        const flags = [
+          ...sshFlags(sshd),
+          "--prefix",
+          join(small, "prefix"),
+          "--remote-state",
+          join(small, "state"),
+        ];
+        const r = await agent(["clone", ...flags, "--state", parentState, "--no-service"], env);
+        assert.equal(r.code, 1, r.stdout);
+        assert.match(r.stderr, /has 20 MiB free at .* but the release needs \d+ MiB/);
+        assert.match(r.stderr, /hint: Free some space/);
+        assert.deepEqual([...Deno.readDirSync(small)], []);
+      } finally {
+        await exec("umount", [small]);
+      }
     });
 
     await t.step("bad command lines exit 2 with a hint", async () => {

@@ -69,8 +69,8 @@ async function install(prefix: string, id: string, sha256: string) {
   return await sh(installScript({
     prefix,
     id,
-    appTarball: { name: `${id}.app.tar.gz`, sha256 },
-    reuseRuntime: false,
+    unpack: [{ name: `${id}.app.tar.gz`, sha256 }],
+    reuse: [],
     alreadyUnpacked: false,
   }));
 }
@@ -158,6 +158,61 @@ Deno.test("uploadScript() exposes the file only when the transfer completed", as
     const names: string[] = [];
     for await (const e of Deno.readDir(join(prefix, ".incoming"))) names.push(e.name);
     assert.deepEqual(names, ["z.tar.gz"]);
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("installScript() reuses the runtime and node_modules of the current release by hard link", async () => {
+  const work = await Deno.makeTempDir();
+  try {
+    const prefix = join(work, "prefix");
+    // Release 1 carries deno and node_modules; release 2 ships only its app part and reuses both.
+    const mk = async (id: string, withParts: boolean) => {
+      const dir = join(work, `src-${id}`);
+      await Deno.mkdir(join(dir, "node_modules", "pkg"), { recursive: true });
+      await Deno.writeTextFile(join(dir, "agent"), `#!/bin/sh\necho "agent ${id}"\n`, { mode: 0o755 });
+      await Deno.chmod(join(dir, "agent"), 0o755);
+      await Deno.writeTextFile(join(dir, "deno"), "runtime-bytes\n", { mode: 0o755 });
+      await Deno.writeTextFile(join(dir, "node_modules", "pkg", "index.js"), "export {};\n");
+      const lines = [];
+      for (const f of ["agent", "deno", "node_modules/pkg/index.js"]) {
+        lines.push(`${await sha256File(join(dir, f))}  ${f}`);
+      }
+      await Deno.writeTextFile(join(dir, "MANIFEST"), lines.join("\n") + "\n");
+      const path = join(work, `${id}.tar.gz`);
+      const members = withParts ? ["agent", "MANIFEST", "deno", "node_modules"] : ["agent", "MANIFEST"];
+      assert.ok(
+        (await new Deno.Command("tar", { args: ["-czf", path, "-C", dir, ...members] }).output()).success,
+      );
+      return { path, sha256: await sha256File(path) };
+    };
+    const r1 = await mk("r1", true);
+    await upload(prefix, "r1.tar.gz", r1.path);
+    const i1 = await sh(
+      installScript({
+        prefix,
+        id: "r1",
+        unpack: [{ name: "r1.tar.gz", ...r1 }],
+        reuse: [],
+        alreadyUnpacked: false,
+      }),
+    );
+    assert.equal(i1.code, 0, i1.stderr);
+    const r2 = await mk("r2", false);
+    await upload(prefix, "r2.tar.gz", r2.path);
+    const i2 = await sh(installScript({
+      prefix,
+      id: "r2",
+      unpack: [{ name: "r2.tar.gz", ...r2 }],
+      reuse: ["runtime", "deps"],
+      alreadyUnpacked: false,
+    }));
+    assert.equal(i2.code, 0, i2.stderr);
+    assert.equal(await current(prefix), "releases/r2");
+    const ino = async (rel: string, f: string) => (await Deno.stat(join(prefix, "releases", rel, f))).ino;
+    assert.equal(await ino("r2", "deno"), await ino("r1", "deno"));
+    assert.equal(await ino("r2", "node_modules/pkg/index.js"), await ino("r1", "node_modules/pkg/index.js"));
   } finally {
     await Deno.remove(work, { recursive: true });
   }

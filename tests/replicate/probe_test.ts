@@ -65,7 +65,10 @@ Deno.test("probeScript() runs in a real sh and reports the installed release", a
     await Deno.mkdir(join(prefix, "releases", "0.1.0-aaaa"), { recursive: true });
     await Deno.mkdir(join(prefix, "releases", "0.1.0-bbbb"), { recursive: true });
     await Deno.mkdir(join(prefix, "releases", ".tmp-x"), { recursive: true });
-    await Deno.writeTextFile(join(prefix, "releases", "0.1.0-bbbb", "MANIFEST"), `${"c".repeat(64)}  deno\n`);
+    await Deno.writeTextFile(
+      join(prefix, "releases", "0.1.0-bbbb", "COMPONENTS"),
+      `runtime ${"c".repeat(32)}\ndeps ${"d".repeat(32)}\n`,
+    );
     await Deno.writeTextFile(
       join(prefix, "releases", "0.1.0-bbbb", "agent"),
       "#!/bin/sh\necho agent 0.1.0\n",
@@ -89,7 +92,7 @@ Deno.test("probeScript() runs in a real sh and reports the installed release", a
     assert.equal(i.currentRelease, "0.1.0-bbbb");
     assert.equal(i.installedVersion, "agent 0.1.0");
     assert.deepEqual(i.releases, ["0.1.0-aaaa", "0.1.0-bbbb"]);
-    assert.equal(i.currentRuntimeSha256, "c".repeat(64));
+    assert.deepEqual(i.currentParts, { runtime: "c".repeat(32), deps: "d".repeat(32) });
     assert.deepEqual(i.stateHas, ["identity"]);
     assert.ok(i.freeKiB > 0 && i.pageSize >= 4096);
   } finally {

@@ -62,14 +62,19 @@ Deno.test("buildRelease() is content-addressed: same tree same id, a changed fil
     const b = await buildRelease({ arch: "x86_64", runtime, cacheDir, root });
     assert.equal(a.id, b.id);
     assert.match(a.id, /^0\.1\.0-[0-9a-f]{16}$/);
-    assert.equal(a.appTarballSha256, await sha256File(a.appTarball));
-    const files = await tarList(a.appTarball);
-    assert.deepEqual(files, [
+    const part = (r: typeof a, name: string) => r.parts.find((p) => p.name === name)!;
+    for (const p of a.parts) assert.equal(p.sha256, await sha256File(p.tarball), p.name);
+    assert.deepEqual(await tarList(part(a, "app").tarball), [
+      "COMPONENTS",
       "LINKS",
       "MANIFEST",
       "agent",
       "deno.json",
       "deno.lock",
+      "src/",
+      "src/main.ts",
+    ]);
+    assert.deepEqual(await tarList(part(a, "deps").tarball), [
       "node_modules/",
       "node_modules/.deno/",
       "node_modules/.deno/pkg@1.0.0/",
@@ -77,10 +82,9 @@ Deno.test("buildRelease() is content-addressed: same tree same id, a changed fil
       "node_modules/.deno/pkg@1.0.0/node_modules/pkg/",
       "node_modules/.deno/pkg@1.0.0/node_modules/pkg/index.js",
       "node_modules/pkg",
-      "src/",
-      "src/main.ts",
     ]);
-    assert.deepEqual(await tarList(a.runtimeTarball!), ["deno"]);
+    assert.deepEqual(await tarList(part(a, "runtime").tarball), ["deno"]);
+    assert.match(a.components, new RegExp(`^runtime ${runtime.sha256.slice(0, 32)}\ndeps [0-9a-f]{32}\n$`));
     assert.match(a.manifest, new RegExp(`^${runtime.sha256}  deno$`, "m"));
     assert.match(a.manifest, /^[0-9a-f]{64} {2}LINKS$/m);
     assert.doesNotMatch(a.manifest, /\.map$|\.d\.ts$|tests\//m);
@@ -88,6 +92,10 @@ Deno.test("buildRelease() is content-addressed: same tree same id, a changed fil
     await Deno.writeTextFile(join(root, "src", "main.ts"), `console.log("changed");\n`);
     const c = await buildRelease({ arch: "x86_64", runtime, cacheDir, root });
     assert.notEqual(c.id, a.id);
+    // Only the app part changed: deps and runtime keep their keys (the target reuses them).
+    assert.equal(part(c, "deps").key, part(a, "deps").key);
+    assert.equal(part(c, "runtime").key, part(a, "runtime").key);
+    assert.notEqual(part(c, "app").key, part(a, "app").key);
     // A file that is not shipped does not change the id.
     await Deno.writeTextFile(join(root, "tests", "x_test.ts"), `// edited\n`);
     assert.equal((await buildRelease({ arch: "x86_64", runtime, cacheDir, root })).id, c.id);
