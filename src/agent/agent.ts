@@ -115,6 +115,7 @@ export class Agent {
   #stopping: Promise<void> | undefined;
   #lastCheckpoint = 0;
   #checkpointing: Promise<void> = Promise.resolve();
+  #evaluating: Promise<void> = Promise.resolve();
   #live: Config;
 
   private constructor(parts: {
@@ -424,7 +425,9 @@ export class Agent {
       }, this.#live.learning.roundMs);
     };
     scheduleRound();
-    this.#timers.push(setInterval(() => void this.#evaluate(), EVAL_MS));
+    this.#timers.push(setInterval(() => {
+      this.#evaluating = this.#evaluating.then(() => this.#evaluate());
+    }, EVAL_MS));
     this.#timers.push(setInterval(() => void this.#writeStatus(), STATUS_MS));
     this.#lastCheckpoint = this.#clock.now();
     this.#watcher = watchForReload({
@@ -432,7 +435,7 @@ export class Agent {
       onReload: (cause) => this.reload(cause.kind === "signal" ? "SIGHUP" : "file change"),
       logger: log,
     });
-    void this.#evaluate();
+    this.#evaluating = this.#evaluate();
   }
 
   async #runRound(): Promise<void> {
@@ -573,6 +576,7 @@ export class Agent {
     for (const t of this.#timers) clearInterval(t);
     await this.#watcher?.close();
     await this.#round;
+    await this.#evaluating;
     await this.#api.shutdown().catch((e) => log.warn("API shutdown", { error: e }));
     await this.#checkpoint();
     await this.#writeStatus();
