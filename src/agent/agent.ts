@@ -425,8 +425,11 @@ export class Agent {
       }, this.#live.learning.roundMs);
     };
     scheduleRound();
+    let busy = false;
     this.#timers.push(setInterval(() => {
-      this.#evaluating = this.#evaluating.then(() => this.#evaluate());
+      if (busy) return; // the previous evaluation is still running: skip this tick
+      busy = true;
+      this.#evaluating = this.#evaluate().finally(() => (busy = false));
     }, EVAL_MS));
     this.#timers.push(setInterval(() => void this.#writeStatus(), STATUS_MS));
     this.#lastCheckpoint = this.#clock.now();
