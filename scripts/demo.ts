@@ -6,7 +6,7 @@
  * stops at the target or the time limit and prints a summary. Ctrl-C stops every child cleanly; no
  * process is ever left behind (children also exit when their stdin, a pipe from this script, closes).
  *
- *   deno task demo [--nodes 3] [--timeout 300] [--target 0.9] [--split classes:4] [--json] [--keep]
+ *   deno task demo [--nodes 3] [--timeout 300] [--target 0.9] [--split dirichlet:0.5] [--json] [--keep]
  *
  * @module
  */
@@ -25,7 +25,7 @@ Options:
   --nodes N        number of agents, 2..8                               [3]
   --timeout S      stop after S seconds even if the target is not reached [300]
   --target A       stop when every node's held-out accuracy reaches A   [0.9]
-  --split SPEC     how MNIST is dealt: iid | classes:K | dirichlet:ALPHA [classes:4]
+  --split SPEC     how MNIST is dealt: iid | classes:K | dirichlet:ALPHA [dirichlet:0.5]
   --json           print only one JSON summary line at the end
   --keep           keep the temporary state directories (printed at the end)
   -h, --help       this help`;
@@ -99,7 +99,7 @@ function parseOptions(args: string[]): DemoOptions | undefined {
     }
     return v;
   };
-  const split = values.split ?? "classes:4";
+  const split = values.split ?? "dirichlet:0.5";
   parseSplit(split);
   return {
     nodes: num("nodes", values.nodes, 3, 2, 8, true),
