@@ -16,6 +16,7 @@ import { VERSION } from "../version.ts";
 import type { Command, CommandContext, GlobalOptions, Io, OptionSpec } from "./command.ts";
 import { idCommand } from "./id.ts";
 import { initCommand } from "./init.ts";
+import { runCommand } from "./run.ts";
 import { trustCommand } from "./trust.ts";
 
 /** Every working subcommand, in help order. */
@@ -23,6 +24,7 @@ export const COMMANDS: readonly Command[] = [
   initCommand,
   idCommand,
   trustCommand,
+  runCommand,
 ];
 
 /** Options accepted by every command. */
