@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { CorruptStateError } from "../../src/errors.ts";
+import { CorruptStateError, DecodeError } from "../../src/errors.ts";
+import { SeededRandom } from "../../src/time.ts";
 import {
   keyId,
   loadReplayWindows,
@@ -80,4 +81,31 @@ Deno.test("ReplayWindows handles counters at the top of the u32 range", () => {
   const r = ReplayWindows.decode(w.encode(), keyId);
   assert.equal(r.checkAndRecord(id, key, 1, 0xffff_fffe), "duplicate");
   assert.equal(r.checkAndRecord(id, key, 1, 0), "too-old");
+});
+
+Deno.test("ReplayWindows.decode() turns any corruption of a state payload into a DecodeError", () => {
+  const w = new ReplayWindows();
+  for (let s = 0; s < 3; s++) {
+    const key = new Uint8Array(32).fill(s + 1);
+    for (const c of [5, 9, 300]) w.checkAndRecord(keyId(key), key, 2, c);
+  }
+  const good = w.encode();
+  const rng = new SeededRandom(9);
+  for (let i = 0; i < 5000; i++) {
+    let bytes: Uint8Array;
+    const mode = rng.nextU32() % 3;
+    if (mode === 0) bytes = good.subarray(0, rng.nextU32() % good.length);
+    else if (mode === 1) {
+      bytes = good.slice();
+      bytes[rng.nextU32() % bytes.length] = rng.nextU32() & 0xff;
+    } else {
+      bytes = new Uint8Array(rng.nextU32() % 400);
+      for (let j = 0; j < bytes.length; j++) bytes[j] = rng.nextU32() & 0xff;
+    }
+    try {
+      ReplayWindows.decode(bytes, keyId);
+    } catch (e) {
+      assert.ok(e instanceof DecodeError, `case ${i}: ${e}`);
+    }
+  }
 });
