@@ -165,3 +165,14 @@ Deno.test("predict(), trainBatch() and setWeights() leak no tensors; dispose() f
     assert.equal(tf.memory().numTensors, start, `${id} kept tensors after dispose()`);
   }
 });
+
+Deno.test("models created concurrently share one backend initialisation", async () => {
+  const models = await Promise.all([1, 2, 3].map(() => createModel("mnist-mlp")));
+  try {
+    assert.equal(new Set(models.map((m) => m.backend)).size, 1);
+    const infos = await Promise.all([initBackend("wasm"), initBackend("wasm")]);
+    assert.equal(infos[0], infos[1]);
+  } finally {
+    for (const m of models) m.dispose();
+  }
+});
