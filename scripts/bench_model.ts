@@ -11,6 +11,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { loadMnist } from "../src/learn/mnist.ts";
 import { type BackendName, createModel, initBackend, type TrainableModel } from "../src/model/mod.ts";
+import { denseOptions } from "../src/model/model.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -131,11 +132,32 @@ for (const name of backends) {
   const vit256Us = await p50(() => vit.predict(next(256), 256), n(20), 2);
   put("ViT batch 256 (samples/s)", "", name, Math.round(256e6 / vit256Us).toLocaleString("en"));
 
-  for (const [id, model] of [["MLP", mlpGraph], ["ViT", vitGraph]] as [string, TrainableModel][]) {
+  // Training: our dense-layer gradient vs tfjs' own (interleaved step by step, same load).
+  for (const [id, model, other] of [["MLP", mlpGraph, mlp], ["ViT", vitGraph, vit]] as const) {
     const steps = id === "MLP" ? n(100) : n(30);
-    const stepUs = await p50(() => model.trainBatch(next(32), train.y.subarray(r, r + 32), 32), steps, 3);
-    put(`${id} training, batch 32 (samples/s)`, "", name, Math.round(32e6 / stepUs).toLocaleString("en"));
+    const ours: number[] = [], theirs: number[] = [];
+    const step = async (m: TrainableModel, custom: boolean, into: number[]) => {
+      denseOptions.customGradient = custom;
+      const x = next(32), y = train.y.subarray(r, r + 32);
+      const t0 = performance.now();
+      await m.trainBatch(x, y, 32);
+      into.push((performance.now() - t0) * 1000);
+    };
+    for (let i = 0; i < steps + 3; i++) {
+      await step(model, true, ours);
+      await step(other, false, theirs);
+    }
+    denseOptions.customGradient = true;
+    const oursUs = median(ours.slice(3)), theirsUs = median(theirs.slice(3));
+    put(`${id} training, batch 32 (samples/s)`, "", name, Math.round(32e6 / oursUs).toLocaleString("en"));
+    put(
+      `${id} training with tfjs' own matMul gradient (samples/s)`,
+      "baseline",
+      name,
+      `${Math.round(32e6 / theirsUs).toLocaleString("en")} (ours ${(theirsUs / oursUs).toFixed(2)}×)`,
+    );
   }
+
   for (const m of [mlp, mlpGraph, vit, vitGraph]) m.dispose();
 }
 
