@@ -83,20 +83,25 @@ if (import.meta.main) {
       continue;
     }
     failed++;
-    if (/dl\.deno\.land|denort|download|dns error|connect|Import '.*' failed/i.test(err)) {
+    const causes = causeChain(err);
+    if (/dl\.deno\.land|error sending request/.test(err)) {
       console.error(
         `compile: cannot build agent-${target}: deno compile needs the denort runtime for ${
           TARGETS[target]
         } ` +
           `and could not download it from dl.deno.land (no network access to Deno's download server).\n` +
-          `  Fix: on a machine with access, download denort-${
-            TARGETS[target]
-          }.zip for Deno ${Deno.version.deno} from ` +
+          `  Fix: on a machine with access, download ` +
           `https://dl.deno.land/release/v${Deno.version.deno}/denort-${
             TARGETS[target]
-          }.zip, unzip it, and run\n` +
+          }.zip, unzip it, copy ` +
+          `denort here and run\n` +
           `  DENORT_BIN=/path/to/denort deno task compile --target ${target}\n` +
-          `  (deno said: ${firstCause(err)})`,
+          `  (deno said: ${causes.find((c) => /https?:\/\//.test(c)) ?? causes[0]})`,
+      );
+    } else if (denort) {
+      console.error(
+        `compile: cannot build agent-${target} with DENORT_BIN=${denort}: ${causes.join(": ")}\n` +
+          `  Fix: point DENORT_BIN at the denort binary of Deno ${Deno.version.deno} for ${TARGETS[target]}`,
       );
     } else {
       console.error(`compile: deno compile failed for ${target}:\n${err}`);
@@ -105,9 +110,12 @@ if (import.meta.main) {
   Deno.exit(failed ? 1 : 0);
 }
 
-/** The most telling line of deno's error chain (the one naming the URL), without colour codes. */
-function firstCause(err: string): string {
+/** deno's "Caused by:" chain as plain lines (colour codes and numbering removed), else its first line. */
+export function causeChain(err: string): string[] {
   // deno-lint-ignore no-control-regex
   const lines = err.replace(/\x1b\[[0-9;]*m/g, "").split("\n").map((l) => l.trim());
-  return lines.find((l) => /https?:\/\//.test(l))?.replace(/^\d+: /, "") ?? lines[0];
+  const chain = lines.filter((l) => /^\d+: /.test(l) && !/<unknown>/.test(l)).map((l) =>
+    l.replace(/^\d+: /, "")
+  );
+  return chain.length > 0 ? chain : [lines.find((l) => l !== "") ?? "unknown error"];
 }

@@ -80,10 +80,17 @@ export function currentBackend(): BackendInfo | undefined {
  * Selects and initialises a backend for the whole process (tfjs has one active backend; every model in
  * the process shares it). Calling it again with the same choice returns the same info.
  */
-export async function initBackend(
-  choice: "auto" | BackendName,
-  probe: BackendProbe = {},
-): Promise<BackendInfo> {
+export function initBackend(choice: "auto" | BackendName, probe: BackendProbe = {}): Promise<BackendInfo> {
+  // One at a time: tfjs has one global backend, and models created concurrently (the swarm simulation
+  // starts several nodes at once) must not initialise it twice in parallel.
+  const run = queue.then(() => chooseBackend(choice, probe));
+  queue = run.catch(() => undefined);
+  return run;
+}
+
+let queue: Promise<unknown> = Promise.resolve();
+
+async function chooseBackend(choice: "auto" | BackendName, probe: BackendProbe): Promise<BackendInfo> {
   if (!["auto", ...BACKENDS].includes(choice)) {
     throw new UsageError(
       `Backend ${JSON.stringify(choice)} is not one of auto, ${BACKENDS.join(", ")}`,

@@ -155,7 +155,7 @@ class TfModel implements TrainableModel {
         const xs = tf.tensor2d(x.subarray(0, count * this.inputSize), [count, this.inputSize]);
         const oneHot = tf.oneHot(tf.tensor1d(labels, "int32"), this.classes);
         // Mean cross-entropy; tf.losses.softmaxCrossEntropy computes the same with ~20 more kernels.
-        const logProbs = tf.logSoftmax(this.#forward(this.#split(), xs));
+        const logProbs = tf.logSoftmax(this.#forward(this.#split(), xs, true));
         return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, logProbs), 1))) as tf.Scalar;
       },
       true,
@@ -230,10 +230,10 @@ class TfModel implements TrainableModel {
     );
   }
 
-  #forward(params: tf.Tensor[], x: tf.Tensor2D): tf.Tensor2D {
+  #forward(params: tf.Tensor[], x: tf.Tensor2D, train = false): tf.Tensor2D {
     return this.spec.kind === "mlp"
-      ? mlpForward(this.spec, params, x)
-      : vitForward(this.spec, new Map(this.#layout.map((p, i) => [p.name, params[i]])), x);
+      ? mlpForward(this.spec, params, x, train)
+      : vitForward(this.spec, new Map(this.#layout.map((p, i) => [p.name, params[i]])), x, train);
   }
 
   /** Forgets everything derived from the weights. */
@@ -258,16 +258,13 @@ class TfModel implements TrainableModel {
 }
 
 /** Logits of an MLP: fused matMul + bias + activation per layer. */
-function mlpForward(spec: MlpSpec, vars: tf.Tensor[], x: tf.Tensor2D): tf.Tensor2D {
+function mlpForward(spec: MlpSpec, vars: tf.Tensor[], x: tf.Tensor2D, train: boolean): tf.Tensor2D {
   let h: tf.Tensor2D = x;
   const layers = vars.length / 2;
   for (let l = 0; l < layers; l++) {
-    h = tf.fused.matMul({
-      a: h,
-      b: vars[2 * l] as tf.Tensor2D,
-      bias: vars[2 * l + 1],
-      activation: l === layers - 1 ? "linear" : spec.mlp.activation,
-    }) as tf.Tensor2D;
+    const activation = l === layers - 1 ? "linear" : spec.mlp.activation;
+    // The first layer's input is the data: no gradient needed for it.
+    h = dense(h, vars[2 * l], vars[2 * l + 1], activation, train ? (l === 0 ? "params" : "all") : "none");
   }
   return h;
 }
@@ -277,17 +274,64 @@ function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor
   return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), gamma), beta);
 }
 
-/** `x · kernel + bias` (+ activation) in one fused kernel. */
-function dense(x: tf.Tensor2D, kernel: tf.Tensor, bias: tf.Tensor, activation?: "relu"): tf.Tensor2D {
-  return tf.fused.matMul({ a: x, b: kernel as tf.Tensor2D, bias, activation }) as tf.Tensor2D;
+/** Which gradients a {@linkcode dense} layer must produce. */
+type DenseGrads = "none" | "params" | "all";
+
+/** Switch for the benchmark/experiments: use tfjs' own gradient of the fused matMul instead. */
+export const denseOptions = { customGradient: true };
+
+/**
+ * `act(x · kernel + bias)` in one fused kernel. While training, with a hand-written gradient: tfjs'
+ * own gradient of matMul uses `transposeA`/`transposeB`, which tfjs-wasm runs on a slow path
+ * (measured 8× slower for dW = xᵀ·dy than an explicit transpose followed by a plain matMul), and it
+ * always computes dx, which the first layer does not need.
+ */
+function dense(
+  x: tf.Tensor2D,
+  kernel: tf.Tensor,
+  bias: tf.Tensor,
+  activation: "relu" | "linear" | "sigmoid" = "linear",
+  grads: DenseGrads = "none",
+): tf.Tensor2D {
+  if (grads === "none" || activation === "sigmoid" || !denseOptions.customGradient) {
+    return tf.fused.matMul({ a: x, b: kernel as tf.Tensor2D, bias, activation }) as tf.Tensor2D;
+  }
+  return DENSE[activation][grads](x, kernel, bias) as tf.Tensor2D;
 }
+
+function denseWithGradient(activation: "relu" | "linear", inputGradient: boolean) {
+  // tf.customGrad passes the inputs and then the save function as one variadic list.
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, kernel, bias] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const y = tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel as tf.Tensor2D, bias, activation });
+    save([x, kernel, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, k, ys] = saved;
+        const dz = activation === "relu" ? tf.mul(dy, tf.step(ys)) : dy;
+        const dx = inputGradient
+          ? tf.matMul(dz as tf.Tensor2D, tf.transpose(k) as tf.Tensor2D)
+          : tf.zerosLike(xs);
+        return [dx, tf.matMul(tf.transpose(xs) as tf.Tensor2D, dz as tf.Tensor2D), tf.sum(dz, 0)];
+      },
+    };
+  });
+}
+
+const DENSE = {
+  relu: { params: denseWithGradient("relu", false), all: denseWithGradient("relu", true) },
+  linear: { params: denseWithGradient("linear", false), all: denseWithGradient("linear", true) },
+};
 
 /**
  * Logits of the vision transformer: patches → linear embedding + position embedding → `depth`
  * pre-norm blocks (multi-head self-attention, MLP, residuals) → layer norm → mean over patches → head.
  * Only functional ops (no chained tensor methods), so inference needs nothing beyond tfjs-core.
  */
-function vitForward(spec: VitSpec, p: Map<string, tf.Tensor>, x: tf.Tensor2D): tf.Tensor2D {
+function vitForward(spec: VitSpec, p: Map<string, tf.Tensor>, x: tf.Tensor2D, train: boolean): tf.Tensor2D {
+  const g: DenseGrads = train ? "all" : "none";
   const v = spec.vit;
   const batch = x.shape[0];
   const grid = v.imageSize / v.patchSize;
@@ -299,7 +343,11 @@ function vitForward(spec: VitSpec, p: Map<string, tf.Tensor>, x: tf.Tensor2D): t
     [batch * patches, v.patchSize * v.patchSize],
   ) as tf.Tensor2D;
   const embedded = tf.add(
-    tf.reshape(dense(tokens, get("patch/kernel"), get("patch/bias")), [batch, patches, d]),
+    tf.reshape(dense(tokens, get("patch/kernel"), get("patch/bias"), "linear", train ? "params" : "none"), [
+      batch,
+      patches,
+      d,
+    ]),
     get("pos"),
   );
   let h = tf.reshape(embedded, [batch * patches, d]) as tf.Tensor2D;
@@ -308,7 +356,7 @@ function vitForward(spec: VitSpec, p: Map<string, tf.Tensor>, x: tf.Tensor2D): t
     const n = `block${b}`;
     const n1 = layerNorm(h, get(`${n}/ln1/gamma`), get(`${n}/ln1/beta`));
     // Heads are column slices of [q | k | v]; slicing + reshaping needs no transposes (slow on wasm).
-    const qkv = dense(n1, get(`${n}/attn/qkv/kernel`), get(`${n}/attn/qkv/bias`));
+    const qkv = dense(n1, get(`${n}/attn/qkv/kernel`), get(`${n}/attn/qkv/bias`), "linear", g);
     const column = (start: number) =>
       tf.reshape(tf.slice(qkv, [0, start], [batch * patches, dh]), [batch, patches, dh]) as tf.Tensor3D;
     const contexts: tf.Tensor3D[] = [];
@@ -322,14 +370,14 @@ function vitForward(spec: VitSpec, p: Map<string, tf.Tensor>, x: tf.Tensor2D): t
       batch * patches,
       d,
     ]) as tf.Tensor2D;
-    h = tf.add(h, dense(ctx, get(`${n}/attn/out/kernel`), get(`${n}/attn/out/bias`)));
+    h = tf.add(h, dense(ctx, get(`${n}/attn/out/kernel`), get(`${n}/attn/out/bias`), "linear", g));
     const n2 = layerNorm(h, get(`${n}/ln2/gamma`), get(`${n}/ln2/beta`));
-    const hidden = dense(n2, get(`${n}/mlp/fc1/kernel`), get(`${n}/mlp/fc1/bias`), "relu");
-    h = tf.add(h, dense(hidden, get(`${n}/mlp/fc2/kernel`), get(`${n}/mlp/fc2/bias`)));
+    const hidden = dense(n2, get(`${n}/mlp/fc1/kernel`), get(`${n}/mlp/fc1/bias`), "relu", g);
+    h = tf.add(h, dense(hidden, get(`${n}/mlp/fc2/kernel`), get(`${n}/mlp/fc2/bias`), "linear", g));
   }
   const normed = layerNorm(h, get("final/ln/gamma"), get("final/ln/beta"));
   const pooled = tf.mean(tf.reshape(normed, [batch, patches, d]), 1) as tf.Tensor2D;
-  return dense(pooled, get("head/kernel"), get("head/bias"));
+  return dense(pooled, get("head/kernel"), get("head/bias"), "linear", g);
 }
 
 let gradients: Promise<unknown> | undefined;

@@ -1,28 +1,12 @@
 import assert from "node:assert/strict";
-import type { Io } from "../../src/cli/command.ts";
-import { runCli } from "../../src/cli/mod.ts";
-
-function fakeIo(): Io & { out: string; err: string } {
-  const io = {
-    out: "",
-    err: "",
-    stdout: (t: string) => void (io.out += t),
-    stderr: (t: string) => void (io.err += t),
-    isTerminal: false,
-    stdinIsTerminal: false,
-    env: {},
-    readLine: () => Promise.resolve(null),
-    readStdin: () => Promise.resolve(new Uint8Array(0)),
-  };
-  return io;
-}
+import { cli } from "./_cli_io.ts";
 
 Deno.test("agent doctor reports the backend and why, and passes on a fresh state directory", async () => {
   const state = await Deno.makeTempDir();
   try {
-    const io = fakeIo();
-    assert.equal(await runCli(["doctor", "--state", state, "--backend", "wasm", "--json"], io), 0);
-    const report = JSON.parse(io.out);
+    const run = await cli(["doctor", "--state", state, "--backend", "wasm", "--json"]);
+    assert.equal(run.code, 0, run.stdout);
+    const report = JSON.parse(run.stdout);
     assert.equal(report.healthy, true);
     assert.equal(report.backend.name, "wasm");
     assert.equal(report.backend.simd, true);
@@ -42,21 +26,21 @@ Deno.test("agent doctor fails on a world-readable key and on a bad config", asyn
     await Deno.writeFile(`${state}/identity/ed25519.key`, new Uint8Array(32), { mode: 0o644 });
     await Deno.chmod(`${state}/identity/ed25519.key`, 0o644);
     await Deno.writeTextFile(`${state}/agent.yaml`, "model:\n  backend: tpu\n");
-    const io = fakeIo();
-    assert.equal(await runCli(["doctor", "--state", state], io), 1);
-    assert.match(io.out, /FAIL {2}config +model\.backend: "tpu" is not one of auto, webgpu, wasm, cpu/);
+    const io = await cli(["doctor", "--state", state]);
+    assert.equal(io.code, 1);
+    assert.match(io.stdout, /FAIL {2}config +model\.backend: "tpu" is not one of auto, webgpu, wasm, cpu/);
     assert.match(
-      io.out,
+      io.stdout,
       /FAIL {2}identity key +.*mode 0644: readable by other users\n.*hint: Run: chmod 600 /,
     );
-    assert.match(io.out, /check\(s\) failed/);
+    assert.match(io.stdout, /check\(s\) failed/);
 
     await Deno.writeTextFile(`${state}/agent.yaml`, "model:\n  backend: auto\n");
     await Deno.chmod(`${state}/identity/ed25519.key`, 0o600);
-    const ok = fakeIo();
-    assert.equal(await runCli(["doctor", "--state", state, "--backend", "cpu"], ok), 0);
-    assert.match(ok.out, /ok {4}backend +cpu: forced \(cpu\)/);
-    assert.match(ok.out, /healthy/);
+    const ok = await cli(["doctor", "--state", state, "--backend", "cpu"]);
+    assert.equal(ok.code, 0, ok.stdout);
+    assert.match(ok.stdout, /ok {4}backend +cpu: forced \(cpu\)/);
+    assert.match(ok.stdout, /healthy/);
   } finally {
     await Deno.remove(state, { recursive: true });
   }

@@ -1,26 +1,10 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../../src/errors.ts";
 import { parseInferInput } from "../../src/cli/infer_input.ts";
-import type { Io } from "../../src/cli/command.ts";
-import { runCli } from "../../src/cli/mod.ts";
+import { runAgent } from "../_helpers.ts";
+import { cli } from "./_cli_io.ts";
 import { loadMnist } from "../../src/learn/mnist.ts";
 import { createModel, initBackend, saveCheckpoint } from "../../src/model/mod.ts";
-
-/** In-memory process I/O for driving the CLI in-process. */
-function fakeIo(stdin = ""): Io & { out: string; err: string } {
-  const io = {
-    out: "",
-    err: "",
-    stdout: (t: string) => void (io.out += t),
-    stderr: (t: string) => void (io.err += t),
-    isTerminal: false,
-    stdinIsTerminal: false,
-    env: {},
-    readLine: () => Promise.resolve(null),
-    readStdin: () => Promise.resolve(new TextEncoder().encode(stdin)),
-  };
-  return io;
-}
 
 Deno.test("parseInferInput() reads JSON Lines, one array, and an array of rows", () => {
   assert.deepEqual(parseInferInput("[1, 2]\n\n[3, 4.5]\n", 2), {
@@ -63,18 +47,24 @@ Deno.test("agent infer exits 2 naming the row and column of bad input", async ()
     const row = Array(784).fill(0);
     const bad = [...row];
     (bad as unknown[])[99] = "x";
-    const io = fakeIo(`${JSON.stringify(row)}\n${JSON.stringify(bad)}\n`);
-    assert.equal(await runCli(["infer", "--state", state, "--backend", "cpu"], io), 2);
-    assert.match(io.err, /^agent: error: Row 2, column 100: "x" is not a finite number\n {2}hint: /);
-    const short = fakeIo("[1, 2, 3]\n");
-    assert.equal(await runCli(["infer", "--state", state, "--model", "mnist-vit"], short), 2);
-    assert.match(short.err, /Row 1 has 3 values, the model expects 784/);
-    const noFile = fakeIo();
-    assert.equal(await runCli(["infer", "--state", state, "--input", `${state}/nope.jsonl`], noFile), 2);
-    assert.match(noFile.err, /Input file ".*nope\.jsonl" does not exist/);
-    const badBackend = fakeIo("[1]");
-    assert.equal(await runCli(["infer", "--state", state, "--backend", "tpu"], badBackend), 2);
-    assert.match(badBackend.err, /--backend "tpu" is not one of/);
+    const stdin = `${JSON.stringify(row)}\n${JSON.stringify(bad)}\n`;
+    // The real process: exit code and stderr as a user sees them.
+    const proc = await runAgent(["infer", "--state", state, "--backend", "cpu"], { stdin });
+    assert.equal(proc.code, 2, proc.stderr);
+    assert.match(proc.stderr, /^agent: error: Row 2, column 100: "x" is not a finite number\n {2}hint: /);
+    assert.equal(proc.stdout, "");
+    const short = await cli(["infer", "--state", state, "--model", "mnist-vit"], { stdin: "[1, 2, 3]\n" });
+    assert.equal(short.code, 2);
+    assert.match(short.stderr, /Row 1 has 3 values, the model expects 784/);
+    const noFile = await cli(["infer", "--state", state, "--input", `${state}/nope.jsonl`]);
+    assert.equal(noFile.code, 2);
+    assert.match(noFile.stderr, /Input file ".*nope\.jsonl" does not exist/);
+    const badBackend = await cli(["infer", "--state", state, "--backend", "tpu"], { stdin: "[1]" });
+    assert.equal(badBackend.code, 2);
+    assert.match(badBackend.stderr, /--backend "tpu" is not one of/);
+    const tty = await cli(["infer", "--state", state], { tty: true });
+    assert.equal(tty.code, 2);
+    assert.match(tty.stderr, /No input rows: stdin is a terminal/);
   } finally {
     await Deno.remove(state, { recursive: true });
   }
@@ -90,13 +80,13 @@ Deno.test("agent infer classifies digits with the newest checkpoint, else says i
       (_, r) => JSON.stringify(Array.from(test.x.subarray(r * 784, (r + 1) * 784))),
     )
       .join("\n");
-    const fresh = fakeIo(input);
-    assert.equal(await runCli(["infer", "--state", state, "--backend", "wasm"], fresh), 0);
+    const fresh = await cli(["infer", "--state", state, "--backend", "wasm"], { stdin: input });
+    assert.equal(fresh.code, 0, fresh.stderr);
     assert.match(
-      fresh.out,
+      fresh.stdout,
       /^model mnist-mlp \(9ccbb422cc2d93fa\), backend wasm, seeded initial weights \(no checkpoint/,
     );
-    assert.equal(fresh.out.trim().split("\n").length, rows + 1);
+    assert.equal(fresh.stdout.trim().split("\n").length, rows + 1);
 
     // Train briefly and checkpoint, as the daemon would.
     await initBackend("wasm");
@@ -109,9 +99,9 @@ Deno.test("agent infer classifies digits with the newest checkpoint, else says i
     await saveCheckpoint(`${state}/checkpoints`, model, { step: 124 });
     model.dispose();
 
-    const io = fakeIo(input);
-    assert.equal(await runCli(["infer", "--state", state, "--json", "--top", "2"], io), 0);
-    const out = JSON.parse(io.out);
+    const run = await cli(["infer", "--state", state, "--json", "--top", "2"], { stdin: input });
+    assert.equal(run.code, 0, run.stderr);
+    const out = JSON.parse(run.stdout);
     assert.equal(out.weights.source, "checkpoint");
     assert.equal(out.weights.step, 124);
     assert.equal(out.predictions.length, rows);

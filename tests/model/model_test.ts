@@ -142,3 +142,37 @@ Deno.test("the ViT learns: a short run on 400 digits clearly beats chance", asyn
     m.dispose();
   }
 });
+
+Deno.test("predict(), trainBatch() and setWeights() leak no tensors; dispose() frees the model's", async () => {
+  await initBackend("wasm");
+  const { train } = await loadMnist(1);
+  const tf = await import("@tensorflow/tfjs-core");
+  for (const id of ["mnist-mlp", "mnist-vit"]) {
+    const start = tf.memory().numTensors;
+    const m = await createModel(id, { jsFastPath: false });
+    await m.trainBatch(train.x, train.y, 8); // creates the optimizer's moments
+    await m.predict(train.x, 8); // creates the cached inference split
+    const settled = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) {
+      await m.trainBatch(train.x, train.y, 8);
+      await m.predict(train.x, 8);
+      m.setWeights(m.getWeights());
+      await m.predict(train.x, 8);
+      await m.evaluate(train.x, train.y, 8);
+    }
+    assert.equal(tf.memory().numTensors, settled, `${id} leaked tensors`);
+    m.dispose();
+    assert.equal(tf.memory().numTensors, start, `${id} kept tensors after dispose()`);
+  }
+});
+
+Deno.test("models created concurrently share one backend initialisation", async () => {
+  const models = await Promise.all([1, 2, 3].map(() => createModel("mnist-mlp")));
+  try {
+    assert.equal(new Set(models.map((m) => m.backend)).size, 1);
+    const infos = await Promise.all([initBackend("wasm"), initBackend("wasm")]);
+    assert.equal(infos[0], infos[1]);
+  } finally {
+    for (const m of models) m.dispose();
+  }
+});
