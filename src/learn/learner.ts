@@ -29,13 +29,18 @@
  *    a lost datagram only leaves some coordinates stale until the next top-k or refresh pass sends them
  *    again, duplicates and reordering change nothing. Snapshot chunks are the same thing for a contiguous
  *    range and let a node that is new, restarted or behind catch up without a coordinator.
- * 4. Mixing (`mix`): x_i ← x_i + γ·(R({x̂_j : trusted, in-sync peers} ∪ {x̂_i}) − x̂_i), where R is a
+ * 4. Mixing (`mix`): x_i ← x_i + γ·(R({x_i} ∪ {x̂_j : trusted, in-sync peers}) − x_i), where R is a
  *    coordinate-wise robust centre: centered clipping by default (Karimireddy et al. 2021: start at the
  *    coordinate-wise median, move towards every copy by at most the median distance), or trimmed mean,
- *    median, or plain mean. With R = mean this is CHOCO-Gossip's consensus step with uniform weights
- *    (Koloskova et al. 2019); the robust centre bounds what one poisoned peer can do. The centre is also
- *    the model the node serves (`inferenceWeights`): with label-skewed local data it is far better than
- *    the local model, which keeps drifting towards the node's own classes between merges.
+ *    median, or plain mean; the robust centre bounds what one poisoned peer can do. CHOCO-Gossip
+ *    (Koloskova et al. 2019) uses the node's own PUBLIC copy x̂_i in that step (`selfTerm: "public"`),
+ *    which keeps the swarm average exact but needs γ of the order of the compression ratio: with γ = 0.5
+ *    and ~8% of the coordinates sent per round we measured the residual x − x̂ growing without bound (a
+ *    stale x̂_i adds the same correction every round) and the models collapsing after ~100 rounds. Using
+ *    the model itself (`selfTerm: "model"`, the default) makes the step a contraction towards the
+ *    centre, stable for any compression. The centre is also the model the node serves
+ *    (`inferenceWeights`): with label-skewed local data it is far better than the local model, which
+ *    keeps drifting towards the node's own classes between merges.
  * 5. Checks: a message whose values are non-finite or beyond `valueBound`, or whose change to our copy
  *    has an RMS above `normFactor` × the median RMS of recent honest changes (our own publications
  *    included, so the reference exists even among few peers), is rejected. Each peer has a score in
@@ -60,7 +65,7 @@
  * Measured choices (scripts/sim_swarm.ts, notes/learn.md): int8 values with one scale per message cost
  * about 2 bytes per coordinate after DEFLATE (index gap ≈ 1 B + value 1 B) and beat fp16 at equal bytes
  * (more coordinates per datagram matter more than precision, the quantization error stays in the
- * residual); γ = 0.5 beat 0.1, 0.2 and 1.
+ * residual); γ = 0.5 beat 0.2, 0.3, 0.8 and 1.
  *
  * @module
  */
@@ -163,6 +168,16 @@ export interface LearnerTuning {
   driftCorrection: number;
   /** A joining node that hears no peer for this many rounds starts on its own (genesis epoch). */
   joinTimeoutRounds: number;
+  /**
+   * Own term of the merge: "model" (x ← x + γ·(R(x, copies) − x), a contraction: stable whatever the
+   * compression) or "public" (CHOCO's x ← x + γ·(R(x̂, copies) − x̂): preserves the average exactly but
+   * diverges when γ is large for the compression ratio, because a stale x̂ adds the same correction
+   * every round).
+   */
+  selfTerm: "model" | "public";
+  /** Each round's local update is scaled by localScale / (1 + round / localDecayRounds). */
+  localScale: number;
+  localDecayRounds: number;
 }
 
 /** Defaults chosen by the experiments in scripts/sim_swarm.ts. */
@@ -185,6 +200,9 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   requestEveryRounds: 5,
   driftCorrection: 0,
   joinTimeoutRounds: 10,
+  localScale: 1,
+  localDecayRounds: 1e9,
+  selfTerm: "model",
 };
 
 /** What the learner is built from. */
@@ -393,6 +411,13 @@ export class SwarmLearner {
       }
     }
     this.#x = this.model.getWeights();
+    const scale = this.tuning.localScale /
+      (1 + this.#stats.rounds / Math.max(1, this.tuning.localDecayRounds));
+    if (scale !== 1) {
+      // Damped local update (an effective learning-rate schedule without touching the optimizer).
+      for (let i = 0; i < this.#x.length; i++) this.#x[i] = start[i] + scale * (this.#x[i] - start[i]);
+      this.model.setWeights(this.#x);
+    }
     // Raw local update per step (correction added back), for the drift estimate in mix().
     const raw = new Float32Array(this.paramCount);
     for (let i = 0; i < raw.length; i++) raw[i] = (this.#x[i] - start[i]) / steps + (drift ? drift[i] : 0);
@@ -468,14 +493,14 @@ export class SwarmLearner {
       return peers.length;
     }
     if (peers.length === 0) return 0;
-    const copies = [this.#pub, ...peers.map((p) => p.values)];
+    const own = this.tuning.selfTerm === "public" ? this.#pub : this.#x;
+    const copies = [own, ...peers.map((p) => p.values)];
     const centre = aggregate(copies, this.tuning.rule, new Float32Array(this.paramCount));
     this.#updateDrift(centre);
     this.#centre = centre;
     const g = this.tuning.gamma;
     const x = this.#x;
-    const pub = this.#pub;
-    for (let i = 0; i < x.length; i++) x[i] += g * (centre[i] - pub[i]);
+    for (let i = 0; i < x.length; i++) x[i] += g * (centre[i] - own[i]);
     this.model.setWeights(x);
     return peers.length;
   }

@@ -97,8 +97,8 @@ export interface SwarmSimResult {
   largestDatagram: number;
   rounds: number;
   rows: EvalRow[];
-  /** Loss of the restarted node's model just before the restart and right after restoring. */
-  restart?: { lossBefore: number; lossAfter: number; accuracyAfter: number };
+  /** Loss of the restarted node's model when checkpointed, just before the restart, right after restoring. */
+  restart?: { lossAtCheckpoint: number; lossBefore: number; lossAfter: number; accuracyAfter: number };
 }
 
 /** Runs the simulation. */
@@ -151,6 +151,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   const lastAcc = new Array(n).fill(0);
   let caughtUp: number | undefined;
   let restartInfo: SwarmSimResult["restart"];
+  let lossAtCheckpoint = NaN;
   for (let round = 1; round <= opt.rounds; round++) {
     const now = round * roundMs;
     if (opt.lateJoin && round === opt.lateJoin.round) {
@@ -160,6 +161,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     if (opt.restart) {
       if (round === opt.restart.round - opt.restart.ageRounds) {
         checkpoints.set(opt.restart.node, learners[opt.restart.node]!.checkpoint());
+        lossAtCheckpoint = (await learners[opt.restart.node]!.evaluate(opt.test, "local")).loss;
       }
       if (round === opt.restart.round) {
         const before = await learners[opt.restart.node]!.evaluate(opt.test, "local");
@@ -167,7 +169,12 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
         fresh.restore(checkpoints.get(opt.restart.node)!, now);
         learners[opt.restart.node] = fresh;
         const after = await fresh.evaluate(opt.test, "local");
-        restartInfo = { lossBefore: before.loss, lossAfter: after.loss, accuracyAfter: after.accuracy };
+        restartInfo = {
+          lossAtCheckpoint,
+          lossBefore: before.loss,
+          lossAfter: after.loss,
+          accuracyAfter: after.accuracy,
+        };
       }
     }
     for (let i = 0; i < n; i++) {

@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import { UsageError } from "../../src/errors.ts";
+import { parseSimArgs, toSvg } from "../../scripts/sim_swarm.ts";
+
+Deno.test("sim_swarm parseSimArgs() reads every option and rejects bad values with a hint", () => {
+  const a = parseSimArgs([
+    "--model",
+    "mnist-vit",
+    "--nodes",
+    "7",
+    "--split",
+    "dirichlet:0.3",
+    "--loss",
+    "15%",
+    "--max-datagram",
+    "4096",
+    "--byzantine",
+    "2:nan",
+    "--late-join",
+    "--json",
+  ]);
+  assert.ok(a !== "help");
+  assert.equal(a.model, "mnist-vit");
+  assert.equal(a.nodes, 7);
+  assert.equal(a.loss, 0.15);
+  assert.equal(a.maxDatagram, 4096);
+  assert.deepEqual(a.byzantine, { count: 2, attack: "nan" });
+  assert.equal(a.lateJoin, true);
+  assert.equal(parseSimArgs(["-h"]), "help");
+  const bad: string[][] = [
+    ["--nodes", "1"],
+    ["--split", "classes:11"],
+    ["--max-datagram", "5000"],
+    ["--max-datagram", "100"],
+    ["--byzantine", "5:signflip"],
+    ["--byzantine", "1:melt"],
+    ["--loss", "abc"],
+    ["--model", "resnet"],
+    ["--unknown"],
+    ["positional"],
+    ["--tune", "gamma=x"],
+    ["--tune", "nope=1"],
+    ["--name", "../evil"],
+  ];
+  for (const args of bad) {
+    assert.throws(
+      () => parseSimArgs(args),
+      (e: unknown) => e instanceof UsageError && !!e.hint,
+      args.join(" "),
+    );
+  }
+});
+
+Deno.test("sim_swarm toSvg() draws one line per node and the centralized baseline", () => {
+  const svg = toSvg({
+    centralized: 0.94,
+    nodes: [{ id: "n0", accuracy: 0.9, bytesSent: 10, datagramsSent: 1, rejected: {}, ignoredBy: 0 }],
+    maxDatagram: 1232,
+    largestDatagram: 1200,
+    rounds: 2,
+    rows: [
+      { round: 1, node: "n0", accuracy: 0.5, loss: 1, bytesSent: 5, datagramsSent: 1 },
+      { round: 2, node: "n0", accuracy: 0.9, loss: 0.3, bytesSent: 10, datagramsSent: 2 },
+    ],
+  }, "t<1>");
+  assert.match(svg, /^<svg /);
+  assert.equal(svg.match(/<polyline/g)?.length, 1);
+  assert.match(svg, /centralized 94.0%/);
+  assert.match(svg, /t&lt;1>/);
+});
