@@ -161,6 +161,7 @@ async function runClone(ctx: CommandContext): Promise<number> {
   Deno.addSignalListener("SIGTERM", onSigint);
   const progressStart = new Map<string, number>();
   let progressShown = false;
+  let lastDraw = 0;
   try {
     const report = await cloneAgent({
       ssh: {
@@ -191,8 +192,12 @@ async function runClone(ctx: CommandContext): Promise<number> {
       },
       progress: ctx.io.isTerminal && !ctx.global.json
         ? (label, sent, total) => {
-          if (!progressStart.has(label)) progressStart.set(label, Date.now());
-          ctx.io.stderr(`\r${renderProgress(label, sent, total, Date.now() - progressStart.get(label)!)}`);
+          const now = Date.now();
+          if (!progressStart.has(label)) progressStart.set(label, now);
+          // Redraw at most ten times a second, and always at the end.
+          if (sent < total && now - lastDraw < 100) return;
+          lastDraw = now;
+          ctx.io.stderr(`\r${renderProgress(label, sent, total, now - progressStart.get(label)!)}`);
           progressShown = sent < total;
           if (sent >= total) ctx.io.stderr("\n");
         }
