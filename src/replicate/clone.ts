@@ -10,6 +10,8 @@
  * @module
  */
 import { join } from "node:path";
+import { UsageError } from "../errors.ts";
+import { SERVICE_STATE_DIR, unitPrefixProblem } from "../service/systemd.ts";
 import { CloneError, CloneFailure } from "./errors.ts";
 import { installFailure, type InstallPlan, installScript, prefixExpr, uploadScript } from "./install.ts";
 import { assessTarget, parseProbe, probeScript } from "./probe.ts";
@@ -138,6 +140,12 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
   const arch = info.arch!;
   const system = info.uid === 0 || (info.sudo && info.systemd && opts.service);
   ssh.sudo = info.uid !== 0 && system;
+  const serviceProblem = servicePlanProblem({
+    service: opts.service && system && info.systemd,
+    prefix: info.prefix,
+    state: info.state,
+  });
+  if (serviceProblem) throw serviceProblem;
   opts.log(
     `  ${info.os || info.kernel} on ${info.machine}, ${info.pageSize / 1024} KiB pages, ${
       Math.floor(info.freeKiB / 1024)
@@ -362,6 +370,30 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
     if (s.changed) report.changed = true;
   }
   return report;
+}
+
+/**
+ * Checks that the service will see what clone installs (pure): the hardened unit runs
+ * `<prefix>/current/agent` with `ProtectHome=yes` and keeps its state in /var/lib/agent.
+ */
+export function servicePlanProblem(
+  p: { service: boolean; prefix: string; state: string },
+): UsageError | undefined {
+  if (!p.service) return undefined;
+  const problem = unitPrefixProblem(p.prefix);
+  if (problem) {
+    return new UsageError(
+      `The service cannot run from this prefix: ${problem}`,
+      "Use --prefix /opt/agent (the default for root), or --no-service to install without the service",
+    );
+  }
+  if (p.state !== SERVICE_STATE_DIR) {
+    return new UsageError(
+      `The service keeps its state in ${SERVICE_STATE_DIR}, not ${JSON.stringify(p.state)}`,
+      "Drop --remote-state, or add --no-service to run the agent yourself with that state directory",
+    );
+  }
+  return undefined;
 }
 
 async function prepareRelease(opts: CloneOptions, arch: "x86_64" | "aarch64"): Promise<Release> {
