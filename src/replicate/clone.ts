@@ -305,20 +305,24 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
     if (report.seeded.length) report.changed = true;
   }
 
-  // 5. The child's own identity, then mutual trust.
-  const remote = async (args: string[], step: string) =>
-    (await guard(ssh.check(`set -eu\n${stateVars}${agentCmd(args)}\n`, step))).stdout;
-  if (!info.stateHas.includes("identity") || !info.stateHas.includes("config")) {
-    await remote(
-      opts.name && !seedConfig ? ["init", "--name", opts.name] : ["init"],
-      "agent init on the target",
-    );
-    report.changed = true;
-  }
-  const child = parseJson<AgentIdentity>(
-    await remote(["id", "--json"], "agent id on the target"),
-    "agent id",
-  );
+  // 5. The child's own identity, then mutual trust (one SSH session to read, one to write).
+  const remoteScript = (commands: string[]) => ["set -eu", stateVars, ...commands].join("\n") + "\n";
+  const needInit = !info.stateHas.includes("identity") || !info.stateHas.includes("config");
+  const readOut = (await guard(ssh.check(
+    remoteScript([
+      ...(needInit
+        ? [`${agentCmd(opts.name && !seedConfig ? ["init", "--name", opts.name] : ["init"])} >&2`]
+        : []),
+      "echo @@id",
+      agentCmd(["id", "--json"]),
+      "echo @@trust",
+      agentCmd(["trust", "list", "--json"]),
+    ]),
+    "reading the target's identity",
+  ))).stdout;
+  if (needInit) report.changed = true;
+  const [, idText = "", trustText = ""] = readOut.split(/^@@(?:id|trust)$/m);
+  const child = parseJson<AgentIdentity>(idText, "agent id");
   const parent = await local.identity();
   report.child = child;
   report.parent = parent;
@@ -329,22 +333,23 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
       "A private key was copied by hand; remove <state>/identity on the target and run the clone again",
     );
   }
-  const childTrust = parseJson<TrustEntry[]>(
-    await remote(["trust", "list", "--json"], "agent trust list on the target"),
-    "agent trust list",
-  );
-  const childKnows = new Set(childTrust.filter((t) => !t.revoked).map((t) => t.fingerprint));
+  const childTrust = parseJson<TrustEntry[]>(trustText, "agent trust list");
+  // Peers the child already has (trusted, or revoked there on purpose) are left as they are.
+  const childKnows = new Set(childTrust.map((t) => t.fingerprint));
   const parentTrust = (await local.trusted()).filter((t) => !t.revoked);
   const toChild = [
     { name: parent.name, fingerprint: parent.fingerprint, payload: parent.payload },
     ...parentTrust.filter((t) => t.fingerprint !== child.fingerprint),
   ].filter((t) => !childKnows.has(t.fingerprint));
-  for (const t of toChild) {
-    const out = await remote(["trust", t.payload, "--yes"], `agent trust on the target`);
+  if (toChild.length > 0) {
+    const out = (await guard(ssh.check(
+      remoteScript(toChild.map((t) => agentCmd(["trust", t.payload, "--yes"]))),
+      "agent trust on the target",
+    ))).stdout;
     for (const line of out.split("\n").filter((l) => /^Trusted /.test(l))) {
       opts.log(`  [${opts.ssh.target.host}] ${line}`);
     }
-    report.trustAdded.onChild.push(t.fingerprint);
+    report.trustAdded.onChild.push(...toChild.map((t) => t.fingerprint));
   }
   if (!parentTrust.some((t) => t.fingerprint === child.fingerprint)) {
     await local.trust(child.payload);
@@ -358,10 +363,19 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
   } else if (!(system && info.systemd)) {
     report.service = "unavailable";
   } else {
-    const out = await remote(
-      ["service", "install", "--prefix", info.prefix, ...(report.changed ? ["--restart"] : []), "--json"],
+    const out = (await guard(ssh.check(
+      remoteScript([
+        agentCmd([
+          "service",
+          "install",
+          "--prefix",
+          info.prefix,
+          ...(report.changed ? ["--restart"] : []),
+          "--json",
+        ]),
+      ]),
       "installing the service",
-    );
+    ))).stdout;
     const s = parseJson<{ changed: boolean; started: boolean; restarted: boolean }>(
       out,
       "agent service install",
