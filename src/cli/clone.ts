@@ -34,7 +34,8 @@ export const cloneCommand: Command = {
     prefix: {
       type: "string",
       arg: "DIR",
-      help: "Install directory on the target (default /opt/agent as root, else ~/.local/lib/agent)",
+      help:
+        "Install directory on the target; relative = under the login's home (default /opt/agent as root, else ~/.local/lib/agent)",
     },
     "remote-state": {
       type: "string",
@@ -86,7 +87,7 @@ export const cloneCommand: Command = {
     "agent clone pi@raspberrypi.local",
     "agent clone root@192.0.2.7 --name greenhouse --accept-new-host-key",
     "agent clone pi@board --dry-run",
-    "agent clone pi@board --prefix ~/agent --no-service",
+    "agent clone pi@board --prefix agent --no-service   # installs in ~/agent on the board",
   ],
   run: runClone,
 };
