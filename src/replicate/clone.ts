@@ -156,6 +156,7 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
 
   // 2. The release for its architecture.
   const release = await guard(prepareRelease(opts, arch));
+  interrupted(); // Ctrl-C while packaging locally: stop before touching the target.
   const totalUpload = release.parts.reduce((a, p) => a + p.bytes, 0);
   const upToDate = info.currentRelease === release.id;
   const alreadyUnpacked = !upToDate && info.releases.includes(release.id);
@@ -257,6 +258,7 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
     const started = Date.now();
     let first = true;
     for (const u of uploads) {
+      interrupted();
       opts.log(`Uploading ${u.name} (${mib(u.bytes)}) …`);
       await guard(
         ssh.upload(u.tarball, uploadScript(info.prefix, u.uploadName, first), `the upload of the ${u.name}`, {
@@ -276,6 +278,7 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
       reuse,
       alreadyUnpacked,
     };
+    interrupted();
     opts.log(alreadyUnpacked ? "Switching to the unpacked release …" : "Verifying and installing …");
     const r = await guard(ssh.run(installScript(installPlan), "the install"));
     if (r.code !== 0) throw installError(r.code, r.stderr, who, ssh, info.prefix);

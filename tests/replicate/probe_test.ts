@@ -57,6 +57,11 @@ Deno.test("assessTarget() refuses 32-bit ARM, other OSes, musl, missing tools an
   refused(info({ kernel: "Darwin" }), CloneFailure.UnsupportedTarget, /Darwin/);
   refused(info({ glibc: "" }), CloneFailure.UnsupportedTarget, /musl/);
   refused(info({ missingTools: ["sha256sum"] }), CloneFailure.UnsupportedTarget, /sha256sum/);
+  refused(
+    info({ prefixWritable: false }),
+    CloneFailure.UnsupportedTarget,
+    /may not write "\/opt\/agent".*--prefix/s,
+  );
   refused(info({ freeKiB: 10 * 1024 }), CloneFailure.NoSpace, /10 MiB free.*needs 98 MiB/s, 100_000);
 });
 
