@@ -17,6 +17,7 @@ import type { Command, CommandContext, GlobalOptions, Io, OptionSpec } from "./c
 import { cloneCommand } from "./clone.ts";
 import { idCommand } from "./id.ts";
 import { initCommand } from "./init.ts";
+import { runCommand } from "./run.ts";
 import { serviceCommand } from "./service.ts";
 import { trustCommand } from "./trust.ts";
 
@@ -25,6 +26,7 @@ export const COMMANDS: readonly Command[] = [
   initCommand,
   idCommand,
   trustCommand,
+  runCommand,
   cloneCommand,
   serviceCommand,
 ];

@@ -1,0 +1,21 @@
+/**
+ * Gossip: the pure state machine ({@linkcode GossipNode}: ingress pipeline, heartbeats, peer table,
+ * replay windows, rate limits, trust filter) and the transports it is driven through (in-memory for
+ * tests, UDP broadcast for real). The shell that joins them to a socket and timers is
+ * {@linkcode GossipService}.
+ *
+ * @module
+ */
+export * from "./transport.ts";
+export * from "./memory.ts";
+export * from "./node.ts";
+export * from "./replay.ts";
+export * from "./ratelimit.ts";
+export * from "./key_id.ts";
+export * from "./persist.ts";
+export * from "./service.ts";
+export * from "./udp.ts";
+/** Types that appear in this module's signatures (defined in other layers). */
+export type { Signer } from "../identity/ed25519.ts";
+export type { Clock } from "../time.ts";
+export type { Logger } from "../log.ts";
