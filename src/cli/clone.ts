@@ -34,7 +34,8 @@ export const cloneCommand: Command = {
     prefix: {
       type: "string",
       arg: "DIR",
-      help: "Install directory on the target (default /opt/agent as root, else ~/.local/lib/agent)",
+      help:
+        "Install directory on the target; relative = under the login's home (default /opt/agent as root, else ~/.local/lib/agent)",
     },
     "remote-state": {
       type: "string",
@@ -86,7 +87,7 @@ export const cloneCommand: Command = {
     "agent clone pi@raspberrypi.local",
     "agent clone root@192.0.2.7 --name greenhouse --accept-new-host-key",
     "agent clone pi@board --dry-run",
-    "agent clone pi@board --prefix ~/agent --no-service",
+    "agent clone pi@board --prefix agent --no-service   # installs in ~/agent on the board",
   ],
   run: runClone,
 };
@@ -161,6 +162,7 @@ async function runClone(ctx: CommandContext): Promise<number> {
   Deno.addSignalListener("SIGTERM", onSigint);
   const progressStart = new Map<string, number>();
   let progressShown = false;
+  let lastDraw = 0;
   try {
     const report = await cloneAgent({
       ssh: {
@@ -191,8 +193,12 @@ async function runClone(ctx: CommandContext): Promise<number> {
       },
       progress: ctx.io.isTerminal && !ctx.global.json
         ? (label, sent, total) => {
-          if (!progressStart.has(label)) progressStart.set(label, Date.now());
-          ctx.io.stderr(`\r${renderProgress(label, sent, total, Date.now() - progressStart.get(label)!)}`);
+          const now = Date.now();
+          if (!progressStart.has(label)) progressStart.set(label, now);
+          // Redraw at most ten times a second, and always at the end.
+          if (sent < total && now - lastDraw < 100) return;
+          lastDraw = now;
+          ctx.io.stderr(`\r${renderProgress(label, sent, total, now - progressStart.get(label)!)}`);
           progressShown = sent < total;
           if (sent >= total) ctx.io.stderr("\n");
         }

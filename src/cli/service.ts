@@ -13,6 +13,7 @@ import { UsageError } from "../errors.ts";
 import {
   DEFAULT_UNIT_OPTIONS,
   renderUnit,
+  SERVICE_STATE_DIR,
   SYSTEM_UNIT_DIR,
   UNIT_NAME,
   unitPrefixProblem,
@@ -211,7 +212,7 @@ async function install(ctx: CommandContext, unitPath: string, printOnly: boolean
       userCreated = true;
     }
     // State seeded by root (e.g. by 'agent clone') must belong to the service user.
-    const stateDir = "/var/lib/agent";
+    const stateDir = SERVICE_STATE_DIR;
     try {
       await Deno.stat(stateDir);
       await must("chown", ["-R", `${user}:${user}`, stateDir], `give ${stateDir} to ${user}`);

@@ -10,6 +10,8 @@
  * @module
  */
 import { join } from "node:path";
+import { UsageError } from "../errors.ts";
+import { SERVICE_STATE_DIR, unitPrefixProblem } from "../service/systemd.ts";
 import { CloneError, CloneFailure } from "./errors.ts";
 import { installFailure, type InstallPlan, installScript, prefixExpr, uploadScript } from "./install.ts";
 import { assessTarget, parseProbe, probeScript } from "./probe.ts";
@@ -138,6 +140,12 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
   const arch = info.arch!;
   const system = info.uid === 0 || (info.sudo && info.systemd && opts.service);
   ssh.sudo = info.uid !== 0 && system;
+  const serviceProblem = servicePlanProblem({
+    service: opts.service && system && info.systemd,
+    prefix: info.prefix,
+    state: info.state,
+  });
+  if (serviceProblem) throw serviceProblem;
   opts.log(
     `  ${info.os || info.kernel} on ${info.machine}, ${info.pageSize / 1024} KiB pages, ${
       Math.floor(info.freeKiB / 1024)
@@ -148,6 +156,7 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
 
   // 2. The release for its architecture.
   const release = await guard(prepareRelease(opts, arch));
+  interrupted(); // Ctrl-C while packaging locally: stop before touching the target.
   const totalUpload = release.parts.reduce((a, p) => a + p.bytes, 0);
   const upToDate = info.currentRelease === release.id;
   const alreadyUnpacked = !upToDate && info.releases.includes(release.id);
@@ -249,6 +258,7 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
     const started = Date.now();
     let first = true;
     for (const u of uploads) {
+      interrupted();
       opts.log(`Uploading ${u.name} (${mib(u.bytes)}) …`);
       await guard(
         ssh.upload(u.tarball, uploadScript(info.prefix, u.uploadName, first), `the upload of the ${u.name}`, {
@@ -268,6 +278,7 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
       reuse,
       alreadyUnpacked,
     };
+    interrupted();
     opts.log(alreadyUnpacked ? "Switching to the unpacked release …" : "Verifying and installing …");
     const r = await guard(ssh.run(installScript(installPlan), "the install"));
     if (r.code !== 0) throw installError(r.code, r.stderr, who, ssh, info.prefix);
@@ -297,20 +308,24 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
     if (report.seeded.length) report.changed = true;
   }
 
-  // 5. The child's own identity, then mutual trust.
-  const remote = async (args: string[], step: string) =>
-    (await guard(ssh.check(`set -eu\n${stateVars}${agentCmd(args)}\n`, step))).stdout;
-  if (!info.stateHas.includes("identity") || !info.stateHas.includes("config")) {
-    await remote(
-      opts.name && !seedConfig ? ["init", "--name", opts.name] : ["init"],
-      "agent init on the target",
-    );
-    report.changed = true;
-  }
-  const child = parseJson<AgentIdentity>(
-    await remote(["id", "--json"], "agent id on the target"),
-    "agent id",
-  );
+  // 5. The child's own identity, then mutual trust (one SSH session to read, one to write).
+  const remoteScript = (commands: string[]) => ["set -eu", stateVars, ...commands].join("\n") + "\n";
+  const needInit = !info.stateHas.includes("identity") || !info.stateHas.includes("config");
+  const readOut = (await guard(ssh.check(
+    remoteScript([
+      ...(needInit
+        ? [`${agentCmd(opts.name && !seedConfig ? ["init", "--name", opts.name] : ["init"])} >&2`]
+        : []),
+      "echo @@id",
+      agentCmd(["id", "--json"]),
+      "echo @@trust",
+      agentCmd(["trust", "list", "--json"]),
+    ]),
+    "reading the target's identity",
+  ))).stdout;
+  if (needInit) report.changed = true;
+  const [, idText = "", trustText = ""] = readOut.split(/^@@(?:id|trust)$/m);
+  const child = parseJson<AgentIdentity>(idText, "agent id");
   const parent = await local.identity();
   report.child = child;
   report.parent = parent;
@@ -321,22 +336,23 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
       "A private key was copied by hand; remove <state>/identity on the target and run the clone again",
     );
   }
-  const childTrust = parseJson<TrustEntry[]>(
-    await remote(["trust", "list", "--json"], "agent trust list on the target"),
-    "agent trust list",
-  );
-  const childKnows = new Set(childTrust.filter((t) => !t.revoked).map((t) => t.fingerprint));
+  const childTrust = parseJson<TrustEntry[]>(trustText, "agent trust list");
+  // Peers the child already has (trusted, or revoked there on purpose) are left as they are.
+  const childKnows = new Set(childTrust.map((t) => t.fingerprint));
   const parentTrust = (await local.trusted()).filter((t) => !t.revoked);
   const toChild = [
     { name: parent.name, fingerprint: parent.fingerprint, payload: parent.payload },
     ...parentTrust.filter((t) => t.fingerprint !== child.fingerprint),
   ].filter((t) => !childKnows.has(t.fingerprint));
-  for (const t of toChild) {
-    const out = await remote(["trust", t.payload, "--yes"], `agent trust on the target`);
+  if (toChild.length > 0) {
+    const out = (await guard(ssh.check(
+      remoteScript(toChild.map((t) => agentCmd(["trust", t.payload, "--yes"]))),
+      "agent trust on the target",
+    ))).stdout;
     for (const line of out.split("\n").filter((l) => /^Trusted /.test(l))) {
       opts.log(`  [${opts.ssh.target.host}] ${line}`);
     }
-    report.trustAdded.onChild.push(t.fingerprint);
+    report.trustAdded.onChild.push(...toChild.map((t) => t.fingerprint));
   }
   if (!parentTrust.some((t) => t.fingerprint === child.fingerprint)) {
     await local.trust(child.payload);
@@ -350,10 +366,19 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
   } else if (!(system && info.systemd)) {
     report.service = "unavailable";
   } else {
-    const out = await remote(
-      ["service", "install", "--prefix", info.prefix, ...(report.changed ? ["--restart"] : []), "--json"],
+    const out = (await guard(ssh.check(
+      remoteScript([
+        agentCmd([
+          "service",
+          "install",
+          "--prefix",
+          info.prefix,
+          ...(report.changed ? ["--restart"] : []),
+          "--json",
+        ]),
+      ]),
       "installing the service",
-    );
+    ))).stdout;
     const s = parseJson<{ changed: boolean; started: boolean; restarted: boolean }>(
       out,
       "agent service install",
@@ -362,6 +387,30 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
     if (s.changed) report.changed = true;
   }
   return report;
+}
+
+/**
+ * Checks that the service will see what clone installs (pure): the hardened unit runs
+ * `<prefix>/current/agent` with `ProtectHome=yes` and keeps its state in /var/lib/agent.
+ */
+export function servicePlanProblem(
+  p: { service: boolean; prefix: string; state: string },
+): UsageError | undefined {
+  if (!p.service) return undefined;
+  const problem = unitPrefixProblem(p.prefix);
+  if (problem) {
+    return new UsageError(
+      `The service cannot run from this prefix: ${problem}`,
+      "Use --prefix /opt/agent (the default for root), or --no-service to install without the service",
+    );
+  }
+  if (p.state !== SERVICE_STATE_DIR) {
+    return new UsageError(
+      `The service keeps its state in ${SERVICE_STATE_DIR}, not ${JSON.stringify(p.state)}`,
+      "Drop --remote-state, or add --no-service to run the agent yourself with that state directory",
+    );
+  }
+  return undefined;
 }
 
 async function prepareRelease(opts: CloneOptions, arch: "x86_64" | "aarch64"): Promise<Release> {

@@ -41,6 +41,8 @@ export interface TargetInfo {
   sudo: boolean;
   /** systemd is the running init (/run/systemd/system exists) and systemctl is installed. */
   systemd: boolean;
+  /** The login can write where the prefix is (or would be created). */
+  prefixWritable: boolean;
   /** Tools the install needs that are missing. */
   missingTools: string[];
   /** Release id `<prefix>/current` points at, or empty. */
@@ -100,6 +102,7 @@ echo "glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null)"
 echo "pageSize=$(getconf PAGESIZE 2>/dev/null || getconf PAGE_SIZE 2>/dev/null)"
 d="$prefix"; while [ ! -d "$d" ] && [ "$d" != "/" ]; do d=$(dirname "$d"); done
 echo "freeKiB=$(df -Pk "$d" 2>/dev/null | awk 'NR==2 {print $4}')"
+if [ -w "$d" ] || { [ $system = 1 ] && [ "$(id -u)" != 0 ]; }; then echo prefixWritable=1; else echo prefixWritable=0; fi
 echo "uid=$(id -u)"
 echo "home=$HOME"
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then echo sudo=1; else echo sudo=0; fi
@@ -159,6 +162,7 @@ export function parseProbe(output: string): TargetInfo {
     home: s("home"),
     sudo: s("sudo") === "1",
     systemd: s("systemd") === "1",
+    prefixWritable: s("prefixWritable") !== "0",
     missingTools: list("missingTools"),
     currentRelease: s("currentRelease"),
     installedVersion: s("installedVersion"),
@@ -208,6 +212,13 @@ export function assessTarget(info: TargetInfo, who: string, neededKiB: number): 
         JSON.stringify(info.kernelRelease)
       }); the JavaScript engine needs 4 KiB pages`,
       "On a Raspberry Pi 5 switch to the 4 KiB-page kernel: add the line 'kernel=kernel8.img' to /boot/firmware/config.txt and reboot, then run the clone again",
+    );
+  }
+  if (!info.prefixWritable) {
+    throw new CloneError(
+      CloneFailure.UnsupportedTarget,
+      `${who}: the login may not write ${JSON.stringify(info.prefix)}`,
+      "Choose a --prefix the login owns (a relative one is under its home), or log in as root",
     );
   }
   if (info.missingTools.length > 0) {

@@ -33,6 +33,9 @@ export interface UnitOptions {
 /** Defaults: the prefix `agent clone` uses for root, and the `agent` user. */
 export const DEFAULT_UNIT_OPTIONS: UnitOptions = { prefix: "/opt/agent", user: "agent" };
 
+/** Where the unit's `StateDirectory=agent` lives (what `$STATE_DIRECTORY` says to the agent). */
+export const SERVICE_STATE_DIR = "/var/lib/agent";
+
 /** Name of the unit file. */
 export const UNIT_NAME = "agent.service";
 

@@ -34,6 +34,8 @@ export interface Sshd extends AsyncDisposable {
   hostPublicKey: string;
   /** The `sshd -e` log so far (for failure messages). */
   log(): string;
+  /** Kills every open session (the listener stays): clients see the connection drop. */
+  dropSessions(): number;
   stop(): Promise<void>;
 }
 
@@ -198,6 +200,15 @@ export async function startSshd(): Promise<Sshd> {
       emptyKnownHosts,
       hostPublicKey: pub,
       log: () => logText,
+      dropSessions: () => {
+        const pids = descendantsOf(proc.pid);
+        for (const pid of pids) {
+          try {
+            Deno.kill(pid, "SIGKILL");
+          } catch { /* gone */ }
+        }
+        return pids.length;
+      },
       stop,
       [Symbol.asyncDispose]: stop,
     };

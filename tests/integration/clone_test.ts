@@ -308,6 +308,54 @@ Deno.test({
     });
 
     await t.step(
+      "a connection lost during the upload fails with a clear message; the target is unchanged",
+      async () => {
+        const skipIncoming = (rel: string) => rel === "prefix" || rel.startsWith("prefix/.incoming");
+        const before = new Map([...installed].filter(([rel]) => !skipIncoming(rel)));
+        const fake = join(work, "fake-agent-2");
+        const noise = new Uint8Array(3 * 1024 * 1024);
+        for (let i = 0; i < noise.length; i += 65536) crypto.getRandomValues(noise.subarray(i, i + 65536));
+        await Deno.writeFile(
+          fake,
+          new Uint8Array([...new TextEncoder().encode("#!/bin/sh\nexit 0\n"), ...noise]),
+        );
+        const proc = agentCommand([
+          "clone",
+          ...target,
+          "--no-service",
+          "--binary",
+          fake,
+          "--limit-rate",
+          "512",
+        ], env)
+          .spawn();
+        await waitFor("the partial upload", async () => {
+          try {
+            for await (const e of Deno.readDir(join(prefix, ".incoming"))) {
+              if (
+                e.name.endsWith(".part") &&
+                (await Deno.stat(join(prefix, ".incoming", e.name))).size > 100_000
+              ) {
+                return true;
+              }
+            }
+          } catch { /* not yet */ }
+          return undefined;
+        });
+        assert.ok(sshd.dropSessions() > 0, "sessions were open");
+        const out = await proc.output();
+        const stderr = new TextDecoder().decode(out.stderr);
+        assert.equal(out.code, 1, stderr);
+        assert.match(
+          stderr,
+          /agent: error: Lost the connection to root@127\.0\.0\.1 \(port \d+\) during the upload of the app/,
+        );
+        assert.match(stderr, /hint: .*previous release/);
+        assertSameTree(before, await snapshot(join(work, "target"), skipIncoming), "lost connection");
+      },
+    );
+
+    await t.step(
       "an update from a newer checkout uploads only the changed app part and keeps the previous release",
       async () => {
         // A second checkout of the same tree with one source file changed (node_modules hard-linked).

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CloneError, CloneFailure } from "../../src/replicate/errors.ts";
+import { servicePlanProblem } from "../../src/replicate/clone.ts";
+import { UsageError } from "../../src/errors.ts";
 import { assessTarget, parseProbe, probeScript, type TargetInfo } from "../../src/replicate/probe.ts";
 
 function info(over: Partial<TargetInfo>): TargetInfo {
@@ -55,6 +57,11 @@ Deno.test("assessTarget() refuses 32-bit ARM, other OSes, musl, missing tools an
   refused(info({ kernel: "Darwin" }), CloneFailure.UnsupportedTarget, /Darwin/);
   refused(info({ glibc: "" }), CloneFailure.UnsupportedTarget, /musl/);
   refused(info({ missingTools: ["sha256sum"] }), CloneFailure.UnsupportedTarget, /sha256sum/);
+  refused(
+    info({ prefixWritable: false }),
+    CloneFailure.UnsupportedTarget,
+    /may not write "\/opt\/agent".*--prefix/s,
+  );
   refused(info({ freeKiB: 10 * 1024 }), CloneFailure.NoSpace, /10 MiB free.*needs 98 MiB/s, 100_000);
 });
 
@@ -98,4 +105,18 @@ Deno.test("probeScript() runs in a real sh and reports the installed release", a
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("servicePlanProblem() refuses a service that could not see the prefix or the state", () => {
+  assert.equal(
+    servicePlanProblem({ service: true, prefix: "/opt/agent", state: "/var/lib/agent" }),
+    undefined,
+  );
+  assert.equal(servicePlanProblem({ service: false, prefix: "/root/agent", state: "/tmp/s" }), undefined);
+  const home = servicePlanProblem({ service: true, prefix: "/root/agent", state: "/var/lib/agent" });
+  assert.ok(
+    home instanceof UsageError && /ProtectHome/.test(home.message) && /--no-service/.test(home.hint!),
+  );
+  const state = servicePlanProblem({ service: true, prefix: "/opt/agent", state: "/srv/agent" });
+  assert.ok(state instanceof UsageError && /\/var\/lib\/agent/.test(state.message));
 });
