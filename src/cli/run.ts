@@ -77,36 +77,22 @@ async function runDaemon(ctx: CommandContext): Promise<number> {
     });
   }
   const { loadConfig } = await import("../config/mod.ts");
-  const daemon = await Agent.start({
-    config,
-    state: ctx.state,
-    configPath: ctx.configPath,
-    loadConfig: async () => {
-      let text: string | undefined;
-      try {
-        text = await Deno.readTextFile(ctx.configPath);
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-      }
-      return loadConfig({
-        file: ctx.configPath,
-        text,
-        env: ctx.io.env,
-        overrides: ctx.global.logLevel ? { "logging.level": ctx.global.logLevel } : {},
-      });
-    },
-    logger,
-    setLogLevel: (l) => {
-      if (!ctx.global.logLevel) setLevel(l);
-    },
-    version: VERSION,
-    devAttack: devAttack as Attack | undefined,
-  });
-  const stop = (why: string) => void daemon.stop(why);
+  // Signals are handled from the start: a stop asked for while the agent is still starting (loading
+  // the model, the data) takes effect as soon as it is up, after a clean start.
+  let daemon: Awaited<ReturnType<typeof Agent.start>> | undefined;
+  let stopAsked: string | undefined;
+  const stop = (why: string) => {
+    if (daemon) void daemon.stop(why);
+    else stopAsked ??= why;
+  };
   const onInt = () => stop("SIGINT");
   const onTerm = () => stop("SIGTERM");
   Deno.addSignalListener("SIGINT", onInt);
   Deno.addSignalListener("SIGTERM", onTerm);
+  const removeListeners = () => {
+    Deno.removeSignalListener("SIGINT", onInt);
+    Deno.removeSignalListener("SIGTERM", onTerm);
+  };
   if (ctx.io.env.AGENT_EXIT_ON_STDIN_EOF === "1") {
     void (async () => {
       const buf = new Uint8Array(256);
@@ -116,9 +102,39 @@ async function runDaemon(ctx: CommandContext): Promise<number> {
       stop("stdin closed (parent process gone)");
     })();
   }
+  try {
+    daemon = await Agent.start({
+      config,
+      state: ctx.state,
+      configPath: ctx.configPath,
+      loadConfig: async () => {
+        let text: string | undefined;
+        try {
+          text = await Deno.readTextFile(ctx.configPath);
+        } catch (e) {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+        }
+        return loadConfig({
+          file: ctx.configPath,
+          text,
+          env: ctx.io.env,
+          overrides: ctx.global.logLevel ? { "logging.level": ctx.global.logLevel } : {},
+        });
+      },
+      logger,
+      setLogLevel: (l) => {
+        if (!ctx.global.logLevel) setLevel(l);
+      },
+      version: VERSION,
+      devAttack: devAttack as Attack | undefined,
+    });
+  } catch (e) {
+    removeListeners();
+    throw e;
+  }
+  if (stopAsked) void daemon.stop(stopAsked);
   ctx.print("", { running: true, api: daemon.apiAddress, fingerprint: daemon.identity.fingerprint });
   await daemon.stopped;
-  Deno.removeSignalListener("SIGINT", onInt);
-  Deno.removeSignalListener("SIGTERM", onTerm);
+  removeListeners();
   return 0;
 }
