@@ -543,7 +543,7 @@ export class Agent {
     const log = this.#o.logger;
     try {
       if (await this.#trust.reloadIfChanged()) {
-        log.info("Trust store reloaded", { why, trusted: this.#trust.trusted().length });
+        log.info("Trust store changed; reloaded", { why, trusted: this.#trust.trusted().length });
       }
     } catch (e) {
       log.error("Trust store not reloaded; keeping the previous list", { error: e });

@@ -236,6 +236,27 @@ Deno.test("three agents on loopback learn together, report, refuse bad requests,
       },
     );
 
+    await t.step("editing the config applies live keys and names those that need a restart", async () => {
+      const a = agents[1];
+      const path = join(a.state, "agent.yaml");
+      const text = await Deno.readTextFile(path);
+      await Deno.writeTextFile(
+        path,
+        text.replace(/^learning:\n/m, "learning:\n  localSteps: 5\n")
+          .replace(/^  port: \d+$/m, "  port: 1"),
+      );
+      await waitFor(
+        async () => /"msg":"Config reloaded"[^\n]*"applied":\["learning\.localSteps"\]/.test(await a.log()),
+        "the reload",
+        20_000,
+      );
+      assert.match(
+        await a.log(),
+        /"msg":"Some config changes need a restart to take effect"[^\n]*"gossip\.port"/,
+      );
+      assert.ok(await alive(a));
+    });
+
     await t.step("SIGTERM stops every agent cleanly with exit code 0", async () => {
       const statuses = await Promise.all(agents.map((a) => a.stop()));
       for (const [i, s] of statuses.entries()) {
