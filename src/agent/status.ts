@@ -89,7 +89,8 @@ export function buildStatus(i: StatusInputs): StatusReport {
     rounds: i.learner.rounds,
     loss: Number.isFinite(i.learner.lastLoss) ? i.learner.lastLoss : null,
     gossip: {
-      datagramsIn: i.gossip.accepted,
+      datagramsIn: i.gossip.received,
+      accepted: i.gossip.accepted,
       datagramsOut: i.gossip.sent,
       bytesIn: i.gossip.receivedBytes,
       bytesOut: i.gossip.sentBytes,

@@ -139,8 +139,8 @@ export function formatStatus(r: StatusReport, source: StatusSource, now: number)
     ["Samples", `${r.samples} for training`],
     [
       "Gossip",
-      `in ${g.datagramsIn} datagrams (${bytes(g.bytesIn)}), out ${g.datagramsOut} (${bytes(g.bytesOut)}), ` +
-      `largest ${g.largestDatagram} B`,
+      `in ${g.datagramsIn} datagrams (${bytes(g.bytesIn)}; ${g.accepted} accepted), ` +
+      `out ${g.datagramsOut} (${bytes(g.bytesOut)}), largest ${g.largestDatagram} B`,
     ],
     ["Rejected", rejected.length ? rejected.map(([k, n]) => `${k} ${n}`).join(", ") : "none"],
     ["API", r.api],

@@ -52,7 +52,10 @@ export interface StatusReport {
   /** Mean training loss of the last round, or null before the first. */
   loss: number | null;
   gossip: {
+    /** Datagrams that arrived (accepted or not, our own broadcasts' echo included) and their bytes. */
     datagramsIn: number;
+    /** Of those, datagrams from trusted peers that passed every check. */
+    accepted: number;
     datagramsOut: number;
     bytesIn: number;
     bytesOut: number;

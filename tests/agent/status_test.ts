@@ -66,6 +66,8 @@ Deno.test("buildStatus() lists trusted peers (heard or not) with last seen, scor
   assert.equal(report.loss, null, "NaN loss before the first round is reported as null");
   assert.equal(report.rounds, 12);
   assert.deepEqual(report.gossip.rejected, { untrusted: 7 });
+  assert.equal(report.gossip.datagramsIn, 20);
+  assert.equal(report.gossip.accepted, 10);
   assert.deepEqual(report.peers, [
     {
       fingerprint: "FP-B",

@@ -26,6 +26,7 @@ function report(overrides: Partial<StatusReport> = {}): StatusReport {
     loss: 0.31,
     gossip: {
       datagramsIn: 1234,
+      accepted: 1234,
       datagramsOut: 1100,
       bytesIn: 1_300_000,
       bytesOut: 1_200_000,
@@ -66,6 +67,7 @@ Deno.test("formatStatus() shows accuracy, rounds, peers and rejects in a table",
   assert.match(text, /Accuracy +91\.2% on 200 held-out samples/);
   assert.match(text, /Rounds +124/);
   assert.match(text, /Rejected +untrusted 4\n/);
+  assert.match(text, /Gossip +in 1234 datagrams \(1\.24 MB; 1234 accepted\), out 1100 \(1\.14 MB\), largest 1232 B/);
   assert.match(text, /Peers: 2 trusted, 1 alive/);
   assert.match(text, /Memory +47\.68 MB resident/);
   assert.match(text, /aaaa-bbbb +porch +10\.0\.0\.2:41234 +0\.5 s ago +0\.98 +600 +replay 2/);
