@@ -67,7 +67,10 @@ Deno.test("formatStatus() shows accuracy, rounds, peers and rejects in a table",
   assert.match(text, /Accuracy +91\.2% on 200 held-out samples/);
   assert.match(text, /Rounds +124/);
   assert.match(text, /Rejected +untrusted 4\n/);
-  assert.match(text, /Gossip +in 1234 datagrams \(1\.24 MB; 1234 accepted\), out 1100 \(1\.14 MB\), largest 1232 B/);
+  assert.match(
+    text,
+    /Gossip +in 1234 datagrams \(1\.24 MB; 1234 accepted\), out 1100 \(1\.14 MB\), largest 1232 B/,
+  );
   assert.match(text, /Peers: 2 trusted, 1 alive/);
   assert.match(text, /Memory +47\.68 MB resident/);
   assert.match(text, /aaaa-bbbb +porch +10\.0\.0\.2:41234 +0\.5 s ago +0\.98 +600 +replay 2/);
