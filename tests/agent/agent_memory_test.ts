@@ -21,12 +21,12 @@ Deno.test("two agents composed in memory learn together over a lossy in-memory n
   const net = new MemoryNetwork(new SeededRandom(3), { loss: 0.1 });
   const pump = setInterval(() => net.deliver(systemClock.now()), 5);
   const agents: Agent[] = [];
+  const layouts = ["mem-a", "mem-b"].map((n) => stateLayout(join(root, n)));
   try {
     const { train, test } = await loadMnist(2);
     const testPath = join(root, "test.jsonl");
     await writeShardFile(testPath, subset(test, Array.from({ length: 500 }, (_, i) => i)));
     const names = ["mem-a", "mem-b"];
-    const layouts = names.map((n) => stateLayout(join(root, n)));
     const ids = [];
     for (const [i, layout] of layouts.entries()) {
       await Deno.mkdir(layout.root, { recursive: true });
@@ -76,6 +76,20 @@ Deno.test("two agents composed in memory learn together over a lossy in-memory n
       }
       await new Promise((r) => setTimeout(r, 250));
     }
+    // Samples posted to the API are stored durably and trained on from the next round.
+    const row = Array.from(test.x.subarray(0, 784));
+    const res = await fetch(`http://${agents[0].apiAddress}/v1/samples`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ rows: [row, row, row], labels: [test.y[0], test.y[0], test.y[0]] }),
+    });
+    assert.deepEqual(await res.json(), { accepted: 3, stored: 3 });
+    const until = Date.now() + 10_000;
+    while (agents[0].status().samples !== 1503) {
+      if (Date.now() > until) assert.fail(`samples ${agents[0].status().samples}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal([...Deno.readDirSync(layouts[0].samples)].length, 1);
   } finally {
     for (const a of agents) await a.stop("test over");
     clearInterval(pump);
