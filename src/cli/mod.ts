@@ -14,7 +14,9 @@ import { createLogger, LOG_LEVELS, type LogLevel } from "../log.ts";
 import { resolveStateDir, stateLayout } from "../state/mod.ts";
 import { VERSION } from "../version.ts";
 import type { Command, CommandContext, GlobalOptions, Io, OptionSpec } from "./command.ts";
+import { doctorCommand } from "./doctor.ts";
 import { idCommand } from "./id.ts";
+import { inferCommand } from "./infer.ts";
 import { initCommand } from "./init.ts";
 import { runCommand } from "./run.ts";
 import { trustCommand } from "./trust.ts";
@@ -25,6 +27,8 @@ export const COMMANDS: readonly Command[] = [
   idCommand,
   trustCommand,
   runCommand,
+  inferCommand,
+  doctorCommand,
 ];
 
 /** Options accepted by every command. */

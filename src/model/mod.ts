@@ -1,0 +1,55 @@
+/**
+ * The model runtime: backend choice (WebGPU → WASM-SIMD → CPU), model specs from `models/*.yaml`,
+ * seeded bit-identical initial weights, one flat weight vector per model, training steps, fast
+ * inference and checkpoints that carry the model hash.
+ *
+ * Import this module lazily from CLI commands (`await import("../model/mod.ts")`): it loads tfjs.
+ *
+ * @module
+ */
+export {
+  type BackendInfo,
+  type BackendName,
+  type BackendProbe,
+  BACKENDS,
+  currentBackend,
+  initBackend,
+} from "./backend.ts";
+export {
+  initialWeights,
+  MODEL_HASH_SIZE,
+  modelHash,
+  paramCount,
+  type ParamEntry,
+  paramLayout,
+  toHex,
+} from "./params.ts";
+export {
+  listModelIds,
+  loadModelSpec,
+  type MlpSpec,
+  MODELS_DIR,
+  type ModelSpec,
+  parseModelSpec,
+  type VitSpec,
+} from "./spec.ts";
+export {
+  createModel,
+  type CreateModelOptions,
+  JS_FAST_PATH_MAX_BATCH,
+  PREDICT_CHUNK,
+  type TrainableModel,
+} from "./model.ts";
+export {
+  CHECKPOINT_HEADER_SIZE,
+  type CheckpointData,
+  type CheckpointModel,
+  CHECKPOINTS_KEPT,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  listCheckpoints,
+  loadCheckpoint,
+  type LoadedCheckpoints,
+  saveCheckpoint,
+  type SkippedCheckpoint,
+} from "./checkpoint.ts";

@@ -1,0 +1,399 @@
+/**
+ * Trainable models built from ops on `tf.Variable`s (no tfjs layers): an MLP and a tiny vision
+ * transformer. One Adam optimizer per model; several models can live in one process (they share the
+ * process-wide backend chosen by {@linkcode initBackend}).
+ *
+ * Inference path: `tf.tidy` + `tf.fused.matMul` (matMul + bias + activation in one kernel), chunks of
+ * {@linkcode PREDICT_CHUNK} rows, asynchronous readback (WebGPU cannot read synchronously). For
+ * batches of at most {@linkcode JS_FAST_PATH_MAX_BATCH} rows a plain-JavaScript forward pass
+ * ({@linkcode MlpForward}, {@linkcode VitForward}) is used instead: at batch 1 it is faster than any
+ * tfjs backend (kernel dispatch costs more than the arithmetic of these tiny models).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { type BackendName, currentBackend, initBackend } from "./backend.ts";
+import { MlpForward } from "./fast_mlp.ts";
+import { VitForward } from "./fast_vit.ts";
+import { initialWeights, modelHash, type ParamEntry, paramLayout } from "./params.ts";
+import { loadModelSpec, type MlpSpec, type ModelSpec, type VitSpec } from "./spec.ts";
+
+/** Rows per tfjs forward call in `predict`/`evaluate` (bounds memory for large inputs). */
+export const PREDICT_CHUNK = 1024;
+/** Batches up to this size use the JavaScript forward pass (measured fastest for batch 1). */
+export const JS_FAST_PATH_MAX_BATCH = 2;
+
+/** A model that can be trained one batch at a time and whose weights are one flat vector. */
+export interface TrainableModel {
+  readonly spec: ModelSpec;
+  readonly paramCount: number;
+  /** {@linkcode MODEL_HASH_SIZE} bytes identifying the architecture (see `modelHash`). */
+  readonly modelHash: Uint8Array;
+  readonly classes: number;
+  /** Features per sample. */
+  readonly inputSize: number;
+  /** The backend the model's variables were created on. */
+  readonly backend: BackendName;
+  /** A copy of all weights in the documented flat order (see `params.ts`). */
+  getWeights(): Float32Array;
+  /** Replaces all weights; throws on a wrong length or non-finite values. Keeps the optimizer state. */
+  setWeights(w: Float32Array): void;
+  /** One Adam step on `count` rows; returns the mean cross-entropy loss before the step. */
+  trainBatch(x: Float32Array, y: Uint8Array, count: number): Promise<number>;
+  /** Class probabilities, `count × classes`, row-major. */
+  predict(x: Float32Array, count: number): Promise<Float32Array>;
+  /** Accuracy and mean cross-entropy on `count` labelled rows. */
+  evaluate(x: Float32Array, y: Uint8Array, count: number): Promise<{ accuracy: number; loss: number }>;
+  /** Frees the variables and optimizer state. The model is unusable afterwards. */
+  dispose(): void;
+}
+
+/** Options of {@linkcode createModel}. */
+export interface CreateModelOptions {
+  /** Adam learning rate (default 0.001). */
+  learningRate?: number;
+  /** Use the JavaScript MLP forward pass for tiny batches (default true; tests turn it off). */
+  jsFastPath?: boolean;
+}
+
+/**
+ * Builds a model from a spec (or spec id in `models/`) with its seeded initial weights, on the current
+ * backend (initialising `auto` first if none was chosen).
+ */
+export async function createModel(
+  specOrId: ModelSpec | string,
+  options: CreateModelOptions = {},
+): Promise<TrainableModel> {
+  const spec = typeof specOrId === "string" ? await loadModelSpec(specOrId) : specOrId;
+  const info = currentBackend() ?? await initBackend("auto");
+  return new TfModel(spec, info.name, options);
+}
+
+class TfModel implements TrainableModel {
+  readonly spec: ModelSpec;
+  readonly paramCount: number;
+  readonly modelHash: Uint8Array;
+  readonly classes: number;
+  readonly inputSize: number;
+  readonly backend: BackendName;
+  readonly #layout: ParamEntry[];
+  /**
+   * All weights as one 1-D variable in the documented flat order. The forward pass splits it into the
+   * parameter tensors (one SplitV; its gradient is one Concat), so Adam updates one tensor instead of
+   * one per parameter: ~10 kernels per step instead of ~10 × 26 for the ViT.
+   */
+  readonly #weights: tf.Variable;
+  readonly #optimizer: tf.AdamOptimizer;
+  readonly #jsFastPath: boolean;
+  /** CPU copy of the weights; undefined when the variable changed since it was taken. */
+  #mirror: Float32Array | undefined;
+  /** Parameter tensors split off the variable for inference; undefined when the weights changed. */
+  #inferenceParams: tf.Tensor[] | undefined;
+  #fast: MlpForward | VitForward | undefined;
+  #disposed = false;
+
+  constructor(spec: ModelSpec, backend: BackendName, options: CreateModelOptions) {
+    this.spec = spec;
+    this.backend = backend;
+    this.#layout = paramLayout(spec);
+    const last = this.#layout[this.#layout.length - 1];
+    this.paramCount = last.offset + last.size;
+    this.modelHash = modelHash(spec);
+    this.classes = spec.classes;
+    this.inputSize = spec.input;
+    this.#jsFastPath = options.jsFastPath ?? true;
+    const w = initialWeights(spec);
+    this.#weights = tf.tidy(() => tf.variable(tf.tensor1d(w, "float32"), true));
+    this.#mirror = w;
+    this.#optimizer = tf.train.adam(options.learningRate ?? 0.001);
+  }
+
+  getWeights(): Float32Array {
+    this.#alive();
+    if (!this.#mirror) {
+      if (tf.getBackend() === "webgpu") {
+        throw new Error("Bug: weights on webgpu must be read back asynchronously before getWeights()");
+      }
+      this.#mirror = (this.#weights.dataSync() as Float32Array).slice();
+    }
+    return this.#mirror.slice();
+  }
+
+  setWeights(w: Float32Array): void {
+    this.#alive();
+    if (!(w instanceof Float32Array) || w.length !== this.paramCount) {
+      throw new RangeError(
+        `Cannot set weights of ${this.spec.id}: got ${w?.length} floats, expected ${this.paramCount}`,
+      );
+    }
+    for (let i = 0; i < w.length; i++) {
+      if (!Number.isFinite(w[i])) {
+        throw new RangeError(
+          `Cannot set weights of ${this.spec.id}: value ${w[i]} at index ${i} is not finite`,
+        );
+      }
+    }
+    tf.tidy(() => this.#weights.assign(tf.tensor1d(w, "float32")));
+    this.#changed();
+    this.#mirror = w.slice();
+  }
+
+  async trainBatch(x: Float32Array, y: Uint8Array, count: number): Promise<number> {
+    this.#alive();
+    this.#checkInput(x, count, "trainBatch");
+    if (y.length < count) throw new RangeError(`trainBatch: ${y.length} labels for ${count} rows`);
+    const labels = new Int32Array(count);
+    for (let i = 0; i < count; i++) {
+      if (y[i] >= this.classes) {
+        throw new RangeError(`trainBatch: label ${y[i]} at row ${i} is not below ${this.classes}`);
+      }
+      labels[i] = y[i];
+    }
+    await loadGradients();
+    const cost = this.#optimizer.minimize(
+      () => {
+        const xs = tf.tensor2d(x.subarray(0, count * this.inputSize), [count, this.inputSize]);
+        const oneHot = tf.oneHot(tf.tensor1d(labels, "int32"), this.classes);
+        // Mean cross-entropy; tf.losses.softmaxCrossEntropy computes the same with ~20 more kernels.
+        const logProbs = tf.logSoftmax(this.#forward(this.#split(), xs, true));
+        return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, logProbs), 1))) as tf.Scalar;
+      },
+      true,
+      [this.#weights],
+    );
+    this.#changed();
+    const loss = (await cost!.data())[0];
+    cost!.dispose();
+    if (tf.getBackend() === "webgpu") this.#mirror = (await this.#weights.data() as Float32Array).slice();
+    return loss;
+  }
+
+  async predict(x: Float32Array, count: number): Promise<Float32Array> {
+    this.#alive();
+    this.#checkInput(x, count, "predict");
+    const out = new Float32Array(count * this.classes);
+    if (this.#jsFastPath && count <= JS_FAST_PATH_MAX_BATCH) {
+      if (!this.#fast) {
+        this.#mirror ??= tf.getBackend() === "webgpu"
+          ? (await this.#weights.data() as Float32Array).slice()
+          : (this.#weights.dataSync() as Float32Array).slice();
+        this.#fast = this.spec.kind === "mlp"
+          ? new MlpForward(this.spec, this.#mirror)
+          : new VitForward(this.spec, this.#mirror);
+      }
+      this.#fast.run(x, count, out);
+      return out;
+    }
+    const params = this.#inferenceParams ??= tf.tidy(() => this.#split().map((t) => tf.keep(t)));
+    for (let start = 0; start < count; start += PREDICT_CHUNK) {
+      const n = Math.min(PREDICT_CHUNK, count - start);
+      const probs = tf.tidy(() => {
+        const rows = x.subarray(start * this.inputSize, (start + n) * this.inputSize);
+        return tf.softmax(this.#forward(params, tf.tensor2d(rows, [n, this.inputSize])));
+      });
+      try {
+        out.set(await probs.data() as Float32Array, start * this.classes);
+      } finally {
+        probs.dispose();
+      }
+    }
+    return out;
+  }
+
+  async evaluate(x: Float32Array, y: Uint8Array, count: number): Promise<{ accuracy: number; loss: number }> {
+    if (y.length < count) throw new RangeError(`evaluate: ${y.length} labels for ${count} rows`);
+    if (count === 0) return { accuracy: 0, loss: 0 };
+    const probs = await this.predict(x, count);
+    let correct = 0, loss = 0;
+    for (let r = 0; r < count; r++) {
+      const row = probs.subarray(r * this.classes, (r + 1) * this.classes);
+      let best = 0;
+      for (let c = 1; c < this.classes; c++) if (row[c] > row[best]) best = c;
+      if (best === y[r]) correct++;
+      loss -= Math.log(Math.max(row[y[r]] ?? 0, 1e-7));
+    }
+    return { accuracy: correct / count, loss: loss / count };
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#changed();
+    this.#optimizer.dispose();
+    this.#weights.dispose();
+  }
+
+  /** The parameter tensors in layout order, split off the flat variable (call inside a tidy). */
+  #split(): tf.Tensor[] {
+    return tf.split(this.#weights, this.#layout.map((p) => p.size)).map((t, i) =>
+      tf.reshape(t, this.#layout[i].shape)
+    );
+  }
+
+  #forward(params: tf.Tensor[], x: tf.Tensor2D, train = false): tf.Tensor2D {
+    return this.spec.kind === "mlp"
+      ? mlpForward(this.spec, params, x, train)
+      : vitForward(this.spec, new Map(this.#layout.map((p, i) => [p.name, params[i]])), x, train);
+  }
+
+  /** Forgets everything derived from the weights. */
+  #changed(): void {
+    this.#mirror = undefined;
+    this.#fast = undefined;
+    this.#inferenceParams?.forEach((t) => t.dispose());
+    this.#inferenceParams = undefined;
+  }
+
+  #checkInput(x: Float32Array, count: number, what: string): void {
+    if (!Number.isInteger(count) || count < 0 || x.length < count * this.inputSize) {
+      throw new RangeError(
+        `${what}: ${x.length} floats cannot hold ${count} rows of ${this.inputSize} (${this.spec.id})`,
+      );
+    }
+  }
+
+  #alive(): void {
+    if (this.#disposed) throw new Error(`Bug: model ${this.spec.id} used after dispose()`);
+  }
+}
+
+/** Logits of an MLP: fused matMul + bias + activation per layer. */
+function mlpForward(spec: MlpSpec, vars: tf.Tensor[], x: tf.Tensor2D, train: boolean): tf.Tensor2D {
+  let h: tf.Tensor2D = x;
+  const layers = vars.length / 2;
+  for (let l = 0; l < layers; l++) {
+    const activation = l === layers - 1 ? "linear" : spec.mlp.activation;
+    // The first layer's input is the data: no gradient needed for it.
+    h = dense(h, vars[2 * l], vars[2 * l + 1], activation, train ? (l === 0 ? "params" : "all") : "none");
+  }
+  return h;
+}
+
+function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor2D {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), gamma), beta);
+}
+
+/** Which gradients a {@linkcode dense} layer must produce. */
+type DenseGrads = "none" | "params" | "all";
+
+/**
+ * Which gradient dense layers train with: ours (`true`), tfjs' own (`false`), or `"auto"`: ours except
+ * on the cpu backend, where the explicit transposes cost more than they save (`deno task bench:model`
+ * compares both in one run: wasm 1.7×/1.65× faster for MLP/ViT, cpu 0.87×/1.05×).
+ */
+export const denseOptions: { customGradient: boolean | "auto" } = { customGradient: "auto" };
+
+/**
+ * `act(x · kernel + bias)` in one fused kernel. While training, with a hand-written gradient: tfjs'
+ * own gradient of matMul uses `transposeA`/`transposeB`, which tfjs-wasm runs on a slow path
+ * (measured 8× slower for dW = xᵀ·dy than an explicit transpose followed by a plain matMul), and it
+ * always computes dx, which the first layer does not need.
+ */
+function dense(
+  x: tf.Tensor2D,
+  kernel: tf.Tensor,
+  bias: tf.Tensor,
+  activation: "relu" | "linear" | "sigmoid" = "linear",
+  grads: DenseGrads = "none",
+): tf.Tensor2D {
+  const custom = denseOptions.customGradient === "auto"
+    ? tf.getBackend() !== "cpu"
+    : denseOptions.customGradient;
+  if (grads === "none" || activation === "sigmoid" || !custom) {
+    return tf.fused.matMul({ a: x, b: kernel as tf.Tensor2D, bias, activation }) as tf.Tensor2D;
+  }
+  return DENSE[activation][grads](x, kernel, bias) as tf.Tensor2D;
+}
+
+function denseWithGradient(activation: "relu" | "linear", inputGradient: boolean) {
+  // tf.customGrad passes the inputs and then the save function as one variadic list.
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, kernel, bias] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const y = tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel as tf.Tensor2D, bias, activation });
+    save([x, kernel, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, k, ys] = saved;
+        const dz = activation === "relu" ? tf.mul(dy, tf.step(ys)) : dy;
+        const dx = inputGradient
+          ? tf.matMul(dz as tf.Tensor2D, tf.transpose(k) as tf.Tensor2D)
+          : tf.zerosLike(xs);
+        return [dx, tf.matMul(tf.transpose(xs) as tf.Tensor2D, dz as tf.Tensor2D), tf.sum(dz, 0)];
+      },
+    };
+  });
+}
+
+const DENSE = {
+  relu: { params: denseWithGradient("relu", false), all: denseWithGradient("relu", true) },
+  linear: { params: denseWithGradient("linear", false), all: denseWithGradient("linear", true) },
+};
+
+/**
+ * Logits of the vision transformer: patches → linear embedding + position embedding → `depth`
+ * pre-norm blocks (multi-head self-attention, MLP, residuals) → layer norm → mean over patches → head.
+ * Only functional ops (no chained tensor methods), so inference needs nothing beyond tfjs-core.
+ */
+function vitForward(spec: VitSpec, p: Map<string, tf.Tensor>, x: tf.Tensor2D, train: boolean): tf.Tensor2D {
+  const g: DenseGrads = train ? "all" : "none";
+  const v = spec.vit;
+  const batch = x.shape[0];
+  const grid = v.imageSize / v.patchSize;
+  const patches = grid * grid;
+  const d = v.dim, heads = v.heads, dh = d / heads;
+  const get = (name: string) => p.get(name)! as tf.Tensor;
+  const tokens = tf.reshape(
+    tf.transpose(tf.reshape(x, [batch, grid, v.patchSize, grid, v.patchSize]), [0, 1, 3, 2, 4]),
+    [batch * patches, v.patchSize * v.patchSize],
+  ) as tf.Tensor2D;
+  const embedded = tf.add(
+    tf.reshape(dense(tokens, get("patch/kernel"), get("patch/bias"), "linear", train ? "params" : "none"), [
+      batch,
+      patches,
+      d,
+    ]),
+    get("pos"),
+  );
+  let h = tf.reshape(embedded, [batch * patches, d]) as tf.Tensor2D;
+  const scale = 1 / Math.sqrt(dh);
+  for (let b = 0; b < v.depth; b++) {
+    const n = `block${b}`;
+    const n1 = layerNorm(h, get(`${n}/ln1/gamma`), get(`${n}/ln1/beta`));
+    // Heads are column slices of [q | k | v]; slicing + reshaping needs no transposes (slow on wasm).
+    const qkv = dense(n1, get(`${n}/attn/qkv/kernel`), get(`${n}/attn/qkv/bias`), "linear", g);
+    const column = (start: number) =>
+      tf.reshape(tf.slice(qkv, [0, start], [batch * patches, dh]), [batch, patches, dh]) as tf.Tensor3D;
+    const contexts: tf.Tensor3D[] = [];
+    for (let head = 0; head < heads; head++) {
+      const q = tf.mul(column(head * dh), scale) as tf.Tensor3D;
+      const k = column(d + head * dh);
+      const val = column(2 * d + head * dh);
+      contexts.push(tf.matMul(tf.softmax(tf.matMul(q, k, false, true)), val));
+    }
+    const ctx = tf.reshape(heads === 1 ? contexts[0] : tf.concat(contexts, 2), [
+      batch * patches,
+      d,
+    ]) as tf.Tensor2D;
+    h = tf.add(h, dense(ctx, get(`${n}/attn/out/kernel`), get(`${n}/attn/out/bias`), "linear", g));
+    const n2 = layerNorm(h, get(`${n}/ln2/gamma`), get(`${n}/ln2/beta`));
+    const hidden = dense(n2, get(`${n}/mlp/fc1/kernel`), get(`${n}/mlp/fc1/bias`), "relu", g);
+    h = tf.add(h, dense(hidden, get(`${n}/mlp/fc2/kernel`), get(`${n}/mlp/fc2/bias`), "linear", g));
+  }
+  const normed = layerNorm(h, get("final/ln/gamma"), get("final/ln/beta"));
+  const pooled = tf.mean(tf.reshape(normed, [batch, patches, d]), 1) as tf.Tensor2D;
+  return dense(pooled, get("head/kernel"), get("head/bias"), "linear", g);
+}
+
+let gradients: Promise<unknown> | undefined;
+
+/**
+ * tfjs-core alone has no gradient functions; the `@tensorflow/tfjs` bundle registers them (in the
+ * registry every tfjs copy shares). Loaded on the first training step only, so inference starts fast
+ * (loading the whole bundle takes ~1 s on a Pi and ~45 s under qemu).
+ */
+function loadGradients(): Promise<unknown> {
+  return gradients ??= import("@tensorflow/tfjs");
+}
