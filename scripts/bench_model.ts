@@ -136,7 +136,7 @@ for (const name of backends) {
   for (const [id, model, other] of [["MLP", mlpGraph, mlp], ["ViT", vitGraph, vit]] as const) {
     const steps = id === "MLP" ? n(100) : n(30);
     const ours: number[] = [], theirs: number[] = [];
-    const step = async (m: TrainableModel, custom: boolean, into: number[]) => {
+    const step = async (m: TrainableModel, custom: boolean | "auto", into: number[]) => {
       denseOptions.customGradient = custom;
       const x = next(32), y = train.y.subarray(r, r + 32);
       const t0 = performance.now();
@@ -144,10 +144,10 @@ for (const name of backends) {
       into.push((performance.now() - t0) * 1000);
     };
     for (let i = 0; i < steps + 3; i++) {
-      await step(model, true, ours);
+      await step(model, "auto", ours);
       await step(other, false, theirs);
     }
-    denseOptions.customGradient = true;
+    denseOptions.customGradient = "auto";
     const oursUs = median(ours.slice(3)), theirsUs = median(theirs.slice(3));
     put(`${id} training, batch 32 (samples/s)`, "", name, Math.round(32e6 / oursUs).toLocaleString("en"));
     put(

@@ -30,11 +30,16 @@ export const COMMANDS: readonly Command[] = [
   idCommand,
   trustCommand,
   runCommand,
+<<<<<<< HEAD
   statusCommand,
   inferCommand,
   doctorCommand,
   cloneCommand,
   serviceCommand,
+=======
+  inferCommand,
+  doctorCommand,
+>>>>>>> main
 ];
 
 /** Options accepted by every command. */
