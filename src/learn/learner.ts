@@ -175,9 +175,6 @@ export interface LearnerTuning {
    * every round).
    */
   selfTerm: "model" | "public";
-  /** Each round's local update is scaled by localScale / (1 + round / localDecayRounds). */
-  localScale: number;
-  localDecayRounds: number;
 }
 
 /** Defaults chosen by the experiments in scripts/sim_swarm.ts. */
@@ -200,8 +197,6 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   requestEveryRounds: 5,
   driftCorrection: 0,
   joinTimeoutRounds: 10,
-  localScale: 1,
-  localDecayRounds: 1e9,
   selfTerm: "model",
 };
 
@@ -411,13 +406,6 @@ export class SwarmLearner {
       }
     }
     this.#x = this.model.getWeights();
-    const scale = this.tuning.localScale /
-      (1 + this.#stats.rounds / Math.max(1, this.tuning.localDecayRounds));
-    if (scale !== 1) {
-      // Damped local update (an effective learning-rate schedule without touching the optimizer).
-      for (let i = 0; i < this.#x.length; i++) this.#x[i] = start[i] + scale * (this.#x[i] - start[i]);
-      this.model.setWeights(this.#x);
-    }
     // Raw local update per step (correction added back), for the drift estimate in mix().
     const raw = new Float32Array(this.paramCount);
     for (let i = 0; i < raw.length; i++) raw[i] = (this.#x[i] - start[i]) / steps + (drift ? drift[i] : 0);
