@@ -586,6 +586,40 @@ Deno.test({
       },
     });
 
+    await t.step({
+      name: "a non-root login gets a home-directory install and may not write a system prefix",
+      ignore: !commandWorks("useradd", ["--help"]),
+      fn: async () => {
+        const user = `agcl${Deno.pid % 100000}`;
+        const home = join(work, "home", user);
+        const made = await exec("useradd", ["-M", "-d", home, "-s", "/bin/sh", "-p", "*", user]);
+        assert.equal(made.code, 0, made.stderr);
+        try {
+          await Deno.mkdir(home, { recursive: true });
+          assert.equal((await exec("chown", [`${user}:`, home])).code, 0);
+          await Deno.chmod(work, 0o755);
+          await Deno.chmod(join(work, "home"), 0o755);
+          const flags = sshFlags(sshd);
+          flags[0] = `${user}@${sshd.host}`;
+          const plan = await agent(["clone", ...flags, "--state", parentState, "--dry-run"], env);
+          assert.equal(plan.code, 0, plan.stderr);
+          assert.ok(plan.stdout.includes(`upload: `), plan.stdout);
+          assert.ok(plan.stdout.includes(`install: ${home}/.local/lib/agent/releases/`), plan.stdout);
+          assert.ok(plan.stdout.includes(`state: ${home}/.local/state/agent:`), plan.stdout);
+          assert.match(plan.stdout, /service: not possible \(systemd is not running\)/);
+          const denied = await agent(
+            ["clone", ...flags, "--state", parentState, "--prefix", "/opt/agent-test-denied", "--no-service"],
+            env,
+          );
+          assert.equal(denied.code, 1, denied.stdout);
+          assert.match(denied.stderr, /may not write "\/opt\/agent-test-denied"/);
+          await assert.rejects(Deno.stat("/opt/agent-test-denied"), Deno.errors.NotFound);
+        } finally {
+          await exec("userdel", [user]);
+        }
+      },
+    });
+
     await t.step("bad command lines exit 2 with a hint", async () => {
       for (
         const [args, msg] of [
