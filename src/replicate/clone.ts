@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { UsageError } from "../errors.ts";
 import { SERVICE_STATE_DIR, unitPrefixProblem } from "../service/systemd.ts";
 import { CloneError, CloneFailure } from "./errors.ts";
-import { installFailure, type InstallPlan, installScript, prefixExpr, uploadScript } from "./install.ts";
+import { installFailure, type InstallPlan, installScript, uploadScript } from "./install.ts";
 import { assessTarget, parseProbe, probeScript } from "./probe.ts";
 import { appRoot, buildRelease, type Release } from "./release.ts";
 import { hostArch, resolveRuntime } from "./runtime.ts";
@@ -551,6 +551,3 @@ export function renderProgress(
     String(Math.floor(frac * 100)).padStart(3)
   }% ${(sent / 1048576).toFixed(1)}/${(total / 1048576).toFixed(1)} MiB ${rate.toFixed(1)} MiB/s`;
 }
-
-/** Quoting helper re-exported for the CLI's messages. */
-export { prefixExpr };

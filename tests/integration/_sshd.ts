@@ -115,7 +115,10 @@ export async function startSshd(): Promise<Sshd> {
     }
     const authorized = join(dir, "authorized_keys");
     await Deno.copyFile(`${clientKey}.pub`, authorized);
-    await Deno.chmod(authorized, 0o600);
+    // sshd reads authorized_keys as the user logging in: readable by everyone, so tests can also log
+    // in as an unprivileged user (StrictModes is off; the private keys stay 0600).
+    await Deno.chmod(authorized, 0o644);
+    await Deno.chmod(dir, 0o755);
     const port = freePort();
     const host = "127.0.0.1";
     const pub = (await Deno.readTextFile(`${hostKey}.pub`)).trim().split(" ").slice(0, 2).join(" ");

@@ -11,6 +11,9 @@ import { join } from "node:path";
 import { type Sshd, sshdAvailable, startSshd } from "./_sshd.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
+/** Subnet of the veth pair between the two namespaces of the gossip step (exists only inside them). */
+const GOSSIP_NET = "10.231.77";
+const GOSSIP_PORT = 41377;
 const AGENT_FLAGS = [
   "run",
   "--quiet",
@@ -188,6 +191,16 @@ Deno.test({
     const peer = JSON.parse((await agent(["id", "--json", "--state", peerState], env)).stdout);
     assert.equal((await agent(["trust", peer.payload, "--yes", "--state", parentState], env)).code, 0);
     const parent = JSON.parse((await agent(["id", "--json", "--state", parentState], env)).stdout);
+    // Gossip settings for the final step (two network namespaces joined by a veth pair); the child
+    // receives them with the copied config.
+    await Deno.writeTextFile(
+      join(parentState, "agent.yaml"),
+      [
+        "node:\n  name: parent",
+        `gossip:\n  port: ${GOSSIP_PORT}\n  broadcast: ${GOSSIP_NET}.255\n  intervalMs: 100\n  peerTimeoutMs: 1500`,
+        "logging:\n  level: info\n  format: json\n",
+      ].join("\n"),
+    );
     // A model checkpoint the child must receive (the files are copied as they are).
     const checkpoint = crypto.getRandomValues(new Uint8Array(4096));
     await Deno.mkdir(join(parentState, "checkpoints"), { recursive: true });
@@ -212,7 +225,9 @@ Deno.test({
       assert.equal(report.service, "skipped");
       assert.deepEqual(report.seeded, ["config", "checkpoints"]);
       assert.deepEqual(await Deno.readFile(join(childState, "checkpoints", "mnist-mlp.ckpt")), checkpoint);
-      assert.match(await Deno.readTextFile(join(childState, "agent.yaml")), /name: child/);
+      const childConfig = await Deno.readTextFile(join(childState, "agent.yaml"));
+      assert.match(childConfig, /name: child/);
+      assert.match(childConfig, new RegExp(`broadcast: ${GOSSIP_NET.replaceAll(".", "\\.")}\\.255`));
       assert.ok(report.uploadedBytes > 1_000_000);
 
       const v = await exec(join(prefix, "current", "agent"), ["--version"], env);
@@ -474,6 +489,137 @@ Deno.test({
       }
     });
 
+    await t.step({
+      name: "the cloned agent and its parent gossip with each other (agent run, two network namespaces)",
+      ignore: !commandWorks("ip", ["-V"]),
+      fn: async () => {
+        const ns = [`agc-${Deno.pid}-p`, `agc-${Deno.pid}-c`];
+        const procs: {
+          name: string;
+          child: Deno.ChildProcess;
+          lines: Record<string, unknown>[];
+          done: Promise<void>;
+        }[] = [];
+        try {
+          for (const n of ns) assert.equal((await exec("ip", ["netns", "add", n])).code, 0);
+          const veth = [`agcp${Deno.pid % 10000}`, `agcc${Deno.pid % 10000}`];
+          assert.equal(
+            (await exec("ip", ["link", "add", veth[0], "type", "veth", "peer", "name", veth[1]])).code,
+            0,
+          );
+          for (const [i, n] of ns.entries()) {
+            for (
+              const args of [
+                ["link", "set", veth[i], "netns", n],
+                ["-n", n, "addr", "add", `${GOSSIP_NET}.${i + 1}/24`, "brd", "+", "dev", veth[i]],
+                ["-n", n, "link", "set", veth[i], "up"],
+                ["-n", n, "link", "set", "lo", "up"],
+              ]
+            ) {
+              const r = await exec("ip", args);
+              assert.equal(r.code, 0, `ip ${args.join(" ")}: ${r.stderr}`);
+            }
+          }
+          const start = (name: string, n: string, argv: string[]) => {
+            const child = new Deno.Command("ip", {
+              args: ["netns", "exec", n, ...argv],
+              env,
+              stdin: "null",
+              stdout: "null",
+              stderr: "piped",
+            }).spawn();
+            const lines: Record<string, unknown>[] = [];
+            const done = (async () => {
+              let buf = "";
+              for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+                buf += chunk;
+                let i;
+                while ((i = buf.indexOf("\n")) >= 0) {
+                  const line = buf.slice(0, i);
+                  buf = buf.slice(i + 1);
+                  try {
+                    lines.push(JSON.parse(line));
+                  } catch {
+                    lines.push({ msg: line });
+                  }
+                }
+              }
+            })();
+            procs.push({ name, child, lines, done });
+          };
+          // The parent runs from this source tree; the child runs the installed release.
+          start("parent", ns[0], [Deno.execPath(), ...AGENT_FLAGS, "run", "--state", parentState]);
+          start("child", ns[1], [join(prefix, "current", "agent"), "run", "--state", childState]);
+          const sees = (who: number, peer: string, fingerprint: string) =>
+            procs[who].lines.some((l) =>
+              l.msg === "Peer is alive" && l.peer === peer && l.fingerprint === fingerprint &&
+              String(l.address).startsWith(`${GOSSIP_NET}.${2 - who}`)
+            );
+          await waitFor(
+            "parent and child to see each other alive",
+            () =>
+              Promise.resolve(
+                sees(0, "child", childId!.fingerprint) && sees(1, "parent", parent.fingerprint)
+                  ? true
+                  : undefined,
+              ),
+            90_000,
+          ).catch((e) => {
+            throw new Error(
+              `${e.message}\n${
+                procs.map((p) => `--- ${p.name}\n${JSON.stringify(p.lines.slice(-8))}`).join("\n")
+              }`,
+            );
+          });
+        } finally {
+          for (const p of procs) {
+            try {
+              p.child.kill("SIGINT");
+            } catch { /* exited */ }
+          }
+          for (const p of procs) {
+            await p.child.status;
+            await p.done;
+          }
+          for (const n of ns) await exec("ip", ["netns", "del", n]);
+        }
+      },
+    });
+
+    await t.step({
+      name: "a non-root login gets a home-directory install and may not write a system prefix",
+      ignore: !commandWorks("useradd", ["--help"]),
+      fn: async () => {
+        const user = `agcl${Deno.pid % 100000}`;
+        const home = join(work, "home", user);
+        const made = await exec("useradd", ["-M", "-d", home, "-s", "/bin/sh", "-p", "*", user]);
+        assert.equal(made.code, 0, made.stderr);
+        try {
+          await Deno.mkdir(home, { recursive: true });
+          assert.equal((await exec("chown", [`${user}:`, home])).code, 0);
+          await Deno.chmod(work, 0o755);
+          await Deno.chmod(join(work, "home"), 0o755);
+          const flags = sshFlags(sshd);
+          flags[0] = `${user}@${sshd.host}`;
+          const plan = await agent(["clone", ...flags, "--state", parentState, "--dry-run"], env);
+          assert.equal(plan.code, 0, plan.stderr);
+          assert.ok(plan.stdout.includes(`upload: `), plan.stdout);
+          assert.ok(plan.stdout.includes(`install: ${home}/.local/lib/agent/releases/`), plan.stdout);
+          assert.ok(plan.stdout.includes(`state: ${home}/.local/state/agent:`), plan.stdout);
+          assert.match(plan.stdout, /service: not possible \(systemd is not running\)/);
+          const denied = await agent(
+            ["clone", ...flags, "--state", parentState, "--prefix", "/opt/agent-test-denied", "--no-service"],
+            env,
+          );
+          assert.equal(denied.code, 1, denied.stdout);
+          assert.match(denied.stderr, /may not write "\/opt\/agent-test-denied"/);
+          await assert.rejects(Deno.stat("/opt/agent-test-denied"), Deno.errors.NotFound);
+        } finally {
+          await exec("userdel", [user]);
+        }
+      },
+    });
+
     await t.step("bad command lines exit 2 with a hint", async () => {
       for (
         const [args, msg] of [
@@ -493,6 +639,14 @@ Deno.test({
     await Deno.remove(work, { recursive: true });
   }
 });
+
+function commandWorks(cmd: string, args: string[]): boolean {
+  try {
+    return new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).outputSync().success;
+  } catch {
+    return false;
+  }
+}
 
 function exists(path: string): boolean {
   try {
