@@ -30,16 +30,11 @@ export const COMMANDS: readonly Command[] = [
   idCommand,
   trustCommand,
   runCommand,
-<<<<<<< HEAD
   statusCommand,
   inferCommand,
   doctorCommand,
   cloneCommand,
   serviceCommand,
-=======
-  inferCommand,
-  doctorCommand,
->>>>>>> main
 ];
 
 /** Options accepted by every command. */
