@@ -409,7 +409,10 @@ export class Agent {
   }
 
   #split(): LocalData {
-    const all = concatSamples([this.#source, this.#store.samples()], this.#model.inputSize);
+    // Without stored samples the source rows are used as they are (no copy: they can be large).
+    const all = this.#store.count === 0
+      ? this.#source
+      : concatSamples([this.#source, this.#store.samples()], this.#model.inputSize);
     if (this.#test) return { train: all, heldOut: this.#test };
     return splitHeldOut(all, this.#o.config.data.heldOut, this.#model.inputSize);
   }
