@@ -492,7 +492,9 @@ export class Agent {
       await saveCheckpoint(this.#o.state.checkpoints, this.#model, {
         step: rounds,
         extra,
-        weights: this.#learner.weights(),
+        // The checkpoint's weights are what `agent infer` and a clone's seed use: the swarm consensus.
+        // The learner's own state (local model, public copy, peers) is in `extra`.
+        weights: this.#learner.inferenceWeights(),
       });
     });
     this.#checkpointing = run.catch((e) => this.#o.logger.error("Checkpoint failed", { error: e }));
