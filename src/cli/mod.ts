@@ -15,10 +15,12 @@ import { resolveStateDir, stateLayout } from "../state/mod.ts";
 import { VERSION } from "../version.ts";
 import type { Command, CommandContext, GlobalOptions, Io, OptionSpec } from "./command.ts";
 import { doctorCommand } from "./doctor.ts";
+import { cloneCommand } from "./clone.ts";
 import { idCommand } from "./id.ts";
 import { inferCommand } from "./infer.ts";
 import { initCommand } from "./init.ts";
 import { runCommand } from "./run.ts";
+import { serviceCommand } from "./service.ts";
 import { trustCommand } from "./trust.ts";
 
 /** Every working subcommand, in help order. */
@@ -29,6 +31,8 @@ export const COMMANDS: readonly Command[] = [
   runCommand,
   inferCommand,
   doctorCommand,
+  cloneCommand,
+  serviceCommand,
 ];
 
 /** Options accepted by every command. */

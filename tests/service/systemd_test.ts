@@ -1,0 +1,161 @@
+/**
+ * The unit is checked by the real `systemd-analyze` (Debian package `systemd`; it works without
+ * systemd running): `verify` must print nothing at all, and the offline security exposure must be
+ * at most 2.0.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { processIo, runCli } from "../../src/cli/mod.ts";
+import type { Io } from "../../src/cli/command.ts";
+import { DEFAULT_UNIT_OPTIONS, renderUnit, unitPrefixProblem } from "../../src/service/systemd.ts";
+
+const deployFile = new URL("../../deploy/agent.service", import.meta.url);
+
+/** A prefix with an executable `current/agent`, as an install leaves it (verify checks ExecStart). */
+async function fakePrefix(dir: string): Promise<string> {
+  const prefix = join(dir, "opt-agent");
+  await Deno.mkdir(join(prefix, "releases", "r1"), { recursive: true });
+  await Deno.writeTextFile(join(prefix, "releases", "r1", "agent"), "#!/bin/sh\necho agent\n", {
+    mode: 0o755,
+  });
+  await Deno.chmod(join(prefix, "releases", "r1", "agent"), 0o755);
+  await Deno.symlink("releases/r1", join(prefix, "current"));
+  return prefix;
+}
+
+async function analyze(args: string[], cwd: string) {
+  const out = await new Deno.Command("systemd-analyze", { args, cwd, stdout: "piped", stderr: "piped" })
+    .output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+function captureIo(): Io & { out: () => string; err: () => string } {
+  let out = "";
+  let err = "";
+  return {
+    ...processIo(),
+    stdout: (t) => {
+      out += t;
+    },
+    stderr: (t) => {
+      err += t;
+    },
+    isTerminal: false,
+    out: () => out,
+    err: () => err,
+  };
+}
+
+Deno.test("deploy/agent.service is the default rendering of the unit template", async () => {
+  assert.equal(await Deno.readTextFile(deployFile), renderUnit(DEFAULT_UNIT_OPTIONS));
+});
+
+Deno.test("the unit is hardened but lets V8 JIT (no MemoryDenyWriteExecute)", () => {
+  const unit = renderUnit();
+  assert.doesNotMatch(unit, /^MemoryDenyWriteExecute/m);
+  for (
+    const line of [
+      "ProtectSystem=strict",
+      "NoNewPrivileges=yes",
+      "CapabilityBoundingSet=",
+      "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK",
+      "StateDirectory=agent",
+      "Restart=on-failure",
+      "StartLimitBurst=5",
+      "SystemCallFilter=@system-service",
+      "ExecStart=/opt/agent/current/agent run",
+    ]
+  ) {
+    assert.match(unit, new RegExp(`^${line.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`, "m"), line);
+  }
+});
+
+Deno.test("systemd-analyze verify prints nothing for the rendered unit", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const prefix = await fakePrefix(dir);
+    await Deno.writeTextFile(join(dir, "agent.service"), renderUnit({ prefix, user: "agent" }));
+    const r = await analyze(["verify", "./agent.service"], dir);
+    assert.equal(r.stderr, "", r.stderr);
+    assert.equal(r.code, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("systemd-analyze security --offline=true rates the unit at most 2.0", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.copyFile(deployFile, join(dir, "agent.service"));
+    const r = await analyze(["security", "--offline=true", "--no-pager", "./agent.service"], dir);
+    const m = r.stdout.match(/Overall exposure level for agent\.service: (\d+\.\d+)/);
+    assert.ok(m, r.stdout + r.stderr);
+    const exposure = Number(m[1]);
+    assert.ok(exposure <= 2.0, `exposure ${exposure} > 2.0`);
+    // The same check expressed as systemd's own gate (threshold on its 0-100 scale).
+    const gate = await analyze([
+      "security",
+      "--offline=true",
+      "--threshold=20",
+      "--no-pager",
+      "./agent.service",
+    ], dir);
+    assert.equal(gate.code, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("unitPrefixProblem() refuses prefixes the hardened unit cannot run from", () => {
+  assert.equal(unitPrefixProblem("/opt/agent"), undefined);
+  assert.match(unitPrefixProblem("/home/pi/agent")!, /ProtectHome/);
+  assert.match(unitPrefixProblem("/root/agent")!, /ProtectHome/);
+  assert.match(unitPrefixProblem("opt/agent")!, /absolute/);
+  assert.match(unitPrefixProblem("/opt/my agent")!, /space/);
+  assert.throws(() => renderUnit({ prefix: "/home/x", user: "agent" }));
+});
+
+Deno.test("agent service install --no-start writes the unit once, then reports it unchanged", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const prefix = await fakePrefix(dir);
+    const unitDir = join(dir, "units");
+    const args = ["service", "install", "--no-start", "--prefix", prefix, "--unit-dir", unitDir, "--json"];
+    const io1 = captureIo();
+    assert.equal(await runCli(args, io1), 0, io1.err());
+    assert.equal(JSON.parse(io1.out()).changed, true);
+    assert.equal(
+      await Deno.readTextFile(join(unitDir, "agent.service")),
+      renderUnit({ prefix, user: "agent" }),
+    );
+    const io2 = captureIo();
+    assert.equal(await runCli(args, io2), 0, io2.err());
+    assert.equal(JSON.parse(io2.out()).changed, false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("agent service install refuses a home-directory prefix and a missing release (exit 2)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const io = captureIo();
+    assert.equal(await runCli(["service", "install", "--no-start", "--prefix", "/home/pi/agent"], io), 2);
+    assert.match(io.err(), /ProtectHome/);
+    const io2 = captureIo();
+    assert.equal(
+      await runCli(
+        ["service", "install", "--no-start", "--prefix", join(dir, "none"), "--unit-dir", dir],
+        io2,
+      ),
+      2,
+    );
+    assert.match(io2.err(), /current\/agent does not exist/);
+    const io3 = captureIo();
+    assert.equal(await runCli(["service", "frobnicate"], io3), 2);
+    assert.match(io3.err(), /install, uninstall, status, unit/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
