@@ -615,7 +615,9 @@ Deno.test({
           assert.match(denied.stderr, /may not write "\/opt\/agent-test-denied"/);
           await assert.rejects(Deno.stat("/opt/agent-test-denied"), Deno.errors.NotFound);
         } finally {
-          await exec("userdel", [user]);
+          // sshd may still be closing the user's last session: -f removes the account anyway.
+          const removed = await exec("userdel", ["-f", user]);
+          assert.equal(removed.code, 0, `userdel ${user}: ${removed.stderr}`);
         }
       },
     });
