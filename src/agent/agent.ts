@@ -17,7 +17,6 @@
  *
  * @module
  */
-import { join } from "node:path";
 import type { Config } from "../config/mod.ts";
 import { DecodeError, UsageError } from "../errors.ts";
 import type { GossipService, Transport } from "../gossip/mod.ts";

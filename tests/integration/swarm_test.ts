@@ -243,7 +243,7 @@ Deno.test("three agents on loopback learn together, report, refuse bad requests,
       await Deno.writeTextFile(
         path,
         text.replace(/^learning:\n/m, "learning:\n  localSteps: 5\n")
-          .replace(/^  port: \d+$/m, "  port: 1"),
+          .replace(/^ {2}port: \d+$/m, "  port: 1"),
       );
       await waitFor(
         async () => /"msg":"Config reloaded"[^\n]*"applied":\["learning\.localSteps"\]/.test(await a.log()),
