@@ -21,17 +21,26 @@ function swarm(nodes: number, rows: number, extra: Partial<SwarmSimOptions> = {}
   const pool = subset(train, Array.from({ length: rows }, (_, i) => i));
   const shards = splitIndices(pool.y, nodes, parseSplit("iid"), 3).map((ix) => subset(pool, ix));
   return runSwarmSim({
-    createModel: () => new TinyMlp({ inputs: MNIST_PIXELS, hidden: 32, classes: 10, seed: 1 }),
+    createModel: () =>
+      new TinyMlp({
+        inputs: MNIST_PIXELS,
+        hidden: 32,
+        classes: 10,
+        seed: 1,
+        optimizer: "sgd",
+        learningRate: 0.05,
+      }),
     shards,
     features: MNIST_PIXELS,
     test: smallTest,
     rounds: 24,
-    localSteps: 10,
+    localSteps: 4,
     loss: 0.1,
     maxDatagram: 1232,
     deflate: deflateBody,
     evalEvery: 4,
     seed: 5,
+    tuning: { messagesPerRound: 4 },
     ...extra,
   });
 }
