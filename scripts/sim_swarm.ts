@@ -36,7 +36,8 @@ Options:
   --rule RULE            clip | trimmed-mean | median | mean                [clip]
   --encoding ENC         int8 | fp16 | f32                                    [int8]
   --messages N           delta messages per node per round                      [1]
-  --optimizer NAME       sgd (with momentum 0.9) | adam                         [sgd]
+  --optimizer NAME       sgd (with momentum) | adam                             [sgd]
+  --momentum M           momentum of the model's sgd optimizer                [0.9]
   --lr RATE              initial learning rate                    [sgd 0.1, adam 0.001]
   --rate-final RATE      learning rate after --decay-at               [sgd 0.02, adam lr]
   --decay-at ROUND       round where the rate reaches --rate-final     [55% of --rounds]
@@ -99,6 +100,7 @@ export interface SimArgs {
   optimizer: "adam" | "sgd";
   lr: number;
   rateFinal: number;
+  momentum: number;
   decayAt: number;
   schedule: "step" | "cosine";
   tune: Record<string, number>;
@@ -126,6 +128,7 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
         rule: { type: "string" },
         encoding: { type: "string" },
         "rate-final": { type: "string" },
+        momentum: { type: "string" },
         "decay-at": { type: "string" },
         schedule: { type: "string" },
         messages: { type: "string" },
@@ -220,6 +223,7 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
   return {
     optimizer,
     lr,
+    momentum: numArg("momentum", v.momentum, 0.9, 0, 0.999),
     rateFinal: numArg("rate-final", v["rate-final"], optimizer === "sgd" ? 0.02 : lr, 1e-6, 1),
     decayAt: intArg("decay-at", v["decay-at"], Math.round(rounds * 0.55), 0, 100000),
     schedule,
@@ -260,12 +264,17 @@ function modelFactory(args: SimArgs): (node: number) => Promise<LearnerModel> | 
         seed: 1,
         optimizer: args.optimizer,
         learningRate: args.lr,
+        momentum: args.momentum,
       });
   }
   return async () => {
     const { createModel, initBackend, currentBackend } = await import("../src/model/mod.ts");
     if (!currentBackend()) await initBackend("wasm");
-    return await createModel(name, { learningRate: args.lr, optimizer: args.optimizer, momentum: 0.9 });
+    return await createModel(name, {
+      learningRate: args.lr,
+      optimizer: args.optimizer,
+      momentum: args.momentum,
+    });
   };
 }
 

@@ -28,7 +28,8 @@
  *    nodes train from the same swarm model and label skew causes no drift beyond one round.
  * 2. Publication (`outgoing`): error feedback as in Deep Gradient Compression: each Delta message moves
  *    the top-k coordinates of |r_i| (plus a few round-robin "refresh" coordinates, so lost datagrams
- *    heal) into C_i, and sends the ABSOLUTE values P_i[c], int8-quantized with one scale per message,
+ *    heal) into C_i, and sends the ABSOLUTE values C_i[c] (the wire carries C = P − x₀: small values
+ *    quantize finely), int8-quantized with one scale per message,
  *    delta-coded sorted indices and one per-message stamp. The quantization error goes back into r_i.
  *    k is chosen so the DEFLATEd body fits one signed datagram (`bodyBudget(gossip.maxDatagram)`).
  * 3. Receiving (`onMessage`): a value is applied only if its stamp is newer than the stamp held for that
@@ -42,7 +43,8 @@
  *    Clipping bounds what a peer whose pseudo-model drifts away can do; the message checks (5.) stop the
  *    fast attacks.
  * 5. Checks: a message whose values are non-finite or beyond `valueBound`, or whose change to our copy
- *    has an RMS above `normFactor` × the median RMS of recent honest changes (our own publications
+ *    has a size (90th percentile of |change|) above `normFactor` × the median size of recent honest
+ *    changes (our own publications
  *    included, so the reference exists even among few peers), is rejected. Each peer has a score in
  *    [0, 1]: −`scorePenalty` per rejection, +`scoreReward` per accepted message; below
  *    `scoreThreshold` the peer is left out of the merge (and reported in `stats().peers[].ignored`) until
@@ -156,7 +158,7 @@ export interface LearnerTuning {
   refreshFraction: number;
   /** Snapshot chunks sent per round while answering a request. */
   chunksPerRound: number;
-  /** Reject a message whose change RMS exceeds this × the median of recent honest ones. */
+  /** Reject a message whose change size (90th percentile of |change|) exceeds this × the median of recent honest ones. */
   normFactor: number;
   /** Reject any |value| above this. */
   valueBound: number;
@@ -180,6 +182,12 @@ export interface LearnerTuning {
   /** Learning rate after `rateDecayRounds`. */
   rateFinal: number;
   rateSchedule: RateSchedule;
+  /**
+   * Momentum applied by the learner to the published updates (DGC momentum correction with factor
+   * masking: u ← μ·u + Δ, r ← r + u, u[c] = 0 once c is published). Use it with a model whose
+   * optimizer is plain SGD; 0 = off (the model's own optimizer momentum, if any, is used).
+   */
+  momentum: number;
 }
 
 /** Defaults chosen by the experiments in scripts/sim_swarm.ts. */
@@ -205,6 +213,7 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   rateDecayRounds: 0,
   rateFinal: 0,
   rateSchedule: "step",
+  momentum: 0,
 };
 
 /** The learning rate of round `round` (1-based) under `tuning`'s schedule; 0 = the model's own rate. */
@@ -292,6 +301,17 @@ const CHECKPOINT_MAGIC = 0x4e524c41; // "ALRN"
 const CHECKPOINT_VERSION = 2;
 const NORM_HISTORY = 64;
 
+/**
+ * Size of a message's changes: the 90th percentile of |change| over its coordinates. Robust to the
+ * few coordinates an honest error-feedback residual lets grow large (an RMS check rejected honest
+ * messages, and each lost update destabilised training), while a message that moves most of its
+ * coordinates too far (sign flip × 10, noise) is still caught.
+ */
+function changeSize(changes: Float64Array, n: number): number {
+  const a = changes.subarray(0, n).sort();
+  return a[Math.min(n - 1, Math.floor(0.9 * n))];
+}
+
 function hexOf(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -316,8 +336,12 @@ export class SwarmLearner {
   #x: Float32Array;
   /** Our pseudo-model P_i = x₀ + C_i exactly as peers decode it. */
   #pub: Float32Array;
+  /** Our contribution C_i = P_i − x₀ as sent on the wire (float32, exactly what peers decode). */
+  #contrib: Float32Array;
   /** Error-feedback residual r_i: local progress (and quantization error) not yet published. */
   #resid: Float32Array;
+  /** Velocity u of the learner-side momentum (all zero when `momentum` is 0). */
+  #velocity: Float32Array;
   /** Robust centre of the merged copies; undefined when a copy changed since it was computed. */
   #centre: Float32Array | undefined;
   /** Peers chosen by the last `mix`. */
@@ -336,6 +360,7 @@ export class SwarmLearner {
   #requestAll = false;
   #peers = new Map<string, PeerCopy>();
   #norms: number[] = [];
+  #slowNorm = 0;
   #bytesPerCoord = 2;
   #bytesPerChunkValue = 1.1;
   #order: Uint32Array = new Uint32Array(0);
@@ -376,7 +401,9 @@ export class SwarmLearner {
     }
     this.#genesis = this.#x.slice();
     this.#pub = this.#x.slice();
+    this.#contrib = new Float32Array(this.paramCount);
     this.#resid = new Float32Array(this.paramCount);
+    this.#velocity = new Float32Array(this.paramCount);
     this.#joining = options.joining ?? false;
     if (this.#joining) this.#requestAll = true;
   }
@@ -435,7 +462,16 @@ export class SwarmLearner {
     }
     const w = this.model.getWeights();
     const r = this.#resid;
-    for (let i = 0; i < r.length; i++) r[i] += w[i] - start[i];
+    const mu = this.tuning.momentum;
+    if (mu > 0) {
+      const u = this.#velocity;
+      for (let i = 0; i < r.length; i++) {
+        u[i] = mu * u[i] + (w[i] - start[i]);
+        r[i] += u[i];
+      }
+    } else {
+      for (let i = 0; i < r.length; i++) r[i] += w[i] - start[i];
+    }
     this.#stats.lastLoss = sum / steps;
     return this.#stats.lastLoss;
   }
@@ -522,7 +558,7 @@ export class SwarmLearner {
       const centre = this.#aggregate(peers.map((p) => p.values));
       this.#x = centre;
       this.model.setWeights(centre);
-      this.#pub = centre.slice();
+      this.#setContrib(centre.map((v, i) => v - this.#genesis[i]));
       // Progress made before joining was relative to another model: drop it.
       this.#resid.fill(0);
       this.#newEpoch();
@@ -534,6 +570,13 @@ export class SwarmLearner {
     this.#merged = peers;
     this.#centre = undefined;
     return peers.length;
+  }
+
+  /** Sets C (and P = x₀ + C, computed as receivers compute it). Call after `#genesis` is set. */
+  #setContrib(c: Float32Array): void {
+    this.#contrib = Float32Array.from(c);
+    this.#pub = new Float32Array(this.paramCount);
+    for (let i = 0; i < this.paramCount; i++) this.#pub[i] = this.#genesis[i] + this.#contrib[i];
   }
 
   #newEpoch(): void {
@@ -596,7 +639,8 @@ export class SwarmLearner {
     for (let attempt = 0;; attempt++) {
       n = Math.min(n, this.paramCount - start, 65535);
       const values = new Float32Array(n);
-      for (let j = 0; j < n; j++) values[j] = this.#pub[start + j] + this.#resid[start + j];
+      const g = this.#genesis;
+      for (let j = 0; j < n; j++) values[j] = this.#contrib[start + j] + this.#resid[start + j];
       const enc = encodeChunk({
         modelHash: this.model.modelHash,
         epoch: this.#epoch,
@@ -614,8 +658,13 @@ export class SwarmLearner {
       if (body.length > budget) throw new Error("Bug: a one-coordinate chunk exceeds the budget");
       this.#bytesPerChunkValue = Math.max(0.2, body.length / n);
       this.#stamp++;
-      for (let j = 0; j < n; j++) this.#resid[start + j] = values[j] - enc.decoded[j];
-      this.#pub.set(enc.decoded, start);
+      for (let j = 0; j < n; j++) {
+        this.#resid[start + j] = values[j] - enc.decoded[j];
+        // Exactly what receivers compute (their decoded values are float32).
+        this.#contrib[start + j] = enc.decoded[j];
+        this.#pub[start + j] = g[start + j] + enc.decoded[j];
+        this.#velocity[start + j] = 0;
+      }
       this.#centre = undefined;
       this.#pushNext = (start + n) % this.paramCount;
       this.#pushRemaining = Math.max(0, this.#pushRemaining - n);
@@ -657,7 +706,9 @@ export class SwarmLearner {
       }
       const indices: number[] = [];
       for (let i = 0; i < P; i++) if (take[i]) indices.push(i);
-      const values = indices.map((i) => pub[i] + resid[i]);
+      const genesis = this.#genesis;
+      const contrib = this.#contrib;
+      const values = indices.map((i) => contrib[i] + resid[i]);
       const enc = encodeDelta({
         modelHash: this.model.modelHash,
         epoch: this.#epoch,
@@ -676,15 +727,17 @@ export class SwarmLearner {
       this.#bytesPerCoord = Math.max(0.3, body.length / indices.length);
       this.#cursor = c;
       this.#stamp++;
-      let sq = 0;
+      const changes = new Float64Array(indices.length);
       indices.forEach((idx, j) => {
-        const d = enc.decoded[j] - pub[idx];
-        sq += d * d;
+        const now = genesis[idx] + enc.decoded[j];
+        contrib[idx] = enc.decoded[j];
+        changes[j] = Math.abs(now - pub[idx]);
         resid[idx] = values[j] - enc.decoded[j];
-        pub[idx] = enc.decoded[j];
+        pub[idx] = now;
+        this.#velocity[idx] = 0; // momentum factor masking (DGC)
       });
       this.#centre = undefined;
-      this.#noteNorm(Math.sqrt(sq / indices.length));
+      this.#noteNorm(changeSize(changes, indices.length));
       this.#stats.messagesSent++;
       this.#stats.bytesSent += body.length;
       this.#stats.coordinatesSent += indices.length;
@@ -693,16 +746,19 @@ export class SwarmLearner {
     }
   }
 
-  #noteNorm(rms: number): void {
-    if (!(rms > 0)) return;
-    this.#norms.push(rms);
+  #noteNorm(size: number): void {
+    if (!(size > 0)) return;
+    this.#norms.push(size);
     if (this.#norms.length > NORM_HISTORY) this.#norms.shift();
+    this.#slowNorm = this.#slowNorm === 0 ? size : 0.99 * this.#slowNorm + 0.01 * size;
   }
 
   #normReference(): number {
     if (this.#norms.length < 4) return Infinity;
     const s = [...this.#norms].sort((a, b) => a - b);
-    return s[Math.floor(s.length / 2)];
+    // A slow average keeps honest changes of a recent quieter phase (training paused, smaller
+    // learning rate) from rejecting the larger ones still in flight or healing a stale copy.
+    return Math.max(s[Math.floor(s.length / 2)], this.#slowNorm);
   }
 
   // ------------------------------------------------------------ receiving
@@ -788,25 +844,23 @@ export class SwarmLearner {
       peer = this.#newCopy(sender, hex, msg, peer);
     }
     peer.lastHeard = now;
-    // Norm check over the coordinates this message would change.
-    let sq = 0;
+    // Size check over the coordinates this message would change (see changeSize).
+    const changes = new Float64Array(indices.length);
     let m = 0;
     for (let i = 0; i < indices.length; i++) {
       const c = indices[i];
       if (msg.stamp <= peer.versions[c]) continue;
       if (peer.versions[c] === 0 && !peer.genesis) continue;
-      const d = values[i] - peer.values[c];
-      sq += d * d;
-      m++;
+      changes[m++] = Math.abs(this.#genesis[c] + values[i] - peer.values[c]);
     }
+    const size = m > 0 ? changeSize(changes, m) : 0;
     if (m > 0) {
-      const rms = Math.sqrt(sq / m);
       const ref = this.#normReference();
-      if (rms > this.tuning.normFactor * ref) {
+      if (size > this.tuning.normFactor * ref) {
         return this.#reject(
           peer,
           "norm-bound",
-          `change RMS ${rms.toExponential(2)} exceeds ${this.tuning.normFactor} × recent ${
+          `change size ${size.toExponential(2)} exceeds ${this.tuning.normFactor} × recent ${
             ref.toExponential(2)
           }`,
         );
@@ -818,12 +872,12 @@ export class SwarmLearner {
       if (msg.stamp <= peer.versions[c]) continue;
       if (peer.versions[c] === 0) peer.known++;
       peer.versions[c] = msg.stamp;
-      peer.values[c] = values[i];
+      peer.values[c] = this.#genesis[c] + values[i];
       applied++;
     }
     if (applied === 0) return this.#reject(peer, "stale", `stamp ${msg.stamp} is not newer`);
     this.#centre = undefined;
-    if (m > 0 && this.#inSync(peer)) this.#noteNorm(Math.sqrt(sq / m));
+    if (m > 0 && this.#inSync(peer)) this.#noteNorm(size);
     peer.lastStamp = Math.max(peer.lastStamp, msg.stamp);
     peer.accepted++;
     peer.score = Math.min(1, peer.score + this.tuning.scoreReward);
@@ -942,7 +996,7 @@ export class SwarmLearner {
    * | magic, version | u32, u32 | `ALRN`, 2 |
    * | modelHash | 8 bytes | |
    * | paramCount, epoch, stamp, cursor, rounds, steps | u32 ×6 | |
-   * | x, pub, resid, genesis | f32 × paramCount ×4 | working model, pseudo-model, residual, shared init |
+   * | x, contrib, resid, genesis | f32 × paramCount ×4 | working model, contribution C, residual, shared init |
    * | peers | u32 | then per peer: key length u8, key, epoch u32, genesis u8, score f32, known u32, values f32×P, versions u32×P |
    */
   checkpoint(): Uint8Array {
@@ -967,7 +1021,7 @@ export class SwarmLearner {
     o += 8;
     [P, this.#epoch, this.#stamp, this.#cursor, this.#stats.rounds, this.#stats.steps].forEach(u32);
     f32s(this.#x);
-    f32s(this.#pub);
+    f32s(this.#contrib);
     f32s(this.#resid);
     f32s(this.#genesis);
     u32(peers.length);
@@ -1053,7 +1107,7 @@ export class SwarmLearner {
     const rounds = u32();
     const steps = u32();
     const x = f32s();
-    const pub = f32s();
+    const pub = f32s(); // the contribution C; P = x₀ + C is derived
     const resid = f32s();
     const genesis = f32s();
     const nPeers = u32();
@@ -1101,9 +1155,9 @@ export class SwarmLearner {
       );
     }
     this.#x = x;
-    this.#pub = pub;
-    this.#resid = resid;
     this.#genesis = genesis;
+    this.#setContrib(pub);
+    this.#resid = resid;
     this.#centre = undefined;
     this.#merged = [];
     this.#mixed = false;

@@ -64,6 +64,8 @@ export interface SwarmSimOptions {
   evaluate?: "local" | "consensus";
   /** Called after every evaluation. */
   onEval?: (row: EvalRow) => void;
+  /** Called after every round with the learners (diagnostics). */
+  onRound?: (round: number, learners: readonly (SwarmLearner | undefined)[]) => void;
 }
 
 /** One accuracy measurement. */
@@ -144,7 +146,13 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     learners.push(late ? undefined : await make(i, false));
     if (!late) net.join(ids[i]);
     const attack = byz.get(i);
-    if (attack) attackers.set(i, new Attacker(attack, learners[i]!.publicCopy(), opt.deflate, rng, budget));
+    // Wire values are contributions C = P − x₀: the attacker's advertised C starts at 0.
+    if (attack) {
+      attackers.set(
+        i,
+        new Attacker(attack, new Float32Array(learners[i]!.paramCount), opt.deflate, rng, budget),
+      );
+    }
   }
   const rows: EvalRow[] = [];
   const roundMs = 1000;
@@ -213,6 +221,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       if (!keyIndex.has(hex(header.senderKey))) throw new Error("Bug: unknown sender in the simulation");
       l.onMessage(header.senderKey.slice(), header.type, body, now);
     }
+    opt.onRound?.(round, learners);
     if (round % opt.evalEvery === 0 || round === opt.rounds) {
       for (let i = 0; i < n; i++) {
         const l = learners[i];

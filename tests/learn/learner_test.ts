@@ -135,6 +135,7 @@ Deno.test("peer copies self-heal under loss, duplication and reordering (absolut
     }
   }
   deliver(b, 0, inFlight.splice(0));
+  assert.equal(b.stats(0).rejected["norm-bound"], undefined, "honest changes are never rejected");
   assert.equal(
     maxAbsDiff(b.peerCopy(key(0))!, a.publicCopy()),
     0,
