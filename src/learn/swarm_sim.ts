@@ -367,9 +367,8 @@ class Attacker {
           const old = this.#history[this.#rng.nextU32() % Math.max(1, Math.floor(this.#history.length / 4))];
           if (this.#rng.next() < 0.5) return { type: m.type, body: this.#deflate(old) };
           const o = decodeDelta(old);
-          values = o.values;
-          const body = encodeDelta({ ...o, stamp: d.stamp, encoding: o.encoding }).body;
-          return { type: m.type, body: this.#deflate(body) };
+          // A new stamp can change the DEFLATE size by a byte: fit the budget again.
+          return { type: m.type, body: this.#fit({ ...o, stamp: d.stamp }, o.values, o.encoding) };
         }
       }
       return { type: m.type, body: this.#fit(d, values, encoding) };
