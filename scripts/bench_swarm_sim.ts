@@ -197,8 +197,8 @@ await Promise.all(Array.from({ length: parallel }, async () => {
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const lines = [
-  `Swarm simulation, ${rounds} rounds × 1 local SGD step (batch 32; momentum 0.9; lr 0.1 → 0.02 at 55% of`,
-  `the rounds), 1 datagram per node per round; test = held-out 2,000 digits. Accuracy = each node's`,
+  `Swarm simulation, ${rounds} rounds × 1 local step of plain SGD (batch 32, lr 0.5 → 0.05 at 55% of the`,
+  `rounds), 1 datagram per node per round; test = held-out 2,000 digits. Accuracy = each node's`,
   `consensus model. "Reached 93.5%" = first evaluation (every 10 rounds) at which every honest node was ≥ 93.5%.`,
   "",
   "| run | setting | centralized | honest nodes: min / mean acc | MB sent per node (max) | datagrams/node | largest datagram | reached 93.5% at | notes | sim time |",

@@ -37,9 +37,9 @@ Options:
   --encoding ENC         int8 | fp16 | f32                                    [int8]
   --messages N           delta messages per node per round                      [1]
   --optimizer NAME       sgd (with momentum) | adam                             [sgd]
-  --momentum M           momentum of the model's sgd optimizer                [0.9]
-  --lr RATE              initial learning rate                    [sgd 0.1, adam 0.001]
-  --rate-final RATE      learning rate after --decay-at               [sgd 0.02, adam lr]
+  --momentum M           momentum of the model's sgd optimizer                  [0]
+  --lr RATE              initial learning rate                    [sgd 0.5, adam 0.001]
+  --rate-final RATE      learning rate after --decay-at               [sgd 0.05, adam lr]
   --decay-at ROUND       round where the rate reaches --rate-final     [55% of --rounds]
   --schedule NAME        step | cosine                                         [step]
   --eval-every N         rounds between evaluations                            [25]
@@ -219,12 +219,12 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
     throw new UsageError(`Unknown --schedule ${JSON.stringify(schedule)}`, "Use step or cosine");
   }
   const rounds = intArg("rounds", v.rounds, 300, 1, 100000);
-  const lr = numArg("lr", v.lr, optimizer === "sgd" ? 0.1 : 0.001, 1e-6, 1);
+  const lr = numArg("lr", v.lr, optimizer === "sgd" ? 0.5 : 0.001, 1e-6, 1);
   return {
     optimizer,
     lr,
-    momentum: numArg("momentum", v.momentum, 0.9, 0, 0.999),
-    rateFinal: numArg("rate-final", v["rate-final"], optimizer === "sgd" ? 0.02 : lr, 1e-6, 1),
+    momentum: numArg("momentum", v.momentum, 0, 0, 0.999),
+    rateFinal: numArg("rate-final", v["rate-final"], optimizer === "sgd" ? 0.05 : lr, 1e-6, 1),
     decayAt: intArg("decay-at", v["decay-at"], Math.round(rounds * 0.55), 0, 100000),
     schedule,
     evaluate,

@@ -130,32 +130,34 @@ export const KEYS: readonly KeySpec[] = [
   {
     path: "learning.rate",
     type: { kind: "number", min: 1e-6, max: 1 },
-    default: 0.1,
-    doc: "Learning rate of the local optimizer at the start (0.1 suits sgd; use about 0.001 with adam).",
+    default: 0.5,
+    doc:
+      "Learning rate of the local optimizer at the start (0.5 suits plain sgd; use about 0.001 with adam).",
   },
   {
     path: "learning.optimizer",
     type: { kind: "enum", values: ["sgd", "adam"] },
     default: "sgd",
     doc:
-      "Local optimizer: sgd (with momentum; measured far better for swarm learning: the average of the nodes' steps is one large-batch step) or adam.",
+      "Local optimizer: sgd (measured far better for swarm learning: the average of the nodes' steps is one large-batch step) or adam.",
   },
   {
     path: "learning.momentum",
     type: { kind: "number", min: 0, max: 0.999 },
-    default: 0.9,
-    doc: "Momentum of the sgd optimizer (0 = plain SGD).",
+    default: 0,
+    doc:
+      "Momentum of the sgd optimizer (0 = plain SGD, measured best: with sparse publication, momentum on unpublished coordinates winds up and destabilised training).",
   },
   {
     path: "learning.rateDecayRounds",
     type: { kind: "int", min: 0, max: 100000000 },
-    default: 800,
+    default: 880,
     doc: "Round at which the learning rate reaches learning.rateFinal (0 = keep learning.rate for ever).",
   },
   {
     path: "learning.rateFinal",
     type: { kind: "number", min: 1e-6, max: 1 },
-    default: 0.02,
+    default: 0.05,
     doc: "Learning rate from round learning.rateDecayRounds on.",
   },
   {

@@ -194,7 +194,7 @@ export interface LearnerTuning {
 export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   batchSize: 32,
   rule: "clip",
-  clipFactor: 1,
+  clipFactor: 3,
   encoding: ValueEncoding.Int8,
   messagesPerRound: 1,
   refreshFraction: 0.1,

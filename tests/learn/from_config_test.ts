@@ -8,15 +8,15 @@ Deno.test("tuningFromConfig() maps learning.* keys onto the learner, with measur
     batchSize: 32,
     rule: "clip",
     messagesPerRound: 1,
-    learningRate: 0.1,
-    rateDecayRounds: 800,
-    rateFinal: 0.02,
+    learningRate: 0.5,
+    rateDecayRounds: 880,
+    rateFinal: 0.05,
     rateSchedule: "step",
   });
   assert.deepEqual(modelOptionsFromConfig(loadConfig().learning), {
     optimizer: "sgd",
-    momentum: 0.9,
-    learningRate: 0.1,
+    momentum: 0,
+    learningRate: 0.5,
   });
   const text = "learning:\n  deltasPerRound: 2\n  robustMerge: median\n  optimizer: adam\n  rate: 0.001\n" +
     "  rateDecayRounds: 0\n  rateSchedule: cosine\n";
@@ -27,7 +27,7 @@ Deno.test("tuningFromConfig() maps learning.* keys onto the learner, with measur
     messagesPerRound: 2,
     learningRate: 0.001,
     rateDecayRounds: 0,
-    rateFinal: 0.02,
+    rateFinal: 0.05,
     rateSchedule: "cosine",
   });
   assert.equal(modelOptionsFromConfig(learning).optimizer, "adam");
