@@ -50,14 +50,18 @@ const CONFIGS: Config[] = [
   },
   {
     name: "mlp-c2-4096",
-    what: "same, 4,096 B datagrams, 3 local steps per round, ⅓ of the rounds",
+    what: "same, 4,096 B datagrams, 3 local steps per round (lr 0.2 → 0.02), 29% of the rounds",
     args: [
       ...base.slice(0, -1),
-      String(Math.round(rounds / 3)),
+      String(Math.round(rounds * 0.294)),
       "--max-datagram",
       "4096",
       "--local-steps",
       "3",
+      "--lr",
+      "0.2",
+      "--rate-final",
+      "0.02",
     ],
   },
   ...["signflip", "huge", "nan", "replay"].map((a) => ({
