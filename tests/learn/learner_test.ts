@@ -211,7 +211,7 @@ Deno.test("a peer whose updates keep being rejected is ignored, reported, and re
   assert.equal(a.mix(14), 1);
 });
 
-Deno.test("checkpoint()/restore() round-trip the model, public copy and peers' copies", async () => {
+Deno.test("checkpoint()/restore() round-trip the model, contribution, residual and peers' copies", async () => {
   const P = 1500;
   const a = learner(0, new DriftModel(P, 10), { encoding: ValueEncoding.F32 });
   const b = learner(1, new DriftModel(P, 11), { encoding: ValueEncoding.F32 });
@@ -227,6 +227,9 @@ Deno.test("checkpoint()/restore() round-trip the model, public copy and peers' c
   assert.deepEqual(restored.weights(), a.weights());
   assert.deepEqual(restored.model.getWeights(), a.weights(), "model weights set");
   assert.deepEqual(restored.peerCopy(key(1)), a.peerCopy(key(1)));
+  assert.deepEqual(restored.publicCopy(), a.publicCopy(), "contribution C persists");
+  assert.deepEqual(restored.residual(), a.residual(), "unpublished progress persists");
+  assert.ok(a.residual().some((v) => v !== 0));
   assert.notEqual(restored.epoch, a.epoch, "a restored node announces a new epoch");
   const out = restored.outgoing(6, 1104);
   assert.ok(out.some((m) => m.type === LearnMessage.SnapshotRequest), "asks peers for snapshots");
