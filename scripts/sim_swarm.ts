@@ -30,13 +30,18 @@ Options:
   --duplicate PERCENT    duplicated datagrams, 0..50                            [0]
   --max-datagram BYTES   largest signed datagram, 512..4096                  [1232]
   --rounds N             rounds (each: local steps, mix, publish)             [300]
-  --local-steps N        local Adam steps per round                            [10]
+  --local-steps N        local optimizer steps per round                        [1]
   --byzantine N:ATTACK   N attacking nodes; ATTACK = signflip|huge|nan|replay
   --late-join            the last node joins after half the run
   --rule RULE            clip | trimmed-mean | median | mean                [clip]
   --encoding ENC         int8 | fp16 | f32                                    [int8]
-  --gamma G              consensus step size                                  [0.5]
-  --messages N           delta messages per node per round                      [4]
+  --messages N           delta messages per node per round                      [1]
+  --optimizer NAME       sgd (with momentum) | adam                             [sgd]
+  --momentum M           momentum of the model's sgd optimizer                  [0]
+  --lr RATE              initial learning rate                    [sgd 0.5, adam 0.001]
+  --rate-final RATE      learning rate after --decay-at               [sgd 0.05, adam lr]
+  --decay-at ROUND       round where the rate reaches --rate-final     [55% of --rounds]
+  --schedule NAME        step | cosine                                         [step]
   --eval-every N         rounds between evaluations                            [25]
   --seed N               seed of split, init and network                        [1]
   --evaluate WHICH       local (the node's model) | consensus (robust centre) [consensus]
@@ -83,7 +88,6 @@ export interface SimArgs {
   lateJoin: boolean;
   rule: RobustRule;
   encoding: ValueEncoding;
-  gamma: number;
   messages: number;
   evalEvery: number;
   seed: number;
@@ -94,7 +98,11 @@ export interface SimArgs {
   json: boolean;
   evaluate: "local" | "consensus";
   optimizer: "adam" | "sgd";
-  lr: number | undefined;
+  lr: number;
+  rateFinal: number;
+  momentum: number;
+  decayAt: number;
+  schedule: "step" | "cosine";
   tune: Record<string, number>;
 }
 
@@ -119,7 +127,10 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
         "late-join": { type: "boolean" },
         rule: { type: "string" },
         encoding: { type: "string" },
-        gamma: { type: "string" },
+        "rate-final": { type: "string" },
+        momentum: { type: "string" },
+        "decay-at": { type: "string" },
+        schedule: { type: "string" },
         messages: { type: "string" },
         "eval-every": { type: "string" },
         seed: { type: "string" },
@@ -196,16 +207,26 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
       "Use letters, digits, '.', '_' and '-' only",
     );
   }
-  const optimizer = v.optimizer ?? "adam";
+  const optimizer = v.optimizer ?? "sgd";
   if (optimizer !== "adam" && optimizer !== "sgd") {
     throw new UsageError(
       `Unknown --optimizer ${JSON.stringify(optimizer)}`,
-      "Use adam or sgd (mlp model only)",
+      "Use adam or sgd",
     );
   }
+  const schedule = v.schedule ?? "step";
+  if (schedule !== "step" && schedule !== "cosine") {
+    throw new UsageError(`Unknown --schedule ${JSON.stringify(schedule)}`, "Use step or cosine");
+  }
+  const rounds = intArg("rounds", v.rounds, 300, 1, 100000);
+  const lr = numArg("lr", v.lr, optimizer === "sgd" ? 0.5 : 0.001, 1e-6, 1);
   return {
     optimizer,
-    lr: v.lr === undefined ? undefined : numArg("lr", v.lr, 0.001, 1e-6, 1),
+    lr,
+    momentum: numArg("momentum", v.momentum, 0, 0, 0.999),
+    rateFinal: numArg("rate-final", v["rate-final"], optimizer === "sgd" ? 0.05 : lr, 1e-6, 1),
+    decayAt: intArg("decay-at", v["decay-at"], Math.round(rounds * 0.55), 0, 100000),
+    schedule,
     evaluate,
     tune,
     model,
@@ -214,14 +235,13 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
     loss: numArg("loss", v.loss, 10, 0, 90) / 100,
     duplicate: numArg("duplicate", v.duplicate, 0, 0, 50) / 100,
     maxDatagram: intArg("max-datagram", v["max-datagram"], 1232, 512, 4096),
-    rounds: intArg("rounds", v.rounds, 300, 1, 100000),
-    localSteps: intArg("local-steps", v["local-steps"], 10, 1, 10000),
+    rounds,
+    localSteps: intArg("local-steps", v["local-steps"], 1, 1, 10000),
     byzantine,
     lateJoin: v["late-join"] ?? false,
     rule,
     encoding,
-    gamma: numArg("gamma", v.gamma, 0.5, 0.01, 1),
-    messages: intArg("messages", v.messages, 4, 1, 100),
+    messages: intArg("messages", v.messages, 1, 1, 100),
     evalEvery: intArg("eval-every", v["eval-every"], 25, 1, 100000),
     seed: intArg("seed", v.seed, 1, 0, 2 ** 31),
     out: v.out ?? ".bench",
@@ -244,12 +264,17 @@ function modelFactory(args: SimArgs): (node: number) => Promise<LearnerModel> | 
         seed: 1,
         optimizer: args.optimizer,
         learningRate: args.lr,
+        momentum: args.momentum,
       });
   }
   return async () => {
     const { createModel, initBackend, currentBackend } = await import("../src/model/mod.ts");
     if (!currentBackend()) await initBackend("wasm");
-    return await createModel(name, { learningRate: args.lr });
+    return await createModel(name, {
+      learningRate: args.lr,
+      optimizer: args.optimizer,
+      momentum: args.momentum,
+    });
   };
 }
 
@@ -283,8 +308,11 @@ export async function simulate(args: SimArgs, log: (line: string) => void): Prom
     tuning: {
       rule: args.rule,
       encoding: args.encoding,
-      gamma: args.gamma,
       messagesPerRound: args.messages,
+      learningRate: args.lr,
+      rateFinal: args.rateFinal,
+      rateDecayRounds: args.decayAt,
+      rateSchedule: args.schedule,
       ...args.tune,
     },
     onEval: (r) =>

@@ -23,7 +23,7 @@ import type { GossipService, Transport } from "../gossip/mod.ts";
 import { type Identity, loadIdentity, resolveNodeName, TrustStore } from "../identity/mod.ts";
 import { LearnMessage, type Samples, SwarmLearner } from "../learn/learner.ts";
 import { type Attack, Attacker } from "../learn/swarm_sim.ts";
-import { tuningFromConfig } from "../learn/from_config.ts";
+import { modelOptionsFromConfig, tuningFromConfig } from "../learn/from_config.ts";
 import type { Logger } from "../log.ts";
 import {
   createModel,
@@ -224,7 +224,7 @@ export class Agent {
           ? `no GPU render node in /dev/dri, WebGPU not probed; ${backend.reason}`
           : backend.reason,
       });
-      const model = await createModel(spec, { learningRate: config.learning.rate });
+      const model = await createModel(spec, modelOptionsFromConfig(config.learning));
       cleanup.push(() => model.dispose());
       // Predictions and accuracy come from the swarm's consensus (the learner's inference weights),
       // held in a second model so training never waits for a prediction or the reverse.

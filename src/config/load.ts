@@ -26,11 +26,15 @@ export interface Config {
   };
   learning: {
     rate: number;
+    optimizer: "adam" | "sgd";
+    momentum: number;
+    rateDecayRounds: number;
+    rateFinal: number;
+    rateSchedule: "step" | "cosine";
     batchSize: number;
     localSteps: number;
     roundMs: number;
     robustMerge: "trimmed-mean" | "median" | "clip" | "mean";
-    consensusStep: number;
     deltasPerRound: number;
     checkpointMs: number;
   };

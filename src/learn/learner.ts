@@ -1,71 +1,83 @@
 /**
- * The swarm learner: one node's local training, compressed publication of its model, and robust merging
- * of its peers' public models. A pure object — clock readings, randomness and the model come in as
- * parameters; it never touches sockets or timers. The daemon (or the simulation) drives it:
+ * The swarm learner: one node's local training, compressed publication of its contribution, and robust
+ * merging of its peers' contributions. A pure object — clock readings, randomness and the model come in
+ * as parameters; it never touches sockets or timers. The daemon (or the simulation) drives it:
  *
  * ```ts
- * await learner.train(localSteps);      // Adam steps on local data only
- * learner.mix(now);                     // x ← x + γ·(robust centre of public copies − own public copy)
+ * await learner.train(localSteps);      // optimizer steps from the swarm model on local data only
+ * learner.mix(now);                     // choose the peers to merge; swarm model = robust centre
  * for (const m of learner.outgoing(now, budget)) send(m.type, m.body);   // DEFLATEd bodies ≤ budget
  * learner.onMessage(senderKey, type, rawBody, now);                      // per received message
  * ```
  *
- * ## Algorithm (CHOCO-Gossip with absolute top-k publication and robust mixing)
+ * ## Algorithm: a robust sum of sparse cumulative deltas (FedAvg/DGC over lossy broadcast)
  *
- * Every node i keeps its model x_i and a PUBLIC COPY x̂_i: the values it has told the swarm. Every peer
- * keeps its own copy of x̂_i, built only from what it received. All nodes start from the shared seeded
- * initialisation, so at the start x̂_i = x_i = init everywhere (epoch 0, "genesis").
+ * All nodes start from the same seeded initialisation x₀ (the model hash covers it). Node i owns a
+ * CUMULATIVE CONTRIBUTION C_i (0 at the start) and publishes its PSEUDO-MODEL P_i = x₀ + C_i. Every node
+ * keeps a copy P̂_j of each peer's pseudo-model, built only from what it received. The swarm model is
  *
- * 1. Local step: x_i ← Adam steps on the node's own data (`train`).
- * 2. Publication (`outgoing`): the residual e_i = x_i − x̂_i is exactly what compression has not sent yet
- *    (error feedback, as in DGC / CHOCO). Each Delta message picks the top-k coordinates of |e_i| plus a
- *    few round-robin "refresh" coordinates, and sends their ABSOLUTE values x_i[c], quantized (int8 with
- *    a per-message scale by default; fp16 and f32 available), with delta-coded sorted indices and one
- *    per-message stamp. The sender then sets x̂_i[c] to exactly the dequantized values the receivers
- *    decode, so the quantization error stays in the residual and is sent later. k is chosen so that the
- *    DEFLATEd body fits the byte budget of one signed datagram.
+ *     m_i = R(P_i, P̂_j for trusted, in-sync, recently heard peers j)
+ *
+ * where R is a robust centre (with R = mean: m = x₀ + (1/N)·Σ_j C_j, i.e. every node's progress
+ * averaged, as in FedAvg). Every node computes (almost) the same m, because the copies converge.
+ *
+ * 1. Local step (`train`): the node sets its model to m_i, runs `steps` optimizer steps on its own data
+ *    (plain SGD by default: with a linear optimizer the average of the nodes' steps is one large-batch
+ *    step on the union of their data) → w', and adds Δ = w' − m_i to its RESIDUAL r_i. The
+ *    local progress is NOT kept in the node's model: it waits in r_i until it is published, so all
+ *    nodes train from the same swarm model and label skew causes no drift beyond one round.
+ * 2. Publication (`outgoing`): error feedback as in Deep Gradient Compression: each Delta message moves
+ *    the top-k coordinates of |r_i| (plus a few round-robin "refresh" coordinates, so lost datagrams
+ *    heal) into C_i, and sends the ABSOLUTE values C_i[c] (the wire carries C = P − x₀: small values
+ *    quantize finely), int8-quantized with one scale per message,
+ *    delta-coded sorted indices and one per-message stamp. The quantization error goes back into r_i.
+ *    k is chosen so the DEFLATEd body fits one signed datagram (`bodyBudget(gossip.maxDatagram)`).
  * 3. Receiving (`onMessage`): a value is applied only if its stamp is newer than the stamp held for that
  *    coordinate. Absolute values + per-coordinate versions make copies idempotent and order-insensitive:
- *    a lost datagram only leaves some coordinates stale until the next top-k or refresh pass sends them
- *    again, duplicates and reordering change nothing. Snapshot chunks are the same thing for a contiguous
- *    range and let a node that is new, restarted or behind catch up without a coordinator.
- * 4. Mixing (`mix`): x_i ← x_i + γ·(R({x_i} ∪ {x̂_j : trusted, in-sync peers}) − x_i), where R is a
- *    coordinate-wise robust centre: centered clipping by default (Karimireddy et al. 2021: start at the
- *    coordinate-wise median, move towards every copy by at most the median distance), or trimmed mean,
- *    median, or plain mean; the robust centre bounds what one poisoned peer can do. CHOCO-Gossip
- *    (Koloskova et al. 2019) uses the node's own PUBLIC copy x̂_i in that step (`selfTerm: "public"`),
- *    which keeps the swarm average exact but needs γ of the order of the compression ratio: with γ = 0.5
- *    and ~8% of the coordinates sent per round we measured the residual x − x̂ growing without bound (a
- *    stale x̂_i adds the same correction every round) and the models collapsing after ~100 rounds. Using
- *    the model itself (`selfTerm: "model"`, the default) makes the step a contraction towards the
- *    centre, stable for any compression. The centre is also the model the node serves
- *    (`inferenceWeights`): with label-skewed local data it is far better than the local model, which
- *    keeps drifting towards the node's own classes between merges.
+ *    a lost datagram only leaves some coordinates stale until top-k or the refresh sends them again;
+ *    duplicates and reordering change nothing.
+ * 4. Merging (`mix`): picks the peers whose copies are merged (trusted score, heard within
+ *    `peerTimeoutMs`, in sync); the centre is recomputed whenever a copy or P_i changed. R is centered
+ *    clipping by default (Karimireddy et al. 2021: start at the coordinate-wise median, move towards
+ *    every copy by at most `clipFactor` × the median distance), or trimmed mean, median or plain mean.
+ *    Clipping bounds what a peer whose pseudo-model drifts away can do; the message checks (5.) stop the
+ *    fast attacks. `clipFactor` is 3: at 1 (or with trimmed mean / median) an honest node whose data
+ *    differs (label skew) is clipped, its contribution is under-weighted, so its gradient never shrinks
+ *    and C_i grows without bound (integrator wind-up) — measured: collapse after ≈ 300 rounds.
  * 5. Checks: a message whose values are non-finite or beyond `valueBound`, or whose change to our copy
- *    has an RMS above `normFactor` × the median RMS of recent honest changes (our own publications
+ *    has a size (90th percentile of |change|) above `normFactor` × the median size of recent honest
+ *    changes (our own publications
  *    included, so the reference exists even among few peers), is rejected. Each peer has a score in
  *    [0, 1]: −`scorePenalty` per rejection, +`scoreReward` per accepted message; below
  *    `scoreThreshold` the peer is left out of the merge (and reported in `stats().peers[].ignored`) until
  *    it recovers. Stale messages (nothing newer than what we hold: duplicates, replays) change nothing
  *    and cost no score.
  * 6. Catch-up: a SnapshotRequest names peers by key prefix (or nobody = everyone); each named peer then
- *    pushes its whole public copy as SnapshotChunks, `chunksPerRound` per round. A node created with
+ *    pushes its whole pseudo-model as SnapshotChunks, `chunksPerRound` per round. A node created with
  *    `joining: true` publishes nothing, asks everyone for snapshots, and once its copies of the peers it
- *    hears are in sync it adopts their robust centre as its model. A node that hears a peer whose history
+ *    hears are in sync it ADOPTS their robust centre as its pseudo-model (P_i = m: adding it leaves the
+ *    swarm model unchanged), then contributes like everyone else. A node that hears a peer whose history
  *    it missed (unknown epoch, or genesis epoch first heard at a late stamp) asks that peer.
- * 7. Epochs: a node whose public copy jumps (late joiner adopting the swarm's model, restart from a
- *    checkpoint) picks a new random epoch and pushes its whole public copy; peers then forget their copy
- *    of it and rebuild it from the chunks, merging it only once `syncCoverage` of the coordinates are
- *    known (until then unknown coordinates hold the receiver's own public value).
- * 8. Optional drift correction (`driftCorrection` > 0, off by default): a SCAFFOLD-style control variate
- *    estimated from the node's raw update minus the consensus movement, subtracted after every local
- *    step. Measured: +2–3 pp under label skew, so left off by default (it costs a weights round trip per
- *    step).
+ * 7. Epochs: a node whose pseudo-model jumps (a joiner adopting the centre, a restart from a
+ *    checkpoint) picks a new random epoch and pushes its whole pseudo-model; peers then forget their
+ *    copy of it and rebuild it from the chunks, merging it only once `syncCoverage` of the coordinates
+ *    are known. Checkpoints keep C_i (as P_i), r_i and the peers' copies.
+ * 8. Learning-rate schedule (`learningRate`, `rateDecayRounds`, `rateFinal`, `rateSchedule`): a function
+ *    of the node's round count — `step` keeps `learningRate` until `rateDecayRounds`, then `rateFinal`;
+ *    `cosine` anneals from one to the other over `rateDecayRounds` rounds. Applied through the model's
+ *    `setLearningRate` before each round (learningRate 0 = leave the model's rate alone).
  *
- * Measured choices (scripts/sim_swarm.ts, notes/learn.md): int8 values with one scale per message cost
- * about 2 bytes per coordinate after DEFLATE (index gap ≈ 1 B + value 1 B) and beat fp16 at equal bytes
- * (more coordinates per datagram matter more than precision, the quantization error stays in the
- * residual); γ = 0.5 beat 0.2, 0.3, 0.8 and 1.
+ * Measured (scripts/sim_swarm.ts, notes/learn2.md; MNIST 784-32-10, 5 nodes, 2 classes per node, 10%
+ * loss, 1,232-byte datagrams, one per node per round): the earlier CHOCO-style consensus on model
+ * copies with Adam stalled at ≈ 79%; this scheme with plain SGD (lr 0.5 → 0.05) reaches 92.6–93.6% on
+ * every node at 1.9 MB per node. SGD with momentum 0.9 inside the optimizer collapsed after ≈ 700
+ * rounds (momentum keeps pushing coordinates that wait in the residual; the learner-side DGC variant,
+ * `momentum` with factor masking, was stable but ≈ 2 pp worse). Adam is much worse here (its per-node
+ * normalization turns the average of the nodes' steps into a vote). The change-size check uses the
+ * 90th percentile of |change|: an RMS check rejected honest messages whose residual had a few large
+ * coordinates, and the lost updates destabilised training. Wire values are C = P − x₀ rather than P:
+ * int8 with one scale per message then quantizes the small contributions finely. About 2 bytes per
+ * coordinate after DEFLATE (index gap ≈ 1 B + value 1 B).
  *
  * @module
  */
@@ -84,7 +96,7 @@ import {
   ValueEncoding,
   type ValuesBody,
 } from "./codec.ts";
-import { aggregate, type RobustRule, topK } from "./robust.ts";
+import { aggregate, centeredClip, type RobustRule, topK } from "./robust.ts";
 
 /** The part of the model runtime the learner needs (a tiny fake implements it in unit tests). */
 export interface LearnerModel {
@@ -95,6 +107,8 @@ export interface LearnerModel {
   setWeights(weights: Float32Array): void;
   /** One optimizer step on `count` rows; resolves to the loss. */
   trainBatch(x: Float32Array, y: Uint8Array, count: number): Promise<number>;
+  /** Changes the optimizer's learning rate (used by the schedule; optional). */
+  setLearningRate?(lr: number): void;
   evaluate(x: Float32Array, y: Uint8Array, count: number): Promise<{ accuracy: number; loss: number }>;
 }
 
@@ -136,12 +150,15 @@ export type MessageOutcome =
   | { accepted: true; applied: number }
   | { accepted: false; reason: RejectReason; detail: string };
 
+/** Learning-rate schedules (`learning.rateSchedule`). */
+export type RateSchedule = "step" | "cosine";
+
 /** Tunables (defaults in {@linkcode DEFAULT_LEARNER_OPTIONS}). */
 export interface LearnerTuning {
   batchSize: number;
-  /** Consensus step size γ. */
-  gamma: number;
   rule: RobustRule;
+  /** Centered clipping radius as a multiple of the median distance of the copies to their median. */
+  clipFactor: number;
   encoding: ValueEncoding;
   /** Delta messages per round. */
   messagesPerRound: number;
@@ -149,7 +166,7 @@ export interface LearnerTuning {
   refreshFraction: number;
   /** Snapshot chunks sent per round while answering a request. */
   chunksPerRound: number;
-  /** Reject a message whose change RMS exceeds this × the median of recent honest ones. */
+  /** Reject a message whose change size (90th percentile of |change|) exceeds this × the median of recent honest ones. */
   normFactor: number;
   /** Reject any |value| above this. */
   valueBound: number;
@@ -164,26 +181,30 @@ export interface LearnerTuning {
   genesisGraceStamps: number;
   /** Rounds between repeated snapshot requests for the same peer. */
   requestEveryRounds: number;
-  /** EMA rate of the drift-correction estimate (0 = off). */
-  driftCorrection: number;
   /** A joining node that hears no peer for this many rounds starts on its own (genesis epoch). */
   joinTimeoutRounds: number;
+  /** Learning rate set on the model at round 1 (0 = leave the model's own rate, no schedule). */
+  learningRate: number;
+  /** Round at which the rate reaches `rateFinal` (0 = constant rate). */
+  rateDecayRounds: number;
+  /** Learning rate after `rateDecayRounds`. */
+  rateFinal: number;
+  rateSchedule: RateSchedule;
   /**
-   * Own term of the merge: "model" (x ← x + γ·(R(x, copies) − x), a contraction: stable whatever the
-   * compression) or "public" (CHOCO's x ← x + γ·(R(x̂, copies) − x̂): preserves the average exactly but
-   * diverges when γ is large for the compression ratio, because a stale x̂ adds the same correction
-   * every round).
+   * Momentum applied by the learner to the published updates (DGC momentum correction with factor
+   * masking: u ← μ·u + Δ, r ← r + u, u[c] = 0 once c is published). Use it with a model whose
+   * optimizer is plain SGD; 0 = off (the model's own optimizer momentum, if any, is used).
    */
-  selfTerm: "model" | "public";
+  momentum: number;
 }
 
 /** Defaults chosen by the experiments in scripts/sim_swarm.ts. */
 export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   batchSize: 32,
-  gamma: 0.5,
   rule: "clip",
+  clipFactor: 3,
   encoding: ValueEncoding.Int8,
-  messagesPerRound: 4,
+  messagesPerRound: 1,
   refreshFraction: 0.1,
   chunksPerRound: 16,
   normFactor: 5,
@@ -195,10 +216,23 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   syncCoverage: 0.9,
   genesisGraceStamps: 64,
   requestEveryRounds: 5,
-  driftCorrection: 0,
   joinTimeoutRounds: 10,
-  selfTerm: "model",
+  learningRate: 0,
+  rateDecayRounds: 0,
+  rateFinal: 0,
+  rateSchedule: "step",
+  momentum: 0,
 };
+
+/** The learning rate of round `round` (1-based) under `tuning`'s schedule; 0 = the model's own rate. */
+export function scheduledRate(tuning: LearnerTuning, round: number): number {
+  const { learningRate: lr0, rateDecayRounds: T, rateFinal: lr1 } = tuning;
+  if (!(lr0 > 0)) return 0;
+  if (!(T > 0) || !(lr1 > 0)) return lr0;
+  if (round >= T) return lr1;
+  if (tuning.rateSchedule === "step") return lr0;
+  return lr1 + (lr0 - lr1) * 0.5 * (1 + Math.cos(Math.PI * Math.max(0, round - 1) / T));
+}
 
 /** What the learner is built from. */
 export interface LearnerOptions extends Partial<LearnerTuning> {
@@ -264,14 +298,27 @@ export interface LearnerStats {
   received: number;
   accepted: number;
   rejected: Partial<Record<RejectReason, number>>;
-  /** RMS of x − x̂ (what is still unpublished). */
+  /** RMS of the residual r (local progress not yet published). */
   residualRms: number;
+  /** Learning rate of the last round (0 = the model's own). */
+  learningRate: number;
   peers: PeerStatus[];
 }
 
 const CHECKPOINT_MAGIC = 0x4e524c41; // "ALRN"
-const CHECKPOINT_VERSION = 1;
+const CHECKPOINT_VERSION = 2;
 const NORM_HISTORY = 64;
+
+/**
+ * Size of a message's changes: the 90th percentile of |change| over its coordinates. Robust to the
+ * few coordinates an honest error-feedback residual lets grow large (an RMS check rejected honest
+ * messages, and each lost update destabilised training), while a message that moves most of its
+ * coordinates too far (sign flip × 10, noise) is still caught.
+ */
+function changeSize(changes: Float64Array, n: number): number {
+  const a = changes.subarray(0, n).sort();
+  return a[Math.min(n - 1, Math.floor(0.9 * n))];
+}
 
 function hexOf(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -293,13 +340,23 @@ export class SwarmLearner {
   #selfKey: Uint8Array;
   #selfFp: Uint8Array;
   #deflate: (raw: Uint8Array) => Uint8Array;
+  /** Working model m: the centre the last round trained from (or adopted/restored). */
   #x: Float32Array;
+  /** Our pseudo-model P_i = x₀ + C_i exactly as peers decode it. */
   #pub: Float32Array;
+  /** Our contribution C_i = P_i − x₀ as sent on the wire (float32, exactly what peers decode). */
+  #contrib: Float32Array;
+  /** Error-feedback residual r_i: local progress (and quantization error) not yet published. */
+  #resid: Float32Array;
+  /** Velocity u of the learner-side momentum (all zero when `momentum` is 0). */
+  #velocity: Float32Array;
+  /** Robust centre of the merged copies; undefined when a copy changed since it was computed. */
   #centre: Float32Array | undefined;
-  #prevCentre: Float32Array | undefined;
-  #drift: Float32Array;
-  #lastUpdate: Float32Array | undefined;
-  #lastSteps = 0;
+  /** Peers chosen by the last `mix`. */
+  #merged: PeerCopy[] = [];
+  /** False after a restore until the next `mix`: the restored working model stands until then. */
+  #mixed = true;
+  #learningRate = 0;
   #genesis: Float32Array;
   #epoch = 0;
   #stamp = 0;
@@ -311,6 +368,7 @@ export class SwarmLearner {
   #requestAll = false;
   #peers = new Map<string, PeerCopy>();
   #norms: number[] = [];
+  #slowNorm = 0;
   #bytesPerCoord = 2;
   #bytesPerChunkValue = 1.1;
   #order: Uint32Array = new Uint32Array(0);
@@ -351,7 +409,9 @@ export class SwarmLearner {
     }
     this.#genesis = this.#x.slice();
     this.#pub = this.#x.slice();
-    this.#drift = new Float32Array(this.paramCount);
+    this.#contrib = new Float32Array(this.paramCount);
+    this.#resid = new Float32Array(this.paramCount);
+    this.#velocity = new Float32Array(this.paramCount);
     this.#joining = options.joining ?? false;
     if (this.#joining) this.#requestAll = true;
   }
@@ -372,16 +432,24 @@ export class SwarmLearner {
     return this.#epoch;
   }
 
-  /** Current local model weights (a copy). */
+  /** The working model m (a copy): the swarm model the last round trained from. */
   weights(): Float32Array {
     return this.#x.slice();
   }
 
   // ------------------------------------------------------------ local training
 
-  /** `steps` optimizer steps on local data only; resolves to the mean loss (NaN without data). */
+  /**
+   * Sets the model to the current swarm model m, runs `steps` optimizer steps on local data only and
+   * adds the change to the residual (published later by `outgoing`). Resolves to the mean loss (NaN
+   * without data).
+   */
   async train(steps: number): Promise<number> {
     this.#stats.rounds++;
+    const lr = scheduledRate(this.tuning, this.#stats.rounds);
+    if (lr > 0 && this.model.setLearningRate && lr !== this.#learningRate) this.model.setLearningRate(lr);
+    this.#learningRate = lr;
+    if (!this.#joining && this.#mixed) this.#x = this.#currentCentre();
     const n = this.#data.count;
     if (n === 0 || steps <= 0) return NaN;
     const b = Math.min(this.tuning.batchSize, n);
@@ -389,8 +457,8 @@ export class SwarmLearner {
     const bx = new Float32Array(b * f);
     const by = new Uint8Array(b);
     let sum = 0;
-    const start = this.#x.slice();
-    const drift = this.tuning.driftCorrection > 0 ? this.#drift : undefined;
+    const start = this.#x;
+    this.model.setWeights(start);
     for (let s = 0; s < steps; s++) {
       for (let i = 0; i < b; i++) {
         const r = this.#nextRow();
@@ -399,18 +467,19 @@ export class SwarmLearner {
       }
       sum += await this.model.trainBatch(bx, by, b);
       this.#stats.steps++;
-      if (drift) {
-        const w = this.model.getWeights();
-        for (let i = 0; i < w.length; i++) w[i] -= drift[i];
-        this.model.setWeights(w);
-      }
     }
-    this.#x = this.model.getWeights();
-    // Raw local update per step (correction added back), for the drift estimate in mix().
-    const raw = new Float32Array(this.paramCount);
-    for (let i = 0; i < raw.length; i++) raw[i] = (this.#x[i] - start[i]) / steps + (drift ? drift[i] : 0);
-    this.#lastUpdate = raw;
-    this.#lastSteps = steps;
+    const w = this.model.getWeights();
+    const r = this.#resid;
+    const mu = this.tuning.momentum;
+    if (mu > 0) {
+      const u = this.#velocity;
+      for (let i = 0; i < r.length; i++) {
+        u[i] = mu * u[i] + (w[i] - start[i]);
+        r[i] += u[i];
+      }
+    } else {
+      for (let i = 0; i < r.length; i++) r[i] += w[i] - start[i];
+    }
     this.#stats.lastLoss = sum / steps;
     return this.#stats.lastLoss;
   }
@@ -447,12 +516,36 @@ export class SwarmLearner {
     return p.genesis || p.known >= this.tuning.syncCoverage * this.paramCount;
   }
 
+  /** Robust centre of our pseudo-model and the merged peers' copies (cached until a copy changes). */
+  #currentCentre(): Float32Array {
+    if (this.#centre) return this.#centre;
+    const copies = [this.#pub];
+    for (const p of this.#merged) {
+      // Still the same copy (no new epoch since mix), still trusted and in sync.
+      if (this.#peers.get(p.hex) !== p || p.score < this.tuning.scoreThreshold || !this.#inSync(p)) continue;
+      copies.push(p.values);
+    }
+    this.#centre = this.#aggregate(copies);
+    return this.#centre;
+  }
+
+  #aggregate(copies: Float32Array[]): Float32Array {
+    const out = new Float32Array(this.paramCount);
+    const rule = this.tuning.rule;
+    if (rule !== "clip" || copies.length < 3) return aggregate(copies, rule, out);
+    aggregate(copies, "median", out);
+    centeredClip(copies, out, 0, this.tuning.clipFactor);
+    return out;
+  }
+
   /**
-   * Consensus step: x ← x + γ·(robust centre of the public copies − own public copy). A joining node
-   * instead adopts the centre of its peers' copies once they are in sync. Returns how many peers were used.
+   * Chooses the peers whose copies are merged (trusted, recently heard, in sync). A joining node instead
+   * adopts the centre of its peers' copies as its pseudo-model once they are in sync. Returns how many
+   * peers are merged.
    */
   mix(now: number): number {
     const peers = this.#mergeable(now);
+    this.#mixed = true;
     if (this.#joining) {
       this.#joinRounds++;
       const heard = [...this.#peers.values()].filter((p) =>
@@ -461,6 +554,8 @@ export class SwarmLearner {
       if (heard.length === 0 && this.#joinRounds >= this.tuning.joinTimeoutRounds) {
         // Nobody is publishing (a whole swarm starting fresh): start as a genesis node instead.
         this.#joining = false;
+        this.#resid.fill(0);
+        this.#centre = undefined;
         return 0;
       }
       const ready = peers.length > 0 && (peers.length === heard.length || this.#joinRounds >= 20);
@@ -468,53 +563,40 @@ export class SwarmLearner {
         if (this.#joinRounds % this.tuning.requestEveryRounds === 0) this.#requestAll = true;
         return 0;
       }
-      const centre = aggregate(
-        peers.map((p) => p.values),
-        this.tuning.rule,
-        new Float32Array(this.paramCount),
-      );
+      const centre = this.#aggregate(peers.map((p) => p.values));
+      // Continue the learning-rate schedule where the swarm is: its round count, estimated from the
+      // peers' message stamps (one stamp per message; snapshot chunks make this a slight overestimate).
+      const stamps = peers.map((p) => p.lastStamp).sort((a, b) => a - b);
+      const swarmRounds = Math.floor(stamps[Math.floor(stamps.length / 2)] / this.tuning.messagesPerRound);
+      this.#stats.rounds = Math.max(this.#stats.rounds, swarmRounds);
       this.#x = centre;
       this.model.setWeights(centre);
-      this.#pub = centre.slice();
+      this.#setContrib(centre.map((v, i) => v - this.#genesis[i]));
+      // Progress made before joining was relative to another model: drop it.
+      this.#resid.fill(0);
       this.#newEpoch();
       this.#joining = false;
+      this.#merged = peers;
+      this.#centre = undefined;
       return peers.length;
     }
-    if (peers.length === 0) return 0;
-    const own = this.tuning.selfTerm === "public" ? this.#pub : this.#x;
-    const copies = [own, ...peers.map((p) => p.values)];
-    const centre = aggregate(copies, this.tuning.rule, new Float32Array(this.paramCount));
-    this.#updateDrift(centre);
-    this.#centre = centre;
-    const g = this.tuning.gamma;
-    const x = this.#x;
-    for (let i = 0; i < x.length; i++) x[i] += g * (centre[i] - own[i]);
-    this.model.setWeights(x);
+    this.#merged = peers;
+    this.#centre = undefined;
     return peers.length;
   }
 
-  /**
-   * Drift correction (SCAFFOLD-style control variate without touching the optimizer): d ← EMA of (own
-   * raw update per step − the consensus centre's movement per step). Local steps then subtract d, so a
-   * node stops pulling the swarm towards its own label distribution.
-   */
-  #updateDrift(centre: Float32Array): void {
-    const beta = this.tuning.driftCorrection;
-    const prev = this.#prevCentre;
-    this.#prevCentre = centre;
-    const u = this.#lastUpdate;
-    this.#lastUpdate = undefined;
-    if (!(beta > 0) || !prev || !u || this.#lastSteps === 0) return;
-    const d = this.#drift;
-    const k = this.#lastSteps;
-    for (let i = 0; i < d.length; i++) d[i] = (1 - beta) * d[i] + beta * (u[i] - (centre[i] - prev[i]) / k);
+  /** Sets C (and P = x₀ + C, computed as receivers compute it). Call after `#genesis` is set. */
+  #setContrib(c: Float32Array): void {
+    this.#contrib = Float32Array.from(c);
+    this.#pub = new Float32Array(this.paramCount);
+    for (let i = 0; i < this.paramCount; i++) this.#pub[i] = this.#genesis[i] + this.#contrib[i];
   }
 
   #newEpoch(): void {
     let e = 0;
     while (e === 0) e = this.#rng.nextU32();
     this.#epoch = e;
-    // Peers forget their copy of us on a new epoch: push the whole public copy.
+    // Peers forget their copy of us on a new epoch: push the whole pseudo-model.
     this.#pushNext = 0;
     this.#pushRemaining = this.paramCount;
   }
@@ -569,7 +651,9 @@ export class SwarmLearner {
     let n = Math.max(16, Math.floor((budget - 48) / this.#bytesPerChunkValue));
     for (let attempt = 0;; attempt++) {
       n = Math.min(n, this.paramCount - start, 65535);
-      const values = this.#x.subarray(start, start + n);
+      const values = new Float32Array(n);
+      const g = this.#genesis;
+      for (let j = 0; j < n; j++) values[j] = this.#contrib[start + j] + this.#resid[start + j];
       const enc = encodeChunk({
         modelHash: this.model.modelHash,
         epoch: this.#epoch,
@@ -587,7 +671,14 @@ export class SwarmLearner {
       if (body.length > budget) throw new Error("Bug: a one-coordinate chunk exceeds the budget");
       this.#bytesPerChunkValue = Math.max(0.2, body.length / n);
       this.#stamp++;
-      this.#pub.set(enc.decoded, start);
+      for (let j = 0; j < n; j++) {
+        this.#resid[start + j] = values[j] - enc.decoded[j];
+        // Exactly what receivers compute (their decoded values are float32).
+        this.#contrib[start + j] = enc.decoded[j];
+        this.#pub[start + j] = g[start + j] + enc.decoded[j];
+        this.#velocity[start + j] = 0;
+      }
+      this.#centre = undefined;
       this.#pushNext = (start + n) % this.paramCount;
       this.#pushRemaining = Math.max(0, this.#pushRemaining - n);
       this.#stats.messagesSent++;
@@ -600,12 +691,12 @@ export class SwarmLearner {
 
   #delta(budget: number): OutgoingMessage | undefined {
     const P = this.paramCount;
-    const x = this.#x;
+    const resid = this.#resid;
     const pub = this.#pub;
     const score = new Float32Array(P);
     let any = false;
     for (let i = 0; i < P; i++) {
-      score[i] = Math.abs(x[i] - pub[i]);
+      score[i] = Math.abs(resid[i]);
       if (score[i] > 0) any = true;
     }
     if (!any && this.tuning.refreshFraction === 0) return undefined;
@@ -628,7 +719,9 @@ export class SwarmLearner {
       }
       const indices: number[] = [];
       for (let i = 0; i < P; i++) if (take[i]) indices.push(i);
-      const values = indices.map((i) => x[i]);
+      const genesis = this.#genesis;
+      const contrib = this.#contrib;
+      const values = indices.map((i) => contrib[i] + resid[i]);
       const enc = encodeDelta({
         modelHash: this.model.modelHash,
         epoch: this.#epoch,
@@ -647,13 +740,17 @@ export class SwarmLearner {
       this.#bytesPerCoord = Math.max(0.3, body.length / indices.length);
       this.#cursor = c;
       this.#stamp++;
-      let sq = 0;
+      const changes = new Float64Array(indices.length);
       indices.forEach((idx, j) => {
-        const d = enc.decoded[j] - pub[idx];
-        sq += d * d;
-        pub[idx] = enc.decoded[j];
+        const now = genesis[idx] + enc.decoded[j];
+        contrib[idx] = enc.decoded[j];
+        changes[j] = Math.abs(now - pub[idx]);
+        resid[idx] = values[j] - enc.decoded[j];
+        pub[idx] = now;
+        this.#velocity[idx] = 0; // momentum factor masking (DGC)
       });
-      this.#noteNorm(Math.sqrt(sq / indices.length));
+      this.#centre = undefined;
+      this.#noteNorm(changeSize(changes, indices.length));
       this.#stats.messagesSent++;
       this.#stats.bytesSent += body.length;
       this.#stats.coordinatesSent += indices.length;
@@ -662,16 +759,19 @@ export class SwarmLearner {
     }
   }
 
-  #noteNorm(rms: number): void {
-    if (!(rms > 0)) return;
-    this.#norms.push(rms);
+  #noteNorm(size: number): void {
+    if (!(size > 0)) return;
+    this.#norms.push(size);
     if (this.#norms.length > NORM_HISTORY) this.#norms.shift();
+    this.#slowNorm = this.#slowNorm === 0 ? size : 0.99 * this.#slowNorm + 0.01 * size;
   }
 
   #normReference(): number {
     if (this.#norms.length < 4) return Infinity;
     const s = [...this.#norms].sort((a, b) => a - b);
-    return s[Math.floor(s.length / 2)];
+    // A slow average keeps honest changes of a recent quieter phase (training paused, smaller
+    // learning rate) from rejecting the larger ones still in flight or healing a stale copy.
+    return Math.max(s[Math.floor(s.length / 2)], this.#slowNorm);
   }
 
   // ------------------------------------------------------------ receiving
@@ -757,25 +857,23 @@ export class SwarmLearner {
       peer = this.#newCopy(sender, hex, msg, peer);
     }
     peer.lastHeard = now;
-    // Norm check over the coordinates this message would change.
-    let sq = 0;
+    // Size check over the coordinates this message would change (see changeSize).
+    const changes = new Float64Array(indices.length);
     let m = 0;
     for (let i = 0; i < indices.length; i++) {
       const c = indices[i];
       if (msg.stamp <= peer.versions[c]) continue;
       if (peer.versions[c] === 0 && !peer.genesis) continue;
-      const d = values[i] - peer.values[c];
-      sq += d * d;
-      m++;
+      changes[m++] = Math.abs(this.#genesis[c] + values[i] - peer.values[c]);
     }
+    const size = m > 0 ? changeSize(changes, m) : 0;
     if (m > 0) {
-      const rms = Math.sqrt(sq / m);
       const ref = this.#normReference();
-      if (rms > this.tuning.normFactor * ref) {
+      if (size > this.tuning.normFactor * ref) {
         return this.#reject(
           peer,
           "norm-bound",
-          `change RMS ${rms.toExponential(2)} exceeds ${this.tuning.normFactor} × recent ${
+          `change size ${size.toExponential(2)} exceeds ${this.tuning.normFactor} × recent ${
             ref.toExponential(2)
           }`,
         );
@@ -787,11 +885,12 @@ export class SwarmLearner {
       if (msg.stamp <= peer.versions[c]) continue;
       if (peer.versions[c] === 0) peer.known++;
       peer.versions[c] = msg.stamp;
-      peer.values[c] = values[i];
+      peer.values[c] = this.#genesis[c] + values[i];
       applied++;
     }
     if (applied === 0) return this.#reject(peer, "stale", `stamp ${msg.stamp} is not newer`);
-    if (m > 0 && this.#inSync(peer)) this.#noteNorm(Math.sqrt(sq / m));
+    this.#centre = undefined;
+    if (m > 0 && this.#inSync(peer)) this.#noteNorm(size);
     peer.lastStamp = Math.max(peer.lastStamp, msg.stamp);
     peer.accepted++;
     peer.score = Math.min(1, peer.score + this.tuning.scoreReward);
@@ -837,24 +936,23 @@ export class SwarmLearner {
 
   // ------------------------------------------------------------ evaluation, status
 
-  /** Accuracy and loss of the local model (or of the last consensus centre) on `data`. */
+  /**
+   * Accuracy and loss on `data` of the working model ("local": what the last round trained from) or of
+   * the current robust centre ("consensus": what `inferenceWeights` serves).
+   */
   async evaluate(
     data: Samples,
     which: "local" | "consensus" = "local",
   ): Promise<{ accuracy: number; loss: number }> {
-    if (which === "local" || !this.#centre) return await this.model.evaluate(data.x, data.y, data.count);
-    this.model.setWeights(this.#centre);
-    try {
-      return await this.model.evaluate(data.x, data.y, data.count);
-    } finally {
-      this.model.setWeights(this.#x);
-    }
+    const w = which === "local" || this.#joining ? this.#x : this.#currentCentre();
+    this.model.setWeights(w);
+    return await this.model.evaluate(data.x, data.y, data.count);
   }
 
   /** Counters and per-peer state. */
   stats(now: number): LearnerStats {
     let sq = 0;
-    for (let i = 0; i < this.paramCount; i++) sq += (this.#x[i] - this.#pub[i]) ** 2;
+    for (let i = 0; i < this.paramCount; i++) sq += this.#resid[i] ** 2;
     return {
       ...this.#stats,
       rejected: { ...this.#stats.rejected },
@@ -862,6 +960,7 @@ export class SwarmLearner {
       stamp: this.#stamp,
       joining: this.#joining,
       residualRms: Math.sqrt(sq / this.paramCount),
+      learningRate: this.#learningRate,
       peers: [...this.#peers.values()].map((p) => ({
         key: p.hex,
         epoch: p.epoch,
@@ -877,15 +976,19 @@ export class SwarmLearner {
   }
 
   /**
-   * The weights to serve predictions with: the last consensus centre (the node's estimate of the swarm
-   * model; with label-skewed local data it is far better than the local model), or the local model
-   * before the first merge.
+   * The weights to serve predictions with: the current swarm model (robust centre of the pseudo-models;
+   * a joining node serves its working model until it has caught up).
    */
   inferenceWeights(): Float32Array {
-    return (this.#centre ?? this.#x).slice();
+    return (this.#joining ? this.#x : this.#currentCentre()).slice();
   }
 
-  /** Our public copy (what peers should hold of us). */
+  /** The residual r (local progress not yet published; a copy). */
+  residual(): Float32Array {
+    return this.#resid.slice();
+  }
+
+  /** Our pseudo-model P = x₀ + C as published (what peers should hold of us). */
   publicCopy(): Float32Array {
     return this.#pub.slice();
   }
@@ -898,21 +1001,21 @@ export class SwarmLearner {
   // ------------------------------------------------------------ checkpoints
 
   /**
-   * Model, public copy (residual = model − public copy) and peers' copies as bytes, for the state
-   * helper's checksummed writer.
+   * Working model, pseudo-model P = x₀ + C, residual and peers' copies as bytes, for the state helper's
+   * checksummed writer.
    *
    * | field | type | notes |
    * |---|---|---|
-   * | magic, version | u32, u32 | `ALRN`, 1 |
+   * | magic, version | u32, u32 | `ALRN`, 2 |
    * | modelHash | 8 bytes | |
    * | paramCount, epoch, stamp, cursor, rounds, steps | u32 ×6 | |
-   * | x, pub, genesis | f32 × paramCount ×3 | model, public copy, shared init |
+   * | x, contrib, resid, genesis | f32 × paramCount ×4 | working model, contribution C, residual, shared init |
    * | peers | u32 | then per peer: key length u8, key, epoch u32, genesis u8, score f32, known u32, values f32×P, versions u32×P |
    */
   checkpoint(): Uint8Array {
     const P = this.paramCount;
     const peers = [...this.#peers.values()];
-    let size = 8 + 8 + 24 + 12 * P + 4;
+    let size = 8 + 8 + 24 + 16 * P + 4;
     for (const p of peers) size += 1 + p.key.length + 4 + 1 + 4 + 4 + 8 * P;
     const out = new Uint8Array(size);
     const v = new DataView(out.buffer);
@@ -931,7 +1034,8 @@ export class SwarmLearner {
     o += 8;
     [P, this.#epoch, this.#stamp, this.#cursor, this.#stats.rounds, this.#stats.steps].forEach(u32);
     f32s(this.#x);
-    f32s(this.#pub);
+    f32s(this.#contrib);
+    f32s(this.#resid);
     f32s(this.#genesis);
     u32(peers.length);
     for (const p of peers) {
@@ -951,8 +1055,8 @@ export class SwarmLearner {
   }
 
   /**
-   * Resumes from {@linkcode checkpoint} bytes: model weights, public copy and peers' copies. Our public
-   * copy gets a new epoch (peers may hold newer values than the checkpoint), so it is pushed again in
+   * Resumes from {@linkcode checkpoint} bytes: working model, pseudo-model, residual and peers' copies.
+   * Our pseudo-model gets a new epoch (peers may hold newer values than the checkpoint), so it is pushed again in
    * snapshot chunks, and we ask every peer for a snapshot to refresh our copies of them.
    * Throws {@linkcode DecodeError} if the bytes are not a checkpoint of this model.
    */
@@ -1016,7 +1120,8 @@ export class SwarmLearner {
     const rounds = u32();
     const steps = u32();
     const x = f32s();
-    const pub = f32s();
+    const pub = f32s(); // the contribution C; P = x₀ + C is derived
+    const resid = f32s();
     const genesis = f32s();
     const nPeers = u32();
     const peers = new Map<string, PeerCopy>();
@@ -1063,8 +1168,12 @@ export class SwarmLearner {
       );
     }
     this.#x = x;
-    this.#pub = pub;
     this.#genesis = genesis;
+    this.#setContrib(pub);
+    this.#resid = resid;
+    this.#centre = undefined;
+    this.#merged = [];
+    this.#mixed = false;
     this.#stamp = stamp;
     this.#cursor = cursor % P;
     this.#stats.rounds = rounds;

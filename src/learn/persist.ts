@@ -1,5 +1,5 @@
 /**
- * Saving and resuming the learner's state (model, public copy = residual, peers' copies) through the
+ * Saving and resuming the learner's state (working model, contribution C, residual, peers' copies) through the
  * state helper's checksummed atomic writer. The file lives at `<state>/checkpoints/learner.bin`.
  *
  * @module

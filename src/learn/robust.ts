@@ -69,8 +69,11 @@ function insertionSort(a: Float64Array): void {
   }
 }
 
-/** Centered clipping around `centre` (in place). `tau` ≤ 0 picks the median distance to the centre. */
-export function centeredClip(copies: Float32Array[], centre: Float32Array, tau: number): void {
+/**
+ * Centered clipping around `centre` (in place). `tau` ≤ 0 picks `factor` × the median distance of the
+ * copies to the centre.
+ */
+export function centeredClip(copies: Float32Array[], centre: Float32Array, tau: number, factor = 1): void {
   const dim = centre.length;
   const diff = new Float32Array(dim);
   for (let iter = 0; iter < 3; iter++) {
@@ -79,7 +82,7 @@ export function centeredClip(copies: Float32Array[], centre: Float32Array, tau: 
       for (let i = 0; i < dim; i++) s += (c[i] - centre[i]) ** 2;
       return Math.sqrt(s);
     });
-    const t = tau > 0 ? tau : [...dists].sort((a, b) => a - b)[Math.floor((dists.length - 1) / 2)];
+    const t = tau > 0 ? tau : factor * [...dists].sort((a, b) => a - b)[Math.floor((dists.length - 1) / 2)];
     diff.fill(0);
     copies.forEach((c, j) => {
       const w = dists[j] > 0 ? Math.min(1, t / dists[j]) : 0;

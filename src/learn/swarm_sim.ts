@@ -20,10 +20,12 @@ import {
 import { SeededRandom } from "../time.ts";
 import { decodeDelta, encodeDelta, ValueEncoding, type ValuesBody } from "./codec.ts";
 import {
+  DEFAULT_LEARNER_OPTIONS,
   type LearnerModel,
   type LearnerTuning,
   LearnMessage,
   type Samples,
+  scheduledRate,
   SwarmLearner,
 } from "./learner.ts";
 
@@ -58,12 +60,17 @@ export interface SwarmSimOptions {
   evalEvery: number;
   seed: number;
   tuning?: Partial<LearnerTuning>;
-  /** Train the centralized baseline too (same model, union of shards, same steps as one node). */
+  /**
+   * Train the centralized baseline too: same model and schedule on the union of the shards, one batch
+   * of batchSize × nodes rows per local step (the swarm's effective batch, densely).
+   */
   centralized?: boolean;
   /** Which weights to evaluate: the local model or the last consensus centre. */
   evaluate?: "local" | "consensus";
   /** Called after every evaluation. */
   onEval?: (row: EvalRow) => void;
+  /** Called after every round with the learners (diagnostics). */
+  onRound?: (round: number, learners: readonly (SwarmLearner | undefined)[]) => void;
 }
 
 /** One accuracy measurement. */
@@ -144,7 +151,13 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     learners.push(late ? undefined : await make(i, false));
     if (!late) net.join(ids[i]);
     const attack = byz.get(i);
-    if (attack) attackers.set(i, new Attacker(attack, learners[i]!.publicCopy(), opt.deflate, rng, budget));
+    // Wire values are contributions C = P − x₀: the attacker's advertised C starts at 0.
+    if (attack) {
+      attackers.set(
+        i,
+        new Attacker(attack, new Float32Array(learners[i]!.paramCount), opt.deflate, rng, budget),
+      );
+    }
   }
   const rows: EvalRow[] = [];
   const roundMs = 1000;
@@ -213,6 +226,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       if (!keyIndex.has(hex(header.senderKey))) throw new Error("Bug: unknown sender in the simulation");
       l.onMessage(header.senderKey.slice(), header.type, body, now);
     }
+    opt.onRound?.(round, learners);
     if (round % opt.evalEvery === 0 || round === opt.rounds) {
       for (let i = 0; i < n; i++) {
         const l = learners[i];
@@ -234,19 +248,26 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   if (opt.centralized) {
     const model = await opt.createModel(n);
     const all = concat(opt.shards, opt.features);
-    const central = new SwarmLearner({
-      model,
-      data: all,
-      features: opt.features,
-      rng: new SeededRandom(opt.seed * 31),
-      selfKey: new Uint8Array(32).fill(255),
-      deflate: opt.deflate,
-      ...opt.tuning,
-    });
+    // Dense large-batch training: what the swarm would do with free, lossless communication
+    // (one batch of batchSize × nodes rows per local step, the same learning-rate schedule).
+    const tuning = { ...DEFAULT_LEARNER_OPTIONS, ...opt.tuning };
+    const batch = Math.min(all.count, tuning.batchSize * n);
+    const crng = new SeededRandom(opt.seed * 31);
+    const bx = new Float32Array(batch * opt.features);
+    const by = new Uint8Array(batch);
     for (let round = 1; round <= opt.rounds; round++) {
-      await central.train(opt.localSteps);
+      const lr = scheduledRate(tuning, round);
+      if (lr > 0) model.setLearningRate?.(lr);
+      for (let s = 0; s < opt.localSteps; s++) {
+        for (let i = 0; i < batch; i++) {
+          const r = crng.nextU32() % all.count;
+          bx.set(all.x.subarray(r * opt.features, (r + 1) * opt.features), i * opt.features);
+          by[i] = all.y[r];
+        }
+        await model.trainBatch(bx, by, batch);
+      }
       if (round % opt.evalEvery === 0 || round === opt.rounds) {
-        const { accuracy, loss } = await central.evaluate(opt.test);
+        const { accuracy, loss } = await model.evaluate(opt.test.x, opt.test.y, opt.test.count);
         centralized = accuracy;
         const row = { round, node: "centralized", accuracy, loss, bytesSent: 0, datagramsSent: 0 };
         rows.push(row);

@@ -15,8 +15,10 @@ export interface TinyMlpOptions {
   hidden: number;
   classes: number;
   learningRate?: number;
-  /** Adam (default, like the model runtime) or SGD with momentum 0.9. */
+  /** Adam (default, like the model runtime) or SGD with momentum. */
   optimizer?: "adam" | "sgd";
+  /** Momentum of `sgd` (default 0.9). */
+  momentum?: number;
   /** Seed of the shared initialisation (Glorot uniform). */
   seed?: number;
 }
@@ -34,6 +36,7 @@ export class TinyMlp implements LearnerModel {
   #t = 0;
   #lr: number;
   #sgd: boolean;
+  #momentum: number;
 
   constructor(options: TinyMlpOptions) {
     const { inputs, hidden, classes } = options;
@@ -42,6 +45,7 @@ export class TinyMlp implements LearnerModel {
     this.classes = classes;
     this.#sgd = options.optimizer === "sgd";
     this.#lr = options.learningRate ?? (this.#sgd ? 0.05 : 1e-3);
+    this.#momentum = options.momentum ?? 0.9;
     this.paramCount = inputs * hidden + hidden + hidden * classes + classes;
     this.#w = new Float32Array(this.paramCount);
     this.#m = new Float32Array(this.paramCount);
@@ -60,6 +64,17 @@ export class TinyMlp implements LearnerModel {
     dv.setUint8(4, classes);
     dv.setUint8(5, 0x4d);
     dv.setUint16(6, seed & 0xffff, true);
+  }
+
+  /** The current learning rate. */
+  get learningRate(): number {
+    return this.#lr;
+  }
+
+  /** Changes the learning rate of the following steps (schedules). */
+  setLearningRate(lr: number): void {
+    if (!(lr > 0 && Number.isFinite(lr))) throw new RangeError(`Learning rate ${lr} is not positive`);
+    this.#lr = lr;
   }
 
   getWeights(): Float32Array {
@@ -147,7 +162,7 @@ export class TinyMlp implements LearnerModel {
     if (this.#sgd) {
       const m = this.#m;
       for (let i = 0; i < this.paramCount; i++) {
-        m[i] = 0.9 * m[i] + g[i];
+        m[i] = this.#momentum * m[i] + g[i];
         w[i] -= this.#lr * m[i];
       }
       return Promise.resolve(loss / count);

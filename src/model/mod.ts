@@ -37,6 +37,7 @@ export {
   createModel,
   type CreateModelOptions,
   JS_FAST_PATH_MAX_BATCH,
+  type OptimizerName,
   PREDICT_CHUNK,
   type TrainableModel,
 } from "./model.ts";

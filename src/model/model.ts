@@ -1,6 +1,6 @@
 /**
  * Trainable models built from ops on `tf.Variable`s (no tfjs layers): an MLP and a tiny vision
- * transformer. One Adam optimizer per model; several models can live in one process (they share the
+ * transformer. One optimizer per model (Adam by default, or SGD with momentum); several models can live in one process (they share the
  * process-wide backend chosen by {@linkcode initBackend}).
  *
  * Inference path: `tf.tidy` + `tf.fused.matMul` (matMul + bias + activation in one kernel), chunks of
@@ -38,20 +38,31 @@ export interface TrainableModel {
   getWeights(): Float32Array;
   /** Replaces all weights; throws on a wrong length or non-finite values. Keeps the optimizer state. */
   setWeights(w: Float32Array): void;
-  /** One Adam step on `count` rows; returns the mean cross-entropy loss before the step. */
+  /** One optimizer step on `count` rows; returns the mean cross-entropy loss before the step. */
   trainBatch(x: Float32Array, y: Uint8Array, count: number): Promise<number>;
   /** Class probabilities, `count × classes`, row-major. */
   predict(x: Float32Array, count: number): Promise<Float32Array>;
   /** Accuracy and mean cross-entropy on `count` labelled rows. */
   evaluate(x: Float32Array, y: Uint8Array, count: number): Promise<{ accuracy: number; loss: number }>;
+  /** The optimizer's current learning rate. */
+  readonly learningRate: number;
+  /** Changes the learning rate for the following steps (schedules); keeps the optimizer state. */
+  setLearningRate(lr: number): void;
   /** Frees the variables and optimizer state. The model is unusable afterwards. */
   dispose(): void;
 }
 
+/** Optimizers a model can train with. */
+export type OptimizerName = "adam" | "sgd";
+
 /** Options of {@linkcode createModel}. */
 export interface CreateModelOptions {
-  /** Adam learning rate (default 0.001). */
+  /** `adam` (default) or `sgd` (SGD with momentum: v ← μ·v + g, w ← w − lr·v). */
+  optimizer?: OptimizerName;
+  /** Learning rate (default 0.001 for Adam, 0.05 for SGD). */
   learningRate?: number;
+  /** Momentum μ of `sgd` (default 0.9; 0 = plain SGD). Ignored by Adam. */
+  momentum?: number;
   /** Use the JavaScript MLP forward pass for tiny batches (default true; tests turn it off). */
   jsFastPath?: boolean;
 }
@@ -83,7 +94,9 @@ class TfModel implements TrainableModel {
    * one per parameter: ~10 kernels per step instead of ~10 × 26 for the ViT.
    */
   readonly #weights: tf.Variable;
-  readonly #optimizer: tf.AdamOptimizer;
+  readonly #optimizer: tf.AdamOptimizer | tf.MomentumOptimizer;
+  #learningRate: number;
+  readonly #sgd: boolean;
   readonly #jsFastPath: boolean;
   /** CPU copy of the weights; undefined when the variable changed since it was taken. */
   #mirror: Float32Array | undefined;
@@ -105,7 +118,34 @@ class TfModel implements TrainableModel {
     const w = initialWeights(spec);
     this.#weights = tf.tidy(() => tf.variable(tf.tensor1d(w, "float32"), true));
     this.#mirror = w;
-    this.#optimizer = tf.train.adam(options.learningRate ?? 0.001);
+    const optimizer = options.optimizer ?? "adam";
+    if (optimizer !== "adam" && optimizer !== "sgd") {
+      throw new RangeError(`Cannot create ${spec.id}: unknown optimizer "${optimizer}" (use adam or sgd)`);
+    }
+    const lr = options.learningRate ?? (optimizer === "sgd" ? 0.05 : 0.001);
+    checkRate(lr);
+    const momentum = options.momentum ?? 0.9;
+    if (!(momentum >= 0 && momentum < 1)) {
+      throw new RangeError(`Cannot create ${spec.id}: momentum ${momentum} is not in [0, 1)`);
+    }
+    this.#learningRate = lr;
+    this.#sgd = optimizer === "sgd";
+    this.#optimizer = optimizer === "sgd" ? tf.train.momentum(lr, momentum) : tf.train.adam(lr);
+  }
+
+  get learningRate(): number {
+    return this.#learningRate;
+  }
+
+  setLearningRate(lr: number): void {
+    this.#alive();
+    checkRate(lr);
+    if (lr === this.#learningRate) return;
+    this.#learningRate = lr;
+    // (`instanceof` cannot tell tfjs optimizers apart: Optimizer overrides Symbol.hasInstance.)
+    if (this.#sgd) (this.#optimizer as tf.MomentumOptimizer).setLearningRate(lr);
+    // Adam reads its (protected) learningRate field at every step.
+    else (this.#optimizer as unknown as { learningRate: number }).learningRate = lr;
   }
 
   getWeights(): Float32Array {
@@ -220,6 +260,8 @@ class TfModel implements TrainableModel {
     this.#disposed = true;
     this.#changed();
     this.#optimizer.dispose();
+    // MomentumOptimizer.dispose() forgets the learning-rate scalar of its SGD base class.
+    if (this.#sgd) (this.#optimizer as unknown as { c?: tf.Scalar }).c?.dispose();
     this.#weights.dispose();
   }
 
@@ -254,6 +296,12 @@ class TfModel implements TrainableModel {
 
   #alive(): void {
     if (this.#disposed) throw new Error(`Bug: model ${this.spec.id} used after dispose()`);
+  }
+}
+
+function checkRate(lr: number): void {
+  if (!(Number.isFinite(lr) && lr > 0)) {
+    throw new RangeError(`Learning rate ${lr} is not a positive finite number`);
   }
 }
 

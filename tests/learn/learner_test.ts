@@ -71,7 +71,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-Deno.test("outgoing() bodies fit the budget and error feedback delivers what top-k dropped", async () => {
+Deno.test("outgoing() bodies fit the budget and error feedback delivers every local step", async () => {
   const P = 5000;
   const model = new DriftModel(P, 2);
   const init = model.getWeights();
@@ -85,7 +85,8 @@ Deno.test("outgoing() bodies fit the budget and error feedback delivers what top
       deliver(b, 0, out, round);
     }
   }
-  const truth = a.weights();
+  // Everything trained so far: published pseudo-model + residual (local progress not yet sent).
+  const truth = a.publicCopy().map((v, i) => v + a.residual()[i]);
   let trueSum = 0;
   let sentSum = 0;
   // Flush: no more training, keep publishing; the residual (error feedback) drains.
@@ -113,7 +114,11 @@ function maxAbs(a: Float32Array, b: Float32Array) {
 
 Deno.test("peer copies self-heal under loss, duplication and reordering (absolute values, stamps)", async () => {
   const P = 3000;
-  const a = learner(0, new DriftModel(P, 4), { encoding: ValueEncoding.F32, refreshFraction: 0.2 });
+  const a = learner(0, new DriftModel(P, 4), {
+    encoding: ValueEncoding.F32,
+    refreshFraction: 0.2,
+    messagesPerRound: 4,
+  });
   const b = learner(1, new DriftModel(P, 5));
   const rng = new SeededRandom(9);
   const inFlight: OutgoingMessage[] = [];
@@ -130,6 +135,7 @@ Deno.test("peer copies self-heal under loss, duplication and reordering (absolut
     }
   }
   deliver(b, 0, inFlight.splice(0));
+  assert.equal(b.stats(0).rejected["norm-bound"], undefined, "honest changes are never rejected");
   assert.equal(
     maxAbsDiff(b.peerCopy(key(0))!, a.publicCopy()),
     0,
@@ -147,7 +153,7 @@ Deno.test("onMessage() rejects garbage, NaN, huge values and other models withou
     const r = a.onMessage(key(1), type, body, 0);
     assert.equal(r.accepted, false);
   }
-  const other = learner(2, new DriftModel(P, 7), { encoding: ValueEncoding.F32 });
+  const other = learner(2, new DriftModel(P, 7), { encoding: ValueEncoding.F32, messagesPerRound: 4 });
   const m = other.outgoing(0, 1104);
   assert.equal(m.length, 4, "four refresh deltas even without changes");
   const bad = inflateSync(m[0].body);
@@ -174,7 +180,7 @@ Deno.test("onMessage() rejects garbage, NaN, huge values and other models withou
 Deno.test("a peer whose updates keep being rejected is ignored, reported, and recovers", async () => {
   const P = 2000;
   const a = learner(0, new DriftModel(P, 8), { encoding: ValueEncoding.F32 });
-  const b = learner(1, new DriftModel(P, 9), { encoding: ValueEncoding.F32 });
+  const b = learner(1, new DriftModel(P, 9), { encoding: ValueEncoding.F32, messagesPerRound: 4 });
   for (let r = 0; r < 5; r++) {
     await b.train(1);
     deliver(a, 1, b.outgoing(r, 1104), r);
@@ -205,7 +211,7 @@ Deno.test("a peer whose updates keep being rejected is ignored, reported, and re
   assert.equal(a.mix(14), 1);
 });
 
-Deno.test("checkpoint()/restore() round-trip the model, public copy and peers' copies", async () => {
+Deno.test("checkpoint()/restore() round-trip the model, contribution, residual and peers' copies", async () => {
   const P = 1500;
   const a = learner(0, new DriftModel(P, 10), { encoding: ValueEncoding.F32 });
   const b = learner(1, new DriftModel(P, 11), { encoding: ValueEncoding.F32 });
@@ -221,6 +227,9 @@ Deno.test("checkpoint()/restore() round-trip the model, public copy and peers' c
   assert.deepEqual(restored.weights(), a.weights());
   assert.deepEqual(restored.model.getWeights(), a.weights(), "model weights set");
   assert.deepEqual(restored.peerCopy(key(1)), a.peerCopy(key(1)));
+  assert.deepEqual(restored.publicCopy(), a.publicCopy(), "contribution C persists");
+  assert.deepEqual(restored.residual(), a.residual(), "unpublished progress persists");
+  assert.ok(a.residual().some((v) => v !== 0));
   assert.notEqual(restored.epoch, a.epoch, "a restored node announces a new epoch");
   const out = restored.outgoing(6, 1104);
   assert.ok(out.some((m) => m.type === LearnMessage.SnapshotRequest), "asks peers for snapshots");
@@ -276,4 +285,53 @@ Deno.test("saveLearnerState()/loadLearnerState() persist through the checksummed
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("train() starts every round from the swarm model and keeps local progress in the residual", async () => {
+  const P = 400;
+  const a = learner(0, new DriftModel(P, 40), { rule: "mean" });
+  const b = learner(1, new DriftModel(P, 41), { rule: "mean" });
+  const init = a.publicCopy();
+  for (let r = 0; r < 6; r++) {
+    for (const l of [a, b]) {
+      await l.train(1);
+      l.mix(r);
+    }
+    deliver(b, 0, a.outgoing(r, 1104), r);
+    deliver(a, 1, b.outgoing(r, 1104), r);
+  }
+  // The swarm model is x₀ + mean of the contributions, identical at both nodes (copies are exact).
+  const mean = a.publicCopy().map((v, i) => (v + b.publicCopy()[i]) / 2);
+  assert.ok(maxAbsDiff(a.inferenceWeights(), mean) < 1e-6);
+  assert.ok(maxAbsDiff(b.inferenceWeights(), mean) < 1e-6);
+  assert.ok(maxAbsDiff(mean, init) > 0, "the contributions moved the model");
+  // The next round trains from exactly that model: the change lands in the residual, not in the model.
+  const before = a.residual();
+  await a.train(1);
+  assert.deepEqual(a.weights(), a.inferenceWeights());
+  const stepped = a.model.getWeights();
+  const resid = a.residual();
+  for (let i = 0; i < P; i++) {
+    assert.ok(Math.abs(resid[i] - before[i] - (stepped[i] - mean[i])) < 1e-6, `coordinate ${i}`);
+  }
+});
+
+Deno.test("the learning-rate schedule follows the round count (step and cosine)", async () => {
+  const { scheduledRate, DEFAULT_LEARNER_OPTIONS } = await import("../../src/learn/learner.ts");
+  const t = { ...DEFAULT_LEARNER_OPTIONS, learningRate: 0.1, rateFinal: 0.02, rateDecayRounds: 100 };
+  assert.equal(scheduledRate({ ...t, learningRate: 0 }, 5), 0, "0 = the model's own rate");
+  assert.equal(scheduledRate(t, 1), 0.1);
+  assert.equal(scheduledRate(t, 99), 0.1);
+  assert.equal(scheduledRate(t, 100), 0.02);
+  assert.equal(scheduledRate(t, 5000), 0.02);
+  const cos = { ...t, rateSchedule: "cosine" as const };
+  assert.equal(scheduledRate(cos, 1), 0.1);
+  assert.ok(Math.abs(scheduledRate(cos, 51) - 0.06) < 1e-9);
+  assert.equal(scheduledRate(cos, 100), 0.02);
+  const rates: number[] = [];
+  const model = Object.assign(new DriftModel(50, 1), { setLearningRate: (lr: number) => rates.push(lr) });
+  const l = learner(0, model, { learningRate: 0.1, rateFinal: 0.02, rateDecayRounds: 3 });
+  for (let r = 0; r < 5; r++) await l.train(1);
+  assert.deepEqual(rates, [0.1, 0.02], "set at round 1 and when it changes");
+  assert.equal(l.stats(0).learningRate, 0.02);
 });

@@ -21,17 +21,26 @@ function swarm(nodes: number, rows: number, extra: Partial<SwarmSimOptions> = {}
   const pool = subset(train, Array.from({ length: rows }, (_, i) => i));
   const shards = splitIndices(pool.y, nodes, parseSplit("iid"), 3).map((ix) => subset(pool, ix));
   return runSwarmSim({
-    createModel: () => new TinyMlp({ inputs: MNIST_PIXELS, hidden: 32, classes: 10, seed: 1 }),
+    createModel: () =>
+      new TinyMlp({
+        inputs: MNIST_PIXELS,
+        hidden: 32,
+        classes: 10,
+        seed: 1,
+        optimizer: "sgd",
+        learningRate: 0.05,
+      }),
     shards,
     features: MNIST_PIXELS,
     test: smallTest,
     rounds: 24,
-    localSteps: 10,
+    localSteps: 4,
     loss: 0.1,
     maxDatagram: 1232,
     deflate: deflateBody,
     evalEvery: 4,
     seed: 5,
+    tuning: { messagesPerRound: 4 },
     ...extra,
   });
 }
@@ -66,7 +75,15 @@ Deno.test("one Byzantine node of 3 cannot wreck the honest ones, whatever its at
 });
 
 Deno.test("a node joining halfway catches up from snapshot chunks within 10% more rounds", async () => {
-  const r = await swarm(3, 3000, { rounds: 40, evalEvery: 1, lateJoin: { node: 2, round: 20 } });
+  let rounds: number[] = [];
+  const r = await swarm(3, 3000, {
+    rounds: 40,
+    evalEvery: 1,
+    lateJoin: { node: 2, round: 20 },
+    onRound: (_, ls) => rounds = ls.map((l) => l?.stats(0).rounds ?? 0),
+  });
+  // The joiner continues the learning-rate schedule at the swarm's round count (from peers' stamps).
+  assert.ok(rounds[2] >= rounds[0] - 2, `joiner at round ${rounds[2]}, swarm at ${rounds[0]}`);
   const late = r.nodes[2];
   assert.ok(late.caughtUpRound !== undefined, "caught up");
   assert.ok(late.caughtUpRound! <= 20 + 4, `caught up at round ${late.caughtUpRound}`);

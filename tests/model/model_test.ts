@@ -176,3 +176,76 @@ Deno.test("models created concurrently share one backend initialisation", async 
     for (const m of models) m.dispose();
   }
 });
+
+/** One step's weight change of a fresh model (same weights, same batch). */
+async function stepChange(
+  options: Parameters<typeof createModel>[1],
+  steps: number,
+  beforeStep?: (m: TrainableModel, step: number) => void,
+): Promise<Float32Array[]> {
+  await initBackend("wasm");
+  const { train } = await loadMnist(1);
+  const m = await createModel("mnist-mlp", options);
+  try {
+    const out: Float32Array[] = [];
+    for (let s = 0; s < steps; s++) {
+      beforeStep?.(m, s);
+      const w0 = m.getWeights();
+      await m.trainBatch(train.x, train.y, 16);
+      const w1 = m.getWeights();
+      out.push(w1.map((v, i) => v - w0[i]));
+    }
+    return out;
+  } finally {
+    m.dispose();
+  }
+}
+
+function ratio(a: Float32Array, b: Float32Array): number {
+  let dot = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    bb += b[i] * b[i];
+  }
+  return dot / bb;
+}
+
+Deno.test("createModel({optimizer: 'sgd'}) takes momentum steps: v ← μ·v + g, w ← w − lr·v", async () => {
+  // Same batch twice: the first step is −lr·g, the second −lr·(μ·g + g') with g' ≈ g (tiny step).
+  const [first, second] = await stepChange({ optimizer: "sgd", learningRate: 1e-4, momentum: 0.9 }, 2);
+  assert.ok(Math.abs(ratio(second, first) - 1.9) < 0.01, `second/first step ratio ${ratio(second, first)}`);
+  const [plain1, plain2] = await stepChange({ optimizer: "sgd", learningRate: 1e-4, momentum: 0 }, 2);
+  assert.ok(Math.abs(ratio(plain1, first) - 1) < 1e-3, "first step is plain SGD whatever the momentum");
+  assert.ok(Math.abs(ratio(plain2, plain1) - 1) < 0.01, "no momentum: equal steps");
+});
+
+Deno.test("setLearningRate() scales the following steps and keeps the optimizer state", async () => {
+  for (const optimizer of ["sgd", "adam"] as const) {
+    const base = await stepChange({ optimizer, learningRate: 1e-4, momentum: 0 }, 2);
+    const changed = await stepChange({ optimizer, learningRate: 1e-4, momentum: 0 }, 2, (m, s) => {
+      if (s === 1) {
+        m.setLearningRate(3e-4);
+        assert.equal(m.learningRate, 3e-4);
+      }
+    });
+    assert.ok(Math.abs(ratio(changed[0], base[0]) - 1) < 1e-3, `${optimizer}: first step unchanged`);
+    assert.ok(Math.abs(ratio(changed[1], base[1]) - 3) < 0.03, `${optimizer}: ${ratio(changed[1], base[1])}`);
+  }
+});
+
+Deno.test("createModel() and setLearningRate() reject bad optimizer settings", async () => {
+  await initBackend("wasm");
+  await assert.rejects(
+    () => createModel("mnist-mlp", { optimizer: "rmsprop" as "adam" }),
+    /unknown optimizer "rmsprop"/,
+  );
+  await assert.rejects(() => createModel("mnist-mlp", { optimizer: "sgd", momentum: 1 }), /momentum 1/);
+  await assert.rejects(() => createModel("mnist-mlp", { learningRate: -1 }), /Learning rate -1/);
+  const m = await createModel("mnist-mlp");
+  try {
+    assert.equal(m.learningRate, 0.001);
+    assert.throws(() => m.setLearningRate(NaN), /Learning rate NaN/);
+  } finally {
+    m.dispose();
+  }
+});
