@@ -39,19 +39,7 @@ function rowHash(x: Float32Array, y: number): number {
   return (h >>> 0) / 4294967296;
 }
 
-/** Concatenates sample sets with `features` values per row. */
-export function concatSamples(parts: Samples[], features: number): Samples {
-  const count = parts.reduce((a, p) => a + p.count, 0);
-  const x = new Float32Array(count * features);
-  const y = new Uint8Array(count);
-  let o = 0;
-  for (const p of parts) {
-    x.set(p.x.subarray(0, p.count * features), o * features);
-    y.set(p.y.subarray(0, p.count), o);
-    o += p.count;
-  }
-  return { x, y, count };
-}
+export { concatSamples } from "../learn/data.ts";
 
 /** Splits `all` into training and held-out rows; `fraction` of rows (by content hash) are held out. */
 export function splitHeldOut(all: Samples, fraction: number, features: number): LocalData {

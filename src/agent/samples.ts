@@ -16,7 +16,7 @@
  * @module
  */
 import { join } from "node:path";
-import { parseJsonl, type SampleShape, sampleToJsonl } from "../learn/data.ts";
+import { concatSamples, parseJsonl, type SampleShape, sampleToJsonl } from "../learn/data.ts";
 import type { Samples } from "../learn/learner.ts";
 import type { Logger } from "../log.ts";
 import { removeFileDurable, writeFileAtomic } from "../state/mod.ts";
@@ -140,7 +140,7 @@ export class SampleStore {
   /** Merges the oldest `n` segments into one range file. */
   async #compact(n: number): Promise<void> {
     const parts = this.#segments.slice(0, n);
-    const merged = concat(parts, this.shape.features);
+    const merged = concatSamples(parts, this.shape.features);
     const first = parts[0].first;
     const last = parts[n - 1].last;
     let text = "";
@@ -156,19 +156,6 @@ export class SampleStore {
 
   /** All stored rows, oldest first (a new copy). */
   samples(): Samples {
-    return concat(this.#segments, this.shape.features);
+    return concatSamples(this.#segments, this.shape.features);
   }
-}
-
-function concat(parts: { x: Float32Array; y: Uint8Array; count: number }[], features: number): Samples {
-  const count = parts.reduce((a, p) => a + p.count, 0);
-  const x = new Float32Array(count * features);
-  const y = new Uint8Array(count);
-  let o = 0;
-  for (const p of parts) {
-    x.set(p.x.subarray(0, p.count * features), o * features);
-    y.set(p.y.subarray(0, p.count), o);
-    o += p.count;
-  }
-  return { x, y, count };
 }

@@ -18,7 +18,7 @@ export const SEED_SIZE = 32;
 export const SIGNATURE_SIZE = 64;
 
 // PKCS#8 wrapping of a raw Ed25519 seed (RFC 8410): SEQUENCE { INTEGER 0, AlgId ed25519, OCTET STRING { OCTET STRING seed } }.
-const PKCS8_PREFIX = new Uint8Array([
+export const PKCS8_PREFIX: Uint8Array = new Uint8Array([
   0x30,
   0x2e,
   0x02,

@@ -25,28 +25,17 @@ import { base64 } from "@scure/base";
 import { CorruptStateError, UsageError } from "../errors.ts";
 import { writeFileAtomic } from "../state/atomic.ts";
 import type { StateLayout } from "../state/layout.ts";
-import { createSigner, publicKeyFromSeed, randomSeed, SEED_SIZE, type Signer } from "./ed25519.ts";
+import {
+  createSigner,
+  PKCS8_PREFIX,
+  publicKeyFromSeed,
+  randomSeed,
+  SEED_SIZE,
+  type Signer,
+} from "./ed25519.ts";
 import { fingerprint } from "./fingerprint.ts";
 
-// RFC 8410 DER prefixes: PKCS#8 PrivateKeyInfo of an Ed25519 seed, and SubjectPublicKeyInfo.
-const PKCS8_PREFIX = Uint8Array.from([
-  0x30,
-  0x2e,
-  0x02,
-  0x01,
-  0x00,
-  0x30,
-  0x05,
-  0x06,
-  0x03,
-  0x2b,
-  0x65,
-  0x70,
-  0x04,
-  0x22,
-  0x04,
-  0x20,
-]);
+// RFC 8410 DER prefix of an Ed25519 SubjectPublicKeyInfo (the PKCS#8 one lives in ed25519.ts).
 const SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
 
 /** This node's identity as the rest of the program sees it: no private key bytes. */

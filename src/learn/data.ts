@@ -239,3 +239,17 @@ export async function loadSamples(path: string, shape: SampleShape): Promise<Par
 export function sampleToJsonl(x: ArrayLike<number>, y: number): string {
   return JSON.stringify({ x: Array.from(x), y }) + "\n";
 }
+
+/** Concatenates sample sets with `features` values per row into one. */
+export function concatSamples(parts: Samples[], features: number): Samples {
+  const count = parts.reduce((a, p) => a + p.count, 0);
+  const x = new Float32Array(count * features);
+  const y = new Uint8Array(count);
+  let o = 0;
+  for (const p of parts) {
+    x.set(p.x.subarray(0, p.count * features), o * features);
+    y.set(p.y.subarray(0, p.count), o);
+    o += p.count;
+  }
+  return { x, y, count };
+}

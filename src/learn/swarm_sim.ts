@@ -19,6 +19,7 @@ import {
 } from "../wire/mod.ts";
 import { SeededRandom } from "../time.ts";
 import { decodeDelta, encodeDelta, ValueEncoding, type ValuesBody } from "./codec.ts";
+import { concatSamples } from "./data.ts";
 import {
   DEFAULT_LEARNER_OPTIONS,
   type LearnerModel,
@@ -247,7 +248,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   let centralized: number | undefined;
   if (opt.centralized) {
     const model = await opt.createModel(n);
-    const all = concat(opt.shards, opt.features);
+    const all = concatSamples(opt.shards, opt.features);
     // Dense large-batch training: what the swarm would do with free, lossless communication
     // (one batch of batchSize × nodes rows per local step, the same learning-rate schedule).
     const tuning = { ...DEFAULT_LEARNER_OPTIONS, ...opt.tuning };
@@ -304,19 +305,6 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     rows,
     restart: restartInfo,
   };
-}
-
-function concat(shards: Samples[], features: number): Samples {
-  const count = shards.reduce((a, s) => a + s.count, 0);
-  const x = new Float32Array(count * features);
-  const y = new Uint8Array(count);
-  let o = 0;
-  for (const s of shards) {
-    x.set(s.x.subarray(0, s.count * features), o * features);
-    y.set(s.y.subarray(0, s.count), o);
-    o += s.count;
-  }
-  return { x, y, count };
 }
 
 function hex(bytes: Uint8Array): string {

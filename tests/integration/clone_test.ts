@@ -8,24 +8,14 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
+import { AGENT_FLAGS as AGENT_RUN_FLAGS } from "../../scripts/lib/cluster.ts";
 import { type Sshd, sshdAvailable, startSshd } from "./_sshd.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 /** Subnet of the veth pair between the two namespaces of the gossip step (exists only inside them). */
 const GOSSIP_NET = "10.231.77";
 const GOSSIP_PORT = 41377;
-const AGENT_FLAGS = [
-  "run",
-  "--quiet",
-  "--unstable-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-net",
-  "--allow-run",
-  join(ROOT, "src/main.ts"),
-];
+const AGENT_FLAGS = [...AGENT_RUN_FLAGS, join(ROOT, "src/main.ts")];
 
 interface Run {
   code: number;
