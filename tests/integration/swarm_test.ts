@@ -228,8 +228,10 @@ Deno.test("three agents on loopback learn together, report, refuse bad requests,
         assert.ok(untrusted > 1000, `only ${untrusted} untrusted datagrams counted`);
         assert.ok(sampleValue(m, "agent_datagrams_rejected_total", { reason: "oversize" })! > 0);
         assert.ok(sampleValue(m, "agent_datagrams_rejected_total", { reason: "malformed" })! > 0);
+        // The agent keeps training during these 20 s, and its V8 heap alone has been seen to grow ~70 MB in that
+        // time on a loaded machine; a leak per datagram (> 10,000 of them) would exceed this bound many times over.
         assert.ok(
-          rssAfter - rssBefore < 64 * 1024 * 1024,
+          rssAfter - rssBefore < 128 * 1024 * 1024,
           `RSS grew from ${rssBefore} to ${rssAfter} during the flood`,
         );
         for (const a of agents) assert.ok(await alive(a), `${a.name} survived the flood`);
