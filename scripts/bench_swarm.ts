@@ -11,7 +11,7 @@
  * RSS ≤ 128 MB.
  *
  *   sudo deno task bench:swarm [--nodes 5] [--duration 300] [--split classes:2] [--loss 10]
- *                              [--attack signflip] [--skip-sim] [--json]
+ *                              [--attack signflip] [--skip-sim] [--log-level debug] [--keep] [--json]
  *
  * Needs: root, iproute2, nftables.
  *
@@ -45,6 +45,10 @@ interface Options {
   roundMs: number;
   skipSim: boolean;
   json: boolean;
+  /** The agents' `logging.level` (debug shows every peer update not used, and why). */
+  logLevel: string;
+  /** Keep every run's state directories (agent logs, checkpoints, status snapshots). */
+  keep: boolean;
 }
 
 /** One node's result in one run. */
@@ -62,6 +66,14 @@ interface NodeResult {
   wire: { seen: number; dropped: number; oversize: number };
   /** [seconds, accuracy] samples. */
   timeline: [number, number | null][];
+  /** The node's view of its peers at the end (score, how much of their model it holds, merged or not). */
+  peers: {
+    name: string;
+    score: number | null;
+    coverage: number | null;
+    merged: boolean;
+    rejects: Record<string, number>;
+  }[];
 }
 
 interface RunResult {
@@ -81,6 +93,8 @@ function options(): Options {
       attack: { type: "string" },
       "round-ms": { type: "string" },
       "skip-sim": { type: "boolean" },
+      "log-level": { type: "string" },
+      keep: { type: "boolean" },
       json: { type: "boolean" },
     },
   });
@@ -97,6 +111,8 @@ function options(): Options {
     roundMs: Number(values["round-ms"] ?? 500),
     skipSim: values["skip-sim"] ?? false,
     json: values.json ?? false,
+    logLevel: values["log-level"] ?? "info",
+    keep: values.keep ?? false,
   };
 }
 
@@ -136,7 +152,7 @@ async function runSwarm(
         gossip: { port: GOSSIP_PORT, broadcast: n.broadcast, bind: "0.0.0.0", intervalMs: 1000 },
         learning: { roundMs: o.roundMs, checkpointMs: 30_000 },
         api: { listen: "127.0.0.1:7070" },
-        logging: { level: "info", format: "json" },
+        logging: { level: o.logLevel, format: "json" },
       }),
     });
     const started = Date.now();
@@ -174,7 +190,7 @@ async function runSwarm(
           last.map((s, i) =>
             `${nodes[i].name}${i === byzantine ? "*" : ""} ${
               s?.accuracy == null ? "  -  " : (s.accuracy * 100).toFixed(1) + "%"
-            } r${s?.rounds ?? 0}`
+            } r${s?.rounds ?? 0} m${s?.peers.filter((p) => p.merged).length ?? 0}`
           ).join("  "),
       );
     }
@@ -194,13 +210,21 @@ async function runSwarm(
         steadyRssMb: rss[i].length ? Math.round(median(rss[i])! / 1024 / 1024 * 10) / 10 : null,
         wire: await n.counters(i),
         timeline: timelines[i],
+        peers: (s?.peers ?? []).map((p) => ({
+          name: p.name,
+          score: p.score,
+          coverage: p.coverage,
+          merged: p.merged,
+          rejects: p.rejects,
+        })),
       });
     }
     return { label, seconds: Math.round((Date.now() - started) / 1000), nodes: results };
   } finally {
     await Promise.all(agents.map((a) => a.stop(5000)));
     await net?.destroy();
-    await Deno.remove(root, { recursive: true }).catch(() => {});
+    if (o.keep) log(`${label}: state directories kept in ${root}`);
+    else await Deno.remove(root, { recursive: true }).catch(() => {});
   }
 }
 

@@ -33,6 +33,9 @@ Options:
   --local-steps N        local optimizer steps per round                        [1]
   --byzantine N:ATTACK   N attacking nodes; ATTACK = signflip|huge|nan|replay
   --late-join            the last node joins after half the run
+  --fresh-start STAGGER  start like agents without a checkpoint: every node joining,
+                         node i at round 1 + i × STAGGER (0 = all at once)
+  --async SPREAD         node i runs 1 − SPREAD × i/(N−1) rounds per round, 0..0.9  [0]
   --rule RULE            clip | trimmed-mean | median | mean                [clip]
   --encoding ENC         int8 | fp16 | f32                                    [int8]
   --messages N           delta messages per node per round                      [1]
@@ -86,6 +89,8 @@ export interface SimArgs {
   localSteps: number;
   byzantine?: { count: number; attack: Attack };
   lateJoin: boolean;
+  freshStart: number | undefined;
+  speedSpread: number;
   rule: RobustRule;
   encoding: ValueEncoding;
   messages: number;
@@ -125,6 +130,8 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
         "local-steps": { type: "string" },
         byzantine: { type: "string" },
         "late-join": { type: "boolean" },
+        "fresh-start": { type: "string" },
+        async: { type: "string" },
         rule: { type: "string" },
         encoding: { type: "string" },
         "rate-final": { type: "string" },
@@ -239,6 +246,10 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
     localSteps: intArg("local-steps", v["local-steps"], 1, 1, 10000),
     byzantine,
     lateJoin: v["late-join"] ?? false,
+    freshStart: v["fresh-start"] === undefined
+      ? undefined
+      : intArg("fresh-start", v["fresh-start"], 0, 0, 1000),
+    speedSpread: numArg("async", v.async, 0, 0, 0.9),
     rule,
     encoding,
     messages: intArg("messages", v.messages, 1, 1, 100),
@@ -300,6 +311,8 @@ export async function simulate(args: SimArgs, log: (line: string) => void): Prom
     deflate: deflateBody,
     byzantine,
     lateJoin: args.lateJoin ? { node: args.nodes - 1, round: Math.floor(args.rounds / 2) } : undefined,
+    freshStart: args.freshStart === undefined ? undefined : { stagger: args.freshStart },
+    speedSpread: args.speedSpread,
     evalEvery: args.evalEvery,
     seed: args.seed,
     sign: args.sign,
@@ -411,7 +424,9 @@ async function main(): Promise<number> {
   const result = await simulate(args, log);
   const name = args.name ??
     `sim-${args.model}-n${args.nodes}-${args.split.replace(":", "")}-d${args.maxDatagram}` +
-      (args.byzantine ? `-byz${args.byzantine.attack}` : "") + (args.lateJoin ? "-late" : "");
+      (args.byzantine ? `-byz${args.byzantine.attack}` : "") + (args.lateJoin ? "-late" : "") +
+      (args.freshStart !== undefined ? `-fresh${args.freshStart}` : "") +
+      (args.speedSpread ? `-async${args.speedSpread}` : "");
   await Deno.mkdir(args.out, { recursive: true });
   await Deno.writeTextFile(`${args.out}/${name}.csv`, toCsv(result));
   await Deno.writeTextFile(`${args.out}/${name}.svg`, toSvg(result, name));

@@ -69,6 +69,8 @@ export function buildStatus(i: StatusInputs): StatusReport {
         : new Date(i.wallNowMs - g.ageMs).toISOString(),
       alive: g?.alive ?? false,
       score: l ? l.score : g && g.lastSeen !== null ? g.score : null,
+      coverage: l ? l.coverage : null,
+      merged: l ? l.inSync && !l.ignored : false,
       datagramsIn: g?.datagramsIn ?? 0,
       rejects,
     };

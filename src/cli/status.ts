@@ -151,13 +151,14 @@ export function formatStatus(r: StatusReport, source: StatusSource, now: number)
   lines.push("", `Peers: ${r.peers.length} trusted, ${alive} alive`);
   if (r.peers.length > 0) {
     const table = [
-      ["FINGERPRINT", "NAME", "ADDRESS", "LAST SEEN", "SCORE", "DATAGRAMS IN", "REJECTS"],
+      ["FINGERPRINT", "NAME", "ADDRESS", "LAST SEEN", "SCORE", "MODEL", "DATAGRAMS IN", "REJECTS"],
       ...r.peers.map((p) => [
         p.fingerprint,
         p.name,
         p.address ?? "-",
         p.lastSeen === null ? "never" : ago(now, p.lastSeen) + (p.alive ? "" : " (down)"),
         p.score === null ? "-" : p.score.toFixed(2),
+        peerModel(p),
         String(p.datagramsIn),
         Object.entries(p.rejects).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(", ") || "-",
       ]),
@@ -168,6 +169,13 @@ export function formatStatus(r: StatusReport, source: StatusSource, now: number)
     }
   }
   return lines.join("\n") + "\n";
+}
+
+/** Whether the peer's model is in our swarm model: "merged", "out (84% known)" or "-" (no values yet). */
+function peerModel(p: StatusReport["peers"][number]): string {
+  if (p.merged) return "merged";
+  if (p.coverage === null || p.coverage === undefined) return "-";
+  return `out (${Math.floor(p.coverage * 100)}% known)`;
 }
 
 function ago(now: number, iso: string): string {

@@ -45,8 +45,8 @@
  *    differs (label skew) is clipped, its contribution is under-weighted, so its gradient never shrinks
  *    and C_i grows without bound (integrator wind-up) — measured: collapse after ≈ 300 rounds.
  * 5. Checks: a message whose values are non-finite or beyond `valueBound`, or whose change to our copy
- *    has a size (90th percentile of |change|) above `normFactor` × the median size of recent honest
- *    changes (our own publications
+ *    has a size (90th percentile of |change| per round since we last set that coordinate) above
+ *    `normFactor` × the median size of recent honest changes (our own publications
  *    included, so the reference exists even among few peers), is rejected. Each peer has a score in
  *    [0, 1]: −`scorePenalty` per rejection, +`scoreReward` per accepted message; below
  *    `scoreThreshold` the peer is left out of the merge (and reported in `stats().peers[].ignored`) until
@@ -260,6 +260,12 @@ interface PeerCopy {
   values: Float32Array;
   /** Stamp of the value held per coordinate; 0 = never received. */
   versions: Uint32Array;
+  /**
+   * Our round count when each coordinate's value was last set from a live message; −1 = a baseline
+   * we cannot date (the shared init of a genesis copy, a value restored from a checkpoint), whose
+   * first update is not size-checked.
+   */
+  heard: Int32Array;
   known: number;
   score: number;
   lastHeard: number;
@@ -308,9 +314,14 @@ export interface LearnerStats {
 const CHECKPOINT_MAGIC = 0x4e524c41; // "ALRN"
 const CHECKPOINT_VERSION = 2;
 const NORM_HISTORY = 64;
+const NORM_WARMUP = 16;
 
 /**
- * Size of a message's changes: the 90th percentile of |change| over its coordinates. Robust to the
+ * Size of a message's changes: the 90th percentile over its coordinates of |change| divided by the
+ * rounds (ours) since the coordinate was last set — a RATE, so a copy that went stale because messages
+ * were lost or rejected does not make the sender's next honest message look large. (Without this, one
+ * rejection made the copy staler, the next change larger, and the peer was rejected for good: measured
+ * on the real network, 3 of 5 agents ignored the 2 that started first.) Robust to the
  * few coordinates an honest error-feedback residual lets grow large (an RMS check rejected honest
  * messages, and each lost update destabilised training), while a message that moves most of its
  * coordinates too far (sign flip × 10, noise) is still caught.
@@ -350,6 +361,8 @@ export class SwarmLearner {
   #resid: Float32Array;
   /** Velocity u of the learner-side momentum (all zero when `momentum` is 0). */
   #velocity: Float32Array;
+  /** Our round count when each coordinate of C was last published. */
+  #sentRound: Int32Array;
   /** Robust centre of the merged copies; undefined when a copy changed since it was computed. */
   #centre: Float32Array | undefined;
   /** Peers chosen by the last `mix`. */
@@ -412,6 +425,7 @@ export class SwarmLearner {
     this.#contrib = new Float32Array(this.paramCount);
     this.#resid = new Float32Array(this.paramCount);
     this.#velocity = new Float32Array(this.paramCount);
+    this.#sentRound = new Int32Array(this.paramCount);
     this.#joining = options.joining ?? false;
     if (this.#joining) this.#requestAll = true;
   }
@@ -555,6 +569,7 @@ export class SwarmLearner {
         // Nobody is publishing (a whole swarm starting fresh): start as a genesis node instead.
         this.#joining = false;
         this.#resid.fill(0);
+        this.#sentRound.fill(this.#stats.rounds);
         this.#centre = undefined;
         return 0;
       }
@@ -569,6 +584,7 @@ export class SwarmLearner {
       const stamps = peers.map((p) => p.lastStamp).sort((a, b) => a - b);
       const swarmRounds = Math.floor(stamps[Math.floor(stamps.length / 2)] / this.tuning.messagesPerRound);
       this.#stats.rounds = Math.max(this.#stats.rounds, swarmRounds);
+      this.#sentRound.fill(this.#stats.rounds);
       this.#x = centre;
       this.model.setWeights(centre);
       this.#setContrib(centre.map((v, i) => v - this.#genesis[i]));
@@ -677,6 +693,7 @@ export class SwarmLearner {
         this.#contrib[start + j] = enc.decoded[j];
         this.#pub[start + j] = g[start + j] + enc.decoded[j];
         this.#velocity[start + j] = 0;
+        this.#sentRound[start + j] = this.#stats.rounds;
       }
       this.#centre = undefined;
       this.#pushNext = (start + n) % this.paramCount;
@@ -741,10 +758,13 @@ export class SwarmLearner {
       this.#cursor = c;
       this.#stamp++;
       const changes = new Float64Array(indices.length);
+      const round = this.#stats.rounds;
       indices.forEach((idx, j) => {
         const now = genesis[idx] + enc.decoded[j];
         contrib[idx] = enc.decoded[j];
-        changes[j] = Math.abs(now - pub[idx]);
+        // Change per round since this coordinate was last published (see changeSize).
+        changes[j] = Math.abs(now - pub[idx]) / Math.max(1, round - this.#sentRound[idx]);
+        this.#sentRound[idx] = round;
         resid[idx] = values[j] - enc.decoded[j];
         pub[idx] = now;
         this.#velocity[idx] = 0; // momentum factor masking (DGC)
@@ -767,7 +787,8 @@ export class SwarmLearner {
   }
 
   #normReference(): number {
-    if (this.#norms.length < 4) return Infinity;
+    // No reference until a few rounds of sizes are known: the first ones are noisy.
+    if (this.#norms.length < NORM_WARMUP) return Infinity;
     const s = [...this.#norms].sort((a, b) => a - b);
     // A slow average keeps honest changes of a recent quieter phase (training paused, smaller
     // learning rate) from rejecting the larger ones still in flight or healing a stale copy.
@@ -857,14 +878,19 @@ export class SwarmLearner {
       peer = this.#newCopy(sender, hex, msg, peer);
     }
     peer.lastHeard = now;
-    // Size check over the coordinates this message would change (see changeSize).
+    // Size check over the coordinates this message would change (see changeSize): the change per
+    // round of OURS since we last set the coordinate, so a copy left stale by lost (or rejected)
+    // messages is not held against the sender, and a sender cannot inflate the gap with its stamps.
     const changes = new Float64Array(indices.length);
+    const round = this.#stats.rounds;
     let m = 0;
     for (let i = 0; i < indices.length; i++) {
       const c = indices[i];
       if (msg.stamp <= peer.versions[c]) continue;
       if (peer.versions[c] === 0 && !peer.genesis) continue;
-      changes[m++] = Math.abs(this.#genesis[c] + values[i] - peer.values[c]);
+      if (peer.heard[c] < 0) continue;
+      changes[m++] = Math.abs(this.#genesis[c] + values[i] - peer.values[c]) /
+        Math.max(1, round - peer.heard[c]);
     }
     const size = m > 0 ? changeSize(changes, m) : 0;
     if (m > 0) {
@@ -873,9 +899,9 @@ export class SwarmLearner {
         return this.#reject(
           peer,
           "norm-bound",
-          `change size ${size.toExponential(2)} exceeds ${this.tuning.normFactor} × recent ${
+          `change size ${size.toExponential(2)} per round exceeds ${this.tuning.normFactor} × recent ${
             ref.toExponential(2)
-          }`,
+          } (stamp ${msg.stamp}, epoch ${msg.epoch}, ${m} coordinates checked)`,
         );
       }
     }
@@ -883,8 +909,9 @@ export class SwarmLearner {
     for (let i = 0; i < indices.length; i++) {
       const c = indices[i];
       if (msg.stamp <= peer.versions[c]) continue;
-      if (peer.versions[c] === 0) peer.known++;
+      if (peer.versions[c] === 0 && !peer.genesis) peer.known++;
       peer.versions[c] = msg.stamp;
+      peer.heard[c] = round;
       peer.values[c] = this.#genesis[c] + values[i];
       applied++;
     }
@@ -922,6 +949,7 @@ export class SwarmLearner {
       // Unknown coordinates hold a neutral value (our public copy) until they arrive.
       values: genesis ? this.#genesis.slice() : this.#pub.slice(),
       versions: new Uint32Array(this.paramCount),
+      heard: new Int32Array(this.paramCount).fill(-1),
       known: genesis ? this.paramCount : 0,
       score: old?.score ?? 1,
       lastHeard: old?.lastHeard ?? -Infinity,
@@ -1151,6 +1179,8 @@ export class SwarmLearner {
         genesis: isGenesis,
         values,
         versions,
+        // Values from the checkpoint may be far behind the peer by now: their first update is not checked.
+        heard: new Int32Array(P).fill(-1),
         known: Math.min(known, P),
         score: Number.isFinite(score) ? Math.max(0, Math.min(1, score)) : 0,
         lastHeard: now,
@@ -1178,6 +1208,7 @@ export class SwarmLearner {
     this.#cursor = cursor % P;
     this.#stats.rounds = rounds;
     this.#stats.steps = steps;
+    this.#sentRound.fill(rounds);
     this.#peers = peers;
     this.#joining = false;
     this.model.setWeights(x);

@@ -56,6 +56,17 @@ export interface SwarmSimOptions {
   byzantine?: { node: number; attack: Attack }[];
   /** Node that joins at `lateJoinRound` (fresh, from the shared init). */
   lateJoin?: { node: number; round: number };
+  /**
+   * Start like real agents without a checkpoint: every node starts joining (asks for snapshots, adopts
+   * what it hears, or starts on its own after `joinTimeoutRounds`), node i at round 1 + i × `stagger`.
+   */
+  freshStart?: { stagger: number };
+  /**
+   * Asynchronous rounds: node i runs at speed 1 − spread × i / (n − 1) rounds per simulated round
+   * (0 = lock-step), so the nodes' round counts and the staleness of their contributions drift apart
+   * as on a real network.
+   */
+  speedSpread?: number;
   /** Node restarted from its checkpoint taken `ageRounds` earlier, at `round`. */
   restart?: { node: number; round: number; ageRounds: number };
   evalEvery: number;
@@ -147,18 +158,13 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       joining,
       ...opt.tuning,
     });
+  const startRound = (i: number) =>
+    opt.lateJoin?.node === i ? opt.lateJoin.round : opt.freshStart ? 1 + i * opt.freshStart.stagger : 1;
+  const speed = (i: number) => 1 - (opt.speedSpread ?? 0) * (n > 1 ? i / (n - 1) : 0);
   for (let i = 0; i < n; i++) {
-    const late = opt.lateJoin?.node === i;
-    learners.push(late ? undefined : await make(i, false));
+    const late = startRound(i) > 1;
+    learners.push(late ? undefined : await make(i, opt.freshStart !== undefined));
     if (!late) net.join(ids[i]);
-    const attack = byz.get(i);
-    // Wire values are contributions C = P − x₀: the attacker's advertised C starts at 0.
-    if (attack) {
-      attackers.set(
-        i,
-        new Attacker(attack, new Float32Array(learners[i]!.paramCount), opt.deflate, rng, budget),
-      );
-    }
   }
   const rows: EvalRow[] = [];
   const roundMs = 1000;
@@ -168,9 +174,11 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   let lossAtCheckpoint = NaN;
   for (let round = 1; round <= opt.rounds; round++) {
     const now = round * roundMs;
-    if (opt.lateJoin && round === opt.lateJoin.round) {
-      learners[opt.lateJoin.node] = await make(opt.lateJoin.node, true);
-      net.join(ids[opt.lateJoin.node]);
+    for (let i = 0; i < n; i++) {
+      if (round > 1 && round === startRound(i)) {
+        learners[i] = await make(i, true);
+        net.join(ids[i]);
+      }
     }
     if (opt.restart) {
       if (round === opt.restart.round - opt.restart.ageRounds) {
@@ -194,9 +202,16 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     for (let i = 0; i < n; i++) {
       const l = learners[i];
       if (!l) continue;
+      const s = speed(i);
+      if (Math.floor(round * s) === Math.floor((round - 1) * s)) continue; // a slower node skips this round
       await l.train(opt.localSteps);
       l.mix(now);
       let out = l.outgoing(now, budget).map((m) => ({ type: m.type as number, body: m.body }));
+      const attack = byz.get(i);
+      // Wire values are contributions C = P − x₀: the attacker's advertised C starts at 0.
+      if (attack && !attackers.has(i)) {
+        attackers.set(i, new Attacker(attack, new Float32Array(l.paramCount), opt.deflate, rng, budget));
+      }
       const a = attackers.get(i);
       if (a) out = a.transform(out, round);
       for (const m of out) {

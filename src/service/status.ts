@@ -23,6 +23,13 @@ export interface PeerStatus {
   alive: boolean;
   /** Trust/usefulness score kept by the learner (higher is better), or null if not scored yet. */
   score: number | null;
+  /**
+   * Share of the peer's model we hold (0..1; below the learner's sync threshold the peer is still
+   * catching up and not merged), or null if it never sent model values.
+   */
+  coverage: number | null;
+  /** True when the peer's model is part of our swarm model right now (trusted score, alive, in sync). */
+  merged: boolean;
   /** Datagrams accepted from this peer. */
   datagramsIn: number;
   /** Datagrams from this peer that were dropped, by reason. */

@@ -43,6 +43,8 @@ function report(overrides: Partial<StatusReport> = {}): StatusReport {
         lastSeen: new Date(Date.now() - 500).toISOString(),
         alive: true,
         score: 0.98,
+        coverage: 1,
+        merged: true,
         datagramsIn: 600,
         rejects: { replay: 2 },
       },
@@ -53,6 +55,8 @@ function report(overrides: Partial<StatusReport> = {}): StatusReport {
         lastSeen: null,
         alive: false,
         score: null,
+        coverage: null,
+        merged: false,
         datagramsIn: 0,
         rejects: {},
       },
@@ -73,8 +77,8 @@ Deno.test("formatStatus() shows accuracy, rounds, peers and rejects in a table",
   );
   assert.match(text, /Peers: 2 trusted, 1 alive/);
   assert.match(text, /Memory +47\.68 MB resident/);
-  assert.match(text, /aaaa-bbbb +porch +10\.0\.0\.2:41234 +0\.5 s ago +0\.98 +600 +replay 2/);
-  assert.match(text, /cccc-dddd +garage +- +never +- +0 +-/);
+  assert.match(text, /aaaa-bbbb +porch +10\.0\.0\.2:41234 +0\.5 s ago +0\.98 +merged +600 +replay 2/);
+  assert.match(text, /cccc-dddd +garage +- +never +- +- +0 +-/);
 });
 
 Deno.test("agent status reads the snapshot when the daemon is down, and says so", async () => {

@@ -14,6 +14,8 @@ class DriftModel implements LearnerModel {
   readonly paramCount: number;
   readonly modelHash = Uint8Array.from([9, 9, 9, 9, 1, 2, 3, 4]);
   w: Float32Array;
+  /** Size of the drift (early training moves much faster than later). */
+  scale = 1;
   #rng: SeededRandom;
   constructor(paramCount: number, seed: number) {
     this.paramCount = paramCount;
@@ -31,7 +33,7 @@ class DriftModel implements LearnerModel {
     // sparse-ish heavy-tailed drift, like gradients
     for (let i = 0; i < this.paramCount; i++) {
       const g = this.#rng.nextGaussian();
-      this.w[i] += 0.001 * g * g * g;
+      this.w[i] += 0.001 * this.scale * g * g * g;
     }
     return Promise.resolve(1);
   }
@@ -209,6 +211,29 @@ Deno.test("a peer whose updates keep being rejected is ignored, reported, and re
   }
   assert.equal(peer().ignored, false, "recovers after good updates");
   assert.equal(a.mix(14), 1);
+});
+
+Deno.test("a peer first heard late, or heard again after lost messages, is not rejected (change per round)", async () => {
+  // On the real network the agents that started first were rejected for good by the others: their
+  // first message carried many rounds of progress against a copy still at the shared init, each
+  // rejection left the copy staler, and the next honest change looked even larger.
+  const P = 2000;
+  const a = learner(0, new DriftModel(P, 10), { encoding: ValueEncoding.F32 });
+  const bModel = new DriftModel(P, 11);
+  const b = learner(1, bModel, { encoding: ValueEncoding.F32 });
+  const outcomes: ReturnType<typeof deliver> = [];
+  for (let r = 0; r < 120; r++) {
+    bModel.scale = r < 30 ? 10 : 1; // b's early rounds move far
+    await a.train(1);
+    a.outgoing(r, 1104); // a's own reference of honest change sizes
+    await b.train(1);
+    const msgs = b.outgoing(r, 1104);
+    // b's first 30 rounds never reach a (a heard nothing yet), then rounds 60–89 are lost.
+    if (r >= 30 && (r < 60 || r >= 90)) outcomes.push(...deliver(a, 1, msgs, r));
+  }
+  const rejected = outcomes.filter((o) => !o.accepted && o.reason === "norm-bound");
+  assert.equal(rejected.length, 0, `honest messages rejected: ${JSON.stringify(rejected.slice(0, 2))}`);
+  assert.equal(a.mix(120), 1, "b is merged");
 });
 
 Deno.test("checkpoint()/restore() round-trip the model, contribution, residual and peers' copies", async () => {
