@@ -12,6 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { WASM_FILES } from "../src/model/backend.ts";
+import { V8_FLAGS } from "../src/replicate/release.ts";
 
 /** The permissions the compiled `agent` runs with (the same as `deno task agent`). */
 export const PERMISSION_FLAGS = [
@@ -22,6 +23,7 @@ export const PERMISSION_FLAGS = [
   "--allow-sys",
   "--allow-net",
   "--allow-run",
+  ...V8_FLAGS,
 ] as const;
 
 /** Rust target triples of the supported boards. */

@@ -10,6 +10,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { StatusReport } from "../../src/service/status.ts";
+import { V8_FLAGS } from "../../src/replicate/release.ts";
 
 /** Path of `src/main.ts`. */
 export const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
@@ -25,6 +26,7 @@ export const AGENT_FLAGS = [
   "--allow-sys",
   "--allow-net",
   "--allow-run",
+  ...V8_FLAGS,
 ];
 
 /** Result of a one-shot `agent` command. */

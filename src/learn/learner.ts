@@ -196,6 +196,12 @@ export interface LearnerTuning {
    * optimizer is plain SGD; 0 = off (the model's own optimizer momentum, if any, is used).
    */
   momentum: number;
+  /**
+   * Weight averaging of the served model in the final learning-rate phase (from `rateDecayRounds` on):
+   * the served weights are an exponential moving average of the swarm model with this decay per round
+   * (0 = off, serve the swarm model itself). Averages out the last rounds' SGD noise, as in SWA.
+   */
+  averaging: number;
 }
 
 /** Defaults chosen by the experiments in scripts/sim_swarm.ts. */
@@ -222,6 +228,7 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   rateFinal: 0,
   rateSchedule: "step",
   momentum: 0,
+  averaging: 0,
 };
 
 /** The learning rate of round `round` (1-based) under `tuning`'s schedule; 0 = the model's own rate. */
@@ -365,6 +372,8 @@ export class SwarmLearner {
   #sentRound: Int32Array;
   /** Robust centre of the merged copies; undefined when a copy changed since it was computed. */
   #centre: Float32Array | undefined;
+  /** Moving average of the swarm model served in the final phase (see `averaging`). */
+  #avg: Float32Array | undefined;
   /** Peers chosen by the last `mix`. */
   #merged: PeerCopy[] = [];
   /** False after a restore until the next `mix`: the restored working model stands until then. */
@@ -598,7 +607,24 @@ export class SwarmLearner {
     }
     this.#merged = peers;
     this.#centre = undefined;
+    this.#average();
     return peers.length;
+  }
+
+  /** Folds the swarm model into the served average (final learning-rate phase only). */
+  #average(): void {
+    const { averaging: beta, rateDecayRounds: T } = this.tuning;
+    if (!(beta > 0) || !(T > 0) || this.#stats.rounds < T) {
+      this.#avg = undefined;
+      return;
+    }
+    const c = this.#currentCentre();
+    if (!this.#avg) {
+      this.#avg = c.slice();
+      return;
+    }
+    const a = this.#avg;
+    for (let i = 0; i < a.length; i++) a[i] = beta * a[i] + (1 - beta) * c[i];
   }
 
   /** Sets C (and P = x₀ + C, computed as receivers compute it). Call after `#genesis` is set. */
@@ -972,7 +998,7 @@ export class SwarmLearner {
     data: Samples,
     which: "local" | "consensus" = "local",
   ): Promise<{ accuracy: number; loss: number }> {
-    const w = which === "local" || this.#joining ? this.#x : this.#currentCentre();
+    const w = which === "local" || this.#joining ? this.#x : this.#served();
     this.model.setWeights(w);
     return await this.model.evaluate(data.x, data.y, data.count);
   }
@@ -1008,7 +1034,11 @@ export class SwarmLearner {
    * a joining node serves its working model until it has caught up).
    */
   inferenceWeights(): Float32Array {
-    return (this.#joining ? this.#x : this.#currentCentre()).slice();
+    return (this.#joining ? this.#x : this.#served()).slice();
+  }
+
+  #served(): Float32Array {
+    return this.#avg ?? this.#currentCentre();
   }
 
   /** The residual r (local progress not yet published; a copy). */
@@ -1204,6 +1234,7 @@ export class SwarmLearner {
     this.#centre = undefined;
     this.#merged = [];
     this.#mixed = false;
+    this.#avg = undefined;
     this.#stamp = stamp;
     this.#cursor = cursor % P;
     this.#stats.rounds = rounds;

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { buildRelease, excludedFromRelease, launcherScript, RUN_FLAGS } from "../../src/replicate/release.ts";
+import {
+  buildRelease,
+  excludedFromRelease,
+  launcherScript,
+  RUN_FLAGS,
+  V8_FLAGS,
+} from "../../src/replicate/release.ts";
 import { type Runtime, RUNTIME_PACKAGES, sha256File } from "../../src/replicate/runtime.ts";
 import { renderProgress } from "../../src/replicate/clone.ts";
 import { CloneError } from "../../src/replicate/errors.ts";
@@ -41,6 +47,9 @@ Deno.test("launcherScript() runs offline with named permissions, never --allow-a
   }
   assert.doesNotMatch(text, /--allow-all|-A |--allow-ffi|--allow-import|--unstable-ffi/);
   assert.match(text, /--allow-run=ssh,/);
+  for (const f of V8_FLAGS) {
+    assert.ok(text.includes(f), `the launcher passes ${f} (bounded young generation)`);
+  }
   assert.match(text, /readlink -f "\$0"/);
 });
 
