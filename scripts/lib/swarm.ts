@@ -19,6 +19,8 @@ export interface PreparedNode {
   state: string;
   /** `agent id --json` output. */
   id: { name: string; fingerprint: string; payload: string };
+  /** Digit classes present in the node's shard. */
+  classes: number[];
 }
 
 /** Options of {@linkcode prepareSwarm}. */
@@ -52,7 +54,8 @@ export async function prepareSwarm(setup: SwarmSetup): Promise<PreparedNode[]> {
     await writeShardFile(shard, subset(train, shards[i]));
     await writeFileAtomic(join(state, "agent.yaml"), stringify(setup.config(i, { shard, test: testPath })));
     const id = JSON.parse(await agentOk(["id", "--json", "--state", state])) as PreparedNode["id"];
-    return { name, state, id };
+    const classes = [...new Set(Array.from(shards[i], (r) => train.y[r]))].sort((a, b) => a - b);
+    return { name, state, id, classes };
   }));
   await Promise.all(nodes.map(async (n, i) => {
     for (let j = 0; j < nodes.length; j++) {
