@@ -31,6 +31,7 @@ export interface Config {
     rateDecayRounds: number;
     rateFinal: number;
     rateSchedule: "step" | "cosine";
+    averaging: number;
     batchSize: number;
     localSteps: number;
     roundMs: number;

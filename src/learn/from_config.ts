@@ -20,6 +20,7 @@ export function tuningFromConfig(learning: Config["learning"]): Partial<LearnerT
     rateDecayRounds: learning.rateDecayRounds,
     rateFinal: learning.rateFinal,
     rateSchedule: learning.rateSchedule,
+    averaging: learning.averaging,
   };
 }
 

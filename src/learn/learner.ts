@@ -228,7 +228,7 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   rateFinal: 0,
   rateSchedule: "step",
   momentum: 0,
-  averaging: 0,
+  averaging: 0.99,
 };
 
 /** The learning rate of round `round` (1-based) under `tuning`'s schedule; 0 = the model's own rate. */

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { applyLive, configChanges, type ReloadCause, watchForReload } from "../../src/agent/reload.ts";
+import {
+  applyLive,
+  configChanges,
+  LIVE_KEYS,
+  type ReloadCause,
+  watchForReload,
+} from "../../src/agent/reload.ts";
+import { KEYS } from "../../src/config/schema.ts";
 import { loadConfig } from "../../src/config/mod.ts";
 import { writeFileAtomic } from "../../src/state/mod.ts";
 import { nullLogger } from "../../src/log.ts";
@@ -13,6 +20,11 @@ async function until(cond: () => boolean, what: string, ms = 5000): Promise<void
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+Deno.test("every live key is a config key (no stale names after a key is removed)", () => {
+  const paths = new Set(KEYS.map((k) => k.path));
+  for (const key of LIVE_KEYS) assert.ok(paths.has(key), key);
+});
 
 Deno.test("configChanges() separates live keys from keys that need a restart", () => {
   const a = loadConfig({});

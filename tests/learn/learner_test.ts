@@ -236,6 +236,31 @@ Deno.test("a peer first heard late, or heard again after lost messages, is not r
   assert.equal(a.mix(120), 1, "b is merged");
 });
 
+Deno.test("the served model is the swarm model, then its moving average from rateDecayRounds on", async () => {
+  const P = 500;
+  const a = learner(0, new DriftModel(P, 12), {
+    encoding: ValueEncoding.F32,
+    learningRate: 0.5,
+    rateFinal: 0.05,
+    rateDecayRounds: 5,
+    averaging: 0.5,
+  });
+  let avg: Float32Array | undefined;
+  for (let r = 1; r <= 10; r++) {
+    await a.train(1);
+    const centre = a.publicCopy(); // alone, the swarm model is our own pseudo-model
+    a.mix(r);
+    if (r < 5) {
+      assert.deepEqual(a.inferenceWeights(), centre, `round ${r}: the swarm model itself`);
+    } else {
+      avg = avg ? avg.map((v, i) => 0.5 * v + 0.5 * centre[i]) : centre;
+      assert.ok(maxAbsDiff(a.inferenceWeights(), avg) < 1e-6, `round ${r}: the moving average`);
+    }
+    a.outgoing(r, 1104);
+  }
+  assert.ok(maxAbsDiff(a.inferenceWeights(), a.publicCopy()) > 0, "the average lags the latest model");
+});
+
 Deno.test("checkpoint()/restore() round-trip the model, contribution, residual and peers' copies", async () => {
   const P = 1500;
   const a = learner(0, new DriftModel(P, 10), { encoding: ValueEncoding.F32 });
