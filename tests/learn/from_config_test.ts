@@ -12,6 +12,7 @@ Deno.test("tuningFromConfig() maps learning.* keys onto the learner, with measur
     rateDecayRounds: 880,
     rateFinal: 0.05,
     rateSchedule: "step",
+    averaging: 0.99,
   });
   assert.deepEqual(modelOptionsFromConfig(loadConfig().learning), {
     optimizer: "sgd",
@@ -29,6 +30,7 @@ Deno.test("tuningFromConfig() maps learning.* keys onto the learner, with measur
     rateDecayRounds: 0,
     rateFinal: 0.05,
     rateSchedule: "cosine",
+    averaging: 0.99,
   });
   assert.equal(modelOptionsFromConfig(learning).optimizer, "adam");
   for (const bad of ["optimizer: rmsprop", "momentum: 1", "rateFinal: 0", "rateSchedule: linear"]) {
