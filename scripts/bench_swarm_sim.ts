@@ -76,6 +76,11 @@ const CONFIGS: Config[] = [
     args: [...base, "--max-datagram", "1232", "--late-join", "--no-centralized"],
   },
   {
+    name: "mlp-c2-fresh-async",
+    what: "same as 1,232 B, started like real agents (all joining, 2 rounds apart), speeds 100–90%",
+    args: [...base, "--max-datagram", "1232", "--fresh-start", "2", "--async", "0.1", "--no-centralized"],
+  },
+  {
     name: "mlp-iid-1232",
     what: "MLP, 5 nodes, IID, 10% loss, 1,232 B",
     args: [
