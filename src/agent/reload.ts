@@ -20,6 +20,7 @@ export const LIVE_KEYS: readonly string[] = [
   "learning.rateFinal",
   "learning.rateSchedule",
   "learning.averaging",
+  "learning.pull",
   "learning.batchSize",
   "learning.localSteps",
   "learning.roundMs",

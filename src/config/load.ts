@@ -32,6 +32,7 @@ export interface Config {
     rateFinal: number;
     rateSchedule: "step" | "cosine";
     averaging: number;
+    pull: number;
     batchSize: number;
     localSteps: number;
     roundMs: number;

@@ -194,6 +194,13 @@ export const KEYS: readonly KeySpec[] = [
       "From learning.rateDecayRounds on, serve a moving average of the swarm model with this decay per round (0 = serve the swarm model itself; 0.99 measured +0.3–0.5 pp).",
   },
   {
+    path: "learning.pull",
+    type: { kind: "number", min: 0, max: 0.5 },
+    default: 0.02,
+    doc:
+      "Each round move this share of the way from our published model towards the swarm model (0 = off): keeps boards with different data from drifting apart; 0.02 measured best.",
+  },
+  {
     path: "learning.batchSize",
     type: { kind: "int", min: 1, max: 4096 },
     default: 32,

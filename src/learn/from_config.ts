@@ -21,6 +21,7 @@ export function tuningFromConfig(learning: Config["learning"]): Partial<LearnerT
     rateFinal: learning.rateFinal,
     rateSchedule: learning.rateSchedule,
     averaging: learning.averaging,
+    pull: learning.pull,
   };
 }
 

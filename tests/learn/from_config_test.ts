@@ -13,6 +13,7 @@ Deno.test("tuningFromConfig() maps learning.* keys onto the learner, with measur
     rateFinal: 0.05,
     rateSchedule: "step",
     averaging: 0.99,
+    pull: 0.02,
   });
   assert.deepEqual(modelOptionsFromConfig(loadConfig().learning), {
     optimizer: "sgd",
@@ -31,6 +32,7 @@ Deno.test("tuningFromConfig() maps learning.* keys onto the learner, with measur
     rateFinal: 0.05,
     rateSchedule: "cosine",
     averaging: 0.99,
+    pull: 0.02,
   });
   assert.equal(modelOptionsFromConfig(learning).optimizer, "adam");
   for (const bad of ["optimizer: rmsprop", "momentum: 1", "rateFinal: 0", "rateSchedule: linear"]) {

@@ -16,6 +16,8 @@ class DriftModel implements LearnerModel {
   w: Float32Array;
   /** Size of the drift (early training moves much faster than later). */
   scale = 1;
+  /** A constant step added every round (a node's persistent pull under label skew). */
+  bias = 0;
   #rng: SeededRandom;
   constructor(paramCount: number, seed: number) {
     this.paramCount = paramCount;
@@ -33,7 +35,7 @@ class DriftModel implements LearnerModel {
     // sparse-ish heavy-tailed drift, like gradients
     for (let i = 0; i < this.paramCount; i++) {
       const g = this.#rng.nextGaussian();
-      this.w[i] += 0.001 * this.scale * g * g * g;
+      this.w[i] += 0.001 * this.scale * g * g * g + this.bias;
     }
     return Promise.resolve(1);
   }
@@ -261,6 +263,32 @@ Deno.test("the served model is the swarm model, then its moving average from rat
   assert.ok(maxAbsDiff(a.inferenceWeights(), a.publicCopy()) > 0, "the average lags the latest model");
 });
 
+Deno.test("the consensus pull keeps skewed nodes' pseudo-models together without moving the swarm model", async () => {
+  const P = 1000;
+  async function run(pull: number) {
+    const nodes = [0.002, -0.002, 0].map((bias, i) => {
+      const model = new DriftModel(P, 20 + i);
+      model.bias = bias; // node 0 pushes every weight up, node 1 down: they cancel in the mean
+      return learner(i, model, { encoding: ValueEncoding.F32, rule: "mean", pull });
+    });
+    for (let r = 0; r < 150; r++) {
+      for (const n of nodes) await n.train(1);
+      for (const n of nodes) n.mix(r);
+      const out = nodes.map((n) => n.outgoing(r, 4000));
+      nodes.forEach((to, j) => out.forEach((msgs, i) => i !== j && deliver(to, i, msgs, r)));
+    }
+    const pubs = nodes.map((n) => n.publicCopy());
+    const mean = pubs[0].map((_, c) => (pubs[0][c] + pubs[1][c] + pubs[2][c]) / 3);
+    const rms = (a: Float32Array) => Math.sqrt(a.reduce((s, v, c) => s + (v - mean[c]) ** 2, 0) / P);
+    return { spread: rms(pubs[0]), swarm: nodes[2].inferenceWeights() };
+  }
+  const off = await run(0);
+  const on = await run(0.05);
+  assert.ok(off.spread > 0.2, `without the pull node 0 drifts away (${off.spread})`);
+  assert.ok(on.spread < off.spread / 5, `with it the spread stays bounded (${on.spread} vs ${off.spread})`);
+  assert.ok(maxAbsDiff(on.swarm, off.swarm) < 0.05, "the swarm model is (almost) where it was without the pull");
+});
+
 Deno.test("checkpoint()/restore() round-trip the model, contribution, residual and peers' copies", async () => {
   const P = 1500;
   const a = learner(0, new DriftModel(P, 10), { encoding: ValueEncoding.F32 });
@@ -355,14 +383,19 @@ Deno.test("train() starts every round from the swarm model and keeps local progr
   assert.ok(maxAbsDiff(a.inferenceWeights(), mean) < 1e-6);
   assert.ok(maxAbsDiff(b.inferenceWeights(), mean) < 1e-6);
   assert.ok(maxAbsDiff(mean, init) > 0, "the contributions moved the model");
-  // The next round trains from exactly that model: the change lands in the residual, not in the model.
+  // The next round trains from exactly that model: the change lands in the residual, not in the model
+  // (plus the consensus pull of our pseudo-model towards the swarm model).
   const before = a.residual();
+  const pub = a.publicCopy();
   await a.train(1);
   assert.deepEqual(a.weights(), a.inferenceWeights());
   const stepped = a.model.getWeights();
   const resid = a.residual();
+  const pull = a.tuning.pull;
+  assert.ok(pull > 0);
   for (let i = 0; i < P; i++) {
-    assert.ok(Math.abs(resid[i] - before[i] - (stepped[i] - mean[i])) < 1e-6, `coordinate ${i}`);
+    const expected = stepped[i] - mean[i] - pull * (pub[i] - mean[i]);
+    assert.ok(Math.abs(resid[i] - before[i] - expected) < 1e-6, `coordinate ${i}`);
   }
 });
 
