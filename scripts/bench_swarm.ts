@@ -66,6 +66,12 @@ interface NodeResult {
   largestDatagram: number;
   /** Median RSS over the second half of the run, MB. */
   steadyRssMb: number | null;
+  /**
+   * Median over the second half of the run of the agent's private resident memory (RssAnon in
+   * /proc/PID/status), MB: RSS minus the pages mapped from files, mostly the Deno executable, which
+   * every agent on a board shares.
+   */
+  steadyPrivateMb: number | null;
   wire: { seen: number; dropped: number; oversize: number };
   /** [seconds, accuracy] samples. */
   timeline: [number, number | null][];
@@ -129,6 +135,16 @@ function median(xs: number[]): number | null {
   if (xs.length === 0) return null;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
+}
+
+/** RssAnon of a process in bytes (null if it cannot be read). */
+async function privateMemory(pid: number): Promise<number | null> {
+  try {
+    const m = /^RssAnon:\s+(\d+) kB$/m.exec(await Deno.readTextFile(`/proc/${pid}/status`));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
 }
 
 async function snapshot(state: string): Promise<StatusReport | undefined> {
@@ -201,6 +217,7 @@ async function runSwarm(
     log(`${label}: ${o.nodes} agents started in namespaces ${n.hosts.map((h) => h.ns).join(", ")}`);
     const timelines: [number, number | null][][] = nodes.map(() => []);
     const rss: number[][] = nodes.map(() => []);
+    const priv: number[][] = nodes.map(() => []);
     const last: (StatusReport | undefined)[] = nodes.map(() => undefined);
     while ((Date.now() - started) / 1000 < o.duration) {
       await new Promise((r) => setTimeout(r, 5000));
@@ -210,7 +227,11 @@ async function runSwarm(
         if (!s) continue;
         last[i] = s;
         timelines[i].push([t, s.accuracy]);
-        if (t > o.duration / 2) rss[i].push(s.rss);
+        if (t > o.duration / 2) {
+          rss[i].push(s.rss);
+          const anon = await privateMemory(s.pid);
+          if (anon !== null) priv[i].push(anon);
+        }
       }
       for (const a of agents) {
         const dead = await Promise.race([a.exited.then(() => true), Promise.resolve(false)]);
@@ -241,6 +262,7 @@ async function runSwarm(
         datagramsIn: s?.gossip.datagramsIn ?? 0,
         largestDatagram: s?.gossip.largestDatagram ?? 0,
         steadyRssMb: rss[i].length ? Math.round(median(rss[i])! / 1024 / 1024 * 10) / 10 : null,
+        steadyPrivateMb: priv[i].length ? Math.round(median(priv[i])! / 1024 / 1024 * 10) / 10 : null,
         wire: await n.counters(i),
         timeline: timelines[i],
         honestClassAccuracy: await finalAccuracy(node.state, honestClasses),
@@ -302,6 +324,7 @@ function table(run: RunResult): string {
     "WIRE >1232 B",
     "WIRE LOSS",
     "RSS MB",
+    "PRIVATE MB",
   ];
   const rows = run.nodes.map((n) => [
     n.name + (n.byzantine ? " (byzantine)" : ""),
@@ -314,6 +337,7 @@ function table(run: RunResult): string {
     String(n.wire.oversize),
     `${n.wire.seen ? ((100 * n.wire.dropped) / n.wire.seen).toFixed(1) : "-"}%`,
     n.steadyRssMb === null ? "-" : String(n.steadyRssMb),
+    n.steadyPrivateMb === null ? "-" : String(n.steadyPrivateMb),
   ]);
   const w = head.map((_, c) => Math.max(head[c].length, ...rows.map((r) => r[c].length)));
   return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(w[i])).join("  ")).join("\n");

@@ -64,7 +64,7 @@ const CONFIGS: Config[] = [
       "0.02",
     ],
   },
-  ...["signflip", "huge", "nan", "replay"].map((a) => ({
+  ...["signflip", "huge", "nan", "replay", "labelflip"].map((a) => ({
     name: `mlp-iid-byz-${a}`,
     what: `MLP, 5 nodes, IID, 10% loss, 1,232 B; node n0 attacks: ${a}`,
     args: [...iid, "--max-datagram", "1232", "--byzantine", `1:${a}`, "--no-centralized"],

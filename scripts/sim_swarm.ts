@@ -31,7 +31,7 @@ Options:
   --max-datagram BYTES   largest signed datagram, 512..4096                  [1232]
   --rounds N             rounds (each: local steps, mix, publish)             [300]
   --local-steps N        local optimizer steps per round                        [1]
-  --byzantine N:ATTACK   N attacking nodes; ATTACK = signflip|huge|nan|replay
+  --byzantine N:ATTACK   N attacking nodes; ATTACK = signflip|huge|nan|replay|labelflip
   --late-join            the last node joins after half the run
   --fresh-start STAGGER  start like agents without a checkpoint: every node joining,
                          node i at round 1 + i × STAGGER (0 = all at once)

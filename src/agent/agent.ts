@@ -22,7 +22,7 @@ import { DecodeError, UsageError } from "../errors.ts";
 import type { GossipService, Transport } from "../gossip/mod.ts";
 import { type Identity, loadIdentity, resolveNodeName, TrustStore } from "../identity/mod.ts";
 import { LearnMessage, type Samples, SwarmLearner } from "../learn/learner.ts";
-import { type Attack, Attacker } from "../learn/swarm_sim.ts";
+import { type Attack, Attacker, flipLabels, MESSAGE_ATTACKS } from "../learn/swarm_sim.ts";
 import { modelOptionsFromConfig, tuningFromConfig } from "../learn/from_config.ts";
 import type { Logger } from "../log.ts";
 import {
@@ -294,7 +294,7 @@ export class Agent {
       }
       serving.setWeights(swarm.inferenceWeights());
       const node = daemon.gossip.node;
-      const attacker = o.devAttack
+      const attacker = o.devAttack && MESSAGE_ATTACKS.includes(o.devAttack)
         ? new Attacker(o.devAttack, swarm.publicCopy(), deflateBody, new SeededRandom(7), node.bodyBudget)
         : undefined;
       const metrics = new AgentMetrics({
@@ -369,7 +369,8 @@ export class Agent {
       });
       agent.#attacker = attacker;
       agent.#setMaxBody = (n) => (liveMaxBody = n);
-      agent.#learner.setData(agent.#data.train);
+      agent.#learner.setData(agent.#trainingData());
+      agent.#learner.setValidation(agent.#data.heldOut);
       learner = swarm;
       agent.#startLoops();
       logger.info("Agent running", {
@@ -390,6 +391,11 @@ export class Agent {
 
   #setMaxBody: (n: number) => void = () => {};
   #attacker: Attacker | undefined;
+
+  /** The local training rows (with AGENT_DEV_ATTACK=labelflip: their labels moved to the next class). */
+  #trainingData(): Samples {
+    return this.#o.devAttack === "labelflip" ? flipLabels(this.#data.train) : this.#data.train;
+  }
 
   #progress() {
     const stats = this.#learner.stats(this.#clock.now());
@@ -449,7 +455,8 @@ export class Agent {
     if (this.#store.version !== this.#storeVersion) {
       this.#storeVersion = this.#store.version;
       this.#data = this.#split();
-      this.#learner.setData(this.#data.train);
+      this.#learner.setData(this.#trainingData());
+      this.#learner.setValidation(this.#data.heldOut);
     }
     const cfg = this.#live.learning;
     Object.assign(this.#learner.tuning, tuningFromConfig(cfg));

@@ -21,6 +21,7 @@ export const LIVE_KEYS: readonly string[] = [
   "learning.rateSchedule",
   "learning.averaging",
   "learning.pull",
+  "learning.validateEvery",
   "learning.batchSize",
   "learning.localSteps",
   "learning.roundMs",

@@ -33,6 +33,7 @@ export interface Config {
     rateSchedule: "step" | "cosine";
     averaging: number;
     pull: number;
+    validateEvery: number;
     batchSize: number;
     localSteps: number;
     roundMs: number;

@@ -201,6 +201,13 @@ export const KEYS: readonly KeySpec[] = [
       "Each round move this share of the way from our published model towards the swarm model (0 = off): keeps boards with different data from drifting apart; 0.02 measured best.",
   },
   {
+    path: "learning.validateEvery",
+    type: { kind: "int", min: 0, max: 100000 },
+    default: 10,
+    doc:
+      "Rounds between checks of each peer's model on the local held-out samples; a peer much worse than the others is left out until it passes (0 = off).",
+  },
+  {
     path: "learning.batchSize",
     type: { kind: "int", min: 1, max: 4096 },
     default: 32,

@@ -22,6 +22,7 @@ export function tuningFromConfig(learning: Config["learning"]): Partial<LearnerT
     rateSchedule: learning.rateSchedule,
     averaging: learning.averaging,
     pull: learning.pull,
+    validateEvery: learning.validateEvery,
   };
 }
 

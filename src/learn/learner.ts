@@ -52,6 +52,12 @@
  *    `scoreThreshold` the peer is left out of the merge (and reported in `stats().peers[].ignored`) until
  *    it recovers. Stale messages (nothing newer than what we hold: duplicates, replays) change nothing
  *    and cost no score.
+ *    Every `validateEvery` rounds the merged peers are also checked on our local held-out rows
+ *    (`validation`): a peer whose inclusion raises the validation loss (leave-one-out: centre with
+ *    everyone vs centre without it) by more than `harmMin` and more than `harmFactor` × the lower
+ *    median of the peers' effects loses score like a rejected message ("validation"). The median
+ *    makes it fair under label skew, where every honest peer raises our loss a little; it catches
+ *    attackers whose messages look normal (e.g. training on flipped labels).
  * 6. Catch-up: a SnapshotRequest names peers by key prefix (or nobody = everyone); each named peer then
  *    pushes its whole pseudo-model as SnapshotChunks, `chunksPerRound` per round. A node created with
  *    `joining: true` publishes nothing, asks everyone for snapshots, and once its copies of the peers it
@@ -163,7 +169,8 @@ export type RejectReason =
   | "value-bound"
   | "norm-bound"
   | "stale"
-  | "self";
+  | "self"
+  | "validation";
 
 /** Outcome of `onMessage`. */
 export type MessageOutcome =
@@ -227,6 +234,16 @@ export interface LearnerTuning {
    * share of the way towards the swarm model (0 = off). See the module documentation, point 10.
    */
   pull: number;
+  /** Rounds between checks of what each merged peer does to our local validation loss (0 = off). */
+  validateEvery: number;
+  /** At most this many validation rows per check. */
+  validationRows: number;
+  /**
+   * A peer is penalised when merging it raises our validation loss by more than `harmMin` and more than
+   * `harmFactor` × the lower median of all merged peers' effects (see the module documentation).
+   */
+  harmFactor: number;
+  harmMin: number;
 }
 
 /** Defaults chosen by the experiments in scripts/sim_swarm.ts. */
@@ -255,6 +272,10 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   momentum: 0,
   averaging: 0.99,
   pull: 0.02,
+  validateEvery: 10,
+  validationRows: 256,
+  harmFactor: 4,
+  harmMin: 0.02,
 };
 
 /** The learning rate of round `round` (1-based) under `tuning`'s schedule; 0 = the model's own rate. */
@@ -281,6 +302,8 @@ export interface LearnerOptions extends Partial<LearnerTuning> {
   deflate: (raw: Uint8Array) => Uint8Array;
   /** True for a node that joins a running swarm from scratch: catch up from snapshots before publishing. */
   joining?: boolean;
+  /** Local held-out rows the peers' effect is checked on (see `validateEvery`; may be set later). */
+  validation?: Samples;
 }
 
 /** A peer's public model as we know it. */
@@ -307,6 +330,10 @@ interface PeerCopy {
   rejected: Partial<Record<RejectReason, number>>;
   /** Round at which we last asked this peer for a snapshot (−∞ if never). */
   requestedAt: number;
+  /** Last measured rise of our validation loss caused by merging this peer (null = not measured). */
+  harm: number | null;
+  /** Failed the last validation check: its accepted messages do not raise its score until it passes. */
+  suspect: boolean;
 }
 
 /** Per-peer status for `agent status` and metrics. */
@@ -320,6 +347,8 @@ export interface PeerStatus {
   accepted: number;
   rejected: Partial<Record<RejectReason, number>>;
   lastStamp: number;
+  /** Last measured rise of our local validation loss caused by merging this peer (null = not measured). */
+  harm: number | null;
 }
 
 /** Counters for status and metrics. */
@@ -379,6 +408,7 @@ export class SwarmLearner {
   readonly model: LearnerModel;
   readonly paramCount: number;
   #data: Samples;
+  #validation: Samples | undefined;
   #features: number;
   #rng: Random;
   #selfKey: Uint8Array;
@@ -446,6 +476,7 @@ export class SwarmLearner {
       throw new Error("Bug: model hash must be 8 bytes");
     }
     this.#data = options.data;
+    this.#validation = options.validation;
     this.#features = options.features;
     this.#rng = options.rng;
     this.#selfKey = options.selfKey.slice();
@@ -469,6 +500,11 @@ export class SwarmLearner {
   setData(data: Samples): void {
     this.#data = data;
     this.#orderPos = this.#order.length;
+  }
+
+  /** Replaces the local held-out rows used to check what each peer does to our model. */
+  setValidation(data: Samples): void {
+    this.#validation = data;
   }
 
   /** True while catching up from snapshots (no publication yet). */
@@ -499,6 +535,10 @@ export class SwarmLearner {
     if (lr > 0 && this.model.setLearningRate && lr !== this.#learningRate) this.model.setLearningRate(lr);
     this.#learningRate = lr;
     if (!this.#joining && this.#mixed) this.#x = this.#currentCentre();
+    const every = this.tuning.validateEvery;
+    if (every > 0 && this.#stats.rounds % every === 0 && !this.#joining && this.#mixed) {
+      await this.#validatePeers();
+    }
     const n = this.#data.count;
     if (n === 0 || steps <= 0) return NaN;
     const b = Math.min(this.tuning.batchSize, n);
@@ -537,6 +577,45 @@ export class SwarmLearner {
     }
     this.#stats.lastLoss = sum / steps;
     return this.#stats.lastLoss;
+  }
+
+  /**
+   * Leave-one-out check of the merged peers on our local validation rows (point 5): the harm of peer j
+   * is loss(centre of everyone) − loss(centre without j). Under label skew every honest peer "hurts"
+   * a little (its classes are not ours), so a peer is penalised only when its harm exceeds both
+   * `harmMin` and `harmFactor` × the lower median harm of all merged peers.
+   */
+  async #validatePeers(): Promise<void> {
+    const v = this.#validation;
+    if (!v || v.count === 0) return;
+    // Every in-sync peer, merged or not: a peer left out for failing can pass again and recover.
+    const peers = [...this.#peers.values()].filter((p) => this.#inSync(p));
+    if (peers.length < 2) return; // nothing to compare a peer with
+    const n = Math.min(v.count, this.tuning.validationRows);
+    const f = this.#features;
+    const lossOf = async (w: Float32Array) => {
+      this.model.setWeights(w);
+      return (await this.model.evaluate(v.x.subarray(0, n * f), v.y.subarray(0, n), n)).loss;
+    };
+    const all = await lossOf(this.#currentCentre());
+    const harms: number[] = [];
+    for (const p of peers) harms.push(await lossOf(p.values) - all);
+    const sorted = [...harms].sort((a, b) => a - b);
+    const median = sorted[Math.floor((sorted.length - 1) / 2)];
+    const { harmMin, harmFactor } = this.tuning;
+    peers.forEach((p, i) => {
+      p.harm = harms[i];
+      p.suspect = harms[i] > harmMin && harms[i] > harmFactor * Math.max(0, median);
+      if (p.suspect) {
+        this.#reject(
+          p,
+          "validation",
+          `its model's local validation loss is ${harms[i].toFixed(3)} above the swarm model's (median peer ${
+            median.toFixed(3)
+          })`,
+        );
+      }
+    });
   }
 
   #nextRow(): number {
@@ -978,7 +1057,7 @@ export class SwarmLearner {
     if (m > 0 && this.#inSync(peer)) this.#noteNorm(size);
     peer.lastStamp = Math.max(peer.lastStamp, msg.stamp);
     peer.accepted++;
-    peer.score = Math.min(1, peer.score + this.tuning.scoreReward);
+    if (!peer.suspect) peer.score = Math.min(1, peer.score + this.tuning.scoreReward);
     this.#stats.accepted++;
     return { accepted: true, applied };
   }
@@ -1015,6 +1094,8 @@ export class SwarmLearner {
       accepted: old?.accepted ?? 0,
       rejected: old?.rejected ?? {},
       requestedAt: -Infinity,
+      harm: null,
+      suspect: false,
     };
     this.#peers.set(hex, peer);
     return peer;
@@ -1057,6 +1138,7 @@ export class SwarmLearner {
         accepted: p.accepted,
         rejected: { ...p.rejected },
         lastStamp: p.lastStamp,
+        harm: p.harm,
       })),
     };
   }
@@ -1250,6 +1332,8 @@ export class SwarmLearner {
         accepted: 0,
         rejected: {},
         requestedAt: -Infinity,
+        harm: null,
+        suspect: false,
       });
     }
     if (o !== bytes.length) {

@@ -31,9 +31,16 @@ import {
 } from "./learner.ts";
 
 /** Attacks a Byzantine node can run. */
-export type Attack = "signflip" | "huge" | "nan" | "replay";
+export type Attack = "signflip" | "huge" | "nan" | "replay" | "labelflip";
 /** All attack names. */
-export const ATTACKS: readonly Attack[] = ["signflip", "huge", "nan", "replay"];
+export const ATTACKS: readonly Attack[] = ["signflip", "huge", "nan", "replay", "labelflip"];
+/** Attacks done by changing the messages (the rest poison the attacker's training data). */
+export const MESSAGE_ATTACKS: readonly Attack[] = ["signflip", "huge", "nan", "replay"];
+
+/** `data` with every label moved to the next class: honest-looking updates that teach the wrong digits. */
+export function flipLabels(data: Samples, classes = 10): Samples {
+  return { ...data, y: data.y.map((v) => (v + 1) % classes) };
+}
 
 /** Everything a run needs. */
 export interface SwarmSimOptions {
@@ -147,10 +154,13 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   const datagrams = new Array(n).fill(0);
   let largest = 0;
   const checkpoints = new Map<number, Uint8Array>();
+  // Each node checks its peers on up to 256 of its own rows (the daemon uses its held-out rows).
+  const shards = opt.shards.map((s, i) => (byz.get(i) === "labelflip" ? flipLabels(s) : s));
   const make = async (i: number, joining: boolean) =>
     new SwarmLearner({
       model: await opt.createModel(i),
-      data: opt.shards[i],
+      data: shards[i],
+      validation: spread(opt.shards[i], 256, opt.features),
       features: opt.features,
       rng: new SeededRandom(opt.seed * 7919 + i),
       selfKey: keys[i],
@@ -209,7 +219,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       let out = l.outgoing(now, budget).map((m) => ({ type: m.type as number, body: m.body }));
       const attack = byz.get(i);
       // Wire values are contributions C = P − x₀: the attacker's advertised C starts at 0.
-      if (attack && !attackers.has(i)) {
+      if (attack && MESSAGE_ATTACKS.includes(attack) && !attackers.has(i)) {
         attackers.set(i, new Attacker(attack, new Float32Array(l.paramCount), opt.deflate, rng, budget));
       }
       const a = attackers.get(i);
@@ -322,6 +332,19 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   };
 }
 
+/** At most `rows` rows of `data`, evenly spaced (shards may be ordered by class). */
+function spread(data: Samples, rows: number, features: number): Samples {
+  const n = Math.min(rows, data.count);
+  const x = new Float32Array(n * features);
+  const y = new Uint8Array(n);
+  for (let k = 0; k < n; k++) {
+    const r = Math.floor((k * data.count) / n);
+    x.set(data.x.subarray(r * features, (r + 1) * features), k * features);
+    y[k] = data.y[r];
+  }
+  return { x, y, count: n };
+}
+
 function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -375,6 +398,8 @@ export class Attacker {
         case "nan":
           values = d.values.map((v, j) => (j % 3 === 0 ? NaN : j % 3 === 1 ? Infinity : v));
           break;
+        case "labelflip":
+          return m; // a data attack: its messages are honest updates of a poisoned model
         case "replay": {
           this.#history.push(raw);
           if (round < 10) return m;

@@ -14,6 +14,7 @@ Deno.test("tuningFromConfig() maps learning.* keys onto the learner, with measur
     rateSchedule: "step",
     averaging: 0.99,
     pull: 0.02,
+    validateEvery: 10,
   });
   assert.deepEqual(modelOptionsFromConfig(loadConfig().learning), {
     optimizer: "sgd",
@@ -33,6 +34,7 @@ Deno.test("tuningFromConfig() maps learning.* keys onto the learner, with measur
     rateSchedule: "cosine",
     averaging: 0.99,
     pull: 0.02,
+    validateEvery: 10,
   });
   assert.equal(modelOptionsFromConfig(learning).optimizer, "adam");
   for (const bad of ["optimizer: rmsprop", "momentum: 1", "rateFinal: 0", "rateSchedule: linear"]) {

@@ -286,7 +286,58 @@ Deno.test("the consensus pull keeps skewed nodes' pseudo-models together without
   const on = await run(0.05);
   assert.ok(off.spread > 0.2, `without the pull node 0 drifts away (${off.spread})`);
   assert.ok(on.spread < off.spread / 5, `with it the spread stays bounded (${on.spread} vs ${off.spread})`);
-  assert.ok(maxAbsDiff(on.swarm, off.swarm) < 0.05, "the swarm model is (almost) where it was without the pull");
+  assert.ok(
+    maxAbsDiff(on.swarm, off.swarm) < 0.05,
+    "the swarm model is (almost) where it was without the pull",
+  );
+});
+
+Deno.test("a peer whose model does badly on our validation rows is left out until it does well again", async () => {
+  const P = 600;
+  /** Validation loss = mean squared distance of the weights from the shared init. */
+  class ValidatedModel extends DriftModel {
+    readonly target: Float32Array;
+    constructor(seed: number) {
+      super(P, seed);
+      this.target = this.w.slice();
+    }
+    override evaluate() {
+      let s = 0;
+      for (let i = 0; i < P; i++) s += (this.w[i] - this.target[i]) ** 2;
+      return Promise.resolve({ accuracy: 0, loss: s / P });
+    }
+  }
+  const a = learner(0, new ValidatedModel(30), { encoding: ValueEncoding.F32, validateEvery: 5, pull: 0 });
+  a.setValidation(oneRow);
+  const models = [31, 32, 33].map((seed) => new DriftModel(P, seed));
+  const peers = models.map((m, i) => learner(i + 1, m, { encoding: ValueEncoding.F32, pull: 0 }));
+  const bad = models[2];
+  const score = () => a.stats(0).peers.find((p) => p.key.startsWith("04"))!;
+  async function rounds(from: number, to: number) {
+    for (let r = from; r < to; r++) {
+      await a.train(1);
+      a.mix(r);
+      a.outgoing(r, 4000);
+      for (const [i, l] of peers.entries()) {
+        await l.train(1);
+        l.mix(r);
+        deliver(a, i + 1, l.outgoing(r, 4000), r);
+      }
+    }
+  }
+  bad.bias = 0.01; // its updates look normal in size, but its model walks away from what our data says
+  await rounds(0, 60);
+  assert.ok((score().rejected.validation ?? 0) >= 3, JSON.stringify(score()));
+  assert.equal(score().ignored, true, "left out of the merge");
+  assert.ok(score().harm! > 0);
+  for (const p of a.stats(0).peers.filter((p) => !p.key.startsWith("04"))) {
+    assert.equal(p.rejected.validation ?? 0, 0, "honest peers pass");
+  }
+  bad.bias = -0.01; // walks back to where the data says
+  await rounds(60, 120);
+  bad.bias = 0;
+  await rounds(120, 200);
+  assert.equal(score().ignored, false, "recovers once its model does well again");
 });
 
 Deno.test("checkpoint()/restore() round-trip the model, contribution, residual and peers' copies", async () => {
