@@ -30,6 +30,7 @@ Deno.test("buildStatus() lists trusted peers (heard or not) with last seen, scor
         accepted: 3,
         rejected: { "norm-bound": 2 },
         lastStamp: 5,
+        harm: null,
       }],
     },
     gossip: {
