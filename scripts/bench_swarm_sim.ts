@@ -50,18 +50,14 @@ const CONFIGS: Config[] = [
   },
   {
     name: "mlp-c2-4096",
-    what: "same, 4,096 B datagrams, 3 local steps per round (lr 0.2 → 0.02), 29% of the rounds",
+    what: "same, 4,096 B datagrams, 2 local steps per round, 29% of the rounds",
     args: [
       ...base.slice(0, -1),
       String(Math.round(rounds * 0.294)),
       "--max-datagram",
       "4096",
       "--local-steps",
-      "3",
-      "--lr",
-      "0.2",
-      "--rate-final",
-      "0.02",
+      "2",
     ],
   },
   ...["signflip", "huge", "nan", "replay", "labelflip"].map((a) => ({

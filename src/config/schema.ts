@@ -218,7 +218,7 @@ export const KEYS: readonly KeySpec[] = [
     type: { kind: "int", min: 1, max: 10000 },
     default: 1,
     doc:
-      "Local training steps per round (1 measured best with learning.deltasPerRound 1; with more steps lower learning.rate: 3 steps diverged at 0.5, trained at 0.2).",
+      "Local training steps per round (measured best: 1 with 1,232-byte datagrams, 2 with 4,096-byte ones).",
   },
   {
     path: "learning.roundMs",

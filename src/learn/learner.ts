@@ -93,7 +93,9 @@
  * 10% loss, 1,232-byte datagrams, one per node per round, 1,600 rounds): the earlier CHOCO-style
  * consensus on model copies with Adam stalled at ≈ 79%; this scheme with plain SGD (lr 0.5 → 0.05)
  * reached 92.6–93.6% on every node at 1.9 MB per node, with the served average (9.) a min over the
- * nodes of 93.0–93.2%, and with the consensus pull (10.) 94.1% on every node (centralized: 94.2%).
+ * nodes of 93.0–93.2%, and with the consensus pull (10.) 93.9–94.1% on every node (centralized: 94.2%),
+ * every node ≥ 93.5% from round 510 (0.61 MB) on. Real agents on a real network (netns, nftables loss)
+ * reach the same: 93.9–94.1% (README, `deno task bench:swarm`).
  * Variants that did not help before the pull (min / mean at round 1,600): plain mean instead of
  * clipping 92.9 / 93.2%, rate decay at round 1,100 instead of 880 92.9 / 93.2%, averaging 0.995
  * 93.0 / 93.3%, half the refresh coordinates 93.2 / 93.5%. SGD with momentum 0.9 inside the optimizer collapsed after ≈ 700
