@@ -156,6 +156,7 @@ async function snapshot(state: string): Promise<StatusReport | undefined> {
 }
 
 let evalModel: TrainableModel | undefined;
+let evalTest: Awaited<ReturnType<typeof loadMnist>>["test"] | undefined;
 
 /**
  * Accuracy of the weights in a node's last checkpoint (written when it stopped: the swarm model it
@@ -168,7 +169,7 @@ async function finalAccuracy(state: string, classes: Set<number>): Promise<numbe
   }
   const { checkpoint } = await loadCheckpoint(stateLayout(state).checkpoints, evalModel);
   if (!checkpoint) return null;
-  const { test } = await loadMnist(1);
+  const test = evalTest ??= (await loadMnist(1)).test;
   const rows = Array.from({ length: Math.min(1000, test.count) }, (_, i) => i).filter((i) =>
     classes.has(test.y[i])
   );

@@ -79,36 +79,12 @@ const CONFIGS: Config[] = [
   {
     name: "mlp-iid-1232",
     what: "MLP, 5 nodes, IID, 10% loss, 1,232 B",
-    args: [
-      "--nodes",
-      "5",
-      "--split",
-      "iid",
-      "--loss",
-      "10",
-      "--rounds",
-      String(rounds),
-      "--max-datagram",
-      "1232",
-    ],
+    args: [...iid, "--max-datagram", "1232"],
   },
   {
     name: "vit-iid-1232",
     what: "ViT (mnist-vit), 5 nodes, IID, 10% loss, 1,232 B",
-    args: [
-      "--model",
-      "mnist-vit",
-      "--nodes",
-      "5",
-      "--split",
-      "iid",
-      "--loss",
-      "10",
-      "--rounds",
-      String(rounds),
-      "--max-datagram",
-      "1232",
-    ],
+    args: ["--model", "mnist-vit", ...iid, "--max-datagram", "1232"],
   },
 ];
 

@@ -12,19 +12,10 @@
  */
 import { parseArgs } from "node:util";
 import { WASM_FILES } from "../src/model/backend.ts";
-import { V8_FLAGS } from "../src/replicate/release.ts";
+import { AGENT_PERMISSIONS } from "../src/replicate/release.ts";
 
 /** The permissions the compiled `agent` runs with (the same as `deno task agent`). */
-export const PERMISSION_FLAGS = [
-  "--unstable-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-net",
-  "--allow-run",
-  ...V8_FLAGS,
-] as const;
+export const PERMISSION_FLAGS: readonly string[] = AGENT_PERMISSIONS;
 
 /** Rust target triples of the supported boards. */
 export const TARGETS = {

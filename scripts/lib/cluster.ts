@@ -10,24 +10,13 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { StatusReport } from "../../src/service/status.ts";
-import { V8_FLAGS } from "../../src/replicate/release.ts";
+import { AGENT_PERMISSIONS } from "../../src/replicate/release.ts";
 
 /** Path of `src/main.ts`. */
 export const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
 
 /** Permissions `agent` runs with (same as `deno task agent`). */
-export const AGENT_FLAGS = [
-  "run",
-  "--quiet",
-  "--unstable-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-net",
-  "--allow-run",
-  ...V8_FLAGS,
-];
+export const AGENT_FLAGS = ["run", "--quiet", ...AGENT_PERMISSIONS];
 
 /** Result of a one-shot `agent` command. */
 export interface CliResult {

@@ -75,12 +75,12 @@ export async function loadMnist(seed = 1, testFraction = 0.2): Promise<MnistSpli
 }
 
 /** Rows `indices` of `data` as a new dataset. */
-export function subset(data: Dataset, indices: ArrayLike<number>): Dataset {
-  const x = new Float32Array(indices.length * MNIST_PIXELS);
+export function subset(data: Dataset, indices: ArrayLike<number>, features = MNIST_PIXELS): Dataset {
+  const x = new Float32Array(indices.length * features);
   const y = new Uint8Array(indices.length);
   for (let i = 0; i < indices.length; i++) {
     const r = indices[i];
-    x.set(data.x.subarray(r * MNIST_PIXELS, (r + 1) * MNIST_PIXELS), i * MNIST_PIXELS);
+    x.set(data.x.subarray(r * features, (r + 1) * features), i * features);
     y[i] = data.y[r];
   }
   return { x, y, count: indices.length };

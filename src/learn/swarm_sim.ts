@@ -20,6 +20,7 @@ import {
 import { SeededRandom } from "../time.ts";
 import { decodeDelta, encodeDelta, ValueEncoding, type ValuesBody } from "./codec.ts";
 import { concatSamples } from "./data.ts";
+import { subset } from "./mnist.ts";
 import {
   DEFAULT_LEARNER_OPTIONS,
   type LearnerModel,
@@ -335,14 +336,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
 /** At most `rows` rows of `data`, evenly spaced (shards may be ordered by class). */
 function spread(data: Samples, rows: number, features: number): Samples {
   const n = Math.min(rows, data.count);
-  const x = new Float32Array(n * features);
-  const y = new Uint8Array(n);
-  for (let k = 0; k < n; k++) {
-    const r = Math.floor((k * data.count) / n);
-    x.set(data.x.subarray(r * features, (r + 1) * features), k * features);
-    y[k] = data.y[r];
-  }
-  return { x, y, count: n };
+  return subset(data, Array.from({ length: n }, (_, k) => Math.floor((k * data.count) / n)), features);
 }
 
 function hex(bytes: Uint8Array): string {

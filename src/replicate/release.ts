@@ -40,6 +40,21 @@ export function excludedFromRelease(path: string): boolean {
  */
 export const V8_FLAGS = ["--v8-flags=--max-semi-space-size=1"];
 
+/**
+ * Permissions and V8 flags `deno task agent`, `deno compile` and the demo/test clusters run the agent with.
+ * (The released launcher, {@linkcode RUN_FLAGS}, names the programs it may run instead of `--allow-run`.)
+ */
+export const AGENT_PERMISSIONS = [
+  "--unstable-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-sys",
+  "--allow-net",
+  "--allow-run",
+  ...V8_FLAGS,
+];
+
 /** Deno permissions and flags of the released agent, in one place (the launcher uses them). */
 export const RUN_FLAGS = [
   "--quiet",
@@ -47,14 +62,10 @@ export const RUN_FLAGS = [
   "--frozen",
   "--no-prompt",
   "--node-modules-dir=manual",
-  "--unstable-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-net",
-  "--allow-run=ssh,tar,gzip,npm,systemctl,systemd-analyze,useradd,chown",
-  ...V8_FLAGS,
+  // The agent's permissions, with the programs it may run named.
+  ...AGENT_PERMISSIONS.map((f) =>
+    f === "--allow-run" ? "--allow-run=ssh,tar,gzip,npm,systemctl,systemd-analyze,useradd,chown" : f
+  ),
 ];
 
 /** The launcher script (pure). */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encodeBase64 } from "./_base64.ts";
+import { publicKeyPem } from "../../src/identity/keyfile.ts";
 import { GossipService, openUdpTransport, type UdpTransport } from "../../src/gossip/mod.ts";
 import { UsageError } from "../../src/errors.ts";
 import { nullLogger } from "../../src/log.ts";
@@ -102,25 +102,7 @@ Deno.test("a datagram captured from the socket verifies with openssl pkeyutl -ra
     assert.ok(await transport.broadcast(hello));
     const [captured] = await sniffer.receive();
     const header = decodeHeader(captured, { maxDatagram: 1232 });
-    const spki = new Uint8Array([
-      0x30,
-      0x2a,
-      0x30,
-      0x05,
-      0x06,
-      0x03,
-      0x2b,
-      0x65,
-      0x70,
-      0x03,
-      0x21,
-      0x00,
-      ...header.senderKey,
-    ]);
-    await Deno.writeTextFile(
-      `${dir}/pub.pem`,
-      `-----BEGIN PUBLIC KEY-----\n${encodeBase64(spki)}\n-----END PUBLIC KEY-----\n`,
-    );
+    await Deno.writeTextFile(`${dir}/pub.pem`, publicKeyPem(header.senderKey));
     await Deno.writeFile(`${dir}/msg.bin`, captured.subarray(0, captured.length - 64));
     await Deno.writeFile(`${dir}/sig.bin`, captured.subarray(captured.length - 64));
     const run = (msg: string) =>
