@@ -126,9 +126,19 @@ function options(): Options {
     roundMs: Number(values["round-ms"] ?? 500),
     skipSim: values["skip-sim"] ?? false,
     json: values.json ?? false,
-    logLevel: values["log-level"] ?? "info",
+    logLevel: logLevel(values["log-level"]),
     keep: values.keep ?? false,
   };
+}
+
+/** The agents' log level from `--log-level` (the config's levels). */
+export function logLevel(text: string | undefined): string {
+  const levels = ["debug", "info", "warn", "error"];
+  if (text === undefined) return "info";
+  if (!levels.includes(text)) {
+    throw new Error(`--log-level ${JSON.stringify(text)} is not one of ${levels.join(", ")}`);
+  }
+  return text;
 }
 
 function median(xs: number[]): number | null {

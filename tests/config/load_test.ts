@@ -31,6 +31,12 @@ const BAD: { yaml: string; error: RegExp }[] = [
   { yaml: "gossip:\n  maxDatagram: 511\n", error: /out of range 512\.\.4096/ },
   { yaml: "learning:\n  rate: .nan\n", error: /learning\.rate: NaN is not a number/ },
   {
+    yaml: "learning:\n  pull: 0.9\n",
+    error: /learning\.pull: 0\.9 is out of range 0\.\.0\.5 \(agent\.yaml line 2\)/,
+  },
+  { yaml: "learning:\n  averaging: 1\n", error: /learning\.averaging: 1 is out of range 0\.\.0\.9999/ },
+  { yaml: "learning:\n  validateEvery: 2.5\n", error: /learning\.validateEvery: 2\.5 is not an integer/ },
+  {
     yaml: "model:\n  backend: gpu\n",
     error: /model\.backend: "gpu" is not one of auto, webgpu, wasm, cpu \(agent\.yaml line 2\)/,
   },

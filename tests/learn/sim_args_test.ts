@@ -41,6 +41,10 @@ Deno.test("sim_swarm parseSimArgs() reads every option and rejects bad values wi
     ["--tune", "gamma=x"],
     ["--tune", "nope=1"],
     ["--name", "../evil"],
+    ["--async", "0.95"],
+    ["--async", "fast"],
+    ["--fresh-start", "-1"],
+    ["--byzantine", "1:labelfli"],
   ];
   for (const args of bad) {
     assert.throws(

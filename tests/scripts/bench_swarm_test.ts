@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type NodeResult, type RunResult, sustained } from "../../scripts/bench_swarm.ts";
+import { logLevel, type NodeResult, type RunResult, sustained } from "../../scripts/bench_swarm.ts";
 
 function node(name: string, timeline: [number, number | null, number][], byzantine = false): NodeResult {
   return {
@@ -35,4 +35,10 @@ Deno.test("sustained() finds when every honest node reached the target for good,
   assert.equal(sustained(run, 0.97), null);
   run.nodes[1].timeline[3][1] = 0.9; // below at the end: never sustained
   assert.equal(sustained(run, 0.935), null);
+});
+
+Deno.test("--log-level takes the config's levels and names them when it gets anything else", () => {
+  assert.equal(logLevel(undefined), "info");
+  assert.equal(logLevel("debug"), "debug");
+  assert.throws(() => logLevel("verbose"), /--log-level "verbose" is not one of debug, info, warn, error/);
 });
