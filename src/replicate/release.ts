@@ -35,8 +35,9 @@ export function excludedFromRelease(path: string): boolean {
 /**
  * V8 flags every agent process runs with (release launcher, `deno task agent`, `deno compile`, the demo
  * and test clusters). A 1 MB young generation: the daemon allocates many short-lived buffers (weights,
- * batches, datagrams) and V8's default semi-spaces grow to 16 MB each, which alone took the agent from
- * ≈ 110 to ≈ 190 MB resident with no speed difference per round (measured: .bench figures in the README).
+ * batches, datagrams) and V8's default semi-spaces grow to 16 MB each, which alone took a training loop
+ * (SGD steps and evaluations of the MLP) from ≈ 110 to ≈ 150–190 MB resident, with no difference in time
+ * per round.
  */
 export const V8_FLAGS = ["--v8-flags=--max-semi-space-size=1"];
 
