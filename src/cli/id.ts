@@ -97,6 +97,16 @@ async function runId(ctx: CommandContext): Promise<number> {
 }
 
 async function writeImage(path: string, data: Uint8Array | string): Promise<void> {
+  let isDirectory = false;
+  try {
+    isDirectory = (await Deno.stat(path)).isDirectory;
+  } catch { /* a new file */ }
+  if (isDirectory) {
+    throw new UsageError(
+      `Cannot write ${JSON.stringify(path)}: it is a directory`,
+      `Give a file name, e.g. ${JSON.stringify(path.replace(/\/+$/, "") + "/qr.png")}`,
+    );
+  }
   try {
     await writeFileAtomic(path, data, { mode: 0o644 });
   } catch (e) {

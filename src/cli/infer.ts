@@ -60,6 +60,12 @@ async function runInfer(ctx: CommandContext): Promise<number> {
     if (e instanceof Deno.errors.NotFound) {
       throw new UsageError(`Input file ${JSON.stringify(input)} does not exist`, "Check the --input path");
     }
+    if (e instanceof Deno.errors.IsADirectory) {
+      throw new UsageError(
+        `Input ${JSON.stringify(input)} is a directory`,
+        "Give --input a file of rows, or '-'",
+      );
+    }
     throw e;
   }
   const { x, count } = parseInferInput(text, spec.input);

@@ -138,8 +138,34 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       );
       return 1;
     }
+    const fsError = fileSystemError(e);
+    if (fsError) {
+      io.stderr(
+        `agent: error: ${fsError}\n  hint: Check the paths given on the command line and in the config\n`,
+      );
+      return 2;
+    }
     throw e;
   }
+}
+
+/**
+ * One line for a file-system error that escaped a command (a path the user gave that is a directory,
+ * not a directory, missing, not permitted): Deno's message names the operation and the path.
+ */
+function fileSystemError(e: unknown): string | undefined {
+  const kinds = [
+    Deno.errors.NotFound,
+    Deno.errors.IsADirectory,
+    Deno.errors.NotADirectory,
+    Deno.errors.AlreadyExists,
+    Deno.errors.PermissionDenied,
+    Deno.errors.NotCapable,
+    Deno.errors.ReadOnly,
+  ];
+  if (!kinds.some((k) => e instanceof k)) return undefined;
+  const message = (e as Error).message.replace(/, run again with.*$/, "");
+  return `Cannot use a path: ${message}`;
 }
 
 async function dispatch(argv: string[], io: Io): Promise<number> {
@@ -237,6 +263,7 @@ function makeContext(
     uid = Deno.uid();
   } catch { /* not permitted or not on this OS */ }
   const state = stateLayout(resolveStateDir({ flag: global.state, env: io.env, uid }));
+  checkStateDir(state.root);
   const configPath = global.config ?? state.config;
   let cached: Config | undefined;
   const ctx: CommandContext = {
@@ -250,6 +277,7 @@ function makeContext(
       if (cached) return cached;
       let text: string | undefined;
       try {
+        checkConfigFile(configPath);
         text = await Deno.readTextFile(configPath);
       } catch (e) {
         if (!(e instanceof Deno.errors.NotFound)) throw e;
@@ -287,6 +315,40 @@ function makeContext(
   };
   void cmd;
   return ctx;
+}
+
+/** The state directory may not exist yet (init makes it), but if it exists it must be a directory. */
+function checkStateDir(root: string): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(root);
+  } catch {
+    return; // missing (init creates it) or unreadable (the command reports what it cannot read)
+  }
+  if (!info.isDirectory) {
+    throw new UsageError(
+      `State directory ${JSON.stringify(root)} is not a directory`,
+      "Give --state (or AGENT_STATE) a directory; 'agent init --state DIR' creates one",
+    );
+  }
+}
+
+/** A config file must be a regular file (not a directory, a device or a pipe such as /dev/stdin). */
+function checkConfigFile(path: string): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch (e) {
+    // Deno refuses device files such as /dev/stdin unless given every permission.
+    if (!(e instanceof Deno.errors.NotCapable)) return; // missing: the caller says so
+    info = { isFile: false, isDirectory: false } as Deno.FileInfo;
+  }
+  if (!info.isFile) {
+    throw new UsageError(
+      `Config file ${JSON.stringify(path)} is ${info.isDirectory ? "a directory" : "not a regular file"}`,
+      "Give --config the path of a YAML file ('agent init' writes one into the state directory)",
+    );
+  }
 }
 
 function translateParseError(e: Error & { code?: string }, cmd: Command, known: string[]): UsageError {
