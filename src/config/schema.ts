@@ -14,6 +14,10 @@ export type KeyType =
   | { kind: "bool" }
   | { kind: "enum"; values: readonly string[] };
 
+const OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+/** A dotted-quad IPv4 address, each number 0–255. */
+const IPV4 = new RegExp(`^(${OCTET}\\.){3}${OCTET}$`);
+
 /** One config key. */
 export interface KeySpec {
   /** Dotted path, e.g. `gossip.maxDatagram`. */
@@ -110,7 +114,12 @@ export const KEYS: readonly KeySpec[] = [
   },
   {
     path: "gossip.broadcast",
-    type: { kind: "string", maxLength: 64 },
+    type: {
+      kind: "string",
+      maxLength: 15,
+      pattern: IPV4,
+      patternHint: "use an IPv4 broadcast address such as 192.168.1.255 (four numbers 0–255)",
+    },
     default: "255.255.255.255",
     doc:
       "Broadcast address to send to: the LAN's subnet broadcast (e.g. 192.168.1.255), or 127.255.255.255 on one machine.",

@@ -29,6 +29,15 @@ const BAD: { yaml: string; error: RegExp }[] = [
     error: /gossip\.maxDatagram: 9000 is out of range 512\.\.4096 \(agent\.yaml line 4\)/,
   },
   { yaml: "gossip:\n  maxDatagram: 511\n", error: /out of range 512\.\.4096/ },
+  {
+    yaml: "gossip:\n  broadcast: 192.168.1.300\n",
+    error: /gossip\.broadcast: "192\.168\.1\.300" is not valid: use an IPv4 broadcast address.*line 2/,
+  },
+  {
+    yaml: "gossip:\n  broadcast: kitchen.local\n",
+    error: /gossip\.broadcast: "kitchen\.local" is not valid/,
+  },
+  { yaml: "gossip:\n  broadcast: 10.0.0.0255\n", error: /gossip\.broadcast: "10\.0\.0\.0255" is not valid/ },
   { yaml: "learning:\n  rate: .nan\n", error: /learning\.rate: NaN is not a number/ },
   {
     yaml: "learning:\n  pull: 0.9\n",
