@@ -161,7 +161,6 @@ function fileSystemError(e: unknown): string | undefined {
     Deno.errors.AlreadyExists,
     Deno.errors.PermissionDenied,
     Deno.errors.NotCapable,
-    Deno.errors.ReadOnly,
   ];
   if (!kinds.some((k) => e instanceof k)) return undefined;
   const message = (e as Error).message.replace(/, run again with.*$/, "");

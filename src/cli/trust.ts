@@ -112,6 +112,15 @@ async function readPairing(ctx: CommandContext, source: string): Promise<Decoded
       }
       throw e;
     }
+    if (!isPng(bytes)) {
+      // A text file holding the payload (as copied from 'agent id', or its --json output).
+      if (bytes.length > 64 * 1024) {
+        throw new UsageError(`${JSON.stringify(source)} is too large for a pairing payload or QR image`);
+      }
+      from = `The payload in ${JSON.stringify(source)} cannot be used: `;
+      text = payloadFromText(new TextDecoder().decode(bytes));
+      return decodeOrExplain(text, from);
+    }
     from = `The QR code in ${JSON.stringify(source)} cannot be used: `;
     const { readQrImage } = await import("../identity/qr.ts");
     try {
@@ -126,6 +135,10 @@ async function readPairing(ctx: CommandContext, source: string): Promise<Decoded
       throw e;
     }
   }
+  return decodeOrExplain(text, from);
+}
+
+function decodeOrExplain(text: string, from: string): DecodedPayload {
   try {
     return decodePayload(text);
   } catch (e) {
@@ -137,6 +150,24 @@ async function readPairing(ctx: CommandContext, source: string): Promise<Decoded
     }
     throw e;
   }
+}
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+function isPng(bytes: Uint8Array): boolean {
+  return PNG_SIGNATURE.every((b, i) => bytes[i] === b);
+}
+
+/** The payload from a text file: the trimmed text, or the `payload` field of `agent id --json` output. */
+function payloadFromText(text: string): string {
+  const trimmed = text.trim();
+  if (trimmed.startsWith("{")) {
+    try {
+      const payload = (JSON.parse(trimmed) as { payload?: unknown }).payload;
+      if (typeof payload === "string") return payload;
+    } catch { /* not JSON: decoded as a payload below, which says what is wrong */ }
+  }
+  return trimmed;
 }
 
 async function addPeer(ctx: CommandContext, source: string): Promise<number> {

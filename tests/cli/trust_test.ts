@@ -41,6 +41,21 @@ async function failsCleanly(state: string, argv: string[], message: RegExp, hint
   assert.deepEqual(await snapshot(state), before, `${argv.join(" ")} changed the state directory`);
 }
 
+Deno.test("agent trust FILE accepts a text file holding the payload, or agent id --json output", () =>
+  withNodes(async (a, b, c, tmp) => {
+    const plain = join(tmp, "beta.txt");
+    await Deno.writeTextFile(plain, `\n  ${b.payload}\n`);
+    const r1 = await cli(["trust", plain, "--yes", "--state", a.state]);
+    assert.equal(r1.code, 0, r1.stderr);
+    const json = join(tmp, "gamma.json");
+    await Deno.writeTextFile(json, (await cli(["id", "--state", c.state, "--json"])).stdout);
+    const r2 = await cli(["trust", json, "--yes", "--state", a.state]);
+    assert.equal(r2.code, 0, r2.stderr);
+    const list = JSON.parse((await cli(["trust", "list", "--json", "--state", a.state])).stdout);
+    const names = (list.peers ?? list).map((p: { name: string }) => p.name).sort();
+    assert.deepEqual(names, ["beta", "gamma"]);
+  }));
+
 Deno.test("agent id --json prints exactly name, fingerprint, publicKey (base64url) and payload", () =>
   withNodes(async (a) => {
     const r = await cli(["id", "--state", a.state, "--json"]);
@@ -134,7 +149,12 @@ Deno.test("agent trust error cases exit 2 with a clear message and write nothing
     );
     const text = join(tmp, "notes.txt");
     await Deno.writeTextFile(text, "hello");
-    await failsCleanly(a.state, ["trust", text, "--yes"], /Cannot read image .*Not a PNG/, /agent id --png/);
+    await failsCleanly(
+      a.state,
+      ["trust", text, "--yes"],
+      /The payload in .*notes\.txt" cannot be used: /,
+      /Copy the payload again/,
+    );
     const blank = join(tmp, "blank.png");
     const qr = await renderQrPng("AGENT1:X");
     await Deno.writeFile(blank, qr.slice(0, qr.length - 30));
