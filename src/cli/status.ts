@@ -7,6 +7,7 @@
 import type { StatusReport } from "../service/status.ts";
 import { STATUS_FORMAT, statusProblem } from "../service/status.ts";
 import { readCheckedJson } from "../state/mod.ts";
+import { fingerprint, readPublicKey } from "../identity/mod.ts";
 import { CorruptStateError } from "../errors.ts";
 import { parseListen } from "../service/serve.ts";
 import type { Command, CommandContext } from "./command.ts";
@@ -48,7 +49,10 @@ async function runStatus(ctx: CommandContext): Promise<number> {
 }
 
 async function showOnce(ctx: CommandContext, api: string, clear: boolean): Promise<number> {
-  const got = await fetchStatus(api, ctx.state.status);
+  const publicKey = await readPublicKey(ctx.state);
+  const got = await fetchStatus(api, ctx.state.status, {
+    expectFingerprint: publicKey ? fingerprint(publicKey) : undefined,
+  });
   if ("error" in got) {
     ctx.io.stderr(`agent: error: ${got.error}\n  hint: ${got.hint}\n`);
     return 1;
@@ -63,12 +67,23 @@ async function showOnce(ctx: CommandContext, api: string, clear: boolean): Promi
   return 0;
 }
 
+/** Options for {@linkcode fetchStatus}. */
+export interface FetchStatusOptions {
+  timeoutMs?: number;
+  /**
+   * This state directory's fingerprint: an agent answering on `api` with another fingerprint is some
+   * other node (another state directory on the same port), so its report is not shown as ours.
+   */
+  expectFingerprint?: string;
+}
+
 /** Gets a report from the daemon at `api`, else from the snapshot at `snapshotPath`. */
 export async function fetchStatus(
   api: string,
   snapshotPath: string,
-  timeoutMs = 2000,
+  options: FetchStatusOptions = {},
 ): Promise<{ report: StatusReport; source: StatusSource } | { error: string; hint: string }> {
+  const { timeoutMs = 2000, expectFingerprint } = options;
   const { hostname, port } = parseListen(api);
   const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   let reason: string;
@@ -76,8 +91,14 @@ export async function fetchStatus(
     const res = await fetch(`http://${host}:${port}/v1/status`, { signal: AbortSignal.timeout(timeoutMs) });
     const body = await res.json().catch(() => undefined);
     const problem = res.ok ? statusProblem(body) : `HTTP ${res.status}`;
-    if (problem === undefined) return { report: body as StatusReport, source: { kind: "live", api } };
-    reason = `something answers on ${api} but not with an agent status (${problem})`;
+    const other = (body as StatusReport | undefined)?.node?.fingerprint;
+    if (problem === undefined && expectFingerprint !== undefined && other !== expectFingerprint) {
+      reason = `the agent answering on ${api} is another node (${
+        (body as StatusReport).node.name
+      }, ${other}), not this state directory's (${expectFingerprint}); give this agent its own api.listen`;
+    } else if (problem === undefined) {
+      return { report: body as StatusReport, source: { kind: "live", api } };
+    } else reason = `something answers on ${api} but not with an agent status (${problem})`;
   } catch (e) {
     reason = (e as Error).name === "TimeoutError"
       ? `no answer from ${api} within ${timeoutMs / 1000} s`

@@ -130,9 +130,7 @@ Deno.test("agent status names a corrupt snapshot instead of crashing", async () 
   }
 });
 
-Deno.test("agent status --json asks the live daemon's API", async () => {
-  const dir = await Deno.makeTempDir();
-  const live = report({ rounds: 7 });
+function liveApi(live: StatusReport) {
   const handler = createApi({
     inputSize: 4,
     classes: 2,
@@ -160,7 +158,12 @@ Deno.test("agent status --json asks the live daemon's API", async () => {
     clock: systemClock,
     logger: nullLogger,
   });
-  const server = serveApi(handler, { listen: "127.0.0.1:0", allowRemote: false, logger: nullLogger });
+  return serveApi(handler, { listen: "127.0.0.1:0", allowRemote: false, logger: nullLogger });
+}
+
+Deno.test("agent status --json asks the live daemon's API", async () => {
+  const dir = await Deno.makeTempDir();
+  const server = liveApi(report({ rounds: 7 }));
   try {
     const io = recordingIo({ AGENT_API_LISTEN: server.address });
     assert.equal(
@@ -172,6 +175,25 @@ Deno.test("agent status --json asks the live daemon's API", async () => {
     assert.equal(j.source, "live");
     assert.equal(j.rounds, 7);
     assert.equal(j.peers.length, 2);
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("agent status does not show another node's agent answering on api.listen as its own", async () => {
+  const dir = await Deno.makeTempDir();
+  const server = liveApi(report({ rounds: 7, node: { name: "elsewhere", fingerprint: "OTHER-FP" } }));
+  try {
+    assert.equal(await runCli(["init", "--state", dir, "--name", "mine"], recordingIo({})), 0);
+    const layout = stateLayout(dir);
+    await writeCheckedJson(layout.status, STATUS_FORMAT, report({ rounds: 3 }));
+    const io = recordingIo({ AGENT_API_LISTEN: server.address });
+    assert.equal(await runCli(["status", "--state", dir], io), 0);
+    const text = io.out.join("");
+    assert.match(text, /Not live: the agent answering on .* is another node \(elsewhere, OTHER-FP\)/);
+    assert.match(text, /give this agent its own api\.listen/);
+    assert.match(text, /Rounds +3\b/, "the snapshot of this state directory is shown");
   } finally {
     await server.shutdown();
     await Deno.remove(dir, { recursive: true });
