@@ -509,9 +509,34 @@ export class Agent {
 
   async #writeStatus(): Promise<void> {
     try {
-      await writeCheckedJson(this.#o.state.status, STATUS_FORMAT, this.status());
+      const report = this.status();
+      this.#logUnusablePeers(report.peers);
+      await writeCheckedJson(this.#o.state.status, STATUS_FORMAT, report);
     } catch (e) {
       this.#o.logger.warn("Cannot write the status snapshot", { error: e });
+    }
+  }
+
+  /** Last logged reason per trusted peer (fingerprint) why it does not help our model. */
+  #unusable = new Map<string, string>();
+
+  /**
+   * Logs once when a trusted peer turns unusable for a reason a person must act on (another model,
+   * left out of the merge) and once when it is usable again; the status shows every reason anyway.
+   */
+  #logUnusablePeers(peers: StatusReport["peers"]): void {
+    for (const p of peers) {
+      const reason = p.unusable ?? null;
+      const actionable = reason !== null && !reason.startsWith("never heard") &&
+        !reason.startsWith("not heard");
+      const before = this.#unusable.get(p.fingerprint);
+      if (actionable && before !== reason.split(":")[0]) {
+        this.#unusable.set(p.fingerprint, reason.split(":")[0]);
+        this.#o.logger.warn("Trusted peer is not used", { peer: p.name, fingerprint: p.fingerprint, reason });
+      } else if (reason === null && before !== undefined) {
+        this.#unusable.delete(p.fingerprint);
+        this.#o.logger.info("Trusted peer is used again", { peer: p.name, fingerprint: p.fingerprint });
+      }
     }
   }
 

@@ -46,6 +46,37 @@ function addCounts(into: Record<string, number>, from: Partial<Record<string, nu
   for (const [k, n] of Object.entries(from)) if (n) into[k] = (into[k] ?? 0) + n;
 }
 
+/** Rejections that are about the peer's messages (not our own datagrams or mere duplicates). */
+const HARMLESS = new Set(["stale", "replay", "own", "self"]);
+
+/**
+ * Why a trusted peer is not in our swarm model, for a person: another model, never heard, silent, or
+ * left out of the merge by the learner's checks (with the reasons counted). Null while it is simply
+ * catching up (its model not fully known yet) or merged.
+ */
+export function unusableReason(
+  g: PeerSnapshot | undefined,
+  l: LearnerStats["peers"][number] | undefined,
+  rejects: Record<string, number>,
+  ourModel: string,
+): string | null {
+  if (g?.otherModel) {
+    return `runs another model (hash ${g.otherModel.slice(0, 16)}, ours ${
+      ourModel.slice(0, 16)
+    }): its updates are dropped; give both boards the same model spec`;
+  }
+  if (!g || g.lastSeen === null) {
+    return "never heard from: is it running on this network, and does it trust this board ('agent trust')?";
+  }
+  if (!g.alive) return "not heard from recently (down, or out of reach)";
+  if (l && l.ignored) {
+    const why = Object.entries(rejects).filter(([k, n]) => n > 0 && !HARMLESS.has(k))
+      .sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(", ");
+    return `left out of the merge: its updates failed our checks${why ? ` (${why})` : ""}`;
+  }
+  return null;
+}
+
 /** The status report. */
 export function buildStatus(i: StatusInputs): StatusReport {
   const learnerPeers = new Map(i.learner.peers.map((p) => [p.key, p]));
@@ -60,6 +91,7 @@ export function buildStatus(i: StatusInputs): StatusReport {
     const rejects: Record<string, number> = {};
     if (g) addCounts(rejects, g.rejects);
     if (l) addCounts(rejects, l.rejected);
+    const merged = l ? l.inSync && !l.ignored : false;
     return {
       fingerprint: g?.fingerprint ?? t?.fingerprint ?? key.slice(0, 16),
       name: g?.name ?? t?.name ?? "",
@@ -70,9 +102,10 @@ export function buildStatus(i: StatusInputs): StatusReport {
       alive: g?.alive ?? false,
       score: l ? l.score : g && g.lastSeen !== null ? g.score : null,
       coverage: l ? l.coverage : null,
-      merged: l ? l.inSync && !l.ignored : false,
+      merged,
       datagramsIn: g?.datagramsIn ?? 0,
       rejects,
+      unusable: merged ? null : unusableReason(g, l, rejects, i.model.hash),
     };
   });
   const rejected: Record<string, number> = {};

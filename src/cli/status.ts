@@ -188,6 +188,7 @@ export function formatStatus(r: StatusReport, source: StatusSource, now: number)
     for (const row of table) {
       lines.push("  " + row.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd());
     }
+    for (const p of r.peers) if (p.unusable) lines.push(`  ! ${p.name || p.fingerprint}: ${p.unusable}`);
   }
   return lines.join("\n") + "\n";
 }

@@ -123,6 +123,11 @@ export interface PeerSnapshot {
   progress: HelloProgress | null;
   /** Highest sequence accepted: [bootEpoch, counter]. */
   sequence: [number, number] | null;
+  /**
+   * Model hash (hex) of this peer's last datagram when it was for ANOTHER model than ours (its frames
+   * are then all dropped); null once a datagram for our model is accepted, or never mismatched.
+   */
+  otherModel: string | null;
 }
 
 /** Global counters (metrics). */
@@ -183,6 +188,7 @@ interface Peer {
   rejects: Partial<Record<RejectReason, number>>;
   rejectTotal: number;
   progress: HelloProgress | null;
+  otherModel: string | null;
 }
 
 const MAX_UNTRUSTED_LISTED = 32;
@@ -290,7 +296,8 @@ export class GossipNode {
     const peer = this.#peer(header.senderKey, id);
     // 5. model
     if (!bytesEqual(header.modelHash, this.#o.modelHash)) {
-      return this.#reject(RejectReason.ModelMismatch, from, peer, `model hash ${keyId(header.modelHash)}`);
+      peer.otherModel = keyId(header.modelHash);
+      return this.#reject(RejectReason.ModelMismatch, from, peer, `model hash ${peer.otherModel}`);
     }
     // 6. rate
     if (!this.#limiter.take(id, now)) {
@@ -329,6 +336,7 @@ export class GossipNode {
     c.acceptedByType[typeName] = (c.acceptedByType[typeName] ?? 0) + 1;
     peer.datagramsIn++;
     peer.lastSeen = now;
+    peer.otherModel = null;
     peer.address = `${from.hostname}:${from.port}`;
     if (hello) {
       peer.name = hello.name;
@@ -399,6 +407,7 @@ export class GossipNode {
         score: total === 0 ? 1 : accepted / total,
         progress: p.progress && { ...p.progress },
         sequence: h ? [h.epoch, h.counter] : null,
+        otherModel: p.otherModel,
       };
     });
   }
@@ -430,6 +439,7 @@ export class GossipNode {
         rejects: {},
         rejectTotal: 0,
         progress: null,
+        otherModel: null,
       };
       this.#peers.set(id, p);
     }

@@ -34,6 +34,11 @@ export interface PeerStatus {
   datagramsIn: number;
   /** Datagrams from this peer that were dropped, by reason. */
   rejects: Record<string, number>;
+  /**
+   * Why this trusted peer does not help our model right now, in words (another model, never heard,
+   * left out of the merge and for what), or null when it is merged or simply catching up.
+   */
+  unusable?: string | null;
 }
 
 /** Everything `agent status` shows. */

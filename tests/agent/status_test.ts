@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { buildStatus } from "../../src/agent/status.ts";
+import { buildStatus, unusableReason } from "../../src/agent/status.ts";
 import { REJECT_REASONS } from "../../src/gossip/node.ts";
 import { statusProblem } from "../../src/service/status.ts";
 
@@ -58,6 +58,7 @@ Deno.test("buildStatus() lists trusted peers (heard or not) with last seen, scor
       score: 0.9,
       progress: null,
       sequence: null,
+      otherModel: null,
     }],
     trusted: [{ key: "bb", fingerprint: "FP-B", name: "b" }, { key: "cc", fingerprint: "FP-C", name: "c" }],
     api: "127.0.0.1:7070",
@@ -81,6 +82,7 @@ Deno.test("buildStatus() lists trusted peers (heard or not) with last seen, scor
       merged: true,
       datagramsIn: 10,
       rejects: { replay: 1, "norm-bound": 2 },
+      unusable: null,
     },
     {
       fingerprint: "FP-C",
@@ -93,6 +95,56 @@ Deno.test("buildStatus() lists trusted peers (heard or not) with last seen, scor
       merged: false,
       datagramsIn: 0,
       rejects: {},
+      unusable:
+        "never heard from: is it running on this network, and does it trust this board ('agent trust')?",
     },
   ]);
+});
+
+Deno.test("unusableReason() says why a trusted peer does not help: another model, silence, failed checks", () => {
+  const g = {
+    key: "bb",
+    fingerprint: "FP-B",
+    name: "b",
+    address: "127.0.0.1:9",
+    lastSeen: 100,
+    ageMs: 10,
+    alive: true,
+    trusted: true,
+    datagramsIn: 10,
+    datagramsOut: 5,
+    rejects: {},
+    score: 1,
+    progress: null,
+    sequence: null,
+    otherModel: null,
+  };
+  const l = {
+    key: "bb",
+    epoch: 1,
+    score: 0.2,
+    ignored: true,
+    inSync: true,
+    coverage: 1,
+    accepted: 3,
+    rejected: {},
+    lastStamp: 5,
+    harm: null,
+  };
+  assert.match(
+    unusableReason(
+      { ...g, lastSeen: null, otherModel: "0909090909090909" },
+      undefined,
+      {},
+      "0101010101010101",
+    )!,
+    /runs another model \(hash 0909090909090909, ours 0101010101010101\).*same model spec/,
+  );
+  assert.match(unusableReason(undefined, undefined, {}, "01")!, /never heard from/);
+  assert.match(unusableReason({ ...g, alive: false }, l, {}, "01")!, /not heard from recently/);
+  assert.equal(
+    unusableReason(g, l, { "norm-bound": 4, stale: 9, "value-bound": 1 }, "01"),
+    "left out of the merge: its updates failed our checks (norm-bound 4, value-bound 1)",
+  );
+  assert.equal(unusableReason(g, { ...l, ignored: false, inSync: false }, {}, "01"), null, "catching up");
 });

@@ -181,6 +181,11 @@ Deno.test("GossipNode rejects a forged signature, an edited byte and another mod
   const peer = receiver.peers(0)[0];
   assert.deepEqual(peer.rejects, { "bad-signature": 2, "model-mismatch": 1 });
   assert.equal(peer.score, 0.25);
+  assert.equal(peer.otherModel, "0909090909090909", "the other model is named for status");
+  accepted(
+    await receiver.onDatagram(await sender.send(MessageType.Delta, deflateBody(new Uint8Array(1))), FROM, 0),
+  );
+  assert.equal(receiver.peers(0)[0].otherModel, null, "back on our model");
 });
 
 Deno.test("GossipNode rejects signed but broken bodies from a trusted peer as bad-body", async () => {
