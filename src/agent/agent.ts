@@ -27,7 +27,6 @@ import { modelOptionsFromConfig, tuningFromConfig } from "../learn/from_config.t
 import type { Logger } from "../log.ts";
 import {
   createModel,
-  initBackend,
   loadCheckpoint,
   loadModelSpec,
   modelHash,
@@ -42,6 +41,7 @@ import { STATUS_FORMAT, type StatusReport } from "../service/status.ts";
 import { removeStaleTempFiles, type StateLayout, writeCheckedJson } from "../state/mod.ts";
 import { type Clock, cryptoRandom, SeededRandom, systemClock } from "../time.ts";
 import { ACCURACY_UNKNOWN, deflateBody, FRAME_OVERHEAD, MessageType } from "../wire/mod.ts";
+import { chooseBackend } from "./backend_choice.ts";
 import { concatSamples, loadLocalSamples, type LocalData, splitHeldOut } from "./data.ts";
 import { applyLive, configChanges, type ReloadWatcher, watchForReload } from "./reload.ts";
 import { SampleStore } from "./samples.ts";
@@ -214,16 +214,8 @@ export class Agent {
         });
         if (n > 0) logger.info("Removed temporary files left by an interrupted write", { dir, count: n });
       }
-      // Without a GPU render node the only WebGPU adapter is a software one, which auto skips anyway;
-      // probing it costs ~70 MB of resident memory, so auto does not probe then.
-      const skipGpu = config.model.backend === "auto" && !hasRenderNode();
-      const backend = await initBackend(config.model.backend, skipGpu ? { gpu: null } : {});
-      logger.info("Compute backend", {
-        backend: backend.name,
-        reason: skipGpu
-          ? `no GPU render node in /dev/dri, WebGPU not probed; ${backend.reason}`
-          : backend.reason,
-      });
+      const backend = await chooseBackend(config.model.backend);
+      logger.info("Compute backend", { backend: backend.name, reason: backend.reason });
       const model = await createModel(spec, modelOptionsFromConfig(config.learning));
       cleanup.push(() => model.dispose());
       // Predictions and accuracy come from the swarm's consensus (the learner's inference weights),
@@ -648,14 +640,6 @@ function reportBadRows(logger: Logger, path: string, bad: { file: string; line: 
     count: bad.length,
     first: `${bad[0].file}:${bad[0].line}: ${bad[0].reason}`,
   });
-}
-
-/** True if the machine has a GPU render node (/dev/dri/renderD*). */
-function hasRenderNode(): boolean {
-  try {
-    for (const e of Deno.readDirSync("/dev/dri")) if (e.name.startsWith("renderD")) return true;
-  } catch { /* no /dev/dri */ }
-  return false;
 }
 
 function hostName(): string {

@@ -9,6 +9,8 @@
 import { type Config } from "../config/mod.ts";
 import { UsageError } from "../errors.ts";
 import { VERSION } from "../version.ts";
+import { chooseBackend } from "../agent/backend_choice.ts";
+import { broadcastCheck, dataChecks, peerChecks, portChecks } from "./doctor_run.ts";
 import { type Command, type CommandContext, stringOpt } from "./command.ts";
 
 /** The `doctor` command. */
@@ -113,7 +115,8 @@ async function runDoctor(ctx: CommandContext): Promise<number> {
 
   let backendJson: unknown = null;
   try {
-    const info = await m.initBackend(backendChoice as "auto");
+    // The same choice and reason as 'agent run' (it does not probe a software-only WebGPU adapter).
+    const info = await chooseBackend(backendChoice as "auto");
     backendJson = info;
     const extras = [
       info.adapter ? `adapter "${info.adapter}"` : "",
@@ -161,6 +164,17 @@ async function runDoctor(ctx: CommandContext): Promise<number> {
     } finally {
       model.dispose();
     }
+  }
+
+  if (config) {
+    if (spec) checks.push(...await dataChecks(config, { features: spec.input, classes: spec.classes }));
+    checks.push(...await portChecks(config, ctx.state));
+    try {
+      checks.push(broadcastCheck(config.gossip.broadcast, Deno.networkInterfaces()));
+    } catch (e) {
+      add("broadcast", "warn", `network interfaces not readable: ${(e as Error).message}`);
+    }
+    checks.push(...await peerChecks(config, ctx.state));
   }
 
   const failed = checks.filter((c) => c.status === "fail").length;

@@ -201,7 +201,7 @@ export async function loadSamples(path: string, shape: SampleShape): Promise<Par
   } catch {
     throw new UsageError(
       `Data path ${JSON.stringify(path)} does not exist`,
-      "Set data.path to a .jsonl/.csv file or a directory of them",
+      "Set data.source to a .jsonl/.csv file or a directory of them",
     );
   }
   const files: string[] = [];
