@@ -81,7 +81,7 @@ Deno.test("formatStatus() shows accuracy, rounds, peers and rejects in a table",
   assert.match(text, /Memory +47\.68 MB resident/);
   assert.match(text, /aaaa-bbbb +porch +10\.0\.0\.2:41234 +0\.5 s ago +0\.98 +merged +600 +replay 2/);
   assert.match(text, /cccc-dddd +garage +- +never +- +- +0 +-/);
-  assert.match(text, /\n  ! garage: runs another model \(hash 0909090909090909, ours 0123456789abcdef\)/);
+  assert.match(text, /\n {2}! garage: runs another model \(hash 0909090909090909, ours 0123456789abcdef\)/);
 });
 
 Deno.test("agent status reads the snapshot when the daemon is down, and says so", async () => {
