@@ -122,7 +122,7 @@ export function createApi(deps: ApiDeps): Handler {
   }
 
   async function predict(req: Request): Promise<Response> {
-    const body = await readJson(req, deps.maxBodyBytes);
+    const body = await readJson(req, deps.maxBodyBytes, deps.inputSize);
     const { x, count } = parseRows(body, deps.inputSize, maxRows);
     const t0 = deps.clock.now();
     const probs = await deps.predict(x, count);
@@ -142,7 +142,7 @@ export function createApi(deps: ApiDeps): Handler {
   }
 
   async function samples(req: Request): Promise<Response> {
-    const body = await readJson(req, deps.maxBodyBytes);
+    const body = await readJson(req, deps.maxBodyBytes, deps.inputSize);
     const { x, count } = parseRows(body, deps.inputSize, maxRows);
     const labels = (body as Record<string, unknown>).labels;
     if (!Array.isArray(labels)) {
@@ -177,7 +177,21 @@ function sampleHint(deps: ApiDeps): string {
 }
 
 /** Reads and parses a JSON body, refusing wrong content types and oversized bodies before reading them. */
-async function readJson(req: Request, maxBytes: number): Promise<unknown> {
+/** JSON bytes per value: `0,` at least, a full-precision float such as `0.5294117647058824,` at most. */
+const JSON_BYTES_PER_VALUE = { min: 2, max: 19 } as const;
+
+/**
+ * How many rows of `inputSize` values fit in a body of `maxBytes`: from all full-precision floats to all
+ * single digits (real MNIST rows from the mnist package average 2.8 bytes per value: ≈ 470 in 1 MiB).
+ */
+export function rowsThatFit(maxBytes: number, inputSize: number): { fewest: number; most: number } {
+  return {
+    fewest: Math.floor(maxBytes / (inputSize * JSON_BYTES_PER_VALUE.max)),
+    most: Math.floor(maxBytes / (inputSize * JSON_BYTES_PER_VALUE.min)),
+  };
+}
+
+async function readJson(req: Request, maxBytes: number, inputSize: number): Promise<unknown> {
   const type = req.headers.get("content-type");
   const mediaType = type?.split(";")[0].trim().toLowerCase();
   if (mediaType !== "application/json") {
@@ -195,7 +209,9 @@ async function readJson(req: Request, maxBytes: number): Promise<unknown> {
     new HttpError(
       413,
       `Body of ${n} bytes is larger than the limit of ${maxBytes} bytes`,
-      "Send fewer rows per request, or raise api.maxBodyBytes",
+      `Send fewer rows per request (${rowsThatFit(maxBytes, inputSize).fewest}–${
+        rowsThatFit(maxBytes, inputSize).most
+      } rows of ${inputSize} numbers fit, depending on their digits), or raise api.maxBodyBytes`,
     );
   const declared = req.headers.get("content-length");
   if (declared !== null) {

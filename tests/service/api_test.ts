@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createApi } from "../../src/service/api.ts";
+import { createApi, rowsThatFit } from "../../src/service/api.ts";
 import { AgentMetrics } from "../../src/service/metrics.ts";
 import type { StatusReport } from "../../src/service/status.ts";
 import { UsageError } from "../../src/errors.ts";
@@ -307,6 +307,19 @@ Deno.test("API refuses an oversized streamed body without reading it to the end"
   assert.equal(res.status, 413);
   await res.body?.cancel();
   assert.ok(pulled <= 4, `pulled ${pulled} chunks of an endless body`);
+});
+
+Deno.test("a body over api.maxBodyBytes is refused with how many rows of this model fit", async () => {
+  const { handle } = setup();
+  const res = await handle(post("/v1/predict", "{}", { "content-length": "999999" }));
+  assert.equal(res.status, 413);
+  const body = await res.json();
+  assert.match(
+    body.hint,
+    /\(53–512 rows of 4 numbers fit, depending on their digits\), or raise api\.maxBodyBytes/,
+  );
+  // The README's figures for MNIST rows in the default 1 MiB body.
+  assert.deepEqual(rowsThatFit(1048576, 784), { fewest: 70, most: 668 });
 });
 
 Deno.test("API turns a UsageError from the store into 422 with its message and hint", async () => {
