@@ -224,7 +224,7 @@ export class Agent {
       cleanup.push(() => serving.dispose());
 
       const loaded = await loadCheckpoint(state.checkpoints, model);
-      const foreign = loaded.skipped.filter((s) => /not of this model|weights, this model/.test(s.reason));
+      const foreign = loaded.skipped.filter((s) => s.kind === "other-model");
       if (foreign.length > 0) {
         throw new UsageError(
           `Checkpoint ${JSON.stringify(foreign[0].path)} was made by a different model than ${spec.id} ` +

@@ -55,7 +55,14 @@ export interface CheckpointModel {
 /** A checkpoint file that was passed over, and why. */
 export interface SkippedCheckpoint {
   path: string;
+  /** `other-model`: intact but made by another model (hash or size); `corrupt`: damaged or unreadable. */
+  kind: "corrupt" | "other-model";
   reason: string;
+}
+
+/** An intact checkpoint of another model (its hash or weight count differs from this model's). */
+export class OtherModelCheckpointError extends DecodeError {
+  override name = "OtherModelCheckpointError";
 }
 
 /** Result of {@linkcode loadCheckpoint}: the newest good checkpoint, if any, and what was skipped. */
@@ -107,7 +114,7 @@ export function decodeCheckpoint(
   }
   const hash = bytes.slice(8, 8 + MODEL_HASH_SIZE);
   if (toHex(hash) !== toHex(expectHash)) {
-    throw new DecodeError(
+    throw new OtherModelCheckpointError(
       DecodeErrorCode.BadValue,
       `Checkpoint is of model ${toHex(hash)}, not of this model ${toHex(expectHash)}`,
       8,
@@ -117,7 +124,7 @@ export function decodeCheckpoint(
   const n = view.getUint32(16, true);
   const extraLength = view.getUint32(20, true);
   if (n !== expectParams) {
-    throw new DecodeError(
+    throw new OtherModelCheckpointError(
       DecodeErrorCode.BadLength,
       `Checkpoint has ${n} weights, this model ${expectParams}`,
       16,
@@ -233,9 +240,14 @@ export async function loadCheckpoint(
       };
     } catch (e) {
       if (e instanceof CorruptStateError) {
-        skipped.push({ path, reason: e.message.replace(/^State file "[^"]*" is /, "") });
-      } else if (e instanceof DecodeError) skipped.push({ path, reason: e.message });
-      else throw e;
+        skipped.push({ path, kind: "corrupt", reason: e.message.replace(/^State file "[^"]*" is /, "") });
+      } else if (e instanceof DecodeError) {
+        skipped.push({
+          path,
+          kind: e instanceof OtherModelCheckpointError ? "other-model" : "corrupt",
+          reason: e.message,
+        });
+      } else throw e;
     }
   }
   return { skipped };

@@ -122,6 +122,7 @@ Deno.test("a corrupt newest checkpoint is reported and the previous good one is 
     assert.equal(skipped.length, 1);
     assert.equal(skipped[0].path, newest);
     assert.match(skipped[0].reason, /checksum mismatch/);
+    assert.equal(skipped[0].kind, "corrupt");
 
     // The next save keeps the new file and the older good one, and drops the corrupt one.
     m.weights = new Float32Array([3, 3]);
@@ -136,6 +137,7 @@ Deno.test("loadCheckpoint() skips a checkpoint of a different model version with
     const { checkpoint, skipped } = await loadCheckpoint(dir, fakeModel("mnist-mlp", 2, new Float32Array(2)));
     assert.equal(checkpoint, undefined);
     assert.match(skipped[0].reason, /of model 0101010101010101, not of this model 0202020202020202/);
+    assert.equal(skipped[0].kind, "other-model", "told apart by kind, not by the message text");
     // Other models' files and stray files are ignored.
     await Deno.writeTextFile(join(dir, "mnist-vit-000000000001.ckpt"), "x");
     await Deno.writeTextFile(join(dir, "notes.txt"), "x");
