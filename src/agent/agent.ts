@@ -48,8 +48,9 @@ import { SampleStore } from "./samples.ts";
 import { type Daemon, startDaemon } from "./daemon.ts";
 import { buildStatus } from "./status.ts";
 
-/** Seconds between held-out evaluations and status snapshots. */
+/** Milliseconds between held-out evaluations. */
 const EVAL_MS = 2000;
+/** Milliseconds between status snapshots (and checks of peers turning unusable). */
 const STATUS_MS = 5000;
 /** Most held-out rows evaluated (bounds the time an evaluation takes). */
 const MAX_EVAL_ROWS = 2000;
