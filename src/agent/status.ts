@@ -46,6 +46,23 @@ function addCounts(into: Record<string, number>, from: Partial<Record<string, nu
   for (const [k, n] of Object.entries(from)) if (n) into[k] = (into[k] ?? 0) + n;
 }
 
+/** Why a trusted peer's model is not merged into ours, or null when it is. */
+export function unusableReason(
+  g: PeerSnapshot | undefined,
+  l: StatusInputs["learner"]["peers"][number] | undefined,
+): string | null {
+  if (l && l.inSync && !l.ignored) return null;
+  if (!g || g.lastSeen === null) {
+    const mismatched = g?.rejects["model-mismatch"] ?? 0;
+    if (mismatched > 0) return `runs another model (${mismatched} datagrams refused)`;
+    return "never heard from: is it running, and does it trust this board?";
+  }
+  if (!g.alive) return "silent: not heard from recently";
+  if (!l) return "no model values received yet";
+  if (l.ignored) return `left out: score ${l.score.toFixed(2)} is below the trust threshold`;
+  return `catching up: ${Math.floor(l.coverage * 100)}% of its model known`;
+}
+
 /** The status report. */
 export function buildStatus(i: StatusInputs): StatusReport {
   const learnerPeers = new Map(i.learner.peers.map((p) => [p.key, p]));
@@ -73,6 +90,7 @@ export function buildStatus(i: StatusInputs): StatusReport {
       merged: l ? l.inSync && !l.ignored : false,
       datagramsIn: g?.datagramsIn ?? 0,
       rejects,
+      unusable: unusableReason(g, l),
     };
   });
   const rejected: Record<string, number> = {};

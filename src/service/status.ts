@@ -34,6 +34,11 @@ export interface PeerStatus {
   datagramsIn: number;
   /** Datagrams from this peer that were dropped, by reason. */
   rejects: Record<string, number>;
+  /**
+   * Why the peer's model is not part of ours right now, in a few words (null while it is merged).
+   * Absent in snapshots written by older versions.
+   */
+  unusable?: string | null;
 }
 
 /** Everything `agent status` shows. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { buildStatus } from "../../src/agent/status.ts";
+import { buildStatus, unusableReason } from "../../src/agent/status.ts";
 import { REJECT_REASONS } from "../../src/gossip/node.ts";
 import { statusProblem } from "../../src/service/status.ts";
 
@@ -81,6 +81,7 @@ Deno.test("buildStatus() lists trusted peers (heard or not) with last seen, scor
       merged: true,
       datagramsIn: 10,
       rejects: { replay: 1, "norm-bound": 2 },
+      unusable: null,
     },
     {
       fingerprint: "FP-C",
@@ -93,6 +94,48 @@ Deno.test("buildStatus() lists trusted peers (heard or not) with last seen, scor
       merged: false,
       datagramsIn: 0,
       rejects: {},
+      unusable: "never heard from: is it running, and does it trust this board?",
     },
   ]);
+});
+
+Deno.test("unusableReason() says why a peer's model is left out", () => {
+  const g = {
+    key: "bb",
+    fingerprint: "FP-B",
+    name: "b",
+    address: "127.0.0.1:9",
+    lastSeen: 100,
+    ageMs: 10,
+    alive: true,
+    trusted: true,
+    datagramsIn: 3,
+    datagramsOut: 0,
+    rejects: {},
+    score: 1,
+    progress: null,
+    sequence: null,
+  };
+  const l = {
+    key: "bb",
+    epoch: 1,
+    score: 0.9,
+    ignored: false,
+    inSync: true,
+    coverage: 1,
+    accepted: 3,
+    rejected: {},
+    lastStamp: 1,
+    harm: null,
+  };
+  assert.equal(unusableReason(g, l), null);
+  assert.match(unusableReason(undefined, undefined)!, /never heard from/);
+  assert.match(
+    unusableReason({ ...g, lastSeen: null, rejects: { "model-mismatch": 4 } }, undefined)!,
+    /another model \(4 datagrams/,
+  );
+  assert.match(unusableReason({ ...g, alive: false }, { ...l, ignored: true })!, /silent/);
+  assert.match(unusableReason(g, undefined)!, /no model values/);
+  assert.match(unusableReason(g, { ...l, ignored: true, score: 0.12 })!, /score 0.12 is below/);
+  assert.match(unusableReason(g, { ...l, inSync: false, coverage: 0.845 })!, /catching up: 84%/);
 });
