@@ -141,7 +141,10 @@ function columns() {
   const loss = store.loss.slice();
   const bin = store.bytesIn.slice();
   const bout = store.bytesOut.slice();
-  const rej = Object.fromEntries(Object.entries(store.rejects).map(([k, v]) => [k, v.slice()]));
+  // Our own broadcasts coming back are counted as "own" but are no problem: not charted.
+  const rej = Object.fromEntries(
+    Object.entries(store.rejects).filter(([k]) => k !== "own").map(([k, v]) => [k, v.slice()]),
+  );
   if (live && (t.length === 0 || live.t > t[t.length - 1])) {
     t.push(live.t);
     acc.push(live.accuracy);

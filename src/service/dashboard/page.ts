@@ -148,7 +148,13 @@ ${
     )
   }
 ${chart("chart-traffic", "Swarm traffic", "Gossip bytes received and sent since the agent started")}
-${chart("chart-rejects", "Rejected datagrams", "Datagrams dropped per minute, by reason")}
+${
+    chart(
+      "chart-rejects",
+      "Rejected datagrams",
+      "Datagrams dropped per minute, by reason (our own broadcasts coming back are not shown)",
+    )
+  }
 <section class="peers-box">
 <h2>Peers</h2>
 <table id="peers">
