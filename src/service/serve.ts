@@ -28,6 +28,16 @@ export function parseListen(listen: string): ListenAddress {
   return { hostname: m[1], port };
 }
 
+/**
+ * The URL a person on this machine opens for an API listening on `listen` (the dashboard is at `/`):
+ * a wildcard address (0.0.0.0, ::) becomes the loopback one.
+ */
+export function localUrl(listen: string): string {
+  const { hostname, port } = parseListen(listen);
+  const host = hostname === "0.0.0.0" ? "127.0.0.1" : hostname === "::" ? "::1" : hostname;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}/`;
+}
+
 /** True for 127.0.0.0/8, ::1 and `localhost`. */
 export function isLoopback(hostname: string): boolean {
   return hostname === "localhost" || hostname === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);

@@ -232,3 +232,12 @@ Deno.test("the dashboard is read-only and absent when the daemon offers none", a
   assertSafeHeaders(status);
   await status.body?.cancel();
 });
+
+Deno.test("localUrl() gives the address a person on the board opens", async () => {
+  const { localUrl } = await import("../../src/service/serve.ts");
+  assert.equal(localUrl("127.0.0.1:7070"), "http://127.0.0.1:7070/");
+  assert.equal(localUrl("0.0.0.0:7070"), "http://127.0.0.1:7070/");
+  assert.equal(localUrl("[::]:7070"), "http://[::1]:7070/");
+  assert.equal(localUrl("[::1]:8080"), "http://[::1]:8080/");
+  assert.equal(localUrl("localhost:80"), "http://localhost:80/");
+});
