@@ -162,11 +162,11 @@ export class MetricHistory {
       const i = (first + k) % this.capacity;
       if (!(this.#t[i] > sinceMs)) continue;
       out.t.push(this.#t[i]);
-      out.accuracy.push(nanToNull(this.#accuracy[i]));
-      out.loss.push(nanToNull(this.#loss[i]));
+      out.accuracy.push(nanToNull(round5(this.#accuracy[i])));
+      out.loss.push(nanToNull(round5(this.#loss[i])));
       out.bytesIn.push(this.#bytesIn[i]);
       out.bytesOut.push(this.#bytesOut[i]);
-      out.rss.push(this.#rss[i]);
+      out.rss.push(Math.round(this.#rss[i]));
       for (const [reason, col] of cols) out.rejects[reason].push(col[i]);
     }
     return out;
@@ -184,6 +184,11 @@ export class MetricHistory {
     this.#reasons.set(reason, col);
     return col;
   }
+}
+
+/** Five decimals: drops the float32 noise (0.9123000264167786) that would double the JSON's size. */
+function round5(v: number): number {
+  return Math.round(v * 1e5) / 1e5;
 }
 
 function finiteOrNaN(v: number | null): number {

@@ -85,3 +85,11 @@ Deno.test("MetricHistory refuses samples out of time order", () => {
   assert.throws(() => h.record(point(NaN)), /not after the newest/);
   assert.throws(() => new MetricHistory({ capacity: 0 }), /positive integer/);
 });
+
+Deno.test("MetricHistory answers accuracy and loss to five decimals, not with float32 noise", () => {
+  const h = new MetricHistory({ capacity: 1 });
+  h.record(point(1, { accuracy: 0.9123, loss: 0.123456789 }));
+  const s = h.series();
+  assert.deepEqual(s.accuracy, [0.9123]);
+  assert.deepEqual(s.loss, [0.12346]);
+});
