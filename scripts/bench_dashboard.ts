@@ -203,14 +203,22 @@ if (import.meta.main) {
       1000,
     );
     console.error(`node-1 at ${(warm.accuracy! * 100).toFixed(1)}% after ${warm.rounds} rounds; measuring…`);
+    const load = async () => (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
+    const loadBefore = await load();
     const results: PhaseResult[] = [];
     for (const [name, p] of [["idle", 0], [`polled ${polls}/s`, polls], ["idle again", 0]] as const) {
       results.push(await phase(name, board, seconds, p));
       console.error(`  ${name} done`);
     }
+    const loadAfter = await load();
     const ring = fullRingCost();
+    const [idle1, polled, idle2] = results;
+    const delta = (k: keyof PhaseResult) =>
+      Math.round(((polled[k] as number) - ((idle1[k] as number) + (idle2[k] as number)) / 2) * 100) / 100;
     if (values.json) {
-      console.log(JSON.stringify({ seconds, polls, phases: results, fullRing: ring }, null, 2));
+      console.log(
+        JSON.stringify({ seconds, polls, phases: results, fullRing: ring, loadBefore, loadAfter }, null, 2),
+      );
     } else {
       console.log(
         `Dashboard load, ${seconds} s a phase, predict batch 1 every 50 ms on node-1 (2 agents learning):`,
@@ -225,6 +233,11 @@ if (import.meta.main) {
             `${r.rssMaxMb} | ${r.pageRequests} | ${Number.isNaN(r.pageP95Ms) ? "-" : r.pageP95Ms} |`,
         );
       }
+      console.log(
+        `Polled minus the mean of the idle phases: p50 ${delta("p50Ms")} ms, p95 ${delta("p95Ms")} ms, ` +
+          `RSS median ${delta("rssMedianMb")} MB`,
+      );
+      console.log(`Load average (1, 5, 15 min) before: ${loadBefore}; after: ${loadAfter}`);
       console.log(
         `Full 24 h ring: ${ring.samples} samples in ${(ring.ringBytes / 1024).toFixed(0)} kB; ` +
           `its /v1/history answer is ${(ring.bytes / 1024).toFixed(0)} kB, made in ${ring.ms} ms`,

@@ -241,3 +241,34 @@ Deno.test("localUrl() gives the address a person on the board opens", async () =
   assert.equal(localUrl("[::1]:8080"), "http://[::1]:8080/");
   assert.equal(localUrl("localhost:80"), "http://localhost:80/");
 });
+
+Deno.test("a loopback API refuses a request whose Host is another name (DNS rebinding)", async () => {
+  const { guardLoopbackHost, serveApi } = await import("../../src/service/serve.ts");
+  const api = guardLoopbackHost(await setup());
+  for (const host of ["127.0.0.1:7070", "localhost:7070", "[::1]:7070", "127.1.2.3"]) {
+    const res = await api(get("/", { headers: { host } }));
+    assert.equal(res.status, 200, host);
+    await res.body?.cancel();
+  }
+  for (const host of ["evil.example:7070", "192.168.1.5:7070", "127.0.0.1.evil.example"]) {
+    const res = await api(get("/v1/status", { headers: { host } }));
+    assert.equal(res.status, 421, host);
+    assert.match((await res.json()).error, /is not a loopback name/);
+  }
+  // On a real socket, with the Host header a rebound DNS name would bring.
+  const server = serveApi(await setup(), { listen: "127.0.0.1:0", allowRemote: false, logger: nullLogger });
+  try {
+    const ask = async (host: string) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      await conn.write(
+        new TextEncoder().encode(`GET /v1/status HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+      );
+      const answer = new TextDecoder().decode(await new Response(conn.readable).arrayBuffer());
+      return answer.split("\r\n")[0];
+    };
+    assert.equal(await ask("attacker.example"), "HTTP/1.1 421 Misdirected Request");
+    assert.equal(await ask(`127.0.0.1:${server.port}`), "HTTP/1.1 200 OK");
+  } finally {
+    await server.shutdown();
+  }
+});
