@@ -16,6 +16,13 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { agentOk, AgentProcess, freeTcpPort, freeUdpPort, waitFor } from "../../scripts/lib/cluster.ts";
 import { loopbackConfig, prepareSwarm } from "../../scripts/lib/swarm.ts";
 import type { StatusReport } from "../../src/service/status.ts";
+import { createApi } from "../../src/service/api.ts";
+import { AgentMetrics } from "../../src/service/metrics.ts";
+import { serveApi } from "../../src/service/serve.ts";
+import { MetricHistory } from "../../src/service/history.ts";
+import { renderQrSvg } from "../../src/identity/qr.ts";
+import { nullLogger } from "../../src/log.ts";
+import { systemClock } from "../../src/time.ts";
 import { createSigner, randomSeed } from "../../src/identity/ed25519.ts";
 import { GossipNode } from "../../src/gossip/node.ts";
 import { deflateBody, encodeHello, MessageType } from "../../src/wire/mod.ts";
@@ -74,6 +81,14 @@ const INKED_PIXELS = `(() => {
   }
   return inked;
 })()`;
+
+/**
+ * Waits until `expression` is true in the page. (Playwright's waitForFunction with a string evaluates it
+ * with `new Function` inside the page, which the page's CSP rightly forbids; evaluate() is not bound by it.)
+ */
+async function waitInPage(page: Page, expression: string, timeoutMs = 30_000): Promise<void> {
+  await waitFor(() => page.evaluate(expression) as Promise<boolean>, expression, timeoutMs, 100);
+}
 
 function readPage(page: Page): Promise<Shown> {
   return page.evaluate(READ_PAGE) as Promise<Shown>;
@@ -202,11 +217,7 @@ Deno.test({
         assert.match(headers["content-security-policy"], /default-src 'none'.*script-src 'self'/);
         assert.equal(headers["x-content-type-options"], "nosniff");
         await page.waitForSelector("#live.on", { timeout: 20_000 });
-        await page.waitForFunction(
-          'Number(document.getElementById("chart-learning")?.dataset.points) >= 4',
-          undefined,
-          { timeout: 30_000 },
-        );
+        await waitInPage(page, 'Number(document.getElementById("chart-learning")?.dataset.points) >= 4');
         assert.equal(await page.locator(".chart canvas").count(), 3, "three charts");
         const inked = await inkedPixels(page);
         assert.ok(inked > 2000, `the charts have ink (${inked} pixels drawn)`);
@@ -311,6 +322,126 @@ Deno.test({
       await browser?.close();
       await Promise.all(agents.map((a) => a.stop(5000)));
       await Deno.remove(root, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+/** A fresh, unpaired board's status (no accuracy yet, no peers, nothing rejected). */
+function freshStatus(startedAt: string, rounds: number): StatusReport {
+  return {
+    node: { name: "fresh-board", fingerprint: "ABCD-EFGH" },
+    version: "0.1.0",
+    pid: 1,
+    startedAt,
+    updatedAt: new Date().toISOString(),
+    backend: "wasm",
+    model: { id: "mnist-mlp", hash: "00", parameters: 25_450 },
+    accuracy: null,
+    heldOut: 0,
+    samples: 0,
+    rounds,
+    loss: null,
+    gossip: {
+      datagramsIn: 0,
+      accepted: 0,
+      datagramsOut: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+      rejected: {},
+      largestDatagram: 0,
+    },
+    api: "127.0.0.1:0",
+    rss: 60e6,
+    peers: [],
+  };
+}
+
+Deno.test({
+  name:
+    "the dashboard of a fresh unpaired board draws without errors and starts over when the agent restarts",
+  ignore: !hasChromium,
+  async fn() {
+    // The real API handler and page on a real socket, with a board's data made up: nothing rejected, no
+    // peers, no accuracy yet (cases the learning swarm above never shows).
+    let startedAt = new Date(Date.now() - 60_000).toISOString();
+    let history = new MetricHistory({ capacity: 100 });
+    const fill = (h: MetricHistory, from: number, n: number) => {
+      for (let i = 0; i < n; i++) {
+        h.record({
+          t: from + i * 10_000,
+          accuracy: null,
+          loss: 2.3 - i * 0.1,
+          bytesIn: 0,
+          bytesOut: 0,
+          rss: 6e7,
+          rejects: {},
+        });
+      }
+    };
+    fill(history, Date.now() - 60_000, 5);
+    let rounds = 10;
+    const payload = "AGENT1:FRESHBOARD";
+    const qrSvg = await renderQrSvg(payload);
+    const handler = createApi({
+      inputSize: 784,
+      classes: 10,
+      predict: () => Promise.reject(new Error("not used")),
+      addSamples: () => Promise.reject(new Error("not used")),
+      status: () => freshStatus(startedAt, rounds),
+      metrics: new AgentMetrics({
+        datagrams: () => ({
+          received: 0,
+          receivedBytes: 0,
+          accepted: 0,
+          sent: 0,
+          sentBytes: 0,
+          rejected: {},
+          largest: 0,
+        }),
+        peers: () => ({ trusted: 0, alive: 0 }),
+        rounds: () => rounds,
+        loss: () => null,
+        accuracy: () => null,
+        samples: () => 0,
+        rss: () => 6e7,
+      }),
+      maxBodyBytes: 1024,
+      clock: systemClock,
+      logger: nullLogger,
+      dashboard: {
+        status: () => freshStatus(startedAt, rounds),
+        history: (since) => ({
+          ...history.series(since),
+          live: { t: Date.now(), accuracy: null, loss: 1, bytesIn: 0, bytesOut: 0, rss: 6e7, rejects: {} },
+        }),
+        pairing: () => Promise.resolve({ payload, qrSvg }),
+      },
+    });
+    const server = serveApi(handler, { listen: "127.0.0.1:0", allowRemote: false, logger: nullLogger });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    try {
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on("console", (m) => void (m.type() === "error" && problems.push(m.text())));
+      page.on("pageerror", (e) => problems.push(e.message));
+      await page.goto(`http://${server.address}/`);
+      await waitInPage(page, 'Number(document.getElementById("chart-learning")?.dataset.points) === 6');
+      assert.equal(await page.locator(".chart canvas").count(), 3);
+      assert.match(await page.locator("#peers tbody").innerText(), /No trusted peers yet/);
+      assert.equal(await page.locator('[data-field="accuracy"]').textContent(), "\u2014");
+
+      // The agent restarts: a new start time and a new, shorter ring. The page drops the old points.
+      history = new MetricHistory({ capacity: 100 });
+      fill(history, Date.now(), 1);
+      startedAt = new Date().toISOString();
+      rounds = 1;
+      await waitInPage(page, 'Number(document.getElementById("chart-learning")?.dataset.points) === 2');
+      assert.equal(await page.locator('[data-field="rounds"]').textContent(), "1");
+      assert.equal(await page.locator(".chart canvas").count(), 3, "charts drawn again, not duplicated");
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser.close();
+      await server.shutdown();
     }
   },
 });

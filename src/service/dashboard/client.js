@@ -39,6 +39,8 @@ let live = null;
 let since = 0;
 const charts = {};
 let failures = 0;
+/** The agent's start time: when it changes, the agent restarted. */
+let startedAt = null;
 
 function field(name) {
   return document.querySelector(`[data-field="${name}"]`);
@@ -273,12 +275,21 @@ function setLive(ok, text) {
   el.className = ok ? "live on" : "live off";
 }
 
+/** Forgets what was drawn (the agent restarted: its ring and counters started again). */
+function reset() {
+  for (const k of ["t", "accuracy", "loss", "bytesIn", "bytesOut"]) store[k] = [];
+  store.rejects = {};
+  since = 0;
+  for (const key of ["learning", "traffic", "rejects"]) charts[key]?.destroy();
+  for (const key of Object.keys(charts)) delete charts[key];
+}
+
 async function tick() {
   try {
-    const [status, history] = await Promise.all([
-      getJson("/v1/status"),
-      getJson(`/v1/history?since=${since}`),
-    ]);
+    const status = await getJson("/v1/status");
+    if (startedAt !== null && status.startedAt !== startedAt) reset();
+    startedAt = status.startedAt;
+    const history = await getJson(`/v1/history?since=${since}`);
     addHistory(history);
     showStatus(status);
     draw();
