@@ -1,11 +1,11 @@
 /**
- * `deno task bench:dashboard [-- --seconds 60] [--polls 4] [--json]`: does watching the dashboard
+ * `deno task bench:dashboard [-- --seconds 60] [--polls 4] [--cycles 1] [--json]`: does watching the dashboard
  * cost a board anything? Two real agents on loopback, paired and learning MNIST. On node-1, a steady
  * predict load (one batch-1 `/v1/predict` every 50 ms, latency measured by the client) runs through
  * three phases of `--seconds` each, in one run: idle, polled (the page's data endpoints asked `--polls`
  * times a second: `/v1/status` and the whole `/v1/history` each time, and the page `/` once a second —
  * more than an open page asks, which is one `/v1/status` and one `/v1/history?since=…` every 2 s), and
- * idle again, so drift shows. RSS is read from /proc/PID/status once a second (not through the API).
+ * idle again, so drift shows (`--cycles N` repeats polled + idle N times). RSS is read from /proc/PID/status once a second (not through the API).
  *
  * Also, in-process: the cost of answering `/v1/history` for a full 24 h ring (8,640 samples, 8 reject
  * reasons), the largest answer the endpoint can give.
@@ -27,6 +27,8 @@ export interface PhaseResult {
   maxMs: number;
   rssMedianMb: number;
   rssMaxMb: number;
+  /** RSS at the phase's end minus at its start. */
+  rssGrowthMb: number;
   /** Dashboard requests answered in the phase (0 when idle). */
   pageRequests: number;
   pageP95Ms: number;
@@ -84,6 +86,7 @@ async function phase(
     );
   });
   const memory = every(1000, endAt, async () => void rss.push(await rssBytes(agent.pid)));
+  const rssGrowth = () => rss[rss.length - 1] - rss[0];
   const page = polls > 0
     ? every(1000 / polls, endAt, async (i) => {
       pageTimes.push(await timed(`${base}/v1/status`));
@@ -92,6 +95,7 @@ async function phase(
     })
     : Promise.resolve();
   await Promise.all([predict, memory, page]);
+  const growth = rssGrowth();
   latencies.sort((a, b) => a - b);
   rss.sort((a, b) => a - b);
   pageTimes.sort((a, b) => a - b);
@@ -106,6 +110,7 @@ async function phase(
     maxMs: ms(latencies[latencies.length - 1]),
     rssMedianMb: mb(quantile(rss, 0.5)),
     rssMaxMb: mb(rss[rss.length - 1]),
+    rssGrowthMb: mb(growth),
     pageRequests: pageTimes.length,
     pageP95Ms: ms(quantile(pageTimes, 0.95)),
   };
@@ -148,13 +153,14 @@ export function fullRingCost(): { samples: number; bytes: number; ms: number; ri
 }
 
 if (import.meta.main) {
-  let values: { seconds: string; polls: string; json: boolean };
+  let values: { seconds: string; polls: string; cycles: string; json: boolean };
   try {
     ({ values } = parseArgs({
       args: Deno.args[0] === "--" ? Deno.args.slice(1) : Deno.args,
       options: {
         seconds: { type: "string", default: "60" },
         polls: { type: "string", default: "4" },
+        cycles: { type: "string", default: "1" },
         json: { type: "boolean", default: false },
       },
     }));
@@ -162,7 +168,7 @@ if (import.meta.main) {
     console.error(
       `bench:dashboard: error: ${
         (e as Error).message
-      }\n  hint: deno task bench:dashboard -- [--seconds 60] [--polls 4] [--json]`,
+      }\n  hint: deno task bench:dashboard -- [--seconds 60] [--polls 4] [--cycles 1] [--json]`,
     );
     Deno.exit(2);
   }
@@ -174,6 +180,11 @@ if (import.meta.main) {
   }
   if (!Number.isInteger(polls) || polls < 1 || polls > 50) {
     console.error(`bench:dashboard: error: --polls ${JSON.stringify(values.polls)} is not 1..50`);
+    Deno.exit(2);
+  }
+  const cycles = Number(values.cycles);
+  if (!Number.isInteger(cycles) || cycles < 1 || cycles > 20) {
+    console.error(`bench:dashboard: error: --cycles ${JSON.stringify(values.cycles)} is not 1..20`);
     Deno.exit(2);
   }
   const root = await Deno.makeTempDir({ prefix: "agent-dash-bench-" });
@@ -206,15 +217,19 @@ if (import.meta.main) {
     const load = async () => (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
     const loadBefore = await load();
     const results: PhaseResult[] = [];
-    for (const [name, p] of [["idle", 0], [`polled ${polls}/s`, polls], ["idle again", 0]] as const) {
+    const plan: [string, number][] = [["idle", 0]];
+    for (let c = 0; c < cycles; c++) plan.push([`polled ${polls}/s`, polls], ["idle", 0]);
+    for (const [name, p] of plan) {
       results.push(await phase(name, board, seconds, p));
       console.error(`  ${name} done`);
     }
     const loadAfter = await load();
     const ring = fullRingCost();
-    const [idle1, polled, idle2] = results;
-    const delta = (k: keyof PhaseResult) =>
-      Math.round(((polled[k] as number) - ((idle1[k] as number) + (idle2[k] as number)) / 2) * 100) / 100;
+    const mean = (rows: PhaseResult[], k: keyof PhaseResult) =>
+      rows.reduce((a, r) => a + (r[k] as number), 0) / rows.length;
+    const idle = results.filter((r) => r.pageRequests === 0);
+    const polledRows = results.filter((r) => r.pageRequests > 0);
+    const delta = (k: keyof PhaseResult) => Math.round((mean(polledRows, k) - mean(idle, k)) * 100) / 100;
     if (values.json) {
       console.log(
         JSON.stringify({ seconds, polls, phases: results, fullRing: ring, loadBefore, loadAfter }, null, 2),
@@ -224,18 +239,21 @@ if (import.meta.main) {
         `Dashboard load, ${seconds} s a phase, predict batch 1 every 50 ms on node-1 (2 agents learning):`,
       );
       console.log(
-        "| phase | predicts | p50 ms | p95 ms | p99 ms | max ms | RSS median MB | RSS max MB | page requests | page p95 ms |",
+        "| phase | predicts | p50 ms | p95 ms | p99 ms | max ms | RSS median MB | RSS max MB | RSS growth MB | " +
+          "page requests | page p95 ms |",
       );
-      console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+      console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
       for (const r of results) {
         console.log(
           `| ${r.phase} | ${r.predicts} | ${r.p50Ms} | ${r.p95Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.rssMedianMb} | ` +
-            `${r.rssMaxMb} | ${r.pageRequests} | ${Number.isNaN(r.pageP95Ms) ? "-" : r.pageP95Ms} |`,
+            `${r.rssMaxMb} | ${r.rssGrowthMb} | ${r.pageRequests} | ${
+              Number.isNaN(r.pageP95Ms) ? "-" : r.pageP95Ms
+            } |`,
         );
       }
       console.log(
-        `Polled minus the mean of the idle phases: p50 ${delta("p50Ms")} ms, p95 ${delta("p95Ms")} ms, ` +
-          `RSS median ${delta("rssMedianMb")} MB`,
+        `Mean of the polled phases minus mean of the idle ones: p50 ${delta("p50Ms")} ms, ` +
+          `p95 ${delta("p95Ms")} ms, RSS growth in a phase ${delta("rssGrowthMb")} MB`,
       );
       console.log(`Load average (1, 5, 15 min) before: ${loadBefore}; after: ${loadAfter}`);
       console.log(
