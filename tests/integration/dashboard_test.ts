@@ -20,7 +20,7 @@ import { createApi } from "../../src/service/api.ts";
 import { AgentMetrics } from "../../src/service/metrics.ts";
 import { serveApi } from "../../src/service/serve.ts";
 import { MetricHistory } from "../../src/service/history.ts";
-import { renderQrSvg } from "../../src/identity/qr.ts";
+import { readQrImage, renderQrSvg } from "../../src/identity/qr.ts";
 import { nullLogger } from "../../src/log.ts";
 import { systemClock } from "../../src/time.ts";
 import { createSigner, randomSeed } from "../../src/identity/ed25519.ts";
@@ -282,7 +282,9 @@ Deno.test({
 
         // The pairing code on the page is this board's `agent id` payload.
         assert.equal(await page.locator("#pair-command").textContent(), `agent trust ${nodes[0].id.payload}`);
-        assert.equal(await page.locator(".qr svg").count(), 1);
+        // …and the code as the browser draws it reads back as that payload (what a phone's camera gets).
+        const drawn = await page.locator(".qr svg").screenshot();
+        assert.equal(readQrImage(new Uint8Array(drawn)), nodes[0].id.payload);
 
         await Deno.mkdir(join(SCREENSHOT, ".."), { recursive: true });
         await page.screenshot({ path: SCREENSHOT, fullPage: true });
