@@ -20,7 +20,7 @@
 import type { Config } from "../config/mod.ts";
 import { DecodeError, UsageError } from "../errors.ts";
 import type { GossipService, Transport } from "../gossip/mod.ts";
-import { type Identity, loadIdentity, resolveNodeName, TrustStore } from "../identity/mod.ts";
+import { encodePayload, type Identity, loadIdentity, resolveNodeName, TrustStore } from "../identity/mod.ts";
 import { LearnMessage, type Samples, SwarmLearner } from "../learn/learner.ts";
 import { type Attack, Attacker, flipLabels, MESSAGE_ATTACKS } from "../learn/swarm_sim.ts";
 import { modelOptionsFromConfig, tuningFromConfig } from "../learn/from_config.ts";
@@ -35,6 +35,9 @@ import {
   type TrainableModel,
 } from "../model/mod.ts";
 import { createApi } from "../service/api.ts";
+import type { HistoryReport } from "../service/dashboard/routes.ts";
+import type { Pairing } from "../service/dashboard/page.ts";
+import { type HistoryPoint, MetricHistory } from "../service/history.ts";
 import { AgentMetrics } from "../service/metrics.ts";
 import { type ApiServer, checkListen, serveApi } from "../service/serve.ts";
 import { STATUS_FORMAT, type StatusReport } from "../service/status.ts";
@@ -117,6 +120,9 @@ export class Agent {
   #checkpointing: Promise<void> = Promise.resolve();
   #evaluating: Promise<void> = Promise.resolve();
   #live: Config;
+  /** Accuracy, loss, traffic and rejects over time for the dashboard (fixed memory, see history.ts). */
+  #history = new MetricHistory();
+  #pairing: Promise<Pairing> | undefined;
 
   private constructor(parts: {
     o: AgentOptions;
@@ -335,6 +341,20 @@ export class Agent {
         },
         clock,
         logger: logger.child({ component: "api" }),
+        dashboard: {
+          status: () => {
+            if (!agent) throw new UsageError("The agent is still starting", "Try again in a moment");
+            return agent.status();
+          },
+          history: (since) => {
+            if (!agent) throw new UsageError("The agent is still starting", "Try again in a moment");
+            return agent.history(since);
+          },
+          pairing: () => {
+            if (!agent) throw new UsageError("The agent is still starting", "Try again in a moment");
+            return agent.pairing();
+          },
+        },
       });
       const api = serveApi(handler, {
         listen: config.api.listen,
@@ -433,6 +453,8 @@ export class Agent {
       this.#evaluating = this.#evaluate().finally(() => (busy = false));
     }, EVAL_MS));
     this.#timers.push(setInterval(() => void this.#writeStatus(), STATUS_MS));
+    this.#history.record(this.#historyPoint());
+    this.#timers.push(setInterval(() => this.#recordHistory(), this.#history.intervalMs));
     this.#lastCheckpoint = this.#clock.now();
     this.#watcher = watchForReload({
       files: [this.#o.configPath, this.#o.state.trustStore],
@@ -520,8 +542,7 @@ export class Agent {
   #logUnusablePeers(peers: StatusReport["peers"]): void {
     for (const p of peers) {
       const reason = p.unusable ?? null;
-      const actionable = reason !== null && !reason.startsWith("never heard") &&
-        !reason.startsWith("not heard");
+      const actionable = reason !== null && /^(runs another model|left out)/.test(reason);
       const before = this.#unusable.get(p.fingerprint);
       if (actionable && before !== reason.split(":")[0]) {
         this.#unusable.set(p.fingerprint, reason.split(":")[0]);
@@ -565,6 +586,41 @@ export class Agent {
       api: this.apiAddress,
       rss: Deno.memoryUsage().rss,
     });
+  }
+
+  #historyPoint(): HistoryPoint {
+    const c = this.#gossip.node.counters();
+    const loss = this.#learner.stats(this.#clock.now()).lastLoss;
+    return {
+      t: this.#wall(),
+      accuracy: this.#accuracy,
+      loss: Number.isFinite(loss) ? loss : null,
+      bytesIn: c.receivedBytes,
+      bytesOut: c.sentBytes,
+      rss: Deno.memoryUsage().rss,
+      rejects: c.rejected,
+    };
+  }
+
+  #recordHistory(): void {
+    const p = this.#historyPoint();
+    // A wall clock set back (NTP) would break the time order: skip until it passes the newest sample.
+    if (p.t > (this.#history.lastTime ?? -Infinity)) this.#history.record(p);
+  }
+
+  /** Samples newer than `sinceMs` (wall-clock ms) and the values right now (`GET /v1/history`). */
+  history(sinceMs: number): HistoryReport {
+    return { ...this.#history.series(sinceMs), live: this.#historyPoint() };
+  }
+
+  /** This board's pairing payload and its QR code as SVG (what `agent id` shows), made once. */
+  pairing(): Promise<Pairing> {
+    this.#pairing ??= (async () => {
+      const payload = encodePayload({ publicKey: this.identity.publicKey, name: this.#daemon.status().name });
+      const { renderQrSvg } = await import("../identity/qr.ts");
+      return { payload, qrSvg: await renderQrSvg(payload) };
+    })();
+    return this.#pairing;
   }
 
   /** Re-reads the trust store and the config file; applies live keys, logs the rest. */

@@ -50,9 +50,9 @@ function addCounts(into: Record<string, number>, from: Partial<Record<string, nu
 const HARMLESS = new Set(["stale", "replay", "own", "self"]);
 
 /**
- * Why a trusted peer is not in our swarm model, for a person: another model, never heard, silent, or
- * left out of the merge by the learner's checks (with the reasons counted). Null while it is simply
- * catching up (its model not fully known yet) or merged.
+ * Why a trusted peer is not in our swarm model, for a person: another model, never heard, silent,
+ * left out of the merge by the learner's checks (with the reasons counted), or still catching up.
+ * Null when it is merged.
  */
 export function unusableReason(
   g: PeerSnapshot | undefined,
@@ -65,16 +65,18 @@ export function unusableReason(
       ourModel.slice(0, 16)
     }): its updates are dropped; give both boards the same model spec`;
   }
+  if (l && l.inSync && !l.ignored) return null;
   if (!g || g.lastSeen === null) {
     return "never heard from: is it running on this network, and does it trust this board ('agent trust')?";
   }
   if (!g.alive) return "not heard from recently (down, or out of reach)";
-  if (l && l.ignored) {
+  if (!l) return "no model values received yet";
+  if (l.ignored) {
     const why = Object.entries(rejects).filter(([k, n]) => n > 0 && !HARMLESS.has(k))
       .sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(", ");
     return `left out of the merge: its updates failed our checks${why ? ` (${why})` : ""}`;
   }
-  return null;
+  return `catching up: ${Math.floor(l.coverage * 100)}% of its model known`;
 }
 
 /** The status report. */

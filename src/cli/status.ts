@@ -9,7 +9,8 @@ import { STATUS_FORMAT, statusProblem } from "../service/status.ts";
 import { readCheckedJson } from "../state/mod.ts";
 import { fingerprint, readPublicKey } from "../identity/mod.ts";
 import { CorruptStateError } from "../errors.ts";
-import { parseListen } from "../service/serve.ts";
+import { localUrl, parseListen } from "../service/serve.ts";
+import { UsageError } from "../errors.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { intOpt } from "./command.ts";
 
@@ -20,17 +21,24 @@ export type StatusSource = { kind: "live"; api: string } | { kind: "snapshot"; p
 export const statusCommand: Command = {
   name: "status",
   summary: "Show the node's model, accuracy, rounds and peers",
-  usage: ["status [--watch [--interval S] [--count N]]"],
+  usage: ["status [--watch [--interval S] [--count N]]", "status --open"],
   description:
     "Asks the running agent over its local API (api.listen). When it is not running, shows the last status\n" +
-    "snapshot it saved in the state directory, and says so.",
+    "snapshot it saved in the state directory, and says so. --open prints the address of the agent's\n" +
+    "dashboard page (charts, peers, pairing QR code) and opens it with xdg-open when there is one.",
   options: {
     watch: { type: "boolean", short: "w", help: "Refresh until interrupted (Ctrl-C)" },
     interval: { type: "string", arg: "S", help: "Seconds between refreshes with --watch (default 2)" },
     count: { type: "string", arg: "N", help: "With --watch: stop after N refreshes" },
+    open: { type: "boolean", short: "o", help: "Print the dashboard's URL and open it in a browser" },
   },
   positionals: [0, 0],
-  examples: ["agent status", "agent status --json", "agent status --watch --interval 1"],
+  examples: [
+    "agent status",
+    "agent status --json",
+    "agent status --watch --interval 1",
+    "agent status --open",
+  ],
   run: runStatus,
 };
 
@@ -38,8 +46,12 @@ async function runStatus(ctx: CommandContext): Promise<number> {
   const interval = intOpt(ctx, "interval", 1, 3600, "status") ?? 2;
   const count = intOpt(ctx, "count", 1, 1_000_000, "status");
   const watch = ctx.values.watch === true;
+  if (ctx.values.open === true && watch) {
+    throw new UsageError("Options --open and --watch do not go together", "Use one of them");
+  }
   const config = await ctx.config();
   const api = config.api.listen;
+  if (ctx.values.open === true) return await openDashboard(ctx, api);
   if (!watch) return await showOnce(ctx, api, false);
   for (let i = 0; count === undefined || i < count; i++) {
     if (i > 0) await new Promise((r) => setTimeout(r, interval * 1000));
@@ -65,6 +77,59 @@ async function showOnce(ctx: CommandContext, api: string, clear: boolean): Promi
     source: source.kind,
   });
   return 0;
+}
+
+/** `--open`: checks the agent answers, prints the page's URL and hands it to xdg-open if there is one. */
+async function openDashboard(ctx: CommandContext, api: string): Promise<number> {
+  const publicKey = await readPublicKey(ctx.state);
+  const got = await fetchStatus(api, ctx.state.status, {
+    expectFingerprint: publicKey ? fingerprint(publicKey) : undefined,
+  });
+  const why = "error" in got ? got.error : got.source.kind === "live" ? undefined : got.source.reason;
+  if (why !== undefined) {
+    ctx.io.stderr(
+      `agent: error: no dashboard to open: ${why}\n  hint: The page is served by the running agent: ` +
+        "start it with 'agent run'\n",
+    );
+    return 1;
+  }
+  const url = localUrl(api);
+  const opener = findOnPath("xdg-open", ctx.io.env.PATH);
+  let opened = false;
+  let note = "";
+  if (opener === undefined) {
+    note = "No xdg-open here: open the address in a browser on this machine (or through an SSH tunnel)";
+  } else {
+    const out = await new Deno.Command(opener, {
+      args: [url],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    })
+      .output();
+    opened = out.success;
+    const err = new TextDecoder().decode(out.stderr).trim().split("\n")[0];
+    note = opened
+      ? `Opened with ${opener}`
+      : `xdg-open could not open it (exit ${out.code}${err ? `: ${err}` : ""}): open the address yourself`;
+  }
+  ctx.print(`Dashboard: ${url}\n${note}\n`, { dashboard: url, opened });
+  return 0;
+}
+
+/** The first executable file called `name` in the `PATH` list, or undefined. */
+function findOnPath(name: string, path: string | undefined): string | undefined {
+  for (const dir of (path ?? "").split(":")) {
+    if (dir === "") continue;
+    const file = `${dir}/${name}`;
+    try {
+      const info = Deno.statSync(file);
+      if (info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0) return file;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }
 
 /** Options for {@linkcode fetchStatus}. */
@@ -165,6 +230,9 @@ export function formatStatus(r: StatusReport, source: StatusSource, now: number)
     ],
     ["Rejected", rejected.length ? rejected.map(([k, n]) => `${k} ${n}`).join(", ") : "none"],
     ["API", r.api],
+    ...(source.kind === "live"
+      ? [["Page", `${localUrl(source.api)} (agent status --open)`] as [string, string]]
+      : []),
     ["Memory", `${bytes(r.rss)} resident`],
   ];
   for (const [k, v] of rows) lines.push(`${k.padEnd(9)} ${v}`);

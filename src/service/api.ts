@@ -9,7 +9,9 @@
  * | POST   | /v1/samples   | `{"rows": [[…], …], "labels": [y, …]}` | `{"accepted": n, "stored": total}`       |
  * | GET    | /v1/status    | -                                      | {@linkcode StatusReport}                 |
  * | GET    | /metrics      | -                                      | Prometheus text format                   |
+ * | GET    | /, /v1/history, /assets/… | -                          | the dashboard (see `dashboard/routes.ts`) |
  *
+ * Every answer carries the dashboard's {@linkcode SECURITY_HEADERS} (Content-Security-Policy, nosniff).
  * Every refusal is a 4xx with `{"error": reason, "hint": what to do}`; bodies larger than
  * `maxBodyBytes` are refused from their `Content-Length` before any byte is read, or as soon as a
  * streamed body passes the limit. A bad request never reaches the model or the sample store.
@@ -20,6 +22,13 @@ import type { Clock } from "../time.ts";
 import type { Logger } from "../log.ts";
 import { UsageError } from "../errors.ts";
 import type { StatusReport } from "./status.ts";
+import {
+  DASHBOARD_ROUTES,
+  type DashboardDeps,
+  DashboardRequestError,
+  dashboardResponse,
+  SECURITY_HEADERS,
+} from "./dashboard/routes.ts";
 
 /** What the API needs from the daemon. */
 export interface ApiDeps {
@@ -47,6 +56,8 @@ export interface ApiDeps {
   maxRows?: number;
   /** Monotonic clock for the inference latency histogram. */
   clock: Clock;
+  /** The dashboard page and its data; without it, `/` and `/v1/history` answer 404. */
+  dashboard?: DashboardDeps;
   logger: Logger;
 }
 
@@ -59,6 +70,10 @@ export const ROUTES = {
   "/v1/samples": "POST",
   "/v1/status": "GET",
   "/metrics": "GET",
+  ...Object.fromEntries(DASHBOARD_ROUTES.map((p) => [p, "GET"])) as Record<
+    typeof DASHBOARD_ROUTES[number],
+    "GET"
+  >,
 } as const;
 
 /** An HTTP refusal with a reason (never a bug). */
@@ -78,7 +93,7 @@ export function createApi(deps: ApiDeps): Handler {
     try {
       res = await dispatch(req, path);
     } catch (e) {
-      if (e instanceof HttpError) {
+      if (e instanceof HttpError || e instanceof DashboardRequestError) {
         res = errorResponse(e.status, e.message, e.hint);
       } else if (e instanceof UsageError) {
         res = errorResponse(422, e.message, e.hint);
@@ -90,22 +105,28 @@ export function createApi(deps: ApiDeps): Handler {
       if (req.body && !req.bodyUsed) await req.body.cancel().catch(() => {});
     }
     deps.metrics.request(route, res.status);
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.headers.set(k, v);
     return res;
   };
 
   async function dispatch(req: Request, path: string): Promise<Response> {
     const allowed = (ROUTES as Record<string, string>)[path];
-    if (allowed === undefined) {
+    const isDashboard = (DASHBOARD_ROUTES as readonly string[]).includes(path);
+    if (allowed === undefined || (isDashboard && !deps.dashboard)) {
       throw new HttpError(
         404,
         `No such endpoint: ${JSON.stringify(path)}`,
-        `Endpoints: ${Object.entries(ROUTES).map(([p, m]) => `${m} ${p}`).join(", ")}`,
+        `Endpoints: ${
+          Object.entries(ROUTES).filter(([p]) => !p.startsWith("/assets/")).map(([p, m]) => `${m} ${p}`)
+            .join(", ")
+        }`,
       );
     }
     if (req.method !== allowed && !(allowed === "GET" && req.method === "HEAD")) {
       const e = new HttpError(405, `${req.method} is not allowed on ${path}`, `Use ${allowed} ${path}`);
       throw e;
     }
+    if (isDashboard) return await dashboardResponse(new URL(req.url), deps.dashboard!);
     switch (path) {
       case "/v1/predict":
         return await predict(req);

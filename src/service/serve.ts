@@ -28,6 +28,16 @@ export function parseListen(listen: string): ListenAddress {
   return { hostname: m[1], port };
 }
 
+/**
+ * The URL a person on this machine opens for an API listening on `listen` (the dashboard is at `/`):
+ * a wildcard address (0.0.0.0, ::) becomes the loopback one.
+ */
+export function localUrl(listen: string): string {
+  const { hostname, port } = parseListen(listen);
+  const host = hostname === "0.0.0.0" ? "127.0.0.1" : hostname === "::" ? "::1" : hostname;
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}/`;
+}
+
 /** True for 127.0.0.0/8, ::1 and `localhost`. */
 export function isLoopback(hostname: string): boolean {
   return hostname === "localhost" || hostname === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
@@ -45,6 +55,36 @@ export function checkListen(listen: string, allowRemote: boolean): ListenAddress
     );
   }
   return addr;
+}
+
+/**
+ * For a loopback listener: refuses requests whose `Host` is not a loopback name or address, so a web
+ * page from elsewhere cannot reach the API through a DNS name rebound to 127.0.0.1 (the browser would
+ * send that name). Listeners with `api.allowRemote` accept any host.
+ */
+export function guardLoopbackHost(handler: Handler): Handler {
+  return (req) => {
+    const host = req.headers.get("host");
+    let name: string | undefined;
+    try {
+      name = host === null ? undefined : new URL(`http://${host}/`).hostname.replace(/^\[|\]$/g, "");
+    } catch {
+      name = undefined;
+    }
+    if (name !== undefined && isLoopback(name)) return handler(req);
+    return Promise.resolve(
+      new Response(
+        JSON.stringify({
+          error: `Host ${JSON.stringify(host)} is not a loopback name; this API answers on loopback only`,
+          hint: "Use http://127.0.0.1:PORT/ or http://localhost:PORT/ (an SSH tunnel for another machine)",
+        }) + "\n",
+        {
+          status: 421,
+          headers: { "content-type": "application/json; charset=utf-8", "x-content-type-options": "nosniff" },
+        },
+      ),
+    );
+  };
 }
 
 /** A running API server. */
@@ -80,7 +120,7 @@ export function serveApi(
           headers: { "content-type": "application/json" },
         });
       },
-    }, handler);
+    }, isLoopback(hostname) ? guardLoopbackHost(handler) : handler);
   } catch (e) {
     if (e instanceof Deno.errors.AddrInUse) {
       throw new UsageError(

@@ -36,7 +36,8 @@ export interface PeerStatus {
   rejects: Record<string, number>;
   /**
    * Why this trusted peer does not help our model right now, in words (another model, never heard,
-   * left out of the merge and for what), or null when it is merged or simply catching up.
+   * silent, left out of the merge and for what, catching up), or null while it is merged.
+   * Absent in snapshots written by older versions.
    */
   unusable?: string | null;
 }

@@ -146,5 +146,10 @@ Deno.test("unusableReason() says why a trusted peer does not help: another model
     unusableReason(g, l, { "norm-bound": 4, stale: 9, "value-bound": 1 }, "01"),
     "left out of the merge: its updates failed our checks (norm-bound 4, value-bound 1)",
   );
-  assert.equal(unusableReason(g, { ...l, ignored: false, inSync: false }, {}, "01"), null, "catching up");
+  assert.equal(
+    unusableReason(g, { ...l, ignored: false, inSync: false, coverage: 0.845 }, {}, "01"),
+    "catching up: 84% of its model known",
+  );
+  assert.equal(unusableReason(g, undefined, {}, "01"), "no model values received yet");
+  assert.equal(unusableReason(g, { ...l, ignored: false }, {}, "01"), null, "merged");
 });

@@ -133,6 +133,7 @@ Deno.test("agent status names a corrupt snapshot instead of crashing", async () 
   }
 });
 
+/** A live API on loopback answering `live`. */
 function liveApi(live: StatusReport) {
   const handler = createApi({
     inputSize: 4,
@@ -207,4 +208,51 @@ Deno.test("agent status rejects a bad --interval with a usage error", async () =
   const io = recordingIo({});
   assert.equal(await runCli(["status", "--interval", "0"], io), 2);
   assert.match(io.err.join(""), /Option --interval 0 is out of range 1..3600/);
+});
+
+Deno.test("agent status --open prints the dashboard URL and hands it to xdg-open", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dash-open-" });
+  const server = liveApi(report());
+  try {
+    // A stand-in xdg-open that records the URL it was given.
+    const bin = `${dir}/bin`;
+    await Deno.mkdir(bin);
+    await Deno.writeTextFile(`${bin}/xdg-open`, `#!/bin/sh\nprintf '%s' "$1" > '${dir}/opened'\n`, {
+      mode: 0o755,
+    });
+    const io = recordingIo({ AGENT_API_LISTEN: server.address, PATH: `${bin}:/usr/bin:/bin` });
+    assert.equal(await runCli(["status", "--open", "--state", dir], io), 0, io.err.join(""));
+    const url = `http://${server.address}/`;
+    assert.match(io.out.join(""), new RegExp(`^Dashboard: ${url.replace(/\./g, "\\.")}\nOpened with `));
+    assert.equal(await Deno.readTextFile(`${dir}/opened`), url);
+
+    const plain = recordingIo({ AGENT_API_LISTEN: server.address, PATH: `${dir}/empty` });
+    assert.equal(await runCli(["status", "--open", "--state", dir, "--json"], plain), 0);
+    assert.deepEqual(JSON.parse(plain.out.join("")), { dashboard: url, opened: false });
+
+    const table = recordingIo({ AGENT_API_LISTEN: server.address });
+    assert.equal(await runCli(["status", "--state", dir], table), 0);
+    assert.match(
+      table.out.join(""),
+      new RegExp(`Page +${url.replace(/\./g, "\\.")} \\(agent status --open\\)`),
+    );
+  } finally {
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("agent status --open refuses when no agent is running, and with --watch", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dash-open-" });
+  try {
+    const io = recordingIo({ AGENT_API_LISTEN: "127.0.0.1:1" });
+    assert.equal(await runCli(["status", "--open", "--state", dir], io), 1);
+    assert.match(io.err.join(""), /no dashboard to open: the agent is not running/);
+    assert.match(io.err.join(""), /hint: The page is served by the running agent/);
+    const both = recordingIo({ AGENT_API_LISTEN: "127.0.0.1:1" });
+    assert.equal(await runCli(["status", "--open", "--watch", "--state", dir], both), 2);
+    assert.match(both.err.join(""), /--open and --watch do not go together/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
