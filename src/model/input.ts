@@ -106,6 +106,22 @@ export class InputCheck {
     this.#std = expand(norm.std, 1);
   }
 
+  /** The same range check without the transform (for stored raw rows that are normalised later). */
+  rangeOnly(): InputCheck {
+    return new InputCheck(this.shape, this.norm.range ? { range: this.norm.range } : {});
+  }
+
+  /** Normalised copies of `count` rows that were already checked (e.g. raw rows kept on disk). */
+  normalise(x: Float32Array, count: number): Float32Array {
+    if (!this.transforms) return x;
+    const out = new Float32Array(count * this.size);
+    for (let r = 0; r < count; r++) {
+      const p = this.prepare(x.subarray(r * this.size, (r + 1) * this.size), out, r * this.size);
+      if (p) throw new Error(`Bug: a checked row ${r} fails its check: ${this.explain(p)}`);
+    }
+    return out;
+  }
+
   /** Whether rows are changed on the way in (scale or mean/std), not only checked. */
   get transforms(): boolean {
     return this.#scale !== 1 || this.#mean !== undefined || this.#std !== undefined;
@@ -142,17 +158,20 @@ export class InputCheck {
     return undefined;
   }
 
-  /** `column 17 (step 2, channel 5): 300 is outside …` — a problem in words (1-based columns). */
-  explain(p: InputProblem): string {
+  /**
+   * `column 17 (step 2, channel 5): 300 is outside …` — a problem in words (1-based columns, shifted by
+   * `columnOffset`, e.g. 1 for a CSV line whose first field is the label).
+   */
+  explain(p: InputProblem, columnOffset = 0): string {
     if (p.column < 0) return `row ${p.reason}`;
-    return `column ${p.column + 1}${this.#where(p.column)}: ${show(p.value)} ${p.reason}`;
+    return `column ${p.column + 1 + columnOffset}${this.#where(p.column)}: ${show(p.value)} ${p.reason}`;
   }
 
   /** What to do about out-of-range values (for hints). */
   hint(): string {
     const r = this.norm.range;
     const what = r ? `values in [${r[0]}, ${r[1]}]` : "finite numbers";
-    return `Send ${this.size} ${what} per row (${describeShape(this.shape)}); ` +
+    return `Give ${this.size} ${what} per row (${describeShape(this.shape)}); ` +
       "if your data uses another scale, set range/scale/mean/std in the model spec";
   }
 

@@ -41,6 +41,16 @@ export {
   type VitSpec,
 } from "./spec.ts";
 export {
+  installSpecFile,
+  isSpecPath,
+  type KnownSpec,
+  listKnownSpecs,
+  readSpecFile,
+  resolveModelSpec,
+  specDirs,
+  type SpecOrigin,
+} from "./catalog.ts";
+export {
   describeNorm,
   describeShape,
   InputCheck,
