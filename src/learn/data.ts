@@ -225,7 +225,7 @@ export function parseCsv(text: string, file: string, shape: SampleShape): Parsed
       bad.push({
         file,
         line: i + 1,
-        reason: reason.replace('"x" has', "row has").replace(/"x"\[(\d+)\]/, "pixel $1"),
+        reason: reason.replace('"x" has', "row has").replace(/"x"\[(\d+)\]/, "feature $1"),
       });
     }
   });

@@ -24,7 +24,7 @@ import type { StatusReport } from "./status.ts";
 
 /** What the API needs from the daemon. */
 export interface ApiDeps {
-  /** Values per input row (784 for MNIST). */
+  /** Values per input row (the model spec's input size). */
   inputSize: number;
   /** Number of classes the model predicts. */
   classes: number;
@@ -184,7 +184,8 @@ export function createApi(deps: ApiDeps): Handler {
 }
 
 function sampleHint(deps: ApiDeps): string {
-  return `Send {"rows": [[${deps.inputSize} numbers], …], "labels": [0..${deps.classes - 1}, …]}`;
+  const names = deps.classNames ? ` (${deps.classNames.map((n, i) => `${i} = ${n}`).join(", ")})` : "";
+  return `Send {"rows": [[${deps.inputSize} numbers], …], "labels": [0..${deps.classes - 1}, …]}${names}`;
 }
 
 /** Reads and parses a JSON body, refusing wrong content types and oversized bodies before reading them. */
