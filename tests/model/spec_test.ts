@@ -220,3 +220,13 @@ Deno.test("the model hash covers a sequence model's architecture and the input n
   assert.equal(hash(SENSOR.replace("range: [-20, 20]", "range: [-30, 30]")), toHex(modelHash(base)));
   assert.equal(hash(SENSOR.replace("[idle, walk, run]", "[rest, walk, run]")), toHex(modelHash(base)));
 });
+
+Deno.test("the README's example of a user's own spec is a valid spec", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const section = readme.slice(readme.indexOf("### Your own model"));
+  const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+  assert.ok(yaml, "README has a ```yaml block under ### Your own model");
+  const spec = parseModelSpec(yaml, "README.md");
+  assert.equal(spec.input, 12);
+  assert.deepEqual(spec.classNames, ["idle", "walk", "run"]);
+});
