@@ -11,7 +11,7 @@
 import { parseArgs } from "node:util";
 import { UsageError } from "../src/errors.ts";
 import { loadMnist, MNIST_PIXELS, subset } from "../src/learn/mnist.ts";
-import { DATASET_MODELS, loadSimData } from "./lib/sim_data.ts";
+import { checkSimDataset, DATASET_MODELS, loadSimData } from "./lib/sim_data.ts";
 import { parseSplit, splitIndices } from "../src/learn/split.ts";
 import { type Attack, ATTACKS, runSwarmSim, type SwarmSimResult } from "../src/learn/swarm_sim.ts";
 import { TinyMlp } from "../src/learn/tiny_mlp.ts";
@@ -168,6 +168,7 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
   if (!["mlp", "mnist-mlp", "mnist-vit", ...DATASET_MODELS].includes(model)) {
     throw new UsageError(`Unknown --model ${JSON.stringify(model)}`, "Use mlp, mnist-mlp or mnist-vit");
   }
+  checkSimDataset(v.dataset, model);
   const nodes = intArg("nodes", v.nodes, 5, 2, 64);
   const split = v.split ?? "iid";
   parseSplit(split);

@@ -14,6 +14,23 @@ import { loadModelSpec } from "../../src/model/spec.ts";
 /** Spec ids the simulation can run besides the built-in MNIST ones (every dataset's specs). */
 export const DATASET_MODELS: string[] = Object.values(DATASETS).flatMap((d) => d.specs);
 
+/**
+ * Checks `--dataset` and `--model` go together (a {@linkcode UsageError} otherwise), so a bad pair is
+ * refused with the command-line errors, before anything runs.
+ */
+export function checkSimDataset(dataset: string | undefined, model: string): void {
+  if (dataset === undefined) return;
+  const d = exampleDataset(dataset);
+  const fits = d.specs.includes(model) ||
+    (dataset === "mnist" && ["mlp", "mnist-mlp", "mnist-vit"].includes(model));
+  if (!fits) {
+    throw new UsageError(
+      `Model ${JSON.stringify(model)} is not made for the ${dataset} dataset`,
+      `Use --model ${d.specs.join(" or ")}`,
+    );
+  }
+}
+
 /** Train/test rows of `dataset` for the spec `modelId`, normalised by its input check. */
 export async function loadSimData(
   dataset: string,
