@@ -183,3 +183,15 @@ Deno.test("agent status rejects a bad --interval with a usage error", async () =
   assert.equal(await runCli(["status", "--interval", "0"], io), 2);
   assert.match(io.err.join(""), /Option --interval 0 is out of range 1..3600/);
 });
+
+Deno.test("formatStatus() names the model's classes when its spec does", () => {
+  const plain = formatStatus(report(), { kind: "live", api: "127.0.0.1:7070" }, Date.now());
+  assert.doesNotMatch(plain, /Classes/);
+  const base = report();
+  const named = formatStatus(
+    report({ model: { ...base.model, classes: ["idle", "walk", "run"] } }),
+    { kind: "live", api: "127.0.0.1:7070" },
+    Date.now(),
+  );
+  assert.match(named, /Classes +idle, walk, run\n/);
+});
