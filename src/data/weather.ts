@@ -58,7 +58,9 @@ let cache: WeatherDay[] | undefined;
 /** The days of the record, read from the installed npm package (cached for the process). */
 export async function loadWeatherDays(): Promise<WeatherDay[]> {
   if (cache) return cache;
-  // The package's exports map hides data/; its entry point (build/index.js) sits next to it.
+  // Importing the package makes Deno install it (it is only data to us); its exports map hides data/,
+  // but its entry point (build/index.js) sits next to it.
+  await import("vega-datasets");
   const entry = createRequire(import.meta.url).resolve("vega-datasets");
   const path = join(dirname(entry), "..", "data", "seattle-weather.csv");
   cache = parseWeatherCsv(await Deno.readTextFile(path));
