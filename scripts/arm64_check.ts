@@ -1,6 +1,6 @@
 /**
  * Cross-architecture model check (run by `scripts/test_arm64.sh` natively and under
- * `qemu-aarch64-static`): prints, as JSON, the SHA-256 of each shipped model's seeded initial
+ * `qemu-aarch64-static`): prints, as JSON, the SHA-256 of each checked model's seeded initial
  * weights, its model hash, and its predictions for a few seeded input rows on the JavaScript fast
  * path and on the tfjs wasm and cpu backends. No training step: that loads the whole
  * `@tensorflow/tfjs` bundle for its gradients, which alone takes ~45 s under qemu.
@@ -15,6 +15,8 @@ import { createModel, initBackend, initialWeights, loadModelSpec, toHex } from "
 import { SeededRandom } from "../src/time.ts";
 
 const ROWS = 4;
+/** The specs checked: both MNIST models and the sequence transformer and 1-D CNN (28 steps × 28 channels). */
+export const MODELS = ["mnist-mlp", "mnist-vit", "seq-mnist-transformer", "seq-mnist-cnn"];
 const TOLERANCE = 1e-5;
 
 /** Seeded digit-like rows: mostly 0 with a blob of bright pixels, values in [0, 1]. */
@@ -36,7 +38,7 @@ function rows(): Float32Array {
 async function report() {
   const x = rows();
   const out: Record<string, unknown> = { arch: Deno.build.arch };
-  for (const id of ["mnist-mlp", "mnist-vit"]) {
+  for (const id of MODELS) {
     const spec = await loadModelSpec(id);
     const w0 = initialWeights(spec);
     const digest = new Uint8Array(
@@ -66,7 +68,7 @@ async function report() {
 /** Differences between two reports (empty when they agree). */
 export function compare(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
   const problems: string[] = [];
-  for (const id of ["mnist-mlp", "mnist-vit"]) {
+  for (const id of MODELS) {
     const ea = a[id] as Record<string, unknown>, eb = b[id] as Record<string, unknown>;
     if (!ea || !eb) {
       problems.push(`${id}: missing from a report`);

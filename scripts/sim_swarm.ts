@@ -11,6 +11,7 @@
 import { parseArgs } from "node:util";
 import { UsageError } from "../src/errors.ts";
 import { loadMnist, MNIST_PIXELS, subset } from "../src/learn/mnist.ts";
+import { checkSimDataset, DATASET_MODELS, loadSimData } from "./lib/sim_data.ts";
 import { parseSplit, splitIndices } from "../src/learn/split.ts";
 import { type Attack, ATTACKS, runSwarmSim, type SwarmSimResult } from "../src/learn/swarm_sim.ts";
 import { TinyMlp } from "../src/learn/tiny_mlp.ts";
@@ -25,6 +26,8 @@ Options:
   --model NAME           mnist-mlp | mnist-vit (model runtime, tfjs wasm) |
                          mlp (dependency-free JS 784-32-10, for quick runs)   [mnist-mlp]
   --nodes N              number of nodes (2..64)                                [5]
+  --dataset NAME         mnist | seq-mnist | weather | weather-seq (with --model a spec
+                         made for it, e.g. weather-mlp; see src/data/datasets.ts) [mnist]
   --split SPEC           iid | classes:K | dirichlet:ALPHA                      [iid]
   --loss PERCENT         datagram loss per receiver, 0..90                     [10]
   --duplicate PERCENT    duplicated datagrams, 0..50                            [0]
@@ -80,6 +83,8 @@ function numArg(name: string, text: string | undefined, def: number, min: number
 /** Parsed command line. */
 export interface SimArgs {
   model: string;
+  /** Example dataset (default mnist). */
+  dataset?: string;
   nodes: number;
   split: string;
   loss: number;
@@ -150,6 +155,7 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
         sign: { type: "boolean" },
         name: { type: "string" },
         json: { type: "boolean" },
+        dataset: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -159,9 +165,10 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
   const v = parsed.values;
   if (v.help) return "help";
   const model = v.model ?? "mnist-mlp";
-  if (!["mlp", "mnist-mlp", "mnist-vit"].includes(model)) {
+  if (!["mlp", "mnist-mlp", "mnist-vit", ...DATASET_MODELS].includes(model)) {
     throw new UsageError(`Unknown --model ${JSON.stringify(model)}`, "Use mlp, mnist-mlp or mnist-vit");
   }
+  checkSimDataset(v.dataset, model);
   const nodes = intArg("nodes", v.nodes, 5, 2, 64);
   const split = v.split ?? "iid";
   parseSplit(split);
@@ -237,6 +244,7 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
     evaluate,
     tune,
     model,
+    ...(v.dataset !== undefined ? { dataset: v.dataset } : {}),
     nodes,
     split,
     loss: numArg("loss", v.loss, 10, 0, 90) / 100,
@@ -291,9 +299,12 @@ function modelFactory(args: SimArgs): (node: number) => Promise<LearnerModel> | 
 
 /** Runs one simulation from parsed args. */
 export async function simulate(args: SimArgs, log: (line: string) => void): Promise<SwarmSimResult> {
-  const { train, test } = await loadMnist(args.seed);
+  const other = args.dataset !== undefined && args.dataset !== "mnist";
+  const { train, test, features } = other
+    ? await loadSimData(args.dataset!, args.model, args.seed)
+    : { ...await loadMnist(args.seed), features: MNIST_PIXELS };
   const shards = splitIndices(train.y, args.nodes, parseSplit(args.split), args.seed).map((ix) =>
-    subset(train, ix)
+    subset(train, ix, features)
   );
   const byzantine = args.byzantine
     ? Array.from({ length: args.byzantine.count }, (_, i) => ({ node: i, attack: args.byzantine!.attack }))
@@ -301,7 +312,7 @@ export async function simulate(args: SimArgs, log: (line: string) => void): Prom
   return await runSwarmSim({
     createModel: modelFactory(args),
     shards,
-    features: MNIST_PIXELS,
+    features,
     test,
     rounds: args.rounds,
     localSteps: args.localSteps,

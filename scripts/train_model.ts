@@ -5,10 +5,16 @@
  * trained weights. With `--rows FILE` it also writes N held-out digits as JSON Lines (and their labels
  * to FILE.labels) to feed `agent infer`. A demo and benchmark helper, not part of the agent.
  *
+ * `--dataset NAME` trains on an example dataset instead (`src/data/datasets.ts`, normalised by the
+ * spec); `--rows FILE` then writes raw `{"x", "y"}` lines, ready for `agent infer --input FILE --eval`.
+ *
  * @module
  */
 import { parseArgs } from "node:util";
+import { exampleDataset } from "../src/data/datasets.ts";
+import { sampleToJsonl } from "../src/learn/data.ts";
 import { loadMnist, MNIST_PIXELS } from "../src/learn/mnist.ts";
+import { loadSimData } from "./lib/sim_data.ts";
 import { createModel, initBackend, saveCheckpoint } from "../src/model/mod.ts";
 import { stateLayout } from "../src/state/mod.ts";
 
@@ -22,6 +28,7 @@ const { values } = parseArgs({
     rate: { type: "string", default: "0.002" },
     rows: { type: "string" },
     count: { type: "string", default: "20" },
+    dataset: { type: "string" },
   },
 });
 if (!values.state) {
@@ -29,7 +36,9 @@ if (!values.state) {
   Deno.exit(2);
 }
 const info = await initBackend(values.backend as "auto");
-const { train, test } = await loadMnist(1);
+const dataset = values.dataset;
+const F = dataset ? exampleDataset(dataset).features : MNIST_PIXELS;
+const { train, test } = dataset ? await loadSimData(dataset, values.model!, 1) : await loadMnist(1);
 const model = await createModel(values.model!, { learningRate: Number(values.rate) });
 console.error(`train:model: ${values.model} on ${info.name} (${info.reason})`);
 const batch = 32;
@@ -37,7 +46,7 @@ let step = 0;
 const t0 = performance.now();
 for (let epoch = 1; epoch <= Number(values.epochs); epoch++) {
   for (let i = 0; i + batch <= train.count; i += batch) {
-    await model.trainBatch(train.x.subarray(i * MNIST_PIXELS), train.y.subarray(i), batch);
+    await model.trainBatch(train.x.subarray(i * F), train.y.subarray(i), batch);
     step++;
   }
   const { accuracy, loss } = await model.evaluate(test.x, test.y, test.count);
@@ -49,7 +58,14 @@ for (let epoch = 1; epoch <= Number(values.epochs); epoch++) {
 const path = await saveCheckpoint(stateLayout(values.state).checkpoints, model, { step });
 console.error(`train:model: wrote ${path}`);
 model.dispose();
-if (values.rows) {
+if (values.rows && dataset) {
+  const raw = (await exampleDataset(dataset).load(1)).test;
+  const n = Math.min(Number(values.count), raw.count);
+  const lines = [];
+  for (let r = 0; r < n; r++) lines.push(sampleToJsonl(raw.x.subarray(r * F, (r + 1) * F), raw.y[r]));
+  await Deno.writeTextFile(values.rows, lines.join(""));
+  console.error(`train:model: wrote ${n} raw held-out rows of ${dataset} to ${values.rows}`);
+} else if (values.rows) {
   const n = Math.min(Number(values.count), test.count);
   const lines = [];
   for (let r = 0; r < n; r++) {

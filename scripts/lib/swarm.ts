@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { loadMnist, subset } from "../../src/learn/mnist.ts";
+import { type Dataset, loadMnist, subset } from "../../src/learn/mnist.ts";
 import { parseSplit, splitIndices } from "../../src/learn/split.ts";
 import { writeFileAtomic } from "../../src/state/mod.ts";
 import { agentOk } from "./cluster.ts";
@@ -36,22 +36,28 @@ export interface SwarmSetup {
   /** Command prefix to run `agent` in (e.g. `ip netns exec NS`); default none. */
   prefix?: (i: number) => string[] | undefined;
   seed?: number;
+  /** Raw rows to deal instead of MNIST (e.g. an example dataset of `src/data/datasets.ts`). */
+  data?: { train: Dataset; test: Dataset; features: number };
 }
 
 /** Writes shards, configs and identities, and pairs every node with every other. */
 export async function prepareSwarm(setup: SwarmSetup): Promise<PreparedNode[]> {
-  const { train, test } = await loadMnist(setup.seed ?? 1);
+  const { train, test, features } = setup.data ?? { ...await loadMnist(setup.seed ?? 1), features: 784 };
   const shards = splitIndices(train.y, setup.nodes, parseSplit(setup.split), 7);
   const testPath = join(setup.root, "test.jsonl");
   const testRows = Math.min(setup.testRows ?? 1000, test.count);
   await Deno.mkdir(setup.root, { recursive: true });
-  await writeShardFile(testPath, subset(test, Array.from({ length: testRows }, (_, i) => i)));
+  await writeShardFile(
+    testPath,
+    subset(test, Array.from({ length: testRows }, (_, i) => i), features),
+    features,
+  );
   const nodes = await Promise.all(Array.from({ length: setup.nodes }, async (_, i) => {
     const name = `node-${i + 1}`;
     const state = join(setup.root, name);
     await Deno.mkdir(state, { recursive: true, mode: 0o700 });
     const shard = join(state, "shard.jsonl");
-    await writeShardFile(shard, subset(train, shards[i]));
+    await writeShardFile(shard, subset(train, shards[i], features), features);
     await writeFileAtomic(join(state, "agent.yaml"), stringify(setup.config(i, { shard, test: testPath })));
     const id = JSON.parse(await agentOk(["id", "--json", "--state", state])) as PreparedNode["id"];
     const classes = [...new Set(Array.from(shards[i], (r) => train.y[r]))].sort((a, b) => a - b);

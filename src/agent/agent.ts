@@ -21,15 +21,17 @@ import type { Config } from "../config/mod.ts";
 import { DecodeError, UsageError } from "../errors.ts";
 import type { GossipService, Transport } from "../gossip/mod.ts";
 import { encodePayload, type Identity, loadIdentity, resolveNodeName, TrustStore } from "../identity/mod.ts";
+import { type BadRow, summariseBadRows } from "../learn/data.ts";
 import { LearnMessage, type Samples, SwarmLearner } from "../learn/learner.ts";
 import { type Attack, Attacker, flipLabels, MESSAGE_ATTACKS } from "../learn/swarm_sim.ts";
 import { modelOptionsFromConfig, tuningFromConfig } from "../learn/from_config.ts";
 import type { Logger } from "../log.ts";
 import {
   createModel,
+  InputCheck,
   loadCheckpoint,
-  loadModelSpec,
   modelHash,
+  resolveModelSpec,
   saveCheckpoint,
   toHex,
   type TrainableModel,
@@ -55,6 +57,8 @@ import { buildStatus } from "./status.ts";
 const EVAL_MS = 2000;
 /** Milliseconds between status snapshots (and checks of peers turning unusable). */
 const STATUS_MS = 5000;
+/** Bad data rows shown in full in the log (the rest are counted by reason). */
+const BAD_ROWS_SHOWN = 5;
 /** Most held-out rows evaluated (bounds the time an evaluation takes). */
 const MAX_EVAL_ROWS = 2000;
 
@@ -181,7 +185,9 @@ export class Agent {
         hint: "pair boards with 'agent id' on one and 'agent trust' on the other",
       });
     }
-    const spec = await loadModelSpec(config.model.id);
+    const known = await resolveModelSpec(config.model, state.models);
+    const spec = known.spec;
+    if (known.origin === "local") logger.info("Model spec", { id: spec.id, path: known.path });
     const name = resolveNodeName(config.node.name, hostName());
 
     // Set once the learner exists; datagrams that arrive earlier are dropped (peers resend).
@@ -244,7 +250,10 @@ export class Agent {
         logger.warn("Skipped a damaged checkpoint; using an older one", { path: s.path, reason: s.reason });
       }
 
-      const shape = { features: model.inputSize, classes: model.classes };
+      // Every row is checked against the spec's range and normalised as it says before it can reach
+      // training; posted samples are stored raw (checked) and normalised when they are used.
+      const input = new InputCheck(spec.shape, spec.norm);
+      const shape = { features: model.inputSize, classes: model.classes, input };
       let source: Samples = { x: new Float32Array(0), y: new Uint8Array(0), count: 0 };
       if (config.data.source !== "") {
         const parsed = await loadLocalSamples(config.data.source, shape);
@@ -258,10 +267,20 @@ export class Agent {
         reportBadRows(logger, config.data.test, parsed.bad);
         test = copySamples(parsed.samples.view());
       }
-      const store = await SampleStore.open(state.samples, shape, {
+      const store = await SampleStore.open(state.samples, { ...shape, input: input.rangeOnly() }, {
         maxSamples: config.data.maxSamples,
         logger: logger.child({ component: "samples" }),
       });
+      if (source.count + store.count === 0) {
+        logger.warn("This node has no training samples: it serves what its peers learn but adds nothing", {
+          source: config.data.source || "(none)",
+          hint: config.data.source
+            ? `none of the rows in ${
+              JSON.stringify(config.data.source)
+            } could be used; see the bad rows above`
+            : "set data.source to a JSONL/CSV file, or POST labelled rows to /v1/samples",
+        });
+      }
 
       const swarm = new SwarmLearner({
         model,
@@ -326,6 +345,8 @@ export class Agent {
       const handler = createApi({
         inputSize: model.inputSize,
         classes: model.classes,
+        classNames: spec.classNames,
+        input,
         predict: (x, count) => serving.predict(x, count),
         addSamples: async (x, y, count) => {
           const stored = await store.append(x, y, count);
@@ -426,11 +447,20 @@ export class Agent {
     if (size > this.#largest) this.#largest = size;
   }
 
+  /** The posted samples (kept raw on disk), normalised as the spec says. */
+  #storedSamples(): Samples {
+    const raw = this.#store.samples();
+    return {
+      ...raw,
+      x: new InputCheck(this.#model.spec.shape, this.#model.spec.norm).normalise(raw.x, raw.count),
+    };
+  }
+
   #split(): LocalData {
     // Without stored samples the source rows are used as they are (no copy: they can be large).
     const all = this.#store.count === 0
       ? this.#source
-      : concatSamples([this.#source, this.#store.samples()], this.#model.inputSize);
+      : concatSamples([this.#source, this.#storedSamples()], this.#model.inputSize);
     if (this.#test) return { train: all, heldOut: this.#test };
     return splitHeldOut(all, this.#o.config.data.heldOut, this.#model.inputSize);
   }
@@ -570,6 +600,7 @@ export class Agent {
         id: this.#model.spec.id,
         hash: toHex(this.#model.modelHash),
         parameters: this.#model.paramCount,
+        ...(this.#model.spec.classNames ? { classes: this.#model.spec.classNames } : {}),
       },
       accuracy: this.#accuracy,
       heldOut: this.#data.heldOut.count,
@@ -690,12 +721,15 @@ function copySamples(s: Samples): Samples {
   return { x: s.x.slice(), y: s.y.slice(), count: s.count };
 }
 
-function reportBadRows(logger: Logger, path: string, bad: { file: string; line: number; reason: string }[]) {
+function reportBadRows(logger: Logger, path: string, bad: BadRow[]) {
   if (bad.length === 0) return;
+  const summary = summariseBadRows(bad, BAD_ROWS_SHOWN);
   logger.warn("Skipped bad rows in the data", {
     path,
-    count: bad.length,
-    first: `${bad[0].file}:${bad[0].line}: ${bad[0].reason}`,
+    count: summary.count,
+    byReason: Object.entries(summary.byReason).map(([k, n]) => `${k}: ${n}`).join(", "),
+    first: summary.first.join("; "),
+    hint: "fix or remove these rows; values must match the model spec's input (see 'agent models')",
   });
 }
 

@@ -207,6 +207,7 @@ async function runClone(ctx: CommandContext): Promise<number> {
     }, {
       configPath: ctx.configPath,
       checkpointsDir: ctx.state.checkpoints,
+      modelsDir: ctx.state.models,
       identity: async () => JSON.parse(await runLocal(ctx, ["id", "--json"])),
       trusted: async () => JSON.parse(await runLocal(ctx, ["trust", "list", "--json"])),
       trust: async (payload) => {

@@ -100,7 +100,7 @@ async function runDoctor(ctx: CommandContext): Promise<number> {
   const m = await import("../model/mod.ts");
   let spec;
   try {
-    spec = await m.loadModelSpec(modelId);
+    spec = (await m.resolveModelSpec({ id: modelId, spec: config?.model.spec }, ctx.state.models)).spec;
     add(
       "model",
       "ok",

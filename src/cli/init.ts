@@ -6,6 +6,7 @@
  * @module
  */
 import { checkValue, KEYS, loadConfig, renderDefaultConfig } from "../config/mod.ts";
+import { resolve } from "node:path";
 import { UsageError } from "../errors.ts";
 import { ensureIdentity } from "../identity/keyfile.ts";
 import { writeFileAtomic } from "../state/mod.ts";
@@ -15,22 +16,41 @@ import type { Command, CommandContext } from "./command.ts";
 export const initCommand: Command = {
   name: "init",
   summary: "Create the state directory, a default config file and this node's key pair",
-  usage: ["init [--name NAME] [--model ID] [--force]"],
+  usage: ["init [--name NAME] [--model ID|PATH] [--force]"],
   description:
     "Safe to run twice: an existing setup is left as it is unless --force is given (which rewrites the\nconfig, never the key pair).",
   options: {
     name: { type: "string", arg: "NAME", help: "Node name shown to peers (default: host name)" },
-    model: { type: "string", arg: "ID", help: "Model id, e.g. mnist-mlp or mnist-vit (default: mnist-mlp)" },
+    model: {
+      type: "string",
+      arg: "ID|PATH",
+      help: "Model id (see 'agent models'; default mnist-mlp) or the path of your own spec file",
+    },
     force: { type: "boolean", help: "Overwrite an existing config file" },
   },
   positionals: [0, 0],
-  examples: ["agent init --name kitchen-cam", "agent init --state /tmp/a --model mnist-vit"],
+  examples: [
+    "agent init --name kitchen-cam",
+    "agent init --state /tmp/a --model mnist-vit",
+    "agent init --model ./my-sensor.yaml",
+  ],
   run: runInit,
 };
 
 async function runInit(ctx: CommandContext): Promise<number> {
   const values: Record<string, string> = {};
+  const model = ctx.values.model;
+  let specFile: string | undefined;
+  if (typeof model === "string" && (await import("../model/catalog.ts")).isSpecPath(model)) {
+    // A spec file anywhere: validated now, copied into <state>/models once the rest is known to be fine.
+    const { readSpecFile } = await import("../model/catalog.ts");
+    specFile = resolve(model);
+    const { spec } = await readSpecFile(specFile);
+    values["model.id"] = spec.id;
+    values["model.spec"] = specFile;
+  }
   for (const [flag, path] of [["name", "node.name"], ["model", "model.id"]] as const) {
+    if (specFile && flag === "model") continue;
     const v = ctx.values[flag];
     if (typeof v === "string") {
       const spec = KEYS.find((k) => k.path === path)!;
@@ -41,6 +61,12 @@ async function runInit(ctx: CommandContext): Promise<number> {
         throw new UsageError(`Option --${flag} ${JSON.stringify(v)} ${reason}`, "Run 'agent init --help'");
       }
     }
+  }
+  if (typeof model === "string" && !specFile) {
+    // Refuse an unknown id now, not when 'agent run' first needs the model.
+    const { loadModelSpec } = await import("../model/spec.ts");
+    const { specDirs } = await import("../model/catalog.ts");
+    await loadModelSpec(model, specDirs(ctx.state.models));
   }
   const force = ctx.values.force === true;
   const root = ctx.state.root;
@@ -79,6 +105,11 @@ async function runInit(ctx: CommandContext): Promise<number> {
     configNote = existing !== undefined ? "overwritten (--force)" : "created";
   }
 
+  if (specFile) {
+    const { installSpecFile } = await import("../model/catalog.ts");
+    const installed = await installSpecFile(specFile, ctx.state.models);
+    created.push(installed.path);
+  }
   const identity = await ensureIdentity(ctx.state);
   if (identity.created) created.push(ctx.state.privateKey, ctx.state.publicKey);
   const keyNote = `${identity.created ? "created" : "kept"}, fingerprint ${identity.fingerprint}`;

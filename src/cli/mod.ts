@@ -19,6 +19,7 @@ import { cloneCommand } from "./clone.ts";
 import { idCommand } from "./id.ts";
 import { inferCommand } from "./infer.ts";
 import { initCommand } from "./init.ts";
+import { modelsCommand } from "./models.ts";
 import { runCommand } from "./run.ts";
 import { serviceCommand } from "./service.ts";
 import { trustCommand } from "./trust.ts";
@@ -32,6 +33,7 @@ export const COMMANDS: readonly Command[] = [
   runCommand,
   statusCommand,
   inferCommand,
+  modelsCommand,
   doctorCommand,
   cloneCommand,
   serviceCommand,

@@ -214,6 +214,7 @@ export function formatStatus(r: StatusReport, source: StatusSource, now: number)
         r.model.hash.slice(0, 12)
       })`,
     ],
+    ...(r.model.classes ? [["Classes", r.model.classes.join(", ")] as [string, string]] : []),
     ["Backend", r.backend],
     [
       "Accuracy",

@@ -12,7 +12,7 @@ import { KEYS, type KeySpec } from "./schema.ts";
 /** The validated configuration. */
 export interface Config {
   node: { name: string };
-  model: { id: string; backend: "auto" | "webgpu" | "wasm" | "cpu" };
+  model: { id: string; spec: string; backend: "auto" | "webgpu" | "wasm" | "cpu" };
   data: { source: string; heldOut: number; test: string; maxSamples: number };
   gossip: {
     port: number;

@@ -34,7 +34,7 @@ export interface KeySpec {
 /** Section comments for the generated YAML. */
 export const SECTIONS: Record<string, string> = {
   node: "This board.",
-  model: "Which model the swarm learns. Every peer must run the same model id.",
+  model: "Which model the swarm learns. Every peer must run the same model (id, version and shape).",
   data: "This board's own private training data. It never leaves the device.",
   gossip: "UDP broadcast gossip with trusted peers.",
   learning: "Local training and merging of peers' updates.",
@@ -60,10 +60,18 @@ export const KEYS: readonly KeySpec[] = [
     type: {
       kind: "string",
       pattern: /^[a-z0-9][a-z0-9-]{0,63}$/,
-      patternHint: "a model id from models/, e.g. mnist-mlp",
+      patternHint: "a model id, e.g. mnist-mlp (see 'agent models')",
     },
     default: "mnist-mlp",
-    doc: "Model spec id (a file in models/): mnist-mlp or mnist-vit.",
+    doc:
+      "Model spec id: a built-in one (see 'agent models') or one of this board's own specs in <state>/models.",
+  },
+  {
+    path: "model.spec",
+    type: { kind: "string", maxLength: 4096 },
+    default: "",
+    doc:
+      "Path of your own model spec file (YAML); it is copied into <state>/models and its id is the model id. Empty = use model.id.",
   },
   {
     path: "model.backend",

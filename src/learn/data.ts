@@ -10,18 +10,26 @@
  *   not a number is a header and is skipped. Blank lines are skipped.
  * - A **directory**: every `*.jsonl`, `*.ndjson` and `*.csv` file in it (not recursive), by name.
  *
- * Labels are integers 0 … classes−1; features must be F finite numbers. A bad row never stops loading:
- * it is reported as `file:line: reason` and skipped.
+ * Labels are integers 0 … classes−1; features must be F finite numbers, inside the model spec's
+ * `range` when it states one (then normalised as the spec says). A bad row never stops loading: it is
+ * reported as `file:line: reason` (e.g. `column 3: 255 is outside the model's range [0, 1]`) and
+ * skipped.
  *
  * @module
  */
 import { UsageError } from "../errors.ts";
+import type { InputCheck } from "../model/input.ts";
 import type { Samples } from "./learner.ts";
 
 /** Shape the samples must have. */
 export interface SampleShape {
   features: number;
   classes: number;
+  /**
+   * The model's input check (`range`, and `scale`/`mean`/`std` normalisation): rows outside the range
+   * are refused as bad rows, accepted rows are stored normalised. Without it only finiteness is checked.
+   */
+  input?: InputCheck;
 }
 
 /** A skipped row. */
@@ -40,6 +48,35 @@ export interface ParsedSamples {
 /** `file:line: reason`, the form bad rows are reported in. */
 export function formatBadRow(b: BadRow): string {
   return `${b.file}:${b.line}: ${b.reason}`;
+}
+
+/** Why rows were skipped, by kind, with the count of each. */
+export interface BadRowSummary {
+  count: number;
+  byReason: Record<string, number>;
+  /** The first few, as `file:line: reason`. */
+  first: string[];
+}
+
+/** The kind of a bad-row reason (`out of range`, `not a finite number`, …), for counting. */
+export function badRowKind(reason: string): string {
+  if (/outside the model's range/.test(reason)) return "out of range";
+  if (/not a finite number/.test(reason)) return "not a finite number";
+  if (/^not JSON|expected an object/.test(reason)) return "not JSON";
+  if (/^label/.test(reason)) return "bad label";
+  if (/values, expected|has \d+ values/.test(reason)) return "wrong number of values";
+  if (/must be an array/.test(reason)) return "no values";
+  return "other";
+}
+
+/** Counts `bad` by kind and keeps the first `n` in full. */
+export function summariseBadRows(bad: BadRow[], n = 5): BadRowSummary {
+  const byReason: Record<string, number> = {};
+  for (const b of bad) {
+    const kind = badRowKind(b.reason);
+    byReason[kind] = (byReason[kind] ?? 0) + 1;
+  }
+  return { count: bad.length, byReason, first: bad.slice(0, n).map(formatBadRow) };
 }
 
 /** A growable set of samples (amortized O(1) append) exposing a {@linkcode Samples} view. */
@@ -63,14 +100,34 @@ export class SampleBuffer {
    * Checks one sample (`x` an array of `features` finite numbers, `y` an integer label) and appends it.
    * Returns the reason it is invalid instead of appending (the API turns it into a 400).
    */
-  append(x: unknown, y: unknown): string | undefined {
-    const reason = checkSample(x, y, this.shape);
-    if (reason) return reason;
-    this.#push(x as ArrayLike<number>, y as number);
+  append(x: unknown, y: unknown, columnOffset = 0): string | undefined {
+    const input = this.shape.input;
+    if (!input || !Array.isArray(x) || x.length !== this.shape.features) {
+      const reason = checkSample(x, y, this.shape);
+      if (reason) return reason;
+      if (!input) {
+        this.#push(x as ArrayLike<number>, y as number);
+        return undefined;
+      }
+    }
+    const label = checkSample([], y, { ...this.shape, features: 0 });
+    if (label) return label;
+    this.#grow();
+    const problem = input.prepare(x as unknown[], this.#x, this.#count * this.shape.features);
+    if (problem) return input.explain(problem, columnOffset);
+    this.#y[this.#count] = y as number;
+    this.#count++;
     return undefined;
   }
 
   #push(x: ArrayLike<number>, y: number): void {
+    this.#grow();
+    this.#x.set(x, this.#count * this.shape.features);
+    this.#y[this.#count] = y;
+    this.#count++;
+  }
+
+  #grow(): void {
     const F = this.shape.features;
     if (this.#count === this.#y.length) {
       const cap = Math.max(64, this.#y.length * 2);
@@ -81,12 +138,9 @@ export class SampleBuffer {
       this.#x = nx;
       this.#y = ny;
     }
-    this.#x.set(x, this.#count * F);
-    this.#y[this.#count] = y;
-    this.#count++;
   }
 
-  /** Appends every sample of `other`. */
+  /** Appends every sample of `other` (already checked and normalised). */
   extend(other: SampleBuffer): void {
     const v = other.view();
     const F = this.shape.features;
@@ -166,12 +220,12 @@ export function parseCsv(text: string, file: string, shape: SampleShape): Parsed
       });
       return;
     }
-    const reason = samples.append(nums.slice(1), fields[0] === "" ? undefined : nums[0]);
+    const reason = samples.append(nums.slice(1), fields[0] === "" ? undefined : nums[0], 1);
     if (reason) {
       bad.push({
         file,
         line: i + 1,
-        reason: reason.replace('"x" has', "row has").replace(/"x"\[(\d+)\]/, "pixel $1"),
+        reason: reason.replace('"x" has', "row has").replace(/"x"\[(\d+)\]/, "feature $1"),
       });
     }
   });

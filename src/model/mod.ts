@@ -1,5 +1,6 @@
 /**
- * The model runtime: backend choice (WebGPU → WASM-SIMD → CPU), model specs from `models/*.yaml`,
+ * The model runtime: backend choice (WebGPU → WASM-SIMD → CPU), model specs (YAML files, built-in or
+ * the user's own), input shapes, ranges and normalisation,
  * seeded bit-identical initial weights, one flat weight vector per model, training steps, fast
  * inference and checkpoints that carry the model hash.
  *
@@ -25,14 +26,39 @@ export {
   toHex,
 } from "./params.ts";
 export {
+  className,
+  type Cnn1dSpec,
+  describeInput,
   listModelIds,
   loadModelSpec,
   type MlpSpec,
+  MODEL_KINDS,
   MODELS_DIR,
   type ModelSpec,
   parseModelSpec,
+  type SpecDirs,
+  type TransformerSpec,
   type VitSpec,
 } from "./spec.ts";
+export {
+  installSpecFile,
+  isSpecPath,
+  type KnownSpec,
+  listKnownSpecs,
+  readSpecFile,
+  resolveModelSpec,
+  specDirs,
+  type SpecOrigin,
+} from "./catalog.ts";
+export {
+  describeNorm,
+  describeShape,
+  InputCheck,
+  type InputNorm,
+  type InputProblem,
+  type InputShape,
+  shapeSize,
+} from "./input.ts";
 export {
   createModel,
   type CreateModelOptions,

@@ -1,6 +1,6 @@
 /**
- * Trainable models built from ops on `tf.Variable`s (no tfjs layers): an MLP and a tiny vision
- * transformer. One optimizer per model (Adam by default, or SGD with momentum); several models can live in one process (they share the
+ * Trainable models built from ops on `tf.Variable`s (no tfjs layers): an MLP, a tiny vision
+ * transformer, a tiny sequence transformer and a 1-D CNN (the last two always run on tfjs). One optimizer per model (Adam by default, or SGD with momentum); several models can live in one process (they share the
  * process-wide backend chosen by {@linkcode initBackend}).
  *
  * Inference path: `tf.tidy` + `tf.fused.matMul` (matMul + bias + activation in one kernel), chunks of
@@ -15,8 +15,12 @@ import * as tf from "@tensorflow/tfjs-core";
 import { type BackendName, currentBackend, initBackend } from "./backend.ts";
 import { MlpForward } from "./fast_mlp.ts";
 import { VitForward } from "./fast_vit.ts";
+import { cnn1dForward, sequenceForward, vitForward } from "./forward.ts";
+import { dense } from "./layers.ts";
 import { initialWeights, modelHash, type ParamEntry, paramLayout } from "./params.ts";
 import { loadModelSpec, type MlpSpec, type ModelSpec, type VitSpec } from "./spec.ts";
+
+export { denseOptions } from "./layers.ts";
 
 /** Rows per tfjs forward call in `predict`/`evaluate` (bounds memory for large inputs). */
 export const PREDICT_CHUNK = 1024;
@@ -212,14 +216,15 @@ class TfModel implements TrainableModel {
     this.#alive();
     this.#checkInput(x, count, "predict");
     const out = new Float32Array(count * this.classes);
-    if (this.#jsFastPath && count <= JS_FAST_PATH_MAX_BATCH) {
+    const kind = this.spec.kind;
+    if (this.#jsFastPath && count <= JS_FAST_PATH_MAX_BATCH && (kind === "mlp" || kind === "vit")) {
       if (!this.#fast) {
         this.#mirror ??= tf.getBackend() === "webgpu"
           ? (await this.#weights.data() as Float32Array).slice()
           : (this.#weights.dataSync() as Float32Array).slice();
         this.#fast = this.spec.kind === "mlp"
           ? new MlpForward(this.spec, this.#mirror)
-          : new VitForward(this.spec, this.#mirror);
+          : new VitForward(this.spec as VitSpec, this.#mirror);
       }
       this.#fast.run(x, count, out);
       return out;
@@ -273,9 +278,16 @@ class TfModel implements TrainableModel {
   }
 
   #forward(params: tf.Tensor[], x: tf.Tensor2D, train = false): tf.Tensor2D {
-    return this.spec.kind === "mlp"
-      ? mlpForward(this.spec, params, x, train)
-      : vitForward(this.spec, new Map(this.#layout.map((p, i) => [p.name, params[i]])), x, train);
+    if (this.spec.kind === "mlp") return mlpForward(this.spec, params, x, train);
+    const named = new Map(this.#layout.map((p, i) => [p.name, params[i]]));
+    switch (this.spec.kind) {
+      case "vit":
+        return vitForward(this.spec, named, x, train);
+      case "transformer":
+        return sequenceForward(this.spec, named, x, train);
+      case "cnn1d":
+        return cnn1dForward(this.spec, named, x, train);
+    }
   }
 
   /** Forgets everything derived from the weights. */
@@ -315,124 +327,6 @@ function mlpForward(spec: MlpSpec, vars: tf.Tensor[], x: tf.Tensor2D, train: boo
     h = dense(h, vars[2 * l], vars[2 * l + 1], activation, train ? (l === 0 ? "params" : "all") : "none");
   }
   return h;
-}
-
-function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor2D {
-  const { mean, variance } = tf.moments(x, -1, true);
-  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), gamma), beta);
-}
-
-/** Which gradients a {@linkcode dense} layer must produce. */
-type DenseGrads = "none" | "params" | "all";
-
-/**
- * Which gradient dense layers train with: ours (`true`), tfjs' own (`false`), or `"auto"`: ours except
- * on the cpu backend, where the explicit transposes cost more than they save (`deno task bench:model`
- * compares both in one run: wasm 1.7×/1.65× faster for MLP/ViT, cpu 0.87×/1.05×).
- */
-export const denseOptions: { customGradient: boolean | "auto" } = { customGradient: "auto" };
-
-/**
- * `act(x · kernel + bias)` in one fused kernel. While training, with a hand-written gradient: tfjs'
- * own gradient of matMul uses `transposeA`/`transposeB`, which tfjs-wasm runs on a slow path
- * (measured 8× slower for dW = xᵀ·dy than an explicit transpose followed by a plain matMul), and it
- * always computes dx, which the first layer does not need.
- */
-function dense(
-  x: tf.Tensor2D,
-  kernel: tf.Tensor,
-  bias: tf.Tensor,
-  activation: "relu" | "linear" | "sigmoid" = "linear",
-  grads: DenseGrads = "none",
-): tf.Tensor2D {
-  const custom = denseOptions.customGradient === "auto"
-    ? tf.getBackend() !== "cpu"
-    : denseOptions.customGradient;
-  if (grads === "none" || activation === "sigmoid" || !custom) {
-    return tf.fused.matMul({ a: x, b: kernel as tf.Tensor2D, bias, activation }) as tf.Tensor2D;
-  }
-  return DENSE[activation][grads](x, kernel, bias) as tf.Tensor2D;
-}
-
-function denseWithGradient(activation: "relu" | "linear", inputGradient: boolean) {
-  // tf.customGrad passes the inputs and then the save function as one variadic list.
-  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [x, kernel, bias] = args as tf.Tensor[];
-    const save = args[3] as tf.GradSaveFunc;
-    const y = tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel as tf.Tensor2D, bias, activation });
-    save([x, kernel, y]);
-    return {
-      value: y,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, k, ys] = saved;
-        const dz = activation === "relu" ? tf.mul(dy, tf.step(ys)) : dy;
-        const dx = inputGradient
-          ? tf.matMul(dz as tf.Tensor2D, tf.transpose(k) as tf.Tensor2D)
-          : tf.zerosLike(xs);
-        return [dx, tf.matMul(tf.transpose(xs) as tf.Tensor2D, dz as tf.Tensor2D), tf.sum(dz, 0)];
-      },
-    };
-  });
-}
-
-const DENSE = {
-  relu: { params: denseWithGradient("relu", false), all: denseWithGradient("relu", true) },
-  linear: { params: denseWithGradient("linear", false), all: denseWithGradient("linear", true) },
-};
-
-/**
- * Logits of the vision transformer: patches → linear embedding + position embedding → `depth`
- * pre-norm blocks (multi-head self-attention, MLP, residuals) → layer norm → mean over patches → head.
- * Only functional ops (no chained tensor methods), so inference needs nothing beyond tfjs-core.
- */
-function vitForward(spec: VitSpec, p: Map<string, tf.Tensor>, x: tf.Tensor2D, train: boolean): tf.Tensor2D {
-  const g: DenseGrads = train ? "all" : "none";
-  const v = spec.vit;
-  const batch = x.shape[0];
-  const grid = v.imageSize / v.patchSize;
-  const patches = grid * grid;
-  const d = v.dim, heads = v.heads, dh = d / heads;
-  const get = (name: string) => p.get(name)! as tf.Tensor;
-  const tokens = tf.reshape(
-    tf.transpose(tf.reshape(x, [batch, grid, v.patchSize, grid, v.patchSize]), [0, 1, 3, 2, 4]),
-    [batch * patches, v.patchSize * v.patchSize],
-  ) as tf.Tensor2D;
-  const embedded = tf.add(
-    tf.reshape(dense(tokens, get("patch/kernel"), get("patch/bias"), "linear", train ? "params" : "none"), [
-      batch,
-      patches,
-      d,
-    ]),
-    get("pos"),
-  );
-  let h = tf.reshape(embedded, [batch * patches, d]) as tf.Tensor2D;
-  const scale = 1 / Math.sqrt(dh);
-  for (let b = 0; b < v.depth; b++) {
-    const n = `block${b}`;
-    const n1 = layerNorm(h, get(`${n}/ln1/gamma`), get(`${n}/ln1/beta`));
-    // Heads are column slices of [q | k | v]; slicing + reshaping needs no transposes (slow on wasm).
-    const qkv = dense(n1, get(`${n}/attn/qkv/kernel`), get(`${n}/attn/qkv/bias`), "linear", g);
-    const column = (start: number) =>
-      tf.reshape(tf.slice(qkv, [0, start], [batch * patches, dh]), [batch, patches, dh]) as tf.Tensor3D;
-    const contexts: tf.Tensor3D[] = [];
-    for (let head = 0; head < heads; head++) {
-      const q = tf.mul(column(head * dh), scale) as tf.Tensor3D;
-      const k = column(d + head * dh);
-      const val = column(2 * d + head * dh);
-      contexts.push(tf.matMul(tf.softmax(tf.matMul(q, k, false, true)), val));
-    }
-    const ctx = tf.reshape(heads === 1 ? contexts[0] : tf.concat(contexts, 2), [
-      batch * patches,
-      d,
-    ]) as tf.Tensor2D;
-    h = tf.add(h, dense(ctx, get(`${n}/attn/out/kernel`), get(`${n}/attn/out/bias`), "linear", g));
-    const n2 = layerNorm(h, get(`${n}/ln2/gamma`), get(`${n}/ln2/beta`));
-    const hidden = dense(n2, get(`${n}/mlp/fc1/kernel`), get(`${n}/mlp/fc1/bias`), "relu", g);
-    h = tf.add(h, dense(hidden, get(`${n}/mlp/fc2/kernel`), get(`${n}/mlp/fc2/bias`), "linear", g));
-  }
-  const normed = layerNorm(h, get("final/ln/gamma"), get("final/ln/beta"));
-  const pooled = tf.mean(tf.reshape(normed, [batch, patches, d]), 1) as tf.Tensor2D;
-  return dense(pooled, get("head/kernel"), get("head/bias"), "linear", g);
 }
 
 let gradients: Promise<unknown> | undefined;

@@ -46,6 +46,8 @@ export interface LocalAgent {
   configPath: string;
   /** Directory of model checkpoints (may not exist). */
   checkpointsDir: string;
+  /** Directory of this board's own model specs, `<state>/models` (may not exist). */
+  modelsDir?: string;
 }
 
 /** What to do. */
@@ -210,11 +212,14 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
   }
   const seedConfig = !info.stateHas.includes("config") && await exists(local.configPath);
   const seedCheckpoints = !info.stateHas.includes("checkpoints") && await nonEmptyDir(local.checkpointsDir);
+  // The board's own specs travel with it (specs the child already has are kept as they are).
+  const seedModels = local.modelsDir !== undefined && await nonEmptyDir(local.modelsDir);
   plan.push(
     `state: ${info.state}: ${
       [
         seedConfig ? "copy config (node.name changed)" : "",
         seedCheckpoints ? "copy model checkpoints" : "",
+        seedModels ? "copy its own model specs" : "",
         info.stateHas.includes("identity") ? "keep its identity" : "create its own identity",
       ].filter((x) => x).join(", ")
     }; the private key is never copied`,
@@ -289,8 +294,8 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
   }
 
   // 4. State: seed config and checkpoints on first contact; never the private key.
-  if (seedConfig || seedCheckpoints) {
-    const bundle = await stateBundle(local, seedConfig, seedCheckpoints, opts.name);
+  if (seedConfig || seedCheckpoints || seedModels) {
+    const bundle = await stateBundle(local, seedConfig, seedCheckpoints, opts.name, seedModels);
     const script = [
       "set -eu",
       stateVars,
@@ -301,6 +306,7 @@ export async function cloneAgent(opts: CloneOptions, local: LocalAgent): Promise
       `tar -xzf - -C "$tmp" --no-same-owner`,
       `if [ -f "$tmp/agent.yaml" ] && [ ! -e "$state/agent.yaml" ]; then mv "$tmp/agent.yaml" "$state/agent.yaml"; echo seeded=config; fi`,
       `if [ -d "$tmp/checkpoints" ] && { [ ! -d "$state/checkpoints" ] || [ -z "$(ls -A "$state/checkpoints")" ]; }; then rm -rf "$state/checkpoints"; mv "$tmp/checkpoints" "$state/checkpoints"; echo seeded=checkpoints; fi`,
+      `if [ -d "$tmp/models" ]; then mkdir -p "$state/models"; for f in "$tmp"/models/*.yaml; do [ -e "$state/models/$(basename "$f")" ] || mv "$f" "$state/models/"; done; echo seeded=models; fi`,
       `rm -rf "$tmp"`,
     ].join("\n");
     const r = await guard(ssh.check(script, "copying the state", bundle));
@@ -462,6 +468,7 @@ async function stateBundle(
   config: boolean,
   checkpoints: boolean,
   name: string | undefined,
+  models = false,
 ): Promise<Uint8Array> {
   const stage = await Deno.makeTempDir({ prefix: "agent-seed-" });
   try {
@@ -470,12 +477,25 @@ async function stateBundle(
       const { parseDocument } = await import("yaml");
       const doc = parseDocument(await Deno.readTextFile(local.configPath));
       doc.setIn(["node", "name"], name ?? "");
+      // model.spec is a path on this machine; the child runs the copy in its <state>/models by id.
+      const specPath = doc.getIn(["model", "spec"]);
+      if (typeof specPath === "string" && specPath !== "") {
+        const { readSpecFile } = await import("../model/catalog.ts");
+        // (Gone here too: this agent runs its <state>/models copy named by model.id, and so will the child.)
+        const spec = await readSpecFile(specPath).then((r) => r.spec, () => undefined);
+        if (spec) doc.setIn(["model", "id"], spec.id);
+        doc.setIn(["model", "spec"], "");
+      }
       await Deno.writeTextFile(join(stage, "agent.yaml"), doc.toString(), { mode: 0o600 });
       names.push("agent.yaml");
     }
     if (checkpoints) {
       await copyTree(local.checkpointsDir, join(stage, "checkpoints"));
       names.push("checkpoints");
+    }
+    if (models && local.modelsDir) {
+      await copyTree(local.modelsDir, join(stage, "models"));
+      names.push("models");
     }
     const out = await new Deno.Command("tar", {
       args: ["-czf", "-", "--owner=0", "--group=0", "--numeric-owner", "-C", stage, ...names],

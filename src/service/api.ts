@@ -21,6 +21,7 @@
 import type { Clock } from "../time.ts";
 import type { Logger } from "../log.ts";
 import { UsageError } from "../errors.ts";
+import type { InputCheck } from "../model/input.ts";
 import type { StatusReport } from "./status.ts";
 import {
   DASHBOARD_ROUTES,
@@ -32,10 +33,17 @@ import {
 
 /** What the API needs from the daemon. */
 export interface ApiDeps {
-  /** Values per input row (784 for MNIST). */
+  /** Values per input row (the model spec's input size). */
   inputSize: number;
   /** Number of classes the model predicts. */
   classes: number;
+  /** Names of the classes (from the spec), added to predictions as `label`. */
+  classNames?: string[];
+  /**
+   * The spec's input check: rows outside its range are refused (422 naming row, column, value and
+   * range); predictions get the normalised rows, `addSamples` the raw (checked) ones.
+   */
+  input?: InputCheck;
   /** Class probabilities, row-major `count × classes`, for `count` rows of `inputSize` values. */
   predict(x: Float32Array, count: number): Promise<Float32Array>;
   /**
@@ -144,7 +152,7 @@ export function createApi(deps: ApiDeps): Handler {
 
   async function predict(req: Request): Promise<Response> {
     const body = await readJson(req, deps.maxBodyBytes, deps.inputSize);
-    const { x, count } = parseRows(body, deps.inputSize, maxRows);
+    const { x, count } = parseRows(body, deps.inputSize, maxRows, deps.input);
     const t0 = deps.clock.now();
     const probs = await deps.predict(x, count);
     deps.metrics.inference((deps.clock.now() - t0) / 1000);
@@ -157,14 +165,17 @@ export function createApi(deps: ApiDeps): Handler {
       const p = Array.from(probs.subarray(i * k, (i + 1) * k));
       let best = 0;
       for (let c = 1; c < k; c++) if (p[c] > p[best]) best = c;
-      predictions.push({ class: best, probabilities: p });
+      const label = deps.classNames?.[best];
+      predictions.push(
+        label === undefined ? { class: best, probabilities: p } : { class: best, label, probabilities: p },
+      );
     }
     return json(200, { predictions });
   }
 
   async function samples(req: Request): Promise<Response> {
     const body = await readJson(req, deps.maxBodyBytes, deps.inputSize);
-    const { x, count } = parseRows(body, deps.inputSize, maxRows);
+    const { raw: x, count } = parseRows(body, deps.inputSize, maxRows, deps.input);
     const labels = (body as Record<string, unknown>).labels;
     if (!Array.isArray(labels)) {
       throw new HttpError(422, 'Field "labels" must be an array of class numbers', sampleHint(deps));
@@ -194,7 +205,8 @@ export function createApi(deps: ApiDeps): Handler {
 }
 
 function sampleHint(deps: ApiDeps): string {
-  return `Send {"rows": [[${deps.inputSize} numbers], …], "labels": [0..${deps.classes - 1}, …]}`;
+  const names = deps.classNames ? ` (${deps.classNames.map((n, i) => `${i} = ${n}`).join(", ")})` : "";
+  return `Send {"rows": [[${deps.inputSize} numbers], …], "labels": [0..${deps.classes - 1}, …]}${names}`;
 }
 
 /** Reads and parses a JSON body, refusing wrong content types and oversized bodies before reading them. */
@@ -284,8 +296,16 @@ async function readJson(req: Request, maxBytes: number, inputSize: number): Prom
   }
 }
 
-/** Validates `{"rows": [[…], …]}` into a flat Float32Array. */
-function parseRows(body: unknown, inputSize: number, maxRows: number): { x: Float32Array; count: number } {
+/**
+ * Validates `{"rows": [[…], …]}` into flat Float32Arrays: `raw` as sent, `x` normalised by `input`
+ * (the same array when the spec does not transform).
+ */
+function parseRows(
+  body: unknown,
+  inputSize: number,
+  maxRows: number,
+  input?: InputCheck,
+): { x: Float32Array; raw: Float32Array; count: number } {
   const shape = `{"rows": [[${inputSize} numbers], …]}`;
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new HttpError(422, `Body must be a JSON object like ${shape}`);
@@ -319,20 +339,26 @@ function parseRows(body: unknown, inputSize: number, maxRows: number): { x: Floa
         throw new HttpError(
           422,
           `rows[${i}][${j}] is ${show(v)}, not a finite number`,
-          "Every value must be a finite number (MNIST pixels are 0..1)",
+          input?.hint() ?? "Every value must be a finite number",
         );
       }
       if (Math.abs(v) > 1e6) {
         throw new HttpError(
           422,
           `rows[${i}][${j}] is ${v}, outside -1e6..1e6`,
-          "Scale inputs (pixels are 0..1)",
+          input?.hint() ?? "Scale the inputs",
         );
       }
       x[i * inputSize + j] = v;
     }
   }
-  return { x, count: rows.length };
+  if (!input) return { x, raw: x, count: rows.length };
+  const normalised = input.transforms ? new Float32Array(x.length) : x;
+  for (let i = 0; i < rows.length; i++) {
+    const problem = input.prepare(x.subarray(i * inputSize, (i + 1) * inputSize), normalised, i * inputSize);
+    if (problem) throw new HttpError(422, `rows[${i}], ${input.explain(problem)}`, input.hint());
+  }
+  return { x: normalised, raw: x, count: rows.length };
 }
 
 /** A value for an error message: numbers as JavaScript prints them (Infinity), the rest as JSON. */

@@ -53,7 +53,8 @@ export interface StatusReport {
   updatedAt: string;
   /** Compute backend in use (webgpu, wasm or cpu). */
   backend: string;
-  model: { id: string; hash: string; parameters: number };
+  /** `classes`: the class names when the spec names them. */
+  model: { id: string; hash: string; parameters: number; classes?: string[] };
   /** Accuracy on the local held-out samples in [0, 1], or null when there are none yet. */
   accuracy: number | null;
   /** Size of the local held-out set. */

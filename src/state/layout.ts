@@ -51,6 +51,8 @@ export interface StateLayout {
   checkpoints: string;
   /** Locally collected training samples. */
   samples: string;
+  /** The board's own model specs (`<id>.yaml`), copied here from `model.spec` so the board is self-contained. */
+  models: string;
   /** Last status snapshot written by the daemon (read by `agent status` when it is down). */
   status: string;
 }
@@ -69,6 +71,7 @@ export function stateLayout(root: string): StateLayout {
     replay: join(root, "replay.bin"),
     checkpoints: join(root, "checkpoints"),
     samples: join(root, "samples"),
+    models: join(root, "models"),
     status: join(root, "status.json"),
   };
 }

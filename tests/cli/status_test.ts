@@ -256,3 +256,15 @@ Deno.test("agent status --open refuses when no agent is running, and with --watc
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("formatStatus() names the model's classes when its spec does", () => {
+  const plain = formatStatus(report(), { kind: "live", api: "127.0.0.1:7070" }, Date.now());
+  assert.doesNotMatch(plain, /Classes/);
+  const base = report();
+  const named = formatStatus(
+    report({ model: { ...base.model, classes: ["idle", "walk", "run"] } }),
+    { kind: "live", api: "127.0.0.1:7070" },
+    Date.now(),
+  );
+  assert.match(named, /Classes +idle, walk, run\n/);
+});

@@ -7,7 +7,10 @@ import {
   parseJsonl,
   SampleBuffer,
   sampleToJsonl,
+  summariseBadRows,
 } from "../../src/learn/data.ts";
+import { loadLocalSamples } from "../../src/agent/data.ts";
+import { InputCheck } from "../../src/model/input.ts";
 import { parseSplit, splitIndices } from "../../src/learn/split.ts";
 
 const shape = { features: 4, classes: 3 };
@@ -88,4 +91,51 @@ Deno.test("splitIndices() gives every node K classes, covers all rows once, and 
   assert.throws(() => parseSplit("classes:0"), UsageError);
   assert.throws(() => parseSplit("dirichlet:-1"), UsageError);
   assert.throws(() => parseSplit("random"), UsageError);
+});
+
+Deno.test("loadSamples() refuses rows outside the spec's range with file, line, column, value and range", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "model-data-" });
+  try {
+    const input = new InputCheck({ kind: "features", features: 3 }, { range: [0, 1] });
+    const shape = { features: 3, classes: 2, input };
+    // A Kaggle-style CSV of 0–255 pixels: nothing of it may reach training.
+    await Deno.writeTextFile(`${dir}/pixels.csv`, "label,p0,p1,p2\n1,0,128,255\n0,0,0,0.5\n1,12,0,0\n");
+    const csv = await loadSamples(`${dir}/pixels.csv`, shape);
+    assert.equal(csv.samples.count, 1);
+    assert.deepEqual(csv.bad.map(formatBadRow), [
+      `${dir}/pixels.csv:2: column 3: 128 is outside the model's range [0, 1]`,
+      `${dir}/pixels.csv:4: column 2: 12 is outside the model's range [0, 1]`,
+    ]);
+    await Deno.writeTextFile(
+      `${dir}/rows.jsonl`,
+      '{"x": [0, 0.5, 1], "y": 0}\n{"x": [0, 2, 1], "y": 1}\n{"x": [0, 1], "y": 1}\nnope\n',
+    );
+    const jsonl = await loadLocalSamples(`${dir}/rows.jsonl`, shape);
+    assert.equal(jsonl.samples.count, 1);
+    assert.equal(jsonl.bad[0].reason, "column 2: 2 is outside the model's range [0, 1]");
+    const summary = summariseBadRows([...csv.bad, ...jsonl.bad], 2);
+    assert.deepEqual(summary.byReason, { "out of range": 3, "wrong number of values": 1, "not JSON": 1 });
+    assert.equal(summary.count, 5);
+    assert.equal(summary.first.length, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadSamples() normalises rows as the spec says (per-feature mean/std)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "model-data-" });
+  try {
+    const input = new InputCheck({ kind: "features", features: 2 }, {
+      range: [-50, 50],
+      mean: [10, 0],
+      std: [5, 2],
+    });
+    await Deno.writeTextFile(`${dir}/w.csv`, "2,20,4\n1,0,-2\n");
+    const { samples, bad } = await loadSamples(`${dir}/w.csv`, { features: 2, classes: 3, input });
+    assert.deepEqual(bad, []);
+    assert.deepEqual(Array.from(samples.view().x), [2, 2, -2, -1]);
+    assert.deepEqual(Array.from(samples.view().y), [2, 1]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

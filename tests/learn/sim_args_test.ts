@@ -72,3 +72,14 @@ Deno.test("sim_swarm toSvg() draws one line per node and the centralized baselin
   assert.match(svg, /centralized 94.0%/);
   assert.match(svg, /t&lt;1>/);
 });
+
+Deno.test("sim_swarm parseSimArgs() takes --dataset with a model made for it, and refuses a mismatch", () => {
+  const a = parseSimArgs(["--dataset", "weather", "--model", "weather-mlp"]);
+  assert.ok(a !== "help");
+  assert.equal(a.dataset, "weather");
+  assert.throws(
+    () => parseSimArgs(["--dataset", "weather", "--model", "mnist-mlp"]),
+    /not made for the weather/,
+  );
+  assert.throws(() => parseSimArgs(["--dataset", "fog", "--model", "weather-mlp"]), /Unknown dataset "fog"/);
+});

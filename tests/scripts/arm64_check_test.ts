@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { compare } from "../../scripts/arm64_check.ts";
+import { compare, MODELS } from "../../scripts/arm64_check.ts";
 
 function report(arch: string, weights: string, js: number[]) {
   const entry = { weights, modelHash: "00", js, wasm: js, cpu: js };
-  return { arch, "mnist-mlp": entry, "mnist-vit": entry };
+  return { arch, ...Object.fromEntries(MODELS.map((id) => [id, entry])) };
 }
 
 Deno.test("arm64 compare() accepts equal hashes and predictions within 1e-5", () => {
@@ -25,4 +25,13 @@ Deno.test("arm64 compare() flags a weight-hash mismatch, a 2e-5 difference and a
       /mnist-mlp js: 2 values \(a\) vs 1 \(b\)/.test(p)
     ),
   );
+});
+
+Deno.test("arm64 check covers the sequence transformer and the 1-D CNN", () => {
+  assert.ok(MODELS.includes("seq-mnist-transformer") && MODELS.includes("seq-mnist-cnn"));
+  const partial = report("x86_64", "ab", [0.5]) as Record<string, unknown>;
+  delete partial["seq-mnist-cnn"];
+  assert.deepEqual(compare(partial, report("aarch64", "ab", [0.5])), [
+    "seq-mnist-cnn: missing from a report",
+  ]);
 });

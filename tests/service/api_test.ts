@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { InputCheck } from "../../src/model/input.ts";
 import { createApi, rowsThatFit } from "../../src/service/api.ts";
 import { AgentMetrics } from "../../src/service/metrics.ts";
 import type { StatusReport } from "../../src/service/status.ts";
@@ -39,7 +40,9 @@ function sampleStatus(): StatusReport {
   };
 }
 
-function setup(opts: { maxBodyBytes?: number; refuseSamples?: boolean } = {}) {
+function setup(
+  opts: { maxBodyBytes?: number; refuseSamples?: boolean; input?: InputCheck; classNames?: string[] } = {},
+) {
   const clock = new ManualClock();
   const stored: { x: number[]; y: number }[] = [];
   const predicted: number[][] = [];
@@ -63,6 +66,8 @@ function setup(opts: { maxBodyBytes?: number; refuseSamples?: boolean } = {}) {
   const handle = createApi({
     inputSize: INPUT,
     classes: CLASSES,
+    input: opts.input,
+    classNames: opts.classNames,
     predict: (x, count) => {
       const out = new Float32Array(count * CLASSES);
       for (let i = 0; i < count; i++) {
@@ -368,4 +373,34 @@ Deno.test("GET /metrics parses as Prometheus text and counts requests and latenc
 Deno.test("parsePrometheus() rejects malformed exposition text", async () => {
   await assert.rejects(parsePrometheus('# TYPE x counter\nx{a="b} 1\n'), /Not valid Prometheus/);
   await assert.rejects(parsePrometheus("x abc\n"), /Not valid Prometheus/);
+});
+
+Deno.test("POST /v1/samples and /v1/predict refuse a row outside the spec's range with 422 naming row, column, value, range", async () => {
+  const input = new InputCheck({ kind: "features", features: INPUT }, { range: [0, 1] });
+  const { handle, stored, predicted } = setup({ input });
+  for (const path of ["/v1/samples", "/v1/predict"]) {
+    const res = await handle(
+      post(path, JSON.stringify({ rows: [[0, 0, 0, 1], [0, 255, 0, 0]], labels: [0, 1] })),
+    );
+    assert.equal(res.status, 422, path);
+    const body = await res.json();
+    assert.equal(body.error, "rows[1], column 2: 255 is outside the model's range [0, 1]");
+    assert.match(body.hint, /Give 4 values in \[0, 1\] per row/);
+  }
+  // Nothing of a refused request reaches the store or the model.
+  assert.deepEqual(stored, []);
+  assert.deepEqual(predicted, []);
+});
+
+Deno.test("POST /v1/predict gets normalised rows and names classes; /v1/samples stores the raw checked rows", async () => {
+  const input = new InputCheck({ kind: "features", features: INPUT }, { range: [0, 255], scale: 1 / 255 });
+  const { handle, stored, predicted } = setup({ input, classNames: ["idle", "walk", "run"] });
+  const res = await handle(post("/v1/predict", JSON.stringify({ rows: [[0, 255, 51, 0], [255, 0, 0, 0]] })));
+  assert.equal(res.status, 200);
+  const body = await res.json();
+  assert.deepEqual(predicted, [[0, 1, Math.fround(0.2), 0], [1, 0, 0, 0]]);
+  assert.deepEqual(body.predictions.map((p: { label: string }) => p.label), ["idle", "walk"]);
+  const s = await handle(post("/v1/samples", JSON.stringify({ rows: [[0, 255, 51, 0]], labels: [2] })));
+  assert.equal(s.status, 200);
+  assert.deepEqual(stored, [{ x: [0, 255, 51, 0], y: 2 }]);
 });
