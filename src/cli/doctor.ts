@@ -167,7 +167,11 @@ async function runDoctor(ctx: CommandContext): Promise<number> {
   }
 
   if (config) {
-    if (spec) checks.push(...await dataChecks(config, { features: spec.input, classes: spec.classes }));
+    if (spec) {
+      // The same shape and input check as 'agent run': out-of-range rows count as bad rows here too.
+      const input = new m.InputCheck(spec.shape, spec.norm);
+      checks.push(...await dataChecks(config, { features: spec.input, classes: spec.classes, input }));
+    }
     checks.push(...await portChecks(config, ctx.state));
     try {
       checks.push(broadcastCheck(config.gossip.broadcast, Deno.networkInterfaces()));

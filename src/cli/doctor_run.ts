@@ -9,7 +9,7 @@
 import type { Config } from "../config/mod.ts";
 import { UsageError } from "../errors.ts";
 import { loadLocalSamples } from "../agent/data.ts";
-import { formatBadRow } from "../learn/data.ts";
+import { type SampleShape, summariseBadRows } from "../learn/data.ts";
 import { fingerprint, readPublicKey, TrustStore } from "../identity/mod.ts";
 import { parseListen } from "../service/serve.ts";
 import type { StateLayout } from "../state/mod.ts";
@@ -27,10 +27,7 @@ export interface DoctorCheck {
 const BAD_ROWS_SHOWN = 3;
 
 /** Rows and bad rows of `data.source` (and `data.test`) as `agent run` loads them. */
-export async function dataChecks(
-  config: Config,
-  shape: { features: number; classes: number },
-): Promise<DoctorCheck[]> {
+export async function dataChecks(config: Config, shape: SampleShape): Promise<DoctorCheck[]> {
   const out: DoctorCheck[] = [];
   if (config.data.source === "") {
     out.push({
@@ -47,17 +44,21 @@ export async function dataChecks(
     try {
       const { samples, bad } = await loadLocalSamples(path, shape);
       const rows = samples.view().count;
+      const summary = summariseBadRows(bad, BAD_ROWS_SHOWN);
+      const reasons = Object.entries(summary.byReason).map(([k, n]) => `${k} ${n}`).join(", ");
       const badText = bad.length === 0
         ? ""
-        : `; ${bad.length} bad row(s) skipped, e.g. ${
-          bad.slice(0, BAD_ROWS_SHOWN).map(formatBadRow).join("; ")
-        }`;
+        : `; ${bad.length} bad row(s) skipped (${reasons}), e.g. ${summary.first.join("; ")}`;
       out.push({
         name,
         status: rows === 0 ? "fail" : bad.length > 0 ? "warn" : "ok",
         detail: `${key} ${JSON.stringify(path)}: ${rows} usable row(s)${badText}`,
         ...(rows === 0 || bad.length > 0
-          ? { hint: `Each row needs ${shape.features} values and a label 0..${shape.classes - 1}` }
+          ? {
+            hint: `Each row needs ${shape.features} values${
+              shape.input ? ` in the model's range` : ""
+            } and a label 0..${shape.classes - 1}`,
+          }
           : {}),
       });
     } catch (e) {

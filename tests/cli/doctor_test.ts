@@ -84,13 +84,14 @@ Deno.test("agent doctor checks what run needs: data rows, ports, broadcast addre
       JSON.stringify({ x: new Array(784).fill(0.5), y: 3 }),
       JSON.stringify({ x: [1, 2], y: 1 }),
       JSON.stringify({ x: new Array(784).fill(0.1), y: 7 }),
+      JSON.stringify({ x: new Array(784).fill(255), y: 7 }), // raw 0–255 pixels: outside the spec's range
     ];
     await Deno.writeTextFile(`${state}/d.jsonl`, rows.join("\n") + "\n");
     await Deno.writeTextFile(`${state}/agent.yaml`, cfg(`${state}/d.jsonl`));
     const some = await cli(["doctor", "--state", state, "--backend", "cpu"]);
     assert.match(
       some.stdout,
-      /WARN {2}data +data\.source ".*d\.jsonl": 2 usable row\(s\); 1 bad row\(s\) skipped, e\.g\. .*d\.jsonl:2:/,
+      /WARN {2}data +data\.source ".*d\.jsonl": 2 usable row\(s\); 2 bad row\(s\) skipped \(.*\), e\.g\. .*d\.jsonl:2: .*; .*d\.jsonl:4: .*outside the model's range/,
     );
   } finally {
     busy.close();
