@@ -8,6 +8,7 @@
 import type { GossipCounters, PeerSnapshot } from "../gossip/node.ts";
 import type { LearnerStats } from "../learn/learner.ts";
 import type { PeerStatus, StatusReport } from "../service/status.ts";
+import type { SaveHealth } from "../state/saving.ts";
 
 /** A trusted key as the trust store lists it. */
 export interface TrustedPeer {
@@ -40,6 +41,7 @@ export interface StatusInputs {
   trusted: TrustedPeer[];
   api: string;
   rss: number;
+  storage?: SaveHealth;
 }
 
 function addCounts(into: Record<string, number>, from: Partial<Record<string, number>>): void {
@@ -101,6 +103,7 @@ export function buildStatus(i: StatusInputs): StatusReport {
     },
     api: i.api,
     rss: i.rss,
+    ...(i.storage ? { storage: i.storage } : {}),
     peers,
   };
 }

@@ -11,6 +11,7 @@
 import { isMap, isScalar, isSeq, LineCounter, type Node as YamlNode, type Pair, parseDocument } from "yaml";
 import { closest } from "../config/load.ts";
 import { UsageError } from "../errors.ts";
+import { MODELS_DIR } from "../resources.ts";
 
 /** Model ids: lower-case letters, digits and dashes (they name files in `models/`). */
 export const MODEL_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
@@ -90,8 +91,8 @@ const SECTION_KEYS: Record<"mlp" | "vit", Record<string, Check>> = {
   },
 };
 
-/** Directory of the shipped specs (`models/` at the repository or binary root). */
-export const MODELS_DIR = new URL("../../models/", import.meta.url);
+/** Directory of the shipped specs (`models/` at the repository root, or beside the bundle of a release). */
+export { MODELS_DIR };
 
 /**
  * Loads and validates `models/<id>.yaml`. An unknown id or a bad file is a {@linkcode UsageError}

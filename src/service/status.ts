@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { SaveHealth } from "../state/saving.ts";
+
 /** Format name of the status snapshot file (see `writeCheckedJson`). */
 export const STATUS_FORMAT = "agent-status/1";
 
@@ -75,6 +77,8 @@ export interface StatusReport {
   api: string;
   /** Resident memory of the daemon process in bytes. */
   rss: number;
+  /** Whether the state can be saved (false e.g. on a full SD card) and the free space there. */
+  storage?: SaveHealth;
   peers: PeerStatus[];
 }
 
