@@ -103,6 +103,7 @@ export class Agent {
   #storeVersion: number;
   #metrics: AgentMetrics;
   #backend: string;
+  #backendReason: string;
   #clock: Clock;
   #wall: () => number;
   #startedAt: number;
@@ -136,6 +137,7 @@ export class Agent {
     test: Samples | undefined;
     metrics: AgentMetrics;
     backend: string;
+    backendReason: string;
     startedAt: number;
     saving: SaveGuard;
   }) {
@@ -158,6 +160,7 @@ export class Agent {
     this.#data = this.#split();
     this.#metrics = parts.metrics;
     this.#backend = parts.backend;
+    this.#backendReason = parts.backendReason;
     this.#clock = parts.o.clock ?? systemClock;
     this.#wall = parts.o.wallClock ?? Date.now;
     this.#startedAt = parts.startedAt;
@@ -224,12 +227,10 @@ export class Agent {
       // probing it costs ~70 MB of resident memory, so auto does not probe then.
       const skipGpu = config.model.backend === "auto" && !hasRenderNode();
       const backend = await initBackend(config.model.backend, skipGpu ? { gpu: null } : {});
-      logger.info("Compute backend", {
-        backend: backend.name,
-        reason: skipGpu
-          ? `no GPU render node in /dev/dri, WebGPU not probed; ${backend.reason}`
-          : backend.reason,
-      });
+      const backendReason = skipGpu
+        ? `${noRenderNodeReason(Deno.env.toObject())}; ${backend.reason}`
+        : backend.reason;
+      logger.info("Compute backend", { backend: backend.name, reason: backendReason });
       const model = await createModel(spec, modelOptionsFromConfig(config.learning));
       cleanup.push(() => model.dispose());
       // Predictions and accuracy come from the swarm's consensus (the learner's inference weights),
@@ -378,6 +379,7 @@ export class Agent {
         test,
         metrics,
         backend: backend.name,
+        backendReason,
         startedAt,
         saving,
       });
@@ -565,6 +567,7 @@ export class Agent {
       startedAtMs: this.#startedAt,
       wallNowMs: this.#wall(),
       backend: this.#backend,
+      backendReason: this.#backendReason,
       model: {
         id: this.#model.spec.id,
         hash: toHex(this.#model.modelHash),
@@ -662,6 +665,17 @@ function reportBadRows(logger: Logger, path: string, bad: { file: string; line: 
     count: bad.length,
     first: `${bad[0].file}:${bad[0].line}: ${bad[0].reason}`,
   });
+}
+
+/**
+ * Why WebGPU was not probed: no render node visible. Under systemd (INVOCATION_ID is set for services)
+ * that is also what a unit with PrivateDevices=yes looks like on a board that has a GPU.
+ */
+export function noRenderNodeReason(env: Record<string, string | undefined>): string {
+  return env.INVOCATION_ID
+    ? "no GPU render node visible in /dev/dri, WebGPU not probed (this runs under systemd, whose " +
+      "PrivateDevices=yes hides /dev/dri: on a board with a GPU, 'agent service install --gpu' lets the service use it)"
+    : "no GPU render node in /dev/dri, WebGPU not probed";
 }
 
 /** True if the machine has a GPU render node (/dev/dri/renderD*). */

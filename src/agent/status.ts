@@ -28,6 +28,7 @@ export interface StatusInputs {
   /** Wall-clock ms now. */
   wallNowMs: number;
   backend: string;
+  backendReason?: string;
   model: { id: string; hash: string; parameters: number };
   accuracy: number | null;
   heldOut: number;
@@ -86,6 +87,7 @@ export function buildStatus(i: StatusInputs): StatusReport {
     startedAt: new Date(i.startedAtMs).toISOString(),
     updatedAt: new Date(i.wallNowMs).toISOString(),
     backend: i.backend,
+    ...(i.backendReason ? { backendReason: i.backendReason } : {}),
     model: i.model,
     accuracy: i.accuracy,
     heldOut: i.heldOut,

@@ -1,7 +1,9 @@
 /**
  * `agent doctor`: a health check of this board. Reports the config's validity, the state directory,
  * the identity key's permissions, the model spec, the compute backend that would be used and why
- * (WebGPU adapter, WASM SIMD and threads), whether the model actually runs on it, and the checkpoints.
+ * (WebGPU adapter, WASM SIMD and threads), whether the model actually runs on it, and the checkpoints;
+ * then whether state can be saved (free space, a real write), what the running agent reports (its
+ * backend and why, whether it can save) and whether the installed service can see the GPU.
  * Exit code 0 when nothing failed, 1 otherwise (warnings do not fail).
  *
  * @module
@@ -10,6 +12,7 @@ import { type Config } from "../config/mod.ts";
 import { UsageError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { type Command, type CommandContext, stringOpt } from "./command.ts";
+import { diskCheck, runningAgentChecks, serviceGpuCheck } from "./doctor_state.ts";
 
 /** The `doctor` command. */
 export const doctorCommand: Command = {
@@ -78,6 +81,8 @@ async function runDoctor(ctx: CommandContext): Promise<number> {
       );
     }
   }
+
+  if (root?.isDirectory) checks.push(await diskCheck(ctx.state.root, ctx.state.checkpoints));
 
   const key = await statOrUndefined(ctx.state.privateKey);
   if (!key) {
@@ -162,6 +167,10 @@ async function runDoctor(ctx: CommandContext): Promise<number> {
       model.dispose();
     }
   }
+
+  if (config) checks.push(...await runningAgentChecks(config, ctx.state.status));
+  const gpu = await serviceGpuCheck();
+  if (gpu) checks.push(gpu);
 
   const failed = checks.filter((c) => c.status === "fail").length;
   const warned = checks.filter((c) => c.status === "warn").length;

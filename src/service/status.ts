@@ -49,6 +49,8 @@ export interface StatusReport {
   updatedAt: string;
   /** Compute backend in use (webgpu, wasm or cpu). */
   backend: string;
+  /** Why that backend (e.g. why WebGPU was skipped); absent in reports of older agents. */
+  backendReason?: string;
   model: { id: string; hash: string; parameters: number };
   /** Accuracy on the local held-out samples in [0, 1], or null when there are none yet. */
   accuracy: number | null;
