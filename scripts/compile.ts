@@ -1,9 +1,9 @@
 /**
  * `deno task compile [-- --target x86_64|aarch64|all] [--out DIR]`: builds the single `agent` binary
- * for Linux x86_64 and aarch64 with `deno compile` of the release's own bundle (`agent.js`, see
- * src/replicate/bundle.ts), embedding the tfjs `.wasm` files and the model specs beside it
- * (`--include wasm/ --include models/`, the layout of a release). So the code a compiled binary runs is
- * byte for byte the code the release runs, and the release is what CI tests.
+ * for Linux x86_64 and aarch64 with `deno compile` of the release's own bundle (`app/main.js` and its
+ * chunks, see src/replicate/bundle.ts), embedding the whole `app/` directory with the tfjs `.wasm` files
+ * and the model specs (`--include app/`, the layout of a release). So the code a compiled binary runs
+ * is byte for byte the code the release runs, and the release is what CI tests.
  *
  * `deno compile` needs `denort` (the Deno runtime without the compiler) for each target. It downloads
  * it from dl.deno.land unless `DENORT_BIN` points at one (which then fixes the target to that
@@ -14,7 +14,7 @@
  */
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
-import { BUNDLE_NAME } from "../src/resources.ts";
+import { BUNDLE_DIR, BUNDLE_ENTRY } from "../src/resources.ts";
 import { AGENT_PERMISSIONS, appRoot, defaultCacheDir, stageApp } from "../src/replicate/release.ts";
 
 /** The permissions the compiled `agent` runs with (the same as `deno task agent`). */
@@ -26,8 +26,8 @@ export const TARGETS = {
   aarch64: "aarch64-unknown-linux-gnu",
 } as const;
 
-/** Directories embedded next to the bundle: the tfjs `.wasm` binaries and the model specs. */
-export const INCLUDES = ["wasm/", "models/"];
+/** Embedded: the bundle's directory, with its chunks, the tfjs `.wasm` binaries and the model specs. */
+export const INCLUDES = [`${BUNDLE_DIR}/`];
 
 /** The `deno compile` argument list for one target, run in the directory the app was staged in. */
 export function compileArgs(target: keyof typeof TARGETS, outDir: string): string[] {
@@ -42,7 +42,7 @@ export function compileArgs(target: keyof typeof TARGETS, outDir: string): strin
     TARGETS[target],
     "--output",
     `${outDir}/agent-${target}`,
-    BUNDLE_NAME,
+    `${BUNDLE_DIR}/${BUNDLE_ENTRY}`,
   ];
 }
 
@@ -67,7 +67,7 @@ if (import.meta.main) {
   }
   await Deno.mkdir(values.out!, { recursive: true });
   const outDir = resolve(values.out!);
-  // The app as a release lays it out: agent.js, wasm/, models/.
+  // The app as a release lays it out: app/main.js and its chunks, app/wasm/, app/models/.
   const stage = await Deno.makeTempDir({ prefix: "agent-compile-" });
   try {
     await stageApp(appRoot()!, stage, {

@@ -10,7 +10,7 @@
  *
  * The `.wasm` files are read as bytes and handed to tfjs as blob URLs with the platform `fetch`
  * (`setWasmPaths(map, true)`), so the same code works from source (`node_modules/`), from a
- * release's bundle (`wasm/` beside `agent.js`) and from a `deno compile` binary (embedded with `--include`).
+ * release's bundle (`app/wasm/` beside `app/main.js`) and from a `deno compile` binary (embedded with `--include`).
  *
  * Only `@tensorflow/tfjs-core` is loaded up front; each backend package is imported when it is tried
  * (the full `@tensorflow/tfjs` bundle takes ~47 s to load under qemu on arm64, core alone a fraction).

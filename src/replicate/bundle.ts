@@ -1,16 +1,19 @@
 /**
- * The app as one JavaScript file: `deno bundle --platform deno --minify` of `src/main.ts` (every module
- * and npm package of the agent, ≈ 2.7 MB). Built from a source tree once per content: the bundle is
- * cached under `<cacheDir>/bundles/<key>/agent.js`, where the key covers every file under `src/`,
- * `deno.json`, `deno.lock` and the Deno version that bundles.
+ * The app as a bundle: `deno bundle --platform deno --minify --code-splitting` of `src/main.ts`, every
+ * module and npm package of the agent in ≈ 2.7 MB of JavaScript: `main.js` and the chunks it imports
+ * when a command needs them (about 40 files). Built from a source tree once per content: the bundle is
+ * cached under `<cacheDir>/bundles/<key>/`, where the key covers every file under `src/`, `deno.json`,
+ * `deno.lock` and the Deno version that bundles.
  *
- * Minified because it is smaller on the wire and on the SD card, and V8 keeps the whole source text of a
- * script in memory: the unminified bundle is 5.9 MB and not pure ASCII (so held as a two-byte string).
+ * Code splitting because one single file made every start parse and set up the whole app: measured
+ * here, `agent --version` took about twice as long (≈ 0.45 s against ≈ 0.2 s) and 68 MB instead of
+ * 47 MB resident. Minified because it is smaller on the wire and on the SD card, and V8 keeps the source
+ * text of a script in memory (unminified it is 5.9 MB, not pure ASCII, so held as a two-byte string).
  *
  * @module
  */
 import { join } from "node:path";
-import { BUNDLE_NAME } from "../resources.ts";
+import { BUNDLE_ENTRY } from "../resources.ts";
 import { CloneError, CloneFailure } from "./errors.ts";
 import { sha256File } from "./runtime.ts";
 
@@ -25,7 +28,8 @@ export function bundleArgs(root: string, out: string): string[] {
     "--frozen",
     "--config",
     join(root, "deno.json"),
-    "-o",
+    "--code-splitting",
+    "--outdir",
     out,
     join(root, "src", "main.ts"),
   ];
@@ -59,7 +63,8 @@ export async function bundleKey(root: string): Promise<string> {
 }
 
 /**
- * Bundles the source tree `root` (or finds its bundle in the cache) and returns the path of `agent.js`.
+ * Bundles the source tree `root` (or finds its bundle in the cache) and returns the directory holding
+ * `main.js` and its chunks.
  * Needs the Deno CLI (this process's own binary when it runs from source) and, the first time on a
  * machine, the npm registry for esbuild.
  */
@@ -69,18 +74,17 @@ export async function bundleApp(
   onNote?: (note: string) => void,
 ): Promise<string> {
   const key = await bundleKey(root);
-  const dir = join(cacheDir, "bundles", key);
-  const out = join(dir, BUNDLE_NAME);
+  const out = join(cacheDir, "bundles", key);
   try {
-    await Deno.stat(out);
+    await Deno.stat(join(out, BUNDLE_ENTRY));
     return out;
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
-  onNote?.(`bundling ${root}/src/main.ts into ${BUNDLE_NAME}`);
-  await Deno.mkdir(dir, { recursive: true });
-  // The name must end in .js: deno bundle decides from it how to emit `require` of node: modules.
-  const tmp = join(dir, `.tmp-${Deno.pid}-${BUNDLE_NAME}`);
+  onNote?.(`bundling ${root}/src/main.ts`);
+  await Deno.mkdir(join(cacheDir, "bundles"), { recursive: true });
+  const tmp = join(cacheDir, "bundles", `.tmp-${Deno.pid}-${key}`);
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
   let r: Deno.CommandOutput;
   try {
     r = await new Deno.Command(Deno.execPath(), {
@@ -98,7 +102,7 @@ export async function bundleApp(
     );
   }
   if (!r.success) {
-    await Deno.remove(tmp).catch(() => {});
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
     const err = new TextDecoder().decode(r.stderr).trim().split("\n").slice(-3).join(" ");
     throw new CloneError(
       CloneFailure.MissingRuntime,
@@ -106,6 +110,17 @@ export async function bundleApp(
       "Run 'deno install' in the checkout (the first bundle also fetches esbuild from the npm registry), then try again",
     );
   }
-  await Deno.rename(tmp, out);
+  await Deno.rename(tmp, out).catch(async (e) => {
+    // Another process bundled the same content meanwhile: keep its copy.
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    if (!(await Deno.stat(join(out, BUNDLE_ENTRY)).then(() => true, () => false))) throw e;
+  });
   return out;
+}
+
+/** The `.js` files of a bundle directory, sorted. */
+export async function bundleFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) if (e.isFile && e.name.endsWith(".js")) out.push(e.name);
+  return out.sort();
 }

@@ -1,10 +1,10 @@
 /**
  * The permissions the agent runs with and the release's launcher script (`<release>/agent`), which runs
- * the bundle `agent.js` with the Deno runtime shipped beside it, offline, with named permissions.
+ * the bundle `app/main.js` with the Deno runtime shipped beside it, offline, with named permissions.
  *
  * @module
  */
-import { BUNDLE_NAME } from "../resources.ts";
+import { BUNDLE_DIR, BUNDLE_ENTRY } from "../resources.ts";
 
 /**
  * V8 flags every agent process runs with (release launcher, `deno task agent`, `deno compile`, the demo
@@ -63,7 +63,7 @@ export const RUN_FLAGS = [
 /** The launcher script (pure). */
 export function launcherScript(): string {
   return `#!/bin/sh
-# agent launcher: runs the agent (one bundle, ${BUNDLE_NAME}) with the Deno runtime shipped next to it,
+# agent launcher: runs the agent (the bundle in ${BUNDLE_DIR}/) with the Deno runtime shipped next to it,
 # offline, with the permissions the agent needs and no others (no FFI, no imports from anywhere).
 set -e
 self=$(readlink -f "$0")
@@ -76,6 +76,6 @@ if [ -z "\${DENO_DIR:-}" ]; then
   fi
 fi
 export DENO_DIR DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1 AGENT_RELEASE_DIR="$here"
-exec "$here/deno" run ${RUN_FLAGS.join(" ")} "$here/${BUNDLE_NAME}" "$@"
+exec "$here/deno" run ${RUN_FLAGS.join(" ")} "$here/${BUNDLE_DIR}/${BUNDLE_ENTRY}" "$@"
 `;
 }

@@ -2,11 +2,11 @@
  * A release: what `agent clone` installs on a target. It runs with no Deno installed and no internet:
  *
  * ```
- * <release>/agent        launcher (sh): runs ./deno offline on ./agent.js with the agent's permissions
+ * <release>/agent        launcher (sh): runs ./deno offline on app/main.js with the agent's permissions
  * <release>/deno         Deno runtime for the target's architecture (see runtime.ts)
- * <release>/agent.js     the whole app in one bundle (see bundle.ts)
- * <release>/wasm/        the three tfjs .wasm binaries
- * <release>/models/      the model specs
+ * <release>/app/*.js     the whole app, bundled: main.js and the chunks it loads on demand (bundle.ts)
+ * <release>/app/wasm/    the three tfjs .wasm binaries
+ * <release>/app/models/  the model specs
  * <release>/COMPONENTS   content key of the runtime ("runtime <key>")
  * <release>/MANIFEST     "sha256  path" for every file but itself (`sha256sum -c` format)
  * ```
@@ -23,10 +23,10 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { APP_DIR, BUNDLE_NAME } from "../resources.ts";
+import { APP_DIR, BUNDLE_DIR, BUNDLE_ENTRY, FROM_SOURCE } from "../resources.ts";
 import { VERSION } from "../version.ts";
 import { WASM_FILES } from "../model/backend.ts";
-import { bundleApp } from "./bundle.ts";
+import { bundleApp, bundleFiles } from "./bundle.ts";
 import { CloneError, CloneFailure } from "./errors.ts";
 import { launcherScript } from "./launcher.ts";
 import type { Arch } from "./probe.ts";
@@ -85,17 +85,19 @@ export function appKind(root: string): "source" | "release" | undefined {
     }
   };
   if (isFile("deno.json") && isFile("src/main.ts")) return "source";
-  if (isFile(BUNDLE_NAME) && isFile(`wasm/${WASM_FILES[0]}`)) return "release";
+  if (isFile(`${BUNDLE_DIR}/${BUNDLE_ENTRY}`) && isFile(`${BUNDLE_DIR}/wasm/${WASM_FILES[0]}`)) {
+    return "release";
+  }
   return undefined;
 }
 
 /**
  * The app this process can package: its source checkout, or the release it runs from (the directory
- * holding `agent.js`); undefined for a compiled binary.
+ * holding `app/main.js`); undefined for a compiled binary.
  */
 export function appRoot(): string | undefined {
   if (Deno.build.standalone || APP_DIR.protocol !== "file:") return undefined;
-  const root = fileURLToPath(APP_DIR).replace(/\/$/, "");
+  const root = fileURLToPath(FROM_SOURCE ? APP_DIR : new URL("../", APP_DIR)).replace(/\/$/, "");
   return appKind(root) ? root : undefined;
 }
 
@@ -111,13 +113,14 @@ async function appFiles(root: string, cacheDir: string, onNote?: (n: string) => 
   if (!kind) {
     throw new CloneError(
       CloneFailure.MissingRuntime,
-      `${root} is neither a source checkout (deno.json, src/main.ts) nor a release (${BUNDLE_NAME}, wasm/)`,
+      `${root} is neither a source checkout (deno.json, src/main.ts) nor a release (${BUNDLE_DIR}/${BUNDLE_ENTRY})`,
       "Clone from a source checkout (deno task agent clone …) or from an installed release",
     );
   }
+  const app = join(root, BUNDLE_DIR);
   const wasmDir = kind === "source"
     ? join(root, "node_modules/@tensorflow/tfjs-backend-wasm/dist")
-    : join(root, "wasm");
+    : join(app, "wasm");
   for (const f of WASM_FILES) {
     try {
       await Deno.stat(join(wasmDir, f));
@@ -129,22 +132,21 @@ async function appFiles(root: string, cacheDir: string, onNote?: (n: string) => 
       );
     }
   }
+  const bundle = kind === "source" ? await bundleApp(root, cacheDir, onNote) : app;
   const files: AppFile[] = [
-    {
-      path: BUNDLE_NAME,
-      from: kind === "source" ? await bundleApp(root, cacheDir, onNote) : join(root, BUNDLE_NAME),
-    },
-    ...WASM_FILES.map((f) => ({ path: `wasm/${f}`, from: join(wasmDir, f) })),
+    ...(await bundleFiles(bundle)).map((f) => ({ path: `${BUNDLE_DIR}/${f}`, from: join(bundle, f) })),
+    ...WASM_FILES.map((f) => ({ path: `${BUNDLE_DIR}/wasm/${f}`, from: join(wasmDir, f) })),
   ];
+  const modelsDir = kind === "source" ? join(root, "models") : join(app, "models");
   const models: string[] = [];
   try {
-    for await (const e of Deno.readDir(join(root, "models"))) {
+    for await (const e of Deno.readDir(modelsDir)) {
       if (e.isFile && /\.ya?ml$/.test(e.name)) models.push(e.name);
     }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
-  for (const m of models.sort()) files.push({ path: `models/${m}`, from: join(root, "models", m) });
+  for (const m of models.sort()) files.push({ path: `${BUNDLE_DIR}/models/${m}`, from: join(modelsDir, m) });
   return files;
 }
 
@@ -268,8 +270,7 @@ export async function buildRelease(opts: BuildOptions): Promise<Release> {
     }
   };
   await build(appTarball, `packaging release ${id} (${files.length + 3} files)`, async (tree) => {
-    await Deno.mkdir(join(tree, "wasm"));
-    await Deno.mkdir(join(tree, "models"));
+    for (const d of ["", "/wasm", "/models"]) await Deno.mkdir(join(tree, `${BUNDLE_DIR}${d}`));
     for (const f of files) await Deno.copyFile(f.from, join(tree, f.path));
     await Deno.writeTextFile(join(tree, "agent"), launcher);
     await Deno.writeTextFile(join(tree, "COMPONENTS"), components);
@@ -277,7 +278,9 @@ export async function buildRelease(opts: BuildOptions): Promise<Release> {
     for (const f of ["agent", ...files.map((f) => f.path), "COMPONENTS", "MANIFEST"]) {
       await Deno.chmod(join(tree, f), f === "agent" ? 0o755 : 0o644);
     }
-    const dirs = ["wasm", "models"].filter((d) => files.some((f) => f.path.startsWith(`${d}/`)));
+    const dirs = [BUNDLE_DIR, `${BUNDLE_DIR}/wasm`, `${BUNDLE_DIR}/models`].filter((d) =>
+      files.some((f) => f.path.startsWith(`${d}/`))
+    );
     return ["agent", ...dirs, ...files.map((f) => f.path), "COMPONENTS", "MANIFEST"];
   });
   await build(runtimeTarball, `packaging the Deno runtime for ${opts.arch}`, async (tree) => {

@@ -364,7 +364,7 @@ Deno.test({
       "an update from a newer checkout uploads only the changed app part and keeps the previous release",
       async () => {
         // A second checkout of the same tree with one source file changed (node_modules hard-linked);
-        // the clone bundles it into a new agent.js.
+        // the clone bundles it anew.
         const checkout = join(work, "checkout");
         await Deno.mkdir(checkout);
         for (const f of ["deno.json", "deno.lock", "src", "models"]) {

@@ -44,7 +44,7 @@ Deno.test({
           join(dir, "deno"),
           "run",
           ...RUN_FLAGS,
-          join(dir, "agent.js"),
+          join(dir, "app", "main.js"),
           ...args,
         ],
         env: { DENO_DIR: join(work, "deno-dir"), DENO_NO_UPDATE_CHECK: "1", HOME: work },

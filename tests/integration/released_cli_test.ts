@@ -105,22 +105,28 @@ Deno.test({
     const a = join(work, "a");
     const b = join(work, "b");
 
-    await t.step("the release is a few files", async () => {
-      const files = (await exec("find", [dir, "-type", "f", "-printf", "%P\n"])).stdout.trim().split("\n")
-        .sort();
-      assert.deepEqual(files, [
-        "COMPONENTS",
-        "MANIFEST",
-        "agent",
-        "agent.js",
-        "deno",
-        "models/mnist-mlp.yaml",
-        "models/mnist-vit.yaml",
-        "wasm/tfjs-backend-wasm-simd.wasm",
-        "wasm/tfjs-backend-wasm-threaded-simd.wasm",
-        "wasm/tfjs-backend-wasm.wasm",
-      ]);
-    });
+    await t.step(
+      "the release is a few files: runtime, launcher, the bundle and its wasm and models",
+      async () => {
+        const files = (await exec("find", [dir, "-type", "f", "-printf", "%P\n"])).stdout.trim().split("\n")
+          .sort();
+        const chunks = files.filter((f) => /^app\/[^/]+\.js$/.test(f));
+        assert.ok(chunks.includes("app/main.js"));
+        assert.ok(chunks.length < 80, `${chunks.length} bundle files`);
+        assert.deepEqual(files.filter((f) => !chunks.includes(f)), [
+          "COMPONENTS",
+          "MANIFEST",
+          "agent",
+          "app/models/mnist-mlp.yaml",
+          "app/models/mnist-vit.yaml",
+          "app/wasm/tfjs-backend-wasm-simd.wasm",
+          "app/wasm/tfjs-backend-wasm-threaded-simd.wasm",
+          "app/wasm/tfjs-backend-wasm.wasm",
+          "deno",
+        ]);
+        assert.equal(release.fileCount, files.length);
+      },
+    );
 
     await t.step("--version, --help and every command's --help", async () => {
       assert.equal((await ok(["--version"])).stdout.trim(), "agent 0.1.0");
@@ -168,7 +174,7 @@ Deno.test({
       await ok(["trust", "-", "--yes", "--force", "--state", a], beta.payload);
     });
 
-    await t.step("doctor picks the wasm backend from the release's wasm/ directory", async () => {
+    await t.step("doctor picks the wasm backend from the release's app/wasm/ directory", async () => {
       const r = await ok(["doctor", "--state", a]);
       assert.match(r.stdout, /backend +wasm \(SIMD/);
       assert.match(r.stdout, /model +mnist-mlp/);

@@ -32,7 +32,7 @@ Deno.test("the release's --allow-run list names every program the source runs, a
       if (literal) found.set(literal[1], path);
       else if (arg === "Deno.execPath()" && path === "src/replicate/bundle.ts") {
         // deno bundle runs only from a source checkout (unrestricted --allow-run); a release repackages
-        // its own agent.js and never bundles.
+        // its own app/ and never bundles.
       } else if (!(["program", "cmd"].includes(arg) && Object.values(RUN_HELPERS).includes(path))) {
         unexplained.push(`${path}: new Deno.Command(${arg}`);
       }

@@ -59,7 +59,7 @@ Deno.test("launcherScript() runs the bundle offline with named permissions, neve
     assert.ok(text.includes(f), `the launcher passes ${f} (bounded young generation)`);
   }
   assert.match(text, /readlink -f "\$0"/);
-  assert.match(text, /"\$here\/agent\.js" "\$@"\n$/);
+  assert.match(text, /"\$here\/app\/main\.js" "\$@"\n$/);
 });
 
 Deno.test("buildRelease() ships a bundle, the wasm files, the models, a launcher and the runtime; content-addressed", async () => {
@@ -80,14 +80,15 @@ Deno.test("buildRelease() ships a bundle, the wasm files, the models, a launcher
       "COMPONENTS",
       "MANIFEST",
       "agent",
-      "agent.js",
-      "models/",
-      "models/tiny.yaml",
-      "wasm/",
-      ...WASM.map((f) => `wasm/${f}`).sort(),
+      "app/",
+      "app/main.js",
+      "app/models/",
+      "app/models/tiny.yaml",
+      "app/wasm/",
+      ...WASM.map((f) => `app/wasm/${f}`).sort(),
     ]);
     assert.deepEqual(await tarList(part(a, "runtime").tarball), ["deno"]);
-    assert.equal(a.fileCount, 9); // agent, agent.js, 3 wasm, 1 model, COMPONENTS, MANIFEST, deno
+    assert.equal(a.fileCount, 9); // agent, app/main.js, 3 wasm, 1 model, COMPONENTS, MANIFEST, deno
     assert.match(a.components, new RegExp(`^runtime ${runtime.sha256.slice(0, 32)}\n$`));
     assert.match(a.manifest, new RegExp(`^${runtime.sha256}  deno$`, "m"));
     assert.doesNotMatch(a.manifest, /src\/|tests\/|node_modules/m);
@@ -105,7 +106,7 @@ Deno.test("buildRelease() ships a bundle, the wasm files, the models, a launcher
       .output();
     assert.ok(check.success);
     const ran = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--no-config", "--no-npm", "--no-remote", join(dir, "agent.js")],
+      args: ["run", "--no-config", "--no-npm", "--no-remote", join(dir, "app", "main.js")],
       stdout: "piped",
     }).output();
     assert.equal(new TextDecoder().decode(ran.stdout), "hi\n");

@@ -6,18 +6,18 @@ import { ROOT } from "../_helpers.ts";
 Deno.test("compileArgs() compiles the release's bundle with wasm/ and models/ and the one permission list", async () => {
   const args = compileArgs("aarch64", "out");
   for (const flag of PERMISSION_FLAGS) assert.ok(args.includes(flag), flag);
-  assert.deepEqual(INCLUDES, ["wasm/", "models/"]);
+  assert.deepEqual(INCLUDES, ["app/"]);
   for (const path of INCLUDES) assert.equal(args[args.indexOf(path) - 1], "--include", path);
   assert.deepEqual(args.slice(args.indexOf("--target"), args.indexOf("--target") + 2), [
     "--target",
     TARGETS.aarch64,
   ]);
-  assert.equal(args.at(-1), "agent.js");
+  assert.equal(args.at(-1), "app/main.js");
   // The staged directory is what a release ships beside its launcher and runtime.
   const stage = await Deno.makeTempDir();
   try {
     const files = await stageApp(ROOT, stage, { cacheDir: `${stage}/cache` });
-    for (const f of ["agent.js", "wasm/tfjs-backend-wasm-simd.wasm", "models/mnist-mlp.yaml"]) {
+    for (const f of ["app/main.js", "app/wasm/tfjs-backend-wasm-simd.wasm", "app/models/mnist-mlp.yaml"]) {
       assert.ok(files.includes(f), f);
       await Deno.stat(`${stage}/${f}`);
     }
