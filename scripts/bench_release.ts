@@ -80,16 +80,26 @@ async function stageOld(dir: string, runtime: string): Promise<void> {
   await Deno.chmod(join(dir, "agent"), 0o755);
 }
 
-async function timeRun(agent: string, args: string[], env: Record<string, string>): Promise<number> {
-  const t0 = performance.now();
-  const out = await new Deno.Command(agent, { args, env, clearEnv: true, stdout: "null", stderr: "piped" })
-    .output();
-  const ms = performance.now() - t0;
+/** Wall-clock and CPU (user + system) milliseconds of one run, from GNU time (CPU time is what load from other processes disturbs least). */
+async function timeRun(
+  agent: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ wall: number; cpu: number }> {
+  const out = await new Deno.Command("/usr/bin/time", {
+    args: ["-f", "TIME %e %U %S", agent, ...args],
+    env,
+    clearEnv: true,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
   const err = dec.decode(out.stderr);
   if (/Uncaught|NotCapable|error: (?!.*not running)/.test(err)) {
     throw new Error(`${agent} ${args.join(" ")}: ${err}`);
   }
-  return ms;
+  const m = err.match(/TIME ([\d.]+) ([\d.]+) ([\d.]+)/);
+  if (!m) throw new Error(`no timing from /usr/bin/time: ${err}`);
+  return { wall: Number(m[1]) * 1000, cpu: (Number(m[2]) + Number(m[3])) * 1000 };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -142,9 +152,12 @@ if (import.meta.main) {
           const denoDir = join(work, `deno-dir-${crypto.randomUUID()}`);
           const env = { HOME: work, PATH: "/usr/bin:/bin:/usr/sbin:/sbin", DENO_DIR: denoDir, NO_COLOR: "1" };
           const cold = await timeRun(agent, args, env);
-          const warm: number[] = [];
+          const warm: { wall: number; cpu: number }[] = [];
           for (let i = 0; i < runs; i++) warm.push(await timeRun(agent, args, env));
-          cells.push(`${Math.round(cold)} / ${Math.round(median(warm))} ms`);
+          const w = median(warm.map((x) => x.wall)), c = median(warm.map((x) => x.cpu));
+          cells.push(
+            `${Math.round(cold.wall)} (${Math.round(cold.cpu)}) / ${Math.round(w)} (${Math.round(c)}) ms`,
+          );
         }
         if (sshd) {
           const target = join(work, `target-${l.dir === oldDir ? "before" : "after"}`);
@@ -186,7 +199,10 @@ if (import.meta.main) {
     }
     console.log(
       `release ${release.id} for ${arch}, built from this checkout in ${(buildMs / 1000).toFixed(1)} s ` +
-        `(bundle included); start times: cold (empty DENO_DIR) / warm (median of ${runs})\n`,
+        `(bundle included); start times: cold (empty DENO_DIR) / warm (median of ${runs}), wall-clock ms ` +
+        `with CPU ms (user + system) in brackets; load average ${
+          Deno.loadavg().map((x) => x.toFixed(1)).join(" ")
+        }\n`,
     );
     const head = [
       "layout",
