@@ -59,13 +59,26 @@ async function exec(
 }
 
 const isRoot = Deno.uid() === 0;
-const canUnshare = isRoot && (() => {
+
+/** Root, unshare, and overlayfs over /etc inside a private mount namespace all work here. */
+function namespaceWorks(): boolean {
+  if (!isRoot) return false;
+  let dir: string | undefined;
   try {
-    return Deno.statSync("/usr/bin/unshare").isFile;
+    dir = Deno.makeTempDirSync({ prefix: "release-nsprobe-" });
+    Deno.mkdirSync(`${dir}/u`);
+    Deno.mkdirSync(`${dir}/w`);
+    const probe =
+      `mount --make-rprivate / && mount -t overlay overlay -o lowerdir=/etc,upperdir=${dir}/u,workdir=${dir}/w /etc`;
+    return new Deno.Command("unshare", { args: ["-m", "sh", "-c", probe], stdout: "null", stderr: "null" })
+      .outputSync().success;
   } catch {
     return false;
+  } finally {
+    if (dir) Deno.removeSync(dir, { recursive: true });
   }
-})();
+}
+const canUnshare = namespaceWorks();
 
 Deno.test({
   name: "every subcommand of the released launcher runs without a stack trace or a permission error",
