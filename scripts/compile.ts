@@ -1,7 +1,9 @@
 /**
  * `deno task compile [-- --target x86_64|aarch64|all] [--out DIR]`: builds the single `agent` binary
- * for Linux x86_64 and aarch64 with `deno compile`, embedding the tfjs `.wasm` files and the model
- * specs (`--include`), so the binary needs nothing beside it.
+ * for Linux x86_64 and aarch64 with `deno compile` of the release's own bundle (`app/main.js` and its
+ * chunks, see src/replicate/bundle.ts), embedding the whole `app/` directory with the tfjs `.wasm` files
+ * and the model specs (`--include app/`, the layout of a release). So the code a compiled binary runs
+ * is byte for byte the code the release runs, and the release is what CI tests.
  *
  * `deno compile` needs `denort` (the Deno runtime without the compiler) for each target. It downloads
  * it from dl.deno.land unless `DENORT_BIN` points at one (which then fixes the target to that
@@ -11,8 +13,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { WASM_FILES } from "../src/model/backend.ts";
-import { AGENT_PERMISSIONS } from "../src/replicate/release.ts";
+import { join, resolve } from "node:path";
+import { BUNDLE_DIR, BUNDLE_ENTRY } from "../src/resources.ts";
+import { AGENT_PERMISSIONS, appRoot, defaultCacheDir, stageApp } from "../src/replicate/release.ts";
 
 /** The permissions the compiled `agent` runs with (the same as `deno task agent`). */
 export const PERMISSION_FLAGS: readonly string[] = AGENT_PERMISSIONS;
@@ -23,24 +26,23 @@ export const TARGETS = {
   aarch64: "aarch64-unknown-linux-gnu",
 } as const;
 
-/** Files embedded next to the code: the tfjs `.wasm` binaries and the model specs. */
-export const INCLUDES = [
-  ...WASM_FILES.map((f) => `node_modules/@tensorflow/tfjs-backend-wasm/dist/${f}`),
-  "models/",
-];
+/** Embedded: the bundle's directory, with its chunks, the tfjs `.wasm` binaries and the model specs. */
+export const INCLUDES = [`${BUNDLE_DIR}/`];
 
-/** The `deno compile` argument list for one target. */
+/** The `deno compile` argument list for one target, run in the directory the app was staged in. */
 export function compileArgs(target: keyof typeof TARGETS, outDir: string): string[] {
   return [
     "compile",
     "--quiet",
+    "--no-config",
+    "--no-lock",
     ...PERMISSION_FLAGS,
     ...INCLUDES.flatMap((path) => ["--include", path]),
     "--target",
     TARGETS[target],
     "--output",
     `${outDir}/agent-${target}`,
-    "src/main.ts",
+    `${BUNDLE_DIR}/${BUNDLE_ENTRY}`,
   ];
 }
 
@@ -64,15 +66,40 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   await Deno.mkdir(values.out!, { recursive: true });
+  const outDir = resolve(values.out!);
+  // The app as a release lays it out: app/main.js and its chunks, app/wasm/, app/models/.
+  const stage = await Deno.makeTempDir({ prefix: "agent-compile-" });
+  try {
+    await stageApp(appRoot()!, stage, {
+      cacheDir: defaultCacheDir(Deno.env.toObject()),
+      onNote: (n) => console.error(`compile: ${n}`),
+    });
+    Deno.exit(await compileAll(wanted as (keyof typeof TARGETS)[], stage, outDir, denort));
+  } finally {
+    await Deno.remove(stage, { recursive: true }).catch(() => {});
+  }
+}
+
+async function compileAll(
+  wanted: (keyof typeof TARGETS)[],
+  stage: string,
+  outDir: string,
+  denort: string | undefined,
+): Promise<number> {
   let failed = 0;
-  for (const target of wanted as (keyof typeof TARGETS)[]) {
-    const args = compileArgs(target, values.out!);
-    console.error(`compile: deno ${args.join(" ")}`);
-    const out = await new Deno.Command(Deno.execPath(), { args, stdout: "inherit", stderr: "piped" })
+  for (const target of wanted) {
+    const args = compileArgs(target, outDir);
+    console.error(`compile: (in ${stage}) deno ${args.join(" ")}`);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args,
+      cwd: stage,
+      stdout: "inherit",
+      stderr: "piped",
+    })
       .output();
     const err = new TextDecoder().decode(out.stderr);
     if (out.success) {
-      console.error(`compile: wrote ${values.out}/agent-${target}`);
+      console.error(`compile: wrote ${join(outDir, `agent-${target}`)}`);
       continue;
     }
     failed++;
@@ -100,7 +127,7 @@ if (import.meta.main) {
       console.error(`compile: deno compile failed for ${target}:\n${err}`);
     }
   }
-  Deno.exit(failed ? 1 : 0);
+  return failed ? 1 : 0;
 }
 
 /** deno's "Caused by:" chain as plain lines (colour codes and numbering removed), else its first line. */

@@ -1,6 +1,7 @@
 /**
  * `deno task release [--arch x86_64|aarch64|all] [--out DIR] [--cache DIR]`: builds the release that
- * `agent clone` installs (runtime from npm, app tree, node_modules; see src/replicate/release.ts),
+ * `agent clone` installs (runtime from npm, launcher, the app bundled with `deno bundle`, its wasm files and
+ * model specs; see src/replicate/release.ts),
  * fills the cache so a later clone needs no network, and prints its id, part sizes and unpacked size.
  * With `--out DIR`, also unpacks each release into `DIR/<arch>/` (runnable there with `./agent`).
  *

@@ -44,6 +44,7 @@ import { AgentMetrics } from "../service/metrics.ts";
 import { type ApiServer, checkListen, serveApi } from "../service/serve.ts";
 import { STATUS_FORMAT, type StatusReport } from "../service/status.ts";
 import { removeStaleTempFiles, type StateLayout, writeCheckedJson } from "../state/mod.ts";
+import { diskSpace, SaveGuard } from "../state/saving.ts";
 import { type Clock, cryptoRandom, SeededRandom, systemClock } from "../time.ts";
 import { ACCURACY_UNKNOWN, deflateBody, FRAME_OVERHEAD, MessageType } from "../wire/mod.ts";
 import { chooseBackend } from "./backend_choice.ts";
@@ -110,6 +111,7 @@ export class Agent {
   #storeVersion: number;
   #metrics: AgentMetrics;
   #backend: string;
+  #backendReason: string;
   #clock: Clock;
   #wall: () => number;
   #startedAt: number;
@@ -121,6 +123,9 @@ export class Agent {
   #watcher: ReloadWatcher | undefined;
   #stopping: Promise<void> | undefined;
   #lastCheckpoint = 0;
+  /** A checkpoint failed or was deferred: try again on the next round the back-off allows. */
+  #checkpointDue = false;
+  #saving: SaveGuard;
   #checkpointing: Promise<void> = Promise.resolve();
   #evaluating: Promise<void> = Promise.resolve();
   #live: Config;
@@ -143,7 +148,9 @@ export class Agent {
     test: Samples | undefined;
     metrics: AgentMetrics;
     backend: string;
+    backendReason: string;
     startedAt: number;
+    saving: SaveGuard;
   }) {
     this.#o = parts.o;
     this.config = parts.o.config;
@@ -164,9 +171,11 @@ export class Agent {
     this.#data = this.#split();
     this.#metrics = parts.metrics;
     this.#backend = parts.backend;
+    this.#backendReason = parts.backendReason;
     this.#clock = parts.o.clock ?? systemClock;
     this.#wall = parts.o.wallClock ?? Date.now;
     this.#startedAt = parts.startedAt;
+    this.#saving = parts.saving;
     this.stopped = new Promise((r) => (this.#resolveStopped = r));
   }
 
@@ -228,7 +237,8 @@ export class Agent {
         if (n > 0) logger.info("Removed temporary files left by an interrupted write", { dir, count: n });
       }
       const backend = await chooseBackend(config.model.backend);
-      logger.info("Compute backend", { backend: backend.name, reason: backend.reason });
+      const backendReason = backend.reason;
+      logger.info("Compute backend", { backend: backend.name, reason: backendReason });
       const model = await createModel(spec, modelOptionsFromConfig(config.learning));
       cleanup.push(() => model.dispose());
       // Predictions and accuracy come from the swarm's consensus (the learner's inference weights),
@@ -315,6 +325,12 @@ export class Agent {
       const attacker = o.devAttack && MESSAGE_ATTACKS.includes(o.devAttack)
         ? new Attacker(o.devAttack, swarm.publicCopy(), deflateBody, new SeededRandom(7), node.bodyBudget)
         : undefined;
+      const saving = new SaveGuard({
+        now: () => clock.now(),
+        wallNow: wall,
+        space: () => diskSpace(state.root),
+      });
+      await saving.refreshSpace();
       const metrics = new AgentMetrics({
         datagrams: () => {
           const c = node.counters();
@@ -340,6 +356,7 @@ export class Agent {
         accuracy: () => agent ? agent.#accuracy : null,
         samples: () => agent ? agent.#data.train.count : 0,
         rss: () => Deno.memoryUsage().rss,
+        storage: () => saving.health(),
       });
       let liveMaxBody = config.api.maxBodyBytes;
       const handler = createApi({
@@ -399,7 +416,9 @@ export class Agent {
         test,
         metrics,
         backend: backend.name,
+        backendReason,
         startedAt,
+        saving,
       });
       agent.#attacker = attacker;
       agent.#setMaxBody = (n) => (liveMaxBody = n);
@@ -516,7 +535,7 @@ export class Agent {
       await this.#gossip.publish(m.type as LearnMessage, m.body);
       this.#noteSize(m.body.length);
     }
-    if (now - this.#lastCheckpoint >= cfg.checkpointMs) {
+    if (now - this.#lastCheckpoint >= cfg.checkpointMs || this.#checkpointDue) {
       this.#lastCheckpoint = now;
       await this.#checkpoint();
     }
@@ -535,31 +554,57 @@ export class Agent {
     }
   }
 
-  /** Writes a checkpoint now (serialised with other checkpoint writes). */
-  #checkpoint(): Promise<void> {
+  /** Writes a checkpoint now (serialised with other checkpoint writes), unless saving backs off. */
+  #checkpoint(final = false): Promise<void> {
     const run = this.#checkpointing.then(async () => {
-      const extra = this.#learner.checkpoint();
-      const rounds = this.#learner.stats(this.#clock.now()).rounds;
-      await saveCheckpoint(this.#o.state.checkpoints, this.#model, {
-        step: rounds,
-        extra,
-        // The checkpoint's weights are what `agent infer` and a clone's seed use: the swarm consensus.
-        // The learner's own state (local model, public copy, peers) is in `extra`.
-        weights: this.#learner.inferenceWeights(),
-      });
+      const save = async () => {
+        const extra = this.#learner.checkpoint();
+        const rounds = this.#learner.stats(this.#clock.now()).rounds;
+        await saveCheckpoint(this.#o.state.checkpoints, this.#model, {
+          step: rounds,
+          extra,
+          // The checkpoint's weights are what `agent infer` and a clone's seed use: the swarm consensus.
+          // The learner's own state (local model, public copy, peers) is in `extra`.
+          weights: this.#learner.inferenceWeights(),
+        });
+      };
+      // The final checkpoint at shutdown is attempted even while backing off.
+      const outcome = await this.#saving.run(
+        "checkpoint",
+        save,
+        (e, n) => this.#saveFailed("checkpoint", e, n),
+        final,
+      );
+      if (outcome === "saved" && this.#checkpointDue) {
+        this.#o.logger.info("Saving works again", { free: this.#saving.health().freeBytes });
+      }
+      this.#checkpointDue = outcome !== "saved";
     });
     this.#checkpointing = run.catch((e) => this.#o.logger.error("Checkpoint failed", { error: e }));
     return this.#checkpointing;
   }
 
+  #saveFailed(what: string, e: unknown, inARow: number): void {
+    const h = this.#saving.health();
+    // The first failure is an error; repeats (already backing off) are warnings with the count.
+    (inARow === 1 ? this.#o.logger.error : this.#o.logger.warn).call(
+      this.#o.logger,
+      `Cannot save the ${what}; retrying with back-off`,
+      { error: e, failingInARow: inARow, freeBytes: h.freeBytes },
+    );
+  }
+
   async #writeStatus(): Promise<void> {
-    try {
-      const report = this.status();
-      this.#logUnusablePeers(report.peers);
-      await writeCheckedJson(this.#o.state.status, STATUS_FORMAT, report);
-    } catch (e) {
-      this.#o.logger.warn("Cannot write the status snapshot", { error: e });
-    }
+    await this.#saving.refreshSpace();
+    await this.#saving.run(
+      "status",
+      () => {
+        const report = this.status();
+        this.#logUnusablePeers(report.peers);
+        return writeCheckedJson(this.#o.state.status, STATUS_FORMAT, report);
+      },
+      (e, n) => this.#saveFailed("status snapshot", e, n),
+    );
   }
 
   /** Last logged reason per trusted peer (fingerprint) why it does not help our model. */
@@ -596,6 +641,7 @@ export class Agent {
       startedAtMs: this.#startedAt,
       wallNowMs: this.#wall(),
       backend: this.#backend,
+      backendReason: this.#backendReason,
       model: {
         id: this.#model.spec.id,
         hash: toHex(this.#model.modelHash),
@@ -616,6 +662,7 @@ export class Agent {
       })),
       api: this.apiAddress,
       rss: Deno.memoryUsage().rss,
+      storage: this.#saving.health(),
     });
   }
 
@@ -697,7 +744,7 @@ export class Agent {
     await this.#round;
     await this.#evaluating;
     await this.#api.shutdown().catch((e) => log.warn("API shutdown", { error: e }));
-    await this.#checkpoint();
+    await this.#checkpoint(true);
     await this.#writeStatus();
     await this.#daemon.stop();
     this.#model.dispose();

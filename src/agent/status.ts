@@ -8,6 +8,7 @@
 import type { GossipCounters, PeerSnapshot } from "../gossip/node.ts";
 import type { LearnerStats } from "../learn/learner.ts";
 import type { PeerStatus, StatusReport } from "../service/status.ts";
+import type { SaveHealth } from "../state/saving.ts";
 
 /** A trusted key as the trust store lists it. */
 export interface TrustedPeer {
@@ -27,6 +28,7 @@ export interface StatusInputs {
   /** Wall-clock ms now. */
   wallNowMs: number;
   backend: string;
+  backendReason?: string;
   model: { id: string; hash: string; parameters: number };
   accuracy: number | null;
   heldOut: number;
@@ -40,6 +42,7 @@ export interface StatusInputs {
   trusted: TrustedPeer[];
   api: string;
   rss: number;
+  storage?: SaveHealth;
 }
 
 function addCounts(into: Record<string, number>, from: Partial<Record<string, number>>): void {
@@ -119,6 +122,7 @@ export function buildStatus(i: StatusInputs): StatusReport {
     startedAt: new Date(i.startedAtMs).toISOString(),
     updatedAt: new Date(i.wallNowMs).toISOString(),
     backend: i.backend,
+    ...(i.backendReason ? { backendReason: i.backendReason } : {}),
     model: i.model,
     accuracy: i.accuracy,
     heldOut: i.heldOut,
@@ -136,6 +140,7 @@ export function buildStatus(i: StatusInputs): StatusReport {
     },
     api: i.api,
     rss: i.rss,
+    ...(i.storage ? { storage: i.storage } : {}),
     peers,
   };
 }

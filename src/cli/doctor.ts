@@ -1,7 +1,9 @@
 /**
  * `agent doctor`: a health check of this board. Reports the config's validity, the state directory,
  * the identity key's permissions, the model spec, the compute backend that would be used and why
- * (WebGPU adapter, WASM SIMD and threads), whether the model actually runs on it, and the checkpoints.
+ * (WebGPU adapter, WASM SIMD and threads), whether the model actually runs on it, and the checkpoints;
+ * then whether state can be saved (free space, a real write), what the running agent reports (its
+ * backend and why, whether it can save) and whether the installed service can see the GPU.
  * Exit code 0 when nothing failed, 1 otherwise (warnings do not fail).
  *
  * @module
@@ -12,6 +14,7 @@ import { VERSION } from "../version.ts";
 import { chooseBackend } from "../agent/backend_choice.ts";
 import { broadcastCheck, dataChecks, peerChecks, portChecks } from "./doctor_run.ts";
 import { type Command, type CommandContext, stringOpt } from "./command.ts";
+import { diskCheck, runningAgentChecks, serviceGpuCheck } from "./doctor_state.ts";
 
 /** The `doctor` command. */
 export const doctorCommand: Command = {
@@ -80,6 +83,8 @@ async function runDoctor(ctx: CommandContext): Promise<number> {
       );
     }
   }
+
+  if (root?.isDirectory) checks.push(await diskCheck(ctx.state.root, ctx.state.checkpoints));
 
   const key = await statOrUndefined(ctx.state.privateKey);
   if (!key) {
@@ -180,6 +185,9 @@ async function runDoctor(ctx: CommandContext): Promise<number> {
     }
     checks.push(...await peerChecks(config, ctx.state));
   }
+  if (config) checks.push(...await runningAgentChecks(config, ctx.state));
+  const gpu = await serviceGpuCheck();
+  if (gpu) checks.push(gpu);
 
   const failed = checks.filter((c) => c.status === "fail").length;
   const warned = checks.filter((c) => c.status === "warn").length;

@@ -13,15 +13,9 @@ import { type SampleShape, summariseBadRows } from "../learn/data.ts";
 import { fingerprint, readPublicKey, TrustStore } from "../identity/mod.ts";
 import { parseListen } from "../service/serve.ts";
 import type { StateLayout } from "../state/mod.ts";
+import type { DoctorCheck } from "./doctor_state.ts";
 import { fetchStatus } from "./status.ts";
 
-/** One line of the doctor's report. */
-export interface DoctorCheck {
-  name: string;
-  status: "ok" | "warn" | "fail";
-  detail: string;
-  hint?: string;
-}
 
 /** Bad rows named in full before the rest are only counted. */
 const BAD_ROWS_SHOWN = 3;

@@ -27,15 +27,16 @@ export const serviceCommand: Command = {
   name: "service",
   summary: "Install, remove or show the systemd service (hardened unit)",
   usage: [
-    "service install [--prefix DIR] [--user NAME] [--unit-dir DIR] [--no-start] [--restart]",
+    "service install [--prefix DIR] [--user NAME] [--unit-dir DIR] [--gpu] [--no-start] [--restart]",
     "service uninstall [--unit-dir DIR]",
     "service status",
-    "service unit [--prefix DIR] [--user NAME]",
+    "service unit [--prefix DIR] [--user NAME] [--gpu]",
   ],
   description: [
     "The unit runs '<prefix>/current/agent run' as the system user 'agent' with state in /var/lib/agent,",
     "no capabilities, a read-only system and a system-call filter. 'install' needs root and a running",
-    "systemd (or --no-start to only write the file). 'unit' prints the unit text.",
+    "systemd (or --no-start to only write the file). 'unit' prints the unit text. --gpu lets the service",
+    "use the GPU's render node for WebGPU (PrivateDevices=yes otherwise hides /dev/dri).",
   ].join("\n"),
   options: {
     prefix: {
@@ -51,11 +52,16 @@ export const serviceCommand: Command = {
     },
     "no-start": { type: "boolean", help: "Only write the unit file; do not create the user or start it" },
     restart: { type: "boolean", help: "Restart the service if it is already running" },
+    gpu: {
+      type: "boolean",
+      help: "Give the service the GPU render nodes (DeviceAllow=char-drm rw, group render) for WebGPU",
+    },
   },
   positionals: [1, 1],
   examples: [
     "sudo /opt/agent/current/agent service install",
     "agent service unit --prefix /opt/agent > agent.service",
+    "sudo /opt/agent/current/agent service install --gpu",
     "agent service status",
   ],
   run: runService,
@@ -160,7 +166,8 @@ async function install(ctx: CommandContext, unitPath: string, printOnly: boolean
   if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(user)) {
     throw new UsageError(`Option --user ${JSON.stringify(user)} is not a valid system user name`);
   }
-  const text = renderUnit({ prefix, user });
+  const gpu = ctx.values.gpu === true;
+  const text = renderUnit({ prefix, user, gpu });
   if (printOnly) {
     ctx.io.stdout(text);
     return 0;
@@ -178,6 +185,12 @@ async function install(ctx: CommandContext, unitPath: string, printOnly: boolean
     );
   }
   if (!noStart) requireRoot("install");
+  if (gpu && !noStart && !(await cmd("getent", ["group", "render"])).ok) {
+    throw new UsageError(
+      "--gpu needs the group 'render' (owner of /dev/dri/renderD*), and this system has none",
+      "Check 'ls -l /dev/dri'; install the GPU driver (Debian: its udev rules create the group), or drop --gpu",
+    );
+  }
 
   let existing: string | undefined;
   try {

@@ -236,6 +236,16 @@ export function formatStatus(r: StatusReport, source: StatusSource, now: number)
       : []),
     ["Memory", `${bytes(r.rss)} resident`],
   ];
+  const st = r.storage;
+  if (st) {
+    const free = st.freeBytes === null ? "" : `${bytes(st.freeBytes)} free of ${bytes(st.totalBytes ?? 0)}`;
+    rows.push([
+      "State",
+      st.ok
+        ? `saved${free ? ` (${free})` : ""}`
+        : `CANNOT BE SAVED since ${st.failingSince}: ${st.lastError}${free ? `; ${free}` : ""}`,
+    ]);
+  }
   for (const [k, v] of rows) lines.push(`${k.padEnd(9)} ${v}`);
   const alive = r.peers.filter((p) => p.alive).length;
   lines.push("", `Peers: ${r.peers.length} trusted, ${alive} alive`);

@@ -9,8 +9,8 @@
  * `deno task bench:model`). Forcing `webgpu` still uses it.
  *
  * The `.wasm` files are read as bytes and handed to tfjs as blob URLs with the platform `fetch`
- * (`setWasmPaths(map, true)`), so the same code works from source (`node_modules/`) and from a
- * `deno compile` binary (files embedded with `--include`).
+ * (`setWasmPaths(map, true)`), so the same code works from source (`node_modules/`), from a
+ * release's bundle (`app/wasm/` beside `app/main.js`) and from a `deno compile` binary (embedded with `--include`).
  *
  * Only `@tensorflow/tfjs-core` is loaded up front; each backend package is imported when it is tried
  * (the full `@tensorflow/tfjs` bundle takes ~47 s to load under qemu on arm64, core alone a fraction).
@@ -19,6 +19,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { UsageError } from "../errors.ts";
+import { fileURLToPath } from "node:url";
+import { FROM_SOURCE, WASM_DIR } from "../resources.ts";
 
 /** The backends, fastest first. */
 export const BACKENDS = ["webgpu", "wasm", "cpu"] as const;
@@ -45,11 +47,11 @@ export const WASM_FILES = [
   "tfjs-backend-wasm-threaded-simd.wasm",
 ] as const;
 
-/** Where the `.wasm` files are, relative to this module (same layout in a compiled binary). */
-export const DEFAULT_WASM_DIR = new URL(
-  "../../node_modules/@tensorflow/tfjs-backend-wasm/dist/",
-  import.meta.url,
-);
+/**
+ * Where the `.wasm` files are: `node_modules/` of the checkout from source, `wasm/` beside the bundle of
+ * a release or a compiled binary (see src/resources.ts).
+ */
+export const DEFAULT_WASM_DIR = WASM_DIR;
 
 /** Minimal view of `navigator.gpu` (so tests can pass a fake or `null`). */
 export interface GpuLike {
@@ -186,6 +188,7 @@ async function tryWebGpu(probe: BackendProbe, forced: boolean): Promise<Attempt>
 
 async function tryWasm(probe: BackendProbe): Promise<Attempt> {
   if (typeof WebAssembly !== "object") return { ok: false, why: "WebAssembly is not supported here" };
+  provideDirname();
   const { setWasmPaths } = await import("@tensorflow/tfjs-backend-wasm");
   if (!wasmReady || probe.wasmDir !== undefined) {
     const dir = probe.wasmDir ?? Deno.env.get("AGENT_WASM_DIR") ?? DEFAULT_WASM_DIR;
@@ -229,6 +232,20 @@ async function tryWasm(probe: BackendProbe): Promise<Attempt> {
       reason: `WASM ${simd ? "with" : "without"} SIMD, ${threads ? "multi-threaded" : "single-threaded"}`,
     },
   };
+}
+
+/**
+ * tfjs's Emscripten glue takes Deno for Node (`process` is a global) and then reads `__dirname`, which
+ * CommonJS modules have (so from source, where npm packages run as CommonJS, it is there) but a bundle's
+ * ES module does not: without it the wasm backend fails with "__dirname is not defined". In the bundle,
+ * define it as the directory of the `.wasm` files (the glue only uses it to locate them, and tfjs
+ * locates them itself).
+ */
+function provideDirname(): void {
+  const g = globalThis as { __dirname?: string };
+  if (!FROM_SOURCE && g.__dirname === undefined && WASM_DIR.protocol === "file:") {
+    g.__dirname = fileURLToPath(WASM_DIR).replace(/\/$/, "");
+  }
 }
 
 /**

@@ -13,6 +13,7 @@
 import { isMap, isScalar, LineCounter, type Node as YamlNode, type Pair, parseDocument } from "yaml";
 import { type Check, checkMap, checkValue, unknownKey } from "./spec_values.ts";
 import { UsageError } from "../errors.ts";
+import { MODELS_DIR } from "../resources.ts";
 import { describeShape, type InputNorm, type InputShape, shapeChannels, shapeSize } from "./input.ts";
 
 /** Model ids: lower-case letters, digits and dashes (they name files in `models/`). */
@@ -161,8 +162,8 @@ const SECTION_KEYS: Record<Kind, Record<string, Check>> = {
   },
 };
 
-/** Directory of the shipped specs (`models/` at the repository or binary root). */
-export const MODELS_DIR = new URL("../../models/", import.meta.url);
+/** Directory of the shipped specs (`models/` at the repository root, or beside the bundle of a release). */
+export { MODELS_DIR };
 
 /** Where the specs of one board are looked up: the state's own copies first, then the built-ins. */
 export type SpecDirs = URL | URL[];

@@ -2,10 +2,12 @@
  * A release: what `agent clone` installs on a target. It runs with no Deno installed and no internet:
  *
  * ```
- * <release>/agent        launcher (sh): runs ./deno offline with the agent's permissions
+ * <release>/agent        launcher (sh): runs ./deno offline on app/main.js with the agent's permissions
  * <release>/deno         Deno runtime for the target's architecture (see runtime.ts)
- * <release>/deno.json, deno.lock, src/, models/, node_modules/   the app (no *.map, no *.d.ts)
- * <release>/LINKS        the symlinks of node_modules ("path -> target"), so they are hashed too
+ * <release>/app/*.js     the whole app, bundled: main.js and the chunks it loads on demand (bundle.ts)
+ * <release>/app/wasm/    the three tfjs .wasm binaries
+ * <release>/app/models/  the model specs
+ * <release>/COMPONENTS   content key of the runtime ("runtime <key>")
  * <release>/MANIFEST     "sha256  path" for every file but itself (`sha256sum -c` format)
  * ```
  *
@@ -13,90 +15,33 @@
  * clone of an unchanged tree finds the target up to date. It travels as two gzip'd tarballs, the app
  * (small, changes often) and the runtime (large, reused from the target's current release when equal).
  *
- * When this process is a `deno compile`d binary, the release is the binary itself (`agent` + MANIFEST).
+ * It is built from a source checkout (bundled with `deno bundle`) or, by an agent that itself runs from
+ * a release, from that release's own files: a board can clone itself onward, and the result has the same
+ * id. When this process is a `deno compile`d binary, the release is the binary itself (`agent` + MANIFEST).
  *
  * @module
  */
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { APP_DIR, BUNDLE_DIR, BUNDLE_ENTRY, FROM_SOURCE } from "../resources.ts";
 import { VERSION } from "../version.ts";
+import { WASM_FILES } from "../model/backend.ts";
+import { bundleApp, bundleFiles } from "./bundle.ts";
 import { CloneError, CloneFailure } from "./errors.ts";
+import { launcherScript } from "./launcher.ts";
 import type { Arch } from "./probe.ts";
 import { type Runtime, sha256File } from "./runtime.ts";
 
-/** Top-level entries of the app tree that a release carries (those that exist). */
-export const APP_ENTRIES = ["deno.json", "deno.lock", "src", "models", "node_modules"];
-
-/** Files a release leaves out: source maps and type declarations are not needed to run. */
-export function excludedFromRelease(path: string): boolean {
-  return /\.(map|d\.ts|d\.mts|d\.cts|tsbuildinfo)$/.test(path) || /(^|\/)\.DS_Store$/.test(path);
-}
-
-/**
- * V8 flags every agent process runs with (release launcher, `deno task agent`, `deno compile`, the demo
- * and test clusters). A 1 MB young generation: the daemon allocates many short-lived buffers (weights,
- * batches, datagrams) and V8's default semi-spaces grow to 16 MB each, which alone took a training loop
- * (SGD steps and evaluations of the MLP) from ≈ 110 to ≈ 150–190 MB resident, with no difference in time
- * per round.
- */
-export const V8_FLAGS = ["--v8-flags=--max-semi-space-size=1"];
-
-/**
- * Permissions and V8 flags `deno task agent`, `deno compile` and the demo/test clusters run the agent with.
- * (The released launcher, {@linkcode RUN_FLAGS}, names the programs it may run instead of `--allow-run`.)
- */
-export const AGENT_PERMISSIONS = [
-  "--unstable-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-net",
-  "--allow-run",
-  ...V8_FLAGS,
-];
-
-/** Deno permissions and flags of the released agent, in one place (the launcher uses them). */
-export const RUN_FLAGS = [
-  "--quiet",
-  "--cached-only",
-  "--frozen",
-  "--no-prompt",
-  "--node-modules-dir=manual",
-  // The agent's permissions, with the programs it may run named.
-  ...AGENT_PERMISSIONS.map((f) =>
-    f === "--allow-run" ? "--allow-run=ssh,tar,gzip,npm,systemctl,systemd-analyze,useradd,chown" : f
-  ),
-];
-
-/** The launcher script (pure). */
-export function launcherScript(): string {
-  return `#!/bin/sh
-# agent launcher: runs the agent with the Deno runtime shipped next to it, offline (--cached-only),
-# with the permissions the agent needs and no others (no FFI, no remote imports).
-set -e
-self=$(readlink -f "$0")
-here=$(dirname "$self")
-if [ -z "\${DENO_DIR:-}" ]; then
-  if [ -n "\${CACHE_DIRECTORY:-}" ]; then DENO_DIR="\${CACHE_DIRECTORY%%:*}/deno"
-  elif [ -n "\${XDG_CACHE_HOME:-}" ]; then DENO_DIR="$XDG_CACHE_HOME/agent/deno"
-  elif [ -n "\${HOME:-}" ] && [ "$HOME" != / ]; then DENO_DIR="$HOME/.cache/agent/deno"
-  else DENO_DIR="\${TMPDIR:-/tmp}/agent-deno-$(id -u)"
-  fi
-fi
-export DENO_DIR DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1 AGENT_RELEASE_DIR="$here"
-exec "$here/deno" run ${RUN_FLAGS.join(" ")} --config "$here/deno.json" "$here/src/main.ts" "$@"
-`;
-}
+export { AGENT_PERMISSIONS, launcherScript, RUN_FLAGS, RUN_PROGRAMS, V8_FLAGS } from "./launcher.ts";
 
 /** The parts a release travels in; each is content-addressed and can be reused from the target's current release. */
-export const PART_NAMES = ["app", "deps", "runtime"] as const;
+export const PART_NAMES = ["app", "runtime"] as const;
 /** One of {@linkcode PART_NAMES}. */
 export type PartName = typeof PART_NAMES[number];
 
 /** One gzip'd tarball of a release. */
 export interface ReleasePart {
-  /** "app" (launcher, src, config, MANIFEST), "deps" (node_modules), "runtime" (deno). */
+  /** "app" (launcher, bundle, wasm, models, MANIFEST) or "runtime" (deno). */
   name: PartName;
   /** Content id: equal ids mean equal unpacked files (the target reuses the part instead of uploading). */
   key: string;
@@ -111,7 +56,7 @@ export interface ReleasePart {
 export interface Release {
   id: string;
   arch: Arch;
-  /** "source" (app tree + runtime) or "binary" (a compiled agent). */
+  /** "source" (bundle + runtime + launcher) or "binary" (a compiled agent). */
   kind: "source" | "binary";
   /** The MANIFEST text. */
   manifest: string;
@@ -130,89 +75,79 @@ export function parseComponents(text: string): Record<string, string> {
   return out;
 }
 
-/** The app tree this process runs from (the directory holding deno.json), or undefined when compiled. */
-export function appRoot(): string | undefined {
-  const url = new URL("../../", import.meta.url);
-  if (url.protocol !== "file:") return undefined;
-  const root = fileURLToPath(url).replace(/\/$/, "");
-  try {
-    Deno.statSync(join(root, "deno.json"));
-    Deno.statSync(join(root, "src", "main.ts"));
-    return root;
-  } catch {
-    return undefined;
-  }
-}
-
-interface Entry {
-  path: string;
-  kind: "file" | "symlink" | "dir";
-  target?: string;
-  size: number;
-  /** Modification time (ms), for the hash cache. */
-  mtime?: number;
-  ino?: number;
-}
-
-async function walk(root: string): Promise<Entry[]> {
-  const out: Entry[] = [];
-  async function visit(rel: string) {
-    const abs = join(root, rel);
-    const st = await Deno.lstat(abs);
-    if (st.isSymlink) {
-      out.push({ path: rel, kind: "symlink", target: await Deno.readLink(abs), size: 0 });
-    } else if (st.isDirectory) {
-      out.push({ path: rel, kind: "dir", size: 0 });
-      const names: string[] = [];
-      for await (const e of Deno.readDir(abs)) names.push(e.name);
-      for (const n of names.sort()) await visit(`${rel}/${n}`);
-    } else if (st.isFile) {
-      if (!excludedFromRelease(rel)) {
-        out.push({ path: rel, kind: "file", size: st.size, mtime: st.mtime?.getTime(), ino: st.ino ?? 0 });
-      }
-    }
-  }
-  for (const top of APP_ENTRIES) {
+/** What kind of app tree `root` is: a source checkout, an unpacked release, or neither. */
+export function appKind(root: string): "source" | "release" | undefined {
+  const isFile = (p: string) => {
     try {
-      await Deno.lstat(join(root, top));
+      return Deno.statSync(join(root, p)).isFile;
     } catch {
-      continue;
+      return false;
     }
-    await visit(top);
+  };
+  if (isFile("deno.json") && isFile("src/main.ts")) return "source";
+  if (isFile(`${BUNDLE_DIR}/${BUNDLE_ENTRY}`) && isFile(`${BUNDLE_DIR}/wasm/${WASM_FILES[0]}`)) {
+    return "release";
   }
-  for (const e of out) {
-    if (/[\n\\]/.test(e.path)) {
-      throw new Error(`Cannot package a file name with a newline or backslash: ${e.path}`);
-    }
-  }
-  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return undefined;
 }
 
 /**
- * `sha256  path` lines for `files`, reusing digests from a cache file keyed by path, size, mtime and
- * inode (what `make` and `rsync` trust), so an unchanged tree is not re-read on every clone.
+ * The app this process can package: its source checkout, or the release it runs from (the directory
+ * holding `app/main.js`); undefined for a compiled binary.
  */
-async function hashFiles(root: string, files: Entry[], cachePath: string): Promise<string[]> {
-  let cache: Record<string, string> = {};
-  try {
-    cache = JSON.parse(await Deno.readTextFile(cachePath));
-  } catch { /* none yet or unreadable: start afresh */ }
-  const key = (e: Entry) => `${root}/${e.path}\0${e.size}\0${e.mtime}\0${e.ino}`;
-  const next: Record<string, string> = {};
-  const lines: string[] = [];
-  for (let i = 0; i < files.length; i += 32) {
-    const batch = files.slice(i, i + 32);
-    const shas = await Promise.all(batch.map((e) => cache[key(e)] ?? sha256File(join(root, e.path))));
-    batch.forEach((e, j) => {
-      next[key(e)] = shas[j];
-      lines.push(`${shas[j]}  ${e.path}`);
-    });
+export function appRoot(): string | undefined {
+  if (Deno.build.standalone || APP_DIR.protocol !== "file:") return undefined;
+  const root = fileURLToPath(FROM_SOURCE ? APP_DIR : new URL("../", APP_DIR)).replace(/\/$/, "");
+  return appKind(root) ? root : undefined;
+}
+
+/** One file of the app part: where it is in the release and where it comes from. */
+interface AppFile {
+  path: string;
+  from: string;
+}
+
+/** The app files of `root` (bundling a source tree first). */
+async function appFiles(root: string, cacheDir: string, onNote?: (n: string) => void): Promise<AppFile[]> {
+  const kind = appKind(root);
+  if (!kind) {
+    throw new CloneError(
+      CloneFailure.MissingRuntime,
+      `${root} is neither a source checkout (deno.json, src/main.ts) nor a release (${BUNDLE_DIR}/${BUNDLE_ENTRY})`,
+      "Clone from a source checkout (deno task agent clone …) or from an installed release",
+    );
   }
-  await Deno.mkdir(dirname(cachePath), { recursive: true });
-  const tmp = `${cachePath}.tmp-${Deno.pid}`;
-  await Deno.writeTextFile(tmp, JSON.stringify(next));
-  await Deno.rename(tmp, cachePath);
-  return lines;
+  const app = join(root, BUNDLE_DIR);
+  const wasmDir = kind === "source"
+    ? join(root, "node_modules/@tensorflow/tfjs-backend-wasm/dist")
+    : join(app, "wasm");
+  for (const f of WASM_FILES) {
+    try {
+      await Deno.stat(join(wasmDir, f));
+    } catch {
+      throw new CloneError(
+        CloneFailure.MissingRuntime,
+        `The app tree ${root} has no ${join(wasmDir, f)}, so the release could not run its model on WASM`,
+        kind === "source" ? `Run 'deno install' in ${root} first` : "Reinstall this release",
+      );
+    }
+  }
+  const bundle = kind === "source" ? await bundleApp(root, cacheDir, onNote) : app;
+  const files: AppFile[] = [
+    ...(await bundleFiles(bundle)).map((f) => ({ path: `${BUNDLE_DIR}/${f}`, from: join(bundle, f) })),
+    ...WASM_FILES.map((f) => ({ path: `${BUNDLE_DIR}/wasm/${f}`, from: join(wasmDir, f) })),
+  ];
+  const modelsDir = kind === "source" ? join(root, "models") : join(app, "models");
+  const models: string[] = [];
+  try {
+    for await (const e of Deno.readDir(modelsDir)) {
+      if (e.isFile && /\.ya?ml$/.test(e.name)) models.push(e.name);
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  for (const m of models.sort()) files.push({ path: `${BUNDLE_DIR}/models/${m}`, from: join(modelsDir, m) });
+  return files;
 }
 
 async function sh(cmd: string, args: string[], cwd?: string): Promise<void> {
@@ -248,6 +183,23 @@ async function gzipTar(
   await sh("gzip", ["-n", "-6", "-f", tarPath], dir);
 }
 
+/**
+ * Writes the app files of `root` (bundle, `wasm/`, `models/`) into `dir`, as a release lays them out:
+ * what `deno task compile` embeds. Returns their paths relative to `dir`.
+ */
+export async function stageApp(
+  root: string,
+  dir: string,
+  opts: { cacheDir: string; onNote?: (note: string) => void },
+): Promise<string[]> {
+  const files = await appFiles(root, opts.cacheDir, opts.onNote);
+  for (const f of files) {
+    await Deno.mkdir(join(dir, f.path, ".."), { recursive: true });
+    await Deno.copyFile(f.from, join(dir, f.path));
+  }
+  return files.map((f) => f.path);
+}
+
 /** Options for {@linkcode buildRelease}. */
 export interface BuildOptions {
   arch: Arch;
@@ -255,12 +207,17 @@ export interface BuildOptions {
   runtime?: Runtime;
   /** A compiled agent binary for `arch` to ship instead of the source tree. */
   binary?: string;
-  /** Cache directory (tarballs are kept under `<cacheDir>/releases/<id>/`). */
+  /** Cache directory (bundles under `<cacheDir>/bundles/`, tarballs under `<cacheDir>/releases/`). */
   cacheDir: string;
-  /** App tree (default: the one this process runs from). */
+  /** App tree: a source checkout or an unpacked release (default: the one this process runs from). */
   root?: string;
   onNote?: (note: string) => void;
 }
+
+const byPath = (a: string, b: string) => {
+  const pa = a.slice(66), pb = b.slice(66);
+  return pa < pb ? -1 : pa > pb ? 1 : 0;
+};
 
 /** Builds (or finds in the cache) the release for `opts.arch`. */
 export async function buildRelease(opts: BuildOptions): Promise<Release> {
@@ -273,97 +230,63 @@ export async function buildRelease(opts: BuildOptions): Promise<Release> {
       "Clone from a source checkout (deno task agent clone …) or pass --binary FILE with a compiled agent for the target",
     );
   }
-  try {
-    await Deno.stat(join(root, "node_modules"));
-  } catch {
-    throw new CloneError(
-      CloneFailure.MissingRuntime,
-      `The app tree ${root} has no node_modules directory, so the release would need the internet to start`,
-      `Run 'deno install' in ${root} first`,
-    );
-  }
   if (!opts.runtime) throw new Error("buildRelease: a source release needs a runtime");
   const runtime = opts.runtime;
-  const entries = await walk(root);
+  const files = await appFiles(root, opts.cacheDir, opts.onNote);
   const launcher = launcherScript();
-  const isDeps = (p: string) => p === "node_modules" || p.startsWith("node_modules/");
-  const links = entries.filter((e) => e.kind === "symlink").map((e) => `${e.path} -> ${e.target}\n`).join("");
-  const files = entries.filter((e) => e.kind === "file");
-  const unpackedFiles = files.reduce((a, e) => a + e.size, 0);
-  const fileLines = await hashFiles(root, files, join(opts.cacheDir, "releases", "file-hashes.json"));
-  const byPath = (a: string, b: string) => {
-    const pa = a.slice(66), pb = b.slice(66);
-    return pa < pb ? -1 : pa > pb ? 1 : 0;
-  };
-  // The deps part's key covers its files and its symlinks.
-  const depsLines = fileLines.filter((l) => isDeps(l.slice(66))).sort(byPath);
-  const depsLinks = entries.filter((e) => e.kind === "symlink" && isDeps(e.path))
-    .map((e) => `${e.path} -> ${e.target}\n`).join("");
-  const depsKey = (await sha256Text(depsLines.join("\n") + "\n" + depsLinks)).slice(0, 32);
   const runtimeKey = runtime.sha256.slice(0, 32);
-  const components = `runtime ${runtimeKey}\ndeps ${depsKey}\n`;
+  const components = `runtime ${runtimeKey}\n`;
   const lines = [
-    ...fileLines,
+    ...(await Promise.all(files.map(async (f) => `${await sha256File(f.from)}  ${f.path}`))),
     `${await sha256Text(launcher)}  agent`,
-    `${await sha256Text(links)}  LINKS`,
     `${await sha256Text(components)}  COMPONENTS`,
     `${runtime.sha256}  deno`,
   ].sort(byPath);
   const manifest = lines.join("\n") + "\n";
   const id = `${VERSION}-${(await sha256Text(manifest)).slice(0, 16)}`;
   const enc = new TextEncoder();
-  const unpacked = unpackedFiles + (await Deno.stat(runtime.path)).size + enc.encode(launcher).length +
-    enc.encode(links).length + enc.encode(manifest).length + enc.encode(components).length;
+  let unpacked = (await Deno.stat(runtime.path)).size + enc.encode(launcher).length +
+    enc.encode(manifest).length + enc.encode(components).length;
+  for (const f of files) unpacked += (await Deno.stat(f.from)).size;
 
   const releases = join(opts.cacheDir, "releases");
   await Deno.mkdir(releases, { recursive: true });
   const appTarball = join(releases, `app-${id}.tar.gz`);
-  const depsTarball = join(releases, `deps-${depsKey}.tar.gz`);
   const runtimeTarball = join(releases, `runtime-${runtimeKey}.tar.gz`);
-  const build = async (
-    tarball: string,
-    note: string,
-    fill: (stage: string) => Promise<{ cwd: string; listFile: string }[]>,
-  ) => {
+  const build = async (tarball: string, note: string, fill: (stage: string) => Promise<string[]>) => {
     if (await exists(tarball)) return;
     opts.onNote?.(note);
     const stage = await Deno.makeTempDir({ dir: releases, prefix: ".stage-" });
     try {
+      const tree = join(stage, "tree");
+      await Deno.mkdir(tree);
+      const names = await fill(tree);
+      await Deno.writeTextFile(join(stage, "list"), names.join("\n") + "\n");
       const tar = join(stage, "part.tar");
-      await gzipTar(stage, tar, await fill(stage));
+      await gzipTar(stage, tar, [{ cwd: tree, listFile: join(stage, "list") }]);
       await Deno.rename(`${tar}.gz`, tarball);
     } finally {
       await Deno.remove(stage, { recursive: true }).catch(() => {});
     }
   };
-  await build(appTarball, `packaging release ${id} (${files.length + 5} files)`, async (stage) => {
-    await Deno.writeTextFile(join(stage, "agent"), launcher, { mode: 0o755 });
-    await Deno.chmod(join(stage, "agent"), 0o755);
-    await Deno.writeTextFile(join(stage, "LINKS"), links);
-    await Deno.writeTextFile(join(stage, "COMPONENTS"), components);
-    await Deno.writeTextFile(join(stage, "MANIFEST"), manifest);
-    await Deno.writeTextFile(
-      join(stage, "app.list"),
-      entries.filter((e) => !isDeps(e.path)).map((e) => e.path).join("\n") + "\n",
+  await build(appTarball, `packaging release ${id} (${files.length + 3} files)`, async (tree) => {
+    for (const d of ["", "/wasm", "/models"]) await Deno.mkdir(join(tree, `${BUNDLE_DIR}${d}`));
+    for (const f of files) await Deno.copyFile(f.from, join(tree, f.path));
+    await Deno.writeTextFile(join(tree, "agent"), launcher);
+    await Deno.writeTextFile(join(tree, "COMPONENTS"), components);
+    await Deno.writeTextFile(join(tree, "MANIFEST"), manifest);
+    for (const f of ["agent", ...files.map((f) => f.path), "COMPONENTS", "MANIFEST"]) {
+      await Deno.chmod(join(tree, f), f === "agent" ? 0o755 : 0o644);
+    }
+    const dirs = [BUNDLE_DIR, `${BUNDLE_DIR}/wasm`, `${BUNDLE_DIR}/models`].filter((d) =>
+      files.some((f) => f.path.startsWith(`${d}/`))
     );
-    await Deno.writeTextFile(join(stage, "meta.list"), "agent\nLINKS\nCOMPONENTS\nMANIFEST\n");
-    return [{ cwd: root, listFile: join(stage, "app.list") }, {
-      cwd: stage,
-      listFile: join(stage, "meta.list"),
-    }];
+    return ["agent", ...dirs, ...files.map((f) => f.path), "COMPONENTS", "MANIFEST"];
   });
-  await build(depsTarball, `packaging node_modules (${depsLines.length} files)`, async (stage) => {
-    await Deno.writeTextFile(
-      join(stage, "deps.list"),
-      entries.filter((e) => isDeps(e.path)).map((e) => e.path).join("\n") + "\n",
-    );
-    return [{ cwd: root, listFile: join(stage, "deps.list") }];
-  });
-  await build(runtimeTarball, `packaging the Deno runtime for ${opts.arch}`, async (stage) => {
-    await Deno.copyFile(runtime.path, join(stage, "deno"));
-    await Deno.chmod(join(stage, "deno"), 0o755);
-    await Deno.writeTextFile(join(stage, "rt.list"), "deno\n");
-    return [{ cwd: stage, listFile: join(stage, "rt.list") }];
+  await build(runtimeTarball, `packaging the Deno runtime for ${opts.arch}`, async (tree) => {
+    await Deno.copyFile(runtime.path, join(tree, "deno"));
+    await Deno.chmod(join(tree, "deno"), 0o755);
+    return ["deno"];
   });
   const part = async (name: PartName, key: string, tarball: string): Promise<ReleasePart> => ({
     name,
@@ -381,11 +304,10 @@ export async function buildRelease(opts: BuildOptions): Promise<Release> {
     components,
     parts: [
       await part("app", (await sha256Text(manifest)).slice(0, 32), appTarball),
-      await part("deps", depsKey, depsTarball),
       await part("runtime", runtimeKey, runtimeTarball),
     ],
     unpackedBytes: unpacked,
-    fileCount: files.length + 5,
+    fileCount: files.length + 4,
   };
 }
 

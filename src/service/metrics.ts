@@ -7,6 +7,7 @@
  * @module
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { SaveHealth } from "../state/saving.ts";
 
 /** Datagram counters since the daemon started (the gossip core keeps them). */
 export interface DatagramCounters {
@@ -38,6 +39,8 @@ export interface GaugeSource {
   samples(): number;
   /** Resident set size of the process in bytes. */
   rss(): number;
+  /** Whether state can be saved, and the free space of its filesystem. */
+  storage?(): SaveHealth;
 }
 
 /** Inference latency buckets in seconds (a batch-1 MLP forward pass is ~0.1 ms on wasm). */
@@ -164,6 +167,35 @@ export class AgentMetrics {
         this.set(source.samples());
       },
     });
+    const storage = source.storage?.bind(source);
+    if (storage) {
+      new Gauge({
+        name: "agent_state_save_ok",
+        help:
+          "1 when the last write of every kind of state (checkpoint, status) succeeded, 0 while saving fails",
+        registers,
+        collect() {
+          this.set(storage().ok ? 1 : 0);
+        },
+      });
+      new Counter({
+        name: "agent_state_save_failures_total",
+        help: "State writes that failed (e.g. no space left on the device)",
+        registers,
+        collect() {
+          this.reset();
+          this.inc(storage().failures);
+        },
+      });
+      new Gauge({
+        name: "agent_state_free_bytes",
+        help: "Free bytes on the filesystem of the state directory (NaN if unknown)",
+        registers,
+        collect() {
+          this.set(storage().freeBytes ?? NaN);
+        },
+      });
+    }
     new Gauge({
       name: "process_resident_memory_bytes",
       help: "Resident memory size in bytes",

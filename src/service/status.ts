@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { SaveHealth } from "../state/saving.ts";
+
 /** Format name of the status snapshot file (see `writeCheckedJson`). */
 export const STATUS_FORMAT = "agent-status/1";
 
@@ -53,6 +55,8 @@ export interface StatusReport {
   updatedAt: string;
   /** Compute backend in use (webgpu, wasm or cpu). */
   backend: string;
+  /** Why that backend (e.g. why WebGPU was skipped); absent in reports of older agents. */
+  backendReason?: string;
   /** `classes`: the class names when the spec names them. */
   model: { id: string; hash: string; parameters: number; classes?: string[] };
   /** Accuracy on the local held-out samples in [0, 1], or null when there are none yet. */
@@ -82,6 +86,8 @@ export interface StatusReport {
   api: string;
   /** Resident memory of the daemon process in bytes. */
   rss: number;
+  /** Whether the state can be saved (false e.g. on a full SD card) and the free space there. */
+  storage?: SaveHealth;
   peers: PeerStatus[];
 }
 

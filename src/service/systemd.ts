@@ -28,6 +28,12 @@ export interface UnitOptions {
   prefix: string;
   /** System user and group the agent runs as. */
   user: string;
+  /**
+   * Let the service use the GPU's render nodes (`/dev/dri/renderD*`) for WebGPU: `PrivateDevices=no`
+   * with `DevicePolicy=closed` + `DeviceAllow=char-drm rw` (only the standard pseudo devices and DRM),
+   * and the `render` group. Off by default: `PrivateDevices=yes` hides /dev/dri.
+   */
+  gpu?: boolean;
 }
 
 /** Defaults: the prefix `agent clone` uses for root, and the `agent` user. */
@@ -104,10 +110,14 @@ PrivateUsers=yes
 ProtectSystem=strict
 ProtectHome=yes
 PrivateTmp=yes
-PrivateDevices=yes
+PrivateDevices=${options.gpu ? "no" : "yes"}
 PrivateMounts=yes
 DevicePolicy=closed
-ProtectProc=invisible
+${
+    options.gpu
+      ? "# --gpu: WebGPU on the board's GPU through its render node (DRM), nothing else of /dev.\nDeviceAllow=char-drm rw\nSupplementaryGroups=render\n"
+      : ""
+  }ProtectProc=invisible
 ProcSubset=pid
 RemoveIPC=yes
 

@@ -18,7 +18,11 @@ export interface AtomicWriteOptions {
   onStep?: (step: "written" | "synced" | "renamed") => void;
 }
 
-/** Atomically replaces `path` with `data`. */
+/**
+ * Atomically replaces `path` with `data`. When any step fails (a full disk: ENOSPC on write, fsync or
+ * rename), the temp file is removed before the error is rethrown, so failed writes never eat the space a
+ * later one needs; the target keeps its previous content.
+ */
 export async function writeFileAtomic(
   path: string,
   data: Uint8Array | string,
@@ -28,20 +32,37 @@ export async function writeFileAtomic(
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
   const mode = options.mode ?? 0o644;
+  // A throw from the test hook stands for a crash: then, as after a real crash, the temp file stays.
+  let crashed = false;
+  const step = (s: "written" | "synced" | "renamed") => {
+    try {
+      options.onStep?.(s);
+    } catch (e) {
+      crashed = true;
+      throw e;
+    }
+  };
   const file = await Deno.open(tmp, { write: true, createNew: true, mode });
+  let renamed = false;
   try {
-    let off = 0;
-    while (off < bytes.length) off += await file.write(bytes.subarray(off));
-    options.onStep?.("written");
-    await file.sync();
-    options.onStep?.("synced");
-  } finally {
-    file.close();
+    try {
+      let off = 0;
+      while (off < bytes.length) off += await file.write(bytes.subarray(off));
+      step("written");
+      await file.sync();
+      step("synced");
+    } finally {
+      file.close();
+    }
+    // The mode given to open() is filtered by the umask; set it exactly before the file becomes visible.
+    await Deno.chmod(tmp, mode);
+    await Deno.rename(tmp, path);
+    renamed = true;
+  } catch (e) {
+    if (!crashed && !renamed) await Deno.remove(tmp).catch(() => {});
+    throw e;
   }
-  // The mode given to open() is filtered by the umask; set it exactly before the file becomes visible.
-  await Deno.chmod(tmp, mode);
-  await Deno.rename(tmp, path);
-  options.onStep?.("renamed");
+  step("renamed");
   await syncDir(dir);
 }
 

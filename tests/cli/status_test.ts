@@ -84,6 +84,31 @@ Deno.test("formatStatus() shows accuracy, rounds, peers and rejects in a table",
   assert.match(text, /\n {2}! garage: runs another model \(hash 0909090909090909, ours 0123456789abcdef\)/);
 });
 
+Deno.test("formatStatus() says when the state cannot be saved, with the free space", () => {
+  const failing = report({
+    storage: {
+      ok: false,
+      failures: 7,
+      failingInARow: 4,
+      lastError: "checkpoint: No space left on device (os error 28)",
+      failingSince: "2026-11-30T21:00:00.000Z",
+      freeBytes: 81920,
+      totalBytes: 614400,
+    },
+  });
+  const text = formatStatus(failing, { kind: "live", api: "127.0.0.1:7070" }, Date.now());
+  assert.match(
+    text,
+    /^State +CANNOT BE SAVED since 2026-11-30T21:00:00\.000Z: checkpoint: No space left on device \(os error 28\); 80\.0 kB free of 600\.0 kB$/m,
+  );
+  const ok = formatStatus(
+    report({ storage: { ...failing.storage!, ok: true, lastError: null, failingSince: null } }),
+    { kind: "live", api: "127.0.0.1:7070" },
+    Date.now(),
+  );
+  assert.match(ok, /^State +saved \(80\.0 kB free of 600\.0 kB\)$/m);
+});
+
 Deno.test("agent status reads the snapshot when the daemon is down, and says so", async () => {
   const dir = await Deno.makeTempDir();
   try {

@@ -78,7 +78,7 @@ function assertSameTree(before: Map<string, string>, after: Map<string, string>,
     before.get(k) !== after.get(k)
   );
   assert.deepEqual(changed.slice(0, 10), [], `${what}: changed entries`);
-  assert.ok(before.size > 1000, `${what}: the snapshot covers the installed tree`);
+  assert.ok(before.size > 10, `${what}: the snapshot covers the installed tree`);
 }
 
 /** Files under `dir` holding any needle (grep -F on bytes, via PCRE escapes); "name: path" lines. */
@@ -363,16 +363,20 @@ Deno.test({
     await t.step(
       "an update from a newer checkout uploads only the changed app part and keeps the previous release",
       async () => {
-        // A second checkout of the same tree with one source file changed (node_modules hard-linked).
+        // A second checkout of the same tree with one source file changed (node_modules hard-linked);
+        // the clone bundles it anew.
         const checkout = join(work, "checkout");
         await Deno.mkdir(checkout);
         for (const f of ["deno.json", "deno.lock", "src", "models"]) {
           assert.equal((await exec("cp", ["-a", join(ROOT, f), checkout])).code, 0);
         }
         assert.equal((await exec("cp", ["-al", join(ROOT, "node_modules"), checkout])).code, 0);
-        await Deno.writeTextFile(join(checkout, "src", "replicate", "errors.ts"), "// newer checkout\n", {
-          append: true,
-        });
+        // A change to code that runs (a comment alone would not change the minified bundle, and then
+        // the target is rightly up to date).
+        const cli = join(checkout, "src", "cli", "mod.ts");
+        const text = await Deno.readTextFile(cli);
+        assert.ok(text.includes("an edge-learning agent"));
+        await Deno.writeTextFile(cli, text.replace("an edge-learning agent", "a newer edge-learning agent"));
         const previous = await Deno.readLink(join(prefix, "current"));
         const args = [
           ...AGENT_FLAGS.slice(0, -1),
@@ -387,7 +391,7 @@ Deno.test({
         const report = JSON.parse(r.stdout);
         assert.equal(report.action, "installed");
         assert.deepEqual(report.uploaded, ["app"]);
-        assert.deepEqual(report.reused.sort(), ["deps", "runtime"]);
+        assert.deepEqual(report.reused, ["runtime"]);
         assert.ok(report.uploadedBytes < 2_000_000, `uploaded ${report.uploadedBytes} bytes`);
         assert.equal(await Deno.readLink(join(prefix, "current")), `releases/${report.release}`);
         const kept = [...Deno.readDirSync(join(prefix, "releases"))].map((e) => e.name).sort();

@@ -1,21 +1,29 @@
 import assert from "node:assert/strict";
 import { causeChain, compileArgs, INCLUDES, PERMISSION_FLAGS, TARGETS } from "../../scripts/compile.ts";
+import { stageApp } from "../../src/replicate/release.ts";
 import { ROOT } from "../_helpers.ts";
 
-Deno.test("compileArgs() embeds the wasm files and models and uses the one permission list", async () => {
+Deno.test("compileArgs() compiles the release's bundle with wasm/ and models/ and the one permission list", async () => {
   const args = compileArgs("aarch64", "out");
   for (const flag of PERMISSION_FLAGS) assert.ok(args.includes(flag), flag);
-  for (const path of INCLUDES) {
-    assert.equal(args[args.indexOf(path) - 1], "--include", path);
-    await Deno.stat(`${ROOT}${path}`); // every embedded file exists in a checkout
-  }
-  assert.equal(INCLUDES.filter((p) => p.endsWith(".wasm")).length, 3);
-  assert.ok(INCLUDES.includes("models/"));
+  assert.deepEqual(INCLUDES, ["app/"]);
+  for (const path of INCLUDES) assert.equal(args[args.indexOf(path) - 1], "--include", path);
   assert.deepEqual(args.slice(args.indexOf("--target"), args.indexOf("--target") + 2), [
     "--target",
     TARGETS.aarch64,
   ]);
-  assert.equal(args.at(-1), "src/main.ts");
+  assert.equal(args.at(-1), "app/main.js");
+  // The staged directory is what a release ships beside its launcher and runtime.
+  const stage = await Deno.makeTempDir();
+  try {
+    const files = await stageApp(ROOT, stage, { cacheDir: `${stage}/cache` });
+    for (const f of ["app/main.js", "app/wasm/tfjs-backend-wasm-simd.wasm", "app/models/mnist-mlp.yaml"]) {
+      assert.ok(files.includes(f), f);
+      await Deno.stat(`${stage}/${f}`);
+    }
+  } finally {
+    await Deno.remove(stage, { recursive: true });
+  }
   // The agent task runs with the same permissions as the binary.
   const deno = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
   for (const flag of PERMISSION_FLAGS) {

@@ -107,6 +107,50 @@ Deno.test("systemd-analyze security --offline=true rates the unit at most 2.0", 
   }
 });
 
+Deno.test("--gpu opens only the DRM render nodes: PrivateDevices=no, DevicePolicy=closed, char-drm, group render", () => {
+  const plain = renderUnit();
+  const gpu = renderUnit({ ...DEFAULT_UNIT_OPTIONS, gpu: true });
+  assert.match(plain, /^PrivateDevices=yes$/m);
+  assert.doesNotMatch(plain, /^DeviceAllow=|^SupplementaryGroups=/m);
+  for (
+    const line of [
+      "PrivateDevices=no",
+      "DevicePolicy=closed",
+      "DeviceAllow=char-drm rw",
+      "SupplementaryGroups=render",
+    ]
+  ) {
+    assert.match(gpu, new RegExp(`^${line}$`, "m"), line);
+  }
+  assert.doesNotMatch(gpu, /^PrivateDevices=yes$/m);
+  // Nothing else changes.
+  const other = (u: string) =>
+    u.split("\n").filter((l) => !/^(PrivateDevices|DeviceAllow|SupplementaryGroups)=|^# --gpu/.test(l));
+  assert.deepEqual(other(gpu), other(plain));
+});
+
+Deno.test("the --gpu unit passes systemd-analyze verify and rates at most 2.0 (above the default)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const prefix = await fakePrefix(dir);
+    const exposure = async (gpu: boolean) => {
+      await Deno.writeTextFile(join(dir, "agent.service"), renderUnit({ prefix, user: "agent", gpu }));
+      const v = await analyze(["verify", "./agent.service"], dir);
+      assert.equal(v.stderr, "", v.stderr);
+      const r = await analyze(["security", "--offline=true", "--no-pager", "./agent.service"], dir);
+      const m = r.stdout.match(/Overall exposure level for agent\.service: (\d+\.\d+)/);
+      assert.ok(m, r.stdout + r.stderr);
+      return Number(m[1]);
+    };
+    const plain = await exposure(false);
+    const gpu = await exposure(true);
+    assert.ok(gpu <= 2.0, `exposure ${gpu} > 2.0`);
+    assert.ok(gpu > plain, `device access is counted: ${gpu} vs ${plain}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("unitPrefixProblem() refuses prefixes the hardened unit cannot run from", () => {
   assert.equal(unitPrefixProblem("/opt/agent"), undefined);
   assert.match(unitPrefixProblem("/home/pi/agent")!, /ProtectHome/);

@@ -43,6 +43,18 @@ Deno.test("writeFileAtomic() leaves the old content when the writer fails at any
   assert.deepEqual([...Deno.readDirSync(dir.path)].map((e) => e.name), ["f"]);
 });
 
+Deno.test("writeFileAtomic() removes its temp file when a step fails (here: the rename)", async () => {
+  await using dir = await tempDir();
+  // The target is a non-empty directory: the file is written and synced, then rename() fails.
+  const p = `${dir.path}/f`;
+  await Deno.mkdir(`${p}/inside`, { recursive: true });
+  for (let i = 0; i < 3; i++) {
+    await assert.rejects(writeFileAtomic(p, new Uint8Array(4096)), Deno.errors.IsADirectory);
+  }
+  assert.deepEqual([...Deno.readDirSync(dir.path)].map((e) => e.name), ["f"]);
+  assert.equal(await removeStaleTempFiles(dir.path), 0);
+});
+
 Deno.test("a process killed with SIGKILL mid-write leaves either the old or the new content", async () => {
   await using dir = await tempDir();
   const p = `${dir.path}/state.bin`;
