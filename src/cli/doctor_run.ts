@@ -10,12 +10,11 @@ import type { Config } from "../config/mod.ts";
 import { UsageError } from "../errors.ts";
 import { loadLocalSamples } from "../agent/data.ts";
 import { type SampleShape, summariseBadRows } from "../learn/data.ts";
-import { fingerprint, readPublicKey, TrustStore } from "../identity/mod.ts";
+import { TrustStore } from "../identity/mod.ts";
 import { parseListen } from "../service/serve.ts";
 import type { StateLayout } from "../state/mod.ts";
 import type { DoctorCheck } from "./doctor_state.ts";
-import { fetchStatus } from "./status.ts";
-
+import { fetchStatus, ownFingerprint } from "./status.ts";
 
 /** Bad rows named in full before the rest are only counted. */
 const BAD_ROWS_SHOWN = 3;
@@ -194,10 +193,9 @@ export async function peerChecks(config: Config, state: StateLayout): Promise<Do
       hint: "Pair boards: 'agent id' on one, 'agent trust <payload>' on the other, both ways",
     }];
   }
-  const publicKey = await readPublicKey(state);
   const got = await fetchStatus(config.api.listen, state.status, {
     timeoutMs: 1000,
-    expectFingerprint: publicKey ? fingerprint(publicKey) : undefined,
+    expectFingerprint: await ownFingerprint(state),
   });
   if ("error" in got || got.source.kind !== "live") {
     return [{

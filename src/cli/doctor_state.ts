@@ -10,9 +10,8 @@ import type { Config } from "../config/mod.ts";
 import { SYSTEM_UNIT_DIR, UNIT_NAME } from "../service/systemd.ts";
 import { removeFileDurable, writeFileAtomic } from "../state/atomic.ts";
 import { diskSpace } from "../state/saving.ts";
-import { fingerprint, readPublicKey } from "../identity/mod.ts";
 import type { StateLayout } from "../state/mod.ts";
-import { fetchStatus } from "./status.ts";
+import { fetchStatus, ownFingerprint } from "./status.ts";
 
 /** One line of the doctor's report. */
 export interface DoctorCheck {
@@ -83,10 +82,9 @@ export async function diskCheck(stateRoot: string, checkpointsDir: string): Prom
  * Undefined when no agent answers (the doctor then only speaks for itself).
  */
 export async function runningAgentChecks(config: Config, state: StateLayout): Promise<DoctorCheck[]> {
-  const publicKey = await readPublicKey(state);
   const got = await fetchStatus(config.api.listen, state.status, {
     timeoutMs: 1500,
-    expectFingerprint: publicKey ? fingerprint(publicKey) : undefined,
+    expectFingerprint: await ownFingerprint(state),
   });
   if ("error" in got || got.source.kind !== "live") return [];
   const r = got.report;

@@ -6,7 +6,7 @@
  */
 import type { StatusReport } from "../service/status.ts";
 import { STATUS_FORMAT, statusProblem } from "../service/status.ts";
-import { readCheckedJson } from "../state/mod.ts";
+import { readCheckedJson, type StateLayout } from "../state/mod.ts";
 import { fingerprint, readPublicKey } from "../identity/mod.ts";
 import { CorruptStateError } from "../errors.ts";
 import { localUrl, parseListen } from "../service/serve.ts";
@@ -61,9 +61,8 @@ async function runStatus(ctx: CommandContext): Promise<number> {
 }
 
 async function showOnce(ctx: CommandContext, api: string, clear: boolean): Promise<number> {
-  const publicKey = await readPublicKey(ctx.state);
   const got = await fetchStatus(api, ctx.state.status, {
-    expectFingerprint: publicKey ? fingerprint(publicKey) : undefined,
+    expectFingerprint: await ownFingerprint(ctx.state),
   });
   if ("error" in got) {
     ctx.io.stderr(`agent: error: ${got.error}\n  hint: ${got.hint}\n`);
@@ -81,9 +80,8 @@ async function showOnce(ctx: CommandContext, api: string, clear: boolean): Promi
 
 /** `--open`: checks the agent answers, prints the page's URL and hands it to xdg-open if there is one. */
 async function openDashboard(ctx: CommandContext, api: string): Promise<number> {
-  const publicKey = await readPublicKey(ctx.state);
   const got = await fetchStatus(api, ctx.state.status, {
-    expectFingerprint: publicKey ? fingerprint(publicKey) : undefined,
+    expectFingerprint: await ownFingerprint(ctx.state),
   });
   const why = "error" in got ? got.error : got.source.kind === "live" ? undefined : got.source.reason;
   if (why !== undefined) {
@@ -130,6 +128,19 @@ function findOnPath(name: string, path: string | undefined): string | undefined 
     }
   }
   return undefined;
+}
+
+/**
+ * This state directory's fingerprint, to tell its own agent from another answering on the same port;
+ * undefined without a readable identity (a missing or damaged key is reported by the commands that use it).
+ */
+export async function ownFingerprint(state: StateLayout): Promise<string | undefined> {
+  try {
+    const publicKey = await readPublicKey(state);
+    return publicKey ? fingerprint(publicKey) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Options for {@linkcode fetchStatus}. */
