@@ -98,8 +98,10 @@ async function openDashboard(ctx: CommandContext, api: string): Promise<number> 
   if (opener === undefined) {
     note = "No xdg-open here: open the address in a browser on this machine (or through an SSH tunnel)";
   } else {
-    const out = await new Deno.Command(opener, {
+    // By name (the launcher's --allow-run lists "xdg-open"); the PATH lookup above found it.
+    const out = await new Deno.Command("xdg-open", {
       args: [url],
+      ...(ctx.io.env.PATH === undefined ? {} : { env: { PATH: ctx.io.env.PATH } }),
       stdin: "null",
       stdout: "null",
       stderr: "piped",

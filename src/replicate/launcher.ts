@@ -29,6 +29,7 @@ export const RUN_PROGRAMS = [
   "useradd", // agent service install: create the service user
   "chown", // agent service install: give the state directory to the service user
   "systemctl", // agent service install/uninstall/status
+  "xdg-open", // agent status --open: the dashboard page in the desktop's browser (src/cli/status.ts)
 ] as const;
 
 /**
