@@ -10,11 +10,28 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { type Arch, ARCHES } from "../src/replicate/probe.ts";
-import { buildRelease, defaultCacheDir } from "../src/replicate/release.ts";
+import { buildRelease, defaultCacheDir, type Release } from "../src/replicate/release.ts";
 import { resolveRuntime } from "../src/replicate/runtime.ts";
-import { CloneError } from "../src/replicate/errors.ts";
+import { CloneError, CloneFailure } from "../src/replicate/errors.ts";
 
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+
+/** Unpacks every part of `release` into `dir` (made empty first): a runnable release, `dir/agent`. */
+export async function unpackRelease(release: Release, dir: string): Promise<void> {
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(dir, { recursive: true });
+  for (const p of release.parts) {
+    const out = await new Deno.Command("tar", { args: ["-xzf", p.tarball, "-C", dir], stderr: "piped" })
+      .output();
+    if (!out.success) {
+      throw new CloneError(
+        CloneFailure.NoSpace,
+        `Cannot unpack ${p.tarball}: ${new TextDecoder().decode(out.stderr).trim()}`,
+        `Check the free space in ${dir}`,
+      );
+    }
+  }
+}
 
 if (import.meta.main) {
   const { values } = parseArgs({
@@ -53,12 +70,7 @@ if (import.meta.main) {
       );
       if (values.out) {
         const dir = join(values.out, arch);
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
-        await Deno.mkdir(dir, { recursive: true });
-        for (const p of release.parts) {
-          const out = await new Deno.Command("tar", { args: ["-xzf", p.tarball, "-C", dir] }).output();
-          if (!out.success) throw new Error(`tar -xzf ${p.tarball} failed`);
-        }
+        await unpackRelease(release, dir);
         console.log(`${arch}: unpacked into ${dir} (run ${dir}/agent --version)`);
       }
     }
