@@ -13,6 +13,7 @@
  * service under real systemd is the boards test's job.
  */
 import assert from "node:assert/strict";
+import { COMMANDS } from "../../src/cli/mod.ts";
 import { join } from "node:path";
 import { buildRelease } from "../../src/replicate/release.ts";
 import { hostArch, resolveRuntime } from "../../src/replicate/runtime.ts";
@@ -145,17 +146,11 @@ Deno.test({
       assert.equal((await ok(["--version"])).stdout.trim(), "agent 0.1.0");
       const help = (await ok(["--help"])).stdout;
       const commands = [...help.matchAll(/^ {2}([a-z]+) {2,}/gm)].map((m) => m[1]);
-      assert.deepEqual(commands, [
-        "init",
-        "id",
-        "trust",
-        "run",
-        "status",
-        "infer",
-        "doctor",
-        "clone",
-        "service",
-      ]);
+      assert.deepEqual(
+        commands,
+        COMMANDS.map((c) => c.name),
+        "every command of the source is in the release",
+      );
       for (const c of commands) assert.match((await ok([c, "--help"])).stdout, new RegExp(`agent ${c}`));
       const bad = await agent(["frobnicate"]);
       assert.equal(bad.code, 2);
@@ -192,6 +187,21 @@ Deno.test({
       assert.match(r.stdout, /backend +wasm \(SIMD/);
       assert.match(r.stdout, /model +mnist-mlp/);
       await ok(["doctor", "--state", a, "--backend", "cpu", "--json"]);
+    });
+
+    await t.step("models lists the built-in specs and a spec of the board's own", async () => {
+      const spec = join(work, "sensor.yaml");
+      await Deno.writeTextFile(
+        spec,
+        "id: sensor-mlp\nversion: 1\ndescription: a sensor\nseed: 3\nfeatures: 4\nrange: [0, 10]\n" +
+          "classes: [idle, walk]\nmlp: {hidden: [8], activation: relu}\n",
+      );
+      const c = join(work, "c");
+      await ok(["init", "--state", c, "--model", spec]);
+      const models = JSON.parse((await ok(["models", "--json", "--state", c])).stdout);
+      const ids = (models.models ?? models).map((m: { id: string }) => m.id);
+      for (const id of ["mnist-mlp", "sensor-mlp"]) assert.ok(ids.includes(id), `${id} in ${ids}`);
+      assert.match((await ok(["models", "--state", c])).stdout, /sensor-mlp/);
     });
 
     await t.step("infer reads rows from a file and from stdin", async () => {
