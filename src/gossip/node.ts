@@ -39,6 +39,9 @@ import { RateLimiter } from "./ratelimit.ts";
 import { ReplayWindows } from "./replay.ts";
 import type { Address } from "./transport.ts";
 
+/** How a peer is heard: on the LAN, through the broker, or both (within the peer timeout). */
+export type PeerTransport = "lan" | "broker" | "both";
+
 /** Why a datagram was dropped. Values appear in metrics; never renamed. */
 export const RejectReason = {
   /** Larger than gossip.maxDatagram or the 4096-byte hard cap. */
@@ -123,6 +126,11 @@ export interface PeerSnapshot {
   progress: HelloProgress | null;
   /** Highest sequence accepted: [bootEpoch, counter]. */
   sequence: [number, number] | null;
+  /**
+   * Which transports delivered its accepted datagrams within the peer timeout (when none did: the last one
+   * that did), or null before the first.
+   */
+  transport: PeerTransport | null;
 }
 
 /** Global counters (metrics). */
@@ -183,6 +191,8 @@ interface Peer {
   rejects: Partial<Record<RejectReason, number>>;
   rejectTotal: number;
   progress: HelloProgress | null;
+  lastLan: number | null;
+  lastBroker: number | null;
 }
 
 const MAX_UNTRUSTED_LISTED = 32;
@@ -330,6 +340,8 @@ export class GossipNode {
     peer.datagramsIn++;
     peer.lastSeen = now;
     peer.address = `${from.hostname}:${from.port}`;
+    if (from.via === "broker") peer.lastBroker = now;
+    else peer.lastLan = now;
     if (hello) {
       peer.name = hello.name;
       const { name: _name, ...progress } = hello;
@@ -399,8 +411,20 @@ export class GossipNode {
         score: total === 0 ? 1 : accepted / total,
         progress: p.progress && { ...p.progress },
         sequence: h ? [h.epoch, h.counter] : null,
+        transport: this.#transportOf(p, now),
       };
     });
+  }
+
+  #transportOf(p: Peer, now: number): PeerTransport | null {
+    const recent = (t: number | null) => t !== null && now - t <= this.#o.peerTimeoutMs;
+    const lan = recent(p.lastLan);
+    const broker = recent(p.lastBroker);
+    if (lan && broker) return "both";
+    if (lan) return "lan";
+    if (broker) return "broker";
+    if (p.lastLan === null && p.lastBroker === null) return null;
+    return (p.lastBroker ?? -Infinity) > (p.lastLan ?? -Infinity) ? "broker" : "lan";
   }
 
   /** A copy of the global counters. */
@@ -430,6 +454,8 @@ export class GossipNode {
         rejects: {},
         rejectTotal: 0,
         progress: null,
+        lastLan: null,
+        lastBroker: null,
       };
       this.#peers.set(id, p);
     }

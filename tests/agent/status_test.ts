@@ -58,8 +58,28 @@ Deno.test("buildStatus() lists trusted peers (heard or not) with last seen, scor
       score: 0.9,
       progress: null,
       sequence: null,
+      transport: "broker",
     }],
     trusted: [{ key: "bb", fingerprint: "FP-B", name: "b" }, { key: "cc", fingerprint: "FP-C", name: "c" }],
+    transport: {
+      mode: "both",
+      broker: {
+        url: "mqtt://broker:1883",
+        topic: "agent/00",
+        clientId: "agent-a",
+        state: "down",
+        forMs: 1234,
+        connects: 1,
+        failures: 2,
+        messagesOut: 3,
+        messagesIn: 4,
+        bytesOut: 5,
+        bytesIn: 6,
+        dropped: { notConnected: 7, queueFull: 0, publishFailed: 0 },
+        lastError: "connect ECONNREFUSED",
+      },
+      forwarded: { toBroker: 8, toLan: 9, failed: 1 },
+    },
     api: "127.0.0.1:7070",
     rss: 1,
   });
@@ -81,6 +101,7 @@ Deno.test("buildStatus() lists trusted peers (heard or not) with last seen, scor
       merged: true,
       datagramsIn: 10,
       rejects: { replay: 1, "norm-bound": 2 },
+      transport: "broker",
     },
     {
       fingerprint: "FP-C",
@@ -93,6 +114,12 @@ Deno.test("buildStatus() lists trusted peers (heard or not) with last seen, scor
       merged: false,
       datagramsIn: 0,
       rejects: {},
+      transport: null,
     },
   ]);
+  assert.equal(report.transport?.mode, "both");
+  assert.equal(report.transport?.broker?.state, "down");
+  assert.equal(report.transport?.broker?.forSeconds, 1.2);
+  assert.deepEqual(report.transport?.forwarded, { toBroker: 8, toLan: 9, failed: 1 });
+  assert.ok(!JSON.stringify(report).includes("password"));
 });
