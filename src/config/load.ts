@@ -217,7 +217,8 @@ function fromText(spec: KeySpec, raw: string): unknown {
 
 /** Checks one value against its spec; `where` is appended to the message. */
 export function checkValue(spec: KeySpec, value: unknown, where: string): string | number | boolean {
-  const show = (v: unknown) => typeof v === "string" ? JSON.stringify(v) : String(v);
+  const show = (v: unknown) =>
+    typeof v === "string" ? JSON.stringify(spec.redact ? spec.redact(v) : v) : String(v);
   const t = spec.type;
   const fail = (what: string) => new UsageError(`${spec.path}: ${show(value)} ${what}${where}`);
   switch (t.kind) {

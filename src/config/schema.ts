@@ -25,6 +25,8 @@ export interface KeySpec {
   doc: string;
   /** Environment variable that overrides the file (only for keys that need it). */
   env?: string;
+  /** Hides secrets a wrong value may carry before it is shown in an error. */
+  redact?: (value: string) => string;
 }
 
 /** Section comments for the generated YAML. */
@@ -166,6 +168,7 @@ export const KEYS: readonly KeySpec[] = [
       maxLength: 512,
     },
     default: "",
+    redact: (v) => v.replace(/\/\/[^/]*@/, "//<credentials removed>@"),
     doc:
       "Broker address, e.g. mqtts://broker.example.net:8883 (default ports 1883 and 8883). Required by gossip.transport mqtt and both.",
     env: "AGENT_MQTT_URL",
