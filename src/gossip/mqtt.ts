@@ -195,12 +195,12 @@ export class MqttTransport implements Transport {
     this.#stats.messagesOut++;
     this.#stats.bytesOut += bytes.length;
     const payload = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    return new Promise((resolve) => {
-      this.#client.publish(this.#o.topic, payload, { qos: 0, retain: false }, (e) => {
-        if (e) this.#stats.dropped.publishFailed++;
-        resolve(!e);
-      });
+    // QoS 0 is fire and forget, like a datagram: not awaited, because the library may never call back for
+    // a message caught in a connection that drops (a learning round or the receive loop would hang).
+    this.#client.publish(this.#o.topic, payload, { qos: 0, retain: false }, (e) => {
+      if (e) this.#stats.dropped.publishFailed++;
     });
+    return Promise.resolve(true);
   }
 
   /** The broker has no unicast: a frame for one peer goes to the topic like every other. */
