@@ -4,9 +4,11 @@
  * **accepted** from one side is forwarded, unchanged, to the other (`relay`, called by the gossip shell).
  *
  * Why forwarding happens after the checks: a frame is accepted at most once — the replay window remembers
- * each (sender key, boot epoch, counter) — so each frame is forwarded at most once, and the copy that comes
- * back (our own UDP broadcast, the broker echoing it, a second bridge on the same site) is a counted replay,
- * never forwarded again: no loops. Junk, untrusted keys, bad signatures, replays and over-rate senders are
+ * each (sender key, boot epoch, counter) — so each frame is forwarded at most once, and a copy that comes
+ * back (the broker echoing it under MQTT 3.1.1, a second bridge on the same site) is a counted replay, never
+ * forwarded again: no loops. A frame we forwarded to the LAN also reaches our own socket (a broadcast reaches
+ * its sender); that echo is recognised by its signature among the last 512 forwarded and dropped before any
+ * check, so it costs no verification and does not show up as replays of the remote peer. Junk, untrusted keys, bad signatures, replays and over-rate senders are
  * dropped here and never reach the other side, so a bridge does not amplify an attack from one site to all.
  * The cost: a bridge carries only frames of peers it trusts itself (pair it with every board of the swarm).
  *
@@ -22,6 +24,19 @@ export interface BridgeCounters {
   toLan: number;
   /** Forwarding attempts the target transport dropped (e.g. broker down). */
   failed: number;
+  /** Our own forwarded frames heard back on the LAN (a broadcast reaches its sender too): dropped unchecked. */
+  echoes: number;
+}
+
+/** Frames forwarded to the LAN remembered to recognise their echo. */
+const ECHO_MEMORY = 512;
+
+/** The signature (last 64 bytes) of a frame as a map key. */
+function echoKey(bytes: Uint8Array): string {
+  return String.fromCharCode.apply(
+    null,
+    bytes.subarray(Math.max(0, bytes.length - 64)) as unknown as number[],
+  );
 }
 
 /** A LAN transport and a broker transport as one. */
@@ -29,9 +44,10 @@ export class BridgeTransport implements Transport {
   readonly localAddress: Address;
   readonly lan: Transport;
   readonly broker: Transport;
-  readonly counters: BridgeCounters = { toBroker: 0, toLan: 0, failed: 0 };
+  readonly counters: BridgeCounters = { toBroker: 0, toLan: 0, failed: 0, echoes: 0 };
   #closed = false;
   #room: (() => void)[] = [];
+  #echo = new Set<string>();
 
   constructor(lan: Transport, broker: Transport) {
     this.lan = lan;
@@ -53,6 +69,10 @@ export class BridgeTransport implements Transport {
   async relay(bytes: Uint8Array, from: Address): Promise<void> {
     if (this.#closed) return;
     const toBroker = from.via !== "broker";
+    if (!toBroker) {
+      if (this.#echo.size >= ECHO_MEMORY) this.#echo.delete(this.#echo.values().next().value!);
+      this.#echo.add(echoKey(bytes));
+    }
     const ok = await (toBroker ? this.broker : this.lan).broadcast(bytes);
     if (!ok) this.counters.failed++;
     else if (toBroker) this.counters.toBroker++;
@@ -71,6 +91,13 @@ export class BridgeTransport implements Transport {
     const pump = async (t: Transport) => {
       try {
         for await (const r of t.receive()) {
+          if (t === this.lan && this.#echo.size > 0) {
+            const key = echoKey(r.bytes);
+            if (this.#echo.delete(key)) {
+              this.counters.echoes++;
+              continue;
+            }
+          }
           queue.push(r);
           wake?.();
           if (queue.length >= BRIDGE_QUEUE) await new Promise<void>((r) => room.push(r));

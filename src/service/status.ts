@@ -66,7 +66,7 @@ export interface TransportReport {
   mode: string;
   broker: BrokerStatusReport | null;
   /** With both: frames forwarded from the LAN to the broker and from the broker to the LAN. */
-  forwarded: { toBroker: number; toLan: number; failed: number } | null;
+  forwarded: { toBroker: number; toLan: number; failed: number; echoes?: number } | null;
 }
 
 /** Everything `agent status` shows. */

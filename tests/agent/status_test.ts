@@ -78,7 +78,7 @@ Deno.test("buildStatus() lists trusted peers (heard or not) with last seen, scor
         dropped: { notConnected: 7, queueFull: 0, publishFailed: 0 },
         lastError: "connect ECONNREFUSED",
       },
-      forwarded: { toBroker: 8, toLan: 9, failed: 1 },
+      forwarded: { toBroker: 8, toLan: 9, failed: 1, echoes: 3 },
     },
     api: "127.0.0.1:7070",
     rss: 1,
@@ -120,6 +120,6 @@ Deno.test("buildStatus() lists trusted peers (heard or not) with last seen, scor
   assert.equal(report.transport?.mode, "both");
   assert.equal(report.transport?.broker?.state, "down");
   assert.equal(report.transport?.broker?.forSeconds, 1.2);
-  assert.deepEqual(report.transport?.forwarded, { toBroker: 8, toLan: 9, failed: 1 });
+  assert.deepEqual(report.transport?.forwarded, { toBroker: 8, toLan: 9, failed: 1, echoes: 3 });
   assert.ok(!JSON.stringify(report).includes("password"));
 });

@@ -168,3 +168,58 @@ Deno.test("bridges forward each accepted frame exactly once between LAN and brok
     for (const s of services) await s.stop();
   }
 });
+
+/** A LAN where a broadcast also reaches its sender, as UDP broadcast does. */
+class EchoLan implements Transport {
+  readonly localAddress = { hostname: "10.0.0.1", port: 41234 };
+  sent: Uint8Array[] = [];
+  #queue: Received[] = [];
+  #wake: (() => void) | undefined;
+  #closed = false;
+  inject(bytes: Uint8Array) {
+    this.#queue.push({ bytes, from: { hostname: "10.0.0.1", port: 41234, via: "lan" } });
+    this.#wake?.();
+  }
+  broadcast(bytes: Uint8Array) {
+    this.sent.push(bytes);
+    this.inject(bytes);
+    return Promise.resolve(true);
+  }
+  send(bytes: Uint8Array) {
+    return this.broadcast(bytes);
+  }
+  async *receive(): AsyncIterable<Received> {
+    while (!this.#closed) {
+      if (this.#queue.length === 0) await new Promise<void>((r) => (this.#wake = r));
+      while (this.#queue.length > 0) yield this.#queue.shift()!;
+    }
+  }
+  close() {
+    this.#closed = true;
+    this.#wake?.();
+  }
+}
+
+Deno.test("a bridge drops the echo of a frame it forwarded to its LAN, once, and passes a later copy on", async () => {
+  const lan = new EchoLan();
+  const broker = new ViaBroker(new MemoryNetwork(new SeededRandom(4)).transport("b", systemClock));
+  const bridge = new BridgeTransport(lan, broker);
+  const got: Received[] = [];
+  const reading = (async () => {
+    for await (const r of bridge.receive()) got.push(r);
+  })();
+  const frame = crypto.getRandomValues(new Uint8Array(200));
+  await bridge.relay(frame, { hostname: "broker", port: 1883, via: "broker" });
+  assert.equal(lan.sent.length, 1);
+  lan.inject(frame.slice()); // a replay by someone else on the LAN: this one must be checked
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(bridge.counters.echoes, 1);
+  assert.equal(bridge.counters.toLan, 1);
+  assert.equal(
+    got.length,
+    1,
+    "the later copy goes to the receive pipeline (and is counted as a replay there)",
+  );
+  bridge.close();
+  await reading;
+});

@@ -4,7 +4,7 @@
  * namespace holds both bridges and runs `mosquitto` (password authentication) with an address on each.
  * Per site one board runs `gossip.transport: both` (it bridges its LAN and the broker), the other `udp`.
  *
- * 1. All four real agents (each with its own Dirichlet(0.5) MNIST shard) reach ≥ 90% held-out accuracy and
+ * 1. All four real agents (each with its own IID MNIST shard) reach ≥ 90% held-out accuracy and
  *    see all three peers: the sites learn together only through the broker.
  * 2. A hostile MQTT client with valid broker credentials publishes replays of captured frames, forged
  *    frames, junk and oversized payloads to the topic: counted as rejects by reason on the bridges, never
@@ -166,7 +166,7 @@ Deno.test({
       const nodes = await prepareSwarm({
         root,
         nodes: 4,
-        split: "dirichlet:0.5",
+        split: "iid",
         config: (i, paths) => {
           const h = sites.hosts[i];
           return {
