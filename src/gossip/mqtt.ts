@@ -94,7 +94,9 @@ export function describeMqttError(e: unknown): string {
   const err = e as { code?: unknown; message?: unknown };
   const code = err?.code;
   if (code === 4 || code === 134) return "the broker refused the user name or password";
-  if (code === 5 || code === 135) return "the broker says this client is not authorized";
+  if (code === 5 || code === 135) {
+    return "the broker says this client is not authorized (check mqtt.username and mqtt.passwordFile)";
+  }
   if (code === 2 || code === 133) return "the broker refused the client id";
   if (code === 3 || code === 136) return "the broker is unavailable";
   const msg = typeof err?.message === "string" ? err.message : String(e);
