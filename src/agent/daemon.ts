@@ -1,7 +1,8 @@
 /**
- * The daemon, composed once: state lock → transport (UDP socket, MQTT broker, or both bridged) → boot epoch → replay windows → gossip node and
- * service (heartbeats, peer table) → housekeeping timers (trust reload, peer up/down and untrusted-key
- * messages, replay saves). `agent run` starts it; learning and the HTTP API are added on top by
+ * The daemon, composed once: broker settings and secret files (gossip.transport mqtt or both) → state lock →
+ * transport (UDP socket, MQTT broker, or both bridged: `transport.ts`) → boot epoch → replay windows → gossip
+ * node and service (heartbeats, peer table) → housekeeping timers (trust reload, peer up/down and
+ * untrusted-key messages, replay saves). `agent run` starts it; learning and the HTTP API are added on top by
  * passing `onMessage` and reading {@linkcode Daemon.status}.
  *
  * Failures before anything runs (port in use, state dir locked, corrupt state) are thrown as
