@@ -357,6 +357,25 @@ export class Agent {
         samples: () => agent ? agent.#data.train.count : 0,
         rss: () => Deno.memoryUsage().rss,
         storage: () => saving.health(),
+        transport: () => {
+          const t = daemon.transport();
+          const peers = { lan: 0, broker: 0, both: 0 };
+          for (const p of node.peers(clock.now())) {
+            if (p.trusted && p.alive && p.transport) peers[p.transport]++;
+          }
+          return {
+            peers,
+            broker: t.broker && {
+              connected: t.broker.state === "connected",
+              connects: t.broker.connects,
+              failures: t.broker.failures,
+              messagesIn: t.broker.messagesIn,
+              messagesOut: t.broker.messagesOut,
+              dropped: t.broker.dropped,
+            },
+            forwarded: t.forwarded,
+          };
+        },
       });
       let liveMaxBody = config.api.maxBodyBytes;
       const handler = createApi({
@@ -660,6 +679,7 @@ export class Agent {
         fingerprint: p.fingerprint,
         name: p.name,
       })),
+      transport: this.#daemon.transport(),
       api: this.apiAddress,
       rss: Deno.memoryUsage().rss,
       storage: this.#saving.health(),

@@ -1,7 +1,8 @@
 /**
- * The daemon, composed once: state lock → UDP socket → boot epoch → replay windows → gossip node and
- * service (heartbeats, peer table) → housekeeping timers (trust reload, peer up/down and untrusted-key
- * messages, replay saves). `agent run` starts it; learning and the HTTP API are added on top by
+ * The daemon, composed once: broker settings and secret files (gossip.transport mqtt or both) → state lock →
+ * transport (UDP socket, MQTT broker, or both bridged: `transport.ts`) → boot epoch → replay windows → gossip
+ * node and service (heartbeats, peer table) → housekeeping timers (trust reload, peer up/down and
+ * untrusted-key messages, replay saves). `agent run` starts it; learning and the HTTP API are added on top by
  * passing `onMessage` and reading {@linkcode Daemon.status}.
  *
  * Failures before anything runs (port in use, state dir locked, corrupt state) are thrown as
@@ -17,7 +18,6 @@ import {
   GossipService,
   loadReplayWindows,
   nextBootEpoch,
-  openUdpTransport,
   type PeerSnapshot,
   saveReplayWindows,
   type Transport,
@@ -31,6 +31,7 @@ import { acquireStateLock, removeStaleTempFiles, type StateLayout, type StateLoc
 import { type Clock, systemClock } from "../time.ts";
 import { fromHex } from "../gossip/key_id.ts";
 import { ACCURACY_UNKNOWN, type HelloProgress, MODEL_HASH_SIZE } from "../wire/mod.ts";
+import { mqttSettings, openTransport, type TransportInfo } from "./transport.ts";
 
 /** A trust policy the daemon can refresh (the identity layer's TrustStore). */
 export interface ReloadableTrust extends TrustPolicy {
@@ -68,12 +69,15 @@ export interface DaemonStatus {
   peers: PeerSnapshot[];
   counters: GossipCounters;
   untrusted: UntrustedSender[];
+  transport: TransportInfo;
 }
 
 /** A running daemon. */
 export interface Daemon {
   readonly gossip: GossipService;
   status(): DaemonStatus;
+  /** The transport and broker connection now. */
+  transport(): TransportInfo;
   /** Stops everything, saves the replay windows, releases the lock. Idempotent. */
   stop(): Promise<void>;
 }
@@ -92,6 +96,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { config, state, logger } = options;
   const log = logger.child({ component: "gossip" });
   const clock = options.clock ?? systemClock;
+  const modelHash = options.modelHash ?? await modelIdHash(config.model.id);
+  // Broker settings and secret files are checked before anything is taken.
+  const mqtt = config.gossip.transport !== "udp" && !options.transport
+    ? await mqttSettings(config, { modelHash, publicKey: options.signer.publicKey })
+    : undefined;
   await Deno.mkdir(state.root, { recursive: true, mode: 0o700 });
   const lock: StateLock = await acquireStateLock(state.lock);
   let transport: Transport | undefined;
@@ -99,20 +108,20 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const stale = await removeStaleTempFiles(state.root);
     if (stale > 0) log.info("Removed temp files left by an earlier crash", { count: stale });
     // The socket first: a port in use must not burn a boot epoch.
-    transport = options.transport ??
-      openUdpTransport({
-        bind: config.gossip.bind,
-        port: config.gossip.port,
-        broadcast: config.gossip.broadcast,
-        sharePort: config.gossip.sharePort,
-      });
+    const opened = options.transport
+      ? {
+        transport: options.transport,
+        info: (): TransportInfo => ({ mode: "udp", broker: null, forwarded: null }),
+      }
+      : await openTransport(config, mqtt, log);
+    transport = opened.transport;
     const bootEpoch = await nextBootEpoch(state.bootEpoch);
     const replay = await loadReplayWindows(state.replay);
     const node = new GossipNode({
       signer: options.signer,
       verifier: new Verifier(),
       trust: options.trust,
-      modelHash: options.modelHash ?? await modelIdHash(config.model.id),
+      modelHash,
       bootEpoch,
       name: options.name,
       maxDatagram: config.gossip.maxDatagram,
@@ -138,8 +147,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     log.info("Gossip started", {
       name: options.name,
       fingerprint: me,
-      listen: `${transport.localAddress.hostname}:${transport.localAddress.port}`,
-      broadcast: `${config.gossip.broadcast}:${config.gossip.port}`,
+      transport: opened.info().mode,
+      ...(mqtt ? { broker: mqtt.url, topic: mqtt.topic } : {}),
+      ...(config.gossip.transport !== "mqtt"
+        ? {
+          listen: `${transport.localAddress.hostname}:${transport.localAddress.port}`,
+          broadcast: `${config.gossip.broadcast}:${config.gossip.port}`,
+        }
+        : {}),
       bootEpoch,
     });
 
@@ -192,10 +207,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       peers: node.peers(clock.now()),
       counters: node.counters(),
       untrusted: node.untrustedSenders(),
+      transport: opened.info(),
     });
     return {
       gossip,
       status,
+      transport: opened.info,
       stop() {
         stopping ??= (async () => {
           clearInterval(timer);

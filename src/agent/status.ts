@@ -9,6 +9,7 @@ import type { GossipCounters, PeerSnapshot } from "../gossip/node.ts";
 import type { LearnerStats } from "../learn/learner.ts";
 import type { PeerStatus, StatusReport } from "../service/status.ts";
 import type { SaveHealth } from "../state/saving.ts";
+import type { TransportInfo } from "./transport.ts";
 
 /** A trusted key as the trust store lists it. */
 export interface TrustedPeer {
@@ -40,6 +41,7 @@ export interface StatusInputs {
   /** Gossip peer table at the same moment. */
   peers: PeerSnapshot[];
   trusted: TrustedPeer[];
+  transport: TransportInfo;
   api: string;
   rss: number;
   storage?: SaveHealth;
@@ -111,6 +113,7 @@ export function buildStatus(i: StatusInputs): StatusReport {
       datagramsIn: g?.datagramsIn ?? 0,
       rejects,
       unusable: merged ? null : unusableReason(g, l, rejects, i.model.hash),
+      transport: g?.transport ?? null,
     };
   });
   const rejected: Record<string, number> = {};
@@ -137,6 +140,25 @@ export function buildStatus(i: StatusInputs): StatusReport {
       bytesOut: i.gossip.sentBytes,
       rejected,
       largestDatagram: i.largestDatagram,
+    },
+    transport: {
+      mode: i.transport.mode,
+      broker: i.transport.broker && {
+        url: i.transport.broker.url,
+        topic: i.transport.broker.topic,
+        clientId: i.transport.broker.clientId,
+        state: i.transport.broker.state,
+        forSeconds: Math.round(i.transport.broker.forMs / 100) / 10,
+        connects: i.transport.broker.connects,
+        failures: i.transport.broker.failures,
+        messagesIn: i.transport.broker.messagesIn,
+        messagesOut: i.transport.broker.messagesOut,
+        bytesIn: i.transport.broker.bytesIn,
+        bytesOut: i.transport.broker.bytesOut,
+        dropped: { ...i.transport.broker.dropped },
+        lastError: i.transport.broker.lastError,
+      },
+      forwarded: i.transport.forwarded && { ...i.transport.forwarded },
     },
     api: i.api,
     rss: i.rss,

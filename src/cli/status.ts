@@ -243,6 +243,7 @@ export function formatStatus(r: StatusReport, source: StatusSource, now: number)
       `out ${g.datagramsOut} (${bytes(g.bytesOut)}), largest ${g.largestDatagram} B`,
     ],
     ["Rejected", rejected.length ? rejected.map(([k, n]) => `${k} ${n}`).join(", ") : "none"],
+    ...(r.transport ? transportRows(r.transport) : []),
     ["API", r.api],
     ...(source.kind === "live"
       ? [["Page", `${localUrl(source.api)} (agent status --open)`] as [string, string]]
@@ -264,10 +265,17 @@ export function formatStatus(r: StatusReport, source: StatusSource, now: number)
   lines.push("", `Peers: ${r.peers.length} trusted, ${alive} alive`);
   if (r.peers.length > 0) {
     const table = [
-      ["FINGERPRINT", "NAME", "ADDRESS", "LAST SEEN", "SCORE", "MODEL", "DATAGRAMS IN", "REJECTS"],
+      ["FINGERPRINT", "NAME", "VIA", "ADDRESS", "LAST SEEN", "SCORE", "MODEL", "DATAGRAMS IN", "REJECTS"],
       ...r.peers.map((p) => [
         p.fingerprint,
         p.name,
+        p.transport === "lan"
+          ? "LAN"
+          : p.transport === "broker"
+          ? "broker"
+          : p.transport === "both"
+          ? "both"
+          : "-",
         p.address ?? "-",
         p.lastSeen === null ? "never" : ago(now, p.lastSeen) + (p.alive ? "" : " (down)"),
         p.score === null ? "-" : p.score.toFixed(2),
@@ -283,6 +291,39 @@ export function formatStatus(r: StatusReport, source: StatusSource, now: number)
     for (const p of r.peers) if (p.unusable) lines.push(`  ! ${p.name || p.fingerprint}: ${p.unusable}`);
   }
   return lines.join("\n") + "\n";
+}
+
+/** The Transport row (and Broker / Bridge rows when a broker is used). */
+function transportRows(t: NonNullable<StatusReport["transport"]>): [string, string][] {
+  const mode = t.mode === "udp"
+    ? "udp (LAN broadcast)"
+    : t.mode === "mqtt"
+    ? "mqtt (broker only)"
+    : "both (bridges the LAN and the broker)";
+  const rows: [string, string][] = [["Transport", mode]];
+  const b = t.broker;
+  if (b) {
+    const state = b.state === "connected"
+      ? `connected for ${duration(b.forSeconds * 1000)}`
+      : b.state === "down"
+      ? `DOWN for ${duration(b.forSeconds * 1000)}, reconnecting${b.lastError ? ` (${b.lastError})` : ""}`
+      : b.state;
+    rows.push([
+      "Broker",
+      `${b.url} topic ${b.topic}: ${state}; in ${b.messagesIn}, out ${b.messagesOut}, ` +
+      `${b.connects} connect${b.connects === 1 ? "" : "s"}, ${b.failures} failure${
+        b.failures === 1 ? "" : "s"
+      }`,
+    ]);
+  }
+  if (t.forwarded) {
+    rows.push([
+      "Bridge",
+      `forwarded ${t.forwarded.toBroker} LAN → broker, ${t.forwarded.toLan} broker → LAN` +
+      (t.forwarded.failed ? `, ${t.forwarded.failed} not sent` : ""),
+    ]);
+  }
+  return rows;
 }
 
 /** Whether the peer's model is in our swarm model: "merged", "out (84% known)" or "-" (no values yet). */

@@ -23,6 +23,21 @@ export interface Config {
     intervalMs: number;
     peerTimeoutMs: number;
     rateLimit: number;
+    transport: "udp" | "mqtt" | "both";
+  };
+  mqtt: {
+    url: string;
+    topic: string;
+    clientId: string;
+    username: string;
+    passwordFile: string;
+    protocol: "5" | "3.1.1";
+    ca: string;
+    cert: string;
+    key: string;
+    keepaliveSeconds: number;
+    reconnectMinMs: number;
+    reconnectMaxMs: number;
   };
   learning: {
     rate: number;
@@ -145,7 +160,47 @@ export function loadConfig(source: ConfigSource = {}): Config {
       checkValue(spec, typeof value === "string" ? fromText(spec, value) : value, " (command line)"),
     );
   }
+  checkCombinations(cfg as unknown as Config, source.file ? ` (${source.file})` : "", hint);
   return cfg as unknown as Config;
+}
+
+/** Rules that involve several keys (each key alone was valid). */
+function checkCombinations(c: Config, where: string, hint: string | undefined): void {
+  const m = c.mqtt;
+  if (c.gossip.transport !== "udp" && m.url === "") {
+    throw new UsageError(
+      `mqtt.url is required when gossip.transport is ${JSON.stringify(c.gossip.transport)}${where}`,
+      hint ?? "Set mqtt.url to the broker, e.g. mqtt://broker.local:1883, or gossip.transport to udp",
+    );
+  }
+  const port = /:(\d+)\/?$/.exec(m.url.replace(/^mqtts?:\/\//, ""))?.[1];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) {
+    throw new UsageError(
+      `mqtt.url: ${JSON.stringify(m.url)} has port ${port}, not in 1..65535${where}`,
+      hint,
+    );
+  }
+  const tls = m.url.startsWith("mqtts://");
+  for (const k of ["ca", "cert", "key"] as const) {
+    if (m[k] !== "" && !tls) {
+      throw new UsageError(
+        `mqtt.${k} is set but mqtt.url ${JSON.stringify(m.url)} is not mqtts://${where}`,
+        "Use an mqtts:// broker address for TLS, or remove the TLS files",
+      );
+    }
+  }
+  if ((m.cert === "") !== (m.key === "")) {
+    throw new UsageError(`mqtt.cert and mqtt.key must be set together${where}`, hint);
+  }
+  if (m.passwordFile !== "" && m.username === "") {
+    throw new UsageError(`mqtt.passwordFile is set but mqtt.username is empty${where}`, hint);
+  }
+  if (m.reconnectMinMs > m.reconnectMaxMs) {
+    throw new UsageError(
+      `mqtt.reconnectMinMs ${m.reconnectMinMs} is above mqtt.reconnectMaxMs ${m.reconnectMaxMs}${where}`,
+      hint,
+    );
+  }
 }
 
 function fromText(spec: KeySpec, raw: string): unknown {
@@ -162,7 +217,8 @@ function fromText(spec: KeySpec, raw: string): unknown {
 
 /** Checks one value against its spec; `where` is appended to the message. */
 export function checkValue(spec: KeySpec, value: unknown, where: string): string | number | boolean {
-  const show = (v: unknown) => typeof v === "string" ? JSON.stringify(v) : String(v);
+  const show = (v: unknown) =>
+    typeof v === "string" ? JSON.stringify(spec.redact ? spec.redact(v) : v) : String(v);
   const t = spec.type;
   const fail = (what: string) => new UsageError(`${spec.path}: ${show(value)} ${what}${where}`);
   switch (t.kind) {

@@ -29,6 +29,8 @@ export interface KeySpec {
   doc: string;
   /** Environment variable that overrides the file (only for keys that need it). */
   env?: string;
+  /** Hides secrets a wrong value may carry before it is shown in an error. */
+  redact?: (value: string) => string;
 }
 
 /** Section comments for the generated YAML. */
@@ -37,6 +39,8 @@ export const SECTIONS: Record<string, string> = {
   model: "Which model the swarm learns. Every peer must run the same model (id, version and shape).",
   data: "This board's own private training data. It never leaves the device.",
   gossip: "UDP broadcast gossip with trusted peers.",
+  mqtt:
+    "Many sites: the same signed datagrams through an MQTT broker (used when gossip.transport is mqtt or both).",
   learning: "Local training and merging of peers' updates.",
   api: "Local HTTP API (predict, samples, status, metrics).",
   logging: "Logging.",
@@ -163,6 +167,105 @@ export const KEYS: readonly KeySpec[] = [
     type: { kind: "int", min: 1, max: 100000 },
     default: 500,
     doc: "Datagrams per second accepted from one peer (token bucket; bursts up to 2 seconds' worth).",
+  },
+  {
+    path: "gossip.transport",
+    type: { kind: "enum", values: ["udp", "mqtt", "both"] },
+    default: "udp",
+    doc:
+      "udp: LAN broadcast only; mqtt: only through the broker in the mqtt section; both: this board bridges its LAN and the broker (one per site is enough).",
+    env: "AGENT_GOSSIP_TRANSPORT",
+  },
+  {
+    path: "mqtt.url",
+    type: {
+      kind: "string",
+      pattern: /^mqtts?:\/\/([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?\/?$/,
+      patternHint: "mqtt://HOST[:PORT] or mqtts://HOST[:PORT], without user, password or path",
+      maxLength: 512,
+    },
+    default: "",
+    redact: (v) => v.replace(/\/\/[^/]*@/, "//<credentials removed>@"),
+    doc:
+      "Broker address, e.g. mqtts://broker.example.net:8883 (default ports 1883 and 8883). Required by gossip.transport mqtt and both.",
+    env: "AGENT_MQTT_URL",
+  },
+  {
+    path: "mqtt.topic",
+    type: {
+      kind: "string",
+      pattern: /^(?!\$)[^\s+#\p{Cc}]{1,200}$/u,
+      patternHint: "1-200 characters without spaces, '+' or '#', not starting with '$'",
+    },
+    default: "",
+    doc:
+      "Topic every board of the swarm publishes to and subscribes to; empty = agent/<model hash in hex>, so boards of one model meet.",
+  },
+  {
+    path: "mqtt.clientId",
+    type: {
+      kind: "string",
+      pattern: /^[A-Za-z0-9._-]{1,64}$/,
+      patternHint: "1-64 letters, digits, '.', '_' or '-'",
+    },
+    default: "",
+    doc: "MQTT client id (unique per board); empty = agent- and the first 16 hex digits of this board's key.",
+  },
+  {
+    path: "mqtt.username",
+    type: { kind: "string", maxLength: 256 },
+    default: "",
+    doc: "Broker user name; empty = connect without credentials.",
+  },
+  {
+    path: "mqtt.passwordFile",
+    type: { kind: "string", maxLength: 4096 },
+    default: "",
+    doc:
+      "File holding the broker password (first line); must be mode 0600 or stricter. The password never appears in logs or status.",
+  },
+  {
+    path: "mqtt.protocol",
+    type: { kind: "enum", values: ["5", "3.1.1"] },
+    default: "5",
+    doc:
+      "MQTT protocol version. 5 lets the board refuse messages over 64 KiB at the broker and skip its own echoes.",
+  },
+  {
+    path: "mqtt.ca",
+    type: { kind: "string", maxLength: 4096 },
+    default: "",
+    doc: "PEM file of the CA that signed the broker's certificate (mqtts://); empty = the system's CAs.",
+  },
+  {
+    path: "mqtt.cert",
+    type: { kind: "string", maxLength: 4096 },
+    default: "",
+    doc: "PEM client certificate for brokers that authenticate boards by certificate (with mqtt.key).",
+  },
+  {
+    path: "mqtt.key",
+    type: { kind: "string", maxLength: 4096 },
+    default: "",
+    doc: "PEM private key of mqtt.cert; must be mode 0600 or stricter.",
+  },
+  {
+    path: "mqtt.keepaliveSeconds",
+    type: { kind: "int", min: 5, max: 3600 },
+    default: 30,
+    doc: "MQTT keepalive: a broker silent for 1.5 times this long counts as lost.",
+  },
+  {
+    path: "mqtt.reconnectMinMs",
+    type: { kind: "int", min: 100, max: 600000 },
+    default: 1000,
+    doc: "First wait before reconnecting to a lost broker; it doubles after each failure.",
+  },
+  {
+    path: "mqtt.reconnectMaxMs",
+    type: { kind: "int", min: 100, max: 3600000 },
+    default: 60000,
+    doc: "Longest wait between reconnection attempts.",
   },
   {
     path: "learning.rate",

@@ -15,6 +15,8 @@ export * from "./key_id.ts";
 export * from "./persist.ts";
 export * from "./service.ts";
 export * from "./udp.ts";
+export * from "./bridge.ts";
+// mqtt.ts is imported on its own (it loads npm:mqtt, which a UDP-only agent does not need).
 /** Types that appear in this module's signatures (defined in other layers). */
 export type { Signer } from "../identity/ed25519.ts";
 export type { Clock } from "../time.ts";

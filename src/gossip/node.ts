@@ -39,6 +39,9 @@ import { RateLimiter } from "./ratelimit.ts";
 import { ReplayWindows } from "./replay.ts";
 import type { Address } from "./transport.ts";
 
+/** How a peer is heard: on the LAN, through the broker, or both (within the peer timeout). */
+export type PeerTransport = "lan" | "broker" | "both";
+
 /** Why a datagram was dropped. Values appear in metrics; never renamed. */
 export const RejectReason = {
   /** Larger than gossip.maxDatagram or the 4096-byte hard cap. */
@@ -128,6 +131,11 @@ export interface PeerSnapshot {
    * are then all dropped); null once a datagram for our model is accepted, or never mismatched.
    */
   otherModel: string | null;
+  /**
+   * Which transports delivered its accepted datagrams within the peer timeout (when none did: the last one
+   * that did), or null before the first.
+   */
+  transport: PeerTransport | null;
 }
 
 /** Global counters (metrics). */
@@ -189,6 +197,8 @@ interface Peer {
   rejectTotal: number;
   progress: HelloProgress | null;
   otherModel: string | null;
+  lastLan: number | null;
+  lastBroker: number | null;
 }
 
 const MAX_UNTRUSTED_LISTED = 32;
@@ -338,6 +348,8 @@ export class GossipNode {
     peer.lastSeen = now;
     peer.otherModel = null;
     peer.address = `${from.hostname}:${from.port}`;
+    if (from.via === "broker") peer.lastBroker = now;
+    else peer.lastLan = now;
     if (hello) {
       peer.name = hello.name;
       const { name: _name, ...progress } = hello;
@@ -408,8 +420,20 @@ export class GossipNode {
         progress: p.progress && { ...p.progress },
         sequence: h ? [h.epoch, h.counter] : null,
         otherModel: p.otherModel,
+        transport: this.#transportOf(p, now),
       };
     });
+  }
+
+  #transportOf(p: Peer, now: number): PeerTransport | null {
+    const recent = (t: number | null) => t !== null && now - t <= this.#o.peerTimeoutMs;
+    const lan = recent(p.lastLan);
+    const broker = recent(p.lastBroker);
+    if (lan && broker) return "both";
+    if (lan) return "lan";
+    if (broker) return "broker";
+    if (p.lastLan === null && p.lastBroker === null) return null;
+    return (p.lastBroker ?? -Infinity) > (p.lastLan ?? -Infinity) ? "broker" : "lan";
   }
 
   /** A copy of the global counters. */
@@ -440,6 +464,8 @@ export class GossipNode {
         rejectTotal: 0,
         progress: null,
         otherModel: null,
+        lastLan: null,
+        lastBroker: null,
       };
       this.#peers.set(id, p);
     }

@@ -167,6 +167,14 @@ export class GossipService {
       }
       return;
     }
+    if (this.#o.transport.relay) {
+      // A bridge forwards what passed every check (each frame once: the replay window saw to that).
+      try {
+        await this.#o.transport.relay(bytes, from);
+      } catch (e) {
+        log.error("Forwarding a datagram failed", { error: e });
+      }
+    }
     if (this.#o.onMessage) {
       try {
         await this.#o.onMessage(event.message);

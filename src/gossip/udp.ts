@@ -124,7 +124,7 @@ export class UdpTransport implements Transport {
       failures = 0;
       const [bytes, from] = got;
       const addr = from as Deno.NetAddr;
-      yield { bytes: bytes.slice(), from: { hostname: addr.hostname, port: addr.port } };
+      yield { bytes: bytes.slice(), from: { hostname: addr.hostname, port: addr.port, via: "lan" } };
     }
   }
 

@@ -41,6 +41,25 @@ export interface GaugeSource {
   rss(): number;
   /** Whether state can be saved, and the free space of its filesystem. */
   storage?(): SaveHealth;
+  /** How the trusted peers are heard now (alive ones), and the broker connection; absent = UDP only. */
+  transport?(): TransportGauges;
+}
+
+/** Transport figures read at scrape time. */
+export interface TransportGauges {
+  /** Alive trusted peers by how they are heard: lan, broker, both. */
+  peers: Record<"lan" | "broker" | "both", number>;
+  /** Broker connection, or null without a broker. */
+  broker: {
+    connected: boolean;
+    connects: number;
+    failures: number;
+    messagesIn: number;
+    messagesOut: number;
+    dropped: Record<string, number>;
+  } | null;
+  /** Frames a bridge forwarded, or null when this board is no bridge. */
+  forwarded: { toBroker: number; toLan: number } | null;
 }
 
 /** Inference latency buckets in seconds (a batch-1 MLP forward pass is ~0.1 ms on wasm). */
@@ -196,12 +215,98 @@ export class AgentMetrics {
         },
       });
     }
+    this.#transportMetrics(source, registers);
     new Gauge({
       name: "process_resident_memory_bytes",
       help: "Resident memory size in bytes",
       registers,
       collect() {
         this.set(source.rss());
+      },
+    });
+  }
+
+  #transportMetrics(source: GaugeSource, registers: Registry[]): void {
+    let cached: TransportGauges | null | undefined;
+    const take = () => cached ??= source.transport?.() ?? null;
+    new Gauge({
+      name: "agent_peers_by_transport",
+      help: "Alive trusted peers by how they are heard: lan (UDP broadcast), broker (MQTT) or both",
+      labelNames: ["transport"],
+      registers,
+      collect() {
+        cached = undefined;
+        const t = take();
+        for (const k of ["lan", "broker", "both"] as const) {
+          this.set({ transport: k }, t ? t.peers[k] : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: "agent_broker_connected",
+      help: "1 while connected to the MQTT broker, 0 while not (or when gossip.transport is udp)",
+      registers,
+      collect() {
+        this.set(take()?.broker?.connected ? 1 : 0);
+      },
+    });
+    const brokerCounter = (
+      name: string,
+      help: string,
+      pick: (b: NonNullable<TransportGauges["broker"]>) => number,
+    ) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          const b = take()?.broker;
+          if (b) this.inc(pick(b));
+        },
+      });
+    brokerCounter(
+      "agent_broker_connects_total",
+      "Successful connections to the MQTT broker",
+      (b) => b.connects,
+    );
+    brokerCounter(
+      "agent_broker_failures_total",
+      "Failed connection attempts and lost connections to the MQTT broker",
+      (b) => b.failures,
+    );
+    new Counter({
+      name: "agent_broker_messages_total",
+      help: "Frames received from (direction=in) and published to (direction=out) the MQTT broker",
+      labelNames: ["direction"],
+      registers,
+      collect() {
+        this.reset();
+        const b = take()?.broker;
+        this.inc({ direction: "in" }, b?.messagesIn ?? 0);
+        this.inc({ direction: "out" }, b?.messagesOut ?? 0);
+      },
+    });
+    new Counter({
+      name: "agent_broker_dropped_total",
+      help: "Frames not published or not checked, by reason (notConnected, queueFull, publishFailed)",
+      labelNames: ["reason"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(take()?.broker?.dropped ?? {})) this.inc({ reason }, n);
+      },
+    });
+    new Counter({
+      name: "agent_bridge_forwarded_total",
+      help: "Accepted frames a bridging board forwarded to the broker (to=broker) or to its LAN (to=lan)",
+      labelNames: ["to"],
+      registers,
+      collect() {
+        this.reset();
+        const f = take()?.forwarded;
+        this.inc({ to: "broker" }, f?.toBroker ?? 0);
+        this.inc({ to: "lan" }, f?.toLan ?? 0);
       },
     });
   }

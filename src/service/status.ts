@@ -42,6 +42,39 @@ export interface PeerStatus {
    * Absent in snapshots written by older versions.
    */
   unusable?: string | null;
+  /**
+   * How it is heard within `gossip.peerTimeoutMs`: "lan" (UDP broadcast, also when a bridge on our LAN
+   * relays it), "broker" (MQTT), "both"; when silent, the last one; null if never heard (or an older agent).
+   */
+  transport?: "lan" | "broker" | "both" | null;
+}
+
+/** The broker connection as status shows it (no secrets). */
+export interface BrokerStatusReport {
+  url: string;
+  topic: string;
+  clientId: string;
+  /** connecting, connected, down (reconnecting with backoff) or closed. */
+  state: string;
+  /** Seconds in that state. */
+  forSeconds: number;
+  connects: number;
+  failures: number;
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  dropped: Record<string, number>;
+  lastError: string | null;
+}
+
+/** How this board gossips. */
+export interface TransportReport {
+  /** gossip.transport: udp, mqtt or both. */
+  mode: string;
+  broker: BrokerStatusReport | null;
+  /** With both: frames forwarded from the LAN to the broker and from the broker to the LAN. */
+  forwarded: { toBroker: number; toLan: number; failed: number; echoes?: number } | null;
 }
 
 /** Everything `agent status` shows. */
@@ -82,6 +115,8 @@ export interface StatusReport {
     /** Largest datagram sent or received, in bytes. */
     largestDatagram: number;
   };
+  /** Transport and broker connection (absent in snapshots of older agents). */
+  transport?: TransportReport;
   /** API address the daemon serves on. */
   api: string;
   /** Resident memory of the daemon process in bytes. */

@@ -59,8 +59,28 @@ Deno.test("buildStatus() lists trusted peers (heard or not) with last seen, scor
       progress: null,
       sequence: null,
       otherModel: null,
+      transport: "broker",
     }],
     trusted: [{ key: "bb", fingerprint: "FP-B", name: "b" }, { key: "cc", fingerprint: "FP-C", name: "c" }],
+    transport: {
+      mode: "both",
+      broker: {
+        url: "mqtt://broker:1883",
+        topic: "agent/00",
+        clientId: "agent-a",
+        state: "down",
+        forMs: 1234,
+        connects: 1,
+        failures: 2,
+        messagesOut: 3,
+        messagesIn: 4,
+        bytesOut: 5,
+        bytesIn: 6,
+        dropped: { notConnected: 7, queueFull: 0, publishFailed: 0 },
+        lastError: "connect ECONNREFUSED",
+      },
+      forwarded: { toBroker: 8, toLan: 9, failed: 1, echoes: 3 },
+    },
     api: "127.0.0.1:7070",
     rss: 1,
   });
@@ -83,6 +103,7 @@ Deno.test("buildStatus() lists trusted peers (heard or not) with last seen, scor
       datagramsIn: 10,
       rejects: { replay: 1, "norm-bound": 2 },
       unusable: null,
+      transport: "broker",
     },
     {
       fingerprint: "FP-C",
@@ -97,8 +118,14 @@ Deno.test("buildStatus() lists trusted peers (heard or not) with last seen, scor
       rejects: {},
       unusable:
         "never heard from: is it running on this network, and does it trust this board ('agent trust')?",
+      transport: null,
     },
   ]);
+  assert.equal(report.transport?.mode, "both");
+  assert.equal(report.transport?.broker?.state, "down");
+  assert.equal(report.transport?.broker?.forSeconds, 1.2);
+  assert.deepEqual(report.transport?.forwarded, { toBroker: 8, toLan: 9, failed: 1, echoes: 3 });
+  assert.ok(!JSON.stringify(report).includes("password"));
 });
 
 Deno.test("unusableReason() says why a trusted peer does not help: another model, silence, failed checks", () => {
@@ -118,6 +145,7 @@ Deno.test("unusableReason() says why a trusted peer does not help: another model
     progress: null,
     sequence: null,
     otherModel: null,
+    transport: null,
   };
   const l = {
     key: "bb",

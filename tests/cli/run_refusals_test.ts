@@ -83,6 +83,45 @@ Deno.test("agent run refuses an API port in use and releases the state lock", as
   }
 });
 
+Deno.test("agent run refuses a broker password file others can read, without showing the password", async () => {
+  const { state } = await initState();
+  try {
+    const pw = join(state, "mqtt.pw");
+    await Deno.writeTextFile(pw, "hunter2\n");
+    await Deno.chmod(pw, 0o644);
+    const yaml = join(state, "agent.yaml");
+    await Deno.writeTextFile(
+      yaml,
+      (await Deno.readTextFile(yaml)) +
+        `mqtt:\n  url: mqtt://127.0.0.1:1\n  username: site\n  passwordFile: ${pw}\n`,
+    );
+    const r = await agentCli(["run", "--state", state], { env: { AGENT_GOSSIP_TRANSPORT: "both" } });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /agent: error: mqtt\.passwordFile: ".*mqtt\.pw" is readable by others \(mode 0644\)/,
+    );
+    assert.match(r.stderr, /hint: Run: chmod 600 /);
+    assert.doesNotMatch(r.stderr, /hunter2/);
+    assert.equal(r.stderr.split("\n").filter((l) => l.startsWith("agent: error:")).length, 1, r.stderr);
+  } finally {
+    await Deno.remove(state, { recursive: true });
+  }
+});
+
+Deno.test("agent run refuses a bad broker URL in one line with exit code 2", async () => {
+  const { state } = await initState();
+  try {
+    const r = await agentCli(["run", "--state", state], {
+      env: { AGENT_GOSSIP_TRANSPORT: "mqtt", AGENT_MQTT_URL: "tcp://broker:1883" },
+    });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /agent: error: mqtt\.url: "tcp:\/\/broker:1883" is not valid: mqtt:\/\/HOST/);
+  } finally {
+    await Deno.remove(state, { recursive: true });
+  }
+});
+
 Deno.test("agent run refuses a non-loopback API address unless api.allowRemote is set", async () => {
   const { state } = await initState();
   try {

@@ -47,6 +47,7 @@ function report(overrides: Partial<StatusReport> = {}): StatusReport {
         merged: true,
         datagramsIn: 600,
         rejects: { replay: 2 },
+        transport: "lan",
       },
       {
         fingerprint: "cccc-dddd",
@@ -79,8 +80,9 @@ Deno.test("formatStatus() shows accuracy, rounds, peers and rejects in a table",
   );
   assert.match(text, /Peers: 2 trusted, 1 alive/);
   assert.match(text, /Memory +47\.68 MB resident/);
-  assert.match(text, /aaaa-bbbb +porch +10\.0\.0\.2:41234 +0\.5 s ago +0\.98 +merged +600 +replay 2/);
-  assert.match(text, /cccc-dddd +garage +- +never +- +- +0 +-/);
+  assert.match(text, /aaaa-bbbb +porch +LAN +10\.0\.0\.2:41234 +0\.5 s ago +0\.98 +merged +600 +replay 2/);
+  assert.match(text, /cccc-dddd +garage +- +- +never +- +- +0 +-/);
+  assert.doesNotMatch(text, /Transport/, "a snapshot of an older agent has no transport: no row");
   assert.match(text, /\n {2}! garage: runs another model \(hash 0909090909090909, ours 0123456789abcdef\)/);
 });
 
@@ -107,6 +109,39 @@ Deno.test("formatStatus() says when the state cannot be saved, with the free spa
     Date.now(),
   );
   assert.match(ok, /^State +saved \(80\.0 kB free of 600\.0 kB\)$/m);
+});
+
+Deno.test("formatStatus() shows the transport, the broker connection, the bridge and each peer's path", () => {
+  const r = report({
+    transport: {
+      mode: "both",
+      broker: {
+        url: "mqtts://broker.example.net:8883",
+        topic: "agent/0123456789abcdef",
+        clientId: "agent-0a1b",
+        state: "down",
+        forSeconds: 12.2,
+        connects: 1,
+        failures: 3,
+        messagesIn: 40,
+        messagesOut: 50,
+        bytesIn: 4000,
+        bytesOut: 5000,
+        dropped: { notConnected: 2, queueFull: 0, publishFailed: 0 },
+        lastError: "connect ECONNREFUSED 10.0.0.9:8883",
+      },
+      forwarded: { toBroker: 30, toLan: 20, failed: 2 },
+    },
+  });
+  r.peers[1] = { ...r.peers[1], address: "10.0.0.9:8883", transport: "broker", alive: true };
+  const text = formatStatus(r, { kind: "live", api: "127.0.0.1:7070" }, Date.now());
+  assert.match(text, /Transport +both \(bridges the LAN and the broker\)/);
+  assert.match(
+    text,
+    /Broker +mqtts:\/\/broker\.example\.net:8883 topic agent\/0123456789abcdef: DOWN for 12 s, reconnecting \(connect ECONNREFUSED 10\.0\.0\.9:8883\); in 40, out 50, 1 connect, 3 failures/,
+  );
+  assert.match(text, /Bridge +forwarded 30 LAN → broker, 20 broker → LAN, 2 not sent/);
+  assert.match(text, /cccc-dddd +garage +broker +10\.0\.0\.9:8883/);
 });
 
 Deno.test("agent status reads the snapshot when the daemon is down, and says so", async () => {

@@ -53,6 +53,46 @@ const BAD: { yaml: string; error: RegExp }[] = [
   { yaml: "node:\n  name: 42\n", error: /node\.name: 42 is not a string/ },
   { yaml: 'node:\n  name: "has space"\n', error: /node\.name: "has space" is not valid/ },
   { yaml: "api:\n  listen: localhost\n", error: /api\.listen: "localhost" is not valid: HOST:PORT/ },
+  {
+    yaml: "gossip:\n  transport: mqttt\n",
+    error: /gossip\.transport: "mqttt" is not one of udp, mqtt, both \(agent\.yaml line 2\)/,
+  },
+  {
+    yaml: "gossip:\n  transport: both\n",
+    error: /mqtt\.url is required when gossip\.transport is "both" \(agent\.yaml\)/,
+  },
+  {
+    yaml: "mqtt:\n  url: http://broker:1883\n",
+    error:
+      /mqtt\.url: "http:\/\/broker:1883" is not valid: mqtt:\/\/HOST\[:PORT\] or mqtts:\/\/HOST\[:PORT\].*line 2/,
+  },
+  {
+    yaml: "mqtt:\n  url: mqtt://user:secret@broker\n",
+    error:
+      /mqtt\.url: "mqtt:\/\/<credentials removed>@broker" is not valid: .*without user, password or path/,
+  },
+  { yaml: "mqtt:\n  url: mqtt://broker:70000\n", error: /mqtt\.url: "mqtt:\/\/broker:70000" has port 70000/ },
+  { yaml: "mqtt:\n  topic: agent/+\n", error: /mqtt\.topic: "agent\/\+" is not valid: .*'\+' or '#'/ },
+  { yaml: "mqtt:\n  topic: $SYS/x\n", error: /mqtt\.topic: "\$SYS\/x" is not valid/ },
+  { yaml: "mqtt:\n  clientId: a b\n", error: /mqtt\.clientId: "a b" is not valid/ },
+  { yaml: "mqtt:\n  protocol: 4\n", error: /mqtt\.protocol: 4 is not one of 5, 3\.1\.1/ },
+  {
+    yaml: "mqtt:\n  url: mqtt://broker\n  ca: /etc/ca.pem\n",
+    error: /mqtt\.ca is set but mqtt\.url "mqtt:\/\/broker" is not mqtts:\/\//,
+  },
+  {
+    yaml: "mqtt:\n  url: mqtts://broker\n  cert: /etc/c.pem\n",
+    error: /mqtt\.cert and mqtt\.key must be set together/,
+  },
+  {
+    yaml: "mqtt:\n  passwordFile: /etc/pw\n",
+    error: /mqtt\.passwordFile is set but mqtt\.username is empty/,
+  },
+  {
+    yaml: "mqtt:\n  reconnectMinMs: 5000\n  reconnectMaxMs: 1000\n",
+    error: /mqtt\.reconnectMinMs 5000 is above mqtt\.reconnectMaxMs 1000/,
+  },
+  { yaml: "mqtt:\n  keepaliveSeconds: 1\n", error: /mqtt\.keepaliveSeconds: 1 is out of range 5\.\.3600/ },
 ];
 
 Deno.test("loadConfig() rejects bad YAML with the key path and line number", () => {
@@ -63,6 +103,35 @@ Deno.test("loadConfig() rejects bad YAML with the key path and line number", () 
       return true;
     });
   }
+});
+
+Deno.test("loadConfig() never repeats a password written into mqtt.url", () => {
+  assert.throws(
+    () => loadConfig({ file: "agent.yaml", text: "mqtt:\n  url: mqtts://site-a:hunter2@broker:8883\n" }),
+    (e: unknown) =>
+      e instanceof UsageError && !e.message.includes("hunter2") && !e.message.includes("site-a"),
+  );
+});
+
+Deno.test("loadConfig() accepts an MQTT setup and keeps UDP the default", () => {
+  assert.equal(loadConfig({}).gossip.transport, "udp");
+  const c = loadConfig({
+    text: "gossip:\n  transport: both\nmqtt:\n  url: mqtts://[fd00::1]:8883\n  username: site-a\n" +
+      "  passwordFile: /etc/agent/mqtt.pw\n  ca: /etc/agent/ca.pem\n  topic: farm/agents\n",
+  });
+  assert.equal(c.gossip.transport, "both");
+  assert.equal(c.mqtt.url, "mqtts://[fd00::1]:8883");
+  assert.equal(c.mqtt.topic, "farm/agents");
+  assert.equal(c.mqtt.protocol, "5");
+  assert.equal(c.mqtt.reconnectMinMs, 1000);
+  const env = loadConfig({
+    env: { AGENT_GOSSIP_TRANSPORT: "mqtt", AGENT_MQTT_URL: "mqtt://10.0.0.1" },
+  });
+  assert.equal(env.gossip.transport, "mqtt");
+  assert.throws(
+    () => loadConfig({ env: { AGENT_GOSSIP_TRANSPORT: "mqtt" } }),
+    /mqtt\.url is required when gossip\.transport is "mqtt"/,
+  );
 });
 
 Deno.test("loadConfig() accepts the boundaries of every range", () => {

@@ -81,7 +81,7 @@ export function fmtAgo(iso, nowIso) {
  * @property {number | null} coverage
  * @property {Record<string, number>} rejects
  * @property {string | null} address
- * @property {string=} transport
+ * @property {(string | null)=} transport
  * @property {(string | null)=} unusable
  * @property {boolean} alive
  */
@@ -114,7 +114,8 @@ export function fmtRejects(rejects) {
  * @returns {string}
  */
 export function fmtTransport(p) {
-  if (p.transport) return p.address ? `${p.transport} ${p.address}` : p.transport;
+  const via = { lan: "UDP", broker: "MQTT broker", both: "UDP + broker" }[p.transport ?? ""] ?? p.transport;
+  if (via) return p.address ? `${via} ${p.address}` : via;
   return p.address ? `UDP ${p.address}` : NONE;
 }
 

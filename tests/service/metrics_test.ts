@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { AgentMetrics, type GaugeSource } from "../../src/service/metrics.ts";
+import { parsePrometheus, sampleValue } from "../support/prometheus.ts";
+
+const base: GaugeSource = {
+  datagrams: () => ({
+    received: 0,
+    receivedBytes: 0,
+    accepted: 0,
+    sent: 0,
+    sentBytes: 0,
+    rejected: {},
+    largest: 0,
+  }),
+  peers: () => ({ trusted: 3, alive: 3 }),
+  rounds: () => 1,
+  loss: () => null,
+  accuracy: () => null,
+  samples: () => 0,
+  rss: () => 1,
+};
+
+Deno.test("/metrics shows peers by transport, the broker connection and the bridge's forwarding", async () => {
+  const m = new AgentMetrics({
+    ...base,
+    transport: () => ({
+      peers: { lan: 1, broker: 2, both: 0 },
+      broker: {
+        connected: true,
+        connects: 2,
+        failures: 5,
+        messagesIn: 40,
+        messagesOut: 30,
+        dropped: { notConnected: 7, queueFull: 1, publishFailed: 0 },
+      },
+      forwarded: { toBroker: 11, toLan: 22 },
+    }),
+  });
+  const f = await parsePrometheus(await m.text());
+  assert.equal(sampleValue(f, "agent_peers_by_transport", { transport: "lan" }), 1);
+  assert.equal(sampleValue(f, "agent_peers_by_transport", { transport: "broker" }), 2);
+  assert.equal(sampleValue(f, "agent_peers_by_transport", { transport: "both" }), 0);
+  assert.equal(sampleValue(f, "agent_broker_connected"), 1);
+  assert.equal(sampleValue(f, "agent_broker_connects_total"), 2);
+  assert.equal(sampleValue(f, "agent_broker_failures_total"), 5);
+  assert.equal(sampleValue(f, "agent_broker_messages_total", { direction: "in" }), 40);
+  assert.equal(sampleValue(f, "agent_broker_messages_total", { direction: "out" }), 30);
+  assert.equal(sampleValue(f, "agent_broker_dropped_total", { reason: "notConnected" }), 7);
+  assert.equal(sampleValue(f, "agent_bridge_forwarded_total", { to: "broker" }), 11);
+  assert.equal(sampleValue(f, "agent_bridge_forwarded_total", { to: "lan" }), 22);
+});
+
+Deno.test("/metrics of a UDP-only agent says the broker is not connected and every peer is zero by transport", async () => {
+  const f = await parsePrometheus(await new AgentMetrics(base).text());
+  assert.equal(sampleValue(f, "agent_broker_connected"), 0);
+  assert.equal(sampleValue(f, "agent_peers_by_transport", { transport: "lan" }), 0);
+  assert.equal(sampleValue(f, "agent_bridge_forwarded_total", { to: "broker" }), 0);
+});
