@@ -65,7 +65,7 @@ export const RUN_FLAGS = [
   "--node-modules-dir=manual",
   // The agent's permissions, with the programs it may run named.
   ...AGENT_PERMISSIONS.map((f) =>
-    f === "--allow-run" ? "--allow-run=ssh,tar,gzip,npm,systemctl,systemd-analyze,useradd,chown" : f
+    f === "--allow-run" ? "--allow-run=ssh,tar,gzip,npm,systemctl,systemd-analyze,useradd,chown,getent" : f
   ),
 ];
 

@@ -22,6 +22,14 @@
  * @module
  */
 
+/**
+ * The unit's memory limits (systemd units: K, M, G). Chosen from the board test's measurements of the
+ * agent's resident memory per phase (README "Boards").
+ */
+export const MEMORY_HIGH = "192M";
+/** Hard limit; see {@linkcode MEMORY_HIGH}. */
+export const MEMORY_MAX = "256M";
+
 /** Values substituted into the unit. */
 export interface UnitOptions {
   /** Install prefix: ExecStart is `<prefix>/current/agent run`. */
@@ -126,6 +134,11 @@ NotifyAccess=none
 
 # Network: UDP/TCP over IPv4/IPv6, the journal socket, netlink to list interfaces.
 RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
+
+# Memory: a board's budget. Above MemoryHigh= the kernel reclaims and throttles; MemoryMax= is the
+# hard limit (the OOM killer ends the agent and Restart= brings it back from its checkpoint).
+MemoryHigh=${MEMORY_HIGH}
+MemoryMax=${MEMORY_MAX}
 
 # System calls. MemoryDenyWriteExecute= is deliberately absent: V8's JIT needs W+X memory.
 SystemCallArchitectures=native
