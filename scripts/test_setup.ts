@@ -39,7 +39,8 @@ async function output(cmd: string, args: string[], inherit = false): Promise<{ o
       stderr: inherit ? "inherit" : "piped",
       env: { DEBIAN_FRONTEND: "noninteractive" },
     }).output();
-    return { ok: o.success, out: inherit ? "" : new TextDecoder().decode(o.stdout) };
+    const text = (b: Uint8Array) => new TextDecoder().decode(b);
+    return { ok: o.success, out: inherit ? "" : text(o.stdout) + (o.success ? "" : text(o.stderr)) };
   } catch {
     return { ok: false, out: "" };
   }
@@ -87,7 +88,9 @@ async function main(): Promise<number> {
         ["install", "-y", "-qq", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=600", ...missing],
       ]);
       for (const [cmd, args] of steps) {
-        if (!(await output(cmd, args, true)).ok) {
+        const r = await output(cmd, args);
+        if (!r.ok) {
+          console.error(r.out.split("\n").slice(-20).join("\n"));
           console.error(
             `test setup: '${cmd} ${args.join(" ")}' failed\n  run: ${aptCommand(missing, false)}`,
           );

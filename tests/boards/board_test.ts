@@ -371,6 +371,23 @@ Deno.test({
       },
     );
 
+    await t.step(`no agent was OOM-killed under the unit's MemoryMax=${MEMORY_MAX}`, async () => {
+      assert.deepEqual(sampler.errors, [], "memory limits applied");
+      let v1 = false;
+      try {
+        v1 = Deno.statSync("/sys/fs/cgroup/memory/memory.limit_in_bytes").isFile;
+      } catch { /* no cgroup-v1 memory controller: nothing was confined */ }
+      if (v1) assert.ok(limits.length >= BOARDS, `every agent confined: ${limits.length}`);
+      for (const cg of limits) {
+        const control = await Deno.readTextFile(join(cg, "memory.oom_control")).catch(() => "");
+        assert.doesNotMatch(control, /oom_kill [1-9]/, `${cg}: ${control}`);
+      }
+      for (const b of boards) {
+        const journal = await b.sh("journalctl -u agent -o cat --no-pager");
+        assert.doesNotMatch(journal, /oom-kill|Out of memory/i, b.name);
+      }
+    });
+
     await t.step("agent service status and journalctl -u agent -o json are readable", async () => {
       const b = boards[0];
       const r = await b.ssh(`${PREFIX}/current/agent service status`);
