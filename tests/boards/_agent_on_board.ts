@@ -103,7 +103,16 @@ export class RssSampler {
       pid = b.hostPid(main);
       if (!pid) return;
       this.#pids.set(b.name, pid);
-      await this.onNewPid?.(b, pid).catch((e) => this.errors.push(`${b.name}: ${e}`));
+      const gone = await this.onNewPid?.(b, pid).then(() => false).catch((e) => {
+        // The process may have ended meanwhile (a restart): find its successor next time.
+        if (vmRss(pid!) === undefined) return true;
+        this.errors.push(`${b.name}: ${e}`);
+        return false;
+      });
+      if (gone) {
+        this.#pids.delete(b.name);
+        return;
+      }
       rss = vmRss(pid);
       if (rss === undefined) return;
     }
