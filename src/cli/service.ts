@@ -78,6 +78,13 @@ async function cmd(
     if (e instanceof Deno.errors.NotFound) {
       return { ok: false, code: 127, out: "", err: `${program} is not installed` };
     }
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      // The launcher's --allow-run list lacks it (a packaging bug), or the OS refused to run it.
+      throw new UsageError(
+        `Could not run ${program}: ${(e as Error).message}`,
+        `This release may not run '${program}'; run '${program} ${args.join(" ")}' by hand, or report it`,
+      );
+    }
     throw e;
   }
   const dec = new TextDecoder();
@@ -200,8 +207,16 @@ async function install(ctx: CommandContext, unitPath: string, printOnly: boolean
   }
   const changed = existing !== text;
   if (changed) {
-    await Deno.mkdir(dirname(unitPath), { recursive: true });
-    await writeFileAtomic(unitPath, text, { mode: 0o644 });
+    try {
+      await Deno.mkdir(dirname(unitPath), { recursive: true });
+      await writeFileAtomic(unitPath, text, { mode: 0o644 });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable)) throw e;
+      throw new UsageError(
+        `Could not write ${unitPath}: ${(e as Error).message}`,
+        "Run it as root (sudo), or choose a writable --unit-dir",
+      );
+    }
   }
   let started = false;
   let restarted = false;
