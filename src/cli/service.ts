@@ -30,12 +30,15 @@ export const serviceCommand: Command = {
     "service install [--prefix DIR] [--user NAME] [--unit-dir DIR] [--no-start] [--restart]",
     "service uninstall [--unit-dir DIR]",
     "service status",
+    "service health [--timeout S] [--settle S]",
     "service unit [--prefix DIR] [--user NAME]",
   ],
   description: [
     "The unit runs '<prefix>/current/agent run' as the system user 'agent' with state in /var/lib/agent,",
     "no capabilities, a read-only system and a system-call filter. 'install' needs root and a running",
-    "systemd (or --no-start to only write the file). 'unit' prints the unit text.",
+    "systemd (or --no-start to only write the file). 'unit' prints the unit text. 'health' waits until",
+    "the service runs and answers GET /v1/status (exit 0), or says why not (exit 1): 'agent clone'",
+    "runs it after an upgrade and switches back to the previous release when it fails.",
   ].join("\n"),
   options: {
     prefix: {
@@ -51,6 +54,8 @@ export const serviceCommand: Command = {
     },
     "no-start": { type: "boolean", help: "Only write the unit file; do not create the user or start it" },
     restart: { type: "boolean", help: "Restart the service if it is already running" },
+    timeout: { type: "string", arg: "S", help: "health: give up after S seconds (default 60)" },
+    settle: { type: "string", arg: "S", help: "health: the service must stay up S seconds (default 3)" },
   },
   positionals: [1, 1],
   examples: [
@@ -131,10 +136,12 @@ async function runService(ctx: CommandContext): Promise<number> {
       return await uninstall(ctx, unitPath);
     case "status":
       return await status(ctx);
+    case "health":
+      return await (await import("./service_health.ts")).runHealth(ctx);
     default:
       throw new UsageError(
         `Unknown service action ${JSON.stringify(action)}`,
-        "Use one of: install, uninstall, status, unit",
+        "Use one of: install, uninstall, status, health, unit",
       );
   }
 }

@@ -21,7 +21,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { VERSION } from "../version.ts";
 import { CloneError, CloneFailure } from "./errors.ts";
-import type { Arch } from "./probe.ts";
+import type { Arch } from "./arch.ts";
 import { type Runtime, sha256File } from "./runtime.ts";
 
 /** Top-level entries of the app tree that a release carries (those that exist). */
@@ -121,13 +121,6 @@ export interface Release {
   /** Sum of the sizes of all files once unpacked. */
   unpackedBytes: number;
   fileCount: number;
-}
-
-/** Reads a `COMPONENTS` text ("name key" lines, or "name:key" words) into a map (pure). */
-export function parseComponents(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const m of text.matchAll(/\b(app|deps|runtime)[ :]+([0-9a-f]{16,64})\b/g)) out[m[1]] = m[2];
-  return out;
 }
 
 /** The app tree this process runs from (the directory holding deno.json), or undefined when compiled. */
