@@ -94,6 +94,15 @@ async function must(program: string, args: string[], what: string): Promise<stri
   return r.out;
 }
 
+/** True when /etc/passwd has an entry for `user`. */
+async function passwdHas(user: string): Promise<boolean> {
+  try {
+    return (await Deno.readTextFile("/etc/passwd")).split("\n").some((l) => l.startsWith(`${user}:`));
+  } catch {
+    return false;
+  }
+}
+
 function systemdRunning(): boolean {
   try {
     return Deno.statSync("/run/systemd/system").isDirectory;
@@ -201,22 +210,26 @@ async function install(ctx: CommandContext, unitPath: string, printOnly: boolean
   let restarted = false;
   let userCreated = false;
   if (!noStart) {
-    if (!(await cmd("getent", ["passwd", user])).ok) {
-      await must(
-        "useradd",
-        [
-          "--system",
-          "--user-group",
-          "--no-create-home",
-          "--home-dir",
-          "/nonexistent",
-          "--shell",
-          "/usr/sbin/nologin",
-          user,
-        ],
-        `create the system user ${user}`,
-      );
-      userCreated = true;
+    // /etc/passwd is read directly (the released launcher may run only the programs it names);
+    // useradd's exit 9 means the user exists elsewhere (NSS), which is fine too.
+    if (!(await passwdHas(user))) {
+      const made = await cmd("useradd", [
+        "--system",
+        "--user-group",
+        "--no-create-home",
+        "--home-dir",
+        "/nonexistent",
+        "--shell",
+        "/usr/sbin/nologin",
+        user,
+      ]);
+      if (!made.ok && made.code !== 9) {
+        throw new UsageError(
+          `Could not create the system user ${user}: useradd failed (exit ${made.code}): ${made.err}`,
+          "Run it by hand to see why; 'journalctl -xe' may say more",
+        );
+      }
+      userCreated = made.ok;
     }
     // State seeded by root (e.g. by 'agent clone') must belong to the service user.
     const stateDir = SERVICE_STATE_DIR;
