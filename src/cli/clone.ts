@@ -1,20 +1,26 @@
 /**
- * `agent clone user@host`: installs this agent on another board over SSH and pairs the two.
- * The work is done by `src/replicate/`; this file parses options, wires the local agent (its own `id`
- * and `trust` commands, run in-process), draws the upload progress bar and prints the outcome.
+ * `agent clone user@host …`: installs this agent on other boards over SSH and pairs them all. The work
+ * is done by `src/replicate/`; this file parses options and targets (command line and `--inventory`),
+ * wires the local agent, and shows progress: an upload bar for one board, a live table for several
+ * (plain lines when not on a terminal), then the outcome.
  *
  * @module
  */
 import { UsageError } from "../errors.ts";
-import type { Command, CommandContext, Io } from "./command.ts";
+import type { CloneOptions, ClonePhase, CloneReport } from "../replicate/clone.ts";
+import type { HostSpec } from "../replicate/inventory.ts";
+import type { SshOptions } from "../replicate/ssh.ts";
+import type { Command, CommandContext } from "./command.ts";
 import { intOpt, stringOpt } from "./command.ts";
+import { localAgent } from "./clone_local.ts";
+import { type FleetRow, renderFleetSummary, renderFleetTable, renderProgress } from "./clone_progress.ts";
 
 /** The `clone` command. */
 export const cloneCommand: Command = {
   name: "clone",
-  summary: "Install this agent on another board over SSH and pair the two",
+  summary: "Install this agent on other boards over SSH and pair them all",
   usage: [
-    "clone [user@]host [--port N] [--identity KEYFILE] [--prefix DIR] [--name NAME] [--no-service] [--accept-new-host-key] [--dry-run]",
+    "clone [user@]host[:port]… [--inventory FILE] [--parallel N] [--identity KEYFILE] [--prefix DIR] [--name NAME] [--no-service] [--accept-new-host-key] [--dry-run]",
   ],
   description: [
     "Uses your OpenSSH client (keys, agent, ~/.ssh/config). Host keys are always checked: an unknown",
@@ -26,10 +32,27 @@ export const cloneCommand: Command = {
     "checkpoints (never the private key), let the board create its own identity, make both agents",
     "trust each other (the new one also trusts every peer this one trusts), and install and start",
     "the systemd service when the login is root or may sudo without a password.",
+    "After the service (re)starts, a health check on the board waits for it to answer; if a changed",
+    "release does not, the board switches back to its previous release (its state is untouched).",
     "Running it again with nothing changed reports 'up to date' and changes nothing.",
+    "",
+    "Several targets (or --inventory FILE: one user@host[:port] a line, # comments) are cloned in",
+    "parallel, --parallel at a time; one failure never stops the others, and every new board trusts",
+    "every other. The exit code is 0 only when every board succeeded.",
   ].join("\n"),
   options: {
-    port: { type: "string", short: "p", arg: "N", help: "SSH port (default 22 or ~/.ssh/config)" },
+    inventory: {
+      type: "string",
+      arg: "FILE",
+      help: "Read targets from FILE, one user@host[:port] a line (# comments, blank lines allowed)",
+    },
+    parallel: { type: "string", arg: "N", help: "Clone to at most N boards at once (default 4)" },
+    port: {
+      type: "string",
+      short: "p",
+      arg: "N",
+      help: "SSH port for targets without :port (default 22 or ~/.ssh/config)",
+    },
     identity: { type: "string", short: "i", arg: "KEYFILE", help: "SSH private key to log in with" },
     prefix: {
       type: "string",
@@ -45,9 +68,14 @@ export const cloneCommand: Command = {
     name: {
       type: "string",
       arg: "NAME",
-      help: "Node name of the new agent (default: the target's host name)",
+      help: "Node name of the new agent (default: the target's host name; one target only)",
     },
     "no-service": { type: "boolean", help: "Do not install the systemd service; print the start command" },
+    "health-timeout": {
+      type: "string",
+      arg: "S",
+      help: "Seconds the service may take to answer after a (re)start before rolling back (default 60)",
+    },
     "accept-new-host-key": {
       type: "boolean",
       help: "Accept an unknown host key once and pin it (a changed key is still refused)",
@@ -69,7 +97,11 @@ export const cloneCommand: Command = {
       arg: "KEY=VALUE",
       help: "Extra ssh -o option (repeatable)",
     },
-    "limit-rate": { type: "string", arg: "KIB", help: "Upload at most KIB KiB/s (spare a slow link)" },
+    "limit-rate": {
+      type: "string",
+      arg: "KIB",
+      help: "Upload at most KIB KiB/s per board (spare a slow link)",
+    },
     runtime: { type: "string", arg: "FILE", help: "Deno runtime binary for the target's architecture" },
     binary: {
       type: "string",
@@ -82,54 +114,70 @@ export const cloneCommand: Command = {
       help: "Cache for runtimes and release tarballs (default ~/.cache/agent)",
     },
   },
-  positionals: [1, 1],
+  positionals: [0, 10_000],
   examples: [
     "agent clone pi@raspberrypi.local",
     "agent clone root@192.0.2.7 --name greenhouse --accept-new-host-key",
     "agent clone pi@board --dry-run",
     "agent clone pi@board --prefix agent --no-service   # installs in ~/agent on the board",
+    "agent clone root@10.0.0.11 root@10.0.0.12:2222 root@10.0.0.13",
+    "agent clone --inventory boards.txt --parallel 8 --json",
   ],
   run: runClone,
 };
 
-/** Runs another agent command in-process against the same state directory and returns its stdout. */
-async function runLocal(ctx: CommandContext, argv: string[]): Promise<string> {
-  const { runCli } = await import("./mod.ts");
-  let out = "";
-  let err = "";
-  const io: Io = {
-    ...ctx.io,
-    stdout: (t) => {
-      out += t;
-    },
-    stderr: (t) => {
-      err += t;
-    },
-    isTerminal: false,
-    stdinIsTerminal: false,
-  };
-  const global = ["--state", ctx.state.root, ...(ctx.global.config ? ["--config", ctx.global.config] : [])];
-  const code = await runCli([...argv, ...global], io);
-  if (code !== 0) {
-    throw new Error(`'agent ${argv.slice(0, 2).join(" ")}' failed here (exit ${code}): ${err.trim()}`);
-  }
-  return out;
+/** Everything the command line says, checked. */
+interface Parsed {
+  hosts: HostSpec[];
+  fleet: boolean;
+  parallel: number;
+  ssh: Omit<SshOptions, "target" | "port">;
+  port?: number;
+  base: Omit<CloneOptions, "ssh" | "log" | "signal">;
 }
 
-async function runClone(ctx: CommandContext): Promise<number> {
-  const { parseTarget, checkSshOption } = await import("../replicate/ssh.ts");
-  const { cloneAgent, renderProgress, mib } = await import("../replicate/clone.ts");
-  const { CloneError } = await import("../replicate/errors.ts");
+async function parse(ctx: CommandContext): Promise<Parsed> {
+  const { parseHostSpec, parseInventory, checkDuplicates } = await import("../replicate/inventory.ts");
+  const { checkSshOption } = await import("../replicate/ssh.ts");
+  const { releaseSource } = await import("../replicate/source.ts");
   const { defaultCacheDir } = await import("../replicate/release.ts");
-
-  const target = parseTarget(ctx.positionals[0]);
   const port = intOpt(ctx, "port", 1, 65535, "clone");
   const limit = intOpt(ctx, "limit-rate", 1, 10_000_000, "clone");
+  const parallel = intOpt(ctx, "parallel", 1, 64, "clone") ?? 4;
+  const healthTimeoutS = intOpt(ctx, "health-timeout", 5, 3600, "clone") ?? 60;
+  const inventory = stringOpt(ctx, "inventory");
+  const hosts = ctx.positionals.map((p, i) => parseHostSpec(p, `Argument ${i + 1}`));
+  if (inventory !== undefined) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(inventory);
+    } catch (e) {
+      throw new UsageError(
+        `Option --inventory: cannot read ${JSON.stringify(inventory)}: ${(e as Error).message}`,
+        "Give a text file with one user@host[:port] a line",
+      );
+    }
+    hosts.push(...parseInventory(text, inventory));
+  }
+  if (hosts.length === 0) {
+    throw new UsageError(
+      "'agent clone' needs a target",
+      "Give user@host (several are fine) or --inventory FILE",
+    );
+  }
+  checkDuplicates(hosts, port);
+  const fleet = hosts.length > 1 || inventory !== undefined;
   const name = stringOpt(ctx, "name");
   if (name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$/.test(name)) {
     throw new UsageError(
       `Option --name ${JSON.stringify(name)} is not a valid node name`,
       "Use 1-32 letters, digits, '.', '_' or '-'",
+    );
+  }
+  if (name !== undefined && fleet) {
+    throw new UsageError(
+      `Option --name names one board, but ${hosts.length} targets were given`,
+      "Drop --name (each board takes its host name), or set node.name in each board's config later",
     );
   }
   const files: Record<string, string | undefined> = {};
@@ -155,35 +203,64 @@ async function runClone(ctx: CommandContext): Promise<number> {
     }
   }
   const extraOptions = ((ctx.values["ssh-option"] as string[] | undefined) ?? []).map(checkSshOption);
-
-  const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  Deno.addSignalListener("SIGINT", onSigint);
-  Deno.addSignalListener("SIGTERM", onSigint);
-  const progressStart = new Map<string, number>();
-  let progressShown = false;
-  let lastDraw = 0;
-  try {
-    const report = await cloneAgent({
-      ssh: {
-        target,
-        port,
-        identity: files.identity,
-        knownHosts: files["known-hosts"],
-        sshConfig: files["ssh-config"],
-        acceptNewHostKey: ctx.values["accept-new-host-key"] === true,
-        extraOptions,
-      },
+  const cacheDir = stringOpt(ctx, "cache") ?? defaultCacheDir(ctx.io.env);
+  return {
+    hosts,
+    fleet,
+    parallel,
+    port,
+    ssh: {
+      identity: files.identity,
+      knownHosts: files["known-hosts"],
+      sshConfig: files["ssh-config"],
+      acceptNewHostKey: ctx.values["accept-new-host-key"] === true,
+      extraOptions,
+    },
+    base: {
       prefix: stringOpt(ctx, "prefix"),
       remoteState: stringOpt(ctx, "remote-state"),
       name,
       service: ctx.values["no-service"] !== true,
       dryRun: ctx.values["dry-run"] === true,
-      cacheDir: stringOpt(ctx, "cache") ?? defaultCacheDir(ctx.io.env),
-      runtimeFile: files.runtime,
-      binary: files.binary,
+      release: releaseSource({ cacheDir, runtimeFile: files.runtime, binary: files.binary }),
+      healthTimeoutS,
       rateLimit: limit !== undefined ? limit * 1024 : undefined,
-      signal: controller.signal,
+      debug: ctx.global.logLevel === "debug" ? (line) => ctx.io.stderr(`debug: ${line}\n`) : undefined,
+    },
+  };
+}
+
+async function runClone(ctx: CommandContext): Promise<number> {
+  const p = await parse(ctx);
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  Deno.addSignalListener("SIGINT", onSigint);
+  Deno.addSignalListener("SIGTERM", onSigint);
+  try {
+    return p.fleet ? await runFleet(ctx, p, controller.signal) : await runOne(ctx, p, controller.signal);
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
+    Deno.removeSignalListener("SIGTERM", onSigint);
+  }
+}
+
+function sshFor(p: Parsed, host: HostSpec): SshOptions {
+  return { ...p.ssh, target: host.target, port: host.port ?? p.port };
+}
+
+/** One board: an upload bar on a terminal, then what happened in words. */
+async function runOne(ctx: CommandContext, p: Parsed, signal: AbortSignal): Promise<number> {
+  const { cloneAgent } = await import("../replicate/clone.ts");
+  const { CloneError } = await import("../replicate/errors.ts");
+  const progressStart = new Map<string, number>();
+  let progressShown = false;
+  let lastDraw = 0;
+  const host = p.hosts[0];
+  try {
+    const report = await cloneAgent({
+      ...p.base,
+      ssh: sshFor(p, host),
+      signal,
       log: (line) => {
         if (progressShown) {
           ctx.io.stderr("\n");
@@ -203,75 +280,12 @@ async function runClone(ctx: CommandContext): Promise<number> {
           if (sent >= total) ctx.io.stderr("\n");
         }
         : undefined,
-      debug: ctx.global.logLevel === "debug" ? (line) => ctx.io.stderr(`debug: ${line}\n`) : undefined,
-    }, {
-      configPath: ctx.configPath,
-      checkpointsDir: ctx.state.checkpoints,
-      modelsDir: ctx.state.models,
-      identity: async () => JSON.parse(await runLocal(ctx, ["id", "--json"])),
-      trusted: async () => JSON.parse(await runLocal(ctx, ["trust", "list", "--json"])),
-      trust: async (payload) => {
-        await runLocal(ctx, ["trust", payload, "--yes"]);
-      },
-    });
-
+    }, localAgent(ctx));
     if (ctx.global.json) {
       ctx.print("", report);
       return 0;
     }
-    if (report.action === "dry-run") {
-      ctx.io.stdout(
-        `Plan for ${report.target} (dry run, nothing changed):\n${
-          report.plan.map((l) => `  ${l}`).join("\n")
-        }\n`,
-      );
-      return 0;
-    }
-    const lines: string[] = [];
-    if (!report.changed) {
-      lines.push(`${report.target} is up to date (release ${report.release}); nothing changed.`);
-    } else {
-      lines.push(
-        report.action === "up-to-date"
-          ? `${report.target}: release ${report.release} was already installed; state and trust updated.`
-          : `Cloned to ${report.target}: release ${report.release} in ${report.prefix}/current${
-            report.uploadedBytes
-              ? ` (uploaded ${mib(report.uploadedBytes)} in ${(report.uploadMs / 1000).toFixed(1)} s)`
-              : ""
-          }`,
-      );
-    }
-    if (report.child && report.parent) {
-      lines.push(`  new agent:  ${report.child.name}  ${report.child.fingerprint}  (trusts this agent)`);
-      lines.push(`  this agent: ${report.parent.name}  ${report.parent.fingerprint}  (trusts the new agent)`);
-    }
-    if (report.seeded.length) {
-      lines.push(`  copied: ${report.seeded.join(", ")} (the private key stays here)`);
-    }
-    if (report.trustAdded.onChild.length > 1) {
-      lines.push(
-        `  the new agent also trusts the ${report.trustAdded.onChild.length - 1} peer(s) this agent trusts;`,
-        "  for them to accept its updates, run on each of those boards:",
-        `    agent trust ${report.child!.payload}`,
-      );
-    }
-    switch (report.service) {
-      case "started":
-      case "restarted":
-        lines.push(`  service: agent.service ${report.service} (journalctl -u agent -f)`);
-        break;
-      case "unchanged":
-        lines.push("  service: agent.service running, unchanged");
-        break;
-      default:
-        lines.push(
-          `  service: ${
-            report.service === "skipped" ? "not installed (--no-service)" : "not available on the target"
-          }; start the agent with:`,
-          `    ssh ${ctx.positionals[0]}${port ? ` -p ${port}` : ""} ${report.startCommand}`,
-        );
-    }
-    ctx.io.stdout(lines.join("\n") + "\n");
+    ctx.io.stdout(describeReport(report, host, p.port) + "\n");
     return 0;
   } catch (e) {
     if (progressShown) ctx.io.stderr("\n");
@@ -280,8 +294,172 @@ async function runClone(ctx: CommandContext): Promise<number> {
       return e.kind === "interrupted" ? 130 : 1;
     }
     throw e;
-  } finally {
-    Deno.removeSignalListener("SIGINT", onSigint);
-    Deno.removeSignalListener("SIGTERM", onSigint);
   }
+}
+
+/** The outcome of one clone in words. */
+function describeReport(report: CloneReport, host: HostSpec, defaultPort: number | undefined): string {
+  if (report.action === "dry-run") {
+    return `Plan for ${report.target} (dry run, nothing changed):\n${
+      report.plan.map((l) => `  ${l}`).join("\n")
+    }`;
+  }
+  const lines: string[] = [];
+  const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+  if (!report.changed) {
+    lines.push(`${report.target} is up to date (release ${report.release}); nothing changed.`);
+  } else {
+    lines.push(
+      report.action === "up-to-date"
+        ? `${report.target}: release ${report.release} was already installed; state and trust updated.`
+        : `Cloned to ${report.target}: release ${report.release} in ${report.prefix}/current${
+          report.uploadedBytes
+            ? ` (uploaded ${mib(report.uploadedBytes)} in ${(report.uploadMs / 1000).toFixed(1)} s)`
+            : ""
+        }`,
+    );
+  }
+  if (report.child && report.parent) {
+    lines.push(`  new agent:  ${report.child.name}  ${report.child.fingerprint}  (trusts this agent)`);
+    lines.push(`  this agent: ${report.parent.name}  ${report.parent.fingerprint}  (trusts the new agent)`);
+  }
+  if (report.seeded.length) lines.push(`  copied: ${report.seeded.join(", ")} (the private key stays here)`);
+  if (report.trustAdded.onChild.length > 1) {
+    lines.push(
+      `  the new agent also trusts the ${report.trustAdded.onChild.length - 1} peer(s) this agent trusts;`,
+      "  for them to accept its updates, run on each of those boards:",
+      `    agent trust ${report.child!.payload}`,
+    );
+  }
+  switch (report.service) {
+    case "started":
+    case "restarted":
+      lines.push(
+        `  service: agent.service ${report.service}${
+          report.health ? `, healthy after ${(report.health.waitedMs / 1000).toFixed(1)} s` : ""
+        } (journalctl -u agent -f)`,
+      );
+      break;
+    case "unchanged":
+      lines.push("  service: agent.service running, unchanged");
+      break;
+    default: {
+      const port = host.port ?? defaultPort;
+      const user = host.target.user ? `${host.target.user}@` : "";
+      const h = host.target.host.includes(":") ? `[${host.target.host}]` : host.target.host;
+      lines.push(
+        `  service: ${
+          report.service === "skipped" ? "not installed (--no-service)" : "not available on the target"
+        }; start the agent with:`,
+        `    ssh ${user}${h}${port ? ` -p ${port}` : ""} ${report.startCommand}`,
+      );
+    }
+  }
+  return lines.join("\n");
+}
+
+/** Several boards: a live table (terminal) or plain lines, then the summary; exit 0 only if all succeeded. */
+async function runFleet(ctx: CommandContext, p: Parsed, signal: AbortSignal): Promise<number> {
+  const { cloneAgent } = await import("../replicate/clone.ts");
+  const { cloneFleet } = await import("../replicate/fleet.ts");
+  const { trustSiblings } = await import("../replicate/trust.ts");
+  const { Ssh, describeTarget } = await import("../replicate/ssh.ts");
+  const local = localAgent(ctx);
+  const live = ctx.io.isTerminal && !ctx.global.json;
+  const rows: FleetRow[] = p.hosts.map((h) => ({ target: describeTarget(h.target, h.port ?? p.port) }));
+  let drawn = 0;
+  let lastDraw = 0;
+  const draw = (force = false) => {
+    if (!live) return;
+    const now = Date.now();
+    if (!force && now - lastDraw < 100) return;
+    lastDraw = now;
+    const lines = renderFleetTable(rows, now);
+    ctx.io.stderr((drawn ? `\x1b[${drawn}A` : "") + lines.map((l) => `\x1b[2K${l}\n`).join(""));
+    drawn = lines.length;
+  };
+  const plain = (i: number, line: string) => {
+    if (!live && !ctx.global.json) ctx.io.stderr(`[${rows[i].target}] ${line.trim()}\n`);
+  };
+  if (!ctx.global.json && !live) {
+    ctx.io.stderr(`Cloning to ${p.hosts.length} board(s), ${p.parallel} at a time …\n`);
+  }
+  draw(true);
+  const timer = live ? setInterval(() => draw(), 250) : undefined;
+  const started = Date.now();
+  let results;
+  try {
+    results = await cloneFleet(p.hosts, {
+      parallel: p.parallel,
+      signal,
+      describe: (h) => describeTarget(h.target, h.port ?? p.port),
+      clone: (h, i) => {
+        rows[i].startedAt = Date.now();
+        return cloneAgent({
+          ...p.base,
+          ssh: sshFor(p, h),
+          signal,
+          log: (line) => plain(i, line),
+          phase: (phase: ClonePhase) => {
+            rows[i].phase = phase;
+            plain(i, `step: ${phase}`);
+            draw();
+          },
+          progress: (label, sent, total) => {
+            rows[i].upload = { label, sent, total };
+            draw();
+          },
+        }, local);
+      },
+      trustSiblings: async (h, report, siblings) => {
+        const ssh = new Ssh(sshFor(p, h), signal);
+        ssh.sudo = report.sudo;
+        return await trustSiblings(ssh, report, report.child!, siblings);
+      },
+      onResult: (i, r) => {
+        rows[i].result = r;
+        plain(i, r.status === "failed" || r.status === "rolled-back" ? `${r.status}: ${r.reason}` : r.status);
+        draw(true);
+      },
+    });
+  } finally {
+    if (timer !== undefined) clearInterval(timer);
+  }
+  draw(true);
+  const ok = results.every((r) =>
+    r.status === "installed" || r.status === "up-to-date" || r.status === "dry-run"
+  );
+  if (ctx.global.json) {
+    ctx.print("", {
+      ok,
+      parallel: p.parallel,
+      ms: Date.now() - started,
+      hosts: results.map((r) => ({
+        target: r.target,
+        status: r.status,
+        reason: r.reason,
+        hint: r.hint,
+        kind: r.kind,
+        ms: r.ms,
+        release: r.report?.release,
+        service: r.report?.service,
+        fingerprint: r.report?.child?.fingerprint,
+        siblingsTrusted: r.siblingsTrusted,
+        ...(r.report?.action === "dry-run" ? { plan: r.report.plan } : {}),
+      })),
+    });
+  } else {
+    for (const r of results) {
+      if (r.report?.action === "dry-run") {
+        ctx.io.stdout(
+          `Plan for ${r.target} (dry run, nothing changed):\n${
+            r.report.plan.map((l) => `  ${l}`).join("\n")
+          }\n`,
+        );
+      }
+    }
+    ctx.io.stdout(renderFleetSummary(results) + "\n");
+  }
+  if (signal.aborted) return 130;
+  return ok ? 0 : 1;
 }

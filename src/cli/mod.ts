@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import { closest, type Config, loadConfig } from "../config/mod.ts";
 import { CorruptStateError, UsageError } from "../errors.ts";
 import { createLogger, LOG_LEVELS, type LogLevel } from "../log.ts";
+import { CloneError } from "../replicate/errors.ts";
 import { resolveStateDir, stateLayout } from "../state/mod.ts";
 import { VERSION } from "../version.ts";
 import type { Command, CommandContext, GlobalOptions, Io, OptionSpec } from "./command.ts";
@@ -133,6 +134,11 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
     if (e instanceof UsageError) {
       io.stderr(`agent: error: ${e.message}\n${e.hint ? `  hint: ${e.hint}\n` : ""}`);
       return 2;
+    }
+    if (e instanceof CloneError) {
+      // The command line was fine; the target, the network or this machine was not.
+      io.stderr(`agent: error: ${e.message}\n${e.hint ? `  hint: ${e.hint}\n` : ""}`);
+      return e.kind === "interrupted" ? 130 : 1;
     }
     if (e instanceof CorruptStateError) {
       io.stderr(

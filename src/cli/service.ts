@@ -30,13 +30,16 @@ export const serviceCommand: Command = {
     "service install [--prefix DIR] [--user NAME] [--unit-dir DIR] [--gpu] [--no-start] [--restart]",
     "service uninstall [--unit-dir DIR]",
     "service status",
+    "service health [--timeout S] [--settle S]",
     "service unit [--prefix DIR] [--user NAME] [--gpu]",
   ],
   description: [
     "The unit runs '<prefix>/current/agent run' as the system user 'agent' with state in /var/lib/agent,",
     "no capabilities, a read-only system and a system-call filter. 'install' needs root and a running",
     "systemd (or --no-start to only write the file). 'unit' prints the unit text. --gpu lets the service",
-    "use the GPU's render node for WebGPU (PrivateDevices=yes otherwise hides /dev/dri).",
+    "use the GPU's render node for WebGPU (PrivateDevices=yes otherwise hides /dev/dri). 'health' waits until",
+    "the service runs and answers GET /v1/status (exit 0), or says why not (exit 1): 'agent clone'",
+    "runs it after an upgrade and switches back to the previous release when it fails.",
   ].join("\n"),
   options: {
     prefix: {
@@ -56,6 +59,8 @@ export const serviceCommand: Command = {
       type: "boolean",
       help: "Give the service the GPU render nodes (DeviceAllow=char-drm rw, group render) for WebGPU",
     },
+    timeout: { type: "string", arg: "S", help: "health: give up after S seconds (default 60)" },
+    settle: { type: "string", arg: "S", help: "health: the service must stay up S seconds (default 3)" },
   },
   positionals: [1, 1],
   examples: [
@@ -102,6 +107,15 @@ async function must(program: string, args: string[], what: string): Promise<stri
   return r.out;
 }
 
+/** True when /etc/passwd has an entry for `user`. */
+async function passwdHas(user: string): Promise<boolean> {
+  try {
+    return (await Deno.readTextFile("/etc/passwd")).split("\n").some((l) => l.startsWith(`${user}:`));
+  } catch {
+    return false;
+  }
+}
+
 function systemdRunning(): boolean {
   try {
     return Deno.statSync("/run/systemd/system").isDirectory;
@@ -144,10 +158,12 @@ async function runService(ctx: CommandContext): Promise<number> {
       return await uninstall(ctx, unitPath);
     case "status":
       return await status(ctx);
+    case "health":
+      return await (await import("./service_health.ts")).runHealth(ctx);
     default:
       throw new UsageError(
         `Unknown service action ${JSON.stringify(action)}`,
-        "Use one of: install, uninstall, status, unit",
+        "Use one of: install, uninstall, status, health, unit",
       );
   }
 }
@@ -222,22 +238,26 @@ async function install(ctx: CommandContext, unitPath: string, printOnly: boolean
   let restarted = false;
   let userCreated = false;
   if (!noStart) {
-    if (!(await cmd("getent", ["passwd", user])).ok) {
-      await must(
-        "useradd",
-        [
-          "--system",
-          "--user-group",
-          "--no-create-home",
-          "--home-dir",
-          "/nonexistent",
-          "--shell",
-          "/usr/sbin/nologin",
-          user,
-        ],
-        `create the system user ${user}`,
-      );
-      userCreated = true;
+    // /etc/passwd is read directly (the released launcher may run only the programs it names);
+    // useradd's exit 9 means the user exists elsewhere (NSS), which is fine too.
+    if (!(await passwdHas(user))) {
+      const made = await cmd("useradd", [
+        "--system",
+        "--user-group",
+        "--no-create-home",
+        "--home-dir",
+        "/nonexistent",
+        "--shell",
+        "/usr/sbin/nologin",
+        user,
+      ]);
+      if (!made.ok && made.code !== 9) {
+        throw new UsageError(
+          `Could not create the system user ${user}: useradd failed (exit ${made.code}): ${made.err}`,
+          "Run it by hand to see why; 'journalctl -xe' may say more",
+        );
+      }
+      userCreated = made.ok;
     }
     // State seeded by root (e.g. by 'agent clone') must belong to the service user.
     const stateDir = SERVICE_STATE_DIR;

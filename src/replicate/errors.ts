@@ -19,6 +19,12 @@ export const CloneFailure = {
   RemoteCommandFailed: "remote-command-failed",
   MissingRuntime: "missing-runtime",
   Interrupted: "interrupted",
+  /** The service did not become healthy (and there was no earlier release to switch back to). */
+  Unhealthy: "unhealthy",
+  /** The service did not become healthy on the new release; the board runs its previous release again. */
+  RolledBack: "rolled-back",
+  /** Something on this machine failed (packing the release or the state). */
+  LocalFailure: "local-failure",
 } as const;
 
 /** One of the values of {@linkcode CloneFailure}. */

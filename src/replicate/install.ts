@@ -117,3 +117,26 @@ export function installFailure(stderr: string): { kind: string; message: string 
   const m = stderr.match(/agent-install: ([a-z-]+): (.*)/);
   return m ? { kind: m[1], message: m[2].trim() } : undefined;
 }
+
+/**
+ * Switches `current` back to the release `previous` after `failed` did not become healthy (pure):
+ * clears systemd's start limit for the unit, renames `current` atomically, removes the failed release,
+ * prints `rolledBack=<previous>`. Fails (exit 66) when `previous` is not a complete release.
+ */
+export function rollbackScript(prefix: string, previous: string, failed: string): string {
+  return [
+    "set -eu",
+    "umask 022",
+    `prefix=${prefixExpr(prefix)}`,
+    `prev=${shQuote(previous)}`,
+    `bad=${shQuote(failed)}`,
+    `rel="$prefix/releases"`,
+    `[ -x "$rel/$prev/agent" ] || { echo "agent-install: broken: the previous release $prev is not complete; cannot switch back" >&2; exit ${INSTALL_EXIT.broken}; }`,
+    `if command -v systemctl >/dev/null 2>&1; then systemctl reset-failed agent.service 2>/dev/null || true; fi`,
+    `ln -sfn "releases/$prev" "$prefix/.current.new"`,
+    `mv -T "$prefix/.current.new" "$prefix/current"`,
+    `sync 2>/dev/null || true`,
+    `[ "$bad" = "$prev" ] || rm -rf "$rel/$bad"`,
+    `echo "rolledBack=$prev"`,
+  ].join("\n") + "\n";
+}

@@ -1,6 +1,7 @@
 /**
- * Cloning the agent to another board over SSH: {@linkcode cloneAgent} runs the whole procedure
- * (probe → release → upload → atomic install → state seed → mutual trust → service); the parts are
+ * Cloning the agent to other boards over SSH: {@linkcode planClone} decides (pure), {@linkcode cloneAgent}
+ * acts (probe → release → plan → upload → atomic install → state seed → mutual trust → service with
+ * health check and rollback), {@linkcode cloneFleet} runs many with bounded parallelism; the parts are
  * usable on their own: the SSH client wrapper ({@linkcode Ssh}), the target probe
  * ({@linkcode probeScript}, {@linkcode parseProbe}, {@linkcode assessTarget}), release packaging
  * ({@linkcode buildRelease}, {@linkcode resolveRuntime}) and the remote install scripts
@@ -8,10 +9,19 @@
  *
  * @module
  */
+export * from "./arch.ts";
 export * from "./clone.ts";
 export * from "./errors.ts";
+export * from "./fleet.ts";
 export * from "./install.ts";
+export * from "./inventory.ts";
+export * from "./plan.ts";
 export * from "./probe.ts";
 export * from "./release.ts";
+export * from "./remote.ts";
 export * from "./runtime.ts";
+export * from "./seed.ts";
+export * from "./source.ts";
 export * from "./ssh.ts";
+export * from "./trust.ts";
+export * from "./upgrade.ts";

@@ -7,13 +7,10 @@
  * @module
  */
 import { CloneError, CloneFailure } from "./errors.ts";
-import { parseComponents } from "./release.ts";
+import { type Arch, ARCHES, parseComponents } from "./arch.ts";
 import { shQuote } from "./ssh.ts";
 
-/** Architectures a release exists for (Deno's glibc builds). */
-export const ARCHES = ["x86_64", "aarch64"] as const;
-/** One of {@linkcode ARCHES}. */
-export type Arch = typeof ARCHES[number];
+export { type Arch, ARCHES } from "./arch.ts";
 
 /** What the probe found on the target. */
 export interface TargetInfo {

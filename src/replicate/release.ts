@@ -29,7 +29,7 @@ import { WASM_FILES } from "../model/backend.ts";
 import { bundleApp, bundleFiles } from "./bundle.ts";
 import { CloneError, CloneFailure } from "./errors.ts";
 import { launcherScript } from "./launcher.ts";
-import type { Arch } from "./probe.ts";
+import type { Arch } from "./arch.ts";
 import { type Runtime, sha256File } from "./runtime.ts";
 
 export { AGENT_PERMISSIONS, launcherScript, RUN_FLAGS, RUN_PROGRAMS, V8_FLAGS } from "./launcher.ts";
@@ -66,13 +66,6 @@ export interface Release {
   /** Sum of the sizes of all files once unpacked. */
   unpackedBytes: number;
   fileCount: number;
-}
-
-/** Reads a `COMPONENTS` text ("name key" lines, or "name:key" words) into a map (pure). */
-export function parseComponents(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const m of text.matchAll(/\b(app|deps|runtime)[ :]+([0-9a-f]{16,64})\b/g)) out[m[1]] = m[2];
-  return out;
 }
 
 /** What kind of app tree `root` is: a source checkout, an unpacked release, or neither. */

@@ -8,7 +8,7 @@
  */
 import { join } from "node:path";
 import { CloneError, CloneFailure } from "./errors.ts";
-import type { Arch } from "./probe.ts";
+import type { Arch } from "./arch.ts";
 
 /** Deno version every release ships (the newest one also published for arm64). */
 export const RUNTIME_VERSION = "2.9.5";

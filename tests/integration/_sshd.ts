@@ -100,8 +100,14 @@ function descendantsOf(pid: number): number[] {
   return all;
 }
 
+/** Options for {@linkcode startSshd}. */
+export interface SshdOptions {
+  /** Environment of every session (`SetEnv`), e.g. a HOME of its own so one machine plays several boards. */
+  setEnv?: Record<string, string>;
+}
+
 /** Starts sshd on a free loopback port; see the module comment. */
-export async function startSshd(): Promise<Sshd> {
+export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
   const dir = await Deno.makeTempDir({ prefix: "agent-sshd-" });
   let child: Deno.ChildProcess | undefined;
   let logDone: Promise<void> | undefined;
@@ -147,6 +153,9 @@ export async function startSshd(): Promise<Sshd> {
         "Subsystem sftp internal-sftp",
         "MaxStartups 100",
         "MaxSessions 100",
+        ...(options.setEnv
+          ? [`SetEnv ${Object.entries(options.setEnv).map(([k, v]) => `${k}=${v}`).join(" ")}`]
+          : []),
         "",
       ].join("\n"),
     );

@@ -619,7 +619,9 @@ Deno.test({
     await t.step("bad command lines exit 2 with a hint", async () => {
       for (
         const [args, msg] of [
-          [["clone", "root@host:22"], /port in it/],
+          [["clone", "root@host:0"], /Argument 1: port "0" of "root@host:0" is not a number from 1 to 65535/],
+          [["clone", "root@a", "root@b", "--name", "x"], /--name names one board, but 2 targets were given/],
+          [["clone", "--inventory", join(work, "nope")], /--inventory: cannot read/],
           [["clone", "root@127.0.0.1", "--port", "70000"], /--port 70000 is out of range/],
           [["clone", "root@127.0.0.1", "--ssh-option", "StrictHostKeyChecking=no"], /not allowed/],
           [["clone", "root@127.0.0.1", "--identity", join(work, "nope")], /does not exist/],

@@ -4,7 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { INSTALL_EXIT, installFailure, installScript, uploadScript } from "../../src/replicate/install.ts";
+import {
+  INSTALL_EXIT,
+  installFailure,
+  installScript,
+  rollbackScript,
+  uploadScript,
+} from "../../src/replicate/install.ts";
 import { sha256File } from "../../src/replicate/runtime.ts";
 
 async function sh(script: string, input?: Uint8Array) {
@@ -213,6 +219,39 @@ Deno.test("installScript() reuses the runtime and node_modules of the current re
     const ino = async (rel: string, f: string) => (await Deno.stat(join(prefix, "releases", rel, f))).ino;
     assert.equal(await ino("r2", "deno"), await ino("r1", "deno"));
     assert.equal(await ino("r2", "node_modules/pkg/index.js"), await ino("r1", "node_modules/pkg/index.js"));
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test("rollbackScript() switches current back atomically, removes the failed release, keeps state", async () => {
+  const work = await Deno.makeTempDir();
+  try {
+    const prefix = join(work, "prefix");
+    for (const id of ["good", "bad"]) {
+      await Deno.mkdir(join(prefix, "releases", id), { recursive: true });
+      await Deno.writeTextFile(join(prefix, "releases", id, "agent"), `#!/bin/sh\necho ${id}\n`, {
+        mode: 0o755,
+      });
+    }
+    await Deno.symlink("releases/bad", join(prefix, "current"));
+    const state = join(work, "state");
+    await Deno.mkdir(state);
+    await Deno.writeTextFile(join(state, "agent.yaml"), "node:\n  name: x\n");
+
+    const r = await sh(rollbackScript(prefix, "good", "bad"));
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^rolledBack=good$/m);
+    assert.equal(await Deno.readLink(join(prefix, "current")), "releases/good");
+    assert.deepEqual([...Deno.readDirSync(join(prefix, "releases"))].map((e) => e.name), ["good"]);
+    assert.deepEqual([...Deno.readDirSync(prefix)].map((e) => e.name).sort(), ["current", "releases"]);
+    assert.equal(await Deno.readTextFile(join(state, "agent.yaml")), "node:\n  name: x\n");
+
+    // No complete previous release: refuse, change nothing.
+    const again = await sh(rollbackScript(prefix, "gone", "good"));
+    assert.equal(again.code, INSTALL_EXIT.broken);
+    assert.deepEqual(installFailure(again.stderr)?.kind, "broken");
+    assert.equal(await Deno.readLink(join(prefix, "current")), "releases/good");
   } finally {
     await Deno.remove(work, { recursive: true });
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CloneError, CloneFailure } from "../../src/replicate/errors.ts";
-import { servicePlanProblem } from "../../src/replicate/clone.ts";
+import { servicePlanProblem } from "../../src/replicate/plan.ts";
 import { UsageError } from "../../src/errors.ts";
 import { assessTarget, parseProbe, probeScript, type TargetInfo } from "../../src/replicate/probe.ts";
 

@@ -10,7 +10,7 @@ import {
 } from "../../src/replicate/release.ts";
 import { ROOT } from "../_helpers.ts";
 import { type Runtime, RUNTIME_PACKAGES, sha256File } from "../../src/replicate/runtime.ts";
-import { renderProgress } from "../../src/replicate/clone.ts";
+import { renderProgress } from "../../src/cli/clone_progress.ts";
 import { CloneError } from "../../src/replicate/errors.ts";
 
 async function tarList(path: string): Promise<string[]> {

@@ -198,7 +198,7 @@ Deno.test("agent service install refuses a home-directory prefix and a missing r
     assert.match(io2.err(), /current\/agent does not exist/);
     const io3 = captureIo();
     assert.equal(await runCli(["service", "frobnicate"], io3), 2);
-    assert.match(io3.err(), /install, uninstall, status, unit/);
+    assert.match(io3.err(), /install, uninstall, status, health, unit/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
