@@ -15,7 +15,7 @@
 import { parseArgs } from "node:util";
 import { AgentProcess, freeTcpPort, freeUdpPort, waitFor } from "./lib/cluster.ts";
 import { loopbackConfig, prepareSwarm } from "./lib/swarm.ts";
-import { MetricHistory } from "../src/service/history.ts";
+import { MetricHistory } from "../src/api/history.ts";
 
 /** One phase's figures. */
 export interface PhaseResult {

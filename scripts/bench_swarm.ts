@@ -21,7 +21,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ATTACKS } from "../src/learn/swarm_sim.ts";
-import { STATUS_FORMAT, type StatusReport } from "../src/service/status.ts";
+import { STATUS_FORMAT, type StatusReport } from "../src/api/status.ts";
 import { readCheckedJson } from "../src/state/mod.ts";
 import { AgentProcess } from "./lib/cluster.ts";
 import { createNetwork, type Network } from "./lib/netns.ts";

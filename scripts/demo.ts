@@ -19,7 +19,7 @@ import { parseArgs } from "node:util";
 import { UsageError } from "../src/errors.ts";
 import { exampleDataset } from "../src/data/datasets.ts";
 import { parseSplit } from "../src/learn/split.ts";
-import type { StatusReport } from "../src/service/status.ts";
+import type { StatusReport } from "../src/api/status.ts";
 import { AgentProcess, freeTcpPort, freeUdpPort } from "./lib/cluster.ts";
 import { loopbackConfig, prepareSwarm } from "./lib/swarm.ts";
 

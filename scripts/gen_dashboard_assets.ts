@@ -1,5 +1,5 @@
 /**
- * `deno task gen:dashboard [-- --check]`: writes `src/service/dashboard/assets.ts` (the dashboard's
+ * `deno task gen:dashboard [-- --check]`: writes `src/api/dashboard/assets.ts` (the dashboard's
  * JS and CSS, uPlot included, as string constants). With `--check` it writes nothing and exits 1 when
  * the file is out of date (a test runs the same check).
  *

@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { StatusReport } from "../../src/service/status.ts";
+import type { StatusReport } from "../../src/api/status.ts";
 import { AGENT_PERMISSIONS } from "../../src/replicate/release.ts";
 
 /** Path of `src/main.ts`. */

@@ -1,11 +1,11 @@
 /**
- * Makes `src/service/dashboard/assets.ts`: the dashboard's browser files as string constants, so the
+ * Makes `src/api/dashboard/assets.ts`: the dashboard's browser files as string constants, so the
  * agent serves them from memory whether it runs from source, from one `deno bundle` file or from a
  * compiled binary (nothing is read next to the code at run time). The sources:
  * - uPlot's minified IIFE build and CSS, from `node_modules/uplot` at the version pinned in deno.json;
- * - `src/service/dashboard/format.js` and `client.js`, joined into one script (the import of
+ * - `src/api/dashboard/format.js` and `client.js`, joined into one script (the import of
  *   format.js inlined, `export` dropped) inside an IIFE;
- * - `src/service/dashboard/dashboard.css`.
+ * - `src/api/dashboard/dashboard.css`.
  *
  * @module
  */
@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 /** Repository root. */
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 /** The generated module, relative to the root. */
-export const ASSETS_MODULE = "src/service/dashboard/assets.ts";
+export const ASSETS_MODULE = "src/api/dashboard/assets.ts";
 
 async function text(path: string): Promise<string> {
   return await Deno.readTextFile(ROOT + path);
@@ -49,7 +49,7 @@ export async function renderAssetsModule(): Promise<string> {
   }
   const uplotJs = await text("node_modules/uplot/dist/uPlot.iife.min.js");
   const uplotCss = await text("node_modules/uplot/dist/uPlot.min.css");
-  const dir = "src/service/dashboard/";
+  const dir = "src/api/dashboard/";
   const client = joinClient(await text(dir + "format.js"), await text(dir + "client.js"));
   const css = await text(dir + "dashboard.css");
   const lit = (s: string) => JSON.stringify(s);
@@ -66,10 +66,10 @@ export async function renderAssetsModule(): Promise<string> {
     `/** uPlot ${version}, dist/uPlot.min.css. */`,
     `export const UPLOT_CSS = ${lit(uplotCss)};`,
     "",
-    "/** src/service/dashboard/format.js + client.js. */",
+    "/** src/api/dashboard/format.js + client.js. */",
     `export const DASHBOARD_JS = ${lit(client)};`,
     "",
-    "/** src/service/dashboard/dashboard.css. */",
+    "/** src/api/dashboard/dashboard.css. */",
     `export const DASHBOARD_CSS = ${lit(css)};`,
     "",
   ].join("\n");

@@ -36,13 +36,13 @@ import {
   toHex,
   type TrainableModel,
 } from "../model/mod.ts";
-import { createApi } from "../service/api.ts";
-import type { HistoryReport } from "../service/dashboard/routes.ts";
-import type { Pairing } from "../service/dashboard/page.ts";
-import { type HistoryPoint, MetricHistory } from "../service/history.ts";
-import { AgentMetrics } from "../service/metrics.ts";
-import { type ApiServer, checkListen, serveApi } from "../service/serve.ts";
-import { STATUS_FORMAT, type StatusReport } from "../service/status.ts";
+import { createApi } from "../api/api.ts";
+import type { HistoryReport } from "../api/dashboard/routes.ts";
+import type { Pairing } from "../api/dashboard/page.ts";
+import { type HistoryPoint, MetricHistory } from "../api/history.ts";
+import { AgentMetrics } from "../api/metrics.ts";
+import { type ApiServer, checkListen, serveApi } from "../api/serve.ts";
+import { STATUS_FORMAT, type StatusReport } from "../api/status.ts";
 import { removeStaleTempFiles, type StateLayout, writeCheckedJson } from "../state/mod.ts";
 import { diskSpace, SaveGuard } from "../state/saving.ts";
 import { type Clock, cryptoRandom, SeededRandom, systemClock } from "../time.ts";

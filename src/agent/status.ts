@@ -7,7 +7,7 @@
  */
 import type { GossipCounters, PeerSnapshot } from "../gossip/node.ts";
 import type { LearnerStats } from "../learn/learner.ts";
-import type { PeerStatus, StatusReport } from "../service/status.ts";
+import type { PeerStatus, StatusReport } from "../api/status.ts";
 import type { SaveHealth } from "../state/saving.ts";
 import type { TransportInfo } from "./transport.ts";
 

@@ -11,7 +11,7 @@ import { UsageError } from "../errors.ts";
 import { loadLocalSamples } from "../agent/data.ts";
 import { type SampleShape, summariseBadRows } from "../learn/data.ts";
 import { TrustStore } from "../identity/mod.ts";
-import { parseListen } from "../service/serve.ts";
+import { parseListen } from "../api/serve.ts";
 import type { StateLayout } from "../state/mod.ts";
 import type { DoctorCheck } from "./doctor_state.ts";
 import { fetchStatus, ownFingerprint } from "./status.ts";

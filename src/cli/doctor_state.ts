@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import type { Config } from "../config/mod.ts";
-import { SYSTEM_UNIT_DIR, UNIT_NAME } from "../service/systemd.ts";
+import { SYSTEM_UNIT_DIR, UNIT_NAME } from "../systemd/unit.ts";
 import { removeFileDurable, writeFileAtomic } from "../state/atomic.ts";
 import { diskSpace } from "../state/saving.ts";
 import type { StateLayout } from "../state/mod.ts";

@@ -1,5 +1,5 @@
 /**
- * `agent service install|uninstall|status`: the hardened systemd unit (see src/service/systemd.ts).
+ * `agent service install|uninstall|status`: the hardened systemd unit (see src/systemd/unit.ts).
  *
  * `install` writes `/etc/systemd/system/agent.service` (only if it differs), creates the `agent`
  * system user, hands it the state directory `/var/lib/agent`, and enables and starts the unit
@@ -17,7 +17,7 @@ import {
   SYSTEM_UNIT_DIR,
   UNIT_NAME,
   unitPrefixProblem,
-} from "../service/systemd.ts";
+} from "../systemd/unit.ts";
 import { writeFileAtomic } from "../state/mod.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { stringOpt } from "./command.ts";

@@ -13,7 +13,7 @@ export * from "./replay.ts";
 export * from "./ratelimit.ts";
 export * from "./key_id.ts";
 export * from "./persist.ts";
-export * from "./service.ts";
+export * from "./shell.ts";
 export * from "./udp.ts";
 export * from "./bridge.ts";
 // mqtt.ts is imported on its own (it loads npm:mqtt, which a UDP-only agent does not need).

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { buildStatus, unusableReason } from "../../src/agent/status.ts";
 import { REJECT_REASONS } from "../../src/gossip/node.ts";
-import { statusProblem } from "../../src/service/status.ts";
+import { statusProblem } from "../../src/api/status.ts";
 
 Deno.test("buildStatus() lists trusted peers (heard or not) with last seen, scores and rejects of both layers", () => {
   const rejected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<string, number>;

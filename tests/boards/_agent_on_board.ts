@@ -6,7 +6,7 @@
  * @module
  */
 import type { Board } from "../../scripts/lib/boards.ts";
-import type { StatusReport } from "../../src/service/status.ts";
+import type { StatusReport } from "../../src/api/status.ts";
 import type { Dataset } from "../../src/learn/mnist.ts";
 
 /** Where `agent clone` installs the release as root, and the API the service listens on. */

@@ -22,7 +22,7 @@ import {
 import { loadMnist, subset } from "../../src/learn/mnist.ts";
 import { parseSplit, splitIndices } from "../../src/learn/split.ts";
 import { sampleToJsonl } from "../../src/learn/data.ts";
-import { MEMORY_HIGH, MEMORY_MAX } from "../../src/service/systemd.ts";
+import { MEMORY_HIGH, MEMORY_MAX } from "../../src/systemd/unit.ts";
 import { mib, postSamples, PREFIX, procStatus, RssSampler, status, unitProps } from "./_agent_on_board.ts";
 
 const BOARDS = 3;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { noRenderNodeReason } from "../../src/agent/backend_choice.ts";
 import { bytes, diskCheck, renderNodes, serviceGpuCheck } from "../../src/cli/doctor_state.ts";
-import { renderUnit } from "../../src/service/systemd.ts";
+import { renderUnit } from "../../src/systemd/unit.ts";
 import { tempDir } from "../_helpers.ts";
 
 Deno.test("serviceGpuCheck() speaks of the installed unit's GPU access only when there is a unit", async () => {

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { runCli } from "../../src/cli/mod.ts";
 import { formatStatus } from "../../src/cli/status.ts";
-import { createApi } from "../../src/service/api.ts";
-import { AgentMetrics } from "../../src/service/metrics.ts";
-import { serveApi } from "../../src/service/serve.ts";
-import { STATUS_FORMAT, type StatusReport } from "../../src/service/status.ts";
+import { createApi } from "../../src/api/api.ts";
+import { AgentMetrics } from "../../src/api/metrics.ts";
+import { serveApi } from "../../src/api/serve.ts";
+import { STATUS_FORMAT, type StatusReport } from "../../src/api/status.ts";
 import { stateLayout, writeCheckedJson, writeFileAtomic } from "../../src/state/mod.ts";
 import { nullLogger } from "../../src/log.ts";
 import { systemClock } from "../../src/time.ts";

@@ -15,18 +15,18 @@ import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { agentOk, AgentProcess, freeTcpPort, freeUdpPort, waitFor } from "../../scripts/lib/cluster.ts";
 import { loopbackConfig, prepareSwarm } from "../../scripts/lib/swarm.ts";
-import type { StatusReport } from "../../src/service/status.ts";
-import { createApi } from "../../src/service/api.ts";
-import { AgentMetrics } from "../../src/service/metrics.ts";
-import { serveApi } from "../../src/service/serve.ts";
-import { MetricHistory } from "../../src/service/history.ts";
+import type { StatusReport } from "../../src/api/status.ts";
+import { createApi } from "../../src/api/api.ts";
+import { AgentMetrics } from "../../src/api/metrics.ts";
+import { serveApi } from "../../src/api/serve.ts";
+import { MetricHistory } from "../../src/api/history.ts";
 import { readQrImage, renderQrSvg } from "../../src/identity/qr.ts";
 import { nullLogger } from "../../src/log.ts";
 import { systemClock } from "../../src/time.ts";
 import { createSigner, randomSeed } from "../../src/identity/ed25519.ts";
 import { GossipNode } from "../../src/gossip/node.ts";
 import { deflateBody, encodeHello, MessageType } from "../../src/wire/mod.ts";
-import { PEER_COLUMNS } from "../../src/service/dashboard/page.ts";
+import { PEER_COLUMNS } from "../../src/api/dashboard/page.ts";
 
 const CHROMIUM = Deno.env.get("AGENT_CHROMIUM") ?? "/usr/bin/chromium";
 /** The flags these machines need (no sandbox as root, no background connections to Google). */

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { AGENT_FLAGS, agentCli, freeTcpPort, freeUdpPort, MAIN } from "../../scripts/lib/cluster.ts";
-import type { StatusReport } from "../../src/service/status.ts";
+import type { StatusReport } from "../../src/api/status.ts";
 import { waitFor } from "../_helpers.ts";
 
 const isRoot = Deno.uid() === 0;

@@ -26,7 +26,7 @@ import { AgentProcess, waitFor } from "../../scripts/lib/cluster.ts";
 import { prepareSwarm } from "../../scripts/lib/swarm.ts";
 import { keyId } from "../../src/gossip/key_id.ts";
 import { loadIdentity } from "../../src/identity/mod.ts";
-import { STATUS_FORMAT, type StatusReport } from "../../src/service/status.ts";
+import { STATUS_FORMAT, type StatusReport } from "../../src/api/status.ts";
 import { readCheckedJson, stateLayout } from "../../src/state/mod.ts";
 
 const TARGET = 0.9;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { ASSETS_MODULE, joinClient, renderAssetsModule } from "../../scripts/lib/dashboard_assets.ts";
-import { DASHBOARD_JS, UPLOT_JS, UPLOT_VERSION } from "../../src/service/dashboard/assets.ts";
+import { DASHBOARD_JS, UPLOT_JS, UPLOT_VERSION } from "../../src/api/dashboard/assets.ts";
 
 Deno.test("the embedded dashboard assets match their sources and the pinned uPlot (run 'deno task gen:dashboard')", async () => {
   const path = fileURLToPath(new URL(`../../${ASSETS_MODULE}`, import.meta.url));

@@ -4,4 +4,4 @@
  *
  * @module
  */
-export * from "./systemd.ts";
+export * from "./unit.ts";

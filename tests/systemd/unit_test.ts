@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { processIo, runCli } from "../../src/cli/mod.ts";
 import type { Io } from "../../src/cli/command.ts";
-import { DEFAULT_UNIT_OPTIONS, renderUnit, unitPrefixProblem } from "../../src/service/systemd.ts";
+import { DEFAULT_UNIT_OPTIONS, renderUnit, unitPrefixProblem } from "../../src/systemd/unit.ts";
 
 const deployFile = new URL("../../deploy/agent.service", import.meta.url);
 

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { createApi } from "../../src/service/api.ts";
-import { AgentMetrics } from "../../src/service/metrics.ts";
-import type { StatusReport } from "../../src/service/status.ts";
-import { MetricHistory } from "../../src/service/history.ts";
-import type { DashboardDeps } from "../../src/service/dashboard/routes.ts";
-import { escapeHtml, PEER_COLUMNS } from "../../src/service/dashboard/page.ts";
+import { createApi } from "../../src/api/api.ts";
+import { AgentMetrics } from "../../src/api/metrics.ts";
+import type { StatusReport } from "../../src/api/status.ts";
+import { MetricHistory } from "../../src/api/history.ts";
+import type { DashboardDeps } from "../../src/api/dashboard/routes.ts";
+import { escapeHtml, PEER_COLUMNS } from "../../src/api/dashboard/page.ts";
 import { renderQrSvg } from "../../src/identity/qr.ts";
 import { ManualClock } from "../../src/time.ts";
 import { nullLogger } from "../../src/log.ts";
@@ -234,7 +234,7 @@ Deno.test("the dashboard is read-only and absent when the daemon offers none", a
 });
 
 Deno.test("localUrl() gives the address a person on the board opens", async () => {
-  const { localUrl } = await import("../../src/service/serve.ts");
+  const { localUrl } = await import("../../src/api/serve.ts");
   assert.equal(localUrl("127.0.0.1:7070"), "http://127.0.0.1:7070/");
   assert.equal(localUrl("0.0.0.0:7070"), "http://127.0.0.1:7070/");
   assert.equal(localUrl("[::]:7070"), "http://[::1]:7070/");
@@ -243,7 +243,7 @@ Deno.test("localUrl() gives the address a person on the board opens", async () =
 });
 
 Deno.test("a loopback API refuses a request whose Host is another name (DNS rebinding)", async () => {
-  const { guardLoopbackHost, serveApi } = await import("../../src/service/serve.ts");
+  const { guardLoopbackHost, serveApi } = await import("../../src/api/serve.ts");
   const api = guardLoopbackHost(await setup());
   for (const host of ["127.0.0.1:7070", "localhost:7070", "[::1]:7070", "127.1.2.3"]) {
     const res = await api(get("/", { headers: { host } }));

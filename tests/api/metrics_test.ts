@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AgentMetrics, type GaugeSource } from "../../src/service/metrics.ts";
+import { AgentMetrics, type GaugeSource } from "../../src/api/metrics.ts";
 import { parsePrometheus, sampleValue } from "../support/prometheus.ts";
 
 const base: GaugeSource = {

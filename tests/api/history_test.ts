@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type HistoryPoint, MetricHistory, OTHER_REASON } from "../../src/service/history.ts";
+import { type HistoryPoint, MetricHistory, OTHER_REASON } from "../../src/api/history.ts";
 
 function point(t: number, extra: Partial<HistoryPoint> = {}): HistoryPoint {
   return {

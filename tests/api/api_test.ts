@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { InputCheck } from "../../src/model/input.ts";
-import { createApi, rowsThatFit } from "../../src/service/api.ts";
-import { AgentMetrics } from "../../src/service/metrics.ts";
-import type { StatusReport } from "../../src/service/status.ts";
+import { createApi, rowsThatFit } from "../../src/api/api.ts";
+import { AgentMetrics } from "../../src/api/metrics.ts";
+import type { StatusReport } from "../../src/api/status.ts";
 import { UsageError } from "../../src/errors.ts";
 import { ManualClock } from "../../src/time.ts";
 import { nullLogger } from "../../src/log.ts";
