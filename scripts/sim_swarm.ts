@@ -455,6 +455,7 @@ async function main(): Promise<number> {
         bytesSent: n.bytesSent,
         datagramsSent: n.datagramsSent,
         ...(n.byzantine ? { byzantine: n.byzantine, ignoredBy: n.ignoredBy } : {}),
+        everIgnoredBy: n.everIgnoredBy,
         ...(n.caughtUpRound !== undefined || (args.lateJoin && n.id === `n${args.nodes - 1}`)
           ? { lateJoinRound: Math.floor(args.rounds / 2), caughtUpRound: n.caughtUpRound ?? null }
           : {}),

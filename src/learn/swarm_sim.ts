@@ -114,6 +114,8 @@ export interface NodeResult {
   caughtUpRound?: number;
   rejected: Record<string, number>;
   ignoredBy: number;
+  /** Honest nodes that left this node out of their merge (score below the threshold) at any round. */
+  everIgnoredBy?: number;
 }
 
 /** Result of a run. */
@@ -183,6 +185,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   let caughtUp: number | undefined;
   let restartInfo: SwarmSimResult["restart"];
   let lossAtCheckpoint = NaN;
+  const everIgnored = Array.from({ length: n }, () => new Set<number>());
   for (let round = 1; round <= opt.rounds; round++) {
     const now = round * roundMs;
     for (let i = 0; i < n; i++) {
@@ -254,6 +257,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       l.onMessage(header.senderKey.slice(), header.type, body, now);
     }
     opt.onRound?.(round, learners);
+    noteIgnored(learners, keys, byz, everIgnored, now);
     if (round % opt.evalEvery === 0 || round === opt.rounds) {
       for (let i = 0; i < n; i++) {
         const l = learners[i];
@@ -320,6 +324,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       ...(opt.lateJoin?.node === i ? { caughtUpRound: caughtUp } : {}),
       rejected: l ? l.stats(opt.rounds * roundMs).rejected as Record<string, number> : {},
       ignoredBy,
+      everIgnoredBy: everIgnored[i].size,
     });
   }
   return {
@@ -331,6 +336,24 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     rows,
     restart: restartInfo,
   };
+}
+
+/** Records, for each node, the honest nodes whose learner leaves it out of the merge by score now. */
+function noteIgnored(
+  learners: readonly (SwarmLearner | undefined)[],
+  keys: Uint8Array[],
+  byz: Map<number, Attack>,
+  everIgnored: Set<number>[],
+  now: number,
+): void {
+  const index = new Map(keys.map((k, i) => [hex(k), i]));
+  learners.forEach((l, observer) => {
+    if (!l || byz.has(observer)) return;
+    for (const p of l.stats(now).peers) {
+      const i = index.get(p.key);
+      if (i !== undefined && p.score < l.tuning.scoreThreshold) everIgnored[i].add(observer);
+    }
+  });
 }
 
 /** At most `rows` rows of `data`, evenly spaced (shards may be ordered by class). */

@@ -76,8 +76,8 @@ Deno.test("one Byzantine node of 3 cannot wreck the honest ones, whatever its at
     if (attack === "huge") assert.ok((honest(r)[0].rejected["value-bound"] ?? 0) > 0);
     if (attack === "signflip") assert.ok((honest(r)[0].rejected["norm-bound"] ?? 0) > 0);
     if (attack === "labelflip") {
-      // Honest-looking updates of a model trained on wrong labels: caught on local validation rows.
-      assert.equal(evil.ignoredBy, 2, "labelflip: both honest nodes ignore the attacker");
+      // Honest-looking updates of a model trained on wrong labels: flagged on local validation rows and
+      // merged with a tighter clip (the check cannot tell skewed data from malice, so it excludes nobody).
       assert.ok((honest(r)[0].rejected.validation ?? 0) > 0);
     }
   }
