@@ -75,6 +75,12 @@ export interface SwarmSimOptions {
    * as on a real network.
    */
   speedSpread?: number;
+  /**
+   * Churn: every `every` rounds the next honest node (round-robin) goes offline for `down` rounds, then
+   * comes back from the checkpoint it took when it left (a reboot). No node leaves in the last
+   * `down` + `every` rounds, so every node is back for the final evaluation.
+   */
+  churn?: { every: number; down: number };
   /** Node restarted from its checkpoint taken `ageRounds` earlier, at `round`. */
   restart?: { node: number; round: number; ageRounds: number };
   evalEvery: number;
@@ -179,6 +185,26 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     learners.push(late ? undefined : await make(i, opt.freshStart !== undefined));
     if (!late) net.join(ids[i]);
   }
+  const churn = async (c: { every: number; down: number }, round: number, now: number) => {
+    for (const [i, o] of offline) {
+      if (round !== o.back) continue;
+      const back = await make(i, false);
+      back.restore(o.checkpoint, now);
+      learners[i] = back;
+      net.join(ids[i]);
+      offline.delete(i);
+    }
+    if (round % c.every !== 0 || round + c.down + c.every > opt.rounds) return;
+    for (let tries = 0; tries < n; tries++) {
+      const i = churned++ % n;
+      const l = learners[i];
+      if (!l || byz.has(i) || offline.has(i) || l.joining) continue;
+      offline.set(i, { back: round + c.down, checkpoint: l.checkpoint() });
+      learners[i] = undefined;
+      net.leave(ids[i]);
+      return;
+    }
+  };
   const rows: EvalRow[] = [];
   const roundMs = 1000;
   const lastAcc = new Array(n).fill(0);
@@ -186,6 +212,8 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   let restartInfo: SwarmSimResult["restart"];
   let lossAtCheckpoint = NaN;
   const everIgnored = Array.from({ length: n }, () => new Set<number>());
+  const offline = new Map<number, { back: number; checkpoint: Uint8Array }>();
+  let churned = 0;
   for (let round = 1; round <= opt.rounds; round++) {
     const now = round * roundMs;
     for (let i = 0; i < n; i++) {
@@ -193,6 +221,9 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
         learners[i] = await make(i, true);
         net.join(ids[i]);
       }
+    }
+    if (opt.churn) {
+      await churn(opt.churn, round, now);
     }
     if (opt.restart) {
       if (round === opt.restart.round - opt.restart.ageRounds) {
