@@ -38,7 +38,7 @@ export interface PeerCopy {
   requestedAt: number;
   /** Last measured rise of our validation loss caused by this peer's model (null = not measured). */
   harm: number | null;
-  /** Failed the last validation check: merged with the tighter `suspectClip` radius until it passes. */
+  /** Failed the last validation check: merged with the `suspectClip` radius until it passes. */
   suspect: boolean;
 }
 

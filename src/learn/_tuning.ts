@@ -81,7 +81,9 @@ export interface LearnerTuning {
   harmMin: number;
   /**
    * Clip radius of a suspect peer's copy in the centre, as a multiple of the median distance (instead
-   * of `clipFactor`): its influence is bounded, it is not excluded.
+   * of `clipFactor`): its influence is bounded, it is not excluded. The default (= `clipFactor`) only
+   * reports: under label skew honest peers fail the check, and even a tighter clip of them (0.5) cost
+   * up to 0.7 pp (docs/learning.md). Lower it only where the boards' data are alike.
    */
   suspectClip: number;
   /**
@@ -126,7 +128,7 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   validationRows: 256,
   harmFactor: 4,
   harmMin: 0.02,
-  suspectClip: 0.5,
+  suspectClip: 3,
   updateClip: 3,
   rowOutlier: 10,
 };

@@ -3,8 +3,8 @@
  * loss(P̂_j) − loss(m), our validation loss with its copy instead of the swarm model. Under label skew
  * every honest peer "hurts" (its classes are not ours), so a peer is suspect only when its harm exceeds
  * both `harmMin` and `harmFactor` × the lower median harm of all peers. Suspicion cannot tell "different
- * data" from "malicious" (measured: honest peers flagged under 2 classes per node), so it only bounds the
- * peer's influence — its copy is merged with the tighter `suspectClip` radius — and never excludes it.
+ * data" from "malicious" (measured: honest peers flagged under 2 classes per node), so it never excludes a
+ * peer: a suspect is reported and merged with the `suspectClip` radius (by default everyone's).
  *
  * @module
  */

@@ -57,11 +57,13 @@
  *      is slowed to the swarm's pace, and the centered clipping of the merge holds what remains.
  *    - validation: every `validateEvery` rounds each in-sync peer's copy is evaluated on our local
  *      held-out rows (`validation`); a peer whose model's loss exceeds the swarm model's by more than
- *      `harmMin` and more than `harmFactor` × the lower median of the peers' is SUSPECT: merged with the
- *      tighter clip radius `suspectClip` (instead of `clipFactor`) until it passes. Under label skew
- *      an honest peer's model IS worse on our digits, so this check cannot tell "different data" from
- *      "malicious": it bounds influence, it never excludes (it used to, and ignoring the only holder
- *      of two digits cost them for good: seed 3 fell from 94% to 88.7%).
+ *      `harmMin` and more than `harmFactor` × the lower median of the peers' is SUSPECT: reported
+ *      (`stats().peers[].suspect`, `harm`) and merged with the clip radius `suspectClip` (default: the
+ *      same as everyone's) until it passes. Under label skew an honest peer's model IS worse on our
+ *      digits, so this check cannot tell "different data" from "malicious": it never excludes (it used
+ *      to, and ignoring the only holder of two digits cost them for good: seed 3 fell from 94% to
+ *      88.7%), and by default it does not even clip tighter (0.5 × the radius for suspects cost seed 3
+ *      0.65 pp). A labelflip attacker is held by the centered clipping of the merge like anyone else.
  *    - the local training guard (`_local_guard.ts`): our own rows cannot make our messages jump. Rows
  *      with a non-finite value or an L2 norm beyond `rowOutlier` × the recent rows' median are skipped,
  *      a non-finite round is dropped, and a round's update larger

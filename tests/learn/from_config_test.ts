@@ -15,6 +15,9 @@ Deno.test("tuningFromConfig() maps learning.* keys onto the learner, with measur
     averaging: 0.99,
     pull: 0.02,
     validateEvery: 10,
+    suspectClip: 3,
+    updateClip: 3,
+    rowOutlier: 10,
   });
   assert.deepEqual(modelOptionsFromConfig(loadConfig().learning), {
     optimizer: "sgd",
@@ -35,9 +38,22 @@ Deno.test("tuningFromConfig() maps learning.* keys onto the learner, with measur
     averaging: 0.99,
     pull: 0.02,
     validateEvery: 10,
+    suspectClip: 3,
+    updateClip: 3,
+    rowOutlier: 10,
   });
   assert.equal(modelOptionsFromConfig(learning).optimizer, "adam");
-  for (const bad of ["optimizer: rmsprop", "momentum: 1", "rateFinal: 0", "rateSchedule: linear"]) {
+  for (
+    const bad of [
+      "optimizer: rmsprop",
+      "momentum: 1",
+      "rateFinal: 0",
+      "rateSchedule: linear",
+      "suspectClip: -1",
+      "updateClip: 1001",
+      "rowOutlier: -0.5",
+    ]
+  ) {
     assert.throws(
       () => loadConfig({ file: "agent.yaml", text: `learning:\n  ${bad}\n` }),
       (e: unknown) => e instanceof UsageError && e.message.includes(`learning.${bad.split(":")[0]}`),

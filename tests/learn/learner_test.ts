@@ -307,7 +307,12 @@ Deno.test("a peer whose model does badly on our validation rows is merged with a
       return Promise.resolve({ accuracy: 0, loss: s / P });
     }
   }
-  const a = learner(0, new ValidatedModel(30), { encoding: ValueEncoding.F32, validateEvery: 5, pull: 0 });
+  const a = learner(0, new ValidatedModel(30), {
+    encoding: ValueEncoding.F32,
+    validateEvery: 5,
+    pull: 0,
+    suspectClip: 0.5,
+  });
   a.setValidation(oneRow);
   const models = [31, 32, 33].map((seed) => new DriftModel(P, seed));
   const peers = models.map((m, i) => learner(i + 1, m, { encoding: ValueEncoding.F32, pull: 0 }));
