@@ -64,7 +64,7 @@
  *      to, and ignoring the only holder of two digits cost them for good: seed 3 fell from 94% to
  *      88.7%), and by default it does not even clip tighter (0.5 × the radius for suspects cost seed 3
  *      0.65 pp). A labelflip attacker is held by the centered clipping of the merge like anyone else.
- *    - the local training guard (`_local_guard.ts`): our own rows cannot make our messages jump. Rows
+ *    - the local training guard (`_local_training.ts`): our own rows cannot make our messages jump. Rows
  *      with a non-finite value or an L2 norm beyond `rowOutlier` × the recent rows' median are skipped,
  *      a non-finite round is dropped, and a round's update larger
  *      than `updateClip` × the median of the recent rounds' is scaled down to it (a row of raw 0–255
@@ -102,7 +102,8 @@
  *
  * Measurements, the variants that did not help and the defences' trade-offs: docs/learning.md.
  * Files: `_tuning.ts` (tunables, schedule), `_publish.ts` (contribution, residual, Delta/Chunk),
- * `_peers.ts` (copies, applying values), `_change_guard.ts`, `_validation.ts`, `_local_guard.ts`,
+ * `_peers.ts` (copies, applying values), `_change_guard.ts`, `_validation.ts`, `_local_training.ts`
+ * (batches, local guard),
  * `_state.ts` (checkpoint bytes); this file coordinates them.
  *
  * @module
@@ -121,7 +122,7 @@ import {
 } from "./codec.ts";
 import { aggregate, centeredClip } from "./robust.ts";
 import { ChangeGuard, changeSize } from "./_change_guard.ts";
-import { LocalGuard } from "./_local_guard.ts";
+import { LocalTrainer } from "./_local_training.ts";
 import { applyValues, badValue, inSync, newCopy, type PeerCopy, peerStatus, penalise } from "./_peers.ts";
 import { Publication, type PublishContext } from "./_publish.ts";
 import { decodeState, encodeState } from "./_state.ts";
@@ -195,9 +196,7 @@ export class SwarmLearner {
   #requestAll = false;
   #peers = new Map<string, PeerCopy>();
   #changes = new ChangeGuard();
-  #local = new LocalGuard();
-  #order: Uint32Array = new Uint32Array(0);
-  #orderPos = 0;
+  #trainer: LocalTrainer;
   #stats = {
     rounds: 0,
     steps: 0,
@@ -222,6 +221,7 @@ export class SwarmLearner {
     this.#validation = options.validation;
     this.#features = options.features;
     this.#rng = options.rng;
+    this.#trainer = new LocalTrainer(options.rng);
     this.#selfKey = options.selfKey.slice();
     this.#selfFp = options.selfKey.slice(0, FINGERPRINT_SIZE);
     this.#deflate = options.deflate;
@@ -237,7 +237,7 @@ export class SwarmLearner {
   /** Replaces the local training data (e.g. after samples were appended). */
   setData(data: Samples): void {
     this.#data = data;
-    this.#orderPos = this.#order.length;
+    this.#trainer.reshuffle();
   }
 
   /** Replaces the local held-out rows used to check what each peer does to our model. */
@@ -276,32 +276,11 @@ export class SwarmLearner {
     if (live) this.#x = this.#currentCentre();
     const every = this.tuning.validateEvery;
     if (every > 0 && this.#stats.rounds % every === 0 && live) await this.#validatePeers();
-    const n = this.#data.count;
-    if (n === 0 || steps <= 0) return NaN;
-    const b = Math.min(this.tuning.batchSize, n);
-    const f = this.#features;
-    const bx = new Float32Array(b * f);
-    const by = new Uint8Array(b);
-    let sum = 0;
     const start = this.#x;
-    this.model.setWeights(start);
-    this.#local.prime(this.#data.x, n, f);
-    for (let s = 0; s < steps; s++) {
-      let rows = 0;
-      for (let tries = 0; rows < b && tries < 4 * n; tries++) {
-        const r = this.#nextRow();
-        if (!this.#local.rowUsable(this.#data.x, r, f, this.tuning.rowOutlier)) continue;
-        bx.set(this.#data.x.subarray(r * f, (r + 1) * f), rows * f);
-        by[rows++] = this.#data.y[r];
-      }
-      if (rows === 0) break;
-      sum += await this.model.trainBatch(bx.subarray(0, rows * f), by.subarray(0, rows), rows);
-      this.#stats.steps++;
-    }
-    const w = this.model.getWeights();
-    const delta = new Float32Array(this.paramCount);
-    for (let i = 0; i < delta.length; i++) delta[i] = w[i] - start[i];
-    this.#local.guard(delta, this.tuning.updateClip);
+    const round = await this.#trainer.run(this.model, this.#data, this.#features, start, steps, this.tuning);
+    if (!round) return NaN;
+    this.#stats.steps += round.steps;
+    const delta = round.delta;
     const r = this.#out.resid;
     const mu = this.tuning.momentum;
     if (mu > 0) {
@@ -319,8 +298,8 @@ export class SwarmLearner {
       const p = this.#out.pub;
       for (let i = 0; i < r.length; i++) r[i] -= pull * (p[i] - start[i]);
     }
-    this.#stats.lastLoss = sum / steps;
-    return this.#stats.lastLoss;
+    this.#stats.lastLoss = round.loss;
+    return round.loss;
   }
 
   /** The validation check (point 5) of every in-sync peer: suspects are merged with a tighter clip. */
@@ -346,21 +325,6 @@ export class SwarmLearner {
       p.suspect = suspect;
       if (suspect) this.#count(p, "validation");
     });
-  }
-
-  #nextRow(): number {
-    const n = this.#data.count;
-    if (this.#order.length !== n || this.#orderPos >= n) {
-      if (this.#order.length !== n) this.#order = Uint32Array.from({ length: n }, (_, i) => i);
-      for (let i = n - 1; i > 0; i--) {
-        const j = this.#rng.nextU32() % (i + 1);
-        const t = this.#order[i];
-        this.#order[i] = this.#order[j];
-        this.#order[j] = t;
-      }
-      this.#orderPos = 0;
-    }
-    return this.#order[this.#orderPos++];
   }
 
   // ------------------------------------------------------------ mixing
@@ -631,7 +595,7 @@ export class SwarmLearner {
   stats(now: number): LearnerStats {
     let sq = 0;
     for (const v of this.#out.resid) sq += v * v;
-    const { skippedRows, clippedRounds, droppedRounds } = this.#local;
+    const { skippedRows, clippedRounds, droppedRounds } = this.#trainer.guard;
     return {
       ...this.#stats,
       rejected: { ...this.#stats.rejected },

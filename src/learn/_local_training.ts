@@ -1,5 +1,6 @@
 /**
- * The local training guard: what a node's own bad rows can do to its contribution. Rows with a
+ * Local training on private data: batches drawn from a reshuffled order of the rows, `steps` optimizer
+ * steps from the swarm model, and the guard on what a node's own bad rows can do to its contribution. Rows with a
  * non-finite value, or whose L2 norm is more than `rowOutlier` × the median of the recent rows' (raw
  * 0–255 pixels among 0–1 ones, a row of 1e30), are skipped when batches are drawn; a round whose update Δ = w' − m is non-finite
  * is dropped; a round whose update is larger (L2) than `updateClip` × the median of the recent rounds'
@@ -11,6 +12,9 @@
  *
  * @module
  */
+
+import type { Random } from "../time.ts";
+import type { LearnerModel, Samples } from "./_types.ts";
 
 const HISTORY = 32;
 const WARMUP = 8;
@@ -94,5 +98,84 @@ export class LocalGuard {
     for (let i = 0; i < delta.length; i++) delta[i] *= k;
     this.clippedRounds++;
     return "clipped";
+  }
+}
+
+/** One round of local training: the guarded update Δ = w' − start and the mean loss. */
+export interface LocalRound {
+  delta: Float32Array;
+  loss: number;
+  steps: number;
+}
+
+/** Draws batches in a reshuffled order of the rows and runs the optimizer steps of one round. */
+export class LocalTrainer {
+  readonly guard = new LocalGuard();
+  #order: Uint32Array = new Uint32Array(0);
+  #pos = 0;
+  #rng: Random;
+
+  constructor(rng: Random) {
+    this.#rng = rng;
+  }
+
+  /** Starts a new pass over the rows (e.g. after rows were appended). */
+  reshuffle(): void {
+    this.#pos = this.#order.length;
+  }
+
+  /**
+   * Runs `steps` optimizer steps of `batchSize` usable rows from `start` and returns the guarded update
+   * (undefined without rows).
+   */
+  async run(
+    model: LearnerModel,
+    data: Samples,
+    features: number,
+    start: Float32Array,
+    steps: number,
+    opts: { batchSize: number; rowOutlier: number; updateClip: number },
+  ): Promise<LocalRound | undefined> {
+    const n = data.count;
+    if (n === 0 || steps <= 0) return undefined;
+    const b = Math.min(opts.batchSize, n);
+    const f = features;
+    const bx = new Float32Array(b * f);
+    const by = new Uint8Array(b);
+    let sum = 0;
+    let done = 0;
+    model.setWeights(start);
+    this.guard.prime(data.x, n, f);
+    for (let s = 0; s < steps; s++) {
+      let rows = 0;
+      for (let tries = 0; rows < b && tries < 4 * n; tries++) {
+        const r = this.#nextRow(n);
+        if (!this.guard.rowUsable(data.x, r, f, opts.rowOutlier)) continue;
+        bx.set(data.x.subarray(r * f, (r + 1) * f), rows * f);
+        by[rows++] = data.y[r];
+      }
+      if (rows === 0) break;
+      sum += await model.trainBatch(bx.subarray(0, rows * f), by.subarray(0, rows), rows);
+      done++;
+    }
+    const w = model.getWeights();
+    const delta = new Float32Array(start.length);
+    for (let i = 0; i < delta.length; i++) delta[i] = w[i] - start[i];
+    this.guard.guard(delta, opts.updateClip);
+    return { delta, loss: done > 0 ? sum / done : NaN, steps: done };
+  }
+
+  #nextRow(n: number): number {
+    if (this.#order.length !== n || this.#pos >= n) {
+      if (this.#order.length !== n) this.#order = Uint32Array.from({ length: n }, (_, i) => i);
+      for (let i = n - 1; i > 0; i--) {
+        const j = this.#rng.nextU32() % (i + 1);
+        const t = this.#order[i];
+        this.#order[i] = this.#order[j];
+        this.#order[j] = t;
+      }
+      this.#pos = 0;
+    }
+    return this.#order[this.#pos++];
   }
 }
