@@ -215,6 +215,34 @@ Deno.test("a peer whose updates keep being rejected is ignored, reported, and re
   assert.equal(a.mix(14), 1);
 });
 
+Deno.test("a peer whose changes suddenly grow is slowed to the bounded rate, never ignored", async () => {
+  const P = 2000;
+  const a = learner(0, new DriftModel(P, 50), { encoding: ValueEncoding.F32 });
+  const bModel = new DriftModel(P, 51);
+  // b's own update clip would hold the jump at 3× (see the local training guard): off, as for a peer
+  // that does not clip (or an attacker).
+  const b = learner(1, bModel, { encoding: ValueEncoding.F32, updateClip: 0 });
+  const peer = () => a.stats(0).peers[0];
+  const outcomes: ReturnType<typeof deliver> = [];
+  for (let r = 0; r < 60; r++) {
+    // From round 40 b's steps are 30× larger (another learning-rate phase, a bad local row, an attacker).
+    bModel.scale = r < 40 ? 1 : 30;
+    await a.train(1);
+    a.outgoing(r, 1104);
+    await b.train(1);
+    const msgs = b.outgoing(r, 1104);
+    const got = deliver(a, 1, msgs, r);
+    if (r >= 40) outcomes.push(...got);
+  }
+  const limited = outcomes.filter((o) => o.accepted && o.limited);
+  assert.ok(limited.length > 0, "the large changes were rate-limited");
+  assert.ok(outcomes.every((o) => o.accepted), "and still applied");
+  assert.ok((peer().rejected["norm-bound"] ?? 0) > 0, "counted under norm-bound");
+  assert.equal(peer().ignored, false, "never ignored");
+  assert.ok(maxAbsDiff(a.peerCopy(key(1))!, b.publicCopy()) > 0, "the copy lags the sender while slowed");
+  assert.equal(a.mix(60), 1, "still merged");
+});
+
 Deno.test("a peer first heard late, or heard again after lost messages, is not rejected (change per round)", async () => {
   // On the real network the agents that started first were rejected for good by the others: their
   // first message carried many rounds of progress against a copy still at the shared init, each
