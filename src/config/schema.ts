@@ -203,7 +203,7 @@ export const KEYS: readonly KeySpec[] = [
   {
     path: "learning.validateEvery",
     type: { kind: "int", min: 0, max: 100000 },
-    default: 10,
+    default: 50,
     doc:
       "Rounds between checks of each peer's model on the local held-out samples; a peer much worse than the others is reported (agent status) and merged with learning.suspectClip, never left out (0 = off).",
   },

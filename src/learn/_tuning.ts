@@ -124,7 +124,7 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   momentum: 0,
   averaging: 0.99,
   pull: 0.02,
-  validateEvery: 10,
+  validateEvery: 50,
   validationRows: 256,
   harmFactor: 4,
   harmMin: 0.02,
