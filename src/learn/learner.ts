@@ -40,8 +40,8 @@
  *    `peerTimeoutMs`, in sync); the centre is recomputed whenever a copy or P_i changed. R is centered
  *    clipping by default (Karimireddy et al. 2021: start at the coordinate-wise median, move towards
  *    every copy by at most `clipFactor` × the median distance), or trimmed mean, median or plain mean.
- *    Clipping bounds what a peer whose pseudo-model drifts away can do; the message checks (5.) stop the
- *    fast attacks. `clipFactor` is 3: at 1 (or with trimmed mean / median) an honest node whose data
+ *    Clipping bounds what a peer whose pseudo-model drifts away can do; the message checks (5.) exclude
+ *    senders of impossible values and slow down fast movers. `clipFactor` is 3: at 1 (or with trimmed mean / median) an honest node whose data
  *    differs (label skew) is clipped, its contribution is under-weighted, so its gradient never shrinks
  *    and C_i grows without bound (integrator wind-up) — measured: collapse after ≈ 300 rounds.
  * 5. Checks, which exclude a peer only on evidence no honest learner produces, and otherwise bound
