@@ -49,6 +49,9 @@ export interface Config {
     averaging: number;
     pull: number;
     validateEvery: number;
+    suspectClip: number;
+    updateClip: number;
+    rowOutlier: number;
     batchSize: number;
     localSteps: number;
     roundMs: number;

@@ -83,3 +83,16 @@ Deno.test("sim_swarm parseSimArgs() takes --dataset with a model made for it, an
   );
   assert.throws(() => parseSimArgs(["--dataset", "fog", "--model", "weather-mlp"]), /Unknown dataset "fog"/);
 });
+
+Deno.test("sim_swarm --churn EVERY:DOWN is parsed, and bad values get a hint", () => {
+  const a = parseSimArgs(["--churn", "100:50"]);
+  assert.ok(a !== "help");
+  assert.deepEqual(a.churn, { every: 100, down: 50 });
+  for (const bad of ["100", "0:5", "5:0", "a:b", "-1:5"]) {
+    assert.throws(
+      () => parseSimArgs(["--churn", bad]),
+      (e: unknown) => e instanceof UsageError && e.message.includes("--churn") && (e.hint ?? "").length > 0,
+      bad,
+    );
+  }
+});
