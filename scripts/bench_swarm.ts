@@ -3,7 +3,7 @@
  * in its own network namespace on a Linux bridge, gossiping by subnet broadcast; every node holds 2
  * MNIST classes; nftables drops 10% of incoming gossip datagrams in every namespace. Two runs: all
  * honest, then with one Byzantine agent (AGENT_DEV_ATTACK, a development-only switch). The simulation
- * (scripts/sim_swarm.ts) runs with the same settings in the same invocation for comparison.
+ * (scripts/sim.ts) runs with the same settings in the same invocation for comparison.
  *
  * Reports per-node accuracy over time (on a shared test set), bytes and datagrams per node, the
  * largest datagram, datagrams above 1,232 B counted on the wire by nftables, and steady RSS per agent.
@@ -20,13 +20,13 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ATTACKS } from "../src/learn/swarm_sim.ts";
+import { ATTACKS } from "../src/sim/mod.ts";
 import { STATUS_FORMAT, type StatusReport } from "../src/service/status.ts";
 import { readCheckedJson } from "../src/state/mod.ts";
 import { AgentProcess } from "./lib/cluster.ts";
 import { createNetwork, type Network } from "./lib/netns.ts";
 import { prepareSwarm } from "./lib/swarm.ts";
-import { loadMnist, subset } from "../src/learn/mnist.ts";
+import { loadMnist, subset } from "../src/sim/mnist.ts";
 import { createModel, initBackend, loadCheckpoint, type TrainableModel } from "../src/model/mod.ts";
 import { stateLayout } from "../src/state/mod.ts";
 
@@ -296,7 +296,7 @@ async function runSwarm(
 }
 
 async function runSim(o: Options, rounds: number, byzantine: boolean): Promise<unknown> {
-  const sim = fileURLToPath(new URL("./sim_swarm.ts", import.meta.url));
+  const sim = fileURLToPath(new URL("./sim.ts", import.meta.url));
   const args = [
     "run",
     "--quiet",

@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { loadMnist, subset } from "../../src/learn/mnist.ts";
+import { loadMnist, subset } from "../../src/sim/mnist.ts";
 import { parseSplit, splitIndices } from "../../src/learn/split.ts";
 import { writeFileAtomic } from "../../src/state/mod.ts";
 import { agentOk } from "./cluster.ts";

@@ -1,25 +1,15 @@
 /**
- * Swarm learning simulation: N nodes in one process over the in-memory network, each with its own
- * MNIST shard, optional Byzantine nodes and a late joiner, plus a centralized baseline of the same model
- * on the union of the shards. Prints per-node accuracy over rounds and traffic, writes a CSV and an SVG
- * plot (accuracy vs bytes sent) into --out.
- *
- *   deno task sim --nodes 5 --split classes:2 --loss 10 --max-datagram 1232 --rounds 300
+ * Command line of `deno task sim` (`scripts/sim.ts`): the options, their defaults and checks.
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { UsageError } from "../src/errors.ts";
-import { loadMnist, MNIST_PIXELS, subset } from "../src/learn/mnist.ts";
-import { parseSplit, splitIndices } from "../src/learn/split.ts";
-import { type Attack, ATTACKS, runSwarmSim, type SwarmSimResult } from "../src/learn/swarm_sim.ts";
-import { TinyMlp } from "../src/learn/tiny_mlp.ts";
-import { ValueEncoding } from "../src/learn/codec.ts";
-import { DEFAULT_LEARNER_OPTIONS, type LearnerModel } from "../src/learn/learner.ts";
-import type { RobustRule } from "../src/learn/robust.ts";
-import { deflateBody } from "../src/wire/mod.ts";
+import { UsageError } from "../../src/errors.ts";
+import { parseSplit } from "../../src/learn/split.ts";
+import { DEFAULT_LEARNER_OPTIONS, type RobustRule, ValueEncoding } from "../../src/learn/mod.ts";
+import { type Attack, ATTACKS, parseSeeds, type Poison, POISONS } from "../../src/sim/mod.ts";
 
-const USAGE = `Usage: deno task sim [options]
+export const USAGE = `Usage: deno task sim [options]
 
 Options:
   --model NAME           mnist-mlp | mnist-vit (model runtime, tfjs wasm) |
@@ -31,7 +21,16 @@ Options:
   --max-datagram BYTES   largest signed datagram, 512..4096                  [1232]
   --rounds N             rounds (each: local steps, mix, publish)             [300]
   --local-steps N        local optimizer steps per round                        [1]
-  --byzantine N:ATTACK   N attacking nodes; ATTACK = signflip|huge|nan|replay|labelflip
+  --byzantine N:ATTACK   nodes 0..N−1 attack; ATTACK = signflip | huge | nan | replay |
+                         labelflip | alie | ipm | adaptive | backdoor (see src/sim/attacks.ts)
+  --poison KIND          bad rows in the last node's own data (it stays honest):
+                         scale (one row of raw 0–255 pixels) | mislabel (1,000 rows
+                         with wrong labels) | huge (one row of 1e30)
+  --churn                nodes leave and rejoin: the last ⌈N/10⌉ join late (at 10–30% of
+                         the run, catching up from snapshots); ⌈N/5⌉ others (never an
+                         attacker) go offline once at 20–60% of the run for 5–10% of it
+                         and come back restarted from the checkpoint taken when they
+                         left; all are back by 70%. Drawn from the seed
   --late-join            the last node joins after half the run
   --fresh-start STAGGER  start like agents without a checkpoint: every node joining,
                          node i at round 1 + i × STAGGER (0 = all at once)
@@ -47,6 +46,12 @@ Options:
   --schedule NAME        step | cosine                                         [step]
   --eval-every N         rounds between evaluations                            [25]
   --seed N               seed of split, init and network                        [1]
+  --seeds A..B | N       run every seed A..B (or 1..N), --parallel at a time, and report
+                         the worst honest node over all seeds, the median and spread of
+                         the per-seed minima, MB/node, and the false positives (honest
+                         peers ignored by anyone at any time while online)
+  --parallel N           seed runs at once (subprocesses), 1..16                 [2]
+  --target PERCENT       accuracy every honest node must hold ("reached at")   [93.5]
   --evaluate WHICH       local (the node's model) | consensus (robust centre) [consensus]
   --tune NAME=VALUE      override a learner tunable (repeatable), e.g. refreshFraction=0.2
   --out DIR              where the CSV and SVG go                          [.bench]
@@ -88,6 +93,12 @@ export interface SimArgs {
   rounds: number;
   localSteps: number;
   byzantine?: { count: number; attack: Attack };
+  poison?: Poison;
+  churn: boolean;
+  /** Several seeds (subprocess runs) instead of `seed`. */
+  seeds?: number[];
+  parallel: number;
+  target: number;
   lateJoin: boolean;
   freshStart: number | undefined;
   speedSpread: number;
@@ -129,6 +140,11 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
         rounds: { type: "string" },
         "local-steps": { type: "string" },
         byzantine: { type: "string" },
+        poison: { type: "string" },
+        churn: { type: "boolean" },
+        seeds: { type: "string" },
+        parallel: { type: "string" },
+        target: { type: "string" },
         "late-join": { type: "boolean" },
         "fresh-start": { type: "string" },
         async: { type: "string" },
@@ -176,6 +192,10 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
       );
     }
     byzantine = { count, attack: m[2] as Attack };
+  }
+  const poison = v.poison as Poison | undefined;
+  if (poison !== undefined && !POISONS.includes(poison)) {
+    throw new UsageError(`Unknown --poison ${JSON.stringify(v.poison)}`, `Use one of ${POISONS.join(", ")}`);
   }
   const rule = (v.rule ?? "clip") as RobustRule;
   if (!["trimmed-mean", "median", "clip", "mean"].includes(rule)) {
@@ -245,6 +265,11 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
     rounds,
     localSteps: intArg("local-steps", v["local-steps"], 1, 1, 10000),
     byzantine,
+    poison,
+    churn: v.churn ?? false,
+    seeds: v.seeds === undefined ? undefined : parseSeeds(v.seeds),
+    parallel: intArg("parallel", v.parallel, 2, 1, 16),
+    target: numArg("target", v.target, 93.5, 0, 100) / 100,
     lateJoin: v["late-join"] ?? false,
     freshStart: v["fresh-start"] === undefined
       ? undefined
@@ -262,210 +287,3 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
     json: v.json ?? false,
   };
 }
-
-/** Builds the model factory for `name`. */
-function modelFactory(args: SimArgs): (node: number) => Promise<LearnerModel> | LearnerModel {
-  const name = args.model;
-  if (name === "mlp") {
-    return () =>
-      new TinyMlp({
-        inputs: MNIST_PIXELS,
-        hidden: 32,
-        classes: 10,
-        seed: 1,
-        optimizer: args.optimizer,
-        learningRate: args.lr,
-        momentum: args.momentum,
-      });
-  }
-  return async () => {
-    const { createModel, initBackend, currentBackend } = await import("../src/model/mod.ts");
-    if (!currentBackend()) await initBackend("wasm");
-    return await createModel(name, {
-      learningRate: args.lr,
-      optimizer: args.optimizer,
-      momentum: args.momentum,
-    });
-  };
-}
-
-/** Runs one simulation from parsed args. */
-export async function simulate(args: SimArgs, log: (line: string) => void): Promise<SwarmSimResult> {
-  const { train, test } = await loadMnist(args.seed);
-  const shards = splitIndices(train.y, args.nodes, parseSplit(args.split), args.seed).map((ix) =>
-    subset(train, ix)
-  );
-  const byzantine = args.byzantine
-    ? Array.from({ length: args.byzantine.count }, (_, i) => ({ node: i, attack: args.byzantine!.attack }))
-    : [];
-  return await runSwarmSim({
-    createModel: modelFactory(args),
-    shards,
-    features: MNIST_PIXELS,
-    test,
-    rounds: args.rounds,
-    localSteps: args.localSteps,
-    loss: args.loss,
-    duplicate: args.duplicate,
-    maxDatagram: args.maxDatagram,
-    deflate: deflateBody,
-    byzantine,
-    lateJoin: args.lateJoin ? { node: args.nodes - 1, round: Math.floor(args.rounds / 2) } : undefined,
-    freshStart: args.freshStart === undefined ? undefined : { stagger: args.freshStart },
-    speedSpread: args.speedSpread,
-    evalEvery: args.evalEvery,
-    seed: args.seed,
-    sign: args.sign,
-    centralized: args.centralized,
-    evaluate: args.evaluate,
-    tuning: {
-      rule: args.rule,
-      encoding: args.encoding,
-      messagesPerRound: args.messages,
-      learningRate: args.lr,
-      rateFinal: args.rateFinal,
-      rateDecayRounds: args.decayAt,
-      rateSchedule: args.schedule,
-      ...args.tune,
-    },
-    onEval: (r) =>
-      log(
-        `round ${String(r.round).padStart(4)} ${r.node.padEnd(11)} acc ${(r.accuracy * 100).toFixed(2)}%` +
-          (r.node === "centralized"
-            ? ""
-            : `  sent ${(r.bytesSent / 1e3).toFixed(1)} kB in ${r.datagramsSent} datagrams`),
-      ),
-  });
-}
-
-/** CSV of the evaluation rows. */
-export function toCsv(result: SwarmSimResult): string {
-  return "round,node,accuracy,loss,bytes_sent,datagrams_sent\n" +
-    result.rows.map((r) => `${r.round},${r.node},${r.accuracy},${r.loss},${r.bytesSent},${r.datagramsSent}`)
-      .join("\n") +
-    "\n";
-}
-
-/** An SVG line plot of accuracy vs bytes sent per node, with the centralized accuracy as a dashed line. */
-export function toSvg(result: SwarmSimResult, title: string): string {
-  const W = 720, H = 440, L = 60, R = 150, T = 40, B = 50;
-  const nodes = [...new Set(result.rows.filter((r) => r.node !== "centralized").map((r) => r.node))];
-  const maxBytes = Math.max(1, ...result.rows.map((r) => r.bytesSent));
-  const accs = result.rows.map((r) => r.accuracy);
-  const minAcc = Math.max(0, Math.floor(Math.min(...accs, result.centralized ?? 1) * 10) / 10 - 0.05);
-  const sx = (b: number) => L + (b / maxBytes) * (W - L - R);
-  const sy = (a: number) => T + (1 - (a - minAcc) / (1 - minAcc)) * (H - T - B);
-  const colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
-  const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
-  const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${esc(title)}</text>`,
-    `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="black"/>`,
-    `<line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="black"/>`,
-    `<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">bytes sent per node (kB)</text>`,
-    `<text x="16" y="${(T + H - B) / 2}" transform="rotate(-90 16 ${
-      (T + H - B) / 2
-    })" text-anchor="middle">test accuracy</text>`,
-  ];
-  for (let i = 0; i <= 5; i++) {
-    const b = (maxBytes * i) / 5;
-    const a = minAcc + ((1 - minAcc) * i) / 5;
-    parts.push(
-      `<text x="${sx(b)}" y="${H - B + 16}" text-anchor="middle">${(b / 1e3).toFixed(0)}</text>`,
-      `<text x="${L - 6}" y="${sy(a) + 4}" text-anchor="end">${(a * 100).toFixed(0)}%</text>`,
-      `<line x1="${L}" y1="${sy(a)}" x2="${W - R}" y2="${sy(a)}" stroke="#eee"/>`,
-    );
-  }
-  if (result.centralized !== undefined) {
-    const y = sy(result.centralized);
-    parts.push(
-      `<line x1="${L}" y1="${y}" x2="${W - R}" y2="${y}" stroke="black" stroke-dasharray="5,4"/>`,
-      `<text x="${W - R + 6}" y="${y + 4}">centralized ${(result.centralized * 100).toFixed(1)}%</text>`,
-    );
-  }
-  nodes.forEach((node, k) => {
-    const pts = result.rows.filter((r) => r.node === node).map((r) =>
-      `${sx(r.bytesSent).toFixed(1)},${sy(r.accuracy).toFixed(1)}`
-    );
-    const info = result.nodes.find((n) => n.id === node);
-    const label = node + (info?.byzantine ? ` (${info.byzantine})` : "");
-    parts.push(
-      `<polyline fill="none" stroke="${colors[k % colors.length]}" stroke-width="1.5" points="${
-        pts.join(" ")
-      }"/>`,
-      `<text x="${W - R + 6}" y="${T + 16 * (k + 2)}" fill="${colors[k % colors.length]}">${
-        esc(label)
-      }</text>`,
-    );
-  });
-  parts.push("</svg>");
-  return parts.join("\n") + "\n";
-}
-
-async function main(): Promise<number> {
-  let args;
-  try {
-    args = parseSimArgs(Deno.args);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`sim_swarm: error: ${e.message}`);
-      if (e.hint) console.error(`  hint: ${e.hint}`);
-      return 2;
-    }
-    throw e;
-  }
-  if (args === "help") {
-    console.log(USAGE);
-    return 0;
-  }
-  const log = args.json ? (l: string) => console.error(l) : (l: string) => console.log(l);
-  const started = performance.now();
-  const result = await simulate(args, log);
-  const name = args.name ??
-    `sim-${args.model}-n${args.nodes}-${args.split.replace(":", "")}-d${args.maxDatagram}` +
-      (args.byzantine ? `-byz${args.byzantine.attack}` : "") + (args.lateJoin ? "-late" : "") +
-      (args.freshStart !== undefined ? `-fresh${args.freshStart}` : "") +
-      (args.speedSpread ? `-async${args.speedSpread}` : "");
-  await Deno.mkdir(args.out, { recursive: true });
-  await Deno.writeTextFile(`${args.out}/${name}.csv`, toCsv(result));
-  await Deno.writeTextFile(`${args.out}/${name}.svg`, toSvg(result, name));
-  log(
-    `centralized baseline: ${
-      result.centralized === undefined ? "-" : (result.centralized * 100).toFixed(2) + "%"
-    }`,
-  );
-  for (const n of result.nodes) {
-    log(
-      `${n.id}${n.byzantine ? ` [${n.byzantine}]` : ""}: acc ${(n.accuracy * 100).toFixed(2)}%, ` +
-        `${(n.bytesSent / 1e6).toFixed(3)} MB in ${n.datagramsSent} datagrams, ignored by ${n.ignoredBy}` +
-        (n.caughtUpRound !== undefined ? `, caught up at round ${n.caughtUpRound}` : ""),
-    );
-  }
-  log(
-    `largest datagram ${result.largestDatagram} B (limit ${result.maxDatagram}); ` +
-      `${((performance.now() - started) / 1000).toFixed(1)} s; wrote ${args.out}/${name}.{csv,svg}`,
-  );
-  if (args.json) {
-    console.log(JSON.stringify({
-      centralized: result.centralized,
-      nodes: result.nodes.map((n) => ({
-        id: n.id,
-        accuracy: n.accuracy,
-        bytesSent: n.bytesSent,
-        datagramsSent: n.datagramsSent,
-        ...(n.byzantine ? { byzantine: n.byzantine, ignoredBy: n.ignoredBy } : {}),
-        ...(n.caughtUpRound !== undefined || (args.lateJoin && n.id === `n${args.nodes - 1}`)
-          ? { lateJoinRound: Math.floor(args.rounds / 2), caughtUpRound: n.caughtUpRound ?? null }
-          : {}),
-      })),
-      maxDatagram: result.largestDatagram,
-      rounds: result.rounds,
-      csv: `${args.out}/${name}.csv`,
-      svg: `${args.out}/${name}.svg`,
-    }));
-  }
-  return 0;
-}
-
-if (import.meta.main) Deno.exit(await main());
