@@ -24,6 +24,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { UsageError } from "../src/errors.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ATTACKS, parseSeeds, type SeedSummary, summarizeSeeds } from "../src/sim/mod.ts";
@@ -429,7 +430,14 @@ function seedsReport(label: string, runs: RunResult[], minOf: (r: RunResult) => 
 }
 
 if (import.meta.main) {
-  const o = options();
+  let o: Options;
+  try {
+    o = options();
+  } catch (e) {
+    console.error(`bench:swarm: error: ${(e as Error).message}`);
+    if (e instanceof UsageError && e.hint) console.error(`  hint: ${e.hint}`);
+    Deno.exit(2);
+  }
   if (Deno.uid() !== 0) {
     console.error("bench:swarm: error: needs root (network namespaces, nftables)");
     Deno.exit(2);

@@ -15,6 +15,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import type { UsageError } from "../../src/errors.ts";
 import { ATTACKS, type SeedSummary, type SettingSummary, summarizeSeeds } from "../../src/sim/mod.ts";
 import { parseSeeds } from "../../src/sim/seeds.ts";
 import { pool, runSeed } from "../lib/seed_runs.ts";
@@ -119,10 +120,13 @@ interface Saved {
   seconds: number;
 }
 
-function usage(message: string): never {
+function usage(message: string, hint?: string): never {
   console.error(`bench:swarm-sim: error: ${message}`);
   console.error(
-    "  hint: run 'deno task bench:swarm-sim --list' for the settings; see the header of scripts/bench/swarm_sim.ts",
+    `  hint: ${
+      hint ??
+        "run 'deno task bench:swarm-sim --list' for the settings; see the header of scripts/bench/swarm_sim.ts"
+    }`,
   );
   Deno.exit(2);
 }
@@ -163,7 +167,7 @@ async function main(): Promise<void> {
   try {
     seeds = parseSeeds(values.seeds ?? "1..10");
   } catch (e) {
-    usage((e as Error).message);
+    usage((e as Error).message, (e as UsageError).hint);
   }
   const all = settings(rounds);
   if (values.list) {

@@ -45,6 +45,7 @@ function run(
     evalEvery: o.rounds,
     seed: o.seed,
     byzantine: o.attack ? [{ node: 0, attack: o.attack }] : [],
+    evaluate: "consensus",
     tuning: { learningRate: 0.5, rateFinal: 0.05, rateDecayRounds: Math.round(o.rounds * 0.55) },
   });
 }
