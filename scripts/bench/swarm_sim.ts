@@ -232,16 +232,29 @@ async function main(): Promise<void> {
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
+/**
+ * The largest drop of a seed's worst honest node against the clean setting's same seed (seeds without a
+ * clean run are compared with the clean setting's worst seed).
+ */
+export function pairedDrop(runs: SeedSummary[], clean: SeedSummary[]): number {
+  const worstClean = Math.min(...clean.map((c) => c.minHonest));
+  return Math.min(
+    ...runs.map((r) => r.minHonest - (clean.find((c) => c.seed === r.seed)?.minHonest ?? worstClean)),
+  );
+}
+
 /** The markdown report. */
 export function table(all: Setting[], results: Map<string, Saved>, rounds: number, command: string): string {
   const lines = [
     `\`${command}\` — ${rounds} rounds, 1,232-byte datagrams, MLP 784-32-10; per setting over its seeds:`,
-    "worst honest node, median of the per-seed minima (spread), the worst node's change against the clean",
-    `setting, MB sent per node, MB from which every honest node stayed ≥ ${TARGET * 100}% (worst seed),`,
+    "worst honest node, median of the per-seed minima (spread), the largest drop of a seed's worst node against",
+    `the clean setting's same seed, MB sent per node, MB from which every honest node stayed ≥ ${
+      TARGET * 100
+    }% (worst seed),`,
     "honest peers ignored by anyone at any time (false positives, total and seeds with any), backdoor success",
     "on honest nodes (worst), honest nodes still ignoring an attacker at the end (fewest over seeds and attackers).",
     "",
-    "| setting | what | model | seeds | worst node | median of minima (spread) | Δ worst vs clean | MB/node | all ≥ 93.5% from | false positives | backdoor | attacker ignored by |",
+    "| setting | what | model | seeds | worst node | median of minima (spread) | drop vs clean (same seed) | MB/node | all ≥ 93.5% from | false positives | backdoor | attacker ignored by |",
     "|---|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
   ];
   for (const s of all) {
@@ -251,8 +264,8 @@ export function table(all: Setting[], results: Map<string, Saved>, rounds: numbe
       continue;
     }
     const g = r.setting;
-    const clean = s.cleanOf ? results.get(s.cleanOf)?.setting : undefined;
-    const delta = clean ? `${((g.worst - clean.worst) * 100).toFixed(2)} pp` : "";
+    const clean = s.cleanOf ? results.get(s.cleanOf) : undefined;
+    const delta = clean ? `${(pairedDrop(r.runs, clean.runs) * 100).toFixed(2)} pp` : "";
     const ignored = r.runs.map((x) => x.attackerIgnoredBy).filter((x): x is number => x !== undefined);
     const seedText = g.seeds.length > 1
       ? `${g.seeds[0]}..${g.seeds[g.seeds.length - 1]}`
