@@ -9,7 +9,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { parseSimArgs, simulate } from "./sim_swarm.ts";
+import { parseSimArgs } from "./lib/sim_args.ts";
+import { simulate } from "./sim.ts";
 
 /** The configurations measured (the sim options besides --seed). */
 export const CONFIGS: { name: string; args: string[] }[] = [

@@ -13,7 +13,7 @@
 import { parseArgs } from "node:util";
 import { exampleDataset } from "../src/data/datasets.ts";
 import { sampleToJsonl } from "../src/learn/data.ts";
-import { loadMnist, MNIST_PIXELS } from "../src/learn/mnist.ts";
+import { loadMnist, MNIST_PIXELS } from "../src/sim/mnist.ts";
 import { loadSimData } from "./lib/sim_data.ts";
 import { createModel, initBackend, saveCheckpoint } from "../src/model/mod.ts";
 import { stateLayout } from "../src/state/mod.ts";

@@ -7,7 +7,7 @@
  */
 import { DATASETS, exampleDataset } from "../../src/data/datasets.ts";
 import { UsageError } from "../../src/errors.ts";
-import type { Dataset } from "../../src/learn/mnist.ts";
+import type { Dataset } from "../../src/sim/mnist.ts";
 import { InputCheck } from "../../src/model/input.ts";
 import { loadModelSpec } from "../../src/model/spec.ts";
 

@@ -98,7 +98,7 @@ export interface LearnerTuning {
   rowOutlier: number;
 }
 
-/** Defaults chosen by the experiments in scripts/sim_swarm.ts (docs/learning.md). */
+/** Defaults chosen by the experiments in scripts/sim.ts (docs/learning.md). */
 export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   batchSize: 32,
   rule: "clip",

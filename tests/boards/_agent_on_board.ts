@@ -7,7 +7,7 @@
  */
 import type { Board } from "../../scripts/lib/boards.ts";
 import type { StatusReport } from "../../src/api/status.ts";
-import type { Dataset } from "../../src/learn/mnist.ts";
+import type { Dataset } from "../../src/sim/mnist.ts";
 
 /** Where `agent clone` installs the release as root, and the API the service listens on. */
 export const PREFIX = "/opt/agent";

@@ -19,7 +19,7 @@ import {
   ensureRootfs,
   waitFor,
 } from "../../scripts/lib/boards.ts";
-import { loadMnist, subset } from "../../src/learn/mnist.ts";
+import { loadMnist, subset } from "../../src/sim/mnist.ts";
 import { parseSplit, splitIndices } from "../../src/learn/split.ts";
 import { sampleToJsonl } from "../../src/learn/data.ts";
 import { MEMORY_HIGH, MEMORY_MAX } from "../../src/systemd/unit.ts";

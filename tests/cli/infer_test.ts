@@ -4,7 +4,7 @@ import { parseInferInput } from "../../src/cli/infer_input.ts";
 import { InputCheck } from "../../src/model/input.ts";
 import { runAgent } from "../_helpers.ts";
 import { cli } from "./_cli_io.ts";
-import { loadMnist } from "../../src/learn/mnist.ts";
+import { loadMnist } from "../../src/sim/mnist.ts";
 import { createModel, initBackend, saveCheckpoint } from "../../src/model/mod.ts";
 
 Deno.test("parseInferInput() reads JSON Lines, one array, and an array of rows", () => {
