@@ -5,13 +5,13 @@
  * the previous release, which runs again with its identity, trust and checkpoint (the learning-round
  * counter carries on). A good upgrade afterwards is kept. Everything runs through the released launcher.
  *
- * Boots the board through tests/boards/_recipe_board.ts (to be switched to scripts/lib/boards.ts).
+ * Boots the board with the project's board harness (scripts/lib/boards.ts, through tests/boards/_one_board.ts).
  * Needs root, systemd-container, mmdebstrap, openssh-client; skipped with the reason otherwise.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { AGENT_FLAGS as AGENT_RUN_FLAGS } from "../../scripts/lib/cluster.ts";
-import { boardsUnavailable, bootBoard, type RecipeBoard } from "./_recipe_board.ts";
+import { boardsUnavailable, bootBoard, type TestBoard } from "./_one_board.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const SKIP = boardsUnavailable();
@@ -59,14 +59,14 @@ async function digitsCsv(): Promise<string> {
   return lines.join("\n") + "\n";
 }
 
-async function onBoard(board: RecipeBoard, script: string): Promise<string> {
+async function onBoard(board: TestBoard, script: string): Promise<string> {
   const r = await board.sh(script);
   assert.equal(r.code, 0, `${script}: ${r.stderr}`);
   return r.stdout;
 }
 
 async function boardStatus(
-  board: RecipeBoard,
+  board: TestBoard,
 ): Promise<{ rounds: number; pid: number; node: { fingerprint: string } }> {
   return JSON.parse(await onBoard(board, "/opt/agent/current/agent status --json --state /var/lib/agent"));
 }
@@ -89,7 +89,7 @@ Deno.test({
 }, async (t) => {
   const work = await Deno.makeTempDir({ prefix: "clonetest-rollback-" });
   try {
-    await using board = await bootBoard("clonetest-rb", 40);
+    await using board = await bootBoard();
     const env = { XDG_CACHE_HOME: join(work, "cache"), HOME: work };
     const parentState = join(work, "parent");
     const target = [
