@@ -21,9 +21,9 @@ import type { Config } from "../config/mod.ts";
 import { DecodeError, UsageError } from "../errors.ts";
 import type { GossipService, Transport } from "../gossip/mod.ts";
 import { encodePayload, type Identity, loadIdentity, resolveNodeName, TrustStore } from "../identity/mod.ts";
-import { type BadRow, summariseBadRows } from "../learn/data.ts";
-import { LearnMessage, type Samples, SwarmLearner } from "../learn/learner.ts";
-import { modelOptionsFromConfig, tuningFromConfig } from "../learn/from_config.ts";
+import { type BadRow, summariseBadRows } from "../learn/mod.ts";
+import { LearnMessage, type Samples, SwarmLearner } from "../learn/mod.ts";
+import { modelOptionsFromConfig, tuningFromConfig } from "../learn/mod.ts";
 import type { Logger } from "../log.ts";
 import {
   createModel,
@@ -35,15 +35,15 @@ import {
   toHex,
   type TrainableModel,
 } from "../model/mod.ts";
-import { createApi } from "../api/api.ts";
-import type { HistoryReport } from "../api/dashboard/routes.ts";
-import type { Pairing } from "../api/dashboard/page.ts";
-import { type HistoryPoint, MetricHistory } from "../api/history.ts";
-import { AgentMetrics } from "../api/metrics.ts";
-import { type ApiServer, checkListen, serveApi } from "../api/serve.ts";
-import { STATUS_FORMAT, type StatusReport } from "../api/status.ts";
+import { createApi } from "../api/mod.ts";
+import type { HistoryReport } from "../api/mod.ts";
+import type { Pairing } from "../api/mod.ts";
+import { type HistoryPoint, MetricHistory } from "../api/mod.ts";
+import { AgentMetrics } from "../api/mod.ts";
+import { type ApiServer, checkListen, serveApi } from "../api/mod.ts";
+import { STATUS_FORMAT, type StatusReport } from "../api/mod.ts";
 import { removeStaleTempFiles, type StateLayout, writeCheckedJson } from "../state/mod.ts";
-import { diskSpace, SaveGuard } from "../state/saving.ts";
+import { diskSpace, SaveGuard } from "../state/mod.ts";
 import { type Clock, cryptoRandom, SeededRandom, systemClock } from "../time.ts";
 import { ACCURACY_UNKNOWN, deflateBody, FRAME_OVERHEAD, MessageType } from "../wire/mod.ts";
 import { chooseBackend } from "./backend_choice.ts";

@@ -24,12 +24,12 @@ import {
   type TrustPolicy,
   type UntrustedSender,
 } from "../gossip/mod.ts";
-import { fingerprint as fingerprintOf } from "../identity/fingerprint.ts";
-import { type Signer, Verifier } from "../identity/ed25519.ts";
+import { fingerprint as fingerprintOf } from "../identity/mod.ts";
+import { type Signer, Verifier } from "../identity/mod.ts";
 import type { Logger } from "../log.ts";
 import { acquireStateLock, removeStaleTempFiles, type StateLayout, type StateLock } from "../state/mod.ts";
 import { type Clock, systemClock } from "../time.ts";
-import { fromHex } from "../gossip/key_id.ts";
+import { fromHex } from "../gossip/mod.ts";
 import { ACCURACY_UNKNOWN, type HelloProgress, MODEL_HASH_SIZE } from "../wire/mod.ts";
 import { mqttSettings, openTransport, type TransportInfo } from "./transport.ts";
 

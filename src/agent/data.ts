@@ -13,8 +13,8 @@ import {
   parseJsonl,
   SampleBuffer,
   type SampleShape,
-} from "../learn/data.ts";
-import type { Samples } from "../learn/learner.ts";
+} from "../learn/mod.ts";
+import type { Samples } from "../learn/mod.ts";
 
 /** Training and held-out rows. */
 export interface LocalData {
@@ -39,7 +39,7 @@ function rowHash(x: Float32Array, y: number): number {
   return (h >>> 0) / 4294967296;
 }
 
-export { concatSamples } from "../learn/data.ts";
+export { concatSamples } from "../learn/mod.ts";
 
 /** Splits `all` into training and held-out rows; `fraction` of rows (by content hash) are held out. */
 export function splitHeldOut(all: Samples, fraction: number, features: number): LocalData {

@@ -16,8 +16,8 @@
  * @module
  */
 import { join } from "node:path";
-import { concatSamples, parseJsonl, type SampleShape, sampleToJsonl } from "../learn/data.ts";
-import type { Samples } from "../learn/learner.ts";
+import { concatSamples, parseJsonl, type SampleShape, sampleToJsonl } from "../learn/mod.ts";
+import type { Samples } from "../learn/mod.ts";
 import type { Logger } from "../log.ts";
 import { removeFileDurable, writeFileAtomic } from "../state/mod.ts";
 

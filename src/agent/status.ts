@@ -5,10 +5,10 @@
  *
  * @module
  */
-import type { GossipCounters, PeerSnapshot } from "../gossip/node.ts";
-import type { LearnerStats } from "../learn/learner.ts";
-import type { PeerStatus, StatusReport } from "../api/status.ts";
-import type { SaveHealth } from "../state/saving.ts";
+import type { GossipCounters, PeerSnapshot } from "../gossip/mod.ts";
+import type { LearnerStats } from "../learn/mod.ts";
+import type { PeerStatus, StatusReport } from "../api/mod.ts";
+import type { SaveHealth } from "../state/mod.ts";
 import type { TransportInfo } from "./transport.ts";
 
 /** A trusted key as the trust store lists it. */

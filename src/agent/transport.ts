@@ -9,8 +9,8 @@
 import type { Config } from "../config/mod.ts";
 import { UsageError } from "../errors.ts";
 import { type BridgeCounters, BridgeTransport, openUdpTransport, type Transport } from "../gossip/mod.ts";
-import { keyId } from "../gossip/key_id.ts";
-import type { BrokerStatus, MqttTransport, MqttTransportOptions } from "../gossip/mqtt.ts";
+import { keyId } from "../gossip/mod.ts";
+import type { BrokerStatus, MqttTransport, MqttTransportOptions } from "../gossip/mod.ts";
 import type { Logger } from "../log.ts";
 
 /** The transport as status and metrics show it. */

@@ -21,7 +21,7 @@
 import type { Clock } from "../time.ts";
 import type { Logger } from "../log.ts";
 import { UsageError } from "../errors.ts";
-import type { InputCheck } from "../model/input.ts";
+import type { InputCheck } from "../model/mod.ts";
 import type { StatusReport } from "./status.ts";
 import {
   DASHBOARD_ROUTES,

@@ -7,7 +7,7 @@
  * @module
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { SaveHealth } from "../state/saving.ts";
+import type { SaveHealth } from "../state/mod.ts";
 
 /** Datagram counters since the daemon started (the gossip core keeps them). */
 export interface DatagramCounters {

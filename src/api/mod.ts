@@ -10,3 +10,5 @@ export * from "./history.ts";
 export * from "./metrics.ts";
 export * from "./serve.ts";
 export * from "./status.ts";
+export type { Pairing } from "./dashboard/page.ts";
+export type { HistoryReport } from "./dashboard/routes.ts";

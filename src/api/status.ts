@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { SaveHealth } from "../state/saving.ts";
+import type { SaveHealth } from "../state/mod.ts";
 
 /** Format name of the status snapshot file (see `writeCheckedJson`). */
 export const STATUS_FORMAT = "agent-status/1";

@@ -7,9 +7,9 @@
  * @module
  */
 import { UsageError } from "../errors.ts";
-import type { CloneOptions, ClonePhase, CloneReport } from "../replicate/clone.ts";
-import type { HostSpec } from "../replicate/inventory.ts";
-import type { SshOptions } from "../replicate/ssh.ts";
+import type { CloneOptions, ClonePhase, CloneReport } from "../replicate/mod.ts";
+import type { HostSpec } from "../replicate/mod.ts";
+import type { SshOptions } from "../replicate/mod.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { intOpt, stringOpt } from "./command.ts";
 import { localAgent } from "./clone_local.ts";

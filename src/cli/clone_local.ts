@@ -16,7 +16,7 @@ import {
   resolveNodeName,
   TrustStore,
 } from "../identity/mod.ts";
-import type { AgentIdentity, LocalAgent } from "../replicate/trust.ts";
+import type { AgentIdentity, LocalAgent } from "../replicate/mod.ts";
 import type { CommandContext } from "./command.ts";
 
 /** This agent, for clone: creates its identity on first use, as `agent id` does. */

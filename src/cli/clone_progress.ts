@@ -5,8 +5,8 @@
  *
  * @module
  */
-import type { ClonePhase } from "../replicate/clone.ts";
-import type { HostResult } from "../replicate/fleet.ts";
+import type { ClonePhase } from "../replicate/mod.ts";
+import type { HostResult } from "../replicate/mod.ts";
 
 /** A one-line progress bar: `[#####-----]  42% 12.3/29.0 MiB 8.1 MiB/s`. */
 export function renderProgress(

@@ -11,7 +11,6 @@
 import { type Config } from "../config/mod.ts";
 import { UsageError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import { chooseBackend } from "../agent/backend_choice.ts";
 import { broadcastCheck, dataChecks, peerChecks, portChecks } from "./doctor_run.ts";
 import { type Command, type CommandContext, stringOpt } from "./command.ts";
 import { diskCheck, runningAgentChecks, serviceGpuCheck } from "./doctor_state.ts";
@@ -121,6 +120,8 @@ async function runDoctor(ctx: CommandContext): Promise<number> {
   let backendJson: unknown = null;
   try {
     // The same choice and reason as 'agent run' (it does not probe a software-only WebGPU adapter).
+    // Loaded on demand: every agent command loads this file, and only doctor needs the backend.
+    const { chooseBackend } = await import("../agent/backend_choice.ts");
     const info = await chooseBackend(backendChoice as "auto");
     backendJson = info;
     const extras = [

@@ -8,10 +8,9 @@
  */
 import type { Config } from "../config/mod.ts";
 import { UsageError } from "../errors.ts";
-import { loadLocalSamples } from "../agent/data.ts";
-import { type SampleShape, summariseBadRows } from "../learn/data.ts";
+import { type SampleShape, summariseBadRows } from "../learn/mod.ts";
 import { TrustStore } from "../identity/mod.ts";
-import { parseListen } from "../api/serve.ts";
+import { parseListen } from "../api/mod.ts";
 import type { StateLayout } from "../state/mod.ts";
 import type { DoctorCheck } from "./doctor_state.ts";
 import { fetchStatus, ownFingerprint } from "./status.ts";
@@ -35,6 +34,7 @@ export async function dataChecks(config: Config, shape: SampleShape): Promise<Do
     if (path === "") continue;
     const name = key === "data.source" ? "data" : "test data";
     try {
+      const { loadLocalSamples } = await import("../agent/data.ts"); // on demand, like the rest of doctor
       const { samples, bad } = await loadLocalSamples(path, shape);
       const rows = samples.view().count;
       const summary = summariseBadRows(bad, BAD_ROWS_SHOWN);

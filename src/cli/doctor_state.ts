@@ -7,9 +7,9 @@
  */
 import { join } from "node:path";
 import type { Config } from "../config/mod.ts";
-import { SYSTEM_UNIT_DIR, UNIT_NAME } from "../systemd/unit.ts";
-import { removeFileDurable, writeFileAtomic } from "../state/atomic.ts";
-import { diskSpace } from "../state/saving.ts";
+import { SYSTEM_UNIT_DIR, UNIT_NAME } from "../systemd/mod.ts";
+import { removeFileDurable, writeFileAtomic } from "../state/mod.ts";
+import { diskSpace } from "../state/mod.ts";
 import type { StateLayout } from "../state/mod.ts";
 import { fetchStatus, ownFingerprint } from "./status.ts";
 

@@ -13,7 +13,7 @@
  * @module
  */
 import { UsageError } from "../errors.ts";
-import type { InputCheck } from "../model/input.ts";
+import type { InputCheck } from "../model/mod.ts";
 
 /** Parsed rows: `x` normalised, `labels[r]` the row's label or null when it has none. */
 export interface InferInput {

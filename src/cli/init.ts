@@ -8,7 +8,7 @@
 import { checkValue, KEYS, loadConfig, renderDefaultConfig } from "../config/mod.ts";
 import { resolve } from "node:path";
 import { UsageError } from "../errors.ts";
-import { ensureIdentity } from "../identity/keyfile.ts";
+import { ensureIdentity } from "../identity/mod.ts";
 import { writeFileAtomic } from "../state/mod.ts";
 import type { Command, CommandContext } from "./command.ts";
 

@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { closest, type Config, loadConfig } from "../config/mod.ts";
 import { CorruptStateError, UsageError } from "../errors.ts";
 import { createLogger, LOG_LEVELS, type LogLevel } from "../log.ts";
-import { CloneError } from "../replicate/errors.ts";
+import { CloneError } from "../replicate/mod.ts";
 import { resolveStateDir, stateLayout } from "../state/mod.ts";
 import { VERSION } from "../version.ts";
 import type { Command, CommandContext, GlobalOptions, Io, OptionSpec } from "./command.ts";

@@ -15,7 +15,7 @@
 import { createLogger, type Logger, type LogLevel } from "../log.ts";
 import { VERSION } from "../version.ts";
 import { UsageError } from "../errors.ts";
-import type { AgentHooks } from "../agent/agent.ts";
+import type { AgentHooks } from "../agent/mod.ts";
 import type { Command, CommandContext } from "./command.ts";
 
 /** The `run` command. */

@@ -17,7 +17,7 @@ import {
   SYSTEM_UNIT_DIR,
   UNIT_NAME,
   unitPrefixProblem,
-} from "../systemd/unit.ts";
+} from "../systemd/mod.ts";
 import { writeFileAtomic } from "../state/mod.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { stringOpt } from "./command.ts";

@@ -10,9 +10,9 @@
  * @module
  */
 import { UsageError } from "../errors.ts";
-import { parseListen } from "../api/serve.ts";
-import { statusProblem } from "../api/status.ts";
-import { UNIT_NAME } from "../systemd/unit.ts";
+import { parseListen } from "../api/mod.ts";
+import { statusProblem } from "../api/mod.ts";
+import { UNIT_NAME } from "../systemd/mod.ts";
 import type { CommandContext } from "./command.ts";
 import { intOpt } from "./command.ts";
 

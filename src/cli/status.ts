@@ -4,12 +4,12 @@
  *
  * @module
  */
-import type { StatusReport } from "../api/status.ts";
-import { STATUS_FORMAT, statusProblem } from "../api/status.ts";
+import type { StatusReport } from "../api/mod.ts";
+import { STATUS_FORMAT, statusProblem } from "../api/mod.ts";
 import { readCheckedJson, type StateLayout } from "../state/mod.ts";
 import { fingerprint, readPublicKey } from "../identity/mod.ts";
 import { CorruptStateError } from "../errors.ts";
-import { localUrl, parseListen } from "../api/serve.ts";
+import { localUrl, parseListen } from "../api/mod.ts";
 import { UsageError } from "../errors.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { intOpt } from "./command.ts";

@@ -13,7 +13,7 @@
  * @module
  */
 import { UsageError } from "../errors.ts";
-import { type Dataset, loadMnist, MNIST_PIXELS } from "../sim/mnist.ts";
+import { type Dataset, loadMnist, MNIST_PIXELS } from "../sim/mod.ts";
 import { loadWeatherDays, stratifiedSplit, weatherRows } from "./weather.ts";
 
 /** An example dataset. */

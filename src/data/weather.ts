@@ -17,7 +17,7 @@
  */
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { type Dataset, shuffle } from "../sim/mnist.ts";
+import { type Dataset, shuffle } from "../sim/mod.ts";
 import { SeededRandom } from "../time.ts";
 
 /** The weather labels, in class-index order (as the weather specs name them). */

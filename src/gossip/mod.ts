@@ -18,6 +18,9 @@ export * from "./udp.ts";
 export * from "./bridge.ts";
 // mqtt.ts is imported on its own (it loads npm:mqtt, which a UDP-only agent does not need).
 /** Types that appear in this module's signatures (defined in other layers). */
-export type { Signer } from "../identity/ed25519.ts";
+export type { Signer } from "../identity/mod.ts";
 export type { Clock } from "../time.ts";
 export type { Logger } from "../log.ts";
+// The MQTT client is loaded only when a broker is configured (agent/transport.ts imports it on demand):
+// its types are here, its code is not.
+export type { BrokerStatus, MqttTransport, MqttTransportOptions } from "./mqtt.ts";

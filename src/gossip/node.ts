@@ -11,7 +11,7 @@
  * @module
  */
 import { DecodeError } from "../errors.ts";
-import type { Signer } from "../identity/ed25519.ts";
+import type { Signer } from "../identity/mod.ts";
 import {
   bodyBudget,
   datagramCap,

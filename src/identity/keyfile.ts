@@ -23,8 +23,8 @@
 import { dirname, join } from "node:path";
 import { base64 } from "@scure/base";
 import { CorruptStateError, UsageError } from "../errors.ts";
-import { writeFileAtomic } from "../state/atomic.ts";
-import type { StateLayout } from "../state/layout.ts";
+import { writeFileAtomic } from "../state/mod.ts";
+import type { StateLayout } from "../state/mod.ts";
 import {
   createSigner,
   PKCS8_PREFIX,

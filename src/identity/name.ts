@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { KEYS, type KeyType } from "../config/schema.ts";
+import { KEYS, type KeyType } from "../config/mod.ts";
 
 const spec = KEYS.find((k) => k.path === "node.name")!.type as Extract<KeyType, { kind: "string" }>;
 

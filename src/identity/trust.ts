@@ -29,7 +29,7 @@
 import { dirname } from "node:path";
 import { base64urlnopad } from "@scure/base";
 import { CorruptStateError, DecodeError, UsageError } from "../errors.ts";
-import { readCheckedJson, writeCheckedJson } from "../state/checked.ts";
+import { readCheckedJson, writeCheckedJson } from "../state/mod.ts";
 import { fingerprint, looksLikeFingerprint, parseFingerprint } from "./fingerprint.ts";
 import { decodePayload, looksLikePayload, type PairingInfo } from "./payload.ts";
 

@@ -18,7 +18,7 @@
  * @module
  */
 import { UsageError } from "../errors.ts";
-import type { InputCheck } from "../model/input.ts";
+import type { InputCheck } from "../model/mod.ts";
 import type { Samples } from "./learner.ts";
 
 /** Shape the samples must have. */

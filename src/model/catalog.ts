@@ -9,7 +9,7 @@
 import { pathToFileURL } from "node:url";
 import { resolve } from "node:path";
 import { UsageError } from "../errors.ts";
-import { writeFileAtomic } from "../state/atomic.ts";
+import { writeFileAtomic } from "../state/mod.ts";
 import { listModelIds, loadModelSpec, MODELS_DIR, type ModelSpec, parseModelSpec } from "./spec.ts";
 
 /** Where a spec came from. */

@@ -24,7 +24,7 @@
  */
 import { join } from "node:path";
 import { CorruptStateError, DecodeError, DecodeErrorCode } from "../errors.ts";
-import { readChecked, writeChecked } from "../state/checked.ts";
+import { readChecked, writeChecked } from "../state/mod.ts";
 import { MODEL_HASH_SIZE, toHex } from "./params.ts";
 
 const MAGIC = [0x41, 0x47, 0x43, 0x4b]; // "AGCK"

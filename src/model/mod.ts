@@ -15,6 +15,7 @@ export {
   BACKENDS,
   currentBackend,
   initBackend,
+  WASM_FILES,
 } from "./backend.ts";
 export {
   initialWeights,

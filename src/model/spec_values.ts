@@ -5,7 +5,7 @@
  * @module
  */
 import { isMap, isScalar, isSeq, type Node as YamlNode, type Pair } from "yaml";
-import { closest } from "../config/load.ts";
+import { closest } from "../config/mod.ts";
 import { UsageError } from "../errors.ts";
 
 /** The rule one spec key's value must follow. */

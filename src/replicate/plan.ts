@@ -8,7 +8,7 @@
  * @module
  */
 import { UsageError } from "../errors.ts";
-import { SERVICE_STATE_DIR, unitPrefixProblem } from "../systemd/unit.ts";
+import { SERVICE_STATE_DIR, unitPrefixProblem } from "../systemd/mod.ts";
 import { assessTarget, type TargetInfo } from "./probe.ts";
 import type { InstallPlan } from "./install.ts";
 import type { Release, ReleasePart } from "./release.ts";

@@ -25,7 +25,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { APP_DIR, BUNDLE_DIR, BUNDLE_ENTRY, FROM_SOURCE } from "../resources.ts";
 import { VERSION } from "../version.ts";
-import { WASM_FILES } from "../model/backend.ts";
+import { WASM_FILES } from "../model/mod.ts";
 import { bundleApp, bundleFiles } from "./bundle.ts";
 import { CloneError, CloneFailure } from "./errors.ts";
 import { launcherScript } from "./launcher.ts";

@@ -15,18 +15,13 @@
  * @module
  */
 import { inflateSync } from "fflate";
-import {
-  decodeDelta,
-  encodeDelta,
-  LearnMessage,
-  type Samples,
-  type SwarmLearner,
-  ValueEncoding,
-} from "../learn/mod.ts";
-import type { ValuesBody } from "../learn/mod.ts";
+import { decodeDelta, LearnMessage, type Samples, ValueEncoding } from "../learn/mod.ts";
 import type { SeededRandom } from "../time.ts";
 import { backdoorTrainingData } from "./backdoor.ts";
 import { CraftedAttacker } from "./crafted.ts";
+import { fitDelta, type HookContext, type WireMessage } from "./wire_message.ts";
+
+export { fitDelta, type HookContext, type WireMessage };
 
 /** Attacks a Byzantine node can run. */
 export type Attack =
@@ -45,19 +40,6 @@ export const BASIC_ATTACKS: readonly Attack[] = ["signflip", "huge", "nan", "rep
 export const CRAFTED_ATTACKS: readonly Attack[] = ["alie", "ipm", "adaptive", "backdoor"];
 /** All attack names. */
 export const ATTACKS: readonly Attack[] = [...BASIC_ATTACKS, ...CRAFTED_ATTACKS];
-
-/** A message as sent: type and DEFLATEd body. */
-export interface WireMessage {
-  type: number;
-  body: Uint8Array;
-}
-
-/** What an outgoing hook sees: the node's own learner, the clock reading and the body budget. */
-export interface HookContext {
-  learner: SwarmLearner;
-  now: number;
-  budget: number;
-}
 
 /** The two hooks an attack puts around an honest learner. */
 export interface NodeHooks {
@@ -104,26 +86,6 @@ export function createAttack(attack: Attack, o: AttackOptions): NodeHooks {
       const a = new CraftedAttacker(attack, o.deflate);
       return { outgoing: (out, ctx) => a.transform(out, ctx), trainingData: honestData };
     }
-  }
-}
-
-/**
- * Encodes `values` at `indices` in `d`'s header with `encoding`, dropping trailing coordinates until
- * the DEFLATEd body fits `budget`.
- */
-export function fitDelta(
-  d: ValuesBody,
-  indices: Uint32Array,
-  values: Float32Array,
-  encoding: ValueEncoding,
-  deflate: (raw: Uint8Array) => Uint8Array,
-  budget: number,
-): Uint8Array {
-  for (let k = values.length;; k = Math.max(1, Math.floor(k * 0.8))) {
-    const body = deflate(
-      encodeDelta({ ...d, encoding, indices: indices.subarray(0, k), values: values.subarray(0, k) }).body,
-    );
-    if (body.length <= budget || k === 1) return body;
   }
 }
 

@@ -26,7 +26,7 @@
  */
 import { inflateSync } from "fflate";
 import { decodeDelta, LearnMessage, type SwarmLearner, topK } from "../learn/mod.ts";
-import { fitDelta, type HookContext, type WireMessage } from "./attacks.ts";
+import { fitDelta, type HookContext, type WireMessage } from "./wire_message.ts";
 
 /** ALIE's z. */
 const ALIE_Z = 1;

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { MemoryNetwork } from "../gossip/memory.ts";
-import { createSigner, type Signer } from "../identity/ed25519.ts";
+import { MemoryNetwork } from "../gossip/mod.ts";
+import { createSigner, type Signer } from "../identity/mod.ts";
 import { decodeFrame, encodeFrame, encodeUnsigned, type MessageType } from "../wire/mod.ts";
 import { SeededRandom } from "../time.ts";
 import type { WireMessage } from "./attacks.ts";

@@ -8,3 +8,4 @@ export * from "./atomic.ts";
 export * from "./checked.ts";
 export * from "./layout.ts";
 export * from "./lock.ts";
+export * from "./saving.ts";

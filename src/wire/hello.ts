@@ -16,7 +16,7 @@
  * @module
  */
 import { DecodeError, DecodeErrorCode } from "../errors.ts";
-import { NODE_NAME_MAX, NODE_NAME_PATTERN } from "../identity/name.ts";
+import { NODE_NAME_MAX, NODE_NAME_PATTERN } from "../identity/mod.ts";
 
 /** Longest node name in bytes (the identity layer's rule). */
 export const HELLO_NAME_MAX: number = NODE_NAME_MAX;

@@ -28,11 +28,11 @@
  */
 import { deflateSync, inflateSync } from "fflate";
 import { DecodeError, DecodeErrorCode } from "../errors.ts";
-import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE, type Signer } from "../identity/ed25519.ts";
+import { PUBLIC_KEY_SIZE, SIGNATURE_SIZE, type Signer } from "../identity/mod.ts";
 
 export * from "./hello.ts";
 /** The signer type {@linkcode encodeFrame} takes (from the identity layer). */
-export type { Signer } from "../identity/ed25519.ts";
+export type { Signer } from "../identity/mod.ts";
 
 /** Frame magic, `AGT`. */
 export const WIRE_MAGIC: readonly number[] = [0x41, 0x47, 0x54];

@@ -150,7 +150,11 @@ Deno.test({
       assert.equal(r.code, 1, r.stdout);
       assert.match(
         r.stderr,
-        /agent: error: Release 0\.1\.0-[0-9a-f]{16} did not become healthy on root@10\.77\.0\.41 \(port 2222\): /,
+        new RegExp(
+          `agent: error: Release 0\\.1\\.0-[0-9a-f]{16} did not become healthy on root@${
+            board.host.replaceAll(".", "\\.")
+          }: `,
+        ),
       );
       assert.match(r.stderr, new RegExp(`switched back to ${good}, which is running again`));
       assert.match(r.stderr, /hint: Nothing learned was lost/);
@@ -181,7 +185,11 @@ Deno.test({
     });
 
     await t.step("a good upgrade is kept, with the previous release beside it", async () => {
-      const newer = await checkoutCopy(join(work, "newer"), (main) => `// a newer release\n${main}`);
+      // Code that runs (a comment alone would not change the minified bundle, so not the release).
+      const newer = await checkoutCopy(
+        join(work, "newer"),
+        (main) => `(globalThis as Record<string, unknown>).agentTestBuild = "newer";\n${main}`,
+      );
       const r = await agentFrom(newer, ["clone", ...target, "--json"], env);
       assert.equal(r.code, 0, r.stderr);
       const report = JSON.parse(r.stdout);

@@ -1,0 +1,155 @@
+/**
+ * The house's layering, checked (README "Layers"): every import in `src/` is read, and the test fails
+ * on an import from a lower floor up to a higher one, on an import circle (between folders, or between
+ * files), and on a cross-folder import that bypasses the folder's `mod.ts` face. Like denoland/std's
+ * circular-dependency check, so the README's claim cannot drift unseen.
+ */
+import assert from "node:assert/strict";
+import { dirname, join, relative } from "node:path";
+import { ROOT } from "./_helpers.ts";
+
+/**
+ * Floors, lowest first (README "Layers"). A folder may import its own floor or lower ones. `.` is the
+ * files directly in `src/` (errors, log, time, bytes, version); `main.ts` is the entry on top.
+ */
+export const FLOORS: readonly (readonly string[])[] = [
+  [".", "wire", "identity", "model", "config", "state"],
+  ["learn", "gossip", "api", "systemd"],
+  ["agent", "replicate", "sim", "data"],
+  ["cli"],
+  ["main.ts"],
+];
+
+/**
+ * Imports that never happen even though the floors would allow them: the daemon never imports the
+ * simulator or its example datasets (see README).
+ */
+const FORBIDDEN: readonly [from: string, to: string][] = [["agent", "sim"], ["agent", "data"]];
+
+const SRC = join(ROOT, "src");
+
+interface Edge {
+  from: string;
+  to: string;
+  line: number;
+  /** A dynamic `import()` (loaded on demand). */
+  dynamic: boolean;
+}
+
+function sourceFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync(dir)) {
+    const p = join(dir, e.name);
+    if (e.isDirectory) out.push(...sourceFiles(p));
+    else if (e.isFile && p.endsWith(".ts")) out.push(p);
+  }
+  return out.sort();
+}
+
+/** Relative imports (static, re-exports and dynamic) of every file under src/. */
+function importEdges(): Edge[] {
+  const edges: Edge[] = [];
+  for (const file of sourceFiles(SRC)) {
+    const lines = Deno.readTextFileSync(file).split("\n");
+    lines.forEach((text, i) => {
+      for (const m of text.matchAll(/(\bfrom\s*|\bimport\s*\(\s*|^import\s*)"(\.\.?\/[^"]+)"/g)) {
+        const to = relative(SRC, join(dirname(file), m[2]));
+        if (to.startsWith("..")) continue; // outside src/ (deno.json for the version)
+        edges.push({ from: relative(SRC, file), to, line: i + 1, dynamic: m[1].includes("(") });
+      }
+    });
+  }
+  return edges;
+}
+
+/** The folder a file under src/ belongs to (`.` for the top-level files, `main.ts` for the entry). */
+export function folderOf(path: string): string {
+  if (path === "main.ts") return "main.ts";
+  return path.includes("/") ? path.split("/")[0] : ".";
+}
+
+function floorOf(folder: string): number {
+  const f = FLOORS.findIndex((names) => names.includes(folder));
+  if (f < 0) throw new Error(`Folder src/${folder}/ has no floor: add it to FLOORS and the README`);
+  return f;
+}
+
+/** Strongly connected components with more than one node (Tarjan), i.e. the import circles. */
+export function circles(nodes: string[], next: (n: string) => string[]): string[][] {
+  let index = 0;
+  const idx = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const on = new Set<string>();
+  const out: string[][] = [];
+  const visit = (v: string) => {
+    idx.set(v, index);
+    low.set(v, index++);
+    stack.push(v);
+    on.add(v);
+    for (const w of next(v)) {
+      if (!idx.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (on.has(w)) low.set(v, Math.min(low.get(v)!, idx.get(w)!));
+    }
+    if (low.get(v) === idx.get(v)) {
+      const scc: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        on.delete(w);
+        scc.push(w);
+      } while (w !== v);
+      if (scc.length > 1) out.push(scc.sort());
+    }
+  };
+  for (const n of nodes) if (!idx.has(n)) visit(n);
+  return out;
+}
+
+const EDGES = importEdges();
+
+Deno.test("every folder of src/ sits on a floor, and no import points up a floor", () => {
+  const up = EDGES.filter((e) => floorOf(folderOf(e.from)) < floorOf(folderOf(e.to)))
+    .map((e) =>
+      `src/${e.from}:${e.line} imports src/${e.to} (floor ${floorOf(folderOf(e.from)) + 1} → ${
+        floorOf(folderOf(e.to)) + 1
+      })`
+    );
+  assert.deepEqual(up, []);
+  const forbidden = EDGES.filter((e) =>
+    FORBIDDEN.some(([a, b]) => folderOf(e.from) === a && folderOf(e.to) === b)
+  )
+    .map((e) => `src/${e.from}:${e.line} imports src/${e.to}`);
+  assert.deepEqual(forbidden, [], "the daemon never imports the simulator");
+});
+
+Deno.test("no import circles between folders or between files", () => {
+  const byFolder = new Map<string, Set<string>>();
+  const byFile = new Map<string, Set<string>>();
+  for (const e of EDGES) {
+    const a = folderOf(e.from);
+    const b = folderOf(e.to);
+    if (a !== b) (byFolder.get(a) ?? byFolder.set(a, new Set()).get(a)!).add(b);
+    (byFile.get(e.from) ?? byFile.set(e.from, new Set()).get(e.from)!).add(e.to);
+  }
+  assert.deepEqual(circles([...byFolder.keys()], (n) => [...(byFolder.get(n) ?? [])]), [], "folders");
+  assert.deepEqual(circles([...byFile.keys()], (n) => [...(byFile.get(n) ?? [])]), [], "files");
+});
+
+Deno.test("a cross-folder import goes through the folder's mod.ts", () => {
+  // A dynamic import() may name a heavy file directly: it is loaded only by the command that needs it
+  // (e.g. the QR image decoder), which is why it is not in the folder's mod.ts.
+  const bypass = EDGES.filter((e) => {
+    const to = folderOf(e.to);
+    return !e.dynamic && to !== folderOf(e.from) && to !== "." && !e.to.endsWith("/mod.ts");
+  }).map((e) => `src/${e.from}:${e.line} imports src/${e.to}`);
+  assert.deepEqual(bypass, []);
+});
+
+Deno.test("circles() finds a cycle and only real ones", () => {
+  const g: Record<string, string[]> = { a: ["b"], b: ["c"], c: ["a"], d: ["a"] };
+  assert.deepEqual(circles(Object.keys(g), (n) => g[n]), [["a", "b", "c"]]);
+  assert.deepEqual(circles(["x", "y"], (n) => (n === "x" ? ["y"] : [])), []);
+});
