@@ -7,6 +7,7 @@
  */
 import * as noble from "@noble/ed25519";
 import { sha512 } from "@noble/hashes/sha2.js";
+import { toHex } from "../bytes.ts";
 
 noble.hashes.sha512 = sha512;
 
@@ -159,9 +160,7 @@ export class Verifier {
 }
 
 function keyId(publicKey: Uint8Array): string {
-  let s = "";
-  for (const b of publicKey) s += b.toString(16).padStart(2, "0");
-  return s;
+  return toHex(publicKey);
 }
 
 /** One-shot verification (no key cache). */

@@ -199,7 +199,5 @@ export function modelHash(spec: ModelSpec): Uint8Array {
   return sha256(new TextEncoder().encode(text)).slice(0, MODEL_HASH_SIZE);
 }
 
-/** Lower-case hex of bytes (for messages and logs). */
-export function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
+/** Lower-case hex of bytes (for messages and logs); from src/bytes.ts, exported here for the model's users. */
+export { toHex } from "../bytes.ts";

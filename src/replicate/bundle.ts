@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { BUNDLE_ENTRY } from "../resources.ts";
 import { CloneError, CloneFailure } from "./errors.ts";
 import { sha256File } from "./runtime.ts";
+import { toHex } from "../bytes.ts";
 
 /** The `deno bundle` arguments for `root` (run with the root as working directory). */
 export function bundleArgs(root: string, out: string): string[] {
@@ -59,7 +60,7 @@ export async function bundleKey(root: string): Promise<string> {
     }
   }
   const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(lines.join("\n")));
-  return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join("").slice(0, 32);
+  return toHex(d).slice(0, 32);
 }
 
 /**

@@ -31,6 +31,7 @@ import { CloneError, CloneFailure } from "./errors.ts";
 import { launcherScript } from "./launcher.ts";
 import type { Arch } from "./arch.ts";
 import { type Runtime, sha256File } from "./runtime.ts";
+import { toHex } from "../bytes.ts";
 
 export { AGENT_PERMISSIONS, launcherScript, RUN_FLAGS, RUN_PROGRAMS, V8_FLAGS } from "./launcher.ts";
 
@@ -372,7 +373,7 @@ async function cachedSha(path: string): Promise<string> {
 
 async function sha256Text(text: string): Promise<string> {
   const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(d);
 }
 
 /** Default cache directory for runtimes and release tarballs. */

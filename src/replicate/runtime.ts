@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import { CloneError, CloneFailure } from "./errors.ts";
 import type { Arch } from "./arch.ts";
+import { toHex } from "../bytes.ts";
 
 /** Deno version every release ships (the newest one also published for arm64). */
 export const RUNTIME_VERSION = "2.9.5";
@@ -42,7 +43,7 @@ export async function sha256File(path: string): Promise<string> {
   const st = await Deno.stat(path);
   if (st.size < 16 * 1024 * 1024) {
     const d = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
-    return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join("");
+    return toHex(d);
   }
   const { createHash } = await import("node:crypto");
   const hash = createHash("sha256");

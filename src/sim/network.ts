@@ -10,6 +10,7 @@ import { createSigner, type Signer } from "../identity/mod.ts";
 import { decodeFrame, encodeFrame, encodeUnsigned, type MessageType } from "../wire/mod.ts";
 import { SeededRandom } from "../time.ts";
 import type { WireMessage } from "./attacks.ts";
+import { toHex } from "../bytes.ts";
 
 /** A delivered, decoded message. */
 export interface Delivery {
@@ -114,6 +115,4 @@ function id(i: number): string {
 }
 
 /** Lower-case hex of `bytes` (the learner's peer key format). */
-export function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
+export const hex: (bytes: Uint8Array) => string = toHex;

@@ -20,6 +20,7 @@
  */
 import { CorruptStateError } from "../errors.ts";
 import { type AtomicWriteOptions, writeFileAtomic } from "./atomic.ts";
+import { toHex } from "../bytes.ts";
 
 const MAGIC = [0x41, 0x47, 0x53, 0x54]; // "AGST"
 const VERSION = 1;
@@ -30,9 +31,7 @@ async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
 }
 
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
+const hex = toHex;
 
 /** Wraps `payload` in the checksummed binary envelope. */
 export async function sealChecked(payload: Uint8Array): Promise<Uint8Array> {
