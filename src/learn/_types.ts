@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { MessageType } from "../wire/mod.ts";
 
 /** The part of the model runtime the learner needs (a tiny fake implements it in unit tests). */
 export interface LearnerModel {
@@ -27,7 +28,11 @@ export interface Samples {
 }
 
 /** Learning message types (values match the wire layer's `MessageType`). */
-export const LearnMessage = { Delta: 2, SnapshotChunk: 3, SnapshotRequest: 4 } as const;
+export const LearnMessage = {
+  Delta: MessageType.Delta,
+  SnapshotChunk: MessageType.SnapshotChunk,
+  SnapshotRequest: MessageType.SnapshotRequest,
+} as const;
 /** One of {@linkcode LearnMessage}. */
 export type LearnMessage = typeof LearnMessage[keyof typeof LearnMessage];
 

@@ -37,11 +37,12 @@
  * @module
  */
 import { DecodeError, DecodeErrorCode } from "../errors.ts";
+import { MODEL_HASH_SIZE } from "../wire/mod.ts";
 
 /** Version byte at offset 0 of every learning body. */
 export const BODY_FORMAT = 1;
-/** Bytes of the model hash. */
-export const MODEL_HASH_SIZE = 8;
+/** Bytes of the model hash (the wire layer's constant: one definition). */
+export { MODEL_HASH_SIZE };
 /** Bytes of a peer fingerprint in a snapshot request (prefix of the public key). */
 export const FINGERPRINT_SIZE = 8;
 /** Header bytes of a Delta / SnapshotChunk body before the indices. */

@@ -32,7 +32,8 @@ import { SeededRandom } from "../time.ts";
 import type { ModelSpec } from "./spec.ts";
 
 /** Bytes of the model hash: truncated SHA-256 of (id, version, parameter names and shapes). */
-export const MODEL_HASH_SIZE = 8;
+export { MODEL_HASH_SIZE } from "../wire/mod.ts";
+import { MODEL_HASH_SIZE } from "../wire/mod.ts";
 
 /** How one parameter tensor starts out. */
 export type ParamInit =

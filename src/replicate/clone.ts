@@ -18,6 +18,7 @@ import type { ReleaseSource } from "./source.ts";
 import { describeTarget, Ssh, type SshOptions } from "./ssh.ts";
 import { type AgentIdentity, type LocalAgent, pairWithParent } from "./trust.ts";
 import { type HealthReport, serviceStep } from "./upgrade.ts";
+import { exists } from "./_fs.ts";
 
 /** The steps of a clone, in order (for progress displays). */
 export const CLONE_PHASES = [
@@ -258,15 +259,6 @@ function installError(code: number, stderr: string, plan: ClonePlan, ssh: Ssh): 
       ? `Free some space under ${plan.prefix} (or use another --prefix) and run again; the target is on its previous release`
       : "The target is still on its previous release; run the clone again (with --log-level debug for details)",
   );
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function nonEmptyDir(path: string): Promise<boolean> {

@@ -32,6 +32,7 @@ import { launcherScript } from "./launcher.ts";
 import type { Arch } from "./arch.ts";
 import { type Runtime, sha256File } from "./runtime.ts";
 import { toHex } from "../bytes.ts";
+import { exists } from "./_fs.ts";
 
 export { AGENT_PERMISSIONS, launcherScript, RUN_FLAGS, RUN_PROGRAMS, V8_FLAGS } from "./launcher.ts";
 
@@ -345,16 +346,6 @@ async function buildBinaryRelease(binary: string, opts: BuildOptions): Promise<R
     unpackedBytes: size + manifest.length,
     fileCount: 2,
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }
 
 /** sha256 of a cached tarball, remembered in `<file>.sha256` next to it. */
