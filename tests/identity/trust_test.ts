@@ -182,6 +182,10 @@ Deno.test("TrustStore: a corrupt file is an error (kept as it is), and reload ke
     const good = await Deno.readTextFile(path);
     const damaged = good.replace("alpha", "alphb");
     await Deno.writeTextFile(path, damaged);
+    // Same size and inode: make sure the change is visible to the stat stamp even when both writes fall
+    // in the same millisecond (seen on a loaded machine).
+    const later = new Date(Date.now() + 2000);
+    await Deno.utime(path, later, later);
     await assert.rejects(() => open(), CorruptStateError);
     await assert.rejects(() => store.reloadIfChanged(), CorruptStateError);
     assert.equal(store.isTrusted(key(1)), true);
