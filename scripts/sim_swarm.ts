@@ -35,6 +35,8 @@ Options:
   --late-join            the last node joins after half the run
   --fresh-start STAGGER  start like agents without a checkpoint: every node joining,
                          node i at round 1 + i × STAGGER (0 = all at once)
+  --churn EVERY:DOWN     every EVERY rounds one node goes offline for DOWN rounds, then
+                         comes back from its checkpoint (e.g. 100:50)
   --async SPREAD         node i runs 1 − SPREAD × i/(N−1) rounds per round, 0..0.9  [0]
   --rule RULE            clip | trimmed-mean | median | mean                [clip]
   --encoding ENC         int8 | fp16 | f32                                    [int8]
@@ -77,6 +79,16 @@ function numArg(name: string, text: string | undefined, def: number, min: number
   return v;
 }
 
+function parseChurn(text: string): { every: number; down: number } {
+  const m = /^(\d+):(\d+)$/.exec(text);
+  const every = Number(m?.[1]);
+  const down = Number(m?.[2]);
+  if (!m || every < 1 || down < 1 || every > 100000 || down > 100000) {
+    throw new UsageError(`Invalid --churn ${JSON.stringify(text)}`, "Use EVERY:DOWN in rounds, e.g. 100:50");
+  }
+  return { every, down };
+}
+
 /** Parsed command line. */
 export interface SimArgs {
   model: string;
@@ -90,6 +102,7 @@ export interface SimArgs {
   byzantine?: { count: number; attack: Attack };
   lateJoin: boolean;
   freshStart: number | undefined;
+  churn?: { every: number; down: number };
   speedSpread: number;
   rule: RobustRule;
   encoding: ValueEncoding;
@@ -132,6 +145,7 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
         "late-join": { type: "boolean" },
         "fresh-start": { type: "string" },
         async: { type: "string" },
+        churn: { type: "string" },
         rule: { type: "string" },
         encoding: { type: "string" },
         "rate-final": { type: "string" },
@@ -250,6 +264,7 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
       ? undefined
       : intArg("fresh-start", v["fresh-start"], 0, 0, 1000),
     speedSpread: numArg("async", v.async, 0, 0, 0.9),
+    ...(v.churn === undefined ? {} : { churn: parseChurn(v.churn) }),
     rule,
     encoding,
     messages: intArg("messages", v.messages, 1, 1, 100),
@@ -312,6 +327,7 @@ export async function simulate(args: SimArgs, log: (line: string) => void): Prom
     byzantine,
     lateJoin: args.lateJoin ? { node: args.nodes - 1, round: Math.floor(args.rounds / 2) } : undefined,
     freshStart: args.freshStart === undefined ? undefined : { stagger: args.freshStart },
+    churn: args.churn,
     speedSpread: args.speedSpread,
     evalEvery: args.evalEvery,
     seed: args.seed,
@@ -426,7 +442,8 @@ async function main(): Promise<number> {
     `sim-${args.model}-n${args.nodes}-${args.split.replace(":", "")}-d${args.maxDatagram}` +
       (args.byzantine ? `-byz${args.byzantine.attack}` : "") + (args.lateJoin ? "-late" : "") +
       (args.freshStart !== undefined ? `-fresh${args.freshStart}` : "") +
-      (args.speedSpread ? `-async${args.speedSpread}` : "");
+      (args.speedSpread ? `-async${args.speedSpread}` : "") +
+      (args.churn ? `-churn${args.churn.every}x${args.churn.down}` : "");
   await Deno.mkdir(args.out, { recursive: true });
   await Deno.writeTextFile(`${args.out}/${name}.csv`, toCsv(result));
   await Deno.writeTextFile(`${args.out}/${name}.svg`, toSvg(result, name));
@@ -455,6 +472,7 @@ async function main(): Promise<number> {
         bytesSent: n.bytesSent,
         datagramsSent: n.datagramsSent,
         ...(n.byzantine ? { byzantine: n.byzantine, ignoredBy: n.ignoredBy } : {}),
+        everIgnoredBy: n.everIgnoredBy,
         ...(n.caughtUpRound !== undefined || (args.lateJoin && n.id === `n${args.nodes - 1}`)
           ? { lateJoinRound: Math.floor(args.rounds / 2), caughtUpRound: n.caughtUpRound ?? null }
           : {}),

@@ -34,6 +34,9 @@ export interface Config {
     averaging: number;
     pull: number;
     validateEvery: number;
+    suspectClip: number;
+    updateClip: number;
+    rowOutlier: number;
     batchSize: number;
     localSteps: number;
     roundMs: number;

@@ -212,9 +212,30 @@ export const KEYS: readonly KeySpec[] = [
   {
     path: "learning.validateEvery",
     type: { kind: "int", min: 0, max: 100000 },
+    default: 50,
+    doc:
+      "Rounds between checks of each peer's model on the local held-out samples; a peer much worse than the others is reported (agent status) and merged with learning.suspectClip, never left out (0 = off).",
+  },
+  {
+    path: "learning.suspectClip",
+    type: { kind: "number", min: 0, max: 10 },
+    default: 3,
+    doc:
+      "Clip radius, as a multiple of the median distance, of a peer that failed the validation check (others get 3; 3 = only report it). Lower it only if the boards' data are alike: with different data honest boards fail the check.",
+  },
+  {
+    path: "learning.updateClip",
+    type: { kind: "number", min: 0, max: 1000 },
+    default: 3,
+    doc:
+      "A training round whose update is larger than this times the median of the recent rounds' is scaled down to it (0 = off): a bad local sample cannot make this board's update jump.",
+  },
+  {
+    path: "learning.rowOutlier",
+    type: { kind: "number", min: 0, max: 1000000 },
     default: 10,
     doc:
-      "Rounds between checks of each peer's model on the local held-out samples; a peer much worse than the others is left out until it passes (0 = off).",
+      "A local sample whose size (L2 norm) is more than this times the median sample's is not trained on (0 = off): catches samples on the wrong scale, e.g. raw 0–255 pixels.",
   },
   {
     path: "learning.batchSize",

@@ -23,6 +23,9 @@ export function tuningFromConfig(learning: Config["learning"]): Partial<LearnerT
     averaging: learning.averaging,
     pull: learning.pull,
     validateEvery: learning.validateEvery,
+    suspectClip: learning.suspectClip,
+    updateClip: learning.updateClip,
+    rowOutlier: learning.rowOutlier,
   };
 }
 

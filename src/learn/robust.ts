@@ -71,9 +71,16 @@ function insertionSort(a: Float64Array): void {
 
 /**
  * Centered clipping around `centre` (in place). `tau` ≤ 0 picks `factor` × the median distance of the
- * copies to the centre.
+ * copies to the centre. `scales[j]` (default 1) multiplies copy j's radius: a copy trusted less is
+ * clipped tighter (bounded influence) without being left out.
  */
-export function centeredClip(copies: Float32Array[], centre: Float32Array, tau: number, factor = 1): void {
+export function centeredClip(
+  copies: Float32Array[],
+  centre: Float32Array,
+  tau: number,
+  factor = 1,
+  scales?: readonly number[],
+): void {
   const dim = centre.length;
   const diff = new Float32Array(dim);
   for (let iter = 0; iter < 3; iter++) {
@@ -85,7 +92,8 @@ export function centeredClip(copies: Float32Array[], centre: Float32Array, tau: 
     const t = tau > 0 ? tau : factor * [...dists].sort((a, b) => a - b)[Math.floor((dists.length - 1) / 2)];
     diff.fill(0);
     copies.forEach((c, j) => {
-      const w = dists[j] > 0 ? Math.min(1, t / dists[j]) : 0;
+      const r = t * (scales?.[j] ?? 1);
+      const w = dists[j] > 0 ? Math.min(1, r / dists[j]) : 0;
       for (let i = 0; i < dim; i++) diff[i] += w * (c[i] - centre[i]);
     });
     for (let i = 0; i < dim; i++) centre[i] += diff[i] / copies.length;

@@ -75,6 +75,12 @@ export interface SwarmSimOptions {
    * as on a real network.
    */
   speedSpread?: number;
+  /**
+   * Churn: every `every` rounds the next honest node (round-robin) goes offline for `down` rounds, then
+   * comes back from the checkpoint it took when it left (a reboot). No node leaves in the last
+   * `down` + `every` rounds, so every node is back for the final evaluation.
+   */
+  churn?: { every: number; down: number };
   /** Node restarted from its checkpoint taken `ageRounds` earlier, at `round`. */
   restart?: { node: number; round: number; ageRounds: number };
   evalEvery: number;
@@ -114,6 +120,8 @@ export interface NodeResult {
   caughtUpRound?: number;
   rejected: Record<string, number>;
   ignoredBy: number;
+  /** Honest nodes that left this node out of their merge (score below the threshold) at any round. */
+  everIgnoredBy?: number;
 }
 
 /** Result of a run. */
@@ -177,12 +185,35 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     learners.push(late ? undefined : await make(i, opt.freshStart !== undefined));
     if (!late) net.join(ids[i]);
   }
+  const churn = async (c: { every: number; down: number }, round: number, now: number) => {
+    for (const [i, o] of offline) {
+      if (round !== o.back) continue;
+      const back = await make(i, false);
+      back.restore(o.checkpoint, now);
+      learners[i] = back;
+      net.join(ids[i]);
+      offline.delete(i);
+    }
+    if (round % c.every !== 0 || round + c.down + c.every > opt.rounds) return;
+    for (let tries = 0; tries < n; tries++) {
+      const i = churned++ % n;
+      const l = learners[i];
+      if (!l || byz.has(i) || offline.has(i) || l.joining) continue;
+      offline.set(i, { back: round + c.down, checkpoint: l.checkpoint() });
+      learners[i] = undefined;
+      net.leave(ids[i]);
+      return;
+    }
+  };
   const rows: EvalRow[] = [];
   const roundMs = 1000;
   const lastAcc = new Array(n).fill(0);
   let caughtUp: number | undefined;
   let restartInfo: SwarmSimResult["restart"];
   let lossAtCheckpoint = NaN;
+  const everIgnored = Array.from({ length: n }, () => new Set<number>());
+  const offline = new Map<number, { back: number; checkpoint: Uint8Array }>();
+  let churned = 0;
   for (let round = 1; round <= opt.rounds; round++) {
     const now = round * roundMs;
     for (let i = 0; i < n; i++) {
@@ -190,6 +221,9 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
         learners[i] = await make(i, true);
         net.join(ids[i]);
       }
+    }
+    if (opt.churn) {
+      await churn(opt.churn, round, now);
     }
     if (opt.restart) {
       if (round === opt.restart.round - opt.restart.ageRounds) {
@@ -254,6 +288,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       l.onMessage(header.senderKey.slice(), header.type, body, now);
     }
     opt.onRound?.(round, learners);
+    noteIgnored(learners, keys, byz, everIgnored, now);
     if (round % opt.evalEvery === 0 || round === opt.rounds) {
       for (let i = 0; i < n; i++) {
         const l = learners[i];
@@ -320,6 +355,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       ...(opt.lateJoin?.node === i ? { caughtUpRound: caughtUp } : {}),
       rejected: l ? l.stats(opt.rounds * roundMs).rejected as Record<string, number> : {},
       ignoredBy,
+      everIgnoredBy: everIgnored[i].size,
     });
   }
   return {
@@ -331,6 +367,24 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     rows,
     restart: restartInfo,
   };
+}
+
+/** Records, for each node, the honest nodes whose learner leaves it out of the merge by score now. */
+function noteIgnored(
+  learners: readonly (SwarmLearner | undefined)[],
+  keys: Uint8Array[],
+  byz: Map<number, Attack>,
+  everIgnored: Set<number>[],
+  now: number,
+): void {
+  const index = new Map(keys.map((k, i) => [hex(k), i]));
+  learners.forEach((l, observer) => {
+    if (!l || byz.has(observer)) return;
+    for (const p of l.stats(now).peers) {
+      const i = index.get(p.key);
+      if (i !== undefined && p.score < l.tuning.scoreThreshold) everIgnored[i].add(observer);
+    }
+  });
 }
 
 /** At most `rows` rows of `data`, evenly spaced (shards may be ordered by class). */

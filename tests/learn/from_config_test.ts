@@ -14,7 +14,10 @@ Deno.test("tuningFromConfig() maps learning.* keys onto the learner, with measur
     rateSchedule: "step",
     averaging: 0.99,
     pull: 0.02,
-    validateEvery: 10,
+    validateEvery: 50,
+    suspectClip: 3,
+    updateClip: 3,
+    rowOutlier: 10,
   });
   assert.deepEqual(modelOptionsFromConfig(loadConfig().learning), {
     optimizer: "sgd",
@@ -34,10 +37,23 @@ Deno.test("tuningFromConfig() maps learning.* keys onto the learner, with measur
     rateSchedule: "cosine",
     averaging: 0.99,
     pull: 0.02,
-    validateEvery: 10,
+    validateEvery: 50,
+    suspectClip: 3,
+    updateClip: 3,
+    rowOutlier: 10,
   });
   assert.equal(modelOptionsFromConfig(learning).optimizer, "adam");
-  for (const bad of ["optimizer: rmsprop", "momentum: 1", "rateFinal: 0", "rateSchedule: linear"]) {
+  for (
+    const bad of [
+      "optimizer: rmsprop",
+      "momentum: 1",
+      "rateFinal: 0",
+      "rateSchedule: linear",
+      "suspectClip: -1",
+      "updateClip: 1001",
+      "rowOutlier: -0.5",
+    ]
+  ) {
     assert.throws(
       () => loadConfig({ file: "agent.yaml", text: `learning:\n  ${bad}\n` }),
       (e: unknown) => e instanceof UsageError && e.message.includes(`learning.${bad.split(":")[0]}`),

@@ -60,10 +60,13 @@ Deno.test("one Byzantine node of 3 cannot wreck the honest ones, whatever its at
   const clean = await swarm(3, 3000);
   const cleanAcc = Math.min(...clean.nodes.slice(1).map((n) => n.accuracy));
   for (const attack of ATTACKS) {
-    // Validation checks every 2 rounds instead of 10: this swarm runs only 24 rounds.
+    // Validation checks every 2 rounds instead of 10: this swarm runs only 24 rounds. One attacker in 3
+    // is beyond what centered clipping alone holds; with IID data (as here) a suspect may be clipped
+    // tighter (learning.suspectClip; the default only reports, because under label skew honest peers
+    // fail the check).
     const r = await swarm(3, 3000, {
       byzantine: [{ node: 0, attack }],
-      tuning: { messagesPerRound: 4, validateEvery: 2 },
+      tuning: { messagesPerRound: 4, validateEvery: 2, suspectClip: 0.5 },
     });
     for (const n of honest(r)) {
       assert.ok(n.accuracy >= cleanAcc - 0.03, `${attack}: ${n.id} ${n.accuracy} vs clean ${cleanAcc}`);
@@ -76,8 +79,8 @@ Deno.test("one Byzantine node of 3 cannot wreck the honest ones, whatever its at
     if (attack === "huge") assert.ok((honest(r)[0].rejected["value-bound"] ?? 0) > 0);
     if (attack === "signflip") assert.ok((honest(r)[0].rejected["norm-bound"] ?? 0) > 0);
     if (attack === "labelflip") {
-      // Honest-looking updates of a model trained on wrong labels: caught on local validation rows.
-      assert.equal(evil.ignoredBy, 2, "labelflip: both honest nodes ignore the attacker");
+      // Honest-looking updates of a model trained on wrong labels: flagged on local validation rows and
+      // merged with a tighter clip (the check cannot tell skewed data from malice, so it excludes nobody).
       assert.ok((honest(r)[0].rejected.validation ?? 0) > 0);
     }
   }
@@ -111,4 +114,22 @@ Deno.test("a node restarted from an older checkpoint resumes without a jump in l
   assert.ok(lossAfter < 1.5, `far below the untrained loss (~2.3): ${lossAfter}`);
   const others = Math.min(r.nodes[1].accuracy, r.nodes[2].accuracy);
   assert.ok(r.nodes[0].accuracy >= others - 0.02, `restarted ${r.nodes[0].accuracy} vs ${others}`);
+});
+
+Deno.test("under label skew (2 classes per node) no honest peer is ever ignored, on 3 seeds", async () => {
+  for (const seed of [1, 2, 3]) {
+    const pool = subset(train, Array.from({ length: 5000 }, (_, i) => i));
+    const shards = splitIndices(pool.y, 5, parseSplit("classes:2"), seed).map((ix) => subset(pool, ix));
+    const r = await swarm(5, 5000, {
+      shards,
+      seed,
+      rounds: 40,
+      evalEvery: 40,
+      // Checks every 2 rounds: the false positives this guards against came from the validation check.
+      tuning: { messagesPerRound: 4, validateEvery: 2 },
+    });
+    for (const n of r.nodes) {
+      assert.equal(n.everIgnoredBy, 0, `seed ${seed}: ${n.id} ignored by ${n.everIgnoredBy} honest peer(s)`);
+    }
+  }
 });

@@ -1,0 +1,59 @@
+/**
+ * The change-size guard: how fast a peer's copy may move. Every accepted message's change size (our
+ * own publications included, so the reference exists even among few peers) goes into a short history;
+ * a message that would move a copy faster than `normFactor` × the recent median is applied at that
+ * bounded rate instead (its changes scaled down). It bounds influence, it excludes nobody: an honest
+ * peer whose rate changed (another learning-rate phase, a burst after a pause, one bad local row)
+ * still merges, while a peer that keeps pushing far is slowed to the swarm's pace and then held by the
+ * centered clipping of the merge.
+ *
+ * @module
+ */
+
+const HISTORY = 64;
+const WARMUP = 16;
+
+/**
+ * Size of a message's changes: the 90th percentile over its coordinates of |change| divided by the
+ * rounds (ours) since the coordinate was last set — a RATE, so a copy that went stale because messages
+ * were lost does not make the sender's next honest message look large. Robust to the few coordinates an
+ * honest error-feedback residual lets grow large (an RMS measure flagged honest messages), while a
+ * message that moves most of its coordinates too far (sign flip × 10, noise) is still caught.
+ * Sorts `changes[0..n)` in place.
+ */
+export function changeSize(changes: Float64Array, n: number): number {
+  const a = changes.subarray(0, n).sort();
+  return a[Math.min(n - 1, Math.floor(0.9 * n))];
+}
+
+/** The recent change sizes and the bound they set. */
+export class ChangeGuard {
+  #sizes: number[] = [];
+  #slow = 0;
+
+  /** Records an accepted (or our own published) change size. */
+  note(size: number): void {
+    if (!(size > 0)) return;
+    this.#sizes.push(size);
+    if (this.#sizes.length > HISTORY) this.#sizes.shift();
+    this.#slow = this.#slow === 0 ? size : 0.99 * this.#slow + 0.01 * size;
+  }
+
+  /** The reference size (Infinity until a few sizes are known: the first ones are noisy). */
+  reference(): number {
+    if (this.#sizes.length < WARMUP) return Infinity;
+    const s = [...this.#sizes].sort((a, b) => a - b);
+    // A slow average keeps honest changes of a recent quieter phase (training paused, smaller
+    // learning rate) from being slowed when the larger ones still in flight arrive.
+    return Math.max(s[Math.floor(s.length / 2)], this.#slow);
+  }
+
+  /**
+   * The share (0, 1] of a change of `size` to apply: 1 within `factor` × the reference, else the share
+   * that brings it down to that bound.
+   */
+  share(size: number, factor: number): number {
+    const bound = factor * this.reference();
+    return size > bound ? bound / size : 1;
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * Peers' copies: what we know of each peer's pseudo-model P̂_j, built only from what it sent, with a
+ * per-coordinate stamp (absolute values + versions make copies idempotent and order-insensitive) and
+ * the peer's score. Applying a message's values goes through the checks: non-finite values and
+ * values beyond `valueBound` (evidence no honest learner produces) are rejected and cost score; a
+ * change faster than the change-size guard allows is applied at the bounded rate (no score lost).
+ *
+ * @module
+ */
+import type { ValuesBody } from "./codec.ts";
+import { type ChangeGuard, changeSize } from "./_change_guard.ts";
+import type { LearnerTuning } from "./_tuning.ts";
+import type { PeerStatus, RejectReason } from "./_types.ts";
+
+/** A peer's public model as we know it. */
+export interface PeerCopy {
+  key: Uint8Array;
+  hex: string;
+  epoch: number;
+  /** All coordinates valid from the start (genesis copy heard early). */
+  genesis: boolean;
+  values: Float32Array;
+  /** Stamp of the value held per coordinate; 0 = never received. */
+  versions: Uint32Array;
+  /**
+   * Our round count when each coordinate's value was last set from a live message; −1 = a baseline
+   * we cannot date (the shared init of a genesis copy, a value restored from a checkpoint), whose
+   * first update is not size-checked.
+   */
+  heard: Int32Array;
+  known: number;
+  score: number;
+  lastHeard: number;
+  lastStamp: number;
+  accepted: number;
+  rejected: Partial<Record<RejectReason, number>>;
+  /** Round at which we last asked this peer for a snapshot (−∞ if never). */
+  requestedAt: number;
+  /** Last measured rise of our validation loss caused by this peer's model (null = not measured). */
+  harm: number | null;
+  /** Failed the last validation check: merged with the `suspectClip` radius until it passes. */
+  suspect: boolean;
+}
+
+/** A fresh copy; unknown coordinates hold `neutral` (the shared init for a genesis copy, else our P). */
+export function newCopy(
+  key: Uint8Array,
+  hex: string,
+  epoch: number,
+  genesis: boolean,
+  neutral: Float32Array,
+  old?: PeerCopy,
+): PeerCopy {
+  const P = neutral.length;
+  return {
+    key: key.slice(),
+    hex,
+    epoch,
+    genesis,
+    values: neutral.slice(),
+    versions: new Uint32Array(P),
+    heard: new Int32Array(P).fill(-1),
+    known: genesis ? P : 0,
+    score: old?.score ?? 1,
+    lastHeard: old?.lastHeard ?? -Infinity,
+    lastStamp: 0,
+    accepted: old?.accepted ?? 0,
+    rejected: old?.rejected ?? {},
+    requestedAt: -Infinity,
+    harm: null,
+    suspect: false,
+  };
+}
+
+/** True once enough of the copy is known to merge it. */
+export function inSync(p: PeerCopy, tuning: LearnerTuning): boolean {
+  return p.genesis || p.known >= tuning.syncCoverage * p.values.length;
+}
+
+/** Counts a reason against a peer; every reason but `stale`, `model-mismatch`, `norm-bound` costs score. */
+export function penalise(p: PeerCopy, reason: RejectReason, tuning: LearnerTuning): void {
+  p.rejected[reason] = (p.rejected[reason] ?? 0) + 1;
+  if (
+    reason === "stale" || reason === "model-mismatch" || reason === "norm-bound" || reason === "validation"
+  ) {
+    return;
+  }
+  p.score = Math.max(0, p.score - tuning.scorePenalty);
+}
+
+/** The first value no honest learner sends (non-finite or beyond `valueBound`), if any. */
+export function badValue(
+  msg: ValuesBody,
+  valueBound: number,
+): { reason: RejectReason; detail: string } | undefined {
+  const { values, indices } = msg;
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) {
+      return { reason: "non-finite", detail: `value at ${indices[i]} is ${values[i]}` };
+    }
+    if (Math.abs(values[i]) > valueBound) {
+      return {
+        reason: "value-bound",
+        detail: `|value| ${Math.abs(values[i])} at ${indices[i]} exceeds ${valueBound}`,
+      };
+    }
+  }
+  return undefined;
+}
+
+/** What applying a message did. */
+export interface Applied {
+  applied: number;
+  /** The message's change size (0 when no coordinate could be checked). */
+  size: number;
+  /** Share of the change applied (< 1: rate-limited by the change-size guard). */
+  share: number;
+}
+
+/**
+ * Applies a message's (checked) values to `peer`'s copy: coordinates whose stamp is newer than ours.
+ * The change size is measured per round of OURS since we last set each coordinate (so a copy left stale
+ * by lost messages is not held against the sender, and a sender cannot inflate the gap with its stamps);
+ * a change beyond the guard's bound is applied at the bounded rate.
+ */
+export function applyValues(
+  peer: PeerCopy,
+  msg: ValuesBody,
+  genesis: Float32Array,
+  round: number,
+  guard: ChangeGuard,
+  normFactor: number,
+): Applied {
+  const { values, indices } = msg;
+  const changes = new Float64Array(indices.length);
+  let m = 0;
+  for (let i = 0; i < indices.length; i++) {
+    const c = indices[i];
+    if (msg.stamp <= peer.versions[c]) continue;
+    if (peer.versions[c] === 0 && !peer.genesis) continue;
+    if (peer.heard[c] < 0) continue;
+    changes[m++] = Math.abs(genesis[c] + values[i] - peer.values[c]) / Math.max(1, round - peer.heard[c]);
+  }
+  const size = m > 0 ? changeSize(changes, m) : 0;
+  const share = m > 0 ? guard.share(size, normFactor) : 1;
+  let applied = 0;
+  for (let i = 0; i < indices.length; i++) {
+    const c = indices[i];
+    if (msg.stamp <= peer.versions[c]) continue;
+    const target = genesis[c] + values[i];
+    // Only a dated coordinate can be rate-limited: the first value of a new copy is taken as it is.
+    const dated = peer.heard[c] >= 0 && (peer.versions[c] !== 0 || peer.genesis);
+    if (peer.versions[c] === 0 && !peer.genesis) peer.known++;
+    peer.versions[c] = msg.stamp;
+    peer.heard[c] = round;
+    peer.values[c] = dated && share < 1 ? peer.values[c] + share * (target - peer.values[c]) : target;
+    applied++;
+  }
+  return { applied, size, share };
+}
+
+/** Status of one peer for `stats()`. */
+export function peerStatus(p: PeerCopy, now: number, tuning: LearnerTuning): PeerStatus {
+  return {
+    key: p.hex,
+    epoch: p.epoch,
+    score: p.score,
+    ignored: p.score < tuning.scoreThreshold || now - p.lastHeard > tuning.peerTimeoutMs,
+    inSync: inSync(p, tuning),
+    coverage: p.genesis ? 1 : p.known / p.values.length,
+    accepted: p.accepted,
+    rejected: { ...p.rejected },
+    lastStamp: p.lastStamp,
+    harm: p.harm,
+    suspect: p.suspect,
+  };
+}

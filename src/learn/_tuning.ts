@@ -1,0 +1,171 @@
+/**
+ * The learner's tunables, their measured defaults and the learning-rate schedule.
+ *
+ * @module
+ */
+import type { Random } from "../time.ts";
+import { ValueEncoding } from "./codec.ts";
+import type { RobustRule } from "./robust.ts";
+import type { LearnerModel, Samples } from "./_types.ts";
+
+/** Learning-rate schedules (`learning.rateSchedule`). */
+export type RateSchedule = "step" | "cosine";
+
+/** Tunables (defaults in {@linkcode DEFAULT_LEARNER_OPTIONS}). */
+export interface LearnerTuning {
+  batchSize: number;
+  rule: RobustRule;
+  /** Centered clipping radius as a multiple of the median distance of the copies to their median. */
+  clipFactor: number;
+  encoding: ValueEncoding;
+  /** Delta messages per round. */
+  messagesPerRound: number;
+  /** Share of each Delta's coordinates taken round-robin (self-healing refresh). */
+  refreshFraction: number;
+  /** Snapshot chunks sent per round while answering a request. */
+  chunksPerRound: number;
+  /**
+   * A message whose change size (90th percentile of |change| per round) exceeds this × the median of
+   * recent ones is applied at that bounded rate instead (its changes scaled down); nobody is excluded
+   * for it.
+   */
+  normFactor: number;
+  /** Reject any |value| above this. */
+  valueBound: number;
+  scorePenalty: number;
+  scoreReward: number;
+  scoreThreshold: number;
+  /** A peer not heard from for this long (ms) is left out of the merge. */
+  peerTimeoutMs: number;
+  /** Share of coordinates that must be known before a re-synced copy is merged. */
+  syncCoverage: number;
+  /** A genesis-epoch peer first heard with a stamp ≤ this is assumed to still match the shared init. */
+  genesisGraceStamps: number;
+  /** Rounds between repeated snapshot requests for the same peer. */
+  requestEveryRounds: number;
+  /** A joining node that hears no peer for this many rounds starts on its own (genesis epoch). */
+  joinTimeoutRounds: number;
+  /** Learning rate set on the model at round 1 (0 = leave the model's own rate, no schedule). */
+  learningRate: number;
+  /** Round at which the rate reaches `rateFinal` (0 = constant rate). */
+  rateDecayRounds: number;
+  /** Learning rate after `rateDecayRounds`. */
+  rateFinal: number;
+  rateSchedule: RateSchedule;
+  /**
+   * Momentum applied by the learner to the published updates (DGC momentum correction with factor
+   * masking: u ← μ·u + Δ, r ← r + u, u[c] = 0 once c is published). Use it with a model whose
+   * optimizer is plain SGD; 0 = off (the model's own optimizer momentum, if any, is used).
+   */
+  momentum: number;
+  /**
+   * Weight averaging of the served model in the final learning-rate phase (from `rateDecayRounds` on):
+   * the served weights are an exponential moving average of the swarm model with this decay per round
+   * (0 = off, serve the swarm model itself). Averages out the last rounds' SGD noise, as in SWA.
+   */
+  averaging: number;
+  /**
+   * Consensus pull: each round the residual also gets −pull × (P_i − m), moving our pseudo-model a
+   * share of the way towards the swarm model (0 = off). See the module documentation, point 10.
+   */
+  pull: number;
+  /** Rounds between checks of what each merged peer does to our local validation loss (0 = off). */
+  validateEvery: number;
+  /** At most this many validation rows per check. */
+  validationRows: number;
+  /**
+   * A peer is suspect when its model raises our validation loss by more than `harmMin` and more than
+   * `harmFactor` × the lower median of all merged peers' effects (see the module documentation).
+   */
+  harmFactor: number;
+  harmMin: number;
+  /**
+   * Clip radius of a suspect peer's copy in the centre, as a multiple of the median distance (instead
+   * of `clipFactor`): its influence is bounded, it is not excluded. The default (= `clipFactor`) only
+   * reports: under label skew honest peers fail the check, and even a tighter clip of them (0.5) cost
+   * up to 0.7 pp (docs/learning.md). Lower it only where the boards' data are alike.
+   */
+  suspectClip: number;
+  /**
+   * Local training guard: a round's update Δ larger (L2) than this × the median of the last rounds'
+   * update sizes is scaled down to it (0 = off). One bad local row cannot make a node's message jump.
+   */
+  updateClip: number;
+  /**
+   * Local training guard: a row whose L2 norm exceeds this × the median of the recent rows' is skipped
+   * (0 = off): a row on the wrong scale (raw 0–255 pixels, 1e30) is not trained on.
+   */
+  rowOutlier: number;
+}
+
+/** Defaults chosen by the experiments in scripts/sim_swarm.ts (docs/learning.md). */
+export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
+  batchSize: 32,
+  rule: "clip",
+  clipFactor: 3,
+  encoding: ValueEncoding.Int8,
+  messagesPerRound: 1,
+  refreshFraction: 0.1,
+  chunksPerRound: 16,
+  normFactor: 5,
+  valueBound: 100,
+  scorePenalty: 0.25,
+  scoreReward: 0.05,
+  scoreThreshold: 0.5,
+  peerTimeoutMs: 60_000,
+  syncCoverage: 0.9,
+  genesisGraceStamps: 64,
+  requestEveryRounds: 5,
+  joinTimeoutRounds: 10,
+  learningRate: 0,
+  rateDecayRounds: 0,
+  rateFinal: 0,
+  rateSchedule: "step",
+  momentum: 0,
+  averaging: 0.99,
+  pull: 0.02,
+  validateEvery: 50,
+  validationRows: 256,
+  harmFactor: 4,
+  harmMin: 0.02,
+  suspectClip: 3,
+  updateClip: 3,
+  rowOutlier: 10,
+};
+
+/** The learning rate of round `round` (1-based) under `tuning`'s schedule; 0 = the model's own rate. */
+export function scheduledRate(tuning: LearnerTuning, round: number): number {
+  const { learningRate: lr0, rateDecayRounds: T, rateFinal: lr1 } = tuning;
+  if (!(lr0 > 0)) return 0;
+  if (!(T > 0) || !(lr1 > 0)) return lr0;
+  if (round >= T) return lr1;
+  if (tuning.rateSchedule === "step") return lr0;
+  return lr1 + (lr0 - lr1) * 0.5 * (1 + Math.cos(Math.PI * Math.max(0, round - 1) / T));
+}
+
+/** `options`' tunables over the defaults. */
+export function resolveTuning(options: Partial<LearnerTuning>): LearnerTuning {
+  const tuning = { ...DEFAULT_LEARNER_OPTIONS };
+  for (const k of Object.keys(DEFAULT_LEARNER_OPTIONS) as (keyof LearnerTuning)[]) {
+    if (options[k] !== undefined) (tuning as Record<string, unknown>)[k] = options[k];
+  }
+  return tuning;
+}
+
+/** What the learner is built from. */
+export interface LearnerOptions extends Partial<LearnerTuning> {
+  model: LearnerModel;
+  /** Local training data (may grow via the daemon's sample API). */
+  data: Samples;
+  /** Features per row (784 for MNIST). */
+  features: number;
+  rng: Random;
+  /** Our Ed25519 public key (its first 8 bytes are our fingerprint in snapshot requests). */
+  selfKey: Uint8Array;
+  /** DEFLATE for outgoing bodies (the wire layer's `deflateBody`). */
+  deflate: (raw: Uint8Array) => Uint8Array;
+  /** True for a node that joins a running swarm from scratch: catch up from snapshots before publishing. */
+  joining?: boolean;
+  /** Local held-out rows the peers' effect is checked on (see `validateEvery`; may be set later). */
+  validation?: Samples;
+}

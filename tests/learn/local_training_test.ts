@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import { LocalGuard } from "../../src/learn/_local_training.ts";
+import { SeededRandom } from "../../src/time.ts";
+
+const F = 16;
+
+function rowsOf(count: number, rng: SeededRandom): Float32Array {
+  return Float32Array.from({ length: count * F }, () => rng.next());
+}
+
+Deno.test("LocalGuard skips rows that are non-finite or far off the usual scale, keeps the rest", () => {
+  const rng = new SeededRandom(1);
+  const x = rowsOf(100, rng);
+  x.fill(NaN, 3 * F, 3 * F + 1); // row 3: one NaN
+  for (let i = 7 * F; i < 8 * F; i++) x[i] *= 255; // row 7: raw 0–255 values
+  x.fill(1e30, 9 * F, 10 * F); // row 9: 1e30
+  const g = new LocalGuard();
+  g.prime(x, 100, F);
+  const usable = Array.from({ length: 100 }, (_, r) => g.rowUsable(x, r, F, 10));
+  assert.deepEqual(usable.flatMap((u, r) => (u ? [] : [r])), [3, 7, 9]);
+  assert.equal(g.skippedRows, 3);
+  const off = new LocalGuard();
+  off.prime(x, 100, F);
+  assert.equal(off.rowUsable(x, 7, F, 0), true, "rowOutlier 0 = no scale check");
+  assert.equal(off.rowUsable(x, 3, F, 0), false, "non-finite rows are always skipped");
+});
+
+Deno.test("LocalGuard scales a round's update down to 3× the recent median and drops a non-finite one", () => {
+  const g = new LocalGuard();
+  const update = (size: number) => new Float32Array(4).fill(size / 2); // L2 norm = size
+  for (let i = 0; i < 10; i++) assert.equal(g.guard(update(1), 3), "kept");
+  const big = update(30);
+  assert.equal(g.guard(big, 3), "clipped");
+  const norm = Math.hypot(...big);
+  assert.ok(Math.abs(norm - 3) < 1e-5, `scaled to 3 × the median: ${norm}`);
+  const bad = update(1);
+  bad[2] = Infinity;
+  assert.equal(g.guard(bad, 3), "dropped");
+  assert.deepEqual(Array.from(bad), [0, 0, 0, 0], "a dropped update adds nothing");
+  assert.equal(g.guard(update(2.5), 3), "kept", "within the bound");
+  assert.equal(g.guard(update(30), 0), "kept", "updateClip 0 = off");
+  assert.deepEqual([g.clippedRounds, g.droppedRounds], [1, 1]);
+});
