@@ -9,7 +9,7 @@
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
-import { loadMnist } from "../src/learn/mnist.ts";
+import { loadMnist } from "../src/sim/mnist.ts";
 import { type BackendName, createModel, initBackend, type TrainableModel } from "../src/model/mod.ts";
 import { denseOptions } from "../src/model/model.ts";
 

@@ -3,30 +3,38 @@
  * in its own network namespace on a Linux bridge, gossiping by subnet broadcast; every node holds 2
  * MNIST classes; nftables drops 10% of incoming gossip datagrams in every namespace. Two runs: all
  * honest, then with one Byzantine agent (AGENT_DEV_ATTACK, a development-only switch). The simulation
- * (scripts/sim_swarm.ts) runs with the same settings in the same invocation for comparison.
+ * (scripts/sim.ts) runs with the same settings in the same invocation for comparison.
  *
  * Reports per-node accuracy over time (on a shared test set), bytes and datagrams per node, the
  * largest datagram, datagrams above 1,232 B counted on the wire by nftables, and steady RSS per agent.
  * Targets: every node ≥ 93.5%, ≤ 2 MB sent per node, datagrams ≤ 1,232 B, Byzantine run within 2 pp,
  * RSS ≤ 128 MB.
  *
- *   sudo deno task bench:swarm [--nodes 5] [--duration 300] [--split classes:2] [--loss 10]
+ *   sudo deno task bench:swarm [--seeds 1] [--nodes 5] [--duration 300] [--split classes:2] [--loss 10]
  *                              [--attack signflip] [--skip-sim] [--log-level debug] [--keep] [--json]
+ *
+ * With `--seeds A..B` (or a count N = 1..N) both runs repeat per seed (the seed picks the shards and the
+ * test digits) and the report gives, per run kind, what `deno task bench:swarm-sim` gives: the worst
+ * node over all seeds, the median and spread of the per-seed minima, MB per node, and the false
+ * positives — honest peers that some agent ignored (alive, score below the learner's threshold) in any
+ * status snapshot (every 5 s).
  *
  * Needs: root, iproute2, nftables.
  *
  * @module
  */
 import { parseArgs } from "node:util";
+import { UsageError } from "../src/errors.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ATTACKS } from "../src/learn/swarm_sim.ts";
+import { ATTACKS, parseSeeds, type SeedSummary, summarizeSeeds } from "../src/sim/mod.ts";
+import { DEFAULT_LEARNER_OPTIONS } from "../src/learn/mod.ts";
 import { STATUS_FORMAT, type StatusReport } from "../src/service/status.ts";
 import { readCheckedJson } from "../src/state/mod.ts";
 import { AgentProcess } from "./lib/cluster.ts";
 import { createNetwork, type Network } from "./lib/netns.ts";
 import { prepareSwarm } from "./lib/swarm.ts";
-import { loadMnist, subset } from "../src/learn/mnist.ts";
+import { loadMnist, subset } from "../src/sim/mnist.ts";
 import { createModel, initBackend, loadCheckpoint, type TrainableModel } from "../src/model/mod.ts";
 import { stateLayout } from "../src/state/mod.ts";
 
@@ -40,6 +48,7 @@ const TARGETS = {
 };
 
 interface Options {
+  seeds: number[];
   nodes: number;
   duration: number;
   split: string;
@@ -93,14 +102,18 @@ export interface NodeResult {
 
 export interface RunResult {
   label: string;
+  seed: number;
   seconds: number;
   nodes: NodeResult[];
+  /** Honest peers some agent ignored (alive, score below the threshold) in any snapshot. */
+  falsePositives: string[];
 }
 
 function options(): Options {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
+      seeds: { type: "string" },
       nodes: { type: "string" },
       duration: { type: "string" },
       split: { type: "string" },
@@ -118,6 +131,7 @@ function options(): Options {
     throw new Error(`--attack ${JSON.stringify(attack)} is not one of ${ATTACKS.join(", ")}`);
   }
   return {
+    seeds: parseSeeds(values.seeds ?? "1"),
     nodes: Number(values.nodes ?? 5),
     duration: Number(values.duration ?? 300),
     split: values.split ?? "classes:2",
@@ -191,6 +205,7 @@ async function finalAccuracy(state: string, classes: Set<number>): Promise<numbe
 async function runSwarm(
   o: Options,
   label: string,
+  seed: number,
   byzantine: number | undefined,
   log: (s: string) => void,
 ): Promise<RunResult> {
@@ -204,6 +219,7 @@ async function runSwarm(
       root,
       nodes: o.nodes,
       split: o.split,
+      seed,
       config: (i, paths) => ({
         node: { name: `node-${i + 1}` },
         data: { source: paths.shard, test: paths.test },
@@ -230,6 +246,8 @@ async function runSwarm(
     const rss: number[][] = nodes.map(() => []);
     const priv: number[][] = nodes.map(() => []);
     const last: (StatusReport | undefined)[] = nodes.map(() => undefined);
+    const falsePositives = new Set<string>();
+    const byzantineName = byzantine === undefined ? undefined : nodes[byzantine].name;
     while ((Date.now() - started) / 1000 < o.duration) {
       await new Promise((r) => setTimeout(r, 5000));
       const t = Math.round((Date.now() - started) / 1000);
@@ -237,6 +255,10 @@ async function runSwarm(
         const s = await snapshot(node.state);
         if (!s) continue;
         last[i] = s;
+        for (const p of s.peers) {
+          if (p.name === byzantineName || !p.alive || p.score === null) continue;
+          if (p.score < DEFAULT_LEARNER_OPTIONS.scoreThreshold) falsePositives.add(p.name);
+        }
         timelines[i].push([t, s.accuracy, s.gossip.bytesOut]);
         if (t > o.duration / 2) {
           rss[i].push(s.rss);
@@ -286,7 +308,13 @@ async function runSwarm(
         })),
       });
     }
-    return { label, seconds: Math.round((Date.now() - started) / 1000), nodes: results };
+    return {
+      label,
+      seed,
+      seconds: Math.round((Date.now() - started) / 1000),
+      nodes: results,
+      falsePositives: [...falsePositives],
+    };
   } finally {
     await Promise.all(agents.map((a) => a.stop(5000)));
     await net?.destroy();
@@ -295,8 +323,8 @@ async function runSwarm(
   }
 }
 
-async function runSim(o: Options, rounds: number, byzantine: boolean): Promise<unknown> {
-  const sim = fileURLToPath(new URL("./sim_swarm.ts", import.meta.url));
+async function runSim(o: Options, seed: number, rounds: number, byzantine: boolean): Promise<unknown> {
+  const sim = fileURLToPath(new URL("./sim.ts", import.meta.url));
   const args = [
     "run",
     "--quiet",
@@ -311,6 +339,8 @@ async function runSim(o: Options, rounds: number, byzantine: boolean): Promise<u
     "--rounds",
     String(rounds),
     "--no-centralized",
+    "--seed",
+    String(seed),
     "--json",
     ...(byzantine ? ["--byzantine", `1:${o.attack}`] : []),
   ];
@@ -373,59 +403,118 @@ function table(run: RunResult): string {
   return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(w[i])).join("  ")).join("\n");
 }
 
+/** The per-seed figures of a run, as the simulation reports them. */
+export function seedSummary(run: RunResult, target: number): SeedSummary {
+  const honest = run.nodes.filter((n) => !n.byzantine);
+  const accs = honest.map((n) => n.accuracy ?? 0);
+  const reached = sustained(run, target);
+  return {
+    seed: run.seed,
+    minHonest: Math.min(...accs),
+    meanHonest: accs.reduce((a, b) => a + b, 0) / accs.length,
+    mbPerNode: Math.max(...run.nodes.map((n) => n.bytesOut)) / 1e6,
+    falsePositives: run.falsePositives,
+    reached: reached && { round: reached.seconds, mb: reached.bytes / 1e6 },
+  };
+}
+
+function seedsReport(label: string, runs: RunResult[], minOf: (r: RunResult) => number): string {
+  const s = summarizeSeeds(runs.map((r) => ({ ...seedSummary(r, TARGETS.accuracy), minHonest: minOf(r) })));
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  return `${label}: seeds ${s.seeds.join(",")}; worst node ${pct(s.worst)}; median of per-seed minima ${
+    pct(s.medianMin)
+  } (spread ${pct(s.spread[0])}..${pct(s.spread[1])}); ${s.mbPerNode.toFixed(2)} MB/node; ` +
+    `every node ≥ ${TARGETS.accuracy * 100}% for good from ${
+      s.reachedMb === null ? "- (not in every seed)" : `${s.reachedMb.toFixed(2)} MB`
+    }; false positives ${s.falsePositives} (in ${s.seedsWithFalsePositives} seeds)`;
+}
+
 if (import.meta.main) {
-  const o = options();
+  let o: Options;
+  try {
+    o = options();
+  } catch (e) {
+    console.error(`bench:swarm: error: ${(e as Error).message}`);
+    if (e instanceof UsageError && e.hint) console.error(`  hint: ${e.hint}`);
+    Deno.exit(2);
+  }
   if (Deno.uid() !== 0) {
     console.error("bench:swarm: error: needs root (network namespaces, nftables)");
     Deno.exit(2);
   }
   const log = (s: string) => (o.json ? console.error(s) : console.log(s));
-  const honest = await runSwarm(o, "honest", undefined, log);
-  const byz = await runSwarm(o, `byzantine(${o.attack})`, o.nodes - 1, log);
-  const rounds = Math.max(...honest.nodes.map((n) => n.rounds));
-  let sim: { honest: unknown; byzantine: unknown } | undefined;
-  if (!o.skipSim) {
-    log(
-      `simulation: ${o.nodes} nodes, ${o.split}, ${o.loss}% loss, ${rounds} rounds (honest, then byzantine)`,
-    );
-    sim = { honest: await runSim(o, rounds, false), byzantine: await runSim(o, rounds, true) };
+  const honestRuns: RunResult[] = [];
+  const byzRuns: RunResult[] = [];
+  const sims: { seed: number; honest: unknown; byzantine: unknown }[] = [];
+  for (const seed of o.seeds) {
+    const honest = await runSwarm(o, `honest seed ${seed}`, seed, undefined, log);
+    const byz = await runSwarm(o, `byzantine(${o.attack}) seed ${seed}`, seed, o.nodes - 1, log);
+    honestRuns.push(honest);
+    byzRuns.push(byz);
+    if (!o.skipSim) {
+      const rounds = Math.max(...honest.nodes.map((n) => n.rounds));
+      log(`simulation: ${o.nodes} nodes, ${o.split}, ${o.loss}% loss, ${rounds} rounds, seed ${seed}`);
+      sims.push({
+        seed,
+        honest: await runSim(o, seed, rounds, false),
+        byzantine: await runSim(o, seed, rounds, true),
+      });
+    }
   }
-  const reached = sustained(honest, TARGETS.accuracy);
+  const reached = honestRuns.map((r) => sustained(r, TARGETS.accuracy));
   // Byzantine damage is measured on the classes the honest nodes hold (see NodeResult), same nodes.
   const minHonestClasses = (r: RunResult) =>
     Math.min(...r.nodes.slice(0, -1).map((n) => n.honestClassAccuracy ?? 0));
+  const minAccuracy = (r: RunResult) =>
+    Math.min(...r.nodes.filter((n) => !n.byzantine).map((n) => n.accuracy ?? 0));
   const summary = {
-    settings: { ...o, rounds },
+    settings: o,
     reached,
-    honest,
-    byzantine: byz,
-    simulation: sim,
+    honest: honestRuns,
+    byzantine: byzRuns,
+    simulation: o.skipSim ? undefined : sims,
     targets: TARGETS,
-    checks: {
-      everyNodeAccuracy: reached !== null,
-      // Bytes each node had sent when every node reached the target for good (a run may go on longer).
-      bytesPerNode: reached !== null && reached.bytes <= TARGETS.bytesPerNode,
-      datagramSize: [...honest.nodes, ...byz.nodes].every((n) =>
-        n.largestDatagram <= TARGETS.datagram && n.wire.oversize === 0
+    seeds: {
+      honest: summarizeSeeds(honestRuns.map((r) => seedSummary(r, TARGETS.accuracy))),
+      byzantineHonestClasses: summarizeSeeds(
+        byzRuns.map((r) => ({ ...seedSummary(r, TARGETS.accuracy), minHonest: minHonestClasses(r) })),
       ),
-      byzantineWithin2pp: minHonestClasses(honest) - minHonestClasses(byz) <= TARGETS.byzantinePp / 100,
-      rss: honest.nodes.every((n) => n.steadyRssMb !== null && n.steadyRssMb <= TARGETS.rssMb),
+    },
+    checks: {
+      everyNodeAccuracy: reached.every((r) => r !== null),
+      // Bytes each node had sent when every node reached the target for good (a run may go on longer).
+      bytesPerNode: reached.every((r) => r !== null && r.bytes <= TARGETS.bytesPerNode),
+      datagramSize: [...honestRuns, ...byzRuns].every((run) =>
+        run.nodes.every((n) => n.largestDatagram <= TARGETS.datagram && n.wire.oversize === 0)
+      ),
+      byzantineWithin2pp: honestRuns.every((h, k) =>
+        minHonestClasses(h) - minHonestClasses(byzRuns[k]) <= TARGETS.byzantinePp / 100
+      ),
+      noFalsePositives: [...honestRuns, ...byzRuns].every((r) => r.falsePositives.length === 0),
+      rss: honestRuns.every((r) =>
+        r.nodes.every((n) => n.steadyRssMb !== null && n.steadyRssMb <= TARGETS.rssMb)
+      ),
     },
   };
   if (o.json) {
     console.log(JSON.stringify(summary));
   } else {
-    for (const r of [honest, byz]) console.log(`\n${r.label} (${r.seconds} s)\n${table(r)}`);
-    console.log(
-      "\nsimulation (same settings):",
-      JSON.stringify(sim, (k, v) => (k === "rows" ? undefined : v)),
-    );
-    console.log(
-      reached
-        ? `\nevery honest node ≥ ${TARGETS.accuracy * 100}% from ${reached.seconds} s on, ` +
-          `after ≤ ${(reached.bytes / 1024 / 1024).toFixed(2)} MB sent per node`
-        : `\nthe honest nodes did not all stay ≥ ${TARGETS.accuracy * 100}% to the end`,
-    );
+    for (const r of [...honestRuns, ...byzRuns]) {
+      console.log(`\n${r.label} (${r.seconds} s)\n${table(r)}`);
+      if (r.falsePositives.length) {
+        console.log(`honest peers ignored at some point: ${r.falsePositives.join(", ")}`);
+      }
+    }
+    if (!o.skipSim) {
+      console.log(
+        "\nsimulation (same settings):",
+        JSON.stringify(sims, (k, v) => (k === "rows" ? undefined : v)),
+      );
+    }
+    const command = `sudo deno task bench:swarm ${Deno.args.join(" ")}`.trim();
+    console.log(`\n${command}`);
+    console.log(seedsReport("honest", honestRuns, minAccuracy));
+    console.log(seedsReport(`byzantine(${o.attack}), honest classes`, byzRuns, minHonestClasses));
     console.log("\nchecks:", JSON.stringify(summary.checks));
     await Deno.mkdir(".bench", { recursive: true });
     await Deno.writeTextFile(".bench/bench-swarm.json", JSON.stringify(summary, null, 1));

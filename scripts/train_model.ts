@@ -8,7 +8,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { loadMnist, MNIST_PIXELS } from "../src/learn/mnist.ts";
+import { loadMnist, MNIST_PIXELS } from "../src/sim/mnist.ts";
 import { createModel, initBackend, saveCheckpoint } from "../src/model/mod.ts";
 import { stateLayout } from "../src/state/mod.ts";
 

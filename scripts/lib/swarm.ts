@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { loadMnist, subset } from "../../src/learn/mnist.ts";
+import { loadMnist, subset } from "../../src/sim/mnist.ts";
 import { parseSplit, splitIndices } from "../../src/learn/split.ts";
 import { writeFileAtomic } from "../../src/state/mod.ts";
 import { agentOk } from "./cluster.ts";
@@ -41,7 +41,8 @@ export interface SwarmSetup {
 /** Writes shards, configs and identities, and pairs every node with every other. */
 export async function prepareSwarm(setup: SwarmSetup): Promise<PreparedNode[]> {
   const { train, test } = await loadMnist(setup.seed ?? 1);
-  const shards = splitIndices(train.y, setup.nodes, parseSplit(setup.split), 7);
+  // Seed 1 (the default) keeps the shards of the earlier fixed split seed 7.
+  const shards = splitIndices(train.y, setup.nodes, parseSplit(setup.split), 7 * (setup.seed ?? 1));
   const testPath = join(setup.root, "test.jsonl");
   const testRows = Math.min(setup.testRows ?? 1000, test.count);
   await Deno.mkdir(setup.root, { recursive: true });

@@ -22,7 +22,6 @@ import { DecodeError, UsageError } from "../errors.ts";
 import type { GossipService, Transport } from "../gossip/mod.ts";
 import { type Identity, loadIdentity, resolveNodeName, TrustStore } from "../identity/mod.ts";
 import { LearnMessage, type Samples, SwarmLearner } from "../learn/learner.ts";
-import { type Attack, Attacker, flipLabels, MESSAGE_ATTACKS } from "../learn/swarm_sim.ts";
 import { modelOptionsFromConfig, tuningFromConfig } from "../learn/from_config.ts";
 import type { Logger } from "../log.ts";
 import {
@@ -72,11 +71,23 @@ export interface AgentOptions {
   transport?: Transport;
   /** Wall clock in ms (default `Date.now`). */
   wallClock?: () => number;
-  /**
-   * DEVELOPMENT ONLY (benchmarks of Byzantine robustness): this node corrupts its own model updates
-   * with one of the simulation's attacks. Never set by config; `agent run` reads AGENT_DEV_ATTACK.
-   */
-  devAttack?: Attack;
+  /** Hooks around the learner (none in a normal agent; see {@linkcode AgentHooks}). */
+  hooks?: AgentHooks;
+}
+
+/**
+ * Hooks around the learner, composed by the caller: the agent itself knows no attack. `agent run`
+ * installs them only for the real-network robustness benchmark (AGENT_DEV_ATTACK, development only),
+ * from the simulation's attacks.
+ */
+export interface AgentHooks {
+  /** Rewrites one round's outgoing messages before they are signed and sent. */
+  outgoing?(
+    out: { type: number; body: Uint8Array }[],
+    ctx: { learner: SwarmLearner; now: number; budget: number },
+  ): { type: number; body: Uint8Array }[];
+  /** The rows the learner trains on, from the node's own training rows. */
+  trainingData?(train: Samples): Samples;
 }
 
 /** A running agent. */
@@ -287,9 +298,6 @@ export class Agent {
       }
       serving.setWeights(swarm.inferenceWeights());
       const node = daemon.gossip.node;
-      const attacker = o.devAttack && MESSAGE_ATTACKS.includes(o.devAttack)
-        ? new Attacker(o.devAttack, swarm.publicCopy(), deflateBody, new SeededRandom(7), node.bodyBudget)
-        : undefined;
       const metrics = new AgentMetrics({
         datagrams: () => {
           const c = node.counters();
@@ -360,7 +368,6 @@ export class Agent {
         backend: backend.name,
         startedAt,
       });
-      agent.#attacker = attacker;
       agent.#setMaxBody = (n) => (liveMaxBody = n);
       agent.#learner.setData(agent.#trainingData());
       agent.#learner.setValidation(agent.#data.heldOut);
@@ -383,11 +390,9 @@ export class Agent {
   }
 
   #setMaxBody: (n: number) => void = () => {};
-  #attacker: Attacker | undefined;
-
-  /** The local training rows (with AGENT_DEV_ATTACK=labelflip: their labels moved to the next class). */
+  /** The local training rows (through the training-data hook, if any). */
   #trainingData(): Samples {
-    return this.#o.devAttack === "labelflip" ? flipLabels(this.#data.train) : this.#data.train;
+    return this.#o.hooks?.trainingData?.(this.#data.train) ?? this.#data.train;
   }
 
   #progress() {
@@ -457,7 +462,8 @@ export class Agent {
     this.#learner.mix(now);
     this.#serving.setWeights(this.#learner.inferenceWeights());
     let out: { type: number; body: Uint8Array }[] = this.#learner.outgoing(now, this.#gossip.node.bodyBudget);
-    if (this.#attacker) out = this.#attacker.transform(out, this.#learner.stats(now).rounds);
+    const budget = this.#gossip.node.bodyBudget;
+    if (this.#o.hooks?.outgoing) out = this.#o.hooks.outgoing(out, { learner: this.#learner, now, budget });
     for (const m of out) {
       if (this.#stopping) return;
       if (m.body.length > this.#gossip.node.bodyBudget) continue;

@@ -5,15 +5,17 @@
  * Environment for supervisors and benchmarks:
  * - `AGENT_EXIT_ON_STDIN_EOF=1`: also stop when stdin reaches end of file, so a parent that dies
  *   (even by SIGKILL) never leaves this process behind (used by the demo and the tests).
- * - `AGENT_DEV_ATTACK=signflip|huge|nan|replay`: DEVELOPMENT ONLY, for the Byzantine benchmark: this
- *   node corrupts its own model updates. Logged loudly; never set it on a real deployment.
+ * - `AGENT_DEV_ATTACK=ATTACK` (one of the simulation's attacks, e.g. signflip, alie, backdoor):
+ *   DEVELOPMENT ONLY, for the real-network Byzantine benchmark: this node runs the attack through the
+ *   agent's hooks, composed here from `src/sim/` (loaded only then: the agent itself knows no attack).
+ *   Logged loudly; never set it on a real deployment.
  *
  * @module
  */
 import { createLogger, type Logger, type LogLevel } from "../log.ts";
 import { VERSION } from "../version.ts";
 import { UsageError } from "../errors.ts";
-import type { Attack } from "../learn/swarm_sim.ts";
+import type { AgentHooks } from "../agent/agent.ts";
 import type { Command, CommandContext } from "./command.ts";
 
 /** The `run` command. */
@@ -64,14 +66,9 @@ async function runDaemon(ctx: CommandContext): Promise<number> {
   );
   const { Agent } = await import("../agent/agent.ts");
   const devAttack = ctx.io.env.AGENT_DEV_ATTACK;
+  let hooks: AgentHooks | undefined;
   if (devAttack) {
-    const { ATTACKS } = await import("../learn/swarm_sim.ts");
-    if (!(ATTACKS as readonly string[]).includes(devAttack)) {
-      throw new UsageError(
-        `AGENT_DEV_ATTACK=${JSON.stringify(devAttack)} is not one of ${ATTACKS.join(", ")}`,
-        "Unset AGENT_DEV_ATTACK: it is only for the Byzantine benchmark",
-      );
-    }
+    hooks = await devAttackHooks(devAttack);
     logger.warn("DEVELOPMENT ATTACK MODE: this node sends corrupted model updates (AGENT_DEV_ATTACK)", {
       attack: devAttack,
     });
@@ -126,7 +123,7 @@ async function runDaemon(ctx: CommandContext): Promise<number> {
         if (!ctx.global.logLevel) setLevel(l);
       },
       version: VERSION,
-      devAttack: devAttack as Attack | undefined,
+      hooks,
     });
   } catch (e) {
     removeListeners();
@@ -137,4 +134,19 @@ async function runDaemon(ctx: CommandContext): Promise<number> {
   await daemon.stopped;
   removeListeners();
   return 0;
+}
+
+/** The hooks of the simulation's attack `name` (AGENT_DEV_ATTACK), for the real-network benchmark. */
+async function devAttackHooks(name: string): Promise<AgentHooks> {
+  const { ATTACKS, createAttack } = await import("../sim/mod.ts");
+  const attack = ATTACKS.find((a) => a === name);
+  if (!attack) {
+    throw new UsageError(
+      `AGENT_DEV_ATTACK=${JSON.stringify(name)} is not one of ${ATTACKS.join(", ")}`,
+      "Unset AGENT_DEV_ATTACK: it is only for the Byzantine benchmark",
+    );
+  }
+  const { SeededRandom } = await import("../time.ts");
+  const { deflateBody } = await import("../wire/mod.ts");
+  return createAttack(attack, { deflate: deflateBody, rng: new SeededRandom(7) });
 }

@@ -10,7 +10,7 @@ import { Agent } from "../../src/agent/agent.ts";
 import { loadConfig } from "../../src/config/mod.ts";
 import { MemoryNetwork } from "../../src/gossip/memory.ts";
 import { decodePayload, encodePayload, ensureIdentity, TrustStore } from "../../src/identity/mod.ts";
-import { loadMnist, subset } from "../../src/learn/mnist.ts";
+import { loadMnist, subset } from "../../src/sim/mnist.ts";
 import { nullLogger } from "../../src/log.ts";
 import { stateLayout } from "../../src/state/mod.ts";
 import { SeededRandom, systemClock } from "../../src/time.ts";

@@ -3,7 +3,7 @@ import { UsageError } from "../../src/errors.ts";
 import { parseInferInput } from "../../src/cli/infer_input.ts";
 import { runAgent } from "../_helpers.ts";
 import { cli } from "./_cli_io.ts";
-import { loadMnist } from "../../src/learn/mnist.ts";
+import { loadMnist } from "../../src/sim/mnist.ts";
 import { createModel, initBackend, saveCheckpoint } from "../../src/model/mod.ts";
 
 Deno.test("parseInferInput() reads JSON Lines, one array, and an array of rows", () => {

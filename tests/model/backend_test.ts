@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../../src/errors.ts";
-import { loadMnist } from "../../src/learn/mnist.ts";
+import { loadMnist } from "../../src/sim/mnist.ts";
 import {
   type BackendName,
   createModel,

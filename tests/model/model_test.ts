@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadMnist } from "../../src/learn/mnist.ts";
+import { loadMnist } from "../../src/sim/mnist.ts";
 import {
   createModel,
   initBackend,

@@ -23,7 +23,9 @@ function node(name: string, timeline: [number, number | null, number][], byzanti
 Deno.test("sustained() finds when every honest node reached the target for good, and the bytes sent by then", () => {
   const run: RunResult = {
     label: "honest",
+    seed: 1,
     seconds: 20,
+    falsePositives: [],
     nodes: [
       node("a", [[5, 0.90, 100], [10, 0.94, 200], [15, 0.95, 300], [20, 0.96, 400]]),
       // Dips below after first reaching it: the target counts from 15 s.

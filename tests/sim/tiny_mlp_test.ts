@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { loadMnist } from "../../src/learn/mnist.ts";
-import { TinyMlp } from "../../src/learn/tiny_mlp.ts";
+import { loadMnist } from "../../src/sim/mnist.ts";
+import { TinyMlp } from "../../src/sim/tiny_mlp.ts";
 
 const { train } = await loadMnist(1);
 

@@ -7,7 +7,7 @@
  * @module
  */
 import { SeededRandom } from "../time.ts";
-import type { LearnerModel } from "./learner.ts";
+import type { LearnerModel } from "../learn/mod.ts";
 
 /** Shape and optimizer settings. */
 export interface TinyMlpOptions {

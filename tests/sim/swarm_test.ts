@@ -3,15 +3,15 @@
  * real wire frames. Each run takes a few seconds.
  */
 import assert from "node:assert/strict";
-import { loadMnist, MNIST_PIXELS, subset } from "../../src/learn/mnist.ts";
+import { loadMnist, MNIST_PIXELS, subset } from "../../src/sim/mnist.ts";
 import { parseSplit, splitIndices } from "../../src/learn/split.ts";
 import {
-  ATTACKS,
+  BASIC_ATTACKS as ATTACKS,
   runSwarmSim,
   type SwarmSimOptions,
   type SwarmSimResult,
-} from "../../src/learn/swarm_sim.ts";
-import { TinyMlp } from "../../src/learn/tiny_mlp.ts";
+} from "../../src/sim/mod.ts";
+import { TinyMlp } from "../../src/sim/tiny_mlp.ts";
 import { deflateBody } from "../../src/wire/mod.ts";
 
 const { train, test } = await loadMnist(1);

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../../src/errors.ts";
-import { parseSimArgs, toSvg } from "../../scripts/sim_swarm.ts";
+import { parseSimArgs } from "../../scripts/lib/sim_args.ts";
+import { toSvg } from "../../scripts/lib/sim_plot.ts";
 
-Deno.test("sim_swarm parseSimArgs() reads every option and rejects bad values with a hint", () => {
+Deno.test("sim parseSimArgs() reads every option and rejects bad values with a hint", () => {
   const a = parseSimArgs([
     "--model",
     "mnist-vit",
@@ -26,6 +27,15 @@ Deno.test("sim_swarm parseSimArgs() reads every option and rejects bad values wi
   assert.equal(a.maxDatagram, 4096);
   assert.deepEqual(a.byzantine, { count: 2, attack: "nan" });
   assert.equal(a.lateJoin, true);
+  const b = parseSimArgs(["--seeds", "3..5", "--poison", "mislabel", "--churn", "--byzantine", "1:alie"]);
+  assert.ok(b !== "help");
+  assert.deepEqual(b.seeds, [3, 4, 5]);
+  assert.equal(b.poison, "mislabel");
+  assert.equal(b.churn, true);
+  assert.deepEqual(b.byzantine, { count: 1, attack: "alie" });
+  const c = parseSimArgs(["--seeds", "3"]);
+  assert.ok(c !== "help");
+  assert.deepEqual(c.seeds, [1, 2, 3]);
   assert.equal(parseSimArgs(["-h"]), "help");
   const bad: string[][] = [
     ["--nodes", "1"],
@@ -45,6 +55,12 @@ Deno.test("sim_swarm parseSimArgs() reads every option and rejects bad values wi
     ["--async", "fast"],
     ["--fresh-start", "-1"],
     ["--byzantine", "1:labelfli"],
+    ["--poison", "nan"],
+    ["--seeds", "5..2"],
+    ["--seeds", "0"],
+    ["--seeds", "1-3"],
+    ["--parallel", "0"],
+    ["--target", "101"],
   ];
   for (const args of bad) {
     assert.throws(
@@ -55,13 +71,14 @@ Deno.test("sim_swarm parseSimArgs() reads every option and rejects bad values wi
   }
 });
 
-Deno.test("sim_swarm toSvg() draws one line per node and the centralized baseline", () => {
+Deno.test("sim toSvg() draws one line per node and the centralized baseline", () => {
   const svg = toSvg({
     centralized: 0.94,
     nodes: [{ id: "n0", accuracy: 0.9, bytesSent: 10, datagramsSent: 1, rejected: {}, ignoredBy: 0 }],
     maxDatagram: 1232,
     largestDatagram: 1200,
     rounds: 2,
+    falsePositives: [],
     rows: [
       { round: 1, node: "n0", accuracy: 0.5, loss: 1, bytesSent: 5, datagramsSent: 1 },
       { round: 2, node: "n0", accuracy: 0.9, loss: 0.3, bytesSent: 10, datagramsSent: 2 },

@@ -1,0 +1,273 @@
+/**
+ * `deno task bench:swarm-sim`: the swarm-learning targets (issue 12) in simulation, every setting over
+ * several seeds. Each (setting, seed) is one `scripts/sim.ts` subprocess, `--parallel` at a time (one
+ * per core). Per setting: the worst honest node over all seeds, the median and spread of the per-seed
+ * minima, the change of the worst node against the matching clean setting (attack and poison rows),
+ * MB sent per node, the MB from which every honest node stayed ≥ 93.5% (worst seed), the false
+ * positives (honest peers ignored by anyone at any time), the backdoor success rate on honest nodes and
+ * how many honest nodes ignore the attacker at the end. Writes a markdown table to
+ * `.bench/swarm-sim.md` (and each setting's figures to `.bench/swarm-sim-NAME.json`, so rows not rerun
+ * with `--only` come from the last run with the same rounds and model).
+ *
+ *   deno task bench:swarm-sim [--seeds 1..10] [--rounds 1600] [--model mlp] [--only NAME,NAME]
+ *                             [--parallel 2] [--out .bench] [--list]
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import type { UsageError } from "../../src/errors.ts";
+import { ATTACKS, type SeedSummary, type SettingSummary, summarizeSeeds } from "../../src/sim/mod.ts";
+import { parseSeeds } from "../../src/sim/seeds.ts";
+import { pool, runSeed } from "../lib/seed_runs.ts";
+
+const TARGET = 0.935;
+
+/** One benchmark setting. */
+export interface Setting {
+  name: string;
+  what: string;
+  args: string[];
+  /** The clean setting this one is compared with (attack and poison rows). */
+  cleanOf?: string;
+}
+
+/** Every setting for `rounds` rounds. */
+export function settings(rounds: number): Setting[] {
+  const r = ["--rounds", String(rounds), "--max-datagram", "1232", "--loss", "10"];
+  const c2 = ["--nodes", "5", "--split", "classes:2", ...r];
+  // Attack rows use IID shards: with label skew, ignoring the attacker also removes the only holder of
+  // its classes, so no defence could stay within 2 pp of a clean run that learned them.
+  const iid5 = ["--nodes", "5", "--split", "iid", ...r];
+  const iid10 = ["--nodes", "10", "--split", "iid", ...r];
+  const wide = [
+    "--nodes",
+    "20",
+    "--rounds",
+    String(rounds),
+    "--max-datagram",
+    "1232",
+    "--loss",
+    "30",
+    "--churn",
+  ];
+  return [
+    { name: "c2-5", what: "5 nodes, 2 classes/node, 10% loss", args: c2 },
+    {
+      name: "c1-10",
+      what: "10 nodes, 1 class/node, 10% loss",
+      args: ["--nodes", "10", "--split", "classes:1", ...r, "--no-centralized"],
+    },
+    {
+      name: "dir01-20-churn",
+      what: "20 nodes, Dirichlet 0.1, 30% loss, churn",
+      args: [...wide, "--split", "dirichlet:0.1", "--no-centralized"],
+    },
+    {
+      name: "dir03-20-churn",
+      what: "20 nodes, Dirichlet 0.3, 30% loss, churn",
+      args: [...wide, "--split", "dirichlet:0.3", "--no-centralized"],
+    },
+    ...(["scale", "mislabel", "huge"] as const).map((p) => ({
+      name: `c2-5-poison-${p}`,
+      what: `as c2-5, node n4's own data has ${
+        p === "scale" ? "one raw 0–255 row" : p === "mislabel" ? "1,000 mislabelled rows" : "a 1e30 row"
+      }`,
+      args: [...c2, "--poison", p, "--no-centralized"],
+      cleanOf: "c2-5",
+    })),
+    {
+      name: "iid-5",
+      what: "5 nodes, IID, 10% loss (clean, for the attack rows)",
+      args: [...iid5, "--no-centralized"],
+    },
+    {
+      name: "iid-10",
+      what: "10 nodes, IID, 10% loss (clean, for the attack rows)",
+      args: [...iid10, "--no-centralized"],
+    },
+    ...ATTACKS.flatMap((a) => [
+      {
+        name: `iid-5-byz1-${a}`,
+        what: `5 nodes, IID, 1 attacker: ${a}`,
+        args: [...iid5, "--byzantine", `1:${a}`, "--no-centralized"],
+        cleanOf: "iid-5",
+      },
+      {
+        name: `iid-10-byz2-${a}`,
+        what: `10 nodes, IID, 2 attackers: ${a}`,
+        args: [...iid10, "--byzantine", `2:${a}`, "--no-centralized"],
+        cleanOf: "iid-10",
+      },
+    ]),
+    {
+      name: "c2-5-late",
+      what: "as c2-5, n4 joins at half the run",
+      args: [...c2, "--late-join", "--no-centralized"],
+    },
+    {
+      name: "c2-5-fresh-async",
+      what: "as c2-5, started like real agents (all joining, 2 rounds apart), speeds 100–90%",
+      args: [...c2, "--fresh-start", "2", "--async", "0.1", "--no-centralized"],
+    },
+  ];
+}
+
+interface Saved {
+  rounds: number;
+  model: string;
+  setting: SettingSummary;
+  runs: SeedSummary[];
+  seconds: number;
+}
+
+function usage(message: string, hint?: string): never {
+  console.error(`bench:swarm-sim: error: ${message}`);
+  console.error(
+    `  hint: ${
+      hint ??
+        "run 'deno task bench:swarm-sim --list' for the settings; see the header of scripts/bench/swarm_sim.ts"
+    }`,
+  );
+  Deno.exit(2);
+}
+
+async function main(): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: Deno.args,
+      strict: true,
+      options: {
+        rounds: { type: "string" },
+        seeds: { type: "string" },
+        model: { type: "string" },
+        only: { type: "string" },
+        out: { type: "string" },
+        parallel: { type: "string" },
+        list: { type: "boolean" },
+      },
+    }));
+  } catch (e) {
+    usage((e as Error).message);
+  }
+  const rounds = Number(values.rounds ?? 1600);
+  const parallel = Number(values.parallel ?? 2);
+  const model = values.model ?? "mlp";
+  const out = values.out ?? ".bench";
+  if (!Number.isInteger(rounds) || rounds < 10) {
+    usage(`Invalid --rounds ${JSON.stringify(values.rounds)}: use a whole number ≥ 10`);
+  }
+  if (!Number.isInteger(parallel) || parallel < 1) {
+    usage(`Invalid --parallel ${JSON.stringify(values.parallel)}: use a whole number ≥ 1`);
+  }
+  if (!["mlp", "mnist-mlp", "mnist-vit"].includes(model)) {
+    usage(`Unknown --model ${JSON.stringify(model)}: use mlp, mnist-mlp or mnist-vit`);
+  }
+  let seeds: number[];
+  try {
+    seeds = parseSeeds(values.seeds ?? "1..10");
+  } catch (e) {
+    usage((e as Error).message, (e as UsageError).hint);
+  }
+  const all = settings(rounds);
+  if (values.list) {
+    for (const s of all) console.log(`${s.name.padEnd(24)} ${s.what}`);
+    return;
+  }
+  const only = values.only?.split(",");
+  const unknown = only?.filter((n) => !all.some((s) => s.name === n));
+  if (unknown?.length) usage(`Unknown setting ${JSON.stringify(unknown[0])} in --only`);
+  const todo = all.filter((s) => !only || only.includes(s.name));
+  const command = `deno task bench:swarm-sim ${Deno.args.join(" ")}`.trim();
+  console.error(`${command}: ${todo.length} settings × ${seeds.length} seeds, ${parallel} at a time`);
+  await Deno.mkdir(out, { recursive: true });
+  const results = new Map<string, Saved>();
+  for (const s of all) {
+    if (todo.includes(s)) continue;
+    try {
+      const saved = JSON.parse(await Deno.readTextFile(`${out}/swarm-sim-${s.name}.json`)) as Saved;
+      if (saved.rounds === rounds && saved.model === model) results.set(s.name, saved);
+    } catch {
+      // not run yet
+    }
+  }
+  const tasks = todo.flatMap((s) => seeds.map((seed) => ({ s, seed })));
+  const started = new Map<string, number>();
+  const perSetting = new Map<string, SeedSummary[]>();
+  await pool(tasks, parallel, async ({ s, seed }) => {
+    if (!started.has(s.name)) started.set(s.name, performance.now());
+    const run = await runSeed(
+      ["--model", model, ...s.args, "--eval-every", "10", "--out", out],
+      seed,
+      `${s.name}-s${seed}`,
+    );
+    const list = perSetting.get(s.name) ?? [];
+    list.push(run.summary);
+    perSetting.set(s.name, list);
+    console.error(
+      `${s.name} seed ${seed}: min ${
+        pct(run.summary.minHonest)
+      }, false positives ${run.summary.falsePositives.length}` +
+        `${run.summary.backdoor !== undefined ? `, backdoor ${pct(run.summary.backdoor)}` : ""} (${
+          run.seconds.toFixed(0)
+        } s)`,
+    );
+    if (list.length === seeds.length) {
+      const saved: Saved = {
+        rounds,
+        model,
+        setting: summarizeSeeds(list.sort((a, b) => a.seed - b.seed)),
+        runs: list,
+        seconds: (performance.now() - started.get(s.name)!) / 1000,
+      };
+      results.set(s.name, saved);
+      await Deno.writeTextFile(`${out}/swarm-sim-${s.name}.json`, JSON.stringify(saved));
+    }
+  });
+  const md = table(all, results, rounds, command);
+  await Deno.writeTextFile(`${out}/swarm-sim.md`, md);
+  console.log(md);
+  console.log(`wrote ${out}/swarm-sim.md`);
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+/** The markdown report. */
+export function table(all: Setting[], results: Map<string, Saved>, rounds: number, command: string): string {
+  const lines = [
+    `\`${command}\` — ${rounds} rounds, 1,232-byte datagrams, MLP 784-32-10; per setting over its seeds:`,
+    "worst honest node, median of the per-seed minima (spread), the worst node's change against the clean",
+    `setting, MB sent per node, MB from which every honest node stayed ≥ ${TARGET * 100}% (worst seed),`,
+    "honest peers ignored by anyone at any time (false positives, total and seeds with any), backdoor success",
+    "on honest nodes (worst), honest nodes still ignoring an attacker at the end (fewest over seeds and attackers).",
+    "",
+    "| setting | what | model | seeds | worst node | median of minima (spread) | Δ worst vs clean | MB/node | all ≥ 93.5% from | false positives | backdoor | attacker ignored by |",
+    "|---|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const s of all) {
+    const r = results.get(s.name);
+    if (!r) {
+      lines.push(`| ${s.name} | ${s.what} | | not run | | | | | | | | |`);
+      continue;
+    }
+    const g = r.setting;
+    const clean = s.cleanOf ? results.get(s.cleanOf)?.setting : undefined;
+    const delta = clean ? `${((g.worst - clean.worst) * 100).toFixed(2)} pp` : "";
+    const ignored = r.runs.map((x) => x.attackerIgnoredBy).filter((x): x is number => x !== undefined);
+    const seedText = g.seeds.length > 1
+      ? `${g.seeds[0]}..${g.seeds[g.seeds.length - 1]}`
+      : String(g.seeds[0]);
+    lines.push(
+      `| ${s.name} | ${s.what} | ${r.model} | ${seedText} | ${pct(g.worst)} | ${pct(g.medianMin)} (${
+        pct(g.spread[0])
+      }..${pct(g.spread[1])}) | ${delta} | ${g.mbPerNode.toFixed(2)} | ${
+        g.reachedMb === null ? "not in every seed" : `${g.reachedMb.toFixed(2)} MB`
+      } | ${g.falsePositives} (${g.seedsWithFalsePositives}) | ${
+        g.backdoor === undefined ? "" : pct(g.backdoor)
+      } | ${ignored.length ? Math.min(...ignored) : ""} |`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+if (import.meta.main) await main();

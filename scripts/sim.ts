@@ -1,0 +1,228 @@
+/**
+ * `deno task sim`: a swarm-learning simulation (src/sim/): N nodes in one process over the in-memory
+ * network, each with its own MNIST shard, optional attackers, poisoned local rows, churn or a late
+ * joiner, plus a centralized baseline of the same model on the union of the shards. Prints per-node
+ * accuracy over rounds and traffic, writes a CSV and an SVG plot (accuracy vs bytes sent) into --out.
+ * With `--seeds A..B` it runs every seed in a subprocess (two at a time) and reports the setting's
+ * figures over all of them (src/sim/seeds.ts).
+ *
+ *   deno task sim --nodes 5 --split classes:2 --loss 10 --max-datagram 1232 --rounds 300 --seeds 1..10
+ *
+ * @module
+ */
+import { UsageError } from "../src/errors.ts";
+import { type LearnerModel, parseSplit, splitIndices } from "../src/learn/mod.ts";
+import {
+  loadMnist,
+  MNIST_PIXELS,
+  runSwarmSim,
+  type SettingSummary,
+  subset,
+  summarizeRun,
+  summarizeSeeds,
+  type SwarmSimResult,
+  TinyMlp,
+} from "../src/sim/mod.ts";
+import { deflateBody } from "../src/wire/mod.ts";
+import { parseSimArgs, type SimArgs, USAGE } from "./lib/sim_args.ts";
+import { toCsv, toSvg } from "./lib/sim_plot.ts";
+import { perSeedArgs, runSeeds } from "./lib/seed_runs.ts";
+
+/** Builds the model factory for `name`. */
+function modelFactory(args: SimArgs): (node: number) => Promise<LearnerModel> | LearnerModel {
+  const name = args.model;
+  if (name === "mlp") {
+    return () =>
+      new TinyMlp({
+        inputs: MNIST_PIXELS,
+        hidden: 32,
+        classes: 10,
+        seed: 1,
+        optimizer: args.optimizer,
+        learningRate: args.lr,
+        momentum: args.momentum,
+      });
+  }
+  return async () => {
+    const { createModel, initBackend, currentBackend } = await import("../src/model/mod.ts");
+    if (!currentBackend()) await initBackend("wasm");
+    return await createModel(name, {
+      learningRate: args.lr,
+      optimizer: args.optimizer,
+      momentum: args.momentum,
+    });
+  };
+}
+
+/** Runs one simulation from parsed args. */
+export async function simulate(args: SimArgs, log: (line: string) => void): Promise<SwarmSimResult> {
+  const { train, test } = await loadMnist(args.seed);
+  const shards = splitIndices(train.y, args.nodes, parseSplit(args.split), args.seed).map((ix) =>
+    subset(train, ix)
+  );
+  const byzantine = args.byzantine
+    ? Array.from({ length: args.byzantine.count }, (_, i) => ({ node: i, attack: args.byzantine!.attack }))
+    : [];
+  return await runSwarmSim({
+    createModel: modelFactory(args),
+    shards,
+    features: MNIST_PIXELS,
+    test,
+    rounds: args.rounds,
+    localSteps: args.localSteps,
+    loss: args.loss,
+    duplicate: args.duplicate,
+    maxDatagram: args.maxDatagram,
+    deflate: deflateBody,
+    byzantine,
+    poison: args.poison ? { node: args.nodes - 1, kind: args.poison } : undefined,
+    churn: args.churn,
+    lateJoin: args.lateJoin ? { node: args.nodes - 1, round: Math.floor(args.rounds / 2) } : undefined,
+    freshStart: args.freshStart === undefined ? undefined : { stagger: args.freshStart },
+    speedSpread: args.speedSpread,
+    evalEvery: args.evalEvery,
+    seed: args.seed,
+    sign: args.sign,
+    centralized: args.centralized,
+    evaluate: args.evaluate,
+    tuning: {
+      rule: args.rule,
+      encoding: args.encoding,
+      messagesPerRound: args.messages,
+      learningRate: args.lr,
+      rateFinal: args.rateFinal,
+      rateDecayRounds: args.decayAt,
+      rateSchedule: args.schedule,
+      ...args.tune,
+    },
+    onEval: (r) =>
+      log(
+        `round ${String(r.round).padStart(4)} ${r.node.padEnd(11)} acc ${(r.accuracy * 100).toFixed(2)}%` +
+          (r.node === "centralized"
+            ? ""
+            : `  sent ${(r.bytesSent / 1e3).toFixed(1)} kB in ${r.datagramsSent} datagrams`),
+      ),
+  });
+}
+
+/** The file name stem of a run (without the seed). */
+function stem(args: SimArgs): string {
+  return args.name ??
+    `sim-${args.model}-n${args.nodes}-${args.split.replace(":", "")}-d${args.maxDatagram}` +
+      (args.byzantine ? `-byz${args.byzantine.count}${args.byzantine.attack}` : "") +
+      (args.poison ? `-poison${args.poison}` : "") + (args.churn ? "-churn" : "") +
+      (args.lateJoin ? "-late" : "") + (args.freshStart !== undefined ? `-fresh${args.freshStart}` : "") +
+      (args.speedSpread ? `-async${args.speedSpread}` : "");
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+
+/** One line per figure of a setting over its seeds. */
+export function formatSetting(s: SettingSummary, target: number): string[] {
+  return [
+    `seeds ${s.seeds[0]}..${s.seeds[s.seeds.length - 1]} (${s.seeds.length})`,
+    `worst honest node over all seeds: ${pct(s.worst)}`,
+    `median over seeds of the per-seed minimum: ${pct(s.medianMin)} (spread ${pct(s.spread[0])}..${
+      pct(s.spread[1])
+    })`,
+    `MB sent per node (most): ${s.mbPerNode.toFixed(2)}`,
+    `every honest node ≥ ${(target * 100).toFixed(1)}% for good from: ${
+      s.reachedMb === null ? "not reached in every seed" : `${s.reachedMb.toFixed(2)} MB/node (worst seed)`
+    }`,
+    `false positives (honest peers ignored by anyone at any time): ${s.falsePositives} in ${s.seedsWithFalsePositives} of ${s.seeds.length} seeds`,
+    ...(s.backdoor !== undefined ? [`backdoor success on honest nodes (worst): ${pct(s.backdoor)}`] : []),
+    ...(s.centralized ? [`centralized baseline: ${pct(s.centralized[0])}..${pct(s.centralized[1])}`] : []),
+  ];
+}
+
+async function manySeeds(args: SimArgs, seeds: number[]): Promise<number> {
+  const log = args.json ? (l: string) => console.error(l) : (l: string) => console.log(l);
+  const runs = await runSeeds({
+    args: perSeedArgs(Deno.args),
+    seeds,
+    parallel: args.parallel,
+    name: stem(args),
+    onDone: (seed, r) =>
+      log(
+        `seed ${seed}: min ${pct(r.summary.minHonest)}, mean ${pct(r.summary.meanHonest)}, ` +
+          `${r.summary.mbPerNode.toFixed(2)} MB/node, false positives ${r.summary.falsePositives.length}` +
+          (r.summary.falsePositives.length ? ` (${r.summary.falsePositives.join(", ")})` : "") +
+          (r.summary.backdoor !== undefined ? `, backdoor ${pct(r.summary.backdoor)}` : "") +
+          ` (${r.seconds.toFixed(0)} s)`,
+      ),
+  });
+  const summary = summarizeSeeds(runs.map((r) => r.summary));
+  for (const line of formatSetting(summary, args.target)) log(line);
+  if (args.json) console.log(JSON.stringify({ setting: summary, runs: runs.map((r) => r.summary) }));
+  return 0;
+}
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseSimArgs(Deno.args);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`sim: error: ${e.message}`);
+      if (e.hint) console.error(`  hint: ${e.hint}`);
+      return 2;
+    }
+    throw e;
+  }
+  if (args === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  if (args.seeds) return await manySeeds(args, args.seeds);
+  const log = args.json ? (l: string) => console.error(l) : (l: string) => console.log(l);
+  const started = performance.now();
+  const result = await simulate(args, log);
+  const name = stem(args);
+  await Deno.mkdir(args.out, { recursive: true });
+  await Deno.writeTextFile(`${args.out}/${name}.csv`, toCsv(result));
+  await Deno.writeTextFile(`${args.out}/${name}.svg`, toSvg(result, name));
+  log(`centralized baseline: ${result.centralized === undefined ? "-" : pct(result.centralized)}`);
+  for (const n of result.nodes) {
+    log(
+      `${n.id}${n.byzantine ? ` [${n.byzantine}]` : ""}${n.poisoned ? ` [poisoned: ${n.poisoned}]` : ""}: ` +
+        `acc ${pct(n.accuracy)}, ${(n.bytesSent / 1e6).toFixed(3)} MB in ${n.datagramsSent} datagrams, ` +
+        `ignored by ${n.ignoredBy} at the end` +
+        (n.backdoor !== undefined ? `, backdoor success ${pct(n.backdoor)}` : "") +
+        (n.caughtUpRound !== undefined ? `, caught up at round ${n.caughtUpRound}` : ""),
+    );
+  }
+  const fp = result.falsePositives;
+  log(
+    `false positives (honest peers ignored by anyone at any time): ${fp.length}` +
+      (fp.length ? ` — ${fp.map((f) => `${f.peer} by ${f.by} at round ${f.round}`).join(", ")}` : ""),
+  );
+  log(
+    `largest datagram ${result.largestDatagram} B (limit ${result.maxDatagram}); ` +
+      `${((performance.now() - started) / 1000).toFixed(1)} s; wrote ${args.out}/${name}.{csv,svg}`,
+  );
+  if (args.json) {
+    console.log(JSON.stringify({
+      summary: summarizeRun(args.seed, result, args.target),
+      centralized: result.centralized,
+      nodes: result.nodes.map((n) => ({
+        id: n.id,
+        accuracy: n.accuracy,
+        bytesSent: n.bytesSent,
+        datagramsSent: n.datagramsSent,
+        ...(n.byzantine ? { byzantine: n.byzantine, ignoredBy: n.ignoredBy } : {}),
+        ...(n.backdoor !== undefined ? { backdoor: n.backdoor } : {}),
+        ...(n.caughtUpRound !== undefined || (args.lateJoin && n.id === `n${args.nodes - 1}`)
+          ? { lateJoinRound: Math.floor(args.rounds / 2), caughtUpRound: n.caughtUpRound ?? null }
+          : {}),
+      })),
+      falsePositives: result.falsePositives,
+      maxDatagram: result.largestDatagram,
+      rounds: result.rounds,
+      csv: `${args.out}/${name}.csv`,
+      svg: `${args.out}/${name}.svg`,
+    }));
+  }
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main());

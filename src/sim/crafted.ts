@@ -1,0 +1,165 @@
+/**
+ * Attacks crafted from the honest peers' published models, as a trusted peer can observe them: the
+ * attacker's own learner holds copies of every peer's pseudo-model P_j (what they broadcast), and the
+ * attacker advertises a crafted pseudo-model T instead of its own. On the wire it sends T − x₀ at as many
+ * coordinates as the honest message had (those where its advertised copy is furthest from T), with the
+ * honest message's encoding, epoch and stamp, DEFLATEd within the same budget.
+ *
+ * - `alie` ("a little is enough", Baruch et al. 2019): T = μ − z·σ coordinate-wise over the honest
+ *   copies (z = 1): every coordinate stays within the honest spread, so value and norm checks pass.
+ * - `ipm` (inner-product manipulation, Xie et al. 2020): T = x₀ − ε·(μ − x₀), ε = 0.5: the negated
+ *   mean honest update (contributions are cumulative updates here).
+ * - `adaptive`: stays just inside the centered-clipping radius τ = clipFactor × median distance of
+ *   the copies to their coordinate-wise median: T = median + 0.9·τ·u, u the unit vector against the
+ *   honest progress; each coordinate moves at most 2× the attacker's own honest change per round, so
+ *   the change-size check (5× the median honest change) never fires.
+ * - `backdoor` (model replacement, Bagdasaryan et al. 2020): its learner trains on its rows plus
+ *   triggered copies labelled with the target class (`backdoor.ts`); it advertises
+ *   T = μ_peers + γ·(P_own − μ_peers) with γ = the number of nodes, so that averaging replaces the
+ *   swarm model by its backdoored one.
+ *
+ * x₀ (the shared initialisation) is learned from the node's own publications: right after `outgoing`,
+ * P[c] − C[c] = x₀[c] exactly at every published coordinate; before the first publication C = 0. (A node
+ * restored from a checkpoint relearns x₀ as its coordinates are published.)
+ *
+ * @module
+ */
+import { inflateSync } from "fflate";
+import { decodeDelta, LearnMessage, type SwarmLearner, topK } from "../learn/mod.ts";
+import { fitDelta, type HookContext, type WireMessage } from "./attacks.ts";
+
+/** ALIE's z. */
+const ALIE_Z = 1;
+/** IPM's ε. */
+const IPM_EPSILON = 0.5;
+/** Share of the clip radius the adaptive attacker uses. */
+const ADAPTIVE_SHARE = 0.9;
+/** Largest change per round of the adaptive attacker, as a multiple of its own honest change. */
+const ADAPTIVE_STEP = 2;
+
+/** The crafted attacks. */
+export type CraftedAttack = "alie" | "ipm" | "adaptive" | "backdoor";
+
+/** See the module documentation. */
+export class CraftedAttacker {
+  #attack: CraftedAttack;
+  #deflate: (raw: Uint8Array) => Uint8Array;
+  #x0: Float32Array | undefined;
+  /** Advertised contribution C = T − x₀ as sent. */
+  #adv: Float32Array | undefined;
+  #prevPub: Float32Array | undefined;
+  #lastSent: Int32Array | undefined;
+  #round = 0;
+
+  constructor(attack: CraftedAttack, deflate: (raw: Uint8Array) => Uint8Array) {
+    this.#attack = attack;
+    this.#deflate = deflate;
+  }
+
+  transform(out: WireMessage[], ctx: HookContext): WireMessage[] {
+    const l = ctx.learner;
+    const pub = l.publicCopy();
+    this.#round++;
+    const x0 = this.#x0 ??= pub.slice();
+    const adv = this.#adv ??= new Float32Array(l.paramCount);
+    const lastSent = this.#lastSent ??= new Int32Array(l.paramCount);
+    const prevPub = this.#prevPub ?? pub;
+    this.#prevPub = pub;
+    return out.map((m) => {
+      if (m.type !== LearnMessage.Delta) return m;
+      const d = decodeDelta(inflateSync(m.body));
+      for (let j = 0; j < d.indices.length; j++) {
+        const c = d.indices[j];
+        x0[c] = pub[c] - d.values[j];
+      }
+      const copies = peerCopies(l, ctx.now);
+      if (copies.length === 0) {
+        // Nobody heard yet: honest until there is something to craft from.
+        for (let j = 0; j < d.indices.length; j++) adv[d.indices[j]] = d.values[j];
+        return m;
+      }
+      const target = this.#target(l, pub, copies, x0);
+      const want = new Float32Array(l.paramCount);
+      for (let c = 0; c < want.length; c++) want[c] = Math.abs(target[c] - x0[c] - adv[c]);
+      const indices = topK(want, d.indices.length).sort();
+      let stepLimit = Infinity;
+      if (this.#attack === "adaptive") {
+        const changes = Array.from(d.indices, (c) => Math.abs(pub[c] - prevPub[c])).sort((a, b) => a - b);
+        stepLimit = ADAPTIVE_STEP * (changes[Math.floor(0.9 * (changes.length - 1))] || 0);
+      }
+      const values = new Float32Array(indices.length);
+      indices.forEach((c, j) => {
+        let v = target[c] - x0[c];
+        if (stepLimit < Infinity) {
+          const lim = stepLimit * Math.max(1, this.#round - lastSent[c]);
+          v = adv[c] + Math.max(-lim, Math.min(lim, v - adv[c]));
+        }
+        values[j] = v;
+        adv[c] = v;
+        lastSent[c] = this.#round;
+      });
+      return {
+        type: m.type,
+        body: fitDelta(d, indices, values, d.encoding, this.#deflate, ctx.budget),
+      };
+    });
+  }
+
+  /** The crafted pseudo-model T. */
+  #target(l: SwarmLearner, own: Float32Array, peers: Float32Array[], x0: Float32Array): Float32Array {
+    const P = l.paramCount;
+    // The attacker's own honestly trained model is one more honest-looking sample (not for backdoor).
+    const honest = this.#attack === "backdoor" ? peers : [...peers, own];
+    const k = honest.length;
+    const mean = new Float32Array(P);
+    for (const h of honest) for (let c = 0; c < P; c++) mean[c] += h[c] / k;
+    const t = new Float32Array(P);
+    switch (this.#attack) {
+      case "alie":
+        for (let c = 0; c < P; c++) {
+          let s = 0;
+          for (const h of honest) s += (h[c] - mean[c]) ** 2;
+          t[c] = mean[c] - ALIE_Z * Math.sqrt(s / k);
+        }
+        return t;
+      case "ipm":
+        for (let c = 0; c < P; c++) t[c] = x0[c] - IPM_EPSILON * (mean[c] - x0[c]);
+        return t;
+      case "backdoor": {
+        const gamma = peers.length + 1;
+        for (let c = 0; c < P; c++) t[c] = mean[c] + gamma * (own[c] - mean[c]);
+        return t;
+      }
+      case "adaptive": {
+        const med = new Float32Array(P);
+        const col = new Float32Array(k);
+        for (let c = 0; c < P; c++) {
+          for (let j = 0; j < k; j++) col[j] = honest[j][c];
+          col.sort();
+          med[c] = k % 2 ? col[(k - 1) / 2] : (col[k / 2 - 1] + col[k / 2]) / 2;
+        }
+        const dists = honest.map((h) => Math.sqrt(h.reduce((s, v, c) => s + (v - med[c]) ** 2, 0))).sort((
+          a,
+          b,
+        ) => a - b);
+        const tau = l.tuning.clipFactor * dists[Math.floor((dists.length - 1) / 2)];
+        let norm = 0;
+        for (let c = 0; c < P; c++) norm += (mean[c] - x0[c]) ** 2;
+        norm = Math.sqrt(norm) || 1;
+        for (let c = 0; c < P; c++) t[c] = med[c] - ADAPTIVE_SHARE * tau * (mean[c] - x0[c]) / norm;
+        return t;
+      }
+    }
+  }
+}
+
+/** The peers' pseudo-models the learner holds (in sync and mostly known). */
+function peerCopies(l: SwarmLearner, now: number): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (const p of l.stats(now).peers) {
+    if (!p.inSync || p.coverage < 0.5) continue;
+    const copy = l.peerCopy(Uint8Array.from(p.key.match(/../g)!, (h) => parseInt(h, 16)));
+    if (copy) out.push(copy);
+  }
+  return out;
+}

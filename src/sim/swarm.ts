@@ -1,0 +1,340 @@
+/**
+ * An N-node swarm in one process over the simulated network (`network.ts`), with optional Byzantine
+ * nodes (`attacks.ts`), poisoned local rows (`poison.ts`), churn (`churn.ts`), a late joiner, a
+ * restart, and a centralized baseline (`centralized.ts`). Driven by a round counter, not by timers, so a
+ * run is deterministic for a seed. Used by `scripts/sim.ts`, the swarm benchmarks and the tests.
+ *
+ * Every round it also records which honest peers anyone ignored (`stats(now).peers[].ignored`), the
+ * false positives of the defences: an honest sender counts once it is ignored while it has been online
+ * for longer than the learner's peer timeout (a node that was away is rightly timed out).
+ *
+ * @module
+ */
+import { type LearnerModel, type LearnerTuning, type Samples, SwarmLearner } from "../learn/mod.ts";
+import { SeededRandom } from "../time.ts";
+import { bodyBudget } from "../wire/mod.ts";
+import { type Attack, createAttack, type NodeHooks } from "./attacks.ts";
+import { backdoorTest } from "./backdoor.ts";
+import { trainCentralized } from "./centralized.ts";
+import { type ChurnPlan, online, planChurn } from "./churn.ts";
+import { subset } from "./mnist.ts";
+import { hex, SimNetwork } from "./network.ts";
+import { type Poison, poisonRows } from "./poison.ts";
+
+/** Everything a run needs. */
+export interface SwarmSimOptions {
+  /** Creates node `i`'s model; every call must give the same seeded initial weights. */
+  createModel: (node: number) => Promise<LearnerModel> | LearnerModel;
+  shards: Samples[];
+  features: number;
+  test: Samples;
+  rounds: number;
+  localSteps: number;
+  loss: number;
+  duplicate?: number;
+  /** Largest datagram in bytes: every message is a real signed wire frame of at most this size. */
+  maxDatagram: number;
+  /** Sign every frame with the node's Ed25519 key (slower; sizes are identical without). */
+  sign?: boolean;
+  /** DEFLATE used for bodies (the wire layer's `deflateBody`). */
+  deflate: (raw: Uint8Array) => Uint8Array;
+  /** Node indices that are Byzantine, with their attack. */
+  byzantine?: { node: number; attack: Attack }[];
+  /** An honest node whose own data holds bad rows (see `poison.ts`). */
+  poison?: { node: number; kind: Poison };
+  /** Nodes leave and rejoin, some join late (see `churn.ts`). */
+  churn?: boolean;
+  /** Node that joins at `lateJoinRound` (fresh, from the shared init). */
+  lateJoin?: { node: number; round: number };
+  /**
+   * Start like real agents without a checkpoint: every node starts joining (asks for snapshots, adopts
+   * what it hears, or starts on its own after `joinTimeoutRounds`), node i at round 1 + i × `stagger`.
+   */
+  freshStart?: { stagger: number };
+  /**
+   * Asynchronous rounds: node i runs at speed 1 − spread × i / (n − 1) rounds per simulated round
+   * (0 = lock-step), so the nodes' round counts and the staleness of their contributions drift apart
+   * as on a real network.
+   */
+  speedSpread?: number;
+  /** Node restarted from its checkpoint taken `ageRounds` earlier, at `round`. */
+  restart?: { node: number; round: number; ageRounds: number };
+  evalEvery: number;
+  seed: number;
+  tuning?: Partial<LearnerTuning>;
+  /** Train the centralized baseline too (see `centralized.ts`). */
+  centralized?: boolean;
+  /** Which weights to evaluate: the local model or the last consensus centre. */
+  evaluate?: "local" | "consensus";
+  /** Called after every evaluation. */
+  onEval?: (row: EvalRow) => void;
+  /** Called after every round with the learners (diagnostics). */
+  onRound?: (round: number, learners: readonly (SwarmLearner | undefined)[]) => void;
+}
+
+/** One accuracy measurement. */
+export interface EvalRow {
+  round: number;
+  node: string;
+  accuracy: number;
+  loss: number;
+  bytesSent: number;
+  datagramsSent: number;
+}
+
+/** Per-node result. */
+export interface NodeResult {
+  id: string;
+  accuracy: number;
+  bytesSent: number;
+  datagramsSent: number;
+  byzantine?: Attack;
+  poisoned?: Poison;
+  /** Round at which a late joiner first reached the others' accuracy − 0.5 pp. */
+  caughtUpRound?: number;
+  rejected: Record<string, number>;
+  /** Honest nodes ignoring this node at the end. */
+  ignoredBy: number;
+  /** Share of triggered test images of other classes this node's model puts in the target class. */
+  backdoor?: number;
+}
+
+/** An honest peer ignored by another node (first time seen). */
+export interface FalsePositive {
+  peer: string;
+  by: string;
+  round: number;
+}
+
+/** Result of a run. */
+export interface SwarmSimResult {
+  centralized: number | undefined;
+  nodes: NodeResult[];
+  maxDatagram: number;
+  largestDatagram: number;
+  rounds: number;
+  rows: EvalRow[];
+  /** Every honest peer ever ignored by anyone while online (first occurrence per peer). */
+  falsePositives: FalsePositive[];
+  /** Loss of the restarted node's model when checkpointed, just before the restart, right after restoring. */
+  restart?: { lossAtCheckpoint: number; lossBefore: number; lossAfter: number; accuracyAfter: number };
+}
+
+const ROUND_MS = 1000;
+
+/** Runs the simulation. */
+export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult> {
+  const n = opt.shards.length;
+  const rng = new SeededRandom(opt.seed);
+  const net = await SimNetwork.create({
+    nodes: n,
+    seed: opt.seed,
+    loss: opt.loss,
+    duplicate: opt.duplicate ?? 0,
+    maxDatagram: opt.maxDatagram,
+    sign: opt.sign ?? false,
+  });
+  const budget = bodyBudget(opt.maxDatagram);
+  const ids = Array.from({ length: n }, (_, i) => `n${i}`);
+  const keyHex = net.keys.map(hex);
+  const byz = new Map((opt.byzantine ?? []).map((b) => [b.node, b.attack]));
+  const hooks = new Map<number, NodeHooks>();
+  for (const [i, attack] of byz) {
+    hooks.set(i, createAttack(attack, { deflate: opt.deflate, rng }));
+  }
+  const plan: ChurnPlan | undefined = opt.churn
+    ? planChurn(n, opt.rounds, opt.seed, new Set(byz.keys()))
+    : undefined;
+  const learners: (SwarmLearner | undefined)[] = [];
+  const checkpoints = new Map<number, Uint8Array>();
+  const ownData = opt.shards.map((s, i) =>
+    opt.poison?.node === i ? poisonRows(s, opt.poison.kind, opt.features) : s
+  );
+  // Each node checks its peers on up to 256 of its own rows (the daemon uses its held-out rows).
+  const make = async (i: number, joining: boolean) =>
+    new SwarmLearner({
+      model: await opt.createModel(i),
+      data: hooks.get(i)?.trainingData(ownData[i]) ?? ownData[i],
+      validation: spread(opt.shards[i], 256, opt.features),
+      features: opt.features,
+      rng: new SeededRandom(opt.seed * 7919 + i),
+      selfKey: net.keys[i],
+      deflate: opt.deflate,
+      joining,
+      ...opt.tuning,
+    });
+  const startRound = (i: number) =>
+    plan?.joinAt.get(i) ??
+      (opt.lateJoin?.node === i ? opt.lateJoin.round : opt.freshStart ? 1 + i * opt.freshStart.stagger : 1);
+  const speed = (i: number) => 1 - (opt.speedSpread ?? 0) * (n > 1 ? i / (n - 1) : 0);
+  const onlineSince = new Array(n).fill(Infinity);
+  for (let i = 0; i < n; i++) {
+    const late = startRound(i) > 1;
+    learners.push(late ? undefined : await make(i, opt.freshStart !== undefined));
+    if (!late) {
+      net.join(i);
+      onlineSince[i] = 1;
+    }
+  }
+  const rows: EvalRow[] = [];
+  const lastAcc = new Array(n).fill(0);
+  const falsePositives = new Map<string, FalsePositive>();
+  let timeoutRounds = Infinity;
+  let caughtUp: number | undefined;
+  let restartInfo: SwarmSimResult["restart"];
+  let lossAtCheckpoint = NaN;
+  for (let round = 1; round <= opt.rounds; round++) {
+    const now = round * ROUND_MS;
+    for (let i = 0; i < n; i++) {
+      if (round > 1 && round === startRound(i)) {
+        learners[i] = await make(i, true);
+        net.join(i);
+        onlineSince[i] = round;
+      }
+      const away = plan?.away.get(i);
+      if (away && round === away.from) {
+        checkpoints.set(i, learners[i]!.checkpoint());
+        net.leave(i);
+        onlineSince[i] = Infinity;
+      }
+      if (away && round === away.to) {
+        const back = await make(i, false);
+        back.restore(checkpoints.get(i)!, now);
+        learners[i] = back;
+        net.join(i);
+        onlineSince[i] = round;
+      }
+    }
+    if (opt.restart) restartInfo = await restartStep(opt, round, now) ?? restartInfo;
+    for (let i = 0; i < n; i++) {
+      const l = learners[i];
+      if (!l || !online(plan, i, round)) continue;
+      const s = speed(i);
+      if (Math.floor(round * s) === Math.floor((round - 1) * s)) continue; // a slower node skips this round
+      await l.train(opt.localSteps);
+      l.mix(now);
+      let out = l.outgoing(now, budget).map((m) => ({ type: m.type as number, body: m.body }));
+      const h = hooks.get(i);
+      if (h) out = h.outgoing(out, { learner: l, now, budget });
+      await net.send(i, out, l.model.modelHash, now);
+    }
+    for (const d of net.deliver(now + ROUND_MS - 1)) {
+      const l = learners[d.to];
+      if (!l || !online(plan, d.to, round)) continue;
+      l.onMessage(d.sender, d.type, d.body, now);
+    }
+    // False positives: honest senders ignored by anyone while they have been online longer than a timeout.
+    for (let i = 0; i < n; i++) {
+      const l = learners[i];
+      if (!l || !online(plan, i, round) || byz.has(i)) continue;
+      timeoutRounds = l.tuning.peerTimeoutMs / ROUND_MS;
+      for (const p of l.stats(now).peers) {
+        if (!p.ignored) continue;
+        const j = keyHex.indexOf(p.key);
+        if (j < 0 || byz.has(j) || falsePositives.has(ids[j])) continue;
+        if (round - onlineSince[j] > timeoutRounds) {
+          falsePositives.set(ids[j], { peer: ids[j], by: ids[i], round });
+        }
+      }
+    }
+    opt.onRound?.(round, learners);
+    if (round % opt.evalEvery === 0 || round === opt.rounds) {
+      for (let i = 0; i < n; i++) {
+        const l = learners[i];
+        if (!l) continue;
+        const { accuracy, loss } = await l.evaluate(opt.test, opt.evaluate ?? "local");
+        lastAcc[i] = accuracy;
+        const row = {
+          round,
+          node: ids[i],
+          accuracy,
+          loss,
+          bytesSent: net.bytes[i],
+          datagramsSent: net.datagrams[i],
+        };
+        rows.push(row);
+        opt.onEval?.(row);
+      }
+      if (opt.lateJoin && caughtUp === undefined && learners[opt.lateJoin.node]) {
+        const others = lastAcc.filter((_, i) => i !== opt.lateJoin!.node && !byz.has(i));
+        const mean = others.reduce((a, b) => a + b, 0) / Math.max(1, others.length);
+        if (lastAcc[opt.lateJoin.node] >= mean - 0.005) caughtUp = round;
+      }
+    }
+  }
+  let centralized: number | undefined;
+  if (opt.centralized) {
+    centralized = await trainCentralized({
+      ...opt,
+      model: await opt.createModel(n),
+      onEval: (round, accuracy, loss) => {
+        const row = { round, node: "centralized", accuracy, loss, bytesSent: 0, datagramsSent: 0 };
+        rows.push(row);
+        opt.onEval?.(row);
+      },
+    });
+  }
+  const backdoorSet = [...byz.values()].includes("backdoor")
+    ? backdoorTest(opt.test, opt.features)
+    : undefined;
+  const end = opt.rounds * ROUND_MS;
+  const nodes: NodeResult[] = [];
+  for (let i = 0; i < n; i++) {
+    const l = learners[i];
+    let ignoredBy = 0;
+    for (const [k, other] of learners.entries()) {
+      if (!other || other === l || byz.has(k)) continue;
+      if (other.stats(end).peers.find((p) => p.key === keyHex[i])?.ignored) ignoredBy++;
+    }
+    nodes.push({
+      id: ids[i],
+      accuracy: lastAcc[i],
+      bytesSent: net.bytes[i],
+      datagramsSent: net.datagrams[i],
+      ...(byz.has(i) ? { byzantine: byz.get(i) } : {}),
+      ...(opt.poison?.node === i ? { poisoned: opt.poison.kind } : {}),
+      ...(opt.lateJoin?.node === i ? { caughtUpRound: caughtUp } : {}),
+      ...(backdoorSet && l
+        ? { backdoor: (await l.evaluate(backdoorSet, opt.evaluate ?? "local")).accuracy }
+        : {}),
+      rejected: l ? l.stats(end).rejected as Record<string, number> : {},
+      ignoredBy,
+    });
+  }
+  return {
+    centralized,
+    nodes,
+    maxDatagram: opt.maxDatagram,
+    largestDatagram: net.largest,
+    rounds: opt.rounds,
+    rows,
+    falsePositives: [...falsePositives.values()],
+    restart: restartInfo,
+  };
+
+  async function restartStep(o: SwarmSimOptions, round: number, now: number) {
+    const r = o.restart!;
+    if (round === r.round - r.ageRounds) {
+      checkpoints.set(r.node, learners[r.node]!.checkpoint());
+      lossAtCheckpoint = (await learners[r.node]!.evaluate(o.test, "local")).loss;
+    }
+    if (round !== r.round) return undefined;
+    const before = await learners[r.node]!.evaluate(o.test, "local");
+    const fresh = await make(r.node, false);
+    fresh.restore(checkpoints.get(r.node)!, now);
+    learners[r.node] = fresh;
+    const after = await fresh.evaluate(o.test, "local");
+    return {
+      lossAtCheckpoint,
+      lossBefore: before.loss,
+      lossAfter: after.loss,
+      accuracyAfter: after.accuracy,
+    };
+  }
+}
+
+/** At most `rows` rows of `data`, evenly spaced (shards may be ordered by class). */
+function spread(data: Samples, rows: number, features: number): Samples {
+  const n = Math.min(rows, data.count);
+  return subset(data, Array.from({ length: n }, (_, k) => Math.floor((k * data.count) / n)), features);
+}
