@@ -157,6 +157,7 @@ export function decodeState(
     const hex = Array.from(key, (b) => b.toString(16).padStart(2, "0")).join("");
     const p = newCopy(key, hex, peerEpoch, isGenesis, values);
     p.versions = versions;
+    p.heard.fill(-1);
     p.known = Math.min(known, P);
     p.score = Number.isFinite(score) ? Math.max(0, Math.min(1, score)) : 0;
     p.lastHeard = now;
