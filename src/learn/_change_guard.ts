@@ -12,6 +12,8 @@
 
 const HISTORY = 64;
 const WARMUP = 16;
+/** The slow average takes each size up to this × the recent median. */
+const SLOW_CAP = 2;
 
 /**
  * Size of a message's changes: the 90th percentile over its coordinates of |change| divided by the
@@ -36,16 +38,25 @@ export class ChangeGuard {
     if (!(size > 0)) return;
     this.#sizes.push(size);
     if (this.#sizes.length > HISTORY) this.#sizes.shift();
-    this.#slow = this.#slow === 0 ? size : 0.99 * this.#slow + 0.01 * size;
+    // Capped at SLOW_CAP × the median: uncapped, one sender in five noted at the bound (5 × the
+    // reference) made the average, and with it the bound, grow without limit (measured: a backdoor
+    // attacker slowed for 70 rounds, then let through at full speed).
+    const median = this.#median();
+    const s = Math.min(size, SLOW_CAP * median);
+    this.#slow = this.#slow === 0 ? s : 0.99 * this.#slow + 0.01 * s;
+  }
+
+  #median(): number {
+    const s = [...this.#sizes].sort((a, b) => a - b);
+    return s[Math.floor(s.length / 2)];
   }
 
   /** The reference size (Infinity until a few sizes are known: the first ones are noisy). */
   reference(): number {
     if (this.#sizes.length < WARMUP) return Infinity;
-    const s = [...this.#sizes].sort((a, b) => a - b);
     // A slow average keeps honest changes of a recent quieter phase (training paused, smaller
     // learning rate) from being slowed when the larger ones still in flight arrive.
-    return Math.max(s[Math.floor(s.length / 2)], this.#slow);
+    return Math.max(this.#median(), this.#slow);
   }
 
   /**

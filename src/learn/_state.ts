@@ -14,6 +14,7 @@
  */
 import { DecodeError, DecodeErrorCode } from "../errors.ts";
 import { newCopy, type PeerCopy } from "./_peers.ts";
+import { toHex } from "../bytes.ts";
 
 const MAGIC = 0x4e524c41; // "ALRN"
 const VERSION = 2;
@@ -154,9 +155,10 @@ export function decodeState(
     const versions = new Uint32Array(P);
     new Uint8Array(versions.buffer).set(bytes.subarray(o, o + 4 * P));
     o += 4 * P;
-    const hex = Array.from(key, (b) => b.toString(16).padStart(2, "0")).join("");
+    const hex = toHex(key);
     const p = newCopy(key, hex, peerEpoch, isGenesis, values);
     p.versions = versions;
+    p.heard.fill(-1);
     p.known = Math.min(known, P);
     p.score = Number.isFinite(score) ? Math.max(0, Math.min(1, score)) : 0;
     p.lastHeard = now;

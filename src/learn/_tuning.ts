@@ -26,12 +26,19 @@ export interface LearnerTuning {
   chunksPerRound: number;
   /**
    * A message whose change size (90th percentile of |change| per round) exceeds this × the median of
-   * recent ones is applied at that bounded rate instead (its changes scaled down); nobody is excluded
-   * for it.
+   * recent ones is applied at that bounded rate instead (its changes scaled down); one beyond 4 × the
+   * bound is not applied, and a peer that keeps sending such messages is left out until it slows down
+   * (`_peers.ts`: pace). 3: honest messages reached 3.7 × the reference under 2 classes per node, a
+   * ×5 model-replacement attacker 2.5–30 ×.
    */
   normFactor: number;
-  /** Reject any |value| above this. */
+  /**
+   * Reject any |value| above max(`valueBound`, `valueFactor` × our own largest |value|): our own
+   * contribution is an honest sample of the scale (under label skew and a high learning rate honest
+   * contributions legitimately pass 100, and rejecting them cost honest peers their score).
+   */
   valueBound: number;
+  valueFactor: number;
   scorePenalty: number;
   scoreReward: number;
   scoreThreshold: number;
@@ -107,8 +114,9 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   messagesPerRound: 1,
   refreshFraction: 0.1,
   chunksPerRound: 16,
-  normFactor: 5,
+  normFactor: 3,
   valueBound: 100,
+  valueFactor: 10,
   scorePenalty: 0.25,
   scoreReward: 0.05,
   scoreThreshold: 0.5,

@@ -128,6 +128,9 @@ Deno.test("peer copies self-heal under loss, duplication and reordering (absolut
   const inFlight: OutgoingMessage[] = [];
   for (let round = 0; round < 150; round++) {
     if (round < 30) await a.train(1);
+    // The receiver runs rounds too (its change-size guard measures changes per round of its own; the
+    // shared init of a's genesis copy dates from its round 0).
+    await b.train(1);
     for (const m of a.outgoing(round, 1104)) {
       if (rng.next() < 0.3) continue; // lost
       inFlight.push(m);
@@ -225,8 +228,9 @@ Deno.test("a peer whose changes suddenly grow is slowed to the bounded rate, nev
   const peer = () => a.stats(0).peers[0];
   const outcomes: ReturnType<typeof deliver> = [];
   for (let r = 0; r < 60; r++) {
-    // From round 40 b's steps are 30× larger (another learning-rate phase, a bad local row, an attacker).
-    bModel.scale = r < 40 ? 1 : 30;
+    // From round 40 b's steps are 5× larger (another learning-rate phase, a bad local row): beyond the
+    // bound (3 × the reference), within the honest range.
+    bModel.scale = r < 40 ? 1 : 5;
     await a.train(1);
     a.outgoing(r, 1104);
     await b.train(1);
@@ -241,6 +245,45 @@ Deno.test("a peer whose changes suddenly grow is slowed to the bounded rate, nev
   assert.equal(peer().ignored, false, "never ignored");
   assert.ok(maxAbsDiff(a.peerCopy(key(1))!, b.publicCopy()) > 0, "the copy lags the sender while slowed");
   assert.equal(a.mix(60), 1, "still merged");
+});
+
+Deno.test("a peer whose changes stay far beyond any honest rate is left out until it slows down", async () => {
+  const P = 2000;
+  const a = learner(0, new DriftModel(P, 50), { encoding: ValueEncoding.F32 });
+  const bModel = new DriftModel(P, 51);
+  // b's own update clip would hold the jump at 3× (see the local training guard): off, as for a peer
+  // that does not clip (or an attacker).
+  const b = learner(1, bModel, { encoding: ValueEncoding.F32, updateClip: 0 });
+  const peer = () => a.stats(0).peers[0];
+  const outcomes: ReturnType<typeof deliver> = [];
+  for (let r = 0; r < 60; r++) {
+    bModel.scale = r < 40 ? 1 : 30;
+    await a.train(1);
+    a.outgoing(r, 1104);
+    await b.train(1);
+    const msgs = b.outgoing(r, 1104);
+    const got = deliver(a, 1, msgs, r);
+    if (r >= 40) outcomes.push(...got);
+  }
+  // 30× the honest rate (a model-replacement update scaled ×N): not applied, and after a few such
+  // messages the peer is left out of the merge and reported ignored (its score is untouched).
+  assert.ok(
+    outcomes.every((o) => o.accepted ? o.limited : o.reason === "norm-bound"),
+    "slowed or not applied",
+  );
+  assert.ok(outcomes.filter((o) => !o.accepted).length >= outcomes.length / 3, "mostly not applied");
+  assert.equal(peer().ignored, true, "left out while it keeps pushing");
+  assert.equal(peer().score, 1, "no score lost: it is the pace that leaves it out");
+  assert.equal(a.mix(60), 0, "not merged");
+  bModel.scale = 1;
+  for (let r = 60; r < 90; r++) {
+    await a.train(1);
+    a.outgoing(r, 1104);
+    await b.train(1);
+    deliver(a, 1, b.outgoing(r, 1104), r);
+  }
+  assert.equal(peer().ignored, false, "merged again once back at the swarm's pace");
+  assert.equal(a.mix(90), 1);
 });
 
 Deno.test("a peer first heard late, or heard again after lost messages, is not rejected (change per round)", async () => {

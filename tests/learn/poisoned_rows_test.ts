@@ -4,9 +4,7 @@
  * pixels, a row of 1e30, a row with NaN, or a burst of 1,000 mislabelled rows.
  */
 import assert from "node:assert/strict";
-import { concatSamples } from "../../src/learn/data.ts";
-
-import { parseSplit, splitIndices } from "../../src/learn/split.ts";
+import { concatSamples, parseSplit, type Samples, splitIndices } from "../../src/learn/mod.ts";
 import {
   loadMnist,
   MNIST_PIXELS,
@@ -15,7 +13,6 @@ import {
   type SwarmSimResult,
   TinyMlp,
 } from "../../src/sim/mod.ts";
-import type { Samples } from "../../src/learn/learner.ts";
 import { deflateBody } from "../../src/wire/mod.ts";
 
 const { train, test } = await loadMnist(1);
