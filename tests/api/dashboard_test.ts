@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { createApi } from "../../src/api/api.ts";
-import { AgentMetrics } from "../../src/api/metrics.ts";
 import type { StatusReport } from "../../src/api/status.ts";
 import { MetricHistory } from "../../src/api/history.ts";
 import type { DashboardDeps } from "../../src/api/dashboard/routes.ts";
@@ -8,6 +7,7 @@ import { escapeHtml, PEER_COLUMNS } from "../../src/api/dashboard/page.ts";
 import { renderQrSvg } from "../../src/identity/qr.ts";
 import { ManualClock } from "../../src/time.ts";
 import { nullLogger } from "../../src/log.ts";
+import { idleMetrics } from "../support/metrics.ts";
 
 const PAYLOAD = "agent1:TESTPAYLOAD";
 
@@ -89,23 +89,7 @@ async function setup(options: { dashboard?: boolean } = {}) {
     }),
     pairing: () => Promise.resolve({ payload: PAYLOAD, qrSvg }),
   };
-  const metrics = new AgentMetrics({
-    datagrams: () => ({
-      received: 0,
-      receivedBytes: 0,
-      accepted: 0,
-      sent: 0,
-      sentBytes: 0,
-      rejected: {},
-      largest: 0,
-    }),
-    peers: () => ({ trusted: 0, alive: 0 }),
-    rounds: () => 0,
-    loss: () => null,
-    accuracy: () => null,
-    samples: () => 0,
-    rss: () => 0,
-  });
+  const metrics = idleMetrics();
   return createApi({
     inputSize: 4,
     classes: 3,

@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import { runCli } from "../../src/cli/mod.ts";
 import { formatStatus } from "../../src/cli/status.ts";
 import { createApi } from "../../src/api/api.ts";
-import { AgentMetrics } from "../../src/api/metrics.ts";
 import { serveApi } from "../../src/api/serve.ts";
 import { STATUS_FORMAT, type StatusReport } from "../../src/api/status.ts";
 import { stateLayout, writeCheckedJson, writeFileAtomic } from "../../src/state/mod.ts";
 import { nullLogger } from "../../src/log.ts";
 import { systemClock } from "../../src/time.ts";
 import { recordingIo } from "../support/io.ts";
+import { idleMetrics } from "../support/metrics.ts";
 
 function report(overrides: Partial<StatusReport> = {}): StatusReport {
   return {
@@ -201,23 +201,7 @@ function liveApi(live: StatusReport) {
     predict: () => Promise.resolve(new Float32Array(2)),
     addSamples: () => Promise.resolve({ stored: 0 }),
     status: () => live,
-    metrics: new AgentMetrics({
-      datagrams: () => ({
-        received: 0,
-        receivedBytes: 0,
-        accepted: 0,
-        sent: 0,
-        sentBytes: 0,
-        rejected: {},
-        largest: 0,
-      }),
-      peers: () => ({ trusted: 0, alive: 0 }),
-      rounds: () => 0,
-      loss: () => null,
-      accuracy: () => null,
-      samples: () => 0,
-      rss: () => 0,
-    }),
+    metrics: idleMetrics(),
     maxBodyBytes: 1024,
     clock: systemClock,
     logger: nullLogger,
