@@ -1,22 +1,12 @@
 import assert from "node:assert/strict";
 import { AgentMetrics, type GaugeSource } from "../../src/api/metrics.ts";
 import { parsePrometheus, sampleValue } from "../support/prometheus.ts";
+import { idleSource } from "../support/metrics.ts";
 
 const base: GaugeSource = {
-  datagrams: () => ({
-    received: 0,
-    receivedBytes: 0,
-    accepted: 0,
-    sent: 0,
-    sentBytes: 0,
-    rejected: {},
-    largest: 0,
-  }),
+  ...idleSource(),
   peers: () => ({ trusted: 3, alive: 3 }),
   rounds: () => 1,
-  loss: () => null,
-  accuracy: () => null,
-  samples: () => 0,
   rss: () => 1,
 };
 

@@ -1,9 +1,9 @@
-/** Test helper: an `AgentMetrics` whose every source reads zero (for API tests that do not look at metrics). */
-import { AgentMetrics } from "../../src/api/mod.ts";
+/** Test helpers: the metrics sources of an agent that has done nothing yet, and its `AgentMetrics`. */
+import { AgentMetrics, type GaugeSource } from "../../src/api/mod.ts";
 
-/** Metrics of an agent that has done nothing yet. */
-export function idleMetrics(): AgentMetrics {
-  return new AgentMetrics({
+/** Every source reads zero (tests override the ones they look at). */
+export function idleSource(): GaugeSource {
+  return {
     datagrams: () => ({
       received: 0,
       receivedBytes: 0,
@@ -19,5 +19,10 @@ export function idleMetrics(): AgentMetrics {
     accuracy: () => null,
     samples: () => 0,
     rss: () => 0,
-  });
+  };
+}
+
+/** Metrics of an agent that has done nothing yet (for API tests that do not look at metrics). */
+export function idleMetrics(): AgentMetrics {
+  return new AgentMetrics(idleSource());
 }
