@@ -45,7 +45,7 @@ import {
 
 /** A trust policy the daemon can refresh (the identity layer's TrustStore). */
 export interface ReloadableTrust extends TrustPolicy {
-  /** Re-reads the store if its file changed; called every few seconds. */
+  /** Re-reads the store if its file changed; called on every housekeeping tick (1 s by default). */
   reloadIfChanged?(): Promise<boolean>;
 }
 
@@ -184,21 +184,7 @@ async function runDaemon(held: HeldDaemon, listeners: DaemonListeners): Promise<
   const clock = held.clock ?? systemClock;
   const transport = opened.transport;
   const bootEpoch = await nextBootEpoch(state.bootEpoch);
-  const replay = await loadReplayWindows(state.replay);
-  const node = new GossipNode({
-    signer: held.signer,
-    verifier: new Verifier(),
-    trust: held.trust,
-    modelHash: held.modelHash,
-    bootEpoch,
-    name: held.name,
-    maxDatagram: config.gossip.maxDatagram,
-    rateLimit: config.gossip.rateLimit,
-    intervalMs: config.gossip.intervalMs,
-    peerTimeoutMs: config.gossip.peerTimeoutMs,
-    replay,
-    fingerprint: fingerprintOf,
-  });
+  const node = gossipNode(held, bootEpoch, await loadReplayWindows(state.replay));
   const gossip = new GossipService({
     node,
     transport,
@@ -265,6 +251,29 @@ async function runDaemon(held: HeldDaemon, listeners: DaemonListeners): Promise<
       return stopping;
     },
   };
+}
+
+/** The gossip core for this daemon (pure: no socket, no timer). */
+function gossipNode(
+  held: HeldDaemon,
+  bootEpoch: number,
+  replay: Awaited<ReturnType<typeof loadReplayWindows>>,
+) {
+  const g = held.config.gossip;
+  return new GossipNode({
+    signer: held.signer,
+    verifier: new Verifier(),
+    trust: held.trust,
+    modelHash: held.modelHash,
+    bootEpoch,
+    name: held.name,
+    maxDatagram: g.maxDatagram,
+    rateLimit: g.rateLimit,
+    intervalMs: g.intervalMs,
+    peerTimeoutMs: g.peerTimeoutMs,
+    replay,
+    fingerprint: fingerprintOf,
+  });
 }
 
 /**
