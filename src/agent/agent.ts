@@ -35,7 +35,7 @@ import { modelHash, toHex, type TrainableModel } from "../model/mod.ts";
 import { diskSpace, SaveGuard } from "../state/mod.ts";
 import { type Clock, systemClock } from "../time.ts";
 import { Checkpointer } from "./_checkpoints.ts";
-import { withCleanup } from "./_cleanup.ts";
+import { type CleanupPool, withCleanup } from "./_cleanup.ts";
 import { Evaluator, LargestDatagram } from "./_observed.ts";
 import { runRound } from "./_round.ts";
 import { agentMetrics, serveAgentApi } from "./_step_api.ts";
@@ -91,8 +91,11 @@ export class Agent {
   #stopping: Promise<void> | undefined;
   #pairing: Promise<Pairing> | undefined;
 
-  /** Serves the API (throws if its port is taken, before anything else of the agent's own runs), then runs. */
-  private constructor(p: Parts) {
+  /**
+   * Serves the API (throws if its port is taken), then starts the timers and the reload watcher; each joins
+   * `pool`, so a failure here undoes them with the earlier steps.
+   */
+  private constructor(p: Parts, pool: CleanupPool) {
     this.#p = p;
     this.config = p.o.config;
     this.#live = p.o.config;
@@ -121,8 +124,10 @@ export class Agent {
       maxBodyBytes: () => this.#live.api.maxBodyBytes,
       logger,
     });
+    pool.add("the API server", () => this.#api.shutdown());
     this.apiAddress = this.#api.address;
     this.#timers = new Timers((name, e) => logger.error(`${name} failed`, { error: e }));
+    pool.add("the timers", () => this.#timers.stop());
     this.#history.record(this.#historyPoint());
     startAgentTimers(this.#timers, {
       nextRoundMs: () => this.#live.learning.roundMs,
@@ -137,6 +142,7 @@ export class Agent {
       onReload: (cause) => this.reload(cause.kind === "signal" ? "SIGHUP" : "file change"),
       logger,
     });
+    pool.add("the reload watcher", () => this.#watcher.close());
   }
 
   /** Starts the agent (see the module comment for the steps) or throws a `UsageError` saying why not. */
@@ -195,7 +201,7 @@ export class Agent {
         evaluator,
         largest,
         saving,
-      });
+      }, pool);
       logger.info("Agent running", {
         node: name,
         fingerprint: identity.fingerprint,
