@@ -195,7 +195,10 @@ export class Agent {
         identity,
         trust,
         daemon,
-        ...loaded,
+        // not the checkpoint: its weights and learner state are in the models and the learner now
+        model: loaded.model,
+        serving: loaded.serving,
+        backend: loaded.backend,
         data,
         learner,
         evaluator,
