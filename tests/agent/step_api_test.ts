@@ -9,7 +9,7 @@ import { parseModelSpec } from "../../src/model/mod.ts";
 import { systemClock } from "../../src/time.ts";
 import { FRAME_OVERHEAD } from "../../src/wire/mod.ts";
 import { idleMetrics } from "../support/metrics.ts";
-import { makeBoard, SPEC } from "./fixtures/board.ts";
+import { makeBoard, SPEC } from "./_fixture.ts";
 
 const spec = parseModelSpec(SPEC, "sensor.yaml");
 const model = { spec, inputSize: 3, classes: 3 };
