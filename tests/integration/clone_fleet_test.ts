@@ -160,6 +160,29 @@ Deno.test({
       },
     );
 
+    await t.step(
+      "on a real terminal (script(1) gives it a pty) the table redraws in place, then the summary",
+      async () => {
+        const quote = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
+        const command = [Deno.execPath(), ...AGENT_FLAGS, "clone", ...common].map(quote).join(" ");
+        // -q: no banner; -e: the child's exit code; -f: flush as it writes; the log goes to /dev/null,
+        // what the terminal showed comes out on script's stdout.
+        const r = await exec("script", ["-qefc", command, "/dev/null"], { ...env, TERM: "xterm" });
+        assert.equal(r.code, 1, r.stdout);
+        const screen = r.stdout;
+        const esc = "\x1b";
+        const draws = screen.split(`${esc}[2KTARGET `).length - 1;
+        assert.ok(draws >= 2, `the table is drawn, then redrawn: ${draws} draw(s)\n${screen}`);
+        // Each redraw moves the cursor up over the header and the four rows it drew before.
+        assert.ok(screen.includes(`${esc}[5A${esc}[2KTARGET `), screen);
+        assert.match(screen, new RegExp(`root@127\\.0\\.0\\.1 \\(port ${dead}\\)\\s+FAILED`));
+        assert.match(screen, /4 board\(s\): 0 installed, 3 up to date, 1 failed/);
+        // Live means no plain per-step lines.
+        assert.doesNotMatch(screen, /\] step: probe/);
+        assert.doesNotMatch(screen, /Cloning to 4 board\(s\)/);
+      },
+    );
+
     await t.step("without the dead board every board succeeds: exit 0", async () => {
       const text = await Deno.readTextFile(inventory);
       await Deno.writeTextFile(
