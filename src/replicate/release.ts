@@ -4,7 +4,7 @@
  * ```
  * <release>/agent        launcher (sh): runs ./deno offline on app/main.js with the agent's permissions
  * <release>/deno         Deno runtime for the target's architecture (see runtime.ts)
- * <release>/app/*.js     the whole app, bundled: main.js and the chunks it loads on demand (bundle.ts)
+ * <release>/app/*.js     the whole app, bundled: main.js and the chunks it loads on demand (_bundle.ts)
  * <release>/app/wasm/    the three tfjs .wasm binaries
  * <release>/app/models/  the model specs
  * <release>/COMPONENTS   content key of the runtime ("runtime <key>")
@@ -26,7 +26,7 @@ import { fileURLToPath } from "node:url";
 import { APP_DIR, BUNDLE_DIR, BUNDLE_ENTRY, FROM_SOURCE } from "../resources.ts";
 import { VERSION } from "../version.ts";
 import { WASM_FILES } from "../model/mod.ts";
-import { bundleApp, bundleFiles } from "./bundle.ts";
+import { bundleApp, bundleFiles } from "./_bundle.ts";
 import { CloneError, CloneFailure } from "./errors.ts";
 import { launcherScript } from "./launcher.ts";
 import type { Arch } from "./arch.ts";

@@ -10,7 +10,7 @@ import { stateLayout } from "../../src/state/mod.ts";
 import { SeededRandom, systemClock } from "../../src/time.ts";
 import { deflateBody, MessageType } from "../../src/wire/mod.ts";
 import { testSigner, TrustSet } from "../gossip/_fixtures.ts";
-import { modelIdHash } from "../../src/agent/daemon.ts";
+import { claimDaemon, modelIdHash } from "../../src/agent/daemon.ts";
 
 const config = loadConfig({ text: "gossip:\n  intervalMs: 50\n", env: {} });
 const alice = await testSigner(31);
@@ -147,4 +147,36 @@ Deno.test("revoking a peer in the trust store takes effect in a running daemon",
       await daemon.stop();
       a.transport.close();
     }
+  }));
+
+Deno.test("claimDaemon() holds the lock and the socket without taking a boot epoch; release() frees both", () =>
+  withState(async (root) => {
+    const state = stateLayout(root);
+    const probe = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 0 });
+    const port = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    const udpConfig = loadConfig({
+      text: `gossip:\n  port: ${port}\n  broadcast: 127.255.255.255\n`,
+      env: {},
+    });
+    const options = {
+      config: udpConfig,
+      state,
+      name: "bob",
+      signer: bob,
+      trust: new TrustSet(),
+      logger: nullLogger,
+    };
+    const claim = await claimDaemon(options);
+    await assert.rejects(() => claimDaemon(options), UsageError); // the lock is held
+    await assert.rejects(() => Deno.stat(state.bootEpoch), Deno.errors.NotFound);
+    claim.release();
+    claim.release(); // idempotent
+    await assert.rejects(() => claim.start({}), /released before it started/);
+    // the port and the lock are free again: a daemon starts, and it owns them from then on
+    const second = await claimDaemon(options);
+    const daemon = await second.start({});
+    second.release(); // does nothing once started
+    assert.equal(daemon.status().bootEpoch, 1);
+    await daemon.stop();
   }));
