@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { dirname, join, relative } from "node:path";
-import { ROOT } from "./_helpers.ts";
+import { ROOT } from "./_support/root.ts";
 
 /**
  * Floors, lowest first (README "Layers"). A folder may import its own floor or lower ones. `.` is the

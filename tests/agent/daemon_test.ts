@@ -9,20 +9,13 @@ import { nullLogger } from "../../src/log.ts";
 import { stateLayout } from "../../src/state/mod.ts";
 import { SeededRandom, systemClock } from "../../src/time.ts";
 import { deflateBody, MessageType } from "../../src/wire/mod.ts";
-import { testSigner, TrustSet } from "../gossip/_fixtures.ts";
+import { testSigner, TrustSet } from "../_support/identity.ts";
+import { waitFor } from "../_support/wait.ts";
 import { modelIdHash } from "../../src/agent/daemon.ts";
 
 const config = loadConfig({ text: "gossip:\n  intervalMs: 50\n", env: {} });
 const alice = await testSigner(31);
 const bob = await testSigner(32);
-
-async function waitFor(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 async function withState(fn: (root: string) => Promise<void>): Promise<void> {
   const root = await Deno.makeTempDir();

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { stateLayout } from "../../src/state/layout.ts";
-import { cli, snapshot } from "./_cli_io.ts";
+import { cli } from "../_support/cli.ts";
+import { snapshotTree } from "../_support/tree_snapshot.ts";
 
 async function withTmp(fn: (tmp: string) => Promise<void>) {
   const tmp = await Deno.makeTempDir();
@@ -22,12 +23,12 @@ Deno.test("agent init creates the key pair (0600) once; a second run changes not
     assert.ok(j.created.includes(layout.privateKey) && j.created.includes(layout.publicKey));
     assert.match(j.fingerprint, /^[A-Z2-7]{7}(-[A-Z2-7]{7}){3}$/);
     assert.equal((await Deno.stat(layout.privateKey)).mode! & 0o777, 0o600);
-    const before = await snapshot(state);
+    const before = await snapshotTree(state);
     const second = await cli(["init", "--state", state]);
     assert.equal(second.code, 0);
     assert.match(second.stdout, /nothing changed/);
     assert.ok(second.stdout.includes(j.fingerprint));
-    assert.deepEqual(await snapshot(state), before);
+    assert.deepEqual(await snapshotTree(state), before);
     // --force rewrites the config but never the key.
     await cli(["init", "--state", state, "--force"]);
     assert.equal(
@@ -42,7 +43,7 @@ Deno.test("agent init refuses a private key readable by others, naming the chmod
     const layout = stateLayout(state);
     await cli(["init", "--state", state]);
     await Deno.chmod(layout.privateKey, 0o644);
-    const before = await snapshot(state);
+    const before = await snapshotTree(state);
     const r = await cli(["init", "--state", state]);
     assert.equal(r.code, 2);
     assert.ok(
@@ -51,7 +52,7 @@ Deno.test("agent init refuses a private key readable by others, naming the chmod
       ),
     );
     assert.ok(r.stderr.includes(`  hint: Run: chmod 600 ${layout.privateKey}`));
-    assert.deepEqual(await snapshot(state), before);
+    assert.deepEqual(await snapshotTree(state), before);
     // `agent id` only shows the public key: it still works, with a warning.
     const id = await cli(["id", "--state", state, "--json"]);
     assert.equal(id.code, 0);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { cli, snapshot } from "./_cli_io.ts";
+import { cli } from "../_support/cli.ts";
+import { snapshotTree } from "../_support/tree_snapshot.ts";
 
 const SPEC = `id: sensor-mlp
 version: 1
@@ -32,10 +33,10 @@ Deno.test("agent init --model PATH copies a spec from outside the repo into the 
     assert.match(config, /^ {2}id: sensor-mlp$/m);
     assert.match(config, new RegExp(`^  spec: ${dir}/specs/sensor\\.yaml$`, "m"));
     // A second run with the same spec changes nothing.
-    const before = await snapshot(state);
+    const before = await snapshotTree(state);
     const again = await cli(["init", "--state", state, "--model", `${dir}/specs/sensor.yaml`]);
     assert.equal(again.code, 0, again.stderr);
-    assert.deepEqual(await snapshot(state), before);
+    assert.deepEqual(await snapshotTree(state), before);
   }));
 
 Deno.test("agent init refuses an unknown model id with the known ones (exit 2, nothing written)", () =>

@@ -1,17 +1,6 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-
-const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
-
-async function agent(args: string[]): Promise<{ code: number; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--unstable-net", "-A", MAIN, ...args],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
-}
+import { runAgent as agent } from "../_support/cli.ts";
+import { MAIN } from "../_support/root.ts";
 
 Deno.test("agent run refuses a UDP port in use with a clear message and exit code 2", async () => {
   const state = await Deno.makeTempDir();

@@ -9,26 +9,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { AGENT_FLAGS as AGENT_RUN_FLAGS } from "../../scripts/lib/cluster.ts";
-import { type Sshd, sshdAvailable, startSshd } from "./_sshd.ts";
+import { type Sshd, sshdAvailable, startSshd } from "../_support/sshd.ts";
+import { run } from "../_support/command.ts";
+import { ROOT } from "../_support/root.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const AGENT_FLAGS = [...AGENT_RUN_FLAGS, join(ROOT, "src/main.ts")];
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function exec(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const out = await new Deno.Command(cmd, { args, env, stdin: "null", stdout: "piped", stderr: "piped" })
-    .output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
 const agent = (args: string[], env: Record<string, string>) =>
-  exec(Deno.execPath(), [...AGENT_FLAGS, ...args], env);
+  run(Deno.execPath(), [...AGENT_FLAGS, ...args], { env });
 
 function closedPort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -94,7 +82,9 @@ Deno.test({
       parentState,
     ];
     const child = (i: number, args: string[]) =>
-      exec(join(homes[i], "prefix", "current", "agent"), [...args, "--state", join(homes[i], "state")], env);
+      run(join(homes[i], "prefix", "current", "agent"), [...args, "--state", join(homes[i], "state")], {
+        env,
+      });
 
     await t.step(
       "the three live boards are installed, the dead one fails with its reason, exit 1",

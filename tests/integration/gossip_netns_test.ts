@@ -12,6 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { waitFor } from "../_support/wait.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const PORT = 41234;
@@ -42,15 +43,6 @@ async function sh(cmd: string, ...args: string[]): Promise<string> {
 
 function agent(...args: string[]): Promise<string> {
   return sh(Deno.execPath(), "run", "--quiet", "--unstable-net", "-A", `${ROOT}src/main.ts`, ...args);
-}
-
-/** Polls `cond` until true or the deadline passes (no fixed sleeps). */
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!(await cond())) {
-    if (performance.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 interface LogLine {
@@ -182,7 +174,7 @@ Deno.test({
             trusted.filter((y) => y !== x).every((y) => x.has("Peer is alive", (l) => l.peer === y.name)) &&
             x.has("Ignoring datagrams from an untrusted key", (l) => l.fingerprint === ids[3].fingerprint)
           ),
-        60_000,
+        { timeoutMs: 60_000 },
       );
 
       // 2. 10% loss on every trusted host's input; wait until enough heartbeats went through it
@@ -220,7 +212,7 @@ Deno.test({
       await waitFor(
         "400 gossip packets through each lossy input",
         async () => (await Promise.all(ns.slice(0, 3).map(counters))).every((x) => x.seen >= 400),
-        60_000,
+        { timeoutMs: 60_000 },
       );
       for (const n of ns.slice(0, 3)) {
         const { seen, dropped } = await counters(n);
@@ -236,7 +228,7 @@ Deno.test({
       await waitFor(
         "alpha to reload its trust store and time charlie out\n" + dump(),
         () => a.has("Trust store changed; reloaded") && a.has("Peer timed out", (l) => l.peer === "charlie"),
-        30_000,
+        { timeoutMs: 30_000 },
       );
 
       // 4. stop everything with SIGTERM: clean exit, final counters

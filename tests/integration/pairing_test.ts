@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runAgent as agent, tempDir } from "../_helpers.ts";
+import { runAgent as agent } from "../_support/cli.ts";
+import { tempDir } from "../_support/temp_dir.ts";
 
 async function ok(args: string[]): Promise<string> {
   const r = await agent(args);

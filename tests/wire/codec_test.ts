@@ -19,7 +19,8 @@ import {
   signatureOf,
   signedPart,
 } from "../../src/wire/mod.ts";
-import { MODEL_HASH, testSigner } from "../gossip/_fixtures.ts";
+import { MODEL_HASH } from "../_support/gossip_node.ts";
+import { testSigner } from "../_support/identity.ts";
 
 const signer = await testSigner(1);
 

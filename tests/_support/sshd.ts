@@ -236,3 +236,18 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     throw e;
   }
 }
+
+/** The target and SSH flags of `agent clone` that reach `sshd` as root, pinned to `knownHosts`. */
+export function cloneTarget(sshd: Sshd, knownHosts: string = sshd.knownHosts): string[] {
+  return [
+    `${sshd.user}@${sshd.host}`,
+    "--port",
+    String(sshd.port),
+    "--identity",
+    sshd.clientKey,
+    "--known-hosts",
+    knownHosts,
+    "--ssh-config",
+    "/dev/null",
+  ];
+}

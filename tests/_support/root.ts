@@ -1,0 +1,8 @@
+/** Where the repository lives, for tests that read its files or run its programs. */
+import { fileURLToPath } from "node:url";
+
+/** The repository root, with a trailing slash. */
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** The agent's entry point (`src/main.ts`). */
+export const MAIN = `${ROOT}src/main.ts`;
