@@ -62,3 +62,8 @@ export function commandWorks(cmd: string, args: string[]): boolean {
     return false;
   }
 }
+
+/** Whether the program `name` is on the PATH. */
+export function isInstalled(name: string): boolean {
+  return commandWorks("sh", ["-c", 'command -v "$1"', "sh", name]);
+}

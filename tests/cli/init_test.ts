@@ -3,18 +3,10 @@ import { join } from "node:path";
 import { stateLayout } from "../../src/state/layout.ts";
 import { cli } from "../_support/cli.ts";
 import { snapshotTree } from "../_support/tree_snapshot.ts";
-
-async function withTmp(fn: (tmp: string) => Promise<void>) {
-  const tmp = await Deno.makeTempDir();
-  try {
-    await fn(tmp);
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
-}
+import { withTempDir } from "../_support/temp_dir.ts";
 
 Deno.test("agent init creates the key pair (0600) once; a second run changes nothing", () =>
-  withTmp(async (tmp) => {
+  withTempDir(async (tmp) => {
     const state = join(tmp, "s");
     const layout = stateLayout(state);
     const first = await cli(["init", "--state", state, "--json"]);
@@ -38,7 +30,7 @@ Deno.test("agent init creates the key pair (0600) once; a second run changes not
   }));
 
 Deno.test("agent init refuses a private key readable by others, naming the chmod 600 fix", () =>
-  withTmp(async (tmp) => {
+  withTempDir(async (tmp) => {
     const state = join(tmp, "s");
     const layout = stateLayout(state);
     await cli(["init", "--state", state]);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { cli } from "../_support/cli.ts";
 import { snapshotTree } from "../_support/tree_snapshot.ts";
+import { withTempDir } from "../_support/temp_dir.ts";
 
 const SPEC = `id: sensor-mlp
 version: 1
@@ -12,17 +13,8 @@ classes: [idle, walk, run]
 mlp: {hidden: [16], activation: relu}
 `;
 
-async function withTemp(f: (dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir({ prefix: "model-cli-" });
-  try {
-    await f(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 Deno.test("agent init --model PATH copies a spec from outside the repo into the state and uses its id", () =>
-  withTemp(async (dir) => {
+  withTempDir(async (dir) => {
     await Deno.mkdir(`${dir}/specs`);
     await Deno.writeTextFile(`${dir}/specs/sensor.yaml`, SPEC);
     const state = `${dir}/state`;
@@ -37,10 +29,10 @@ Deno.test("agent init --model PATH copies a spec from outside the repo into the 
     const again = await cli(["init", "--state", state, "--model", `${dir}/specs/sensor.yaml`]);
     assert.equal(again.code, 0, again.stderr);
     assert.deepEqual(await snapshotTree(state), before);
-  }));
+  }, "model-cli-"));
 
 Deno.test("agent init refuses an unknown model id with the known ones (exit 2, nothing written)", () =>
-  withTemp(async (dir) => {
+  withTempDir(async (dir) => {
     const state = `${dir}/state`;
     const r = await cli(["init", "--state", state, "--model", "sensor-mlp"]);
     assert.equal(r.code, 2);
@@ -60,10 +52,10 @@ Deno.test("agent init refuses an unknown model id with the known ones (exit 2, n
     await assert.rejects(() => Deno.stat(state), Deno.errors.NotFound);
     const ok = await cli(["init", "--state", state, "--model", "weather-mlp"]);
     assert.equal(ok.code, 0, ok.stderr);
-  }));
+  }, "model-cli-"));
 
 Deno.test("agent models lists built-in and local specs with shape, range, classes and hash", () =>
-  withTemp(async (dir) => {
+  withTempDir(async (dir) => {
     await Deno.writeTextFile(`${dir}/sensor.yaml`, SPEC);
     const state = `${dir}/state`;
     assert.equal((await cli(["init", "--state", state, "--model", `${dir}/sensor.yaml`])).code, 0);
@@ -94,4 +86,4 @@ Deno.test("agent models lists built-in and local specs with shape, range, classe
     assert.equal(sensor.origin, "local");
     assert.deepEqual(sensor.classes, ["idle", "walk", "run"]);
     assert.deepEqual(sensor.input, { kind: "features", features: 12, values: 12, range: [-10, 10] });
-  }));
+  }, "model-cli-"));

@@ -11,25 +11,14 @@ import { freeTcpPort } from "../../scripts/lib/cluster.ts";
 import { MqttTransport, type MqttTransportOptions } from "../../src/gossip/mqtt.ts";
 import type { Received } from "../../src/gossip/transport.ts";
 import type { Logger } from "../../src/log.ts";
+import { isInstalled, sh } from "../_support/command.ts";
 import { waitFor } from "../_support/wait.ts";
 
-function works(cmd: string): boolean {
-  try {
-    return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null" }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
-const why = !works("mosquitto") || !works("mosquitto_passwd")
+const why = !isInstalled("mosquitto") || !isInstalled("mosquitto_passwd")
   ? "needs mosquitto"
-  : !works("openssl")
+  : !isInstalled("openssl")
   ? "needs openssl"
   : "";
-
-async function run(cmd: string, ...args: string[]): Promise<void> {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  if (!out.success) throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-}
 
 /** A logger that keeps every line. */
 function collect(): { logger: Logger; lines: { level: string; msg: string; fields: unknown }[] } {
@@ -53,7 +42,7 @@ Deno.test({
     const port = freeTcpPort();
     const f = (n: string) => join(dir, n);
     const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    await run(
+    await sh(
       "openssl",
       "req",
       "-x509",
@@ -67,7 +56,7 @@ Deno.test({
       "-subj",
       "/CN=mq-test-ca",
     );
-    await run(
+    await sh(
       "openssl",
       "req",
       ...ec,
@@ -79,7 +68,7 @@ Deno.test({
       "/CN=127.0.0.1",
     );
     await Deno.writeTextFile(f("ext"), "subjectAltName=IP:127.0.0.1\n");
-    await run(
+    await sh(
       "openssl",
       "x509",
       "-req",
@@ -97,7 +86,7 @@ Deno.test({
       "-extfile",
       f("ext"),
     );
-    await run("mosquitto_passwd", "-c", "-b", f("passwd"), "board", "right-password");
+    await sh("mosquitto_passwd", "-c", "-b", f("passwd"), "board", "right-password");
     await Deno.writeTextFile(
       f("mosquitto.conf"),
       `${Deno.uid() === 0 ? "user root\n" : ""}listener ${port} 127.0.0.1\ncafile ${f("ca.pem")}\n` +

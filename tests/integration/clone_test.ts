@@ -12,7 +12,7 @@ import { AGENT_FLAGS as AGENT_RUN_FLAGS } from "../../scripts/lib/cluster.ts";
 import { cloneTarget, sshdAvailable, startSshd } from "../_support/sshd.ts";
 import { changedPaths, snapshotTree, type TreeSnapshot } from "../_support/tree_snapshot.ts";
 import { waitFor } from "../_support/wait.ts";
-import { type CommandResult, run } from "../_support/command.ts";
+import { type CommandResult, commandWorks, run } from "../_support/command.ts";
 import { ROOT } from "../_support/root.ts";
 
 /** Subnet of the veth pair between the two namespaces of the gossip step (exists only inside them). */
@@ -579,14 +579,6 @@ Deno.test({
     await Deno.remove(work, { recursive: true });
   }
 });
-
-function commandWorks(cmd: string, args: string[]): boolean {
-  try {
-    return new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
 
 function exists(path: string): boolean {
   try {

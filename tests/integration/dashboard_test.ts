@@ -23,11 +23,11 @@ import { MetricHistory } from "../../src/api/history.ts";
 import { readQrImage, renderQrSvg } from "../../src/identity/qr.ts";
 import { nullLogger } from "../../src/log.ts";
 import { systemClock } from "../../src/time.ts";
-import { createSigner, randomSeed } from "../../src/identity/ed25519.ts";
-import { GossipNode } from "../../src/gossip/node.ts";
 import { deflateBody, encodeHello, MessageType } from "../../src/wire/mod.ts";
 import { PEER_COLUMNS } from "../../src/api/dashboard/page.ts";
 import { waitFor } from "../_support/wait.ts";
+import { strangerNode } from "../_support/gossip_node.ts";
+import { idleSource } from "../_support/metrics.ts";
 
 const CHROMIUM = Deno.env.get("AGENT_CHROMIUM") ?? "/usr/bin/chromium";
 /** The flags these machines need (no sandbox as root, no background connections to Google). */
@@ -101,18 +101,7 @@ function inkedPixels(page: Page): Promise<number> {
 
 /** Sends `n` signed frames from a key nobody trusts and `n / 4` junk datagrams to the swarm's port. */
 async function strangerTraffic(port: number, n: number): Promise<void> {
-  const stranger = new GossipNode({
-    signer: await createSigner(randomSeed()),
-    verifier: { verify: () => Promise.resolve(false) },
-    trust: { isTrusted: () => false },
-    modelHash: new Uint8Array(8),
-    bootEpoch: 1,
-    name: "stranger",
-    maxDatagram: 1232,
-    rateLimit: 1,
-    intervalMs: 1000,
-    peerTimeoutMs: 1000,
-  });
+  const stranger = await strangerNode();
   const hello = deflateBody(
     encodeHello({ name: "stranger", round: 1, samples: 0, merged: 0, accuracy: 0, uptime: 0 }),
   );
@@ -381,23 +370,7 @@ Deno.test({
       predict: () => Promise.reject(new Error("not used")),
       addSamples: () => Promise.reject(new Error("not used")),
       status: () => freshStatus(startedAt, rounds),
-      metrics: new AgentMetrics({
-        datagrams: () => ({
-          received: 0,
-          receivedBytes: 0,
-          accepted: 0,
-          sent: 0,
-          sentBytes: 0,
-          rejected: {},
-          largest: 0,
-        }),
-        peers: () => ({ trusted: 0, alive: 0 }),
-        rounds: () => rounds,
-        loss: () => null,
-        accuracy: () => null,
-        samples: () => 0,
-        rss: () => 6e7,
-      }),
+      metrics: new AgentMetrics({ ...idleSource(), rounds: () => rounds, rss: () => 6e7 }),
       maxBodyBytes: 1024,
       clock: systemClock,
       logger: nullLogger,

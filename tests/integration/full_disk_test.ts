@@ -10,14 +10,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { AGENT_FLAGS, agentCli, freeTcpPort, freeUdpPort, MAIN } from "../../scripts/lib/cluster.ts";
 import type { StatusReport } from "../../src/api/status.ts";
+import { sh } from "../_support/command.ts";
 import { waitFor } from "../_support/wait.ts";
 
 const isRoot = Deno.uid() === 0;
-
-async function sh(cmd: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command(cmd, { args, stdin: "null", stdout: "null", stderr: "piped" }).output();
-  if (!out.success) throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-}
 
 /** Temp files of atomic writes left in `dir` (`.<name>.tmp-<pid>-<rand>`). */
 function tempFiles(dir: string): string[] {
@@ -39,7 +35,7 @@ Deno.test({
   const work = await Deno.makeTempDir({ prefix: "release-fulldisk-" });
   const state = join(work, "state");
   await Deno.mkdir(state);
-  await sh("mount", ["-t", "tmpfs", "-o", "size=600k,mode=0700", "release-fulldisk", state]);
+  await sh("mount", "-t", "tmpfs", "-o", "size=600k,mode=0700", "release-fulldisk", state);
   let child: Deno.ChildProcess | undefined;
   let pumps: Promise<void>[] = [];
   try {
@@ -127,7 +123,7 @@ Deno.test({
 
     // Space comes back: saving resumes at once, long before the next back-off step.
     const failuresBefore = failures().length;
-    await sh("mount", ["-o", "remount,size=4m", state]);
+    await sh("mount", "-o", "remount,size=4m", state);
     const freedAt = Date.now();
     await waitFor("a new checkpoint after the space came back", async () => {
       const s = await status();
@@ -151,7 +147,7 @@ Deno.test({
       await child.status;
     }
     await Promise.all(pumps);
-    await sh("umount", [state]).catch(() => {});
+    await sh("umount", state).catch(() => {});
     await Deno.remove(work, { recursive: true });
   }
 });

@@ -11,19 +11,11 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { waitFor } from "../_support/wait.ts";
+import { commandWorks, sh } from "../_support/command.ts";
+import { MAIN } from "../_support/root.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const PORT = 41234;
-
-function commandWorks(cmd: string, args: string[]): boolean {
-  try {
-    return new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
 
 const why = Deno.uid() !== 0
   ? "needs root"
@@ -33,16 +25,8 @@ const why = Deno.uid() !== 0
   ? "needs nftables"
   : "";
 
-async function sh(cmd: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  if (!out.success) {
-    throw new Error(`${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr).trim()}`);
-  }
-  return new TextDecoder().decode(out.stdout);
-}
-
 function agent(...args: string[]): Promise<string> {
-  return sh(Deno.execPath(), "run", "--quiet", "--unstable-net", "-A", `${ROOT}src/main.ts`, ...args);
+  return sh(Deno.execPath(), "run", "--quiet", "--unstable-net", "-A", MAIN, ...args);
 }
 
 interface LogLine {
@@ -67,7 +51,7 @@ class Agent {
         "--quiet",
         "--unstable-net",
         "-A",
-        `${ROOT}src/main.ts`,
+        MAIN,
         "run",
         "--state",
         state,

@@ -29,35 +29,20 @@ import { loadIdentity } from "../../src/identity/mod.ts";
 import { STATUS_FORMAT, type StatusReport } from "../../src/api/status.ts";
 import { readCheckedJson, stateLayout } from "../../src/state/mod.ts";
 import { waitFor } from "../_support/wait.ts";
+import { commandWorks, sh } from "../_support/command.ts";
 
 const TARGET = 0.9;
 const OUTAGE_MS = 30_000;
 const PORT = 41234;
 const HOSTILE = fileURLToPath(new URL("./fixtures/mqtt_hostile.ts", import.meta.url));
 
-function works(cmd: string, args: string[]): boolean {
-  try {
-    return new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
 const why = Deno.uid() !== 0
   ? "needs root"
-  : !works("ip", ["-V"])
+  : !commandWorks("ip", ["-V"])
   ? "needs iproute2"
-  : !works("sh", ["-c", "command -v mosquitto && command -v mosquitto_passwd"])
+  : !commandWorks("sh", ["-c", "command -v mosquitto && command -v mosquitto_passwd"])
   ? "needs mosquitto"
   : "";
-
-async function sh(cmd: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  if (!out.success) {
-    throw new Error(`${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr).trim()}`);
-  }
-  return new TextDecoder().decode(out.stdout);
-}
 
 /** The two sites and the broker's namespace. */
 interface Sites {

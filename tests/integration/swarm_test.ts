@@ -7,12 +7,11 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { agentCli, AgentProcess, freeTcpPort, freeUdpPort } from "../../scripts/lib/cluster.ts";
 import { loopbackConfig, prepareSwarm } from "../../scripts/lib/swarm.ts";
-import { createSigner, randomSeed } from "../../src/identity/ed25519.ts";
-import { GossipNode } from "../../src/gossip/node.ts";
 import { listCheckpoints } from "../../src/model/checkpoint.ts";
 import { deflateBody, encodeHello, MessageType } from "../../src/wire/mod.ts";
 import { parsePrometheus, sampleValue } from "../_support/prometheus.ts";
 import { waitFor } from "../_support/wait.ts";
+import { strangerNode } from "../_support/gossip_node.ts";
 
 const TARGET = 0.85;
 
@@ -155,18 +154,7 @@ Deno.test("three agents on loopback learn together, report, refuse bad requests,
         const target = agents[0];
         const rssBefore = sampleValue(await metrics(target), "process_resident_memory_bytes")!;
         // A real signed frame from a key nobody trusts, plus junk and oversize datagrams.
-        const stranger = new GossipNode({
-          signer: await createSigner(randomSeed()),
-          verifier: { verify: () => Promise.resolve(false) },
-          trust: { isTrusted: () => false },
-          modelHash: new Uint8Array(8),
-          bootEpoch: 1,
-          name: "stranger",
-          maxDatagram: 1232,
-          rateLimit: 1,
-          intervalMs: 1000,
-          peerTimeoutMs: 1000,
-        });
+        const stranger = await strangerNode();
         const frames: Uint8Array[] = [];
         for (let i = 0; i < 64; i++) {
           frames.push(
