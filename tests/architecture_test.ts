@@ -5,7 +5,8 @@
  * circular-dependency check, so the README's claim cannot drift unseen.
  */
 import assert from "node:assert/strict";
-import { dirname, join, relative } from "node:path";
+import { join, relative } from "node:path";
+import { relativeImports, tsFiles } from "./_support/imports.ts";
 import { ROOT } from "./_support/root.ts";
 
 /**
@@ -36,28 +37,15 @@ interface Edge {
   dynamic: boolean;
 }
 
-function sourceFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of Deno.readDirSync(dir)) {
-    const p = join(dir, e.name);
-    if (e.isDirectory) out.push(...sourceFiles(p));
-    else if (e.isFile && p.endsWith(".ts")) out.push(p);
-  }
-  return out.sort();
-}
-
 /** Relative imports (static, re-exports and dynamic) of every file under src/. */
 function importEdges(): Edge[] {
   const edges: Edge[] = [];
-  for (const file of sourceFiles(SRC)) {
-    const lines = Deno.readTextFileSync(file).split("\n");
-    lines.forEach((text, i) => {
-      for (const m of text.matchAll(/(\bfrom\s*|\bimport\s*\(\s*|^import\s*)"(\.\.?\/[^"]+)"/g)) {
-        const to = relative(SRC, join(dirname(file), m[2]));
-        if (to.startsWith("..")) continue; // outside src/ (deno.json for the version)
-        edges.push({ from: relative(SRC, file), to, line: i + 1, dynamic: m[1].includes("(") });
-      }
-    });
+  for (const file of tsFiles(SRC)) {
+    for (const imp of relativeImports(file)) {
+      const to = relative(SRC, imp.target);
+      if (to.startsWith("..")) continue; // outside src/ (deno.json for the version)
+      edges.push({ from: relative(SRC, file), to, line: imp.line, dynamic: imp.dynamic });
+    }
   }
   return edges;
 }
