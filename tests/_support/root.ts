@@ -3,6 +3,3 @@ import { fileURLToPath } from "node:url";
 
 /** The repository root, with a trailing slash. */
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
-/** The agent's entry point (`src/main.ts`). */
-export const MAIN = `${ROOT}src/main.ts`;

@@ -8,9 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { AGENT_FLAGS } from "../../scripts/lib/cluster.ts";
+import { AGENT_FLAGS, MAIN } from "../../scripts/lib/cluster.ts";
 import { run } from "../_support/command.ts";
-import { MAIN } from "../_support/root.ts";
 import { cloneTarget, sshdAvailable, startSshd } from "../_support/sshd.ts";
 
 const SPEC = `id: model-clone-sensor

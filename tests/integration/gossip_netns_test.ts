@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { waitFor } from "../_support/wait.ts";
 import { commandWorks, sh } from "../_support/command.ts";
-import { MAIN } from "../_support/root.ts";
+import { AGENT_FLAGS, MAIN } from "../../scripts/lib/cluster.ts";
 
 const PORT = 41234;
 
@@ -26,7 +26,7 @@ const why = Deno.uid() !== 0
   : "";
 
 function agent(...args: string[]): Promise<string> {
-  return sh(Deno.execPath(), "run", "--quiet", "--unstable-net", "-A", MAIN, ...args);
+  return sh(Deno.execPath(), ...AGENT_FLAGS, MAIN, ...args);
 }
 
 interface LogLine {
@@ -47,10 +47,7 @@ class Agent {
         "exec",
         ns,
         Deno.execPath(),
-        "run",
-        "--quiet",
-        "--unstable-net",
-        "-A",
+        ...AGENT_FLAGS,
         MAIN,
         "run",
         "--state",
