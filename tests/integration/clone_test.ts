@@ -12,7 +12,8 @@ import { AGENT_FLAGS as AGENT_RUN_FLAGS } from "../../scripts/lib/cluster.ts";
 import { cloneTarget, sshdAvailable, startSshd } from "../_support/sshd.ts";
 import { changedPaths, snapshotTree, type TreeSnapshot } from "../_support/tree_snapshot.ts";
 import { waitFor } from "../_support/wait.ts";
-import { type CommandResult, commandWorks, run } from "../_support/command.ts";
+import { commandWorks, run } from "../_support/command.ts";
+import { runAgent } from "../_support/cli.ts";
 import { ROOT } from "../_support/root.ts";
 
 /** Subnet of the veth pair between the two namespaces of the gossip step (exists only inside them). */
@@ -28,12 +29,6 @@ function agentCommand(args: string[], env: Record<string, string>): Deno.Command
     stdout: "piped",
     stderr: "piped",
   });
-}
-
-async function agent(args: string[], env: Record<string, string>): Promise<CommandResult> {
-  const out = await agentCommand(args, env).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
 function assertSameTree(before: TreeSnapshot, after: TreeSnapshot, what: string) {
@@ -107,12 +102,12 @@ Deno.test({
       await run(join(prefix, "current", "agent"), [...args, "--state", childState], { env });
 
     // A parent with an identity and one paired peer (which the child must come to trust too).
-    assert.equal((await agent(["init", "--state", parentState, "--name", "parent"], env)).code, 0);
+    assert.equal((await runAgent(["init", "--state", parentState, "--name", "parent"], { env })).code, 0);
     const peerState = join(work, "peer");
-    assert.equal((await agent(["init", "--state", peerState, "--name", "peer"], env)).code, 0);
-    const peer = JSON.parse((await agent(["id", "--json", "--state", peerState], env)).stdout);
-    assert.equal((await agent(["trust", peer.payload, "--yes", "--state", parentState], env)).code, 0);
-    const parent = JSON.parse((await agent(["id", "--json", "--state", parentState], env)).stdout);
+    assert.equal((await runAgent(["init", "--state", peerState, "--name", "peer"], { env })).code, 0);
+    const peer = JSON.parse((await runAgent(["id", "--json", "--state", peerState], { env })).stdout);
+    assert.equal((await runAgent(["trust", peer.payload, "--yes", "--state", parentState], { env })).code, 0);
+    const parent = JSON.parse((await runAgent(["id", "--json", "--state", parentState], { env })).stdout);
     // Gossip settings for the final step (two network namespaces joined by a veth pair); the child
     // receives them with the copied config.
     await Deno.writeTextFile(
@@ -129,7 +124,7 @@ Deno.test({
     await Deno.writeFile(join(parentState, "checkpoints", "mnist-mlp.ckpt"), checkpoint);
 
     await t.step("--dry-run prints the plan and changes nothing on the target", async () => {
-      const r = await agent(["clone", ...target, "--dry-run", "--no-service"], env);
+      const r = await runAgent(["clone", ...target, "--dry-run", "--no-service"], { env });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /Plan for root@127\.0\.0\.1.*dry run, nothing changed/);
       assert.match(r.stdout, /release: 0\.1\.0-[0-9a-f]{16} \(source, x86_64, [\d.]+ MiB compressed/);
@@ -139,7 +134,7 @@ Deno.test({
 
     let childId: { fingerprint: string; name: string; payload: string } | undefined;
     await t.step("clone installs a release that runs with its own identity and mutual trust", async () => {
-      const r = await agent(["clone", ...target, "--name", "child", "--no-service", "--json"], env);
+      const r = await runAgent(["clone", ...target, "--name", "child", "--no-service", "--json"], { env });
       assert.equal(r.code, 0, r.stderr);
       const report = JSON.parse(r.stdout);
       assert.equal(report.action, "installed");
@@ -169,7 +164,7 @@ Deno.test({
         [parent.fingerprint, peer.fingerprint].sort(),
       );
       const parentTrust = JSON.parse(
-        (await agent(["trust", "list", "--json", "--state", parentState], env)).stdout,
+        (await runAgent(["trust", "list", "--json", "--state", parentState], { env })).stdout,
       );
       assert.ok(parentTrust.some((p: { fingerprint: string }) => p.fingerprint === childId!.fingerprint));
     });
@@ -186,7 +181,7 @@ Deno.test({
     await t.step("a second clone with nothing changed reports up to date and changes nothing", async () => {
       const before = await snapshotTree(join(work, "target"));
       // Without --no-service: systemd is not running here, so it prints the exact start command.
-      const r = await agent(["clone", ...target, "--name", "child"], env);
+      const r = await runAgent(["clone", ...target, "--name", "child"], { env });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /is up to date \(release 0\.1\.0-[0-9a-f]{16}\); nothing changed/);
       assert.match(r.stdout, /service: not available on the target; start the agent with:/);
@@ -361,15 +356,15 @@ Deno.test({
           "--state",
           parentState,
         ];
-        const refused = await agent(["clone", ...flags, "--dry-run"], env);
+        const refused = await runAgent(["clone", ...flags, "--dry-run"], { env });
         assert.equal(refused.code, 1);
         assert.match(refused.stderr, /host key of root@127\.0\.0\.1 \(port \d+\) is not known/);
         assert.match(refused.stderr, /hint: .*--accept-new-host-key/);
 
-        const accepted = await agent(["clone", ...flags, "--dry-run", "--accept-new-host-key"], env);
+        const accepted = await runAgent(["clone", ...flags, "--dry-run", "--accept-new-host-key"], { env });
         assert.equal(accepted.code, 0, accepted.stderr);
         assert.ok((await Deno.readTextFile(kh)).includes(sshd.hostPublicKey.split(" ")[1]), "key pinned");
-        const pinned = await agent(["clone", ...flags, "--dry-run"], env);
+        const pinned = await runAgent(["clone", ...flags, "--dry-run"], { env });
         assert.equal(pinned.code, 0, pinned.stderr);
 
         const wrong = [
@@ -379,7 +374,7 @@ Deno.test({
           "--state",
           parentState,
         ];
-        const changed = await agent(["clone", ...wrong, "--dry-run", "--accept-new-host-key"], env);
+        const changed = await runAgent(["clone", ...wrong, "--dry-run", "--accept-new-host-key"], { env });
         assert.equal(changed.code, 1);
         assert.match(changed.stderr, /does not match the one pinned.*man-in-the-middle/);
         assert.match(changed.stderr, /ssh-keygen -R/);
@@ -391,7 +386,7 @@ Deno.test({
       assert.equal((await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other])).code, 0);
       const flags = cloneTarget(sshd);
       flags[flags.indexOf("--identity") + 1] = other;
-      const denied = await agent(["clone", ...flags, "--prefix", prefix, "--dry-run"], env);
+      const denied = await runAgent(["clone", ...flags, "--prefix", prefix, "--dry-run"], { env });
       assert.equal(denied.code, 1);
       assert.match(denied.stderr, /Could not log in to root@127\.0\.0\.1/);
       assert.match(denied.stderr, /hint: .*ssh-copy-id/);
@@ -401,7 +396,7 @@ Deno.test({
       l.close();
       const closed = cloneTarget(sshd);
       closed[closed.indexOf("--port") + 1] = String(closedPort);
-      const refused = await agent(["clone", ...closed, "--dry-run"], env);
+      const refused = await runAgent(["clone", ...closed, "--dry-run"], { env });
       assert.equal(refused.code, 1);
       assert.match(refused.stderr, /connection refused/);
     });
@@ -419,7 +414,7 @@ Deno.test({
           "--remote-state",
           join(small, "state"),
         ];
-        const r = await agent(["clone", ...flags, "--state", parentState, "--no-service"], env);
+        const r = await runAgent(["clone", ...flags, "--state", parentState, "--no-service"], { env });
         assert.equal(r.code, 1, r.stdout);
         assert.match(r.stderr, /has 20 MiB free at .* but the release needs \d+ MiB/);
         assert.match(r.stderr, /hint: Free some space/);
@@ -537,16 +532,21 @@ Deno.test({
           await Deno.chmod(join(work, "home"), 0o755);
           const flags = cloneTarget(sshd);
           flags[0] = `${user}@${sshd.host}`;
-          const plan = await agent(["clone", ...flags, "--state", parentState, "--dry-run"], env);
+          const plan = await runAgent(["clone", ...flags, "--state", parentState, "--dry-run"], { env });
           assert.equal(plan.code, 0, plan.stderr);
           assert.ok(plan.stdout.includes(`upload: `), plan.stdout);
           assert.ok(plan.stdout.includes(`install: ${home}/.local/lib/agent/releases/`), plan.stdout);
           assert.ok(plan.stdout.includes(`state: ${home}/.local/state/agent:`), plan.stdout);
           assert.match(plan.stdout, /service: not possible \(systemd is not running\)/);
-          const denied = await agent(
-            ["clone", ...flags, "--state", parentState, "--prefix", "/opt/agent-test-denied", "--no-service"],
-            env,
-          );
+          const denied = await runAgent([
+            "clone",
+            ...flags,
+            "--state",
+            parentState,
+            "--prefix",
+            "/opt/agent-test-denied",
+            "--no-service",
+          ], { env });
           assert.equal(denied.code, 1, denied.stdout);
           assert.match(denied.stderr, /may not write "\/opt\/agent-test-denied"/);
           await assert.rejects(Deno.stat("/opt/agent-test-denied"), Deno.errors.NotFound);
@@ -569,7 +569,7 @@ Deno.test({
           [["clone", "root@127.0.0.1", "--identity", join(work, "nope")], /does not exist/],
         ] as [string[], RegExp][]
       ) {
-        const r = await agent(args, env);
+        const r = await runAgent(args, { env });
         assert.equal(r.code, 2, args.join(" "));
         assert.match(r.stderr, msg);
         assert.match(r.stderr, /hint: /);
