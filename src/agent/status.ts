@@ -84,14 +84,14 @@ export function unusableReason(
   return `catching up: ${Math.floor(l.coverage * 100)}% of its model known`;
 }
 
-/** The status report. */
-export function buildStatus(i: StatusInputs): StatusReport {
+/** Every trusted peer (heard or not, from the trust store and the gossip table), as the status shows it. */
+function peerStatuses(i: StatusInputs): PeerStatus[] {
   const learnerPeers = new Map(i.learner.peers.map((p) => [p.key, p]));
   const gossipPeers = new Map(i.peers.map((p) => [p.key, p]));
   const keys = [
     ...new Set([...i.trusted.map((t) => t.key), ...i.peers.filter((p) => p.trusted).map((p) => p.key)]),
   ];
-  const peers: PeerStatus[] = keys.map((key) => {
+  return keys.map((key) => {
     const g = gossipPeers.get(key);
     const l = learnerPeers.get(key);
     const t = i.trusted.find((x) => x.key === key);
@@ -116,6 +116,11 @@ export function buildStatus(i: StatusInputs): StatusReport {
       transport: g?.transport ?? null,
     };
   });
+}
+
+/** The status report. */
+export function buildStatus(i: StatusInputs): StatusReport {
+  const peers = peerStatuses(i);
   const rejected: Record<string, number> = {};
   addCounts(rejected, i.gossip.rejected);
   return {

@@ -84,3 +84,41 @@ Deno.test("a started agent serves its status and stops cleanly: final checkpoint
   assert.ok([...Deno.readDirSync(board.state.checkpoints)].length > 0, "a final checkpoint");
   await assertUndone(board, config);
 });
+
+Deno.test("Agent.reload() replaces the running config: live keys take effect, restart-only keys are reported", async () => {
+  await using board = await makeBoard();
+  const config = board.config();
+  let next = config;
+  const { logger, lines } = keptLogger();
+  const agent = await Agent.start({
+    config,
+    state: board.state,
+    configPath: board.state.config,
+    loadConfig: () => Promise.resolve(next),
+    logger,
+    version: "test",
+  });
+  try {
+    const post = () =>
+      fetch(`http://${agent.apiAddress}/v1/samples`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        // about 1.6 kB: under the default api.maxBodyBytes, over 1,024
+        body: JSON.stringify({ rows: Array(100).fill([0, 0, 9.8]), labels: Array(100).fill(1) }),
+      });
+    const before = await post();
+    assert.equal(before.status, 200, await before.text());
+    next = board.config({ "api.maxBodyBytes": 1024, "learning.localSteps": 3, "node.name": "renamed" });
+    await agent.reload("test");
+    const after = await post();
+    await after.body?.cancel();
+    assert.equal(after.status, 413);
+    const applied = lines.find((l) => l.msg === "Config reloaded");
+    assert.deepEqual(applied?.applied, ["learning.localSteps", "api.maxBodyBytes"]);
+    const restart = lines.find((l) => /need a restart/.test(String(l.msg)));
+    assert.ok((restart?.keys as string[]).includes("node.name"), JSON.stringify(restart));
+    assert.equal(agent.config, config, "the config the agent started with is never changed in place");
+  } finally {
+    await agent.stop("test over");
+  }
+});
