@@ -46,6 +46,7 @@ import { removeStaleTempFiles, type StateLayout, writeCheckedJson } from "../sta
 import { diskSpace, SaveGuard } from "../state/mod.ts";
 import { type Clock, cryptoRandom, SeededRandom, systemClock } from "../time.ts";
 import { ACCURACY_UNKNOWN, deflateBody, FRAME_OVERHEAD, MessageType } from "../wire/mod.ts";
+import { AirtimeControl } from "./airtime.ts";
 import { chooseBackend } from "./backend_choice.ts";
 import { concatSamples, loadLocalSamples, type LocalData, splitHeldOut } from "./data.ts";
 import { applyLive, configChanges, type ReloadWatcher, watchForReload } from "./reload.ts";
@@ -143,6 +144,7 @@ export class Agent {
   /** Accuracy, loss, traffic and rejects over time for the dashboard (fixed memory, see history.ts). */
   #history = new MetricHistory();
   #pairing: Promise<Pairing> | undefined;
+  #airtime: AirtimeControl;
 
   private constructor(parts: {
     o: AgentOptions;
@@ -187,6 +189,11 @@ export class Agent {
     this.#wall = parts.o.wallClock ?? Date.now;
     this.#startedAt = parts.startedAt;
     this.#saving = parts.saving;
+    this.#airtime = new AirtimeControl({
+      node: parts.gossip.node,
+      clock: this.#clock,
+      config: () => this.#live,
+    });
     this.stopped = new Promise((r) => (this.#resolveStopped = r));
   }
 
@@ -365,6 +372,7 @@ export class Agent {
         samples: () => agent ? agent.#data.train.count : 0,
         rss: () => Deno.memoryUsage().rss,
         storage: () => saving.health(),
+        airtime: () => agent ? agent.#airtime.report() : null,
         transport: () => {
           const t = daemon.transport();
           const peers = { lan: 0, broker: 0, both: 0 };
@@ -511,12 +519,14 @@ export class Agent {
   #startLoops(): void {
     const log = this.#o.logger;
     const scheduleRound = () => {
+      const plan = this.#airtime.plan(); // the airtime budget stretches rounds in a large swarm
+      this.#learner.tuning.peerTimeoutMs = Math.max(this.#live.gossip.peerTimeoutMs, 4 * plan.roundMs);
       this.#roundTimer = setTimeout(() => {
         this.#round = this.#runRound().catch((e) => log.error("Learning round failed", { error: e }))
           .finally(() => {
             if (!this.#stopping) scheduleRound();
           });
-      }, this.#live.learning.roundMs);
+      }, plan.roundMs);
     };
     scheduleRound();
     let busy = false;
@@ -686,6 +696,7 @@ export class Agent {
         name: p.name,
       })),
       transport: this.#daemon.transport(),
+      airtime: this.#airtime.report(),
       api: this.apiAddress,
       rss: Deno.memoryUsage().rss,
       storage: this.#saving.health(),
