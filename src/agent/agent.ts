@@ -193,6 +193,7 @@ export class Agent {
       node: parts.gossip.node,
       clock: this.#clock,
       config: () => this.#live,
+      learner: parts.learner,
     });
     this.stopped = new Promise((r) => (this.#resolveStopped = r));
   }
@@ -519,14 +520,12 @@ export class Agent {
   #startLoops(): void {
     const log = this.#o.logger;
     const scheduleRound = () => {
-      const plan = this.#airtime.plan(); // the airtime budget stretches rounds in a large swarm
-      this.#learner.tuning.peerTimeoutMs = Math.max(this.#live.gossip.peerTimeoutMs, 4 * plan.roundMs);
       this.#roundTimer = setTimeout(() => {
         this.#round = this.#runRound().catch((e) => log.error("Learning round failed", { error: e }))
           .finally(() => {
             if (!this.#stopping) scheduleRound();
           });
-      }, plan.roundMs);
+      }, this.#airtime.plan().roundMs); // the airtime budget stretches rounds in a large swarm
     };
     scheduleRound();
     let busy = false;

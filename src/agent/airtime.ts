@@ -27,6 +27,11 @@ export interface AirtimeNode {
   setIntervals(helloMs: number, peerTimeoutMs: number): void;
 }
 
+/** The learner's setting the plan moves (its peer copies must outlive a stretched round). */
+export interface AirtimeLearner {
+  tuning: { peerTimeoutMs: number };
+}
+
 /** The budget's inputs from a config. */
 export function airtimeSettings(config: Config): AirtimeSettings {
   return {
@@ -46,23 +51,34 @@ export class AirtimeControl {
   #node: AirtimeNode;
   #clock: Clock;
   #config: () => Config;
+  #learner: AirtimeLearner | undefined;
   #own = new RateMeter(RATE_WINDOW_MS);
   #heard = new RateMeter(RATE_WINDOW_MS);
   #plan: AirtimePlan | undefined;
 
-  constructor(options: { node: AirtimeNode; clock: Clock; config: () => Config }) {
+  constructor(
+    options: { node: AirtimeNode; clock: Clock; config: () => Config; learner?: AirtimeLearner },
+  ) {
     this.#node = options.node;
     this.#clock = options.clock;
     this.#config = options.config;
+    this.#learner = options.learner;
   }
 
-  /** Plans the next round now and applies the Hello interval and peer timeout to the gossip core. */
+  /**
+   * Plans the next round now: applies the Hello interval and peer timeout to the gossip core, and keeps
+   * the learner's peer timeout at four round intervals or gossip.peerTimeoutMs, whichever is longer (as
+   * the agent sets it at start), so peers are not dropped between their stretched rounds.
+   */
   plan(): AirtimePlan {
     const now = this.#clock.now();
     this.#measure(now);
     const n = estimateSwarmSize(this.#node.peers(now));
     const plan = planAirtime(n, airtimeSettings(this.#config()));
     this.#node.setIntervals(plan.helloMs, plan.peerTimeoutMs);
+    if (this.#learner) {
+      this.#learner.tuning.peerTimeoutMs = Math.max(this.#config().gossip.peerTimeoutMs, 4 * plan.roundMs);
+    }
     this.#plan = plan;
     return plan;
   }

@@ -95,3 +95,14 @@ Deno.test("airtimeSettings() counts learning.deltasPerRound datagrams of gossip.
   assert.equal(s.bytesPerRound, 3 * 1232);
   assert.equal(s.budgetBytesPerSecond, 32000);
 });
+
+Deno.test("AirtimeControl keeps the learner's peer timeout at four stretched rounds", async () => {
+  const { node } = await nodeHearing(100);
+  const learner = { tuning: { peerTimeoutMs: 0 } };
+  const airtime = new AirtimeControl({ node, clock: new ManualClock(100), config: defaultConfig, learner });
+  const plan = airtime.plan();
+  assert.equal(learner.tuning.peerTimeoutMs, 4 * plan.roundMs);
+  const few = await nodeHearing(1);
+  new AirtimeControl({ node: few.node, clock: new ManualClock(100), config: defaultConfig, learner }).plan();
+  assert.equal(learner.tuning.peerTimeoutMs, 15000, "gossip.peerTimeoutMs when rounds are short");
+});
