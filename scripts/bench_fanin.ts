@@ -12,7 +12,10 @@
  * RSS from /proc/PID/status (median and peak), bytes from `/v1/status`, and the agent's own airtime report.
  * The baseline of the same run is the agent with no peer at all (N = 0).
  *
- *   nice -n 10 deno task bench:fanin [--nodes 5,50,100,300] [--warmup 20] [--measure 30] [--json]
+ *   nice -n 10 deno task bench:fanin [--nodes 5,50,100,300] [--warmup 20] [--measure 30] [--budget B] [--json]
+ *
+ * `--budget` sets `gossip.swarmBytesPerSecond` for the agent and its peers (default: the config default);
+ * a budget of 100000000 is the swarm without the airtime rule (every board at learning.roundMs).
  *
  * @module
  */
@@ -40,6 +43,8 @@ interface Options {
   warmupS: number;
   measureS: number;
   json: boolean;
+  /** gossip.swarmBytesPerSecond of the agent and its synthetic peers. */
+  budget: number;
 }
 
 /** One measured row. */
@@ -67,13 +72,24 @@ function options(): Options {
       warmup: { type: "string", default: "20" },
       measure: { type: "string", default: "30" },
       json: { type: "boolean", default: false },
+      budget: { type: "string", default: String(defaultConfig().gossip.swarmBytesPerSecond) },
     },
   });
   const nodes = values.nodes.split(",").map(Number);
   if (nodes.some((n) => !Number.isInteger(n) || n < 1 || n > 2000)) {
     throw new Error(`--nodes ${JSON.stringify(values.nodes)}: give whole numbers 1..2000, e.g. 5,50,100,300`);
   }
-  return { nodes, warmupS: Number(values.warmup), measureS: Number(values.measure), json: values.json };
+  const budget = Number(values.budget);
+  if (!Number.isInteger(budget) || budget < 1000 || budget > 100_000_000) {
+    throw new Error(`--budget ${JSON.stringify(values.budget)}: give bytes/s 1000..100000000`);
+  }
+  return {
+    nodes,
+    warmupS: Number(values.warmup),
+    measureS: Number(values.measure),
+    json: values.json,
+    budget,
+  };
 }
 
 /** Delta bodies per round of {@linkcode SOURCES} real learners of mnist-mlp, `rounds` rounds long. */
@@ -129,15 +145,21 @@ function median(xs: number[]): number {
   return s.length ? s[Math.floor(s.length / 2)] : NaN;
 }
 
+/** The airtime rule's plan for `boards` boards under `budget`. */
+function planFor(boards: number, budget: number) {
+  const cfg = defaultConfig();
+  return planAirtime(boards, { ...airtimeSettings(cfg), budgetBytesPerSecond: budget });
+}
+
 /** Sends the N peers' frames to `port` at the airtime rule's intervals until `stop` is set. */
 async function runPeers(
   peers: { node: GossipNode; source: number }[],
   streams: Uint8Array[][],
   port: number,
   stop: { done: boolean },
+  budget: number,
 ): Promise<void> {
-  const cfg = defaultConfig();
-  const plan = planAirtime(peers.length + 1, airtimeSettings(cfg));
+  const plan = planFor(peers.length + 1, budget);
   const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const to = { transport: "udp" as const, hostname: "127.0.0.1", port };
   const start = performance.now();
@@ -186,7 +208,7 @@ async function measure(
     stringify({
       node: { name: `airtime-fanin-${n}` },
       data: { source: shard },
-      gossip: { port: gossipPort, broadcast: "127.255.255.255" },
+      gossip: { port: gossipPort, broadcast: "127.255.255.255", swarmBytesPerSecond: o.budget },
       api: { listen: api },
       logging: { level: "warn", format: "json" },
     }),
@@ -225,8 +247,8 @@ async function measure(
   let sending: Promise<void> = Promise.resolve();
   try {
     await waitFor(() => agent.status(), `the agent with ${n} peers to answer on ${api}`, 120_000, 500);
-    if (n > 0) sending = runPeers(peers, streams, gossipPort, stop);
-    const plan = planAirtime(n + 1, airtimeSettings(defaultConfig()));
+    if (n > 0) sending = runPeers(peers, streams, gossipPort, stop, o.budget);
+    const plan = planFor(n + 1, o.budget);
     const warmupMs = Math.max(o.warmupS * 1000, 3 * plan.roundMs);
     const measureMs = Math.max(o.measureS * 1000, 4 * plan.roundMs);
     await new Promise((r) => setTimeout(r, warmupMs));
@@ -287,7 +309,7 @@ async function main(): Promise<void> {
   const root = await Deno.makeTempDir({ prefix: "airtime-fanin-" });
   try {
     const longest = Math.max(...o.nodes.map((n) => {
-      const p = planAirtime(n + 1, airtimeSettings(defaultConfig()));
+      const p = planFor(n + 1, o.budget);
       return (Math.max(o.warmupS * 1000, 3 * p.roundMs) + Math.max(o.measureS * 1000, 4 * p.roundMs)) /
         p.roundMs;
     }));
@@ -305,8 +327,10 @@ async function main(): Promise<void> {
     if (o.json) console.log(JSON.stringify(rows, null, 2));
     else {
       console.log(
-        `One board against swarm size (${new Date().toISOString().slice(0, 10)}, ${Deno.build.target}, ` +
-          `${navigator.hardwareConcurrency} CPUs)\n`,
+        `One board against swarm size, gossip.swarmBytesPerSecond ${o.budget} ` +
+          `(${
+            new Date().toISOString().slice(0, 10)
+          }, ${Deno.build.target}, ${navigator.hardwareConcurrency} CPUs)\n`,
       );
       console.log(table(rows));
     }
