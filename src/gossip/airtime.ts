@@ -144,18 +144,14 @@ export class RateMeter {
 
   /** Records the counter's value `total` at monotonic time `now` (ms). */
   sample(now: number, total: number): void {
-    const last = this.#samples.at(-1);
-    if (last && now - last.t < this.#windowMs / 40) {
-      if (this.#samples.length > 1) {
-        last.t = now;
-        last.total = total;
-        return;
-      }
-    }
-    if (last && now < last.t) return; // a clock never goes back; ignore a stale caller
-    this.#samples.push({ t: now, total });
+    const s = this.#samples;
+    const n = s.length;
+    if (n > 0 && now < s[n - 1].t) return; // a monotonic clock never goes back: a stale caller
+    // The newest sample moves forward while it is within a fortieth of the window of the one before it.
+    if (n >= 2 && now - s[n - 2].t < this.#windowMs / 40) s[n - 1] = { t: now, total };
+    else s.push({ t: now, total });
     // Keep one sample at or before the window's start as the base of the rate.
-    while (this.#samples.length > 2 && this.#samples[1].t <= now - this.#windowMs) this.#samples.shift();
+    while (s.length > 2 && s[1].t <= now - this.#windowMs) s.shift();
   }
 
   /** Bytes per second over the window, or 0 before two samples a moment apart. */
