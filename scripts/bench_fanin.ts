@@ -252,7 +252,10 @@ async function measure(
     const warmupMs = Math.max(o.warmupS * 1000, 3 * plan.roundMs);
     const measureMs = Math.max(o.measureS * 1000, 4 * plan.roundMs);
     await new Promise((r) => setTimeout(r, warmupMs));
-    const s0 = (await agent.status())!;
+    // An overloaded agent answers late: wait for its status rather than miss the row.
+    const status = () =>
+      waitFor(() => agent.status(), `/v1/status of the agent with ${n} peers`, 60_000, 200);
+    const s0 = await status();
     const c0 = await cpuSeconds(agent.pid);
     const t0 = performance.now();
     const rss: number[] = [];
@@ -261,7 +264,7 @@ async function measure(
       await new Promise((r) => setTimeout(r, 1000));
     }
     const c1 = await cpuSeconds(agent.pid);
-    const s1 = (await agent.status())!;
+    const s1 = await status();
     const seconds = (performance.now() - t0) / 1000;
     return {
       peers: n,
