@@ -1,7 +1,7 @@
 /**
  * `deno task compile [-- --target x86_64|aarch64|all] [--out DIR]`: builds the single `agent` binary
  * for Linux x86_64 and aarch64 with `deno compile` of the release's own bundle (`app/main.js` and its
- * chunks, see src/replicate/bundle.ts), embedding the whole `app/` directory with the tfjs `.wasm` files
+ * chunks, see src/replicate/_bundle.ts), embedding the whole `app/` directory with the tfjs `.wasm` files
  * and the model specs (`--include app/`, the layout of a release). So the code a compiled binary runs
  * is byte for byte the code the release runs, and the release is what CI tests.
  *

@@ -5,8 +5,9 @@
  * circular-dependency check, so the README's claim cannot drift unseen.
  */
 import assert from "node:assert/strict";
-import { dirname, join, relative } from "node:path";
-import { ROOT } from "./_helpers.ts";
+import { basename, join, relative } from "node:path";
+import { relativeImports, tsFiles } from "./_support/imports.ts";
+import { ROOT } from "./_support/root.ts";
 
 /**
  * Floors, lowest first (README "Layers"). A folder may import its own floor or lower ones. `.` is the
@@ -36,28 +37,15 @@ interface Edge {
   dynamic: boolean;
 }
 
-function sourceFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of Deno.readDirSync(dir)) {
-    const p = join(dir, e.name);
-    if (e.isDirectory) out.push(...sourceFiles(p));
-    else if (e.isFile && p.endsWith(".ts")) out.push(p);
-  }
-  return out.sort();
-}
-
 /** Relative imports (static, re-exports and dynamic) of every file under src/. */
 function importEdges(): Edge[] {
   const edges: Edge[] = [];
-  for (const file of sourceFiles(SRC)) {
-    const lines = Deno.readTextFileSync(file).split("\n");
-    lines.forEach((text, i) => {
-      for (const m of text.matchAll(/(\bfrom\s*|\bimport\s*\(\s*|^import\s*)"(\.\.?\/[^"]+)"/g)) {
-        const to = relative(SRC, join(dirname(file), m[2]));
-        if (to.startsWith("..")) continue; // outside src/ (deno.json for the version)
-        edges.push({ from: relative(SRC, file), to, line: i + 1, dynamic: m[1].includes("(") });
-      }
-    });
+  for (const file of tsFiles(SRC)) {
+    for (const imp of relativeImports(file)) {
+      const to = relative(SRC, imp.target);
+      if (to.startsWith("..")) continue; // outside src/ (deno.json for the version)
+      edges.push({ from: relative(SRC, file), to, line: imp.line, dynamic: imp.dynamic });
+    }
   }
   return edges;
 }
@@ -146,6 +134,80 @@ Deno.test("a cross-folder import goes through the folder's mod.ts", () => {
     return !e.dynamic && to !== folderOf(e.from) && to !== "." && !e.to.endsWith("/mod.ts");
   }).map((e) => `src/${e.from}:${e.line} imports src/${e.to}`);
   assert.deepEqual(bypass, []);
+});
+
+/**
+ * Folders whose file names follow the `_` rule below (as in denoland/std). The other folders follow when the
+ * branches now editing them are merged: add them here then.
+ */
+const PRIVATE_PREFIX_FOLDERS: readonly string[] = [
+  "agent",
+  "data",
+  "identity",
+  "model",
+  "replicate",
+  "state",
+  "systemd",
+  "wire",
+];
+
+/** Imports of files under src/ by the scripts (scripts/, scripts/lib/, …). */
+function scriptImports(): { from: string; to: string }[] {
+  return tsFiles(join(ROOT, "scripts")).flatMap((p) =>
+    relativeImports(p).map((imp) => ({ from: relative(ROOT, p), to: relative(SRC, imp.target) }))
+      .filter((e) => !e.to.startsWith(".."))
+  );
+}
+
+Deno.test("a file is named _private exactly when it is private to its folder", () => {
+  // Private: its folder's mod.ts does not re-export it, and no other folder of src/ and no script imports it
+  // (not even with a dynamic import()). Tests may import a private file directly, as denoland/std's do.
+  const scripts = scriptImports();
+  const isPrivate = (name: string) => basename(name).startsWith("_");
+  const wrong: string[] = [
+    ...EDGES.filter((e) => isPrivate(e.to) && folderOf(e.from) !== folderOf(e.to))
+      .map((e) => `src/${e.from}:${e.line} imports src/${e.to}, private to its folder`),
+    ...EDGES.filter((e) =>
+      isPrivate(e.to) && basename(e.from) === "mod.ts" && folderOf(e.from) === folderOf(e.to)
+    )
+      .map((e) => `src/${e.from} re-exports src/${e.to}: drop the _ from its name, or do not re-export it`),
+    ...scripts.filter((e) => isPrivate(e.to)).map((e) =>
+      `${e.from} imports src/${e.to}, private to its folder`
+    ),
+  ];
+  for (const file of tsFiles(SRC)) {
+    const path = relative(SRC, file);
+    const folder = folderOf(path);
+    if (!PRIVATE_PREFIX_FOLDERS.includes(folder) || isPrivate(path) || basename(path) === "mod.ts") continue;
+    const exported = EDGES.some((e) => e.to === path && e.from === `${folder}/mod.ts`);
+    const usedOutside = EDGES.some((e) => e.to === path && folderOf(e.from) !== folder) ||
+      scripts.some((e) => e.to === path);
+    if (!exported && !usedOutside) {
+      wrong.push(`src/${path} is used only inside ${folder}/: name it _${basename(path)}`);
+    }
+  }
+  assert.deepEqual(wrong, []);
+});
+
+/** A file longer than this is asking to be split along its ideas (DEVELOPERS.md, HOUSE_STYLE.md). */
+const MAX_FILE_LINES = 500;
+
+/**
+ * Files past {@linkcode MAX_FILE_LINES} whose split is under way in another branch (issue 16). Remove an
+ * entry when its file is split; a file that needs the length for one idea says why at its top instead.
+ */
+const SPLIT_PENDING: readonly string[] = ["learn/learner.ts", "gossip/node.ts"];
+
+Deno.test("no file in src/ is over 500 lines unless its module comment says why one idea needs it", () => {
+  const long = tsFiles(SRC).flatMap((file) => {
+    const text = Deno.readTextFileSync(file);
+    const lines = text.split("\n").length - (text.endsWith("\n") ? 1 : 0);
+    const path = relative(SRC, file);
+    if (lines <= MAX_FILE_LINES || SPLIT_PENDING.includes(path)) return [];
+    const header = text.slice(0, text.indexOf("*/") + 2);
+    return /One idea needs this length:/.test(header) ? [] : [`src/${path}: ${lines} lines`];
+  });
+  assert.deepEqual(long, [], "split the file, or say at its top 'One idea needs this length: <why>'");
 });
 
 Deno.test("circles() finds a cycle and only real ones", () => {

@@ -1,102 +1,73 @@
 /**
- * The agent: the gossip daemon (`daemon.ts`: state lock, UDP socket, boot epoch, replay windows,
- * heartbeats, trust reloads) with learning and the HTTP API on top, composed once from the same pure
- * parts the tests drive in memory. `agent run` starts it; the demo, the benchmarks and the integration
- * tests run that command.
+ * The agent: the gossip daemon (`daemon.ts`: state lock, transport, boot epoch, replay windows, heartbeats,
+ * trust reloads) with learning and the HTTP API on top, composed once from the same pure parts the tests
+ * drive in memory. `agent run` starts it; the demo, the benchmarks and the integration tests run that
+ * command.
  *
- * Start order (each refusal is a {@linkcode UsageError} saying what to do): API address check →
- * identity (made by `agent init`; the private key must be 0600) → trust store → model spec → gossip daemon (state lock: one
- * daemon per state directory; UDP port) → backend → model + newest intact checkpoint (refused if it
- * belongs to a different model) → local data → API socket (refused if the port is taken).
+ * {@linkcode Agent.start} is a sequence of small steps, each in its own file with its own test; every step
+ * that takes a resource adds its undo to one cleanup pool (`_cleanup.ts`), so a failing step undoes the
+ * earlier ones, newest first. Each refusal is a `UsageError` saying what to do:
  *
- * Loops while running: the gossip service, one learning round every `learning.roundMs` (local
- * steps, mix, publish), a held-out evaluation every few seconds, a checkpoint every
- * `learning.checkpointMs`, a status snapshot every few seconds, and a reload of the trust store and
- * live config keys on SIGHUP or when their files change. `stop()` (SIGINT/SIGTERM) ends the loops,
- * writes a final checkpoint and status, and releases the lock.
+ * 1. API address check (no side effects)
+ * 2. identity and trust store, model spec (`_step_identity.ts`)
+ * 3. state lock and transport (`daemon.ts` {@linkcode claimDaemon}: one daemon per state directory; a UDP
+ *    port in use fails here, before anything slow)
+ * 4. backend, model and newest intact checkpoint, refused if it belongs to another model (`_step_model.ts`)
+ * 5. local data and the posted-samples store (`_step_data.ts`)
+ * 6. learner, resumed from the checkpoint (`_step_learner.ts`)
+ * 7. gossip started: boot epoch, replay windows, heartbeats (`daemon.ts`)
+ * 8. API socket, refused if the port is taken (`_step_api.ts`); then the reload watcher and the timers.
+ *
+ * While running (`_timers.ts`): one learning round after another (`_round.ts`: local steps, mix, publish,
+ * a checkpoint every `learning.checkpointMs`), a held-out evaluation every few seconds, a status snapshot
+ * every few seconds (`_status_writer.ts`), a history sample for the dashboard, and a reload of the trust
+ * store and the live config keys on SIGHUP or when their files change (`reload.ts`). `stop()`
+ * (SIGINT/SIGTERM) stops the timers, writes a final checkpoint and status, and releases the lock.
  *
  * @module
  */
+import { type HistoryPoint, type HistoryReport, MetricHistory, type Pairing } from "../api/mod.ts";
+import { type ApiServer, checkListen, type StatusReport } from "../api/mod.ts";
 import type { Config } from "../config/mod.ts";
-import { DecodeError, UsageError } from "../errors.ts";
-import type { GossipService, Transport } from "../gossip/mod.ts";
-import { encodePayload, type Identity, loadIdentity, resolveNodeName, TrustStore } from "../identity/mod.ts";
-import { type BadRow, summariseBadRows } from "../learn/mod.ts";
-import { LearnMessage, type Samples, SwarmLearner } from "../learn/mod.ts";
-import { modelOptionsFromConfig, tuningFromConfig } from "../learn/mod.ts";
-import type { Logger } from "../log.ts";
-import {
-  createModel,
-  InputCheck,
-  loadCheckpoint,
-  modelHash,
-  resolveModelSpec,
-  saveCheckpoint,
-  toHex,
-  type TrainableModel,
-} from "../model/mod.ts";
-import { createApi } from "../api/mod.ts";
-import type { HistoryReport } from "../api/mod.ts";
-import type { Pairing } from "../api/mod.ts";
-import { type HistoryPoint, MetricHistory } from "../api/mod.ts";
-import { AgentMetrics } from "../api/mod.ts";
-import { type ApiServer, checkListen, serveApi } from "../api/mod.ts";
-import { STATUS_FORMAT, type StatusReport } from "../api/mod.ts";
-import { removeStaleTempFiles, type StateLayout, writeCheckedJson } from "../state/mod.ts";
+import { encodePayload, type Identity, resolveNodeName, type TrustStore } from "../identity/mod.ts";
+import { type SwarmLearner, tuningFromConfig } from "../learn/mod.ts";
+import { modelHash, toHex, type TrainableModel } from "../model/mod.ts";
 import { diskSpace, SaveGuard } from "../state/mod.ts";
-import { type Clock, cryptoRandom, SeededRandom, systemClock } from "../time.ts";
-import { ACCURACY_UNKNOWN, deflateBody, FRAME_OVERHEAD, MessageType } from "../wire/mod.ts";
-import { AirtimeControl } from "./airtime.ts";
-import { chooseBackend } from "./backend_choice.ts";
-import { concatSamples, loadLocalSamples, type LocalData, splitHeldOut } from "./data.ts";
+import { type Clock, systemClock } from "../time.ts";
+import { Checkpointer } from "./_checkpoints.ts";
+import { type CleanupPool, withCleanup } from "./_cleanup.ts";
+import { Evaluator, LargestDatagram } from "./_observed.ts";
+import { runRound } from "./_round.ts";
+import { agentMetrics, serveAgentApi } from "./_step_api.ts";
+import { loadLocalData, type LocalDataSet, removeLeftoverTempFiles } from "./_step_data.ts";
+import { hostName, loadIdentityAndTrust, loadSpec } from "./_step_identity.ts";
+import { createLearner, learnerListeners } from "./_step_learner.ts";
+import { loadModel } from "./_step_model.ts";
+import { StatusWriter } from "./_status_writer.ts";
+import { startAgentTimers, Timers } from "./_timers.ts";
+import { claimDaemon, type Daemon } from "./daemon.ts";
 import { applyLive, configChanges, type ReloadWatcher, watchForReload } from "./reload.ts";
-import { SampleStore } from "./samples.ts";
-import { type Daemon, startDaemon } from "./daemon.ts";
 import { buildStatus } from "./status.ts";
+import { AirtimeControl } from "./airtime.ts";
+import type { AgentOptions } from "./options.ts";
 
-/** Milliseconds between held-out evaluations. */
-const EVAL_MS = 2000;
-/** Milliseconds between status snapshots (and checks of peers turning unusable). */
-const STATUS_MS = 5000;
-/** Bad data rows shown in full in the log (the rest are counted by reason). */
-const BAD_ROWS_SHOWN = 5;
-/** Most held-out rows evaluated (bounds the time an evaluation takes). */
-const MAX_EVAL_ROWS = 2000;
-
-/** What {@linkcode Agent.start} needs. */
-export interface AgentOptions {
-  config: Config;
-  state: StateLayout;
-  /** Config file path (watched for live changes; may not exist). */
-  configPath: string;
-  /** Re-reads and validates the config file (for reloads). */
-  loadConfig(): Promise<Config>;
-  logger: Logger;
-  /** Applies a new logging.level to `logger`. */
-  setLogLevel?(level: Config["logging"]["level"]): void;
-  version: string;
-  clock?: Clock;
-  /** Transport instead of UDP (in-memory tests). */
-  transport?: Transport;
-  /** Wall clock in ms (default `Date.now`). */
-  wallClock?: () => number;
-  /** Hooks around the learner (none in a normal agent; see {@linkcode AgentHooks}). */
-  hooks?: AgentHooks;
-}
-
-/**
- * Hooks around the learner, composed by the caller: the agent itself knows no attack. `agent run`
- * installs them only for the real-network robustness benchmark (AGENT_DEV_ATTACK, development only),
- * from the simulation's attacks.
- */
-export interface AgentHooks {
-  /** Rewrites one round's outgoing messages before they are signed and sent. */
-  outgoing?(
-    out: { type: number; body: Uint8Array }[],
-    ctx: { learner: SwarmLearner; now: number; budget: number },
-  ): { type: number; body: Uint8Array }[];
-  /** The rows the learner trains on, from the node's own training rows. */
-  trainingData?(train: Samples): Samples;
+/** Everything the start steps produced, handed to the running {@linkcode Agent}. */
+interface Parts {
+  o: AgentOptions;
+  clock: Clock;
+  wall: () => number;
+  startedAt: number;
+  identity: Identity;
+  trust: TrustStore;
+  daemon: Daemon;
+  model: TrainableModel;
+  serving: TrainableModel;
+  backend: { name: string; reason: string };
+  data: LocalDataSet;
+  learner: SwarmLearner;
+  evaluator: Evaluator;
+  largest: LargestDatagram;
+  saving: SaveGuard;
 }
 
 /** A running agent. */
@@ -105,609 +76,215 @@ export class Agent {
   /** The API address actually bound. */
   readonly apiAddress: string;
   readonly identity: Identity;
-  /** Resolves when the daemon has stopped. */
+  /** Resolves when the agent has stopped. */
   readonly stopped: Promise<void>;
-  #resolveStopped!: () => void;
-  #o: AgentOptions;
-  #daemon: Daemon;
-  #model: TrainableModel;
-  #serving: TrainableModel;
-  #learner: SwarmLearner;
-  #gossip: GossipService;
-  #api: ApiServer;
-  #trust: TrustStore;
-  #store: SampleStore;
-  #source: Samples;
-  #data: LocalData;
-  #test: Samples | undefined;
-  #storeVersion: number;
-  #metrics: AgentMetrics;
-  #backend: string;
-  #backendReason: string;
-  #clock: Clock;
-  #wall: () => number;
-  #startedAt: number;
-  #accuracy: number | null = null;
-  #largest = 0;
-  #timers: ReturnType<typeof setInterval>[] = [];
-  #roundTimer: ReturnType<typeof setTimeout> | undefined;
-  #round: Promise<void> = Promise.resolve();
-  #watcher: ReloadWatcher | undefined;
-  #stopping: Promise<void> | undefined;
-  #lastCheckpoint = 0;
-  /** A checkpoint failed or was deferred: try again on the next round the back-off allows. */
-  #checkpointDue = false;
-  #saving: SaveGuard;
-  #checkpointing: Promise<void> = Promise.resolve();
-  #evaluating: Promise<void> = Promise.resolve();
-  #live: Config;
+  readonly #p: Parts;
+  readonly #api: ApiServer;
+  readonly #timers: Timers;
+  readonly #watcher: ReloadWatcher;
+  readonly #checkpoints: Checkpointer;
+  readonly #statusWriter: StatusWriter;
+  /** The airtime budget: the swarm size heard, the round and Hello intervals, the bytes/s used. */
+  readonly #airtime: AirtimeControl;
   /** Accuracy, loss, traffic and rejects over time for the dashboard (fixed memory, see history.ts). */
-  #history = new MetricHistory();
+  readonly #history = new MetricHistory();
+  readonly #markStopped: () => void;
+  /** The running config: replaced as a whole by a reload (its live keys applied), never changed in place. */
+  #live: Config;
+  #stopping: Promise<void> | undefined;
   #pairing: Promise<Pairing> | undefined;
-  #airtime: AirtimeControl;
 
-  private constructor(parts: {
-    o: AgentOptions;
-    daemon: Daemon;
-    identity: Identity;
-    model: TrainableModel;
-    serving: TrainableModel;
-    learner: SwarmLearner;
-    gossip: GossipService;
-    api: ApiServer;
-    trust: TrustStore;
-    store: SampleStore;
-    source: Samples;
-    test: Samples | undefined;
-    metrics: AgentMetrics;
-    backend: string;
-    backendReason: string;
-    startedAt: number;
-    saving: SaveGuard;
-  }) {
-    this.#o = parts.o;
-    this.config = parts.o.config;
-    this.#live = parts.o.config;
-    this.#daemon = parts.daemon;
-    this.identity = parts.identity;
-    this.#model = parts.model;
-    this.#serving = parts.serving;
-    this.#learner = parts.learner;
-    this.#gossip = parts.gossip;
-    this.#api = parts.api;
-    this.apiAddress = parts.api.address;
-    this.#trust = parts.trust;
-    this.#store = parts.store;
-    this.#source = parts.source;
-    this.#test = parts.test;
-    this.#storeVersion = parts.store.version;
-    this.#data = this.#split();
-    this.#metrics = parts.metrics;
-    this.#backend = parts.backend;
-    this.#backendReason = parts.backendReason;
-    this.#clock = parts.o.clock ?? systemClock;
-    this.#wall = parts.o.wallClock ?? Date.now;
-    this.#startedAt = parts.startedAt;
-    this.#saving = parts.saving;
-    this.#airtime = new AirtimeControl({
-      node: parts.gossip.node,
-      clock: this.#clock,
-      config: () => this.#live,
-      learner: parts.learner,
+  /**
+   * Serves the API (throws if its port is taken), then starts the timers and the reload watcher; each joins
+   * `pool`, so a failure here undoes them with the earlier steps.
+   */
+  private constructor(p: Parts, pool: CleanupPool) {
+    this.#p = p;
+    this.config = p.o.config;
+    this.#live = p.o.config;
+    this.identity = p.identity;
+    const stopped = Promise.withResolvers<void>();
+    this.stopped = stopped.promise;
+    this.#markStopped = stopped.resolve;
+    const { logger } = p.o;
+    this.#checkpoints = new Checkpointer({ ...p, dir: p.o.state.checkpoints, logger });
+    this.#statusWriter = new StatusWriter({
+      path: p.o.state.status,
+      saving: p.saving,
+      logger,
+      status: () => this.status(),
     });
-    this.stopped = new Promise((r) => (this.#resolveStopped = r));
+    this.#airtime = new AirtimeControl({
+      node: p.daemon.gossip.node,
+      clock: p.clock,
+      config: () => this.#live,
+      learner: p.learner,
+    });
+    const metrics = agentMetrics({
+      ...p,
+      airtime: () => this.#airtime.report(),
+      node: p.daemon.gossip.node,
+      transport: () => p.daemon.transport(),
+      trusted: () => p.trust.trusted().length,
+    });
+    this.#api = serveAgentApi(this, {
+      ...p,
+      config: p.o.config,
+      metrics,
+      maxBodyBytes: () => this.#live.api.maxBodyBytes,
+      logger,
+    });
+    pool.add("the API server", () => this.#api.shutdown());
+    this.apiAddress = this.#api.address;
+    this.#timers = new Timers((name, e) => logger.error(`${name} failed`, { error: e }));
+    pool.add("the timers", () => this.#timers.stop());
+    this.#history.record(this.#historyPoint());
+    startAgentTimers(this.#timers, {
+      nextRoundMs: () => this.#airtime.plan().roundMs, // stretched by the airtime budget in a large swarm
+      round: () => runRound({ ...p, ...this.#roundLinks() }),
+      evaluate: () => p.evaluator.run(),
+      writeStatus: () => this.#statusWriter.write(),
+      recordHistory: () => this.#recordHistory(),
+      historyMs: this.#history.intervalMs,
+    });
+    this.#watcher = watchForReload({
+      files: [p.o.configPath, p.o.state.trustStore],
+      onReload: (cause) => this.reload(cause.kind === "signal" ? "SIGHUP" : "file change"),
+      logger,
+    });
+    pool.add("the reload watcher", () => this.#watcher.close());
   }
 
-  /** Starts the daemon or throws a {@linkcode UsageError} saying why it cannot. */
+  /** Starts the agent (see the module comment for the steps) or throws a `UsageError` saying why not. */
   static async start(o: AgentOptions): Promise<Agent> {
     const { config, state, logger } = o;
     const clock = o.clock ?? systemClock;
     const wall = o.wallClock ?? Date.now;
     const startedAt = wall();
-    // What can be checked without side effects comes first.
     checkListen(config.api.listen, config.api.allowRemote);
-    const identity = await loadIdentity(state);
-    const trust = await TrustStore.open(state, { self: identity.publicKey });
-    if (trust.trusted().length === 0) {
-      logger.warn("No trusted peers yet: this agent learns alone until it is paired", {
-        hint: "pair boards with 'agent id' on one and 'agent trust' on the other",
-      });
-    }
-    const known = await resolveModelSpec(config.model, state.models);
-    const spec = known.spec;
-    if (known.origin === "local") logger.info("Model spec", { id: spec.id, path: known.path });
+    const { identity, trust } = await loadIdentityAndTrust(state, logger);
+    const spec = await loadSpec(config, state, logger);
     const name = resolveNodeName(config.node.name, hostName());
-
-    // Set once the learner exists; datagrams that arrive earlier are dropped (peers resend).
-    let agent: Agent | undefined;
-    let learner: SwarmLearner | undefined;
-    const daemon = await startDaemon({
-      config,
-      state,
-      name,
-      signer: identity.signer,
-      trust,
-      logger,
-      modelHash: modelHash(spec),
-      clock,
-      transport: o.transport,
-      onMessage: (m) => {
-        if (agent) agent.#noteSize(m.header.bodyLength);
-        if (m.type === MessageType.Hello || !learner) return;
-        const outcome = learner.onMessage(m.senderKey, m.type, m.body, clock.now());
-        if (!outcome.accepted && outcome.reason !== "stale") {
-          logger.debug("Peer update not used", { reason: outcome.reason, detail: outcome.detail });
-        }
-      },
-      progress: () =>
-        agent ? agent.#progress() : { round: 0, samples: 0, merged: 0, accuracy: ACCURACY_UNKNOWN },
-    });
-    const cleanup: (() => Promise<void> | void)[] = [() => daemon.stop()];
-    const undo = async () => {
-      for (const f of cleanup.reverse()) await Promise.resolve(f()).catch(() => {});
-    };
-    try {
-      // The state lock is held from here on.
-      for (const dir of [state.checkpoints, state.samples]) {
-        const n = await removeStaleTempFiles(dir).catch((e) => {
-          if (e instanceof Deno.errors.NotFound) return 0;
-          throw e;
-        });
-        if (n > 0) logger.info("Removed temporary files left by an interrupted write", { dir, count: n });
-      }
-      const backend = await chooseBackend(config.model.backend);
-      const backendReason = backend.reason;
-      logger.info("Compute backend", { backend: backend.name, reason: backendReason });
-      const model = await createModel(spec, modelOptionsFromConfig(config.learning));
-      cleanup.push(() => model.dispose());
-      // Predictions and accuracy come from the swarm's consensus (the learner's inference weights),
-      // held in a second model so training never waits for a prediction or the reverse.
-      const serving = await createModel(spec);
-      cleanup.push(() => serving.dispose());
-
-      const loaded = await loadCheckpoint(state.checkpoints, model);
-      const foreign = loaded.skipped.filter((s) => s.kind === "other-model");
-      if (foreign.length > 0) {
-        throw new UsageError(
-          `Checkpoint ${JSON.stringify(foreign[0].path)} was made by a different model than ${spec.id} ` +
-            `(hash ${toHex(model.modelHash)}): ${foreign[0].reason}`,
-          `Move ${JSON.stringify(state.checkpoints)} aside to start this model from scratch, ` +
-            "or set model.id back to the model it was trained with",
-        );
-      }
-      for (const s of loaded.skipped) {
-        logger.warn("Skipped a damaged checkpoint; using an older one", { path: s.path, reason: s.reason });
-      }
-
-      // Every row is checked against the spec's range and normalised as it says before it can reach
-      // training; posted samples are stored raw (checked) and normalised when they are used.
-      const input = new InputCheck(spec.shape, spec.norm);
-      const shape = { features: model.inputSize, classes: model.classes, input };
-      let source: Samples = { x: new Float32Array(0), y: new Uint8Array(0), count: 0 };
-      if (config.data.source !== "") {
-        const parsed = await loadLocalSamples(config.data.source, shape);
-        reportBadRows(logger, config.data.source, parsed.bad);
-        source = copySamples(parsed.samples.view());
-        logger.info("Loaded local data", { source: config.data.source, samples: source.count });
-      }
-      let test: Samples | undefined;
-      if (config.data.test !== "") {
-        const parsed = await loadLocalSamples(config.data.test, shape);
-        reportBadRows(logger, config.data.test, parsed.bad);
-        test = copySamples(parsed.samples.view());
-      }
-      const store = await SampleStore.open(state.samples, { ...shape, input: input.rangeOnly() }, {
-        maxSamples: config.data.maxSamples,
-        logger: logger.child({ component: "samples" }),
+    const undoFailed = (what: string, e: unknown) => logger.warn(`Cannot undo ${what}`, { error: e });
+    return await withCleanup(async (pool) => {
+      const claim = await claimDaemon({
+        ...o,
+        name,
+        signer: identity.signer,
+        trust,
+        modelHash: modelHash(spec),
+        clock,
       });
-      if (source.count + store.count === 0) {
-        logger.warn("This node has no training samples: it serves what its peers learn but adds nothing", {
-          source: config.data.source || "(none)",
-          hint: config.data.source
-            ? `none of the rows in ${
-              JSON.stringify(config.data.source)
-            } could be used; see the bad rows above`
-            : "set data.source to a JSONL/CSV file, or POST labelled rows to /v1/samples",
-        });
-      }
-
-      const swarm = new SwarmLearner({
-        model,
-        data: { x: new Float32Array(0), y: new Uint8Array(0), count: 0 },
-        features: model.inputSize,
-        rng: new SeededRandom(cryptoRandom.nextU32()),
-        selfKey: identity.publicKey,
-        deflate: deflateBody,
-        ...tuningFromConfig(config.learning),
-        // A node without a checkpoint catches up from its peers' snapshots before publishing.
-        joining: !loaded.checkpoint,
-        peerTimeoutMs: Math.max(config.gossip.peerTimeoutMs, 4 * config.learning.roundMs),
+      pool.add("the state lock and transport", () => claim.release());
+      await removeLeftoverTempFiles(state, logger);
+      const loaded = await loadModel(spec, { config, state, logger, pool });
+      const data = await loadLocalData(loaded.model, {
+        config,
+        state,
+        logger,
+        trainingHook: o.hooks?.trainingData,
       });
-      if (loaded.checkpoint) {
-        try {
-          swarm.restore(loaded.checkpoint.extra, clock.now());
-          logger.info("Resumed from checkpoint", {
-            path: loaded.checkpoint.path,
-            rounds: swarm.stats(clock.now()).rounds,
-          });
-        } catch (e) {
-          if (!(e instanceof DecodeError)) throw e;
-          model.setWeights(loaded.checkpoint.weights);
-          logger.warn("Checkpoint had no usable learner state; resumed the weights only", {
-            path: loaded.checkpoint.path,
-            reason: e.message,
-          });
-        }
-      }
-      serving.setWeights(swarm.inferenceWeights());
-      const node = daemon.gossip.node;
+      const learner = createLearner(loaded, { config, data, selfKey: identity.publicKey, clock, logger });
+      const evaluator = new Evaluator(loaded.serving, () => data.current.heldOut, logger);
+      const largest = new LargestDatagram();
+      const daemon = await claim.start(
+        learnerListeners(learner, { data, evaluator, largest, clock, logger }),
+      );
+      pool.add("the gossip daemon", () => daemon.stop());
       const saving = new SaveGuard({
         now: () => clock.now(),
         wallNow: wall,
         space: () => diskSpace(state.root),
       });
       await saving.refreshSpace();
-      const metrics = new AgentMetrics({
-        datagrams: () => {
-          const c = node.counters();
-          return {
-            received: c.received,
-            receivedBytes: c.receivedBytes,
-            accepted: c.accepted,
-            sent: c.sent,
-            sentBytes: c.sentBytes,
-            rejected: c.rejected,
-            largest: agent ? agent.#largest : 0,
-          };
-        },
-        peers: () => {
-          const peers = node.peers(clock.now()).filter((p) => p.trusted);
-          return { trusted: trust.trusted().length, alive: peers.filter((p) => p.alive).length };
-        },
-        rounds: () => swarm.stats(clock.now()).rounds,
-        loss: () => {
-          const l = swarm.stats(clock.now()).lastLoss;
-          return Number.isFinite(l) ? l : null;
-        },
-        accuracy: () => agent ? agent.#accuracy : null,
-        samples: () => agent ? agent.#data.train.count : 0,
-        rss: () => Deno.memoryUsage().rss,
-        storage: () => saving.health(),
-        airtime: () => agent ? agent.#airtime.report() : null,
-        transport: () => {
-          const t = daemon.transport();
-          const peers = { lan: 0, broker: 0, both: 0 };
-          for (const p of node.peers(clock.now())) {
-            if (p.trusted && p.alive && p.transport) peers[p.transport]++;
-          }
-          return {
-            peers,
-            broker: t.broker && {
-              connected: t.broker.state === "connected",
-              connects: t.broker.connects,
-              failures: t.broker.failures,
-              messagesIn: t.broker.messagesIn,
-              messagesOut: t.broker.messagesOut,
-              dropped: t.broker.dropped,
-            },
-            forwarded: t.forwarded,
-          };
-        },
-      });
-      let liveMaxBody = config.api.maxBodyBytes;
-      const handler = createApi({
-        inputSize: model.inputSize,
-        classes: model.classes,
-        classNames: spec.classNames,
-        input,
-        predict: (x, count) => serving.predict(x, count),
-        addSamples: async (x, y, count) => {
-          const stored = await store.append(x, y, count);
-          return { stored };
-        },
-        status: () => {
-          if (!agent) throw new UsageError("The agent is still starting", "Try again in a moment");
-          return agent.status();
-        },
-        metrics,
-        get maxBodyBytes() {
-          return liveMaxBody;
-        },
-        clock,
-        logger: logger.child({ component: "api" }),
-        dashboard: {
-          status: () => {
-            if (!agent) throw new UsageError("The agent is still starting", "Try again in a moment");
-            return agent.status();
-          },
-          history: (since) => {
-            if (!agent) throw new UsageError("The agent is still starting", "Try again in a moment");
-            return agent.history(since);
-          },
-          pairing: () => {
-            if (!agent) throw new UsageError("The agent is still starting", "Try again in a moment");
-            return agent.pairing();
-          },
-        },
-      });
-      const api = serveApi(handler, {
-        listen: config.api.listen,
-        allowRemote: config.api.allowRemote,
-        logger,
-      });
-      cleanup.push(() => api.shutdown());
-
-      agent = new Agent({
+      const agent = new Agent({
         o,
-        daemon,
-        identity,
-        model,
-        serving,
-        learner: swarm,
-        gossip: daemon.gossip,
-        api,
-        trust,
-        store,
-        source,
-        test,
-        metrics,
-        backend: backend.name,
-        backendReason,
+        clock,
+        wall,
         startedAt,
+        identity,
+        trust,
+        daemon,
+        // not the checkpoint: its weights and learner state are in the models and the learner now
+        model: loaded.model,
+        serving: loaded.serving,
+        backend: loaded.backend,
+        data,
+        learner,
+        evaluator,
+        largest,
         saving,
-      });
-      agent.#setMaxBody = (n) => (liveMaxBody = n);
-      agent.#learner.setData(agent.#trainingData());
-      agent.#learner.setValidation(agent.#data.heldOut);
-      learner = swarm;
-      agent.#startLoops();
+      }, pool);
       logger.info("Agent running", {
         node: name,
         fingerprint: identity.fingerprint,
         model: spec.id,
-        api: api.address,
+        api: agent.apiAddress,
         trusted: trust.trusted().length,
-        samples: agent.#data.train.count,
-        heldOut: agent.#data.heldOut.count,
+        samples: data.current.train.count,
+        heldOut: data.current.heldOut.count,
       });
       return agent;
-    } catch (e) {
-      await undo();
-      throw e;
-    }
+    }, undoFailed);
   }
 
-  #setMaxBody: (n: number) => void = () => {};
-  /** The local training rows (through the training-data hook, if any). */
-  #trainingData(): Samples {
-    return this.#o.hooks?.trainingData?.(this.#data.train) ?? this.#data.train;
-  }
-
-  #progress() {
-    const stats = this.#learner.stats(this.#clock.now());
+  /** What a round reads from the running agent besides its parts. */
+  #roundLinks() {
     return {
-      round: stats.rounds,
-      samples: Math.min(this.#data.train.count, 0xffffffff),
-      merged: stats.accepted,
-      accuracy: this.#accuracy === null ? ACCURACY_UNKNOWN : Math.round(this.#accuracy * 10000),
+      checkpoints: this.#checkpoints,
+      gossip: this.#p.daemon.gossip,
+      hooks: this.#p.o.hooks,
+      learning: () => this.#live.learning,
+      stopping: () => this.#timers.stopped,
     };
-  }
-
-  #noteSize(bodyLength: number): void {
-    // Header + signature are fixed; the gossip core enforces the cap, this is for status/metrics.
-    const size = bodyLength + FRAME_OVERHEAD;
-    if (size > this.#largest) this.#largest = size;
-  }
-
-  /** The posted samples (kept raw on disk), normalised as the spec says. */
-  #storedSamples(): Samples {
-    const raw = this.#store.samples();
-    return {
-      ...raw,
-      x: new InputCheck(this.#model.spec.shape, this.#model.spec.norm).normalise(raw.x, raw.count),
-    };
-  }
-
-  #split(): LocalData {
-    // Without stored samples the source rows are used as they are (no copy: they can be large).
-    const all = this.#store.count === 0
-      ? this.#source
-      : concatSamples([this.#source, this.#storedSamples()], this.#model.inputSize);
-    if (this.#test) return { train: all, heldOut: this.#test };
-    return splitHeldOut(all, this.#o.config.data.heldOut, this.#model.inputSize);
-  }
-
-  #startLoops(): void {
-    const log = this.#o.logger;
-    const scheduleRound = () => {
-      this.#roundTimer = setTimeout(() => {
-        this.#round = this.#runRound().catch((e) => log.error("Learning round failed", { error: e }))
-          .finally(() => {
-            if (!this.#stopping) scheduleRound();
-          });
-      }, this.#airtime.plan().roundMs); // the airtime budget stretches rounds in a large swarm
-    };
-    scheduleRound();
-    let busy = false;
-    this.#timers.push(setInterval(() => {
-      if (busy) return; // the previous evaluation is still running: skip this tick
-      busy = true;
-      this.#evaluating = this.#evaluate().finally(() => (busy = false));
-    }, EVAL_MS));
-    this.#timers.push(setInterval(() => void this.#writeStatus(), STATUS_MS));
-    this.#history.record(this.#historyPoint());
-    this.#timers.push(setInterval(() => this.#recordHistory(), this.#history.intervalMs));
-    this.#lastCheckpoint = this.#clock.now();
-    this.#watcher = watchForReload({
-      files: [this.#o.configPath, this.#o.state.trustStore],
-      onReload: (cause) => this.reload(cause.kind === "signal" ? "SIGHUP" : "file change"),
-      logger: log,
-    });
-    this.#evaluating = this.#evaluate();
-  }
-
-  async #runRound(): Promise<void> {
-    if (this.#stopping) return;
-    const now = this.#clock.now();
-    if (this.#store.version !== this.#storeVersion) {
-      this.#storeVersion = this.#store.version;
-      this.#data = this.#split();
-      this.#learner.setData(this.#trainingData());
-      this.#learner.setValidation(this.#data.heldOut);
-    }
-    const cfg = this.#live.learning;
-    Object.assign(this.#learner.tuning, tuningFromConfig(cfg));
-    await this.#learner.train(cfg.localSteps);
-    this.#learner.mix(now);
-    this.#serving.setWeights(this.#learner.inferenceWeights());
-    let out: { type: number; body: Uint8Array }[] = this.#learner.outgoing(now, this.#gossip.node.bodyBudget);
-    const budget = this.#gossip.node.bodyBudget;
-    if (this.#o.hooks?.outgoing) out = this.#o.hooks.outgoing(out, { learner: this.#learner, now, budget });
-    for (const m of out) {
-      if (this.#stopping) return;
-      if (m.body.length > this.#gossip.node.bodyBudget) continue;
-      await this.#gossip.publish(m.type as LearnMessage, m.body);
-      this.#noteSize(m.body.length);
-    }
-    if (now - this.#lastCheckpoint >= cfg.checkpointMs || this.#checkpointDue) {
-      this.#lastCheckpoint = now;
-      await this.#checkpoint();
-    }
-  }
-
-  async #evaluate(): Promise<void> {
-    const h = this.#data.heldOut;
-    if (h.count === 0 || this.#stopping) return;
-    const n = Math.min(h.count, MAX_EVAL_ROWS);
-    const F = this.#model.inputSize;
-    try {
-      const r = await this.#serving.evaluate(h.x.subarray(0, n * F), h.y.subarray(0, n), n);
-      this.#accuracy = r.accuracy;
-    } catch (e) {
-      this.#o.logger.error("Evaluation failed", { error: e });
-    }
-  }
-
-  /** Writes a checkpoint now (serialised with other checkpoint writes), unless saving backs off. */
-  #checkpoint(final = false): Promise<void> {
-    const run = this.#checkpointing.then(async () => {
-      const save = async () => {
-        const extra = this.#learner.checkpoint();
-        const rounds = this.#learner.stats(this.#clock.now()).rounds;
-        await saveCheckpoint(this.#o.state.checkpoints, this.#model, {
-          step: rounds,
-          extra,
-          // The checkpoint's weights are what `agent infer` and a clone's seed use: the swarm consensus.
-          // The learner's own state (local model, public copy, peers) is in `extra`.
-          weights: this.#learner.inferenceWeights(),
-        });
-      };
-      // The final checkpoint at shutdown is attempted even while backing off.
-      const outcome = await this.#saving.run(
-        "checkpoint",
-        save,
-        (e, n) => this.#saveFailed("checkpoint", e, n),
-        final,
-      );
-      if (outcome === "saved" && this.#checkpointDue) {
-        this.#o.logger.info("Saving works again", { free: this.#saving.health().freeBytes });
-      }
-      this.#checkpointDue = outcome !== "saved";
-    });
-    this.#checkpointing = run.catch((e) => this.#o.logger.error("Checkpoint failed", { error: e }));
-    return this.#checkpointing;
-  }
-
-  #saveFailed(what: string, e: unknown, inARow: number): void {
-    const h = this.#saving.health();
-    // The first failure is an error; repeats (already backing off) are warnings with the count.
-    (inARow === 1 ? this.#o.logger.error : this.#o.logger.warn).call(
-      this.#o.logger,
-      `Cannot save the ${what}; retrying with back-off`,
-      { error: e, failingInARow: inARow, freeBytes: h.freeBytes },
-    );
-  }
-
-  async #writeStatus(): Promise<void> {
-    await this.#saving.refreshSpace();
-    await this.#saving.run(
-      "status",
-      () => {
-        const report = this.status();
-        this.#logUnusablePeers(report.peers);
-        return writeCheckedJson(this.#o.state.status, STATUS_FORMAT, report);
-      },
-      (e, n) => this.#saveFailed("status snapshot", e, n),
-    );
-  }
-
-  /** Last logged reason per trusted peer (fingerprint) why it does not help our model. */
-  #unusable = new Map<string, string>();
-
-  /**
-   * Logs once when a trusted peer turns unusable for a reason a person must act on (another model,
-   * left out of the merge) and once when it is usable again; the status shows every reason anyway.
-   */
-  #logUnusablePeers(peers: StatusReport["peers"]): void {
-    for (const p of peers) {
-      const reason = p.unusable ?? null;
-      const actionable = reason !== null && /^(runs another model|left out)/.test(reason);
-      const before = this.#unusable.get(p.fingerprint);
-      if (actionable && before !== reason.split(":")[0]) {
-        this.#unusable.set(p.fingerprint, reason.split(":")[0]);
-        this.#o.logger.warn("Trusted peer is not used", { peer: p.name, fingerprint: p.fingerprint, reason });
-      } else if (reason === null && before !== undefined) {
-        this.#unusable.delete(p.fingerprint);
-        this.#o.logger.info("Trusted peer is used again", { peer: p.name, fingerprint: p.fingerprint });
-      }
-    }
   }
 
   /** The status report (what `GET /v1/status` answers). */
   status(): StatusReport {
-    const now = this.#clock.now();
-    const stats = this.#learner.stats(now);
-    const node = this.#gossip.node;
+    const p = this.#p;
+    const now = p.clock.now();
+    const node = p.daemon.gossip.node;
     return buildStatus({
-      node: { name: this.#daemon.status().name, fingerprint: this.identity.fingerprint },
-      version: this.#o.version,
+      node: { name: p.daemon.status().name, fingerprint: this.identity.fingerprint },
+      version: p.o.version,
       pid: Deno.pid,
-      startedAtMs: this.#startedAt,
-      wallNowMs: this.#wall(),
-      backend: this.#backend,
-      backendReason: this.#backendReason,
+      startedAtMs: p.startedAt,
+      wallNowMs: p.wall(),
+      backend: p.backend.name,
+      backendReason: p.backend.reason,
       model: {
-        id: this.#model.spec.id,
-        hash: toHex(this.#model.modelHash),
-        parameters: this.#model.paramCount,
-        ...(this.#model.spec.classNames ? { classes: this.#model.spec.classNames } : {}),
+        id: p.model.spec.id,
+        hash: toHex(p.model.modelHash),
+        parameters: p.model.paramCount,
+        ...(p.model.spec.classNames ? { classes: p.model.spec.classNames } : {}),
       },
-      accuracy: this.#accuracy,
-      heldOut: this.#data.heldOut.count,
-      samples: this.#data.train.count,
-      learner: stats,
+      accuracy: p.evaluator.accuracy,
+      heldOut: p.data.current.heldOut.count,
+      samples: p.data.current.train.count,
+      learner: p.learner.stats(now),
       gossip: node.counters(),
-      largestDatagram: this.#largest,
+      largestDatagram: p.largest.bytes,
       peers: node.peers(now),
-      trusted: this.#trust.trusted().map((p) => ({
-        key: toHex(p.publicKey),
-        fingerprint: p.fingerprint,
-        name: p.name,
+      trusted: p.trust.trusted().map((t) => ({
+        key: toHex(t.publicKey),
+        fingerprint: t.fingerprint,
+        name: t.name,
       })),
-      transport: this.#daemon.transport(),
+      transport: p.daemon.transport(),
       airtime: this.#airtime.report(),
       api: this.apiAddress,
       rss: Deno.memoryUsage().rss,
-      storage: this.#saving.health(),
+      storage: p.saving.health(),
     });
   }
 
   #historyPoint(): HistoryPoint {
-    const c = this.#gossip.node.counters();
-    const loss = this.#learner.stats(this.#clock.now()).lastLoss;
+    const p = this.#p;
+    const c = p.daemon.gossip.node.counters();
+    const loss = p.learner.stats(p.clock.now()).lastLoss;
     return {
-      t: this.#wall(),
-      accuracy: this.#accuracy,
+      t: p.wall(),
+      accuracy: p.evaluator.accuracy,
       loss: Number.isFinite(loss) ? loss : null,
       bytesIn: c.receivedBytes,
       bytesOut: c.sentBytes,
@@ -730,7 +307,10 @@ export class Agent {
   /** This board's pairing payload and its QR code as SVG (what `agent id` shows), made once. */
   pairing(): Promise<Pairing> {
     this.#pairing ??= (async () => {
-      const payload = encodePayload({ publicKey: this.identity.publicKey, name: this.#daemon.status().name });
+      const payload = encodePayload({
+        publicKey: this.identity.publicKey,
+        name: this.#p.daemon.status().name,
+      });
       const { renderQrSvg } = await import("../identity/qr.ts");
       return { payload, qrSvg: await renderQrSvg(payload) };
     })();
@@ -739,17 +319,18 @@ export class Agent {
 
   /** Re-reads the trust store and the config file; applies live keys, logs the rest. */
   async reload(why: string): Promise<void> {
-    const log = this.#o.logger;
+    const log = this.#p.o.logger;
+    const trust = this.#p.trust;
     try {
-      if (await this.#trust.reloadIfChanged()) {
-        log.info("Trust store changed; reloaded", { why, trusted: this.#trust.trusted().length });
+      if (await trust.reloadIfChanged()) {
+        log.info("Trust store changed; reloaded", { why, trusted: trust.trusted().length });
       }
     } catch (e) {
       log.error("Trust store not reloaded; keeping the previous list", { error: e });
     }
     let next: Config;
     try {
-      next = await this.#o.loadConfig();
+      next = await this.#p.o.loadConfig();
     } catch (e) {
       log.error("Config not reloaded; keeping the running one", { error: e });
       return;
@@ -757,69 +338,45 @@ export class Agent {
     const changes = configChanges(this.#live, next);
     if (changes.live.length === 0 && changes.restart.length === 0) return;
     this.#live = applyLive(this.#live, next);
-    if (changes.live.includes("logging.level")) this.#o.setLogLevel?.(this.#live.logging.level);
-    if (changes.live.includes("api.maxBodyBytes")) this.#setMaxBody(this.#live.api.maxBodyBytes);
+    // The learner keeps its tuning object and has no setter yet: its fields are overwritten from the
+    // new config (learn/ owns SwarmLearner; a `setTuning` there would let this replace it instead).
+    Object.assign(this.#p.learner.tuning, tuningFromConfig(this.#live.learning));
+    if (changes.live.includes("logging.level")) this.#p.o.setLogLevel?.(this.#live.logging.level);
     if (changes.live.length) log.info("Config reloaded", { why, applied: changes.live });
     if (changes.restart.length) {
       log.warn("Some config changes need a restart to take effect", { keys: changes.restart });
     }
   }
 
-  /** Stops every loop, writes a final checkpoint and status, closes sockets, releases the lock. */
+  /** Stops every timer, writes a final checkpoint and status, closes sockets, releases the lock. */
   stop(reason: string): Promise<void> {
     this.#stopping ??= this.#stop(reason);
     return this.#stopping;
   }
 
   async #stop(reason: string): Promise<void> {
-    const log = this.#o.logger;
+    const p = this.#p;
+    const log = p.o.logger;
     log.info("Stopping", { reason });
-    clearTimeout(this.#roundTimer);
-    for (const t of this.#timers) clearInterval(t);
-    await this.#watcher?.close();
-    await this.#round;
-    await this.#evaluating;
+    await this.#timers.stop();
+    await this.#watcher.close();
     await this.#api.shutdown().catch((e) => log.warn("API shutdown", { error: e }));
-    await this.#checkpoint(true);
-    await this.#writeStatus();
-    await this.#daemon.stop();
-    this.#model.dispose();
-    this.#serving.dispose();
-    const final = this.#daemon.status();
+    await this.#checkpoints.save(true);
+    await this.#statusWriter.write();
+    await p.daemon.stop();
+    p.model.dispose();
+    p.serving.dispose();
+    const final = p.daemon.status();
     log.info("Stopped", {
-      checkpoint: this.#o.state.checkpoints,
-      peers: final.peers.map((p) => ({
-        name: p.name,
-        fingerprint: p.fingerprint,
-        alive: p.alive,
-        in: p.datagramsIn,
+      checkpoint: p.o.state.checkpoints,
+      peers: final.peers.map((q) => ({
+        name: q.name,
+        fingerprint: q.fingerprint,
+        alive: q.alive,
+        in: q.datagramsIn,
       })),
       counters: final.counters,
     });
-    this.#resolveStopped();
-  }
-}
-
-function copySamples(s: Samples): Samples {
-  return { x: s.x.slice(), y: s.y.slice(), count: s.count };
-}
-
-function reportBadRows(logger: Logger, path: string, bad: BadRow[]) {
-  if (bad.length === 0) return;
-  const summary = summariseBadRows(bad, BAD_ROWS_SHOWN);
-  logger.warn("Skipped bad rows in the data", {
-    path,
-    count: summary.count,
-    byReason: Object.entries(summary.byReason).map(([k, n]) => `${k}: ${n}`).join(", "),
-    first: summary.first.join("; "),
-    hint: "fix or remove these rows; values must match the model spec's input (see 'agent models')",
-  });
-}
-
-function hostName(): string {
-  try {
-    return Deno.hostname();
-  } catch {
-    return "agent"; // not permitted to read it
+    this.#markStopped();
   }
 }

@@ -9,6 +9,7 @@ export * from "./agent.ts";
 export * from "./backend_choice.ts";
 export * from "./daemon.ts";
 export * from "./data.ts";
+export * from "./options.ts";
 export * from "./reload.ts";
 export * from "./samples.ts";
 export * from "./status.ts";

@@ -14,7 +14,7 @@
  */
 import { UsageError } from "../errors.ts";
 import { type Dataset, loadMnist, MNIST_PIXELS } from "../sim/mod.ts";
-import { loadWeatherDays, stratifiedSplit, weatherRows } from "./weather.ts";
+import { loadWeatherDays, stratifiedSplit, weatherRows } from "./_weather.ts";
 
 /** An example dataset. */
 export interface ExampleDataset {

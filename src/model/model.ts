@@ -13,14 +13,14 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { type BackendName, currentBackend, initBackend } from "./backend.ts";
-import { MlpForward } from "./fast_mlp.ts";
-import { VitForward } from "./fast_vit.ts";
-import { cnn1dForward, sequenceForward, vitForward } from "./forward.ts";
-import { dense } from "./layers.ts";
+import { MlpForward } from "./_fast_mlp.ts";
+import { VitForward } from "./_fast_vit.ts";
+import { cnn1dForward, sequenceForward, vitForward } from "./_forward.ts";
+import { dense } from "./_layers.ts";
 import { initialWeights, modelHash, type ParamEntry, paramLayout } from "./params.ts";
 import { loadModelSpec, type MlpSpec, type ModelSpec, type VitSpec } from "./spec.ts";
 
-export { denseOptions } from "./layers.ts";
+export { denseOptions } from "./_layers.ts";
 
 /** Rows per tfjs forward call in `predict`/`evaluate` (bounds memory for large inputs). */
 export const PREDICT_CHUNK = 1024;

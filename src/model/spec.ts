@@ -11,7 +11,7 @@
  * @module
  */
 import { isMap, isScalar, LineCounter, type Node as YamlNode, type Pair, parseDocument } from "yaml";
-import { type Check, checkMap, checkValue, unknownKey } from "./spec_values.ts";
+import { type Check, checkMap, checkValue, unknownKey } from "./_spec_values.ts";
 import { UsageError } from "../errors.ts";
 import { MODELS_DIR } from "../resources.ts";
 import { describeShape, type InputNorm, type InputShape, shapeChannels, shapeSize } from "./input.ts";

@@ -4,7 +4,7 @@
  * ```
  * <release>/agent        launcher (sh): runs ./deno offline on app/main.js with the agent's permissions
  * <release>/deno         Deno runtime for the target's architecture (see runtime.ts)
- * <release>/app/*.js     the whole app, bundled: main.js and the chunks it loads on demand (bundle.ts)
+ * <release>/app/*.js     the whole app, bundled: main.js and the chunks it loads on demand (_bundle.ts)
  * <release>/app/wasm/    the three tfjs .wasm binaries
  * <release>/app/models/  the model specs
  * <release>/COMPONENTS   content key of the runtime ("runtime <key>")
@@ -26,7 +26,7 @@ import { fileURLToPath } from "node:url";
 import { APP_DIR, BUNDLE_DIR, BUNDLE_ENTRY, FROM_SOURCE } from "../resources.ts";
 import { VERSION } from "../version.ts";
 import { WASM_FILES } from "../model/mod.ts";
-import { bundleApp, bundleFiles } from "./bundle.ts";
+import { bundleApp, bundleFiles } from "./_bundle.ts";
 import { CloneError, CloneFailure } from "./errors.ts";
 import { launcherScript } from "./launcher.ts";
 import type { Arch } from "./arch.ts";
@@ -145,11 +145,26 @@ async function appFiles(root: string, cacheDir: string, onNote?: (n: string) => 
   return files;
 }
 
+/** Runs a packing tool on this machine; a missing tool or a failure is a clone error with a hint. */
 async function sh(cmd: string, args: string[], cwd?: string): Promise<void> {
-  const out = await new Deno.Command(cmd, { args, cwd, stdin: "null", stdout: "null", stderr: "piped" })
-    .output();
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(cmd, { args, cwd, stdin: "null", stdout: "null", stderr: "piped" }).output();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    throw new CloneError(
+      CloneFailure.LocalFailure,
+      `Cannot pack the release: "${cmd}" is not installed on this machine`,
+      `Install it (Debian: apt-get install ${cmd}) and run the command again`,
+    );
+  }
   if (!out.success) {
-    throw new Error(`${cmd} ${args.slice(0, 6).join(" ")} … failed: ${new TextDecoder().decode(out.stderr)}`);
+    const why = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-1)[0] || `exit ${out.code}`;
+    throw new CloneError(
+      CloneFailure.LocalFailure,
+      `Cannot pack the release: ${cmd} failed: ${why}`,
+      "Check the free space and permissions of the cache directory (AGENT_CACHE_DIR, else $XDG_CACHE_HOME/agent or ~/.cache/agent)",
+    );
   }
 }
 
@@ -225,7 +240,7 @@ export async function buildRelease(opts: BuildOptions): Promise<Release> {
       "Clone from a source checkout (deno task agent clone …) or pass --binary FILE with a compiled agent for the target",
     );
   }
-  if (!opts.runtime) throw new Error("buildRelease: a source release needs a runtime");
+  if (!opts.runtime) throw new Error("Bug: buildRelease() of a source release needs a runtime");
   const runtime = opts.runtime;
   const files = await appFiles(root, opts.cacheDir, opts.onNote);
   const launcher = launcherScript();

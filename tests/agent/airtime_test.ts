@@ -3,7 +3,8 @@ import { AirtimeControl, airtimeSettings } from "../../src/agent/airtime.ts";
 import { type Config, defaultConfig } from "../../src/config/mod.ts";
 import type { GossipNode } from "../../src/gossip/mod.ts";
 import { ManualClock } from "../../src/time.ts";
-import { FROM, testNode, testSigner, TrustSet } from "../gossip/_fixtures.ts";
+import { FROM, testNode } from "../_support/gossip_node.ts";
+import { testSigner, TrustSet } from "../_support/identity.ts";
 
 /** A node trusting `peers` boards, each of which has sent it one Hello at time 0. */
 async function nodeHearing(peers: number) {

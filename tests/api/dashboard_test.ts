@@ -7,7 +7,7 @@ import { escapeHtml, PEER_COLUMNS } from "../../src/api/dashboard/page.ts";
 import { renderQrSvg } from "../../src/identity/qr.ts";
 import { ManualClock } from "../../src/time.ts";
 import { nullLogger } from "../../src/log.ts";
-import { idleMetrics } from "../support/metrics.ts";
+import { idleMetrics } from "../_support/metrics.ts";
 
 const PAYLOAD = "agent1:TESTPAYLOAD";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { AgentMetrics, type GaugeSource } from "../../src/api/metrics.ts";
-import { parsePrometheus, sampleValue } from "../support/prometheus.ts";
-import { idleSource } from "../support/metrics.ts";
+import { parsePrometheus, sampleValue } from "../_support/prometheus.ts";
+import { idleSource } from "../_support/metrics.ts";
 
 const base: GaugeSource = {
   ...idleSource(),

@@ -7,7 +7,7 @@ import {
   WEATHER_CLASSES,
   WEATHER_WINDOW,
   weatherRows,
-} from "../../src/data/weather.ts";
+} from "../../src/data/_weather.ts";
 import { UsageError } from "../../src/errors.ts";
 import { InputCheck, loadModelSpec } from "../../src/model/mod.ts";
 

@@ -10,7 +10,8 @@ import {
 import { encodeHello, MessageType } from "../../src/wire/mod.ts";
 import { deflateBody } from "../../src/wire/mod.ts";
 import { ManualClock } from "../../src/time.ts";
-import { FROM, testNode, testSigner, TrustSet } from "./_fixtures.ts";
+import { FROM, testNode } from "../_support/gossip_node.ts";
+import { testSigner, TrustSet } from "../_support/identity.ts";
 
 /** The defaults: 32,000 B/s, 500 ms rounds of one 1,232-byte delta, a Hello per second, 15 s timeout. */
 const DEFAULTS: AirtimeSettings = {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { RUN_PROGRAMS } from "../../src/replicate/launcher.ts";
-import { ROOT } from "../_helpers.ts";
+import { ROOT } from "../_support/root.ts";
 
 /** Every .ts file under src/, with its text. */
 function sources(): { path: string; text: string }[] {
@@ -30,7 +30,7 @@ Deno.test("the release's --allow-run list names every program the source runs, a
       const arg = m[1].trim();
       const literal = arg.match(/^"([^"]+)"$/);
       if (literal) found.set(literal[1], path);
-      else if (arg === "Deno.execPath()" && path === "src/replicate/bundle.ts") {
+      else if (arg === "Deno.execPath()" && path === "src/replicate/_bundle.ts") {
         // deno bundle runs only from a source checkout (unrestricted --allow-run); a release repackages
         // its own app/ and never bundles.
       } else if (!(["program", "cmd"].includes(arg) && Object.values(RUN_HELPERS).includes(path))) {

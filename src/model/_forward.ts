@@ -6,7 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { dense, type DenseGrads, layerNorm } from "./layers.ts";
+import { dense, type DenseGrads, layerNorm } from "./_layers.ts";
 import type { Cnn1dSpec, TransformerSpec, VitSpec } from "./spec.ts";
 
 /**
