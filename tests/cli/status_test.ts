@@ -312,3 +312,26 @@ Deno.test("formatStatus() names the model's classes when its spec does", () => {
   );
   assert.match(named, /Classes +idle, walk, run\n/);
 });
+
+Deno.test("formatStatus() shows the estimated swarm size, the round interval and the airtime vs the budget", () => {
+  const r = report({
+    airtime: {
+      budgetBytesPerSecond: 32000,
+      swarmSize: 101,
+      roundMs: 4161,
+      helloMs: 8322,
+      peerTimeoutMs: 24966,
+      ownBytesPerSecond: 316,
+      swarmBytesPerSecond: 30500,
+      plannedBytesPerSecond: 32000,
+    },
+  });
+  const text = formatStatus(r, { kind: "live", api: "127.0.0.1:7070" }, Date.now());
+  assert.match(text, /^Swarm +101 boards heard; round every 4\.2 s, Hello every 8\.3 s$/m);
+  assert.match(
+    text,
+    /^Airtime +this board 316 B\/s, swarm 29\.8 kB\/s heard \(95% of the 31\.3 kB\/s budget; planned 31\.3 kB\/s\)$/m,
+  );
+  const old = formatStatus(report(), { kind: "live", api: "127.0.0.1:7070" }, Date.now());
+  assert.doesNotMatch(old, /Airtime/, "a snapshot of an older agent has no airtime: no row");
+});

@@ -229,6 +229,12 @@ Deno.test({
         assert.equal(count(shown.fields.heldOut), r.heldOut);
         assert.equal(shown.fields.peers, `2 of 3`);
         assert.match(shown.fields.rss, /^\d+\.\d\d MB$/);
+        assert.equal(r.airtime?.swarmSize, 3, "this board and the two alive peers");
+        assert.ok(shown.fields.swarm.startsWith("3 boards, a round every "), shown.fields.swarm);
+        assert.match(
+          shown.fields.airtime,
+          /^this board [\d.]+ k?B\/s, swarm [\d.]+ k?B\/s of 31\.3 kB\/s \(\d+%\)$/,
+        );
         assert.ok(
           Math.abs(Number.parseFloat(shown.fields.rss) - r.rss / 1048576) < 0.01,
           `${shown.fields.rss} vs ${r.rss}`,
