@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { buildRelease } from "../src/replicate/release.ts";
 import { RUN_FLAGS } from "../src/replicate/launcher.ts";
 import { hostArch, resolveRuntime } from "../src/replicate/runtime.ts";
-import { sshdAvailable, startSshd } from "../tests/integration/_sshd.ts";
+import { sshdAvailable, startSshd } from "../tests/_support/sshd.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const dec = new TextDecoder();

@@ -8,7 +8,7 @@
  * - every datagram is counted: received = accepted + Σ rejected.
  *
  * Usage: `deno task fuzz [--cases N] [--seed S]` (default 1,000,000 cases; env FUZZ_CASES also works).
- * The test suite runs the same engine with 100,000 cases (tests/wire/fuzz_test.ts).
+ * The test suite runs the same engine with 100,000 cases (tests/scripts/fuzz_wire_test.ts).
  *
  * @module
  */

@@ -5,8 +5,9 @@
  * circular-dependency check, so the README's claim cannot drift unseen.
  */
 import assert from "node:assert/strict";
-import { basename, dirname, join, relative } from "node:path";
-import { ROOT } from "./_helpers.ts";
+import { basename, join, relative } from "node:path";
+import { relativeImports, tsFiles } from "./_support/imports.ts";
+import { ROOT } from "./_support/root.ts";
 
 /**
  * Floors, lowest first (README "Layers"). A folder may import its own floor or lower ones. `.` is the
@@ -36,28 +37,15 @@ interface Edge {
   dynamic: boolean;
 }
 
-function sourceFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of Deno.readDirSync(dir)) {
-    const p = join(dir, e.name);
-    if (e.isDirectory) out.push(...sourceFiles(p));
-    else if (e.isFile && p.endsWith(".ts")) out.push(p);
-  }
-  return out.sort();
-}
-
 /** Relative imports (static, re-exports and dynamic) of every file under src/. */
 function importEdges(): Edge[] {
   const edges: Edge[] = [];
-  for (const file of sourceFiles(SRC)) {
-    const lines = Deno.readTextFileSync(file).split("\n");
-    lines.forEach((text, i) => {
-      for (const m of text.matchAll(/(\bfrom\s*|\bimport\s*\(\s*|^import\s*)"(\.\.?\/[^"]+)"/g)) {
-        const to = relative(SRC, join(dirname(file), m[2]));
-        if (to.startsWith("..")) continue; // outside src/ (deno.json for the version)
-        edges.push({ from: relative(SRC, file), to, line: i + 1, dynamic: m[1].includes("(") });
-      }
-    });
+  for (const file of tsFiles(SRC)) {
+    for (const imp of relativeImports(file)) {
+      const to = relative(SRC, imp.target);
+      if (to.startsWith("..")) continue; // outside src/ (deno.json for the version)
+      edges.push({ from: relative(SRC, file), to, line: imp.line, dynamic: imp.dynamic });
+    }
   }
   return edges;
 }
@@ -165,25 +153,10 @@ const PRIVATE_PREFIX_FOLDERS: readonly string[] = [
 
 /** Imports of files under src/ by the scripts (scripts/, scripts/lib/, …). */
 function scriptImports(): { from: string; to: string }[] {
-  const out: { from: string; to: string }[] = [];
-  const walk = (dir: string) => {
-    for (const e of Deno.readDirSync(dir)) {
-      const p = join(dir, e.name);
-      if (e.isDirectory) walk(p);
-      else if (e.isFile && p.endsWith(".ts")) {
-        for (
-          const m of Deno.readTextFileSync(p).matchAll(
-            /(?:\bfrom\s*|\bimport\s*\(\s*|^import\s*)"(\.\.?\/[^"]+)"/gm,
-          )
-        ) {
-          const to = relative(SRC, join(dirname(p), m[1]));
-          if (!to.startsWith("..")) out.push({ from: relative(ROOT, p), to });
-        }
-      }
-    }
-  };
-  walk(join(ROOT, "scripts"));
-  return out;
+  return tsFiles(join(ROOT, "scripts")).flatMap((p) =>
+    relativeImports(p).map((imp) => ({ from: relative(ROOT, p), to: relative(SRC, imp.target) }))
+      .filter((e) => !e.to.startsWith(".."))
+  );
 }
 
 Deno.test("a file is named _private exactly when it is private to its folder", () => {
@@ -202,7 +175,7 @@ Deno.test("a file is named _private exactly when it is private to its folder", (
       `${e.from} imports src/${e.to}, private to its folder`
     ),
   ];
-  for (const file of sourceFiles(SRC)) {
+  for (const file of tsFiles(SRC)) {
     const path = relative(SRC, file);
     const folder = folderOf(path);
     if (!PRIVATE_PREFIX_FOLDERS.includes(folder) || isPrivate(path) || basename(path) === "mod.ts") continue;
@@ -226,7 +199,7 @@ const MAX_FILE_LINES = 500;
 const SPLIT_PENDING: readonly string[] = ["learn/learner.ts", "gossip/node.ts"];
 
 Deno.test("no file in src/ is over 500 lines unless its module comment says why one idea needs it", () => {
-  const long = sourceFiles(SRC).flatMap((file) => {
+  const long = tsFiles(SRC).flatMap((file) => {
     const text = Deno.readTextFileSync(file);
     const lines = text.split("\n").length - (text.endsWith("\n") ? 1 : 0);
     const path = relative(SRC, file);

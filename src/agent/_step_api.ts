@@ -6,6 +6,7 @@
  */
 import {
   AgentMetrics,
+  type AirtimeReport,
   type ApiServer,
   createApi,
   type HistoryReport,
@@ -43,6 +44,8 @@ export interface MetricsParts {
   largest: Pick<LargestDatagram, "bytes">;
   saving: Pick<SaveGuard, "health">;
   clock: Clock;
+  /** The airtime budget and its use (absent: not reported). */
+  airtime?(): AirtimeReport | null;
 }
 
 /** The Prometheus metrics of the running agent, read from its parts at scrape time. */
@@ -67,6 +70,7 @@ export function agentMetrics(p: MetricsParts): AgentMetrics {
     samples: () => p.data.current.train.count,
     rss: () => Deno.memoryUsage().rss,
     storage: () => p.saving.health(),
+    ...(p.airtime ? { airtime: p.airtime } : {}),
     transport: () => {
       const t = p.transport();
       const peers = { lan: 0, broker: 0, both: 0 };

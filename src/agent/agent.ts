@@ -48,6 +48,7 @@ import { startAgentTimers, Timers } from "./_timers.ts";
 import { claimDaemon, type Daemon } from "./daemon.ts";
 import { applyLive, configChanges, type ReloadWatcher, watchForReload } from "./reload.ts";
 import { buildStatus } from "./status.ts";
+import { AirtimeControl } from "./airtime.ts";
 import type { AgentOptions } from "./options.ts";
 
 /** Everything the start steps produced, handed to the running {@linkcode Agent}. */
@@ -83,6 +84,8 @@ export class Agent {
   readonly #watcher: ReloadWatcher;
   readonly #checkpoints: Checkpointer;
   readonly #statusWriter: StatusWriter;
+  /** The airtime budget: the swarm size heard, the round and Hello intervals, the bytes/s used. */
+  readonly #airtime: AirtimeControl;
   /** Accuracy, loss, traffic and rejects over time for the dashboard (fixed memory, see history.ts). */
   readonly #history = new MetricHistory();
   readonly #markStopped: () => void;
@@ -111,8 +114,15 @@ export class Agent {
       logger,
       status: () => this.status(),
     });
+    this.#airtime = new AirtimeControl({
+      node: p.daemon.gossip.node,
+      clock: p.clock,
+      config: () => this.#live,
+      learner: p.learner,
+    });
     const metrics = agentMetrics({
       ...p,
+      airtime: () => this.#airtime.report(),
       node: p.daemon.gossip.node,
       transport: () => p.daemon.transport(),
       trusted: () => p.trust.trusted().length,
@@ -130,7 +140,7 @@ export class Agent {
     pool.add("the timers", () => this.#timers.stop());
     this.#history.record(this.#historyPoint());
     startAgentTimers(this.#timers, {
-      nextRoundMs: () => this.#live.learning.roundMs,
+      nextRoundMs: () => this.#airtime.plan().roundMs, // stretched by the airtime budget in a large swarm
       round: () => runRound({ ...p, ...this.#roundLinks() }),
       evaluate: () => p.evaluator.run(),
       writeStatus: () => this.#statusWriter.write(),
@@ -261,6 +271,7 @@ export class Agent {
         name: t.name,
       })),
       transport: p.daemon.transport(),
+      airtime: this.#airtime.report(),
       api: this.apiAddress,
       rss: Deno.memoryUsage().rss,
       storage: p.saving.health(),

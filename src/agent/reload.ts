@@ -15,6 +15,7 @@ export const LIVE_KEYS: readonly string[] = [
   "gossip.intervalMs",
   "gossip.peerTimeoutMs",
   "gossip.rateLimit",
+  "gossip.swarmBytesPerSecond",
   "learning.rate",
   "learning.rateDecayRounds",
   "learning.rateFinal",

@@ -7,7 +7,7 @@
  */
 import type { GossipCounters, PeerSnapshot } from "../gossip/mod.ts";
 import type { LearnerStats } from "../learn/mod.ts";
-import type { PeerStatus, StatusReport } from "../api/mod.ts";
+import type { AirtimeReport, PeerStatus, StatusReport } from "../api/mod.ts";
 import type { SaveHealth } from "../state/mod.ts";
 import type { TransportInfo } from "./transport.ts";
 
@@ -42,6 +42,8 @@ export interface StatusInputs {
   peers: PeerSnapshot[];
   trusted: TrustedPeer[];
   transport: TransportInfo;
+  /** The airtime budget and its use (omitted by callers that have none). */
+  airtime?: AirtimeReport;
   api: string;
   rss: number;
   storage?: SaveHealth;
@@ -165,6 +167,7 @@ export function buildStatus(i: StatusInputs): StatusReport {
       },
       forwarded: i.transport.forwarded && { ...i.transport.forwarded },
     },
+    ...(i.airtime ? { airtime: { ...i.airtime } } : {}),
     api: i.api,
     rss: i.rss,
     ...(i.storage ? { storage: i.storage } : {}),

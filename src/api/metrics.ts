@@ -8,6 +8,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { SaveHealth } from "../state/mod.ts";
+import type { AirtimeReport } from "./status.ts";
 
 /** Datagram counters since the daemon started (the gossip core keeps them). */
 export interface DatagramCounters {
@@ -43,6 +44,8 @@ export interface GaugeSource {
   storage?(): SaveHealth;
   /** How the trusted peers are heard now (alive ones), and the broker connection; absent = UDP only. */
   transport?(): TransportGauges;
+  /** The airtime budget and its use, or null while the agent is starting; absent = not reported. */
+  airtime?(): AirtimeReport | null;
 }
 
 /** Transport figures read at scrape time. */
@@ -216,6 +219,7 @@ export class AgentMetrics {
       });
     }
     this.#transportMetrics(source, registers);
+    if (source.airtime) this.#airtimeMetrics(source.airtime, registers);
     new Gauge({
       name: "process_resident_memory_bytes",
       help: "Resident memory size in bytes",
@@ -307,6 +311,55 @@ export class AgentMetrics {
         const f = take()?.forwarded;
         this.inc({ to: "broker" }, f?.toBroker ?? 0);
         this.inc({ to: "lan" }, f?.toLan ?? 0);
+      },
+    });
+  }
+
+  #airtimeMetrics(airtime: () => AirtimeReport | null, registers: Registry[]): void {
+    let cached: AirtimeReport | null | undefined;
+    const gauge = (name: string, help: string, pick: (a: AirtimeReport) => number, first = false) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          if (first) cached = airtime(); // one reading per scrape, so the gauges agree
+          const a = cached;
+          this.set(a ? pick(a) : NaN);
+        },
+      });
+    gauge(
+      "agent_swarm_size_estimate",
+      "Boards this one hears: trusted peers heard within the peer timeout, plus itself",
+      (a) => a.swarmSize,
+      true,
+    );
+    gauge(
+      "agent_round_interval_seconds",
+      "Seconds between learning rounds now (learning.roundMs, stretched by the airtime budget)",
+      (a) => a.roundMs / 1000,
+    );
+    gauge(
+      "agent_hello_interval_seconds",
+      "Seconds between Hellos now (gossip.intervalMs, stretched by the airtime budget)",
+      (a) => a.helloMs / 1000,
+    );
+    gauge(
+      "agent_airtime_budget_bytes_per_second",
+      "gossip.swarmBytesPerSecond: airtime the whole swarm may use",
+      (a) => a.budgetBytesPerSecond,
+    );
+    new Gauge({
+      name: "agent_airtime_bytes_per_second",
+      help:
+        "Airtime in bytes/s: scope=own (this board sends, measured), swarm (heard plus own, measured), planned (swarm size x one board's planned rate)",
+      labelNames: ["scope"],
+      registers,
+      collect() {
+        const a = cached;
+        this.set({ scope: "own" }, a ? a.ownBytesPerSecond : NaN);
+        this.set({ scope: "swarm" }, a ? a.swarmBytesPerSecond : NaN);
+        this.set({ scope: "planned" }, a ? a.plannedBytesPerSecond : NaN);
       },
     });
   }

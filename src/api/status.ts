@@ -77,6 +77,26 @@ export interface TransportReport {
   forwarded: { toBroker: number; toLan: number; failed: number; echoes?: number } | null;
 }
 
+/** The airtime budget and what this board and the swarm use of it (`gossip.swarmBytesPerSecond`). */
+export interface AirtimeReport {
+  /** gossip.swarmBytesPerSecond: what the whole swarm may send. */
+  budgetBytesPerSecond: number;
+  /** Boards this one hears: trusted peers heard within the peer timeout, plus itself. */
+  swarmSize: number;
+  /** Milliseconds between learning rounds now (learning.roundMs, stretched when the swarm is large). */
+  roundMs: number;
+  /** Milliseconds between Hellos now (gossip.intervalMs, stretched alike). */
+  helloMs: number;
+  /** Silence after which a peer counts as gone (gossip.peerTimeoutMs, or three Hellos if longer). */
+  peerTimeoutMs: number;
+  /** Measured over the last seconds: bytes/s this board sends. */
+  ownBytesPerSecond: number;
+  /** Measured: bytes/s this board hears from others (its own echo left out) plus what it sends. */
+  swarmBytesPerSecond: number;
+  /** swarmSize × one board's bytes/s at these intervals (what the rule keeps within the budget). */
+  plannedBytesPerSecond: number;
+}
+
 /** Everything `agent status` shows. */
 export interface StatusReport {
   node: { name: string; fingerprint: string };
@@ -117,6 +137,8 @@ export interface StatusReport {
   };
   /** Transport and broker connection (absent in snapshots of older agents). */
   transport?: TransportReport;
+  /** Estimated swarm size, current intervals and airtime vs the budget (absent in older snapshots). */
+  airtime?: AirtimeReport;
   /** API address the daemon serves on. */
   api: string;
   /** Resident memory of the daemon process in bytes. */

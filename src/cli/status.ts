@@ -244,6 +244,7 @@ export function formatStatus(r: StatusReport, source: StatusSource, now: number)
     ],
     ["Rejected", rejected.length ? rejected.map(([k, n]) => `${k} ${n}`).join(", ") : "none"],
     ...(r.transport ? transportRows(r.transport) : []),
+    ...(r.airtime ? airtimeRows(r.airtime) : []),
     ["API", r.api],
     ...(source.kind === "live"
       ? [["Page", `${localUrl(source.api)} (agent status --open)`] as [string, string]]
@@ -324,6 +325,25 @@ function transportRows(t: NonNullable<StatusReport["transport"]>): [string, stri
     ]);
   }
   return rows;
+}
+
+/** The Swarm and Airtime rows: estimated size, intervals, measured and planned bytes/s vs the budget. */
+function airtimeRows(a: NonNullable<StatusReport["airtime"]>): [string, string][] {
+  const rate = (n: number) => `${bytes(Math.round(n))}/s`;
+  const share = (n: number) => `${Math.round((n / a.budgetBytesPerSecond) * 100)}%`;
+  return [
+    [
+      "Swarm",
+      `${a.swarmSize} board${a.swarmSize === 1 ? "" : "s"} heard; round every ${duration(a.roundMs)}, ` +
+      `Hello every ${duration(a.helloMs)}`,
+    ],
+    [
+      "Airtime",
+      `this board ${rate(a.ownBytesPerSecond)}, swarm ${rate(a.swarmBytesPerSecond)} heard ` +
+      `(${share(a.swarmBytesPerSecond)} of the ${rate(a.budgetBytesPerSecond)} budget; planned ` +
+      `${rate(a.plannedBytesPerSecond)})`,
+    ],
+  ];
 }
 
 /** Whether the peer's model is in our swarm model: "merged", "out (84% known)" or "-" (no values yet). */

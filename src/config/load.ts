@@ -23,6 +23,7 @@ export interface Config {
     intervalMs: number;
     peerTimeoutMs: number;
     rateLimit: number;
+    swarmBytesPerSecond: number;
     transport: "udp" | "mqtt" | "both";
   };
   mqtt: {

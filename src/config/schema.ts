@@ -169,6 +169,13 @@ export const KEYS: readonly KeySpec[] = [
     doc: "Datagrams per second accepted from one peer (token bucket; bursts up to 2 seconds' worth).",
   },
   {
+    path: "gossip.swarmBytesPerSecond",
+    type: { kind: "int", min: 1000, max: 100000000 },
+    default: 32000,
+    doc:
+      "Airtime the whole swarm may use, bytes/s; a larger swarm stretches its rounds and Hellos to fit. 32000 = 28% of a 2.4 GHz channel whose broadcasts go at 1 Mb/s, 5% at 6 Mb/s; up to 12 boards nothing changes.",
+  },
+  {
     path: "gossip.transport",
     type: { kind: "enum", values: ["udp", "mqtt", "both"] },
     default: "udp",

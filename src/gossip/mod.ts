@@ -9,6 +9,7 @@
 export * from "./transport.ts";
 export * from "./memory.ts";
 export * from "./node.ts";
+export * from "./airtime.ts";
 export * from "./replay.ts";
 export * from "./ratelimit.ts";
 export * from "./key_id.ts";

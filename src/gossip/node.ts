@@ -267,6 +267,18 @@ export class GossipNode {
     return bodyBudget(this.#o.maxDatagram);
   }
 
+  /** Milliseconds between heartbeats now (gossip.intervalMs, stretched by the airtime budget). */
+  get helloIntervalMs(): number {
+    return this.#o.intervalMs;
+  }
+
+  /** Changes the heartbeat interval and the peer timeout (the airtime budget stretches both). */
+  setIntervals(helloMs: number, peerTimeoutMs: number): void {
+    if (!(helloMs > 0) || !(peerTimeoutMs > 0)) throw new Error(`Bug: intervals must be positive`);
+    this.#o.intervalMs = helloMs;
+    this.#o.peerTimeoutMs = peerTimeoutMs;
+  }
+
   /** Sets the progress counters reported in the next heartbeats. */
   setProgress(progress: HelloProgress): void {
     this.#progress = { ...progress };

@@ -145,11 +145,26 @@ async function appFiles(root: string, cacheDir: string, onNote?: (n: string) => 
   return files;
 }
 
+/** Runs a packing tool on this machine; a missing tool or a failure is a clone error with a hint. */
 async function sh(cmd: string, args: string[], cwd?: string): Promise<void> {
-  const out = await new Deno.Command(cmd, { args, cwd, stdin: "null", stdout: "null", stderr: "piped" })
-    .output();
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(cmd, { args, cwd, stdin: "null", stdout: "null", stderr: "piped" }).output();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    throw new CloneError(
+      CloneFailure.LocalFailure,
+      `Cannot pack the release: "${cmd}" is not installed on this machine`,
+      `Install it (Debian: apt-get install ${cmd}) and run the command again`,
+    );
+  }
   if (!out.success) {
-    throw new Error(`${cmd} ${args.slice(0, 6).join(" ")} … failed: ${new TextDecoder().decode(out.stderr)}`);
+    const why = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-1)[0] || `exit ${out.code}`;
+    throw new CloneError(
+      CloneFailure.LocalFailure,
+      `Cannot pack the release: ${cmd} failed: ${why}`,
+      "Check the free space and permissions of the cache directory (AGENT_CACHE_DIR, else $XDG_CACHE_HOME/agent or ~/.cache/agent)",
+    );
   }
 }
 
@@ -225,7 +240,7 @@ export async function buildRelease(opts: BuildOptions): Promise<Release> {
       "Clone from a source checkout (deno task agent clone …) or pass --binary FILE with a compiled agent for the target",
     );
   }
-  if (!opts.runtime) throw new Error("buildRelease: a source release needs a runtime");
+  if (!opts.runtime) throw new Error("Bug: buildRelease() of a source release needs a runtime");
   const runtime = opts.runtime;
   const files = await appFiles(root, opts.cacheDir, opts.onNote);
   const launcher = launcherScript();

@@ -80,7 +80,7 @@ export const DEFLATE_LEVEL = 6;
 
 /** Message types (byte 4). Stable: values are never reused. */
 export const MessageType = {
-  /** Liveness: name and progress counters ({@linkcode HelloBody}); sent every gossip.intervalMs. */
+  /** Liveness: name and progress counters ({@linkcode HelloBody}); every gossip.intervalMs (or stretched). */
   Hello: 1,
   /** Sparse model update; body owned by the learning layer. */
   Delta: 2,

@@ -9,7 +9,7 @@ import { Agent } from "../../src/agent/mod.ts";
 import type { Config } from "../../src/config/mod.ts";
 import { UsageError } from "../../src/errors.ts";
 import { acquireStateLock } from "../../src/state/mod.ts";
-import { type Board, keptLogger, makeBoard } from "./_fixture.ts";
+import { type Board, keptLogger, makeBoard } from "../_support/small_board.ts";
 
 function start(board: Board, config: Config, logger = keptLogger().logger): Promise<Agent> {
   return Agent.start({

@@ -9,29 +9,14 @@ import { nullLogger } from "../../src/log.ts";
 import { stateLayout } from "../../src/state/mod.ts";
 import { SeededRandom, systemClock } from "../../src/time.ts";
 import { deflateBody, MessageType } from "../../src/wire/mod.ts";
-import { testSigner, TrustSet } from "../gossip/_fixtures.ts";
+import { testSigner, TrustSet } from "../_support/identity.ts";
+import { waitFor } from "../_support/wait.ts";
 import { claimDaemon, modelIdHash } from "../../src/agent/daemon.ts";
+import { withTempDir } from "../_support/temp_dir.ts";
 
 const config = loadConfig({ text: "gossip:\n  intervalMs: 50\n", env: {} });
 const alice = await testSigner(31);
 const bob = await testSigner(32);
-
-async function waitFor(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-async function withState(fn: (root: string) => Promise<void>): Promise<void> {
-  const root = await Deno.makeTempDir();
-  try {
-    await fn(root);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-}
 
 /** A sender outside the daemon, on the same in-memory network. */
 async function sender(net: MemoryNetwork) {
@@ -52,7 +37,7 @@ async function sender(net: MemoryNetwork) {
 }
 
 Deno.test("startDaemon() refuses a second daemon on the same state directory", () =>
-  withState(async (root) => {
+  withTempDir(async (root) => {
     const net = new MemoryNetwork(new SeededRandom(1));
     const state = stateLayout(root);
     const common = { config, state, name: "bob", signer: bob, trust: new TrustSet(), logger: nullLogger };
@@ -68,7 +53,7 @@ Deno.test("startDaemon() refuses a second daemon on the same state directory", (
   }));
 
 Deno.test("a datagram captured before a daemon restart is refused after it; the boot epoch moves on", () =>
-  withState(async (root) => {
+  withTempDir(async (root) => {
     const net = new MemoryNetwork(new SeededRandom(2));
     const state = stateLayout(root);
     const a = await sender(net);
@@ -112,7 +97,7 @@ Deno.test("a datagram captured before a daemon restart is refused after it; the 
   }));
 
 Deno.test("revoking a peer in the trust store takes effect in a running daemon", () =>
-  withState(async (root) => {
+  withTempDir(async (root) => {
     const net = new MemoryNetwork(new SeededRandom(3));
     const state = stateLayout(root);
     const trust = await TrustStore.open(state, { self: bob.publicKey });
@@ -150,7 +135,7 @@ Deno.test("revoking a peer in the trust store takes effect in a running daemon",
   }));
 
 Deno.test("claimDaemon() holds the lock and the socket without taking a boot epoch; release() frees both", () =>
-  withState(async (root) => {
+  withTempDir(async (root) => {
     const state = stateLayout(root);
     const probe = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 0 });
     const port = (probe.addr as Deno.NetAddr).port;

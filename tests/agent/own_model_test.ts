@@ -4,8 +4,9 @@
  * by reason), learns from the rest, names the classes, and its API refuses out-of-range rows with 422.
  */
 import assert from "node:assert/strict";
-import { agentOk, AgentProcess, freeTcpPort, freeUdpPort, waitFor } from "../../scripts/lib/cluster.ts";
+import { agentOk, AgentProcess, freeTcpPort, freeUdpPort } from "../../scripts/lib/cluster.ts";
 import { SeededRandom } from "../../src/time.ts";
+import { waitFor } from "../_support/wait.ts";
 
 const SPEC = `id: model-test-sensor
 version: 1
@@ -47,14 +48,10 @@ Deno.test("agent run learns a user's own sensor spec and CSV from outside the re
     assert.match(config, /readings\.csv/);
     await Deno.writeTextFile(`${state}/agent.yaml`, config);
     agent = new AgentProcess({ name: "sensor", state, api });
-    const status = await waitFor(
-      async () => {
-        const s = await agent!.status();
-        return s && s.accuracy !== null && s.accuracy > 0.9 ? s : undefined;
-      },
-      "the sensor agent to learn",
-      90_000,
-    );
+    const status = await waitFor("the sensor agent to learn", async () => {
+      const s = await agent!.status();
+      return s && s.accuracy !== null && s.accuracy > 0.9 ? s : undefined;
+    }, { timeoutMs: 90_000 });
     assert.equal(status.model.id, "model-test-sensor");
     assert.deepEqual(status.model.classes, ["idle", "walk", "run"]);
     assert.equal(status.samples + status.heldOut, 300);
@@ -99,7 +96,7 @@ Deno.test("agent run warns when the node has no training samples", async () => {
       `gossip:\n  port: ${freeUdpPort()}\n  broadcast: 127.255.255.255\napi:\n  listen: ${api}\nlogging:\n  format: json\n`,
     );
     agent = new AgentProcess({ name: "empty", state, api });
-    await waitFor(() => agent!.status(), "the agent to answer", 60_000);
+    await waitFor("the agent to answer", () => agent!.status(), { timeoutMs: 60_000 });
     const log = await agent.log();
     assert.match(log, /This node has no training samples/);
     assert.match(log, /set data\.source to a JSONL\/CSV file, or POST labelled rows/);

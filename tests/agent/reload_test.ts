@@ -11,15 +11,7 @@ import { KEYS } from "../../src/config/schema.ts";
 import { loadConfig } from "../../src/config/mod.ts";
 import { writeFileAtomic } from "../../src/state/mod.ts";
 import { nullLogger } from "../../src/log.ts";
-
-/** Polls `cond` until true or the deadline passes. */
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { waitFor } from "../_support/wait.ts";
 
 Deno.test("every live key is a config key (no stale names after a key is removed)", () => {
   const paths = new Set(KEYS.map((k) => k.path));
@@ -60,7 +52,7 @@ Deno.test("watchForReload() reloads once per burst of changes to a watched file"
     await writeFileAtomic(join(dir, "other.json"), "{}");
     await writeFileAtomic(trust, "{}");
     await writeFileAtomic(trust, '{"a":1}');
-    await until(() => causes.length > 0, "a reload");
+    await waitFor("a reload", () => causes.length > 0);
     assert.deepEqual(causes[0], { kind: "file", paths: [trust] });
   } finally {
     await w.close();
@@ -82,9 +74,9 @@ Deno.test("watchForReload() reloads on SIGHUP and survives a failing reload", as
   });
   try {
     Deno.kill(Deno.pid, "SIGHUP");
-    await until(() => causes.length === 1, "the first reload");
+    await waitFor("the first reload", () => causes.length === 1);
     Deno.kill(Deno.pid, "SIGHUP");
-    await until(() => causes.length === 2, "the second reload");
+    await waitFor("the second reload", () => causes.length === 2);
     assert.deepEqual(causes, [{ kind: "signal" }, { kind: "signal" }]);
   } finally {
     await w.close();

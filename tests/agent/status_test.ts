@@ -81,10 +81,23 @@ Deno.test("buildStatus() lists trusted peers (heard or not) with last seen, scor
       },
       forwarded: { toBroker: 8, toLan: 9, failed: 1, echoes: 3 },
     },
+    airtime: {
+      budgetBytesPerSecond: 32000,
+      swarmSize: 2,
+      roundMs: 500,
+      helloMs: 1000,
+      peerTimeoutMs: 15000,
+      ownBytesPerSecond: 2600,
+      swarmBytesPerSecond: 5300,
+      plannedBytesPerSecond: 5274,
+    },
     api: "127.0.0.1:7070",
     rss: 1,
   });
   assert.equal(statusProblem(report), undefined);
+  assert.equal(report.airtime?.swarmSize, 2, "the airtime budget and its use are in the report");
+  assert.equal(report.airtime?.roundMs, 500);
+  assert.equal(report.airtime?.swarmBytesPerSecond, 5300);
   assert.equal(report.loss, null, "NaN loss before the first round is reported as null");
   assert.equal(report.rounds, 12);
   assert.deepEqual(report.gossip.rejected, { untrusted: 7 });

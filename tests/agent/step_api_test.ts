@@ -8,8 +8,8 @@ import { nullLogger } from "../../src/log.ts";
 import { parseModelSpec } from "../../src/model/mod.ts";
 import { systemClock } from "../../src/time.ts";
 import { FRAME_OVERHEAD } from "../../src/wire/mod.ts";
-import { idleMetrics } from "../support/metrics.ts";
-import { makeBoard, SPEC } from "./_fixture.ts";
+import { idleMetrics } from "../_support/metrics.ts";
+import { makeBoard, SPEC } from "../_support/small_board.ts";
 
 const spec = parseModelSpec(SPEC, "sensor.yaml");
 const model = { spec, inputSize: 3, classes: 3 };

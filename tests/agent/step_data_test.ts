@@ -4,7 +4,7 @@ import { loadLocalData, removeLeftoverTempFiles } from "../../src/agent/_step_da
 import { UsageError } from "../../src/errors.ts";
 import { nullLogger } from "../../src/log.ts";
 import { type ModelSpec, parseModelSpec } from "../../src/model/mod.ts";
-import { keptLogger, makeBoard, SPEC } from "./_fixture.ts";
+import { keptLogger, makeBoard, SPEC } from "../_support/small_board.ts";
 
 const spec: ModelSpec = parseModelSpec(SPEC, "sensor.yaml");
 const model = { spec, inputSize: 3, classes: 3 };

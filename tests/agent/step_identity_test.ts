@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { hostName, loadIdentityAndTrust, loadSpec } from "../../src/agent/_step_identity.ts";
 import { UsageError } from "../../src/errors.ts";
 import { stateLayout } from "../../src/state/mod.ts";
-import { keptLogger, makeBoard } from "./_fixture.ts";
+import { keptLogger, makeBoard } from "../_support/small_board.ts";
 
 Deno.test("loadIdentityAndTrust() refuses a state directory without an identity and says to run agent init", async () => {
   const dir = await Deno.makeTempDir({ prefix: "agentsplit-" });

@@ -10,7 +10,7 @@ import { nullLogger } from "../../src/log.ts";
 import { saveCheckpoint } from "../../src/model/mod.ts";
 import { systemClock } from "../../src/time.ts";
 import { ACCURACY_UNKNOWN, FRAME_OVERHEAD, MessageType } from "../../src/wire/mod.ts";
-import { type Board, keptLogger, makeBoard } from "./_fixture.ts";
+import { type Board, keptLogger, makeBoard } from "../_support/small_board.ts";
 
 async function parts(board: Board, pool: CleanupPool) {
   const config = board.config();

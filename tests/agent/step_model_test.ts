@@ -5,7 +5,7 @@ import { loadModel } from "../../src/agent/_step_model.ts";
 import { UsageError } from "../../src/errors.ts";
 import { nullLogger } from "../../src/log.ts";
 import { saveCheckpoint } from "../../src/model/mod.ts";
-import { keptLogger, makeBoard, SPEC } from "./_fixture.ts";
+import { keptLogger, makeBoard, SPEC } from "../_support/small_board.ts";
 
 Deno.test("loadModel() creates the training and serving models, pooled for undo, and resumes the newest checkpoint", async () => {
   await using board = await makeBoard();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { startAgentTimers, Timers } from "../../src/agent/_timers.ts";
-import { waitFor } from "../_helpers.ts";
+import { waitFor } from "../_support/wait.ts";
 
 Deno.test("Timers.chain() reads the next interval after each run and never overlaps runs", async () => {
   const timers = new Timers((_, e) => assert.fail(String(e)));

@@ -3,20 +3,12 @@ import { join } from "node:path";
 import { mqttSettings, readPrivateFile } from "../../src/agent/transport.ts";
 import { loadConfig } from "../../src/config/mod.ts";
 import { UsageError } from "../../src/errors.ts";
+import { withTempDir } from "../_support/temp_dir.ts";
 
 const ids = {
   modelHash: new Uint8Array([0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4]),
   publicKey: new Uint8Array(32).fill(0xab),
 };
-
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "mqtt-transport-test-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 Deno.test("mqttSettings() derives the topic from the model hash and the client id from the key", async () => {
   const s = await mqttSettings(
@@ -30,7 +22,7 @@ Deno.test("mqttSettings() derives the topic from the model hash and the client i
 });
 
 Deno.test("mqttSettings() reads the first line of a 0600 password file", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const pw = join(dir, "pw");
     await Deno.writeTextFile(pw, "s3cret\nignored\n", { mode: 0o600 });
     await Deno.chmod(pw, 0o600);
@@ -40,11 +32,11 @@ Deno.test("mqttSettings() reads the first line of a 0600 password file", async (
     const s = await mqttSettings(c, ids);
     assert.equal(s.username, "u");
     assert.equal(s.password, "s3cret");
-  });
+  }, "mqtt-transport-test-");
 });
 
 Deno.test("readPrivateFile() refuses a secret file others can read, a missing one and an empty password", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const pw = join(dir, "pw");
     await Deno.writeTextFile(pw, "hunter2\n");
     await Deno.chmod(pw, 0o644);
@@ -72,5 +64,5 @@ Deno.test("readPrivateFile() refuses a secret file others can read, a missing on
       text: `gossip:\n  transport: mqtt\nmqtt:\n  url: mqtt://b\n  username: u\n  passwordFile: ${empty}\n`,
     });
     await assert.rejects(() => mqttSettings(c, ids), /mqtt\.passwordFile: ".*empty" is empty/);
-  });
+  }, "mqtt-transport-test-");
 });

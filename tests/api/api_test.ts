@@ -6,7 +6,7 @@ import type { StatusReport } from "../../src/api/status.ts";
 import { UsageError } from "../../src/errors.ts";
 import { ManualClock } from "../../src/time.ts";
 import { nullLogger } from "../../src/log.ts";
-import { parsePrometheus, sampleValue } from "../support/prometheus.ts";
+import { parsePrometheus, sampleValue } from "../_support/prometheus.ts";
 
 const INPUT = 4;
 const CLASSES = 3;

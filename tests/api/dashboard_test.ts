@@ -7,7 +7,7 @@ import { escapeHtml, PEER_COLUMNS } from "../../src/api/dashboard/page.ts";
 import { renderQrSvg } from "../../src/identity/qr.ts";
 import { ManualClock } from "../../src/time.ts";
 import { nullLogger } from "../../src/log.ts";
-import { idleMetrics } from "../support/metrics.ts";
+import { idleMetrics } from "../_support/metrics.ts";
 
 const PAYLOAD = "agent1:TESTPAYLOAD";
 
@@ -36,6 +36,16 @@ function report(): StatusReport {
     },
     api: "127.0.0.1:7070",
     rss: 120 * 1024 * 1024,
+    airtime: {
+      budgetBytesPerSecond: 32000,
+      swarmSize: 101,
+      roundMs: 4161,
+      helloMs: 8322,
+      peerTimeoutMs: 24966,
+      ownBytesPerSecond: 316,
+      swarmBytesPerSecond: 30500,
+      plannedBytesPerSecond: 32000,
+    },
     peers: [
       {
         fingerprint: "1111-2222",
@@ -141,6 +151,8 @@ Deno.test("GET / renders the board, its peers and the pairing code as HTML that 
       "garage",
       "1.5 s ago",
       "UDP 127.0.0.1:9999",
+      "101 boards, a round every 4.2 s",
+      "this board 316 B/s, swarm 29.8 kB/s of 31.3 kB/s (95%)",
       "runs another model (3 datagrams refused)",
       `agent trust ${PAYLOAD}`,
       "<svg",

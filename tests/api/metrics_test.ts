@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { AgentMetrics, type GaugeSource } from "../../src/api/metrics.ts";
-import { parsePrometheus, sampleValue } from "../support/prometheus.ts";
-import { idleSource } from "../support/metrics.ts";
+import { parsePrometheus, sampleValue } from "../_support/prometheus.ts";
+import { idleSource } from "../_support/metrics.ts";
 
 const base: GaugeSource = {
   ...idleSource(),
@@ -45,4 +45,38 @@ Deno.test("/metrics of a UDP-only agent says the broker is not connected and eve
   assert.equal(sampleValue(f, "agent_broker_connected"), 0);
   assert.equal(sampleValue(f, "agent_peers_by_transport", { transport: "lan" }), 0);
   assert.equal(sampleValue(f, "agent_bridge_forwarded_total", { to: "broker" }), 0);
+});
+
+Deno.test("/metrics shows the estimated swarm size, the round interval and the airtime vs the budget", async () => {
+  let reads = 0;
+  const m = new AgentMetrics({
+    ...base,
+    airtime: () => {
+      reads++;
+      return {
+        budgetBytesPerSecond: 32000,
+        swarmSize: 101,
+        roundMs: 4161,
+        helloMs: 8322,
+        peerTimeoutMs: 24966,
+        ownBytesPerSecond: 316,
+        swarmBytesPerSecond: 30500,
+        plannedBytesPerSecond: 32000,
+      };
+    },
+  });
+  const f = await parsePrometheus(await m.text());
+  assert.equal(sampleValue(f, "agent_swarm_size_estimate"), 101);
+  assert.equal(sampleValue(f, "agent_round_interval_seconds"), 4.161);
+  assert.equal(sampleValue(f, "agent_hello_interval_seconds"), 8.322);
+  assert.equal(sampleValue(f, "agent_airtime_budget_bytes_per_second"), 32000);
+  assert.equal(sampleValue(f, "agent_airtime_bytes_per_second", { scope: "own" }), 316);
+  assert.equal(sampleValue(f, "agent_airtime_bytes_per_second", { scope: "swarm" }), 30500);
+  assert.equal(sampleValue(f, "agent_airtime_bytes_per_second", { scope: "planned" }), 32000);
+  assert.equal(reads, 1, "one reading per scrape, so the gauges agree");
+});
+
+Deno.test("/metrics of an agent still starting shows no airtime figures (NaN), not zeros", async () => {
+  const f = await parsePrometheus(await new AgentMetrics({ ...base, airtime: () => null }).text());
+  assert.ok(Number.isNaN(sampleValue(f, "agent_swarm_size_estimate")));
 });

@@ -12,18 +12,21 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { agentCli } from "../../scripts/lib/cluster.ts";
-import {
-  type Board,
-  BoardFleet,
-  boardsUnavailable,
-  ensureRootfs,
-  waitFor,
-} from "../../scripts/lib/boards.ts";
+import { type Board, BoardFleet, boardsUnavailable, ensureRootfs } from "../../scripts/lib/boards.ts";
 import { loadMnist, subset } from "../../src/sim/mnist.ts";
 import { parseSplit, splitIndices } from "../../src/learn/split.ts";
 import { sampleToJsonl } from "../../src/learn/data.ts";
 import { MEMORY_HIGH, MEMORY_MAX } from "../../src/systemd/unit.ts";
-import { mib, postSamples, PREFIX, procStatus, RssSampler, status, unitProps } from "./_agent_on_board.ts";
+import {
+  mib,
+  postSamples,
+  PREFIX,
+  procStatus,
+  RssSampler,
+  status,
+  unitProps,
+} from "../_support/board_agent.ts";
+import { waitFor } from "../_support/wait.ts";
 
 const BOARDS = 3;
 const TARGET = 0.9;
@@ -73,8 +76,7 @@ async function recovered(b: Board, since: number): Promise<string> {
       if (s?.accuracy != null) seen.push(s.accuracy);
       return s && s.accuracy !== null && s.accuracy >= RECOVERED ? s : undefined;
     },
-    120_000,
-    1000,
+    { timeoutMs: 120_000, everyMs: 1000 },
   );
   return `accuracy ${seen.join(" → ")} (${
     ((Date.now() - since) / 1000).toFixed(1)
@@ -167,7 +169,7 @@ Deno.test({
           await waitFor(
             `agent.service active on ${b.name}`,
             async () => (await b.exec(["systemctl", "is-active", "agent"])).stdout.trim() === "active",
-            30_000,
+            { timeoutMs: 30_000 },
           );
         }
       },
@@ -234,7 +236,7 @@ Deno.test({
         await waitFor("every agent's API and a few heartbeats", async () => {
           const all = await Promise.all(boards.map(status));
           return all.every((s) => s && s.gossip.datagramsOut >= 6);
-        }, 60_000);
+        }, { timeoutMs: 60_000 });
         sampler.phase = "training";
         const started = Date.now();
         await Promise.all(boards.map((b, i) => postSamples(b, shards[i])));
@@ -244,16 +246,11 @@ Deno.test({
           } s`,
         );
         let last: string[] = [];
-        await waitFor(
-          `≥ ${TARGET} held-out accuracy on every board (last: ${last})`,
-          async () => {
-            const all = await Promise.all(boards.map(status));
-            last = all.map((s) => `${s?.node.name}: ${s?.accuracy} @${s?.rounds}`);
-            return all.every((s) => s && s.accuracy !== null && s.accuracy >= TARGET);
-          },
-          240_000,
-          1000,
-        );
+        await waitFor(`≥ ${TARGET} held-out accuracy on every board (last: ${last})`, async () => {
+          const all = await Promise.all(boards.map(status));
+          last = all.map((s) => `${s?.node.name}: ${s?.accuracy} @${s?.rounds}`);
+          return all.every((s) => s && s.accuracy !== null && s.accuracy >= TARGET);
+        }, { timeoutMs: 240_000, everyMs: 1000 });
         log(`all ≥ ${TARGET} after ${((Date.now() - started) / 1000).toFixed(1)} s: ${last.join(", ")}`);
         for (const s of await Promise.all(boards.map(status))) {
           assert.equal(
@@ -290,7 +287,7 @@ Deno.test({
       const after = await waitFor("status after the flood", async () => {
         const all = await Promise.all(boards.map(status));
         return all.every((s) => s) ? all : undefined;
-      }, 30_000);
+      }, { timeoutMs: 30_000 });
       for (const [i, s] of after.entries()) {
         const rejected = (r: Record<string, number>) => Object.values(r).reduce((a, v) => a + v, 0);
         assert.ok(rejected(s!.gossip.rejected) > rejected(before[i]!.gossip.rejected), "junk counted");
@@ -305,32 +302,22 @@ Deno.test({
       async () => {
         const b = boards[1];
         const history: { at: number; rounds: number }[] = [];
-        await waitFor(
-          "7 s of rounds",
-          async () => {
-            const s = await status(b);
-            if (s) history.push({ at: Date.now(), rounds: s.rounds });
-            return history.length > 1 && history.at(-1)!.at - history[0].at >= 7000;
-          },
-          60_000,
-          500,
-        );
+        await waitFor("7 s of rounds", async () => {
+          const s = await status(b);
+          if (s) history.push({ at: Date.now(), rounds: s.rounds });
+          return history.length > 1 && history.at(-1)!.at - history[0].at >= 7000;
+        }, { timeoutMs: 60_000, everyMs: 500 });
         // Checkpoints every 5 s: what was reached 6 s before the kill is on disk.
         const killAt = Date.now();
         const saved = history.filter((h) => h.at <= killAt - 6000).at(-1)!.rounds;
         const before = await unitProps(b, ["MainPID", "NRestarts"]);
         await b.sh(`kill -9 ${before.MainPID}`);
-        const after = await waitFor(
-          "a restarted agent answering",
-          async () => {
-            const p = await unitProps(b, ["MainPID", "NRestarts", "ActiveState"]);
-            if (p.MainPID === before.MainPID || p.ActiveState !== "active") return undefined;
-            const s = await status(b);
-            return s && s.pid !== Number(before.MainPID) ? { p, s } : undefined;
-          },
-          60_000,
-          300,
-        );
+        const after = await waitFor("a restarted agent answering", async () => {
+          const p = await unitProps(b, ["MainPID", "NRestarts", "ActiveState"]);
+          if (p.MainPID === before.MainPID || p.ActiveState !== "active") return undefined;
+          const s = await status(b);
+          return s && s.pid !== Number(before.MainPID) ? { p, s } : undefined;
+        }, { timeoutMs: 60_000, everyMs: 300 });
         log(
           `kill -9: back in ${
             ((Date.now() - killAt) / 1000).toFixed(1)
@@ -348,15 +335,10 @@ Deno.test({
         const b = boards[2];
         const before = (await status(b))!;
         const seconds = await b.reboot();
-        const back = await waitFor(
-          "the agent after the reboot",
-          async () => {
-            const s = await status(b);
-            return s && s.accuracy !== null ? s : undefined;
-          },
-          90_000,
-          500,
-        );
+        const back = await waitFor("the agent after the reboot", async () => {
+          const s = await status(b);
+          return s && s.accuracy !== null ? s : undefined;
+        }, { timeoutMs: 90_000, everyMs: 500 });
         log(
           `reboot: up in ${
             seconds.toFixed(1)

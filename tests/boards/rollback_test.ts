@@ -5,42 +5,31 @@
  * the previous release, which runs again with its identity, trust and checkpoint (the learning-round
  * counter carries on). A good upgrade afterwards is kept. Everything runs through the released launcher.
  *
- * Boots the board with the project's board harness (scripts/lib/boards.ts, through tests/boards/_one_board.ts).
+ * Boots the board with the project's board harness (scripts/lib/boards.ts, through tests/_support/test_board.ts).
  * Needs root, systemd-container, mmdebstrap, openssh-client; skipped with the reason otherwise.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { AGENT_FLAGS as AGENT_RUN_FLAGS } from "../../scripts/lib/cluster.ts";
-import { boardsUnavailable, bootBoard, type TestBoard } from "./_one_board.ts";
+import { boardsUnavailable, bootBoard, type TestBoard } from "../_support/test_board.ts";
+import { waitFor } from "../_support/wait.ts";
+import { type CommandResult, run } from "../_support/command.ts";
+import { ROOT } from "../_support/root.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const SKIP = boardsUnavailable();
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function exec(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const out = await new Deno.Command(cmd, { args, env, stdin: "null", stdout: "piped", stderr: "piped" })
-    .output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
 /** `agent …` from the checkout at `root` (the parent side of a clone). */
-function agentFrom(root: string, args: string[], env: Record<string, string>): Promise<Run> {
-  return exec(Deno.execPath(), [...AGENT_RUN_FLAGS, join(root, "src", "main.ts"), ...args], env);
+function agentFrom(root: string, args: string[], env: Record<string, string>): Promise<CommandResult> {
+  return run(Deno.execPath(), [...AGENT_RUN_FLAGS, join(root, "src", "main.ts"), ...args], { env });
 }
 
 /** A copy of this checkout (node_modules hard-linked) whose src/main.ts is changed by `edit`. */
 async function checkoutCopy(dir: string, edit: (main: string) => string): Promise<string> {
   await Deno.mkdir(dir);
   for (const f of ["deno.json", "deno.lock", "src", "models"]) {
-    assert.equal((await exec("cp", ["-a", join(ROOT, f), dir])).code, 0);
+    assert.equal((await run("cp", ["-a", join(ROOT, f), dir])).code, 0);
   }
-  assert.equal((await exec("cp", ["-al", join(ROOT, "node_modules"), dir])).code, 0);
+  assert.equal((await run("cp", ["-al", join(ROOT, "node_modules"), dir])).code, 0);
   const main = join(dir, "src", "main.ts");
   await Deno.writeTextFile(main, edit(await Deno.readTextFile(main)));
   return dir;
@@ -69,16 +58,6 @@ async function boardStatus(
   board: TestBoard,
 ): Promise<{ rounds: number; pid: number; node: { fingerprint: string } }> {
   return JSON.parse(await onBoard(board, "/opt/agent/current/agent status --json --state /var/lib/agent"));
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`Timed out waiting for ${what}`);
 }
 
 Deno.test({
@@ -131,7 +110,7 @@ Deno.test({
         const s = await boardStatus(board);
         const ckpt = await onBoard(board, "ls -A /var/lib/agent/checkpoints 2>/dev/null | wc -l");
         return s.rounds >= 3 && Number(ckpt) > 0 ? s : undefined;
-      }, 120_000);
+      }, { timeoutMs: 120_000 });
       before = {
         rounds: s.rounds,
         fingerprint: s.node.fingerprint,
@@ -171,7 +150,7 @@ Deno.test({
       const s = await waitFor("the rolled-back agent to answer", async () => {
         const s = await boardStatus(board);
         return s.rounds > before!.rounds ? s : undefined;
-      }, 120_000);
+      }, { timeoutMs: 120_000 });
       assert.equal(s.node.fingerprint, before!.fingerprint);
       assert.equal(await onBoard(board, "cat /var/lib/agent/identity/* | sha256sum"), before!.identity);
       assert.equal(

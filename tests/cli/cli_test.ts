@@ -1,26 +1,9 @@
 import assert from "node:assert/strict";
 import { COMMANDS, runCli } from "../../src/cli/mod.ts";
-import type { Io } from "../../src/cli/command.ts";
-import { runAgent, snapshotTree, tempDir } from "../_helpers.ts";
-
-function memoryIo(env: Record<string, string> = {}): Io & { out: string; err: string } {
-  const io = {
-    out: "",
-    err: "",
-    stdout(t: string) {
-      io.out += t;
-    },
-    stderr(t: string) {
-      io.err += t;
-    },
-    isTerminal: false,
-    stdinIsTerminal: false,
-    env,
-    readLine: () => Promise.resolve(null),
-    readStdin: () => Promise.resolve(new Uint8Array()),
-  };
-  return io;
-}
+import { runAgent } from "../_support/cli.ts";
+import { recordingIo } from "../_support/io.ts";
+import { tempDir } from "../_support/temp_dir.ts";
+import { snapshotTree } from "../_support/tree_snapshot.ts";
 
 Deno.test("agent --help lists every registered command and exits 0", async () => {
   const r = await runAgent(["--help"]);
@@ -30,17 +13,17 @@ Deno.test("agent --help lists every registered command and exits 0", async () =>
 
 Deno.test("agent --version prints the version from deno.json", async () => {
   const meta = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
-  const io = memoryIo();
+  const io = recordingIo();
   assert.equal(await runCli(["--version"], io), 0);
-  assert.equal(io.out, `agent ${meta.version}\n`);
+  assert.equal(io.outText(), `agent ${meta.version}\n`);
 });
 
 Deno.test("every subcommand's --help exits 0 and shows its usage", async () => {
   for (const c of COMMANDS) {
-    const io = memoryIo();
+    const io = recordingIo();
     assert.equal(await runCli([c.name, "--help"], io), 0, c.name);
-    assert.match(io.out, new RegExp(`Usage:\\n  agent ${c.name}`), c.name);
-    assert.equal(io.err, "");
+    assert.match(io.outText(), new RegExp(`Usage:\\n  agent ${c.name}`), c.name);
+    assert.equal(io.errText(), "");
   }
 });
 
@@ -72,14 +55,14 @@ const BAD: { argv: string[]; message: RegExp; hint?: RegExp }[] = [
 
 Deno.test("bad invocations exit 2 with a one-line error naming the input and a hint", async () => {
   for (const { argv, message, hint } of BAD) {
-    const io = memoryIo();
+    const io = recordingIo();
     const code = await runCli(argv, io);
     assert.equal(code, 2, `exit code of ${JSON.stringify(argv)}`);
     if (argv.length === 0) {
-      assert.match(io.out, /Usage: agent <command>/);
+      assert.match(io.outText(), /Usage: agent <command>/);
       continue;
     }
-    const [first, second] = io.err.split("\n");
+    const [first, second] = io.errText().split("\n");
     assert.match(first, /^agent: error: /, JSON.stringify(argv));
     assert.match(first, message, JSON.stringify(argv));
     if (hint) assert.match(second, hint, JSON.stringify(argv));
@@ -119,9 +102,12 @@ Deno.test("a bad config file is reported with key path and line, and exits 2", a
   await using dir = await tempDir();
   const cfg = `${dir.path}/agent.yaml`;
   await Deno.writeTextFile(cfg, "gossip:\n  port: 41234\n  maxDatagram: 9000\n");
-  const io = memoryIo();
+  const io = recordingIo();
   // `init` validates an existing config before saying it is kept.
   const code = await runCli(["init", "--state", dir.path, "--config", cfg], io);
   assert.equal(code, 2);
-  assert.match(io.err, /gossip\.maxDatagram: 9000 is out of range 512\.\.4096 \(.*agent\.yaml line 3\)/);
+  assert.match(
+    io.errText(),
+    /gossip\.maxDatagram: 9000 is out of range 512\.\.4096 \(.*agent\.yaml line 3\)/,
+  );
 });

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { noRenderNodeReason } from "../../src/agent/backend_choice.ts";
 import { bytes, diskCheck, renderNodes, serviceGpuCheck } from "../../src/cli/doctor_state.ts";
 import { renderUnit } from "../../src/systemd/unit.ts";
-import { tempDir } from "../_helpers.ts";
+import { tempDir } from "../_support/temp_dir.ts";
 
 Deno.test("serviceGpuCheck() speaks of the installed unit's GPU access only when there is a unit", async () => {
   await using dir = await tempDir();

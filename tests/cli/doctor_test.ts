@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { broadcastCheck } from "../../src/cli/doctor_run.ts";
-import { cli } from "./_cli_io.ts";
+import { cli } from "../_support/cli.ts";
 
 /** A config whose ports are free right now, so the port checks do not depend on other processes. */
 function freePortsConfig(extra = ""): string {

@@ -2,8 +2,7 @@ import assert from "node:assert/strict";
 import { UsageError } from "../../src/errors.ts";
 import { parseInferInput } from "../../src/cli/infer_input.ts";
 import { InputCheck } from "../../src/model/input.ts";
-import { runAgent } from "../_helpers.ts";
-import { cli } from "./_cli_io.ts";
+import { cli, runAgent } from "../_support/cli.ts";
 import { loadMnist } from "../../src/sim/mnist.ts";
 import { createModel, initBackend, saveCheckpoint } from "../../src/model/mod.ts";
 

@@ -1,45 +1,29 @@
 import assert from "node:assert/strict";
-import { cli, snapshot } from "./_cli_io.ts";
-
-const SPEC = `id: sensor-mlp
-version: 1
-description: "12 sensor features, 3 activities"
-seed: 7
-features: 12
-range: [-10, 10]
-classes: [idle, walk, run]
-mlp: {hidden: [16], activation: relu}
-`;
-
-async function withTemp(f: (dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir({ prefix: "model-cli-" });
-  try {
-    await f(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { cli } from "../_support/cli.ts";
+import { snapshotTree } from "../_support/tree_snapshot.ts";
+import { withTempDir } from "../_support/temp_dir.ts";
+import { SENSOR_SPEC } from "../_support/sensor_spec.ts";
 
 Deno.test("agent init --model PATH copies a spec from outside the repo into the state and uses its id", () =>
-  withTemp(async (dir) => {
+  withTempDir(async (dir) => {
     await Deno.mkdir(`${dir}/specs`);
-    await Deno.writeTextFile(`${dir}/specs/sensor.yaml`, SPEC);
+    await Deno.writeTextFile(`${dir}/specs/sensor.yaml`, SENSOR_SPEC);
     const state = `${dir}/state`;
     const r = await cli(["init", "--state", state, "--model", `${dir}/specs/sensor.yaml`]);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(await Deno.readTextFile(`${state}/models/sensor-mlp.yaml`), SPEC);
+    assert.equal(await Deno.readTextFile(`${state}/models/sensor-mlp.yaml`), SENSOR_SPEC);
     const config = await Deno.readTextFile(`${state}/agent.yaml`);
     assert.match(config, /^ {2}id: sensor-mlp$/m);
     assert.match(config, new RegExp(`^  spec: ${dir}/specs/sensor\\.yaml$`, "m"));
     // A second run with the same spec changes nothing.
-    const before = await snapshot(state);
+    const before = await snapshotTree(state);
     const again = await cli(["init", "--state", state, "--model", `${dir}/specs/sensor.yaml`]);
     assert.equal(again.code, 0, again.stderr);
-    assert.deepEqual(await snapshot(state), before);
-  }));
+    assert.deepEqual(await snapshotTree(state), before);
+  }, "model-cli-"));
 
 Deno.test("agent init refuses an unknown model id with the known ones (exit 2, nothing written)", () =>
-  withTemp(async (dir) => {
+  withTempDir(async (dir) => {
     const state = `${dir}/state`;
     const r = await cli(["init", "--state", state, "--model", "sensor-mlp"]);
     assert.equal(r.code, 2);
@@ -52,18 +36,18 @@ Deno.test("agent init refuses an unknown model id with the known ones (exit 2, n
     const bad = await cli(["init", "--state", state, "--model", `${dir}/missing.yaml`]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /Model spec file ".*missing\.yaml" does not exist/);
-    await Deno.writeTextFile(`${dir}/broken.yaml`, SPEC.replace("features: 12", "features: twelve"));
+    await Deno.writeTextFile(`${dir}/broken.yaml`, SENSOR_SPEC.replace("features: 12", "features: twelve"));
     const broken = await cli(["init", "--state", state, "--model", `${dir}/broken.yaml`]);
     assert.equal(broken.code, 2);
     assert.match(broken.stderr, /features: "twelve" is not an integer \(.*broken\.yaml line 5\)/);
     await assert.rejects(() => Deno.stat(state), Deno.errors.NotFound);
     const ok = await cli(["init", "--state", state, "--model", "weather-mlp"]);
     assert.equal(ok.code, 0, ok.stderr);
-  }));
+  }, "model-cli-"));
 
 Deno.test("agent models lists built-in and local specs with shape, range, classes and hash", () =>
-  withTemp(async (dir) => {
-    await Deno.writeTextFile(`${dir}/sensor.yaml`, SPEC);
+  withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/sensor.yaml`, SENSOR_SPEC);
     const state = `${dir}/state`;
     assert.equal((await cli(["init", "--state", state, "--model", `${dir}/sensor.yaml`])).code, 0);
     const text = await cli(["models", "--state", state]);
@@ -93,4 +77,4 @@ Deno.test("agent models lists built-in and local specs with shape, range, classe
     assert.equal(sensor.origin, "local");
     assert.deepEqual(sensor.classes, ["idle", "walk", "run"]);
     assert.deepEqual(sensor.input, { kind: "features", features: 12, values: 12, range: [-10, 10] });
-  }));
+  }, "model-cli-"));

@@ -4,7 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runAgent, snapshotTree, tempDir } from "../_helpers.ts";
+import { runAgent } from "../_support/cli.ts";
+import { tempDir } from "../_support/temp_dir.ts";
+import { snapshotTree } from "../_support/tree_snapshot.ts";
 
 function assertOneLineUsageError(r: { code: number; stderr: string }, message: RegExp) {
   assert.equal(r.code, 2, r.stderr);

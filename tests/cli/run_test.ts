@@ -1,17 +1,6 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-
-const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
-
-async function agent(args: string[]): Promise<{ code: number; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--unstable-net", "-A", MAIN, ...args],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
-}
+import { runAgent as agent } from "../_support/cli.ts";
+import { AGENT_FLAGS, MAIN } from "../../scripts/lib/cluster.ts";
 
 Deno.test("agent run refuses a UDP port in use with a clear message and exit code 2", async () => {
   const state = await Deno.makeTempDir();
@@ -58,7 +47,7 @@ Deno.test("agent run stops cleanly on SIGINT, saving its boot epoch and replay w
       `gossip:\n  port: ${port}\n  broadcast: 127.255.255.255\nlogging:\n  format: json\n`,
     );
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", "--unstable-net", "-A", MAIN, "run", "--state", state],
+      args: [...AGENT_FLAGS, MAIN, "run", "--state", state],
       stdin: "null",
       stdout: "null",
       stderr: "piped",

@@ -7,8 +7,8 @@ import { STATUS_FORMAT, type StatusReport } from "../../src/api/status.ts";
 import { stateLayout, writeCheckedJson, writeFileAtomic } from "../../src/state/mod.ts";
 import { nullLogger } from "../../src/log.ts";
 import { systemClock } from "../../src/time.ts";
-import { recordingIo } from "../support/io.ts";
-import { idleMetrics } from "../support/metrics.ts";
+import { recordingIo } from "../_support/io.ts";
+import { idleMetrics } from "../_support/metrics.ts";
 
 function report(overrides: Partial<StatusReport> = {}): StatusReport {
   return {
@@ -151,13 +151,13 @@ Deno.test("agent status reads the snapshot when the daemon is down, and says so"
     await writeCheckedJson(layout.status, STATUS_FORMAT, report());
     // Port 1 on loopback: nothing listens there.
     const env = { AGENT_API_LISTEN: "127.0.0.1:1" };
-    const io = recordingIo(env);
+    const io = recordingIo({ env });
     assert.equal(await runCli(["status", "--state", dir], io), 0);
-    assert.match(io.out.join(""), /Not live: the agent is not running \(nothing answers on 127\.0\.0\.1:1\)/);
-    assert.match(io.out.join(""), /Last snapshot from 3\.\d s ago/);
-    const jsonIo = recordingIo(env);
+    assert.match(io.outText(), /Not live: the agent is not running \(nothing answers on 127\.0\.0\.1:1\)/);
+    assert.match(io.outText(), /Last snapshot from 3\.\d s ago/);
+    const jsonIo = recordingIo({ env });
     assert.equal(await runCli(["status", "--state", dir, "--json"], jsonIo), 0);
-    const j = JSON.parse(jsonIo.out.join(""));
+    const j = JSON.parse(jsonIo.outText());
     assert.equal(j.source, "snapshot");
     assert.equal(j.fingerprint, "k1t2-c3h4");
     assert.equal(j.peers[0].rejects.replay, 2);
@@ -169,10 +169,10 @@ Deno.test("agent status reads the snapshot when the daemon is down, and says so"
 Deno.test("agent status fails with a hint when the daemon is down and there is no snapshot", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const io = recordingIo({ AGENT_API_LISTEN: "127.0.0.1:1" });
+    const io = recordingIo({ env: { AGENT_API_LISTEN: "127.0.0.1:1" } });
     assert.equal(await runCli(["status", "--state", dir], io), 1);
-    assert.match(io.err.join(""), /not running .* has saved no status yet/);
-    assert.match(io.err.join(""), /hint: Start the agent with 'agent run'/);
+    assert.match(io.errText(), /not running .* has saved no status yet/);
+    assert.match(io.errText(), /hint: Start the agent with 'agent run'/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -185,9 +185,9 @@ Deno.test("agent status names a corrupt snapshot instead of crashing", async () 
     await writeCheckedJson(layout.status, STATUS_FORMAT, report());
     const text = await Deno.readTextFile(layout.status);
     await writeFileAtomic(layout.status, text.replace('"rounds":124', '"rounds":999'));
-    const io = recordingIo({ AGENT_API_LISTEN: "127.0.0.1:1" });
+    const io = recordingIo({ env: { AGENT_API_LISTEN: "127.0.0.1:1" } });
     assert.equal(await runCli(["status", "--state", dir], io), 1);
-    assert.match(io.err.join(""), /status\.json" is corrupt: checksum mismatch/);
+    assert.match(io.errText(), /status\.json" is corrupt: checksum mismatch/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -213,7 +213,7 @@ Deno.test("agent status --json asks the live daemon's API", async () => {
   const dir = await Deno.makeTempDir();
   const server = liveApi(report({ rounds: 7 }));
   try {
-    const io = recordingIo({ AGENT_API_LISTEN: server.address });
+    const io = recordingIo({ env: { AGENT_API_LISTEN: server.address } });
     assert.equal(
       await runCli(["status", "--state", dir, "--json", "--watch", "--interval", "1", "--count", "2"], io),
       0,
@@ -233,12 +233,12 @@ Deno.test("agent status does not show another node's agent answering on api.list
   const dir = await Deno.makeTempDir();
   const server = liveApi(report({ rounds: 7, node: { name: "elsewhere", fingerprint: "OTHER-FP" } }));
   try {
-    assert.equal(await runCli(["init", "--state", dir, "--name", "mine"], recordingIo({})), 0);
+    assert.equal(await runCli(["init", "--state", dir, "--name", "mine"], recordingIo()), 0);
     const layout = stateLayout(dir);
     await writeCheckedJson(layout.status, STATUS_FORMAT, report({ rounds: 3 }));
-    const io = recordingIo({ AGENT_API_LISTEN: server.address });
+    const io = recordingIo({ env: { AGENT_API_LISTEN: server.address } });
     assert.equal(await runCli(["status", "--state", dir], io), 0);
-    const text = io.out.join("");
+    const text = io.outText();
     assert.match(text, /Not live: the agent answering on .* is another node \(elsewhere, OTHER-FP\)/);
     assert.match(text, /give this agent its own api\.listen/);
     assert.match(text, /Rounds +3\b/, "the snapshot of this state directory is shown");
@@ -249,9 +249,9 @@ Deno.test("agent status does not show another node's agent answering on api.list
 });
 
 Deno.test("agent status rejects a bad --interval with a usage error", async () => {
-  const io = recordingIo({});
+  const io = recordingIo();
   assert.equal(await runCli(["status", "--interval", "0"], io), 2);
-  assert.match(io.err.join(""), /Option --interval 0 is out of range 1..3600/);
+  assert.match(io.errText(), /Option --interval 0 is out of range 1..3600/);
 });
 
 Deno.test("agent status --open prints the dashboard URL and hands it to xdg-open", async () => {
@@ -264,20 +264,20 @@ Deno.test("agent status --open prints the dashboard URL and hands it to xdg-open
     await Deno.writeTextFile(`${bin}/xdg-open`, `#!/bin/sh\nprintf '%s' "$1" > '${dir}/opened'\n`, {
       mode: 0o755,
     });
-    const io = recordingIo({ AGENT_API_LISTEN: server.address, PATH: `${bin}:/usr/bin:/bin` });
-    assert.equal(await runCli(["status", "--open", "--state", dir], io), 0, io.err.join(""));
+    const io = recordingIo({ env: { AGENT_API_LISTEN: server.address, PATH: `${bin}:/usr/bin:/bin` } });
+    assert.equal(await runCli(["status", "--open", "--state", dir], io), 0, io.errText());
     const url = `http://${server.address}/`;
-    assert.match(io.out.join(""), new RegExp(`^Dashboard: ${url.replace(/\./g, "\\.")}\nOpened with `));
+    assert.match(io.outText(), new RegExp(`^Dashboard: ${url.replace(/\./g, "\\.")}\nOpened with `));
     assert.equal(await Deno.readTextFile(`${dir}/opened`), url);
 
-    const plain = recordingIo({ AGENT_API_LISTEN: server.address, PATH: `${dir}/empty` });
+    const plain = recordingIo({ env: { AGENT_API_LISTEN: server.address, PATH: `${dir}/empty` } });
     assert.equal(await runCli(["status", "--open", "--state", dir, "--json"], plain), 0);
-    assert.deepEqual(JSON.parse(plain.out.join("")), { dashboard: url, opened: false });
+    assert.deepEqual(JSON.parse(plain.outText()), { dashboard: url, opened: false });
 
-    const table = recordingIo({ AGENT_API_LISTEN: server.address });
+    const table = recordingIo({ env: { AGENT_API_LISTEN: server.address } });
     assert.equal(await runCli(["status", "--state", dir], table), 0);
     assert.match(
-      table.out.join(""),
+      table.outText(),
       new RegExp(`Page +${url.replace(/\./g, "\\.")} \\(agent status --open\\)`),
     );
   } finally {
@@ -289,13 +289,13 @@ Deno.test("agent status --open prints the dashboard URL and hands it to xdg-open
 Deno.test("agent status --open refuses when no agent is running, and with --watch", async () => {
   const dir = await Deno.makeTempDir({ prefix: "dash-open-" });
   try {
-    const io = recordingIo({ AGENT_API_LISTEN: "127.0.0.1:1" });
+    const io = recordingIo({ env: { AGENT_API_LISTEN: "127.0.0.1:1" } });
     assert.equal(await runCli(["status", "--open", "--state", dir], io), 1);
-    assert.match(io.err.join(""), /no dashboard to open: the agent is not running/);
-    assert.match(io.err.join(""), /hint: The page is served by the running agent/);
-    const both = recordingIo({ AGENT_API_LISTEN: "127.0.0.1:1" });
+    assert.match(io.errText(), /no dashboard to open: the agent is not running/);
+    assert.match(io.errText(), /hint: The page is served by the running agent/);
+    const both = recordingIo({ env: { AGENT_API_LISTEN: "127.0.0.1:1" } });
     assert.equal(await runCli(["status", "--open", "--watch", "--state", dir], both), 2);
-    assert.match(both.err.join(""), /--open and --watch do not go together/);
+    assert.match(both.errText(), /--open and --watch do not go together/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -311,4 +311,27 @@ Deno.test("formatStatus() names the model's classes when its spec does", () => {
     Date.now(),
   );
   assert.match(named, /Classes +idle, walk, run\n/);
+});
+
+Deno.test("formatStatus() shows the estimated swarm size, the round interval and the airtime vs the budget", () => {
+  const r = report({
+    airtime: {
+      budgetBytesPerSecond: 32000,
+      swarmSize: 101,
+      roundMs: 4161,
+      helloMs: 8322,
+      peerTimeoutMs: 24966,
+      ownBytesPerSecond: 316,
+      swarmBytesPerSecond: 30500,
+      plannedBytesPerSecond: 32000,
+    },
+  });
+  const text = formatStatus(r, { kind: "live", api: "127.0.0.1:7070" }, Date.now());
+  assert.match(text, /^Swarm +101 boards heard; round every 4\.2 s, Hello every 8\.3 s$/m);
+  assert.match(
+    text,
+    /^Airtime +this board 316 B\/s, swarm 29\.8 kB\/s heard \(95% of the 31\.3 kB\/s budget; planned 31\.3 kB\/s\)$/m,
+  );
+  const old = formatStatus(report(), { kind: "live", api: "127.0.0.1:7070" }, Date.now());
+  assert.doesNotMatch(old, /Airtime/, "a snapshot of an older agent has no airtime: no row");
 });

@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { base64urlnopad } from "@scure/base";
 import { decodePayload } from "../../src/identity/payload.ts";
 import { renderQrPng } from "../../src/identity/qr.ts";
-import { cli, snapshot } from "./_cli_io.ts";
+import { cli } from "../_support/cli.ts";
+import { snapshotTree } from "../_support/tree_snapshot.ts";
 
 interface Node {
   state: string;
@@ -32,13 +33,13 @@ async function withNodes(fn: (a: Node, b: Node, c: Node, tmp: string) => Promise
 
 /** Asserts `argv` exits 2 with `message` (and `hint`, if given) and leaves `state` exactly as it was. */
 async function failsCleanly(state: string, argv: string[], message: RegExp, hint?: RegExp, tty = false) {
-  const before = await snapshot(state);
+  const before = await snapshotTree(state);
   const r = await cli([...argv, "--state", state], { tty });
   assert.equal(r.code, 2, `${argv.join(" ")}: exit ${r.code}\n${r.stdout}${r.stderr}`);
   assert.match(r.stderr, /^agent: error: /);
   assert.match(r.stderr, message);
   if (hint) assert.match(r.stderr, new RegExp(`  hint: .*${hint.source}`));
-  assert.deepEqual(await snapshot(state), before, `${argv.join(" ")} changed the state directory`);
+  assert.deepEqual(await snapshotTree(state), before, `${argv.join(" ")} changed the state directory`);
 }
 
 Deno.test("agent trust FILE accepts a text file holding the payload, or agent id --json output", () =>
@@ -105,23 +106,23 @@ Deno.test("agent trust <payload> --yes stores the peer; list shows it; the same 
     const table = (await cli(["trust", "list", "--state", a.state])).stdout;
     assert.match(table, /^NAME\s+FINGERPRINT\s+ADDED\s+STATUS\n/);
     assert.match(table, new RegExp(`beta\\s+${b.fingerprint}\\s+\\S+Z\\s+trusted`));
-    const before = await snapshot(a.state);
+    const before = await snapshotTree(a.state);
     const again = await cli(["trust", b.payload, "--state", a.state]); // no --yes needed for a no-op
     assert.equal(again.code, 0);
     assert.match(again.stdout, /Already trusted: beta .*nothing changed/);
-    assert.deepEqual(await snapshot(a.state), before);
+    assert.deepEqual(await snapshotTree(a.state), before);
   }));
 
 Deno.test("agent trust asks on a terminal: yes stores, anything else changes nothing", () =>
   withNodes(async (a, b, c) => {
-    const before = await snapshot(a.state);
+    const before = await snapshotTree(a.state);
     const no = await cli(["trust", b.payload, "--state", a.state], { tty: true, answers: ["n"] });
     assert.equal(no.code, 1);
     assert.match(no.stdout, new RegExp(`Peer:\\s+beta\\nFingerprint: ${b.fingerprint}\\n.*\\[y/N\\]`));
     assert.match(no.stderr, /Not trusted; nothing changed/);
     const eof = await cli(["trust", b.payload, "--state", a.state], { tty: true, answers: [] });
     assert.equal(eof.code, 1);
-    assert.deepEqual(await snapshot(a.state), before);
+    assert.deepEqual(await snapshotTree(a.state), before);
     const yes = await cli(["trust", c.payload, "--state", a.state], { tty: true, answers: ["yes"] });
     assert.equal(yes.code, 0);
     assert.match(yes.stdout, /Trusted gamma/);
@@ -236,7 +237,7 @@ Deno.test("agent trust list on a fresh node says how to pair and writes nothing"
       JSON.parse((await cli(["trust", "list", "--json", "--state", join(tmp, "s")])).stdout).length,
       0,
     );
-    assert.deepEqual(await snapshot(tmp), {});
+    assert.deepEqual(await snapshotTree(tmp), new Map());
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

@@ -18,7 +18,8 @@ import {
 import { nullLogger } from "../../src/log.ts";
 import { SeededRandom, systemClock } from "../../src/time.ts";
 import { deflateBody, MessageType } from "../../src/wire/mod.ts";
-import { testNode, testSigner, TrustSet } from "./_fixtures.ts";
+import { testNode } from "../_support/gossip_node.ts";
+import { testSigner, TrustSet } from "../_support/identity.ts";
 
 /** A memory transport whose datagrams arrive marked as coming through the broker. */
 class ViaBroker implements Transport {

@@ -7,28 +7,18 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
-import { freeTcpPort, waitFor } from "../../scripts/lib/cluster.ts";
+import { freeTcpPort } from "../../scripts/lib/cluster.ts";
 import { MqttTransport, type MqttTransportOptions } from "../../src/gossip/mqtt.ts";
 import type { Received } from "../../src/gossip/transport.ts";
 import type { Logger } from "../../src/log.ts";
+import { isInstalled, sh } from "../_support/command.ts";
+import { waitFor } from "../_support/wait.ts";
 
-function works(cmd: string): boolean {
-  try {
-    return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null" }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
-const why = !works("mosquitto") || !works("mosquitto_passwd")
+const why = !isInstalled("mosquitto") || !isInstalled("mosquitto_passwd")
   ? "needs mosquitto"
-  : !works("openssl")
+  : !isInstalled("openssl")
   ? "needs openssl"
   : "";
-
-async function run(cmd: string, ...args: string[]): Promise<void> {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  if (!out.success) throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-}
 
 /** A logger that keeps every line. */
 function collect(): { logger: Logger; lines: { level: string; msg: string; fields: unknown }[] } {
@@ -52,7 +42,7 @@ Deno.test({
     const port = freeTcpPort();
     const f = (n: string) => join(dir, n);
     const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    await run(
+    await sh(
       "openssl",
       "req",
       "-x509",
@@ -66,7 +56,7 @@ Deno.test({
       "-subj",
       "/CN=mq-test-ca",
     );
-    await run(
+    await sh(
       "openssl",
       "req",
       ...ec,
@@ -78,7 +68,7 @@ Deno.test({
       "/CN=127.0.0.1",
     );
     await Deno.writeTextFile(f("ext"), "subjectAltName=IP:127.0.0.1\n");
-    await run(
+    await sh(
       "openssl",
       "x509",
       "-req",
@@ -96,7 +86,7 @@ Deno.test({
       "-extfile",
       f("ext"),
     );
-    await run("mosquitto_passwd", "-c", "-b", f("passwd"), "board", "right-password");
+    await sh("mosquitto_passwd", "-c", "-b", f("passwd"), "board", "right-password");
     await Deno.writeTextFile(
       f("mosquitto.conf"),
       `${Deno.uid() === 0 ? "user root\n" : ""}listener ${port} 127.0.0.1\ncafile ${f("ca.pem")}\n` +
@@ -134,23 +124,16 @@ Deno.test({
       for await (const r of b.receive()) got.push(r);
     })();
     try {
-      await waitFor(
-        () => a.state === "connected" && b.state === "connected",
-        "both connected over TLS",
-        20_000,
-        50,
-      );
+      await waitFor("both connected over TLS", () => a.state === "connected" && b.state === "connected", {
+        timeoutMs: 20_000,
+        everyMs: 50,
+      });
       const frame = crypto.getRandomValues(new Uint8Array(1232));
       // The subscription is made right after connecting: retry until the first frame crosses.
-      await waitFor(
-        async () => {
-          await a.broadcast(frame);
-          return got.length > 0;
-        },
-        "a frame from a to b",
-        10_000,
-        200,
-      );
+      await waitFor("a frame from a to b", async () => {
+        await a.broadcast(frame);
+        return got.length > 0;
+      }, { timeoutMs: 10_000, everyMs: 200 });
       assert.deepEqual(got[0].bytes, frame);
       assert.deepEqual(got[0].from, { hostname: "127.0.0.1", port, via: "broker" });
       assert.equal(a.status().messagesIn, 0, "MQTT 5 no-local: a board does not get its own frames back");
@@ -168,10 +151,13 @@ Deno.test({
       const n = got.length;
       await raw.publishAsync("agent/test", Buffer.from(new Uint8Array(6000).fill(1)), { qos: 1 });
       await raw.endAsync();
-      await waitFor(() => got.length > n, "the oversized payload", 10_000, 50);
+      await waitFor("the oversized payload", () => got.length > n, { timeoutMs: 10_000, everyMs: 50 });
       assert.equal(got[got.length - 1].bytes.length, 4097);
 
-      await waitFor(() => c.status().failures >= 3, "three refused attempts", 20_000, 50);
+      await waitFor("three refused attempts", () => c.status().failures >= 3, {
+        timeoutMs: 20_000,
+        everyMs: 50,
+      });
       assert.notEqual(c.state, "connected");
       // Mosquitto answers a wrong password with MQTT 5's "not authorized" (135).
       assert.match(

@@ -17,7 +17,8 @@ import {
   MessageType,
   signedPart,
 } from "../../src/wire/mod.ts";
-import { CountingVerifier, FROM, MODEL_HASH, testNode, testSigner, TrustSet } from "./_fixtures.ts";
+import { FROM, MODEL_HASH, testNode } from "../_support/gossip_node.ts";
+import { CountingVerifier, testSigner, TrustSet } from "../_support/identity.ts";
 
 const alice = await testSigner(11);
 const bob = await testSigner(12);

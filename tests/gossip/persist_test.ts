@@ -10,18 +10,10 @@ import {
   saveReplayWindows,
 } from "../../src/gossip/mod.ts";
 import { writeChecked } from "../../src/state/mod.ts";
-
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "../_support/temp_dir.ts";
 
 Deno.test("nextBootEpoch() starts at 1 and increments durably on every start", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     const path = `${dir}/boot-epoch`;
     assert.equal(await readBootEpoch(path), 0);
     assert.equal(await nextBootEpoch(path), 1);
@@ -30,7 +22,7 @@ Deno.test("nextBootEpoch() starts at 1 and increments durably on every start", (
   }));
 
 Deno.test("nextBootEpoch() refuses a corrupt file instead of restarting at 1", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     const path = `${dir}/boot-epoch`;
     await nextBootEpoch(path);
     const bytes = await Deno.readFile(path);
@@ -42,7 +34,7 @@ Deno.test("nextBootEpoch() refuses a corrupt file instead of restarting at 1", (
   }));
 
 Deno.test("replay windows survive save and load with their seen-bitmap", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     const path = `${dir}/replay.bin`;
     const w = new ReplayWindows();
     const key = new Uint8Array(32).fill(5);
@@ -61,14 +53,15 @@ Deno.test("replay windows survive save and load with their seen-bitmap", () =>
   }));
 
 Deno.test("loadReplayWindows() reports a damaged file as CorruptStateError", () =>
-  withDir(async (dir) => {
+  withTempDir(async (dir) => {
     const path = `${dir}/replay.bin`;
     await writeChecked(path, new Uint8Array([1, 0, 0, 0, 2, 9, 9]));
-    await assert.rejects(() => loadReplayWindows(path), (e: unknown) =>
-      e instanceof CorruptStateError && /2 senders/.test(e.message));
+    await assert.rejects(
+      () => loadReplayWindows(path),
+      (e: unknown) => e instanceof CorruptStateError && /2 senders/.test(e.message),
+    );
     await writeChecked(path, new Uint8Array([7, 0, 0, 0, 0]));
-    await assert.rejects(() =>
-      loadReplayWindows(path), /version 7/);
+    await assert.rejects(() => loadReplayWindows(path), /version 7/);
   }));
 
 Deno.test("ReplayWindows handles counters at the top of the u32 range", () => {

@@ -3,18 +3,12 @@ import { type AcceptedMessage, GossipNode, GossipService, MemoryNetwork } from "
 import { nullLogger } from "../../src/log.ts";
 import { SeededRandom, systemClock } from "../../src/time.ts";
 import { decodeHeader, deflateBody, MessageType } from "../../src/wire/mod.ts";
-import { testNode, testSigner, TrustSet } from "./_fixtures.ts";
+import { testNode } from "../_support/gossip_node.ts";
+import { testSigner, TrustSet } from "../_support/identity.ts";
+import { waitFor } from "../_support/wait.ts";
 
 const alice = await testSigner(41);
 const bob = await testSigner(42);
-
-async function waitFor(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** A node that claims its sequence counter is nearly used up (to exercise the epoch bump). */
 class NearlyExhausted extends GossipNode {

@@ -5,20 +5,14 @@ import { UsageError } from "../../src/errors.ts";
 import { nullLogger } from "../../src/log.ts";
 import { systemClock } from "../../src/time.ts";
 import { decodeHeader, MessageType } from "../../src/wire/mod.ts";
-import { testNode, testSigner, TrustSet } from "./_fixtures.ts";
+import { testNode } from "../_support/gossip_node.ts";
+import { testSigner, TrustSet } from "../_support/identity.ts";
+import { waitFor } from "../_support/wait.ts";
 
 const alice = await testSigner(21);
 const bob = await testSigner(22);
 
 /** Polls `cond` every few ms until true or the deadline passes (no fixed sleeps). */
-async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 function port(t: UdpTransport): number {
   return t.localAddress.port;
 }
@@ -58,16 +52,16 @@ Deno.test("two services gossip heartbeats over real UDP broadcast on loopback", 
   b.start();
   try {
     await waitFor(
-      () => a.node.peers(systemClock.now()).some((p) => p.alive && p.name === "bob"),
       "a to see bob",
+      () => a.node.peers(systemClock.now()).some((p) => p.alive && p.name === "bob"),
     );
     await waitFor(
-      () => b.node.peers(systemClock.now()).some((p) => p.alive && p.name === "alice"),
       "b to see alice",
+      () => b.node.peers(systemClock.now()).some((p) => p.alive && p.name === "alice"),
     );
     assert.equal(b.node.peers(systemClock.now())[0].address, `127.0.0.1:${port(ta2)}`);
     assert.ok(await a.publish(MessageType.Delta, new Uint8Array([3, 0])));
-    await waitFor(() => (b.node.counters().acceptedByType.Delta ?? 0) === 1, "the delta");
+    await waitFor("the delta", () => (b.node.counters().acceptedByType.Delta ?? 0) === 1);
   } finally {
     await a.stop();
     await b.stop();

@@ -10,9 +10,9 @@ import {
   webCryptoHasEd25519,
 } from "../../src/identity/ed25519.ts";
 import { privateKeyPem, publicKeyPem } from "../../src/identity/keyfile.ts";
+import { fromHex, toHex } from "../../src/bytes.ts";
 
-const hex = (s: string) => Uint8Array.from(s.match(/../g) ?? [], (b) => parseInt(b, 16));
-const toHex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+const hex = (s: string) => fromHex(s)!;
 
 /** RFC 8032 §7.1, TEST 1–3. */
 const RFC8032 = [

@@ -5,20 +5,12 @@ import { verify } from "../../src/identity/ed25519.ts";
 import { fingerprint } from "../../src/identity/fingerprint.ts";
 import { ensureIdentity, loadIdentity, readPublicKey } from "../../src/identity/keyfile.ts";
 import { stateLayout } from "../../src/state/layout.ts";
-
-async function withState(fn: (root: string) => Promise<void>) {
-  const root = await Deno.makeTempDir();
-  try {
-    await fn(root);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-}
+import { withTempDir } from "../_support/temp_dir.ts";
 
 const mode = async (p: string) => (await Deno.stat(p)).mode! & 0o777;
 
 Deno.test("ensureIdentity() creates a 0600 private key once and then keeps it", () =>
-  withState(async (root) => {
+  withTempDir(async (root) => {
     const layout = stateLayout(join(root, "state"));
     const first = await ensureIdentity(layout);
     assert.equal(first.created, true);
@@ -33,7 +25,7 @@ Deno.test("ensureIdentity() creates a 0600 private key once and then keeps it", 
   }));
 
 Deno.test("ensureIdentity() run concurrently creates exactly one key", () =>
-  withState(async (root) => {
+  withTempDir(async (root) => {
     const layout = stateLayout(root);
     const all = await Promise.all(Array.from({ length: 6 }, () => ensureIdentity(layout)));
     assert.equal(all.filter((i) => i.created).length, 1);
@@ -41,7 +33,7 @@ Deno.test("ensureIdentity() run concurrently creates exactly one key", () =>
   }));
 
 Deno.test("loadIdentity() signs with the stored key and never exposes the private key", () =>
-  withState(async (root) => {
+  withTempDir(async (root) => {
     const layout = stateLayout(root);
     await ensureIdentity(layout);
     const id = await loadIdentity(layout);
@@ -56,7 +48,7 @@ Deno.test("loadIdentity() signs with the stored key and never exposes the privat
 
 for (const bad of [0o644, 0o640, 0o604, 0o620, 0o602, 0o660]) {
   Deno.test(`loadIdentity() refuses a private key with mode ${bad.toString(8)} and names the chmod 600 fix`, () =>
-    withState(async (root) => {
+    withTempDir(async (root) => {
       const layout = stateLayout(root);
       await ensureIdentity(layout);
       await Deno.chmod(layout.privateKey, bad);
@@ -77,7 +69,7 @@ for (const bad of [0o644, 0o640, 0o604, 0o620, 0o602, 0o660]) {
 }
 
 Deno.test("loadIdentity() without a key says to run agent init", () =>
-  withState(async (root) => {
+  withTempDir(async (root) => {
     await assert.rejects(() => loadIdentity(stateLayout(root)), (e) => {
       assert.ok(e instanceof UsageError);
       assert.match(e.message, /No identity/);
@@ -88,7 +80,7 @@ Deno.test("loadIdentity() without a key says to run agent init", () =>
   }));
 
 Deno.test("a damaged private key file is reported as corrupt, not replaced", () =>
-  withState(async (root) => {
+  withTempDir(async (root) => {
     const layout = stateLayout(root);
     await ensureIdentity(layout);
     const pem = await Deno.readTextFile(layout.privateKey);
@@ -103,7 +95,7 @@ Deno.test("a damaged private key file is reported as corrupt, not replaced", () 
   }));
 
 Deno.test("ensureIdentity() rewrites a missing or stale public key file from the private key", () =>
-  withState(async (root) => {
+  withTempDir(async (root) => {
     const layout = stateLayout(root);
     const id = await ensureIdentity(layout);
     const pub = await Deno.readTextFile(layout.publicKey);

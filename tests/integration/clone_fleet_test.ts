@@ -8,34 +8,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { AGENT_FLAGS as AGENT_RUN_FLAGS } from "../../scripts/lib/cluster.ts";
-import { type Sshd, sshdAvailable, startSshd } from "./_sshd.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
-const AGENT_FLAGS = [...AGENT_RUN_FLAGS, join(ROOT, "src/main.ts")];
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function exec(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const out = await new Deno.Command(cmd, { args, env, stdin: "null", stdout: "piped", stderr: "piped" })
-    .output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-const agent = (args: string[], env: Record<string, string>) =>
-  exec(Deno.execPath(), [...AGENT_FLAGS, ...args], env);
-
-function closedPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+import { AGENT_FLAGS, freeTcpPort, MAIN } from "../../scripts/lib/cluster.ts";
+import { type Sshd, sshdAvailable, startSshd } from "../_support/sshd.ts";
+import { run } from "../_support/command.ts";
+import { runAgent } from "../_support/cli.ts";
 
 Deno.test({
   name:
@@ -61,7 +37,7 @@ Deno.test({
       knownHosts,
       (await Promise.all(boards.map((b) => Deno.readTextFile(b.knownHosts)))).join(""),
     );
-    const dead = closedPort();
+    const dead = freeTcpPort();
     const inventory = join(work, "boards.txt");
     await Deno.writeTextFile(
       inventory,
@@ -75,7 +51,7 @@ Deno.test({
     );
     const env = { XDG_CACHE_HOME: join(work, "cache"), HOME: work };
     const parentState = join(work, "parent");
-    assert.equal((await agent(["init", "--state", parentState, "--name", "parent"], env)).code, 0);
+    assert.equal((await runAgent(["init", "--state", parentState, "--name", "parent"], { env })).code, 0);
     const common = [
       "--inventory",
       inventory,
@@ -94,12 +70,14 @@ Deno.test({
       parentState,
     ];
     const child = (i: number, args: string[]) =>
-      exec(join(homes[i], "prefix", "current", "agent"), [...args, "--state", join(homes[i], "state")], env);
+      run(join(homes[i], "prefix", "current", "agent"), [...args, "--state", join(homes[i], "state")], {
+        env,
+      });
 
     await t.step(
       "the three live boards are installed, the dead one fails with its reason, exit 1",
       async () => {
-        const r = await agent(["clone", ...common, "--parallel", "3", "--json"], env);
+        const r = await runAgent(["clone", ...common, "--parallel", "3", "--json"], { env });
         assert.equal(r.code, 1, r.stderr);
         const summary = JSON.parse(r.stdout);
         assert.equal(summary.ok, false);
@@ -116,7 +94,9 @@ Deno.test({
         );
         assert.match(failed.hint, /sshd/);
 
-        const parentId = JSON.parse((await agent(["id", "--json", "--state", parentState], env)).stdout);
+        const parentId = JSON.parse(
+          (await runAgent(["id", "--json", "--state", parentState], { env })).stdout,
+        );
         const ids: { fingerprint: string }[] = [];
         for (const i of [0, 1, 2]) {
           assert.equal((await child(i, ["--version"])).stdout.trim(), "agent 0.1.0");
@@ -140,7 +120,7 @@ Deno.test({
         // The first board to pair saw no sibling through the parent yet: the fleet step added them.
         assert.ok(summary.hosts.some((h: { siblingsTrusted: string[] }) => h.siblingsTrusted.length === 2));
         const parentTrusts = JSON.parse(
-          (await agent(["trust", "list", "--json", "--state", parentState], env)).stdout,
+          (await runAgent(["trust", "list", "--json", "--state", parentState], { env })).stdout,
         )
           .map((p: { fingerprint: string }) => p.fingerprint).sort();
         assert.deepEqual(parentTrusts, ids.map((id) => id.fingerprint).sort());
@@ -150,7 +130,7 @@ Deno.test({
     await t.step(
       "a second run says up to date per board in plain lines and a summary, still exit 1",
       async () => {
-        const r = await agent(["clone", ...common], env);
+        const r = await runAgent(["clone", ...common], { env });
         assert.equal(r.code, 1, r.stderr);
         assert.match(r.stderr, /Cloning to 4 board\(s\), 4 at a time/);
         assert.match(r.stderr, /\[root@127\.0\.0\.1 \(port \d+\)\] step: probe/);
@@ -160,13 +140,36 @@ Deno.test({
       },
     );
 
+    await t.step(
+      "on a real terminal (script(1) gives it a pty) the table redraws in place, then the summary",
+      async () => {
+        const quote = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
+        const command = [Deno.execPath(), ...AGENT_FLAGS, MAIN, "clone", ...common].map(quote).join(" ");
+        // -q: no banner; -e: the child's exit code; -f: flush as it writes; the log goes to /dev/null,
+        // what the terminal showed comes out on script's stdout.
+        const r = await run("script", ["-qefc", command, "/dev/null"], { env: { ...env, TERM: "xterm" } });
+        assert.equal(r.code, 1, r.stdout);
+        const screen = r.stdout;
+        const esc = "\x1b";
+        const draws = screen.split(`${esc}[2KTARGET `).length - 1;
+        assert.ok(draws >= 2, `the table is drawn, then redrawn: ${draws} draw(s)\n${screen}`);
+        // Each redraw moves the cursor up over the header and the four rows it drew before.
+        assert.ok(screen.includes(`${esc}[5A${esc}[2KTARGET `), screen);
+        assert.match(screen, new RegExp(`root@127\\.0\\.0\\.1 \\(port ${dead}\\)\\s+FAILED`));
+        assert.match(screen, /4 board\(s\): 0 installed, 3 up to date, 1 failed/);
+        // Live means no plain per-step lines.
+        assert.doesNotMatch(screen, /\] step: probe/);
+        assert.doesNotMatch(screen, /Cloning to 4 board\(s\)/);
+      },
+    );
+
     await t.step("without the dead board every board succeeds: exit 0", async () => {
       const text = await Deno.readTextFile(inventory);
       await Deno.writeTextFile(
         inventory,
         text.replace(`root@127.0.0.1:${dead}`, `# root@127.0.0.1:${dead} (retired)`),
       );
-      const r = await agent(["clone", ...common, "--parallel", "2", "--json"], env);
+      const r = await runAgent(["clone", ...common, "--parallel", "2", "--json"], { env });
       assert.equal(r.code, 0, r.stderr);
       const summary = JSON.parse(r.stdout);
       assert.equal(summary.ok, true);
@@ -185,7 +188,7 @@ Deno.test({
           bad,
           `# ok\n${boards[0].user}@127.0.0.1:${boards[0].port}\nroot@127.0.0.1:99999\n`,
         );
-        const r = await agent(["clone", "--inventory", bad, "--state", parentState], env);
+        const r = await runAgent(["clone", "--inventory", bad, "--state", parentState], { env });
         assert.equal(r.code, 2);
         assert.match(
           r.stderr,

@@ -8,10 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { AGENT_FLAGS } from "../../scripts/lib/cluster.ts";
-import { sshdAvailable, startSshd } from "./_sshd.ts";
-
-const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
+import { AGENT_FLAGS, MAIN } from "../../scripts/lib/cluster.ts";
+import { run } from "../_support/command.ts";
+import { cloneTarget, sshdAvailable, startSshd } from "../_support/sshd.ts";
 
 const SPEC = `id: model-clone-sensor
 version: 1
@@ -23,13 +22,6 @@ classes: [off, on]
 mlp: {hidden: [4], activation: relu}
 `;
 
-async function run(cmd: string, args: string[], env: Record<string, string>) {
-  const out = await new Deno.Command(cmd, { args, env, stdin: "null", stdout: "piped", stderr: "piped" })
-    .output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
 Deno.test({
   name: "agent clone ships the board's own model spec, and the child runs it by id",
   ignore: !sshdAvailable(),
@@ -38,7 +30,7 @@ Deno.test({
   const work = await Deno.makeTempDir({ prefix: "model-clone-" });
   try {
     const env = { XDG_CACHE_HOME: join(work, "cache"), HOME: work };
-    const agent = (args: string[]) => run(Deno.execPath(), [...AGENT_FLAGS, MAIN, ...args], env);
+    const agent = (args: string[]) => run(Deno.execPath(), [...AGENT_FLAGS, MAIN, ...args], { env });
     const parentState = join(work, "parent");
     const prefix = join(work, "target", "prefix");
     const childState = join(work, "target", "state");
@@ -51,15 +43,7 @@ Deno.test({
 
     const r = await agent([
       "clone",
-      `${sshd.user}@${sshd.host}`,
-      "--port",
-      String(sshd.port),
-      "--identity",
-      sshd.clientKey,
-      "--known-hosts",
-      sshd.knownHosts,
-      "--ssh-config",
-      "/dev/null",
+      ...cloneTarget(sshd),
       "--prefix",
       prefix,
       "--remote-state",
@@ -85,7 +69,7 @@ Deno.test({
       "--json",
       "--state",
       childState,
-    ], env);
+    ], { env });
     assert.equal(childModels.code, 0, childModels.stderr);
     const mine = JSON.parse(childModels.stdout).find((m: { id: string }) => m.id === "model-clone-sensor");
     assert.equal(mine.origin, "local");
@@ -93,7 +77,7 @@ Deno.test({
     const infer = await run(
       join(prefix, "current", "agent"),
       ["infer", "--state", childState, "--backend", "cpu"],
-      env,
+      { env },
     );
     // (stdin is null: it says there are no input rows, after resolving the model; exit 2, no trace.)
     assert.equal(infer.code, 2, infer.stderr);

@@ -1,5 +1,5 @@
 /**
- * `agent clone` against a real OpenSSH server on loopback (tests/integration/_sshd.ts), run as a
+ * `agent clone` against a real OpenSSH server on loopback (tests/_support/sshd.ts), run as a
  * real `agent` process from this source tree, exactly as a user would run it. The "target" is this
  * machine, so the test can inspect the installed tree directly.
  *
@@ -9,19 +9,17 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { AGENT_FLAGS as AGENT_RUN_FLAGS } from "../../scripts/lib/cluster.ts";
-import { type Sshd, sshdAvailable, startSshd } from "./_sshd.ts";
+import { cloneTarget, sshdAvailable, startSshd } from "../_support/sshd.ts";
+import { changedPaths, snapshotTree, type TreeSnapshot } from "../_support/tree_snapshot.ts";
+import { waitFor } from "../_support/wait.ts";
+import { commandWorks, run } from "../_support/command.ts";
+import { runAgent } from "../_support/cli.ts";
+import { ROOT } from "../_support/root.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 /** Subnet of the veth pair between the two namespaces of the gossip step (exists only inside them). */
 const GOSSIP_NET = "10.231.77";
 const GOSSIP_PORT = 41377;
 const AGENT_FLAGS = [...AGENT_RUN_FLAGS, join(ROOT, "src/main.ts")];
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 function agentCommand(args: string[], env: Record<string, string>): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
@@ -33,51 +31,8 @@ function agentCommand(args: string[], env: Record<string, string>): Deno.Command
   });
 }
 
-async function agent(args: string[], env: Record<string, string>): Promise<Run> {
-  const out = await agentCommand(args, env).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-async function exec(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const out = await new Deno.Command(cmd, { args, env, stdin: "null", stdout: "piped", stderr: "piped" })
-    .output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-/**
- * Every entry under `dir`: path → type, mode, size, mtime, link target (find -printf) and, for files,
- * sha256 (sha256sum). `skip` drops entries by path relative to `dir`.
- */
-async function snapshot(
-  dir: string,
-  skip: (rel: string) => boolean = () => false,
-): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  const meta = await exec("find", [dir, "-printf", "%P\\0%y %m %s %T@ %l\\n"]);
-  for (const line of meta.stdout.split("\n").filter((l) => l)) {
-    const [rel, m] = line.split("\0");
-    if (!skip(rel)) out.set(rel, m);
-  }
-  const sums = await exec("sh", [
-    "-c",
-    `cd "$1" && find . -type f -print0 | xargs -0 -r sha256sum`,
-    "sh",
-    dir,
-  ]);
-  for (const line of sums.stdout.split("\n").filter((l) => l)) {
-    const rel = line.slice(66).replace(/^\.\//, "");
-    if (!skip(rel)) out.set(rel, `${out.get(rel)} ${line.slice(0, 64)}`);
-  }
-  return out;
-}
-
-function assertSameTree(before: Map<string, string>, after: Map<string, string>, what: string) {
-  const changed = [...new Set([...before.keys(), ...after.keys()])].filter((k) =>
-    before.get(k) !== after.get(k)
-  );
-  assert.deepEqual(changed.slice(0, 10), [], `${what}: changed entries`);
+function assertSameTree(before: TreeSnapshot, after: TreeSnapshot, what: string) {
+  assert.deepEqual(changedPaths(before, after).slice(0, 10), [], `${what}: changed entries`);
   assert.ok(before.size > 10, `${what}: the snapshot covers the installed tree`);
 }
 
@@ -86,7 +41,7 @@ async function findBytes(dir: string, needles: Record<string, Uint8Array>): Prom
   const hits: string[] = [];
   for (const [name, needle] of Object.entries(needles)) {
     const pattern = Array.from(needle, (b) => `\\x${b.toString(16).padStart(2, "0")}`).join("");
-    const r = await exec("grep", ["-rlaP", pattern, dir], { LC_ALL: "C" });
+    const r = await run("grep", ["-rlaP", pattern, dir], { env: { LC_ALL: "C" } });
     assert.ok(r.code === 0 || r.code === 1, r.stderr);
     for (const path of r.stdout.split("\n").filter((l) => l)) hits.push(`${name}: ${path}`);
   }
@@ -123,34 +78,6 @@ function descendants(pid: number): number[] {
   return all;
 }
 
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  deadlineMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  while (Date.now() < deadline) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`Timed out waiting for ${what}`);
-}
-
-function sshFlags(sshd: Sshd, knownHosts = sshd.knownHosts): string[] {
-  return [
-    `${sshd.user}@${sshd.host}`,
-    "--port",
-    String(sshd.port),
-    "--identity",
-    sshd.clientKey,
-    "--known-hosts",
-    knownHosts,
-    "--ssh-config",
-    "/dev/null",
-  ];
-}
-
 Deno.test({
   name: "agent clone installs a second, mutually trusted agent over real SSH, atomically and idempotently",
   ignore: !sshdAvailable(),
@@ -163,7 +90,7 @@ Deno.test({
     const prefix = join(work, "target", "prefix");
     const childState = join(work, "target", "state");
     const target = [
-      ...sshFlags(sshd),
+      ...cloneTarget(sshd),
       "--prefix",
       prefix,
       "--remote-state",
@@ -172,15 +99,15 @@ Deno.test({
       parentState,
     ];
     const child = async (args: string[]) =>
-      await exec(join(prefix, "current", "agent"), [...args, "--state", childState], env);
+      await run(join(prefix, "current", "agent"), [...args, "--state", childState], { env });
 
     // A parent with an identity and one paired peer (which the child must come to trust too).
-    assert.equal((await agent(["init", "--state", parentState, "--name", "parent"], env)).code, 0);
+    assert.equal((await runAgent(["init", "--state", parentState, "--name", "parent"], { env })).code, 0);
     const peerState = join(work, "peer");
-    assert.equal((await agent(["init", "--state", peerState, "--name", "peer"], env)).code, 0);
-    const peer = JSON.parse((await agent(["id", "--json", "--state", peerState], env)).stdout);
-    assert.equal((await agent(["trust", peer.payload, "--yes", "--state", parentState], env)).code, 0);
-    const parent = JSON.parse((await agent(["id", "--json", "--state", parentState], env)).stdout);
+    assert.equal((await runAgent(["init", "--state", peerState, "--name", "peer"], { env })).code, 0);
+    const peer = JSON.parse((await runAgent(["id", "--json", "--state", peerState], { env })).stdout);
+    assert.equal((await runAgent(["trust", peer.payload, "--yes", "--state", parentState], { env })).code, 0);
+    const parent = JSON.parse((await runAgent(["id", "--json", "--state", parentState], { env })).stdout);
     // Gossip settings for the final step (two network namespaces joined by a veth pair); the child
     // receives them with the copied config.
     await Deno.writeTextFile(
@@ -197,7 +124,7 @@ Deno.test({
     await Deno.writeFile(join(parentState, "checkpoints", "mnist-mlp.ckpt"), checkpoint);
 
     await t.step("--dry-run prints the plan and changes nothing on the target", async () => {
-      const r = await agent(["clone", ...target, "--dry-run", "--no-service"], env);
+      const r = await runAgent(["clone", ...target, "--dry-run", "--no-service"], { env });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /Plan for root@127\.0\.0\.1.*dry run, nothing changed/);
       assert.match(r.stdout, /release: 0\.1\.0-[0-9a-f]{16} \(source, x86_64, [\d.]+ MiB compressed/);
@@ -207,7 +134,7 @@ Deno.test({
 
     let childId: { fingerprint: string; name: string; payload: string } | undefined;
     await t.step("clone installs a release that runs with its own identity and mutual trust", async () => {
-      const r = await agent(["clone", ...target, "--name", "child", "--no-service", "--json"], env);
+      const r = await runAgent(["clone", ...target, "--name", "child", "--no-service", "--json"], { env });
       assert.equal(r.code, 0, r.stderr);
       const report = JSON.parse(r.stdout);
       assert.equal(report.action, "installed");
@@ -220,7 +147,7 @@ Deno.test({
       assert.match(childConfig, new RegExp(`broadcast: ${GOSSIP_NET.replaceAll(".", "\\.")}\\.255`));
       assert.ok(report.uploadedBytes > 1_000_000);
 
-      const v = await exec(join(prefix, "current", "agent"), ["--version"], env);
+      const v = await run(join(prefix, "current", "agent"), ["--version"], { env });
       assert.equal(v.stdout.trim(), "agent 0.1.0", v.stderr);
       assert.equal(await Deno.readLink(join(prefix, "current")), `releases/${report.release}`);
 
@@ -237,7 +164,7 @@ Deno.test({
         [parent.fingerprint, peer.fingerprint].sort(),
       );
       const parentTrust = JSON.parse(
-        (await agent(["trust", "list", "--json", "--state", parentState], env)).stdout,
+        (await runAgent(["trust", "list", "--json", "--state", parentState], { env })).stdout,
       );
       assert.ok(parentTrust.some((p: { fingerprint: string }) => p.fingerprint === childId!.fingerprint));
     });
@@ -252,9 +179,9 @@ Deno.test({
 
     let installed = new Map<string, string>();
     await t.step("a second clone with nothing changed reports up to date and changes nothing", async () => {
-      const before = await snapshot(join(work, "target"));
+      const before = await snapshotTree(join(work, "target"));
       // Without --no-service: systemd is not running here, so it prints the exact start command.
-      const r = await agent(["clone", ...target, "--name", "child"], env);
+      const r = await runAgent(["clone", ...target, "--name", "child"], { env });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /is up to date \(release 0\.1\.0-[0-9a-f]{16}\); nothing changed/);
       assert.match(r.stdout, /service: not available on the target; start the agent with:/);
@@ -264,7 +191,7 @@ Deno.test({
         ),
         r.stdout,
       );
-      installed = await snapshot(join(work, "target"));
+      installed = await snapshotTree(join(work, "target"));
       assertSameTree(before, installed, "second clone");
     });
 
@@ -305,9 +232,13 @@ Deno.test({
       assert.equal(out.code, 130, stderr);
       assert.match(stderr, /interrupted.*\n.*previous release/);
       for (const pid of sshPids) assert.ok(!exists(`/proc/${pid}`), `ssh child ${pid} was stopped`);
-      assertSameTree(before, await snapshot(join(work, "target"), skipIncoming), "interrupted clone");
+      assertSameTree(
+        before,
+        await snapshotTree(join(work, "target"), { skip: skipIncoming }),
+        "interrupted clone",
+      );
       assert.equal(
-        (await exec(join(prefix, "current", "agent"), ["--version"], env)).stdout.trim(),
+        (await run(join(prefix, "current", "agent"), ["--version"], { env })).stdout.trim(),
         "agent 0.1.0",
       );
     });
@@ -356,7 +287,11 @@ Deno.test({
           /agent: error: Lost the connection to root@127\.0\.0\.1 \(port \d+\) during the upload of the app/,
         );
         assert.match(stderr, /hint: .*previous release/);
-        assertSameTree(before, await snapshot(join(work, "target"), skipIncoming), "lost connection");
+        assertSameTree(
+          before,
+          await snapshotTree(join(work, "target"), { skip: skipIncoming }),
+          "lost connection",
+        );
       },
     );
 
@@ -368,9 +303,9 @@ Deno.test({
         const checkout = join(work, "checkout");
         await Deno.mkdir(checkout);
         for (const f of ["deno.json", "deno.lock", "src", "models"]) {
-          assert.equal((await exec("cp", ["-a", join(ROOT, f), checkout])).code, 0);
+          assert.equal((await run("cp", ["-a", join(ROOT, f), checkout])).code, 0);
         }
-        assert.equal((await exec("cp", ["-al", join(ROOT, "node_modules"), checkout])).code, 0);
+        assert.equal((await run("cp", ["-al", join(ROOT, "node_modules"), checkout])).code, 0);
         // A change to code that runs (a comment alone would not change the minified bundle, and then
         // the target is rightly up to date).
         const cli = join(checkout, "src", "cli", "mod.ts");
@@ -386,7 +321,7 @@ Deno.test({
           "--no-service",
           "--json",
         ];
-        const r = await exec(Deno.execPath(), args, env);
+        const r = await run(Deno.execPath(), args, { env });
         assert.equal(r.code, 0, r.stderr);
         const report = JSON.parse(r.stdout);
         assert.equal(report.action, "installed");
@@ -399,7 +334,7 @@ Deno.test({
         const ino = (p: string) => Deno.statSync(join(prefix, p)).ino;
         assert.equal(ino(`releases/${report.release}/deno`), ino(`${previous}/deno`));
         assert.equal(
-          (await exec(join(prefix, "current", "agent"), ["--version"], env)).stdout.trim(),
+          (await run(join(prefix, "current", "agent"), ["--version"], { env })).stdout.trim(),
           "agent 0.1.0",
         );
         // Nothing about the pairing changed.
@@ -413,7 +348,7 @@ Deno.test({
         const kh = join(work, "known_hosts");
         await Deno.writeTextFile(kh, "");
         const flags = [
-          ...sshFlags(sshd, kh),
+          ...cloneTarget(sshd, kh),
           "--prefix",
           prefix,
           "--remote-state",
@@ -421,19 +356,25 @@ Deno.test({
           "--state",
           parentState,
         ];
-        const refused = await agent(["clone", ...flags, "--dry-run"], env);
+        const refused = await runAgent(["clone", ...flags, "--dry-run"], { env });
         assert.equal(refused.code, 1);
         assert.match(refused.stderr, /host key of root@127\.0\.0\.1 \(port \d+\) is not known/);
         assert.match(refused.stderr, /hint: .*--accept-new-host-key/);
 
-        const accepted = await agent(["clone", ...flags, "--dry-run", "--accept-new-host-key"], env);
+        const accepted = await runAgent(["clone", ...flags, "--dry-run", "--accept-new-host-key"], { env });
         assert.equal(accepted.code, 0, accepted.stderr);
         assert.ok((await Deno.readTextFile(kh)).includes(sshd.hostPublicKey.split(" ")[1]), "key pinned");
-        const pinned = await agent(["clone", ...flags, "--dry-run"], env);
+        const pinned = await runAgent(["clone", ...flags, "--dry-run"], { env });
         assert.equal(pinned.code, 0, pinned.stderr);
 
-        const wrong = [...sshFlags(sshd, sshd.wrongKnownHosts), "--prefix", prefix, "--state", parentState];
-        const changed = await agent(["clone", ...wrong, "--dry-run", "--accept-new-host-key"], env);
+        const wrong = [
+          ...cloneTarget(sshd, sshd.wrongKnownHosts),
+          "--prefix",
+          prefix,
+          "--state",
+          parentState,
+        ];
+        const changed = await runAgent(["clone", ...wrong, "--dry-run", "--accept-new-host-key"], { env });
         assert.equal(changed.code, 1);
         assert.match(changed.stderr, /does not match the one pinned.*man-in-the-middle/);
         assert.match(changed.stderr, /ssh-keygen -R/);
@@ -442,10 +383,10 @@ Deno.test({
 
     await t.step("a key the server does not accept and a closed port fail with a clear message", async () => {
       const other = join(work, "other_key");
-      assert.equal((await exec("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other])).code, 0);
-      const flags = sshFlags(sshd);
+      assert.equal((await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other])).code, 0);
+      const flags = cloneTarget(sshd);
       flags[flags.indexOf("--identity") + 1] = other;
-      const denied = await agent(["clone", ...flags, "--prefix", prefix, "--dry-run"], env);
+      const denied = await runAgent(["clone", ...flags, "--prefix", prefix, "--dry-run"], { env });
       assert.equal(denied.code, 1);
       assert.match(denied.stderr, /Could not log in to root@127\.0\.0\.1/);
       assert.match(denied.stderr, /hint: .*ssh-copy-id/);
@@ -453,9 +394,9 @@ Deno.test({
       const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
       const closedPort = (l.addr as Deno.NetAddr).port;
       l.close();
-      const closed = sshFlags(sshd);
+      const closed = cloneTarget(sshd);
       closed[closed.indexOf("--port") + 1] = String(closedPort);
-      const refused = await agent(["clone", ...closed, "--dry-run"], env);
+      const refused = await runAgent(["clone", ...closed, "--dry-run"], { env });
       assert.equal(refused.code, 1);
       assert.match(refused.stderr, /connection refused/);
     });
@@ -463,23 +404,23 @@ Deno.test({
     await t.step("a board with too little free disk is refused before anything is uploaded", async () => {
       const small = join(work, "small");
       await Deno.mkdir(small);
-      const mounted = await exec("mount", ["-t", "tmpfs", "-o", "size=20m", "tmpfs", small]);
+      const mounted = await run("mount", ["-t", "tmpfs", "-o", "size=20m", "tmpfs", small]);
       assert.equal(mounted.code, 0, `mount a 20 MiB tmpfs (needs root): ${mounted.stderr}`);
       try {
         const flags = [
-          ...sshFlags(sshd),
+          ...cloneTarget(sshd),
           "--prefix",
           join(small, "prefix"),
           "--remote-state",
           join(small, "state"),
         ];
-        const r = await agent(["clone", ...flags, "--state", parentState, "--no-service"], env);
+        const r = await runAgent(["clone", ...flags, "--state", parentState, "--no-service"], { env });
         assert.equal(r.code, 1, r.stdout);
         assert.match(r.stderr, /has 20 MiB free at .* but the release needs \d+ MiB/);
         assert.match(r.stderr, /hint: Free some space/);
         assert.deepEqual([...Deno.readDirSync(small)], []);
       } finally {
-        await exec("umount", [small]);
+        await run("umount", [small]);
       }
     });
 
@@ -495,10 +436,10 @@ Deno.test({
           done: Promise<void>;
         }[] = [];
         try {
-          for (const n of ns) assert.equal((await exec("ip", ["netns", "add", n])).code, 0);
+          for (const n of ns) assert.equal((await run("ip", ["netns", "add", n])).code, 0);
           const veth = [`agcp${Deno.pid % 10000}`, `agcc${Deno.pid % 10000}`];
           assert.equal(
-            (await exec("ip", ["link", "add", veth[0], "type", "veth", "peer", "name", veth[1]])).code,
+            (await run("ip", ["link", "add", veth[0], "type", "veth", "peer", "name", veth[1]])).code,
             0,
           );
           for (const [i, n] of ns.entries()) {
@@ -510,7 +451,7 @@ Deno.test({
                 ["-n", n, "link", "set", "lo", "up"],
               ]
             ) {
-              const r = await exec("ip", args);
+              const r = await run("ip", args);
               assert.equal(r.code, 0, `ip ${args.join(" ")}: ${r.stderr}`);
             }
           }
@@ -549,22 +490,18 @@ Deno.test({
               l.msg === "Peer is alive" && l.peer === peer && l.fingerprint === fingerprint &&
               String(l.address).startsWith(`${GOSSIP_NET}.${2 - who}`)
             );
-          await waitFor(
-            "parent and child to see each other alive",
-            () =>
-              Promise.resolve(
-                sees(0, "child", childId!.fingerprint) && sees(1, "parent", parent.fingerprint)
-                  ? true
-                  : undefined,
-              ),
-            90_000,
-          ).catch((e) => {
-            throw new Error(
-              `${e.message}\n${
-                procs.map((p) => `--- ${p.name}\n${JSON.stringify(p.lines.slice(-8))}`).join("\n")
-              }`,
-            );
-          });
+          await waitFor("parent and child to see each other alive", () =>
+            Promise.resolve(
+              sees(0, "child", childId!.fingerprint) && sees(1, "parent", parent.fingerprint)
+                ? true
+                : undefined,
+            ), { timeoutMs: 90_000 }).catch((e) => {
+              throw new Error(
+                `${e.message}\n${
+                  procs.map((p) => `--- ${p.name}\n${JSON.stringify(p.lines.slice(-8))}`).join("\n")
+                }`,
+              );
+            });
         } finally {
           for (const p of procs) {
             try {
@@ -575,7 +512,7 @@ Deno.test({
             await p.child.status;
             await p.done;
           }
-          for (const n of ns) await exec("ip", ["netns", "del", n]);
+          for (const n of ns) await run("ip", ["netns", "del", n]);
         }
       },
     });
@@ -586,31 +523,36 @@ Deno.test({
       fn: async () => {
         const user = `agcl${Deno.pid % 100000}`;
         const home = join(work, "home", user);
-        const made = await exec("useradd", ["-M", "-d", home, "-s", "/bin/sh", "-p", "*", user]);
+        const made = await run("useradd", ["-M", "-d", home, "-s", "/bin/sh", "-p", "*", user]);
         assert.equal(made.code, 0, made.stderr);
         try {
           await Deno.mkdir(home, { recursive: true });
-          assert.equal((await exec("chown", [`${user}:`, home])).code, 0);
+          assert.equal((await run("chown", [`${user}:`, home])).code, 0);
           await Deno.chmod(work, 0o755);
           await Deno.chmod(join(work, "home"), 0o755);
-          const flags = sshFlags(sshd);
+          const flags = cloneTarget(sshd);
           flags[0] = `${user}@${sshd.host}`;
-          const plan = await agent(["clone", ...flags, "--state", parentState, "--dry-run"], env);
+          const plan = await runAgent(["clone", ...flags, "--state", parentState, "--dry-run"], { env });
           assert.equal(plan.code, 0, plan.stderr);
           assert.ok(plan.stdout.includes(`upload: `), plan.stdout);
           assert.ok(plan.stdout.includes(`install: ${home}/.local/lib/agent/releases/`), plan.stdout);
           assert.ok(plan.stdout.includes(`state: ${home}/.local/state/agent:`), plan.stdout);
           assert.match(plan.stdout, /service: not possible \(systemd is not running\)/);
-          const denied = await agent(
-            ["clone", ...flags, "--state", parentState, "--prefix", "/opt/agent-test-denied", "--no-service"],
-            env,
-          );
+          const denied = await runAgent([
+            "clone",
+            ...flags,
+            "--state",
+            parentState,
+            "--prefix",
+            "/opt/agent-test-denied",
+            "--no-service",
+          ], { env });
           assert.equal(denied.code, 1, denied.stdout);
           assert.match(denied.stderr, /may not write "\/opt\/agent-test-denied"/);
           await assert.rejects(Deno.stat("/opt/agent-test-denied"), Deno.errors.NotFound);
         } finally {
           // sshd may still be closing the user's last session: -f removes the account anyway.
-          const removed = await exec("userdel", ["-f", user]);
+          const removed = await run("userdel", ["-f", user]);
           assert.equal(removed.code, 0, `userdel ${user}: ${removed.stderr}`);
         }
       },
@@ -627,7 +569,7 @@ Deno.test({
           [["clone", "root@127.0.0.1", "--identity", join(work, "nope")], /does not exist/],
         ] as [string[], RegExp][]
       ) {
-        const r = await agent(args, env);
+        const r = await runAgent(args, { env });
         assert.equal(r.code, 2, args.join(" "));
         assert.match(r.stderr, msg);
         assert.match(r.stderr, /hint: /);
@@ -637,14 +579,6 @@ Deno.test({
     await Deno.remove(work, { recursive: true });
   }
 });
-
-function commandWorks(cmd: string, args: string[]): boolean {
-  try {
-    return new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
 
 function exists(path: string): boolean {
   try {

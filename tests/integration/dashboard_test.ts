@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { agentOk, AgentProcess, freeTcpPort, freeUdpPort, waitFor } from "../../scripts/lib/cluster.ts";
+import { agentOk, AgentProcess, freeTcpPort, freeUdpPort } from "../../scripts/lib/cluster.ts";
 import { loopbackConfig, prepareSwarm } from "../../scripts/lib/swarm.ts";
 import type { StatusReport } from "../../src/api/status.ts";
 import { createApi } from "../../src/api/api.ts";
@@ -23,10 +23,11 @@ import { MetricHistory } from "../../src/api/history.ts";
 import { readQrImage, renderQrSvg } from "../../src/identity/qr.ts";
 import { nullLogger } from "../../src/log.ts";
 import { systemClock } from "../../src/time.ts";
-import { createSigner, randomSeed } from "../../src/identity/ed25519.ts";
-import { GossipNode } from "../../src/gossip/node.ts";
 import { deflateBody, encodeHello, MessageType } from "../../src/wire/mod.ts";
 import { PEER_COLUMNS } from "../../src/api/dashboard/page.ts";
+import { waitFor } from "../_support/wait.ts";
+import { strangerNode } from "../_support/gossip_node.ts";
+import { idleSource } from "../_support/metrics.ts";
 
 const CHROMIUM = Deno.env.get("AGENT_CHROMIUM") ?? "/usr/bin/chromium";
 /** The flags these machines need (no sandbox as root, no background connections to Google). */
@@ -87,7 +88,7 @@ const INKED_PIXELS = `(() => {
  * with `new Function` inside the page, which the page's CSP rightly forbids; evaluate() is not bound by it.)
  */
 async function waitInPage(page: Page, expression: string, timeoutMs = 30_000): Promise<void> {
-  await waitFor(() => page.evaluate(expression) as Promise<boolean>, expression, timeoutMs, 100);
+  await waitFor(expression, () => page.evaluate(expression) as Promise<boolean>, { timeoutMs, everyMs: 100 });
 }
 
 function readPage(page: Page): Promise<Shown> {
@@ -100,18 +101,7 @@ function inkedPixels(page: Page): Promise<number> {
 
 /** Sends `n` signed frames from a key nobody trusts and `n / 4` junk datagrams to the swarm's port. */
 async function strangerTraffic(port: number, n: number): Promise<void> {
-  const stranger = new GossipNode({
-    signer: await createSigner(randomSeed()),
-    verifier: { verify: () => Promise.resolve(false) },
-    trust: { isTrusted: () => false },
-    modelHash: new Uint8Array(8),
-    bootEpoch: 1,
-    name: "stranger",
-    maxDatagram: 1232,
-    rateLimit: 1,
-    intervalMs: 1000,
-    peerTimeoutMs: 1000,
-  });
+  const stranger = await strangerNode();
   const hello = deflateBody(
     encodeHello({ name: "stranger", round: 1, samples: 0, merged: 0, accuracy: 0, uptime: 0 }),
   );
@@ -166,23 +156,18 @@ Deno.test({
 
       await t.step(`node-1 learns to ${TARGET * 100}% with both peers merged`, async () => {
         // Datagrams to reject while it learns, so the rejects chart has something to draw.
-        await waitFor(() => board.status(), "node-1's API", 60_000);
+        await waitFor("node-1's API", () => board.status(), { timeoutMs: 60_000 });
         await strangerTraffic(gossipPort, 200);
-        await waitFor(
-          async () => {
-            for (const a of agents) {
-              const dead = await Promise.race([a.exited.then(() => true), Promise.resolve(false)]);
-              if (dead) throw new Error(`${a.name} died:\n${await a.log()}`);
-            }
-            const s = await board.status();
-            const history = await board.get("/v1/history").then((r) => r?.json());
-            return s && s.accuracy !== null && s.accuracy >= TARGET &&
-              s.peers.filter((p) => p.merged).length === 2 && history?.t.length >= 4;
-          },
-          `node-1 at ≥ ${TARGET} with 2 merged peers and 4 history samples`,
-          240_000,
-          1000,
-        );
+        await waitFor(`node-1 at ≥ ${TARGET} with 2 merged peers and 4 history samples`, async () => {
+          for (const a of agents) {
+            const dead = await Promise.race([a.exited.then(() => true), Promise.resolve(false)]);
+            if (dead) throw new Error(`${a.name} died:\n${await a.log()}`);
+          }
+          const s = await board.status();
+          const history = await board.get("/v1/history").then((r) => r?.json());
+          return s && s.accuracy !== null && s.accuracy >= TARGET &&
+            s.peers.filter((p) => p.merged).length === 2 && history?.t.length >= 4;
+        }, { timeoutMs: 240_000, everyMs: 1000 });
       });
 
       browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
@@ -229,15 +214,10 @@ Deno.test({
         }
 
         // The figures on the page are those of the /v1/status answer it last rendered.
-        const shown = await waitFor(
-          async () => {
-            const s = await readPage(page);
-            return statusAnswers.has(s.updatedAt) ? s : undefined;
-          },
-          "a rendered status answer",
-          10_000,
-          100,
-        );
+        const shown = await waitFor("a rendered status answer", async () => {
+          const s = await readPage(page);
+          return statusAnswers.has(s.updatedAt) ? s : undefined;
+        }, { timeoutMs: 10_000, everyMs: 100 });
         const r = statusAnswers.get(shown.updatedAt)!;
         assert.equal(shown.fields.name, r.node.name);
         assert.equal(shown.fields.fingerprint, r.node.fingerprint);
@@ -249,6 +229,12 @@ Deno.test({
         assert.equal(count(shown.fields.heldOut), r.heldOut);
         assert.equal(shown.fields.peers, `2 of 3`);
         assert.match(shown.fields.rss, /^\d+\.\d\d MB$/);
+        assert.equal(r.airtime?.swarmSize, 3, "this board and the two alive peers");
+        assert.ok(shown.fields.swarm.startsWith("3 boards, a round every "), shown.fields.swarm);
+        assert.match(
+          shown.fields.airtime,
+          /^this board [\d.]+ k?B\/s, swarm [\d.]+ k?B\/s of 31\.3 kB\/s \(\d+%\)$/,
+        );
         assert.ok(
           Math.abs(Number.parseFloat(shown.fields.rss) - r.rss / 1048576) < 0.01,
           `${shown.fields.rss} vs ${r.rss}`,
@@ -390,23 +376,7 @@ Deno.test({
       predict: () => Promise.reject(new Error("not used")),
       addSamples: () => Promise.reject(new Error("not used")),
       status: () => freshStatus(startedAt, rounds),
-      metrics: new AgentMetrics({
-        datagrams: () => ({
-          received: 0,
-          receivedBytes: 0,
-          accepted: 0,
-          sent: 0,
-          sentBytes: 0,
-          rejected: {},
-          largest: 0,
-        }),
-        peers: () => ({ trusted: 0, alive: 0 }),
-        rounds: () => rounds,
-        loss: () => null,
-        accuracy: () => null,
-        samples: () => 0,
-        rss: () => 6e7,
-      }),
+      metrics: new AgentMetrics({ ...idleSource(), rounds: () => rounds, rss: () => 6e7 }),
       maxBodyBytes: 1024,
       clock: systemClock,
       logger: nullLogger,

@@ -11,18 +11,11 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
+import { waitFor } from "../_support/wait.ts";
+import { commandWorks, sh } from "../_support/command.ts";
+import { AGENT_FLAGS, MAIN } from "../../scripts/lib/cluster.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const PORT = 41234;
-
-function commandWorks(cmd: string, args: string[]): boolean {
-  try {
-    return new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
 
 const why = Deno.uid() !== 0
   ? "needs root"
@@ -32,25 +25,8 @@ const why = Deno.uid() !== 0
   ? "needs nftables"
   : "";
 
-async function sh(cmd: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  if (!out.success) {
-    throw new Error(`${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr).trim()}`);
-  }
-  return new TextDecoder().decode(out.stdout);
-}
-
 function agent(...args: string[]): Promise<string> {
-  return sh(Deno.execPath(), "run", "--quiet", "--unstable-net", "-A", `${ROOT}src/main.ts`, ...args);
-}
-
-/** Polls `cond` until true or the deadline passes (no fixed sleeps). */
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!(await cond())) {
-    if (performance.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return sh(Deno.execPath(), ...AGENT_FLAGS, MAIN, ...args);
 }
 
 interface LogLine {
@@ -71,11 +47,8 @@ class Agent {
         "exec",
         ns,
         Deno.execPath(),
-        "run",
-        "--quiet",
-        "--unstable-net",
-        "-A",
-        `${ROOT}src/main.ts`,
+        ...AGENT_FLAGS,
+        MAIN,
         "run",
         "--state",
         state,
@@ -182,7 +155,7 @@ Deno.test({
             trusted.filter((y) => y !== x).every((y) => x.has("Peer is alive", (l) => l.peer === y.name)) &&
             x.has("Ignoring datagrams from an untrusted key", (l) => l.fingerprint === ids[3].fingerprint)
           ),
-        60_000,
+        { timeoutMs: 60_000 },
       );
 
       // 2. 10% loss on every trusted host's input; wait until enough heartbeats went through it
@@ -220,7 +193,7 @@ Deno.test({
       await waitFor(
         "400 gossip packets through each lossy input",
         async () => (await Promise.all(ns.slice(0, 3).map(counters))).every((x) => x.seen >= 400),
-        60_000,
+        { timeoutMs: 60_000 },
       );
       for (const n of ns.slice(0, 3)) {
         const { seen, dropped } = await counters(n);
@@ -236,7 +209,7 @@ Deno.test({
       await waitFor(
         "alpha to reload its trust store and time charlie out\n" + dump(),
         () => a.has("Trust store changed; reloaded") && a.has("Peer timed out", (l) => l.peer === "charlie"),
-        30_000,
+        { timeoutMs: 30_000 },
       );
 
       // 4. stop everything with SIGTERM: clean exit, final counters

@@ -22,41 +22,27 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { AgentProcess, waitFor } from "../../scripts/lib/cluster.ts";
+import { AgentProcess } from "../../scripts/lib/cluster.ts";
 import { prepareSwarm } from "../../scripts/lib/swarm.ts";
 import { keyId } from "../../src/gossip/key_id.ts";
 import { loadIdentity } from "../../src/identity/mod.ts";
 import { STATUS_FORMAT, type StatusReport } from "../../src/api/status.ts";
 import { readCheckedJson, stateLayout } from "../../src/state/mod.ts";
+import { waitFor } from "../_support/wait.ts";
+import { commandWorks, sh } from "../_support/command.ts";
 
 const TARGET = 0.9;
 const OUTAGE_MS = 30_000;
 const PORT = 41234;
 const HOSTILE = fileURLToPath(new URL("./fixtures/mqtt_hostile.ts", import.meta.url));
 
-function works(cmd: string, args: string[]): boolean {
-  try {
-    return new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
 const why = Deno.uid() !== 0
   ? "needs root"
-  : !works("ip", ["-V"])
+  : !commandWorks("ip", ["-V"])
   ? "needs iproute2"
-  : !works("sh", ["-c", "command -v mosquitto && command -v mosquitto_passwd"])
+  : !commandWorks("sh", ["-c", "command -v mosquitto && command -v mosquitto_passwd"])
   ? "needs mosquitto"
   : "";
-
-async function sh(cmd: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-  if (!out.success) {
-    throw new Error(`${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr).trim()}`);
-  }
-  return new TextDecoder().decode(out.stdout);
-}
 
 /** The two sites and the broker's namespace. */
 interface Sites {
@@ -235,7 +221,10 @@ Deno.test({
 
       // 1. The two sites learn together through the broker.
       const t0 = Date.now();
-      let s = await waitFor(converged, "all four agents at ≥ 90% with all three peers alive", 150_000, 1000)
+      let s = await waitFor("all four agents at ≥ 90% with all three peers alive", converged, {
+        timeoutMs: 150_000,
+        everyMs: 1000,
+      })
         .catch(async (e) => {
           throw new Error(
             `${e.message}\n${JSON.stringify(await snaps(), null, 1).slice(0, 3000)}\n${await dump()}`,
@@ -284,21 +273,16 @@ Deno.test({
         (b.gossip.rejected[reason] ?? 0) - (a.gossip.rejected[reason] ?? 0);
       const fromOthers = (i: number) => sent.captured - (sent.senders[keys[i]] ?? 0);
       // Wait for the bridges' snapshots to count everything the broker delivered to them.
-      s = await waitFor(
-        async () => {
-          await checkAlive();
-          const now = await snaps();
-          return [0, 2].every((i) =>
-            now[i] && delta(before[i]!, now[i]!, "malformed") >= sent.junk &&
-            delta(before[i]!, now[i]!, "oversize") >= sent.oversize &&
-            delta(before[i]!, now[i]!, "replay") >= fromOthers(i) &&
-            delta(before[i]!, now[i]!, "bad-signature") >= fromOthers(i)
-          ) && now;
-        },
-        "the bridges to count the hostile client's frames as rejects",
-        30_000,
-        1000,
-      ).catch(async (e) => {
+      s = await waitFor("the bridges to count the hostile client's frames as rejects", async () => {
+        await checkAlive();
+        const now = await snaps();
+        return [0, 2].every((i) =>
+          now[i] && delta(before[i]!, now[i]!, "malformed") >= sent.junk &&
+          delta(before[i]!, now[i]!, "oversize") >= sent.oversize &&
+          delta(before[i]!, now[i]!, "replay") >= fromOthers(i) &&
+          delta(before[i]!, now[i]!, "bad-signature") >= fromOthers(i)
+        ) && now;
+      }, { timeoutMs: 30_000, everyMs: 1000 }).catch(async (e) => {
         throw new Error(`${e.message}\nsent ${hostile}\n${JSON.stringify(await snaps()).slice(0, 4000)}`);
       });
       for (const i of [0, 2]) {
@@ -320,13 +304,17 @@ Deno.test({
         }
         assert.ok(delta(before[i]!, s[i]!, "replay") < sent.replays, JSON.stringify(s[i]!.gossip));
       }
-      s = await waitFor(converged, "all four still at ≥ 90% with all peers after the attack", 60_000, 1000);
+      s = await waitFor("all four still at ≥ 90% with all peers after the attack", converged, {
+        timeoutMs: 60_000,
+        everyMs: 1000,
+      });
 
       // 3. The broker goes away for 30 s.
       const roundsBefore = s.map((r) => r!.rounds);
       await broker.stop();
       const outageStart = Date.now();
       const partitioned = await waitFor(
+        "each site to lose the other while keeping its own peer",
         async () => {
           await checkAlive();
           const now = await snaps();
@@ -337,9 +325,7 @@ Deno.test({
             (i % 2 === 1 || r.transport?.broker?.state === "down")
           ) && now;
         },
-        "each site to lose the other while keeping its own peer",
-        OUTAGE_MS,
-        500,
+        { timeoutMs: OUTAGE_MS, everyMs: 500 },
       ).catch(async (e) => {
         throw new Error(`${e.message}\n${JSON.stringify(await snaps()).slice(0, 4000)}`);
       });
@@ -359,7 +345,10 @@ Deno.test({
       // The broker returns: bridges reconnect, the sites re-converge.
       broker.start();
       const back = Date.now();
-      s = await waitFor(converged, "all four to re-converge after the outage", 90_000, 1000).catch(
+      s = await waitFor("all four to re-converge after the outage", converged, {
+        timeoutMs: 90_000,
+        everyMs: 1000,
+      }).catch(
         async (e) => {
           throw new Error(`${e.message}\n${JSON.stringify(await snaps()).slice(0, 4000)}\n${await dump()}`);
         },

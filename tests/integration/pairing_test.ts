@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runAgent as agent, tempDir } from "../_helpers.ts";
+import { runAgent as agent } from "../_support/cli.ts";
+import { withTempDir } from "../_support/temp_dir.ts";
 
 async function ok(args: string[]): Promise<string> {
   const r = await agent(args);
@@ -12,13 +13,8 @@ async function ok(args: string[]): Promise<string> {
   return r.stdout;
 }
 
-async function withTmp(fn: (tmp: string) => Promise<void>) {
-  await using dir = await tempDir("agent-pair-");
-  await fn(dir.path);
-}
-
 Deno.test("two state dirs pair through agent id --png / agent trust <png>, list each other, one revokes", () =>
-  withTmp(async (tmp) => {
+  withTempDir(async (tmp) => {
     const a = join(tmp, "a");
     const b = join(tmp, "b");
     await ok(["init", "--state", a, "--name", "alpha"]);
@@ -77,7 +73,7 @@ Deno.test("two state dirs pair through agent id --png / agent trust <png>, list 
   }));
 
 Deno.test("agent trust without --yes on a non-terminal stdin exits 2 and writes nothing", () =>
-  withTmp(async (tmp) => {
+  withTempDir(async (tmp) => {
     const a = join(tmp, "a");
     const b = join(tmp, "b");
     await ok(["init", "--state", a, "--name", "alpha"]);
@@ -89,32 +85,32 @@ Deno.test("agent trust without --yes on a non-terminal stdin exits 2 and writes 
   }));
 
 Deno.test("concurrent agent trust processes adding different peers all land", () =>
-  withTmp(async (tmp) => {
+  withTempDir(async (tmp) => {
     const hub = join(tmp, "hub");
     await ok(["init", "--state", hub, "--name", "hub"]);
     const n = 8;
     const payloads = await Promise.all(
-      Array.from({ length: n }, async (_, i) =>
-        JSON.parse(await ok(["id", "--state", join(tmp, `p${i}`), "--json"]))),
+      Array.from(
+        { length: n },
+        async (_, i) => JSON.parse(await ok(["id", "--state", join(tmp, `p${i}`), "--json"])),
+      ),
     );
-    const results = await Promise.all(payloads.map((p) =>
-      agent(["trust", p.payload, "--yes", "--state", hub])
-    ));
+    const results = await Promise.all(
+      payloads.map((p) => agent(["trust", p.payload, "--yes", "--state", hub])),
+    );
     for (const r of results) {
       assert.equal(r.code, 0, r.stderr);
     }
     const list = JSON.parse(await ok(["trust", "list", "--json", "--state", hub]));
     assert.equal(list.length, n);
     assert.deepEqual(
-      list.map((p: { fingerprint: string }) =>
-        p.fingerprint
-      ).sort(),
+      list.map((p: { fingerprint: string }) => p.fingerprint).sort(),
       payloads.map((p) => p.fingerprint).sort(),
     );
   }));
 
 Deno.test("a private key readable by group or others stops signing commands (agent init) with the chmod 600 fix", () =>
-  withTmp(async (tmp) => {
+  withTempDir(async (tmp) => {
     const a = join(tmp, "a");
     await ok(["init", "--state", a]);
     const key = join(a, "identity", "ed25519.key");

@@ -18,45 +18,18 @@ import { join } from "node:path";
 import { buildRelease } from "../../src/replicate/release.ts";
 import { hostArch, resolveRuntime } from "../../src/replicate/runtime.ts";
 import { freeTcpPort, freeUdpPort } from "../../scripts/lib/cluster.ts";
-import { waitFor } from "../_helpers.ts";
-import { sshdAvailable, startSshd } from "./_sshd.ts";
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { waitFor } from "../_support/wait.ts";
+import { cloneTarget, sshdAvailable, startSshd } from "../_support/sshd.ts";
+import { type CommandResult, run } from "../_support/command.ts";
 
 const dec = new TextDecoder();
 
 /** Fails on anything that is not a one-line error: stack frames, uncaught errors, permission errors. */
-function assertClean(r: Run, what: string) {
+function assertClean(r: CommandResult, what: string) {
   const all = `${r.stdout}\n${r.stderr}`;
   assert.doesNotMatch(all, /NotCapable|Requires \w+ access|PermissionDenied/, `${what}: permission error`);
   assert.doesNotMatch(all, /Uncaught|^\s+at .*:\d+:\d+\)?$/m, `${what}: stack trace`);
   assert.doesNotMatch(all, /Dynamic require|is not defined|Cannot find module/, `${what}: broken bundle`);
-}
-
-async function exec(
-  cmd: string,
-  args: string[],
-  opts: { env?: Record<string, string>; stdin?: string } = {},
-) {
-  const child = new Deno.Command(cmd, {
-    args,
-    env: opts.env,
-    clearEnv: opts.env !== undefined,
-    stdin: opts.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (opts.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(opts.stdin));
-    await w.close();
-  }
-  const out = await child.output();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
 const isRoot = Deno.uid() === 0;
@@ -95,7 +68,7 @@ Deno.test({
     const dir = join(prefix, "releases", release.id);
     await Deno.mkdir(dir, { recursive: true });
     for (const p of release.parts) {
-      assert.equal((await exec("tar", ["-xzf", p.tarball, "-C", dir])).code, 0);
+      assert.equal((await run("tar", ["-xzf", p.tarball, "-C", dir])).code, 0);
     }
     await Deno.symlink(`releases/${release.id}`, join(prefix, "current"));
     const home = join(work, "home");
@@ -106,8 +79,8 @@ Deno.test({
       NO_COLOR: "1",
     };
     const agentPath = join(prefix, "current", "agent");
-    const agent = async (args: string[], stdin?: string): Promise<Run> => {
-      const r = await exec(agentPath, args, { env, stdin });
+    const agent = async (args: string[], stdin?: string): Promise<CommandResult> => {
+      const r = await run(agentPath, args, { env, stdin, clearEnv: true });
       assertClean(r, `agent ${args.join(" ")}`);
       return r;
     };
@@ -122,7 +95,7 @@ Deno.test({
     await t.step(
       "the release is a few files: runtime, launcher, the bundle and its wasm and models",
       async () => {
-        const files = (await exec("find", [dir, "-type", "f", "-printf", "%P\n"])).stdout.trim().split("\n")
+        const files = (await run("find", [dir, "-type", "f", "-printf", "%P\n"])).stdout.trim().split("\n")
           .sort();
         const chunks = files.filter((f) => /^app\/[^/]+\.js$/.test(f));
         // Every built-in spec of the repository's models/, and nothing else.
@@ -223,11 +196,9 @@ Deno.test({
         stderr: "piped",
       }).spawn();
       try {
-        await waitFor(
-          "the API",
-          async () => (await fetch(`http://127.0.0.1:${apiPort}/v1/status`)).ok,
-          60_000,
-        );
+        await waitFor("the API", async () => (await fetch(`http://127.0.0.1:${apiPort}/v1/status`)).ok, {
+          timeoutMs: 60_000,
+        });
         const metrics = await (await fetch(`http://127.0.0.1:${apiPort}/metrics`)).text();
         assert.match(metrics, /^agent_/m);
         const st = await ok(["status", "--state", a]);
@@ -273,7 +244,10 @@ Deno.test({
           "mount -t tmpfs tmpfs /var/lib && mkdir -p /var/lib/agent",
           `exec "$0" service install --unit-dir "$1"`,
         ].join("\n");
-        const r = await exec("unshare", ["-m", "sh", "-c", script, agentPath, join(work, "units2")], { env });
+        const r = await run("unshare", ["-m", "sh", "-c", script, agentPath, join(work, "units2")], {
+          env,
+          clearEnv: true,
+        });
         assertClean(r, "agent service install");
         // systemd is not PID 1 here: the first systemctl call fails, said in one line.
         assert.equal(r.code, 2, r.stderr);
@@ -292,15 +266,7 @@ Deno.test({
       fn: async () => {
         await using sshd = await startSshd();
         const flags = [
-          `${sshd.user}@${sshd.host}`,
-          "--port",
-          String(sshd.port),
-          "--identity",
-          sshd.clientKey,
-          "--known-hosts",
-          sshd.knownHosts,
-          "--ssh-config",
-          "/dev/null",
+          ...cloneTarget(sshd),
           "--prefix",
           join(work, "target"),
           "--remote-state",

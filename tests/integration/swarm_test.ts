@@ -5,13 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { agentCli, AgentProcess, freeTcpPort, freeUdpPort, waitFor } from "../../scripts/lib/cluster.ts";
+import { agentCli, AgentProcess, freeTcpPort, freeUdpPort } from "../../scripts/lib/cluster.ts";
 import { loopbackConfig, prepareSwarm } from "../../scripts/lib/swarm.ts";
-import { createSigner, randomSeed } from "../../src/identity/ed25519.ts";
-import { GossipNode } from "../../src/gossip/node.ts";
 import { listCheckpoints } from "../../src/model/checkpoint.ts";
 import { deflateBody, encodeHello, MessageType } from "../../src/wire/mod.ts";
-import { parsePrometheus, sampleValue } from "../support/prometheus.ts";
+import { parsePrometheus, sampleValue } from "../_support/prometheus.ts";
+import { waitFor } from "../_support/wait.ts";
+import { strangerNode } from "../_support/gossip_node.ts";
 
 const TARGET = 0.85;
 
@@ -62,16 +62,11 @@ Deno.test("three agents on loopback learn together, report, refuse bad requests,
     for (let i = 0; i < 3; i++) start(i);
 
     await t.step(`every agent reaches ${TARGET * 100}% within 3 minutes`, async () => {
-      await waitFor(
-        async () => {
-          const s = await Promise.all(agents.map((a) => a.status()));
-          for (const a of agents) if (!(await alive(a))) throw new Error(`${a.name} died:\n${await a.log()}`);
-          return s.every((r) => r && r.accuracy !== null && r.accuracy >= TARGET);
-        },
-        `all agents at ≥ ${TARGET}`,
-        180_000,
-        1000,
-      );
+      await waitFor(`all agents at ≥ ${TARGET}`, async () => {
+        const s = await Promise.all(agents.map((a) => a.status()));
+        for (const a of agents) if (!(await alive(a))) throw new Error(`${a.name} died:\n${await a.log()}`);
+        return s.every((r) => r && r.accuracy !== null && r.accuracy >= TARGET);
+      }, { timeoutMs: 180_000, everyMs: 1000 });
     });
 
     await t.step("agent status shows 2 live peers for each agent", async () => {
@@ -132,27 +127,25 @@ Deno.test("three agents on loopback learn together, report, refuse bad requests,
       const victim = agents[2];
       const before = (await victim.status())!;
       await waitFor(
-        async () => (await listCheckpoints(join(victim.state, "checkpoints"), "mnist-mlp")).length > 0,
         "a checkpoint",
-        20_000,
+        async () => (await listCheckpoints(join(victim.state, "checkpoints"), "mnist-mlp")).length > 0,
+        { timeoutMs: 20_000 },
       );
       victim.kill("SIGKILL");
       const st = await victim.exited;
       assert.equal(st.signal, "SIGKILL");
       const again = start(2);
-      const resumed = await waitFor(() => again.status(), "the restarted agent's API", 60_000, 500);
+      const resumed = await waitFor("the restarted agent's API", () => again.status(), {
+        timeoutMs: 60_000,
+        everyMs: 500,
+      });
       assert.ok(resumed.rounds > 0 && resumed.rounds <= before.rounds + 100, `rounds ${resumed.rounds}`);
       assert.match(await again.log(), /Resumed from checkpoint/);
-      await waitFor(
-        async () => {
-          const s = await again.status();
-          return s && s.accuracy !== null && s.accuracy >= TARGET &&
-            s.peers.filter((p) => p.alive).length === 2;
-        },
-        "the restarted agent to catch up",
-        60_000,
-        1000,
-      );
+      await waitFor("the restarted agent to catch up", async () => {
+        const s = await again.status();
+        return s && s.accuracy !== null && s.accuracy >= TARGET &&
+          s.peers.filter((p) => p.alive).length === 2;
+      }, { timeoutMs: 60_000, everyMs: 1000 });
     });
 
     await t.step(
@@ -161,18 +154,7 @@ Deno.test("three agents on loopback learn together, report, refuse bad requests,
         const target = agents[0];
         const rssBefore = sampleValue(await metrics(target), "process_resident_memory_bytes")!;
         // A real signed frame from a key nobody trusts, plus junk and oversize datagrams.
-        const stranger = new GossipNode({
-          signer: await createSigner(randomSeed()),
-          verifier: { verify: () => Promise.resolve(false) },
-          trust: { isTrusted: () => false },
-          modelHash: new Uint8Array(8),
-          bootEpoch: 1,
-          name: "stranger",
-          maxDatagram: 1232,
-          rateLimit: 1,
-          intervalMs: 1000,
-          peerTimeoutMs: 1000,
-        });
+        const stranger = await strangerNode();
         const frames: Uint8Array[] = [];
         for (let i = 0; i < 64; i++) {
           frames.push(
@@ -248,9 +230,9 @@ Deno.test("three agents on loopback learn together, report, refuse bad requests,
           .replace(/^ {2}port: \d+$/m, "  port: 1"),
       );
       await waitFor(
-        async () => /"msg":"Config reloaded"[^\n]*"applied":\["learning\.localSteps"\]/.test(await a.log()),
         "the reload",
-        20_000,
+        async () => /"msg":"Config reloaded"[^\n]*"applied":\["learning\.localSteps"\]/.test(await a.log()),
+        { timeoutMs: 20_000 },
       );
       assert.match(
         await a.log(),

@@ -1,16 +1,7 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../../src/errors.ts";
 import { installSpecFile, listKnownSpecs, modelHash, resolveModelSpec, toHex } from "../../src/model/mod.ts";
-
-const SPEC = `id: sensor-mlp
-version: 1
-description: "12 sensor features, 3 activities"
-seed: 7
-features: 12
-range: [-10, 10]
-classes: [idle, walk, run]
-mlp: {hidden: [16], activation: relu}
-`;
+import { SENSOR_SPEC } from "../_support/sensor_spec.ts";
 
 async function withDirs(f: (outside: string, state: string) => Promise<void>) {
   // The spec lives outside the repository, in a directory of its own.
@@ -26,12 +17,12 @@ async function withDirs(f: (outside: string, state: string) => Promise<void>) {
 
 Deno.test("resolveModelSpec() loads model.spec from a path outside the repo and copies it into the state", async () => {
   await withDirs(async (outside, state) => {
-    await Deno.writeTextFile(`${outside}/my.yaml`, SPEC);
+    await Deno.writeTextFile(`${outside}/my.yaml`, SENSOR_SPEC);
     const models = `${state}/models`;
     const known = await resolveModelSpec({ id: "mnist-mlp", spec: `${outside}/my.yaml` }, models);
     assert.equal(known.spec.id, "sensor-mlp");
     assert.equal(known.origin, "local");
-    assert.equal(await Deno.readTextFile(`${models}/sensor-mlp.yaml`), SPEC);
+    assert.equal(await Deno.readTextFile(`${models}/sensor-mlp.yaml`), SENSOR_SPEC);
     // The file is gone (e.g. on a cloned board): the state's copy is used by id.
     await Deno.remove(`${outside}/my.yaml`);
     const again = await resolveModelSpec({ id: "sensor-mlp", spec: `${outside}/my.yaml` }, models);
@@ -60,7 +51,7 @@ Deno.test("resolveModelSpec() names a missing spec file, and an unknown id with 
 
 Deno.test("installSpecFile() refuses a spec that reuses a built-in id with other content", async () => {
   await withDirs(async (outside, state) => {
-    await Deno.writeTextFile(`${outside}/fake.yaml`, SPEC.replace("id: sensor-mlp", "id: mnist-mlp"));
+    await Deno.writeTextFile(`${outside}/fake.yaml`, SENSOR_SPEC.replace("id: sensor-mlp", "id: mnist-mlp"));
     await assert.rejects(
       () => installSpecFile(`${outside}/fake.yaml`, `${state}/models`),
       (e: unknown) =>
@@ -72,7 +63,7 @@ Deno.test("installSpecFile() refuses a spec that reuses a built-in id with other
 
 Deno.test("listKnownSpecs() lists the built-in specs and the board's own", async () => {
   await withDirs(async (outside, state) => {
-    await Deno.writeTextFile(`${outside}/my.yaml`, SPEC);
+    await Deno.writeTextFile(`${outside}/my.yaml`, SENSOR_SPEC);
     await installSpecFile(`${outside}/my.yaml`, `${state}/models`);
     const known = await listKnownSpecs(`${state}/models`);
     const ids = known.map((k) => `${k.spec.id}:${k.origin}`);

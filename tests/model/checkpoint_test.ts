@@ -10,6 +10,7 @@ import {
   loadCheckpoint,
   saveCheckpoint,
 } from "../../src/model/mod.ts";
+import { withTempDir } from "../_support/temp_dir.ts";
 
 /** A stand-in with the parts a checkpoint needs (the real models are exercised in model_test.ts). */
 function fakeModel(
@@ -25,15 +26,6 @@ function fakeModel(
     getWeights: () => m.weights.slice(),
   };
   return m;
-}
-
-async function withDir(f: (dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir();
-  try {
-    await f(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 Deno.test("encodeCheckpoint()/decodeCheckpoint() round-trip weights, step and extra bytes", () => {
@@ -88,7 +80,7 @@ Deno.test("decodeCheckpoint() gives a DecodeError for every truncation and for N
 });
 
 Deno.test("saveCheckpoint() keeps the last two and loadCheckpoint() returns the newest", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = fakeModel("mnist-mlp", 7, new Float32Array([1, 2, 3]));
     for (let step = 1; step <= 4; step++) {
       m.weights = new Float32Array([step, step, step]);
@@ -107,7 +99,7 @@ Deno.test("saveCheckpoint() keeps the last two and loadCheckpoint() returns the 
 });
 
 Deno.test("a corrupt newest checkpoint is reported and the previous good one is loaded and kept", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     const m = fakeModel("mnist-mlp", 7, new Float32Array([1, 1]));
     await saveCheckpoint(dir, m, { step: 1 });
     m.weights = new Float32Array([2, 2]);
@@ -132,7 +124,7 @@ Deno.test("a corrupt newest checkpoint is reported and the previous good one is 
 });
 
 Deno.test("loadCheckpoint() skips a checkpoint of a different model version with the reason", async () => {
-  await withDir(async (dir) => {
+  await withTempDir(async (dir) => {
     await saveCheckpoint(dir, fakeModel("mnist-mlp", 1, new Float32Array(2)), { step: 9 });
     const { checkpoint, skipped } = await loadCheckpoint(dir, fakeModel("mnist-mlp", 2, new Float32Array(2)));
     assert.equal(checkpoint, undefined);

@@ -12,6 +12,7 @@ import {
   uploadScript,
 } from "../../src/replicate/install.ts";
 import { sha256File } from "../../src/replicate/runtime.ts";
+import { toHex } from "../../src/bytes.ts";
 
 async function sh(script: string, input?: Uint8Array) {
   const child = new Deno.Command("sh", { args: ["-s"], stdin: "piped", stdout: "piped", stderr: "piped" })
@@ -35,7 +36,7 @@ async function sh(script: string, input?: Uint8Array) {
 
 async function sha256Bytes(b: Uint8Array): Promise<string> {
   const d = await crypto.subtle.digest("SHA-256", b as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(d), (x) => x.toString(16).padStart(2, "0")).join("");
+  return toHex(d);
 }
 
 /** A fake release tarball whose `agent --version` prints `version` (or fails when `broken`). */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { RUN_PROGRAMS } from "../../src/replicate/launcher.ts";
-import { ROOT } from "../_helpers.ts";
+import { ROOT } from "../_support/root.ts";
 
 /** Every .ts file under src/, with its text. */
 function sources(): { path: string; text: string }[] {

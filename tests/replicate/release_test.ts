@@ -8,7 +8,7 @@ import {
   RUN_PROGRAMS,
   V8_FLAGS,
 } from "../../src/replicate/release.ts";
-import { ROOT } from "../_helpers.ts";
+import { ROOT } from "../_support/root.ts";
 import { type Runtime, RUNTIME_PACKAGES, sha256File } from "../../src/replicate/runtime.ts";
 import { renderProgress } from "../../src/cli/clone_progress.ts";
 import { CloneError } from "../../src/replicate/errors.ts";

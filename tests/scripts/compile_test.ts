@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { causeChain, compileArgs, INCLUDES, PERMISSION_FLAGS, TARGETS } from "../../scripts/compile.ts";
 import { stageApp } from "../../src/replicate/release.ts";
-import { ROOT } from "../_helpers.ts";
+import { ROOT } from "../_support/root.ts";
 
 Deno.test("compileArgs() compiles the release's bundle with wasm/ and models/ and the one permission list", async () => {
   const args = compileArgs("aarch64", "out");

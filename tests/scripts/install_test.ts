@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { installPaths } from "../../scripts/install.ts";
-import { ROOT, tempDir } from "../_helpers.ts";
+import { ROOT } from "../_support/root.ts";
+import { tempDir } from "../_support/temp_dir.ts";
 
 async function run(cmd: string, args: string[], cwd: string) {
   const out = await new Deno.Command(cmd, { args, cwd, stdin: "null", stdout: "piped", stderr: "piped" })

@@ -11,7 +11,7 @@ import {
   writeFileAtomic,
 } from "../../src/state/mod.ts";
 import { SeededRandom } from "../../src/time.ts";
-import { tempDir } from "../_helpers.ts";
+import { tempDir } from "../_support/temp_dir.ts";
 
 Deno.test("writeFileAtomic() replaces content and sets the exact mode", async () => {
   await using dir = await tempDir();
@@ -58,7 +58,7 @@ Deno.test("writeFileAtomic() removes its temp file when a step fails (here: the 
 Deno.test("a process killed with SIGKILL mid-write leaves either the old or the new content", async () => {
   await using dir = await tempDir();
   const p = `${dir.path}/state.bin`;
-  const child = fromFileUrl(new URL("./_atomic_writer_child.ts", import.meta.url));
+  const child = fromFileUrl(new URL("./fixtures/atomic_writer_child.ts", import.meta.url));
   const rng = new SeededRandom(7);
   for (let round = 0; round < 8; round++) {
     const proc = new Deno.Command(Deno.execPath(), {

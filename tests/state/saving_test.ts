@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type DiskSpace, diskSpace, SaveGuard } from "../../src/state/saving.ts";
-import { tempDir } from "../_helpers.ts";
+import { tempDir } from "../_support/temp_dir.ts";
 
 function setup() {
   let now = 0;

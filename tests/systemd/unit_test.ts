@@ -5,9 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { processIo, runCli } from "../../src/cli/mod.ts";
-import type { Io } from "../../src/cli/command.ts";
+import { runCli } from "../../src/cli/mod.ts";
 import { DEFAULT_UNIT_OPTIONS, renderUnit, unitPrefixProblem } from "../../src/systemd/unit.ts";
+import { run } from "../_support/command.ts";
+import { recordingIo } from "../_support/io.ts";
 
 const deployFile = new URL("../../deploy/agent.service", import.meta.url);
 
@@ -21,30 +22,6 @@ async function fakePrefix(dir: string): Promise<string> {
   await Deno.chmod(join(prefix, "releases", "r1", "agent"), 0o755);
   await Deno.symlink("releases/r1", join(prefix, "current"));
   return prefix;
-}
-
-async function analyze(args: string[], cwd: string) {
-  const out = await new Deno.Command("systemd-analyze", { args, cwd, stdout: "piped", stderr: "piped" })
-    .output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-function captureIo(): Io & { out: () => string; err: () => string } {
-  let out = "";
-  let err = "";
-  return {
-    ...processIo(),
-    stdout: (t) => {
-      out += t;
-    },
-    stderr: (t) => {
-      err += t;
-    },
-    isTerminal: false,
-    out: () => out,
-    err: () => err,
-  };
 }
 
 Deno.test("deploy/agent.service is the default rendering of the unit template", async () => {
@@ -76,7 +53,7 @@ Deno.test("systemd-analyze verify prints nothing for the rendered unit", async (
   try {
     const prefix = await fakePrefix(dir);
     await Deno.writeTextFile(join(dir, "agent.service"), renderUnit({ prefix, user: "agent" }));
-    const r = await analyze(["verify", "./agent.service"], dir);
+    const r = await run("systemd-analyze", ["verify", "./agent.service"], { cwd: dir });
     assert.equal(r.stderr, "", r.stderr);
     assert.equal(r.code, 0);
   } finally {
@@ -88,19 +65,21 @@ Deno.test("systemd-analyze security --offline=true rates the unit at most 2.0", 
   const dir = await Deno.makeTempDir();
   try {
     await Deno.copyFile(deployFile, join(dir, "agent.service"));
-    const r = await analyze(["security", "--offline=true", "--no-pager", "./agent.service"], dir);
+    const r = await run("systemd-analyze", ["security", "--offline=true", "--no-pager", "./agent.service"], {
+      cwd: dir,
+    });
     const m = r.stdout.match(/Overall exposure level for agent\.service: (\d+\.\d+)/);
     assert.ok(m, r.stdout + r.stderr);
     const exposure = Number(m[1]);
     assert.ok(exposure <= 2.0, `exposure ${exposure} > 2.0`);
     // The same check expressed as systemd's own gate (threshold on its 0-100 scale).
-    const gate = await analyze([
+    const gate = await run("systemd-analyze", [
       "security",
       "--offline=true",
       "--threshold=20",
       "--no-pager",
       "./agent.service",
-    ], dir);
+    ], { cwd: dir });
     assert.equal(gate.code, 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -135,9 +114,13 @@ Deno.test("the --gpu unit passes systemd-analyze verify and rates at most 2.0 (a
     const prefix = await fakePrefix(dir);
     const exposure = async (gpu: boolean) => {
       await Deno.writeTextFile(join(dir, "agent.service"), renderUnit({ prefix, user: "agent", gpu }));
-      const v = await analyze(["verify", "./agent.service"], dir);
+      const v = await run("systemd-analyze", ["verify", "./agent.service"], { cwd: dir });
       assert.equal(v.stderr, "", v.stderr);
-      const r = await analyze(["security", "--offline=true", "--no-pager", "./agent.service"], dir);
+      const r = await run(
+        "systemd-analyze",
+        ["security", "--offline=true", "--no-pager", "./agent.service"],
+        { cwd: dir },
+      );
       const m = r.stdout.match(/Overall exposure level for agent\.service: (\d+\.\d+)/);
       assert.ok(m, r.stdout + r.stderr);
       return Number(m[1]);
@@ -166,16 +149,16 @@ Deno.test("agent service install --no-start writes the unit once, then reports i
     const prefix = await fakePrefix(dir);
     const unitDir = join(dir, "units");
     const args = ["service", "install", "--no-start", "--prefix", prefix, "--unit-dir", unitDir, "--json"];
-    const io1 = captureIo();
-    assert.equal(await runCli(args, io1), 0, io1.err());
-    assert.equal(JSON.parse(io1.out()).changed, true);
+    const io1 = recordingIo({ env: Deno.env.toObject() });
+    assert.equal(await runCli(args, io1), 0, io1.errText());
+    assert.equal(JSON.parse(io1.outText()).changed, true);
     assert.equal(
       await Deno.readTextFile(join(unitDir, "agent.service")),
       renderUnit({ prefix, user: "agent" }),
     );
-    const io2 = captureIo();
-    assert.equal(await runCli(args, io2), 0, io2.err());
-    assert.equal(JSON.parse(io2.out()).changed, false);
+    const io2 = recordingIo({ env: Deno.env.toObject() });
+    assert.equal(await runCli(args, io2), 0, io2.errText());
+    assert.equal(JSON.parse(io2.outText()).changed, false);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -184,10 +167,10 @@ Deno.test("agent service install --no-start writes the unit once, then reports i
 Deno.test("agent service install refuses a home-directory prefix and a missing release (exit 2)", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const io = captureIo();
+    const io = recordingIo({ env: Deno.env.toObject() });
     assert.equal(await runCli(["service", "install", "--no-start", "--prefix", "/home/pi/agent"], io), 2);
-    assert.match(io.err(), /ProtectHome/);
-    const io2 = captureIo();
+    assert.match(io.errText(), /ProtectHome/);
+    const io2 = recordingIo({ env: Deno.env.toObject() });
     assert.equal(
       await runCli(
         ["service", "install", "--no-start", "--prefix", join(dir, "none"), "--unit-dir", dir],
@@ -195,10 +178,10 @@ Deno.test("agent service install refuses a home-directory prefix and a missing r
       ),
       2,
     );
-    assert.match(io2.err(), /current\/agent does not exist/);
-    const io3 = captureIo();
+    assert.match(io2.errText(), /current\/agent does not exist/);
+    const io3 = recordingIo({ env: Deno.env.toObject() });
     assert.equal(await runCli(["service", "frobnicate"], io3), 2);
-    assert.match(io3.err(), /install, uninstall, status, health, unit/);
+    assert.match(io3.errText(), /install, uninstall, status, health, unit/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -19,7 +19,9 @@ import {
   signatureOf,
   signedPart,
 } from "../../src/wire/mod.ts";
-import { MODEL_HASH, testSigner } from "../gossip/_fixtures.ts";
+import { MODEL_HASH } from "../_support/gossip_node.ts";
+import { testSigner } from "../_support/identity.ts";
+import { expectDecodeError } from "../_support/decode_error.ts";
 
 const signer = await testSigner(1);
 
@@ -36,17 +38,6 @@ function randomBytes(n: number, seed = 7): Uint8Array {
 
 function fields(body: Uint8Array, type: MessageType = MessageType.Delta) {
   return { type, modelHash: MODEL_HASH, bootEpoch: 7, counter: 42, body };
-}
-
-function expectDecodeError(fn: () => unknown, code?: DecodeErrorCode): DecodeError {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof DecodeError, `expected DecodeError, got ${(e as Error)?.constructor?.name}: ${e}`);
-    if (code !== undefined) assert.equal(e.code, code, e.message);
-    return e;
-  }
-  assert.fail("expected a DecodeError");
 }
 
 Deno.test("FRAME_OVERHEAD and bodyBudget() match the layout table", () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { DecodeError, DecodeErrorCode } from "../../src/errors.ts";
 import { ACCURACY_UNKNOWN, decodeHello, encodeHello, type HelloBody } from "../../src/wire/mod.ts";
+import { expectDecodeError } from "../_support/decode_error.ts";
 
 const hello: HelloBody = {
   name: "kitchen-cam.2",
@@ -10,10 +11,6 @@ const hello: HelloBody = {
   accuracy: 9123,
   uptime: 3600,
 };
-
-function expectDecodeError(fn: () => unknown, code: DecodeErrorCode): void {
-  assert.throws(fn, (e: unknown) => e instanceof DecodeError && e.code === code);
-}
 
 Deno.test("encodeHello() and decodeHello() round-trip", () => {
   assert.deepEqual(decodeHello(encodeHello(hello)), hello);

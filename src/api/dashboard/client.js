@@ -5,12 +5,14 @@
 // `uPlot` is the global defined by /assets/uplot.js.
 import {
   fmtAgo,
+  fmtAirtime,
   fmtBytes,
   fmtCount,
   fmtFixed3,
   fmtPeerModel,
   fmtPercent,
   fmtRejects,
+  fmtSwarm,
   fmtTransport,
   NONE,
   peerProblem,
@@ -69,6 +71,8 @@ function showStatus(r) {
   setText("bytesIn", `${fmtBytes(r.gossip.bytesIn)} (${fmtCount(r.gossip.datagramsIn)} datagrams)`);
   setText("bytesOut", `${fmtBytes(r.gossip.bytesOut)} (${fmtCount(r.gossip.datagramsOut)} datagrams)`);
   setText("rejected", fmtRejects(r.gossip.rejected));
+  setText("swarm", fmtSwarm(r.airtime));
+  setText("airtime", fmtAirtime(r.airtime));
   showPeers(r);
   document.title = `${r.node.name} · agent`;
   document.body.dataset.updatedAt = r.updatedAt;

@@ -130,3 +130,39 @@ export function peerProblem(p) {
   if (p.merged) return "";
   return p.alive ? "not merged" : "not heard from recently";
 }
+
+/**
+ * @typedef {object} AirtimeLike
+ * @property {number} budgetBytesPerSecond
+ * @property {number} swarmSize
+ * @property {number} roundMs
+ * @property {number} helloMs
+ * @property {number} ownBytesPerSecond
+ * @property {number} swarmBytesPerSecond
+ */
+
+/**
+ * The estimated swarm size and the round interval: "101 boards, a round every 4.2 s", or a dash (older
+ * agents report none).
+ * @param {AirtimeLike | null | undefined} a
+ * @returns {string}
+ */
+export function fmtSwarm(a) {
+  if (!a) return NONE;
+  return `${fmtCount(a.swarmSize)} board${a.swarmSize === 1 ? "" : "s"}, a round every ${
+    fmtDuration(a.roundMs)
+  }`;
+}
+
+/**
+ * Airtime used vs the budget: "this board 316 B/s, swarm 29.8 kB/s of 31.3 kB/s (95%)", or a dash.
+ * @param {AirtimeLike | null | undefined} a
+ * @returns {string}
+ */
+export function fmtAirtime(a) {
+  if (!a) return NONE;
+  const rate = (/** @type {number} */ n) => `${fmtBytes(Math.round(n))}/s`;
+  const share = Math.round((a.swarmBytesPerSecond / a.budgetBytesPerSecond) * 100);
+  return `this board ${rate(a.ownBytesPerSecond)}, swarm ${rate(a.swarmBytesPerSecond)} of ` +
+    `${rate(a.budgetBytesPerSecond)} (${share}%)`;
+}

@@ -10,12 +10,14 @@
 import type { PeerStatus, StatusReport } from "../status.ts";
 import {
   fmtAgo,
+  fmtAirtime,
   fmtBytes,
   fmtCount,
   fmtFixed3,
   fmtPeerModel,
   fmtPercent,
   fmtRejects,
+  fmtSwarm,
   fmtTransport,
   NONE,
   peerProblem,
@@ -61,6 +63,8 @@ export function summaryFields(r: StatusReport): [string, string, string][] {
       `${fmtBytes(r.gossip.bytesOut)} (${fmtCount(r.gossip.datagramsOut)} datagrams)`,
     ],
     ["Rejected", "rejected", fmtRejects(r.gossip.rejected)],
+    ["Swarm (estimated)", "swarm", fmtSwarm(r.airtime)],
+    ["Airtime", "airtime", fmtAirtime(r.airtime)],
   ];
 }
 

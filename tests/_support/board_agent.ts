@@ -11,7 +11,7 @@ import type { Dataset } from "../../src/sim/mnist.ts";
 
 /** Where `agent clone` installs the release as root, and the API the service listens on. */
 export const PREFIX = "/opt/agent";
-export const API = "http://127.0.0.1:7070";
+const API = "http://127.0.0.1:7070";
 
 /** GET/POST on the board's agent API with the host's curl inside the board's network namespace. */
 async function curl(board: Board, path: string, body?: Uint8Array): Promise<{ code: number; text: string }> {

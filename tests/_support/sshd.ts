@@ -12,6 +12,7 @@
  * @module
  */
 import { join } from "node:path";
+import { freeTcpPort } from "../../scripts/lib/cluster.ts";
 
 /** A running sshd and the files a client needs to reach it. */
 export interface Sshd extends AsyncDisposable {
@@ -55,13 +56,6 @@ async function run(cmd: string, args: string[]): Promise<string> {
     throw new Error(`${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
   }
   return text;
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 function userName(): string {
@@ -125,7 +119,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     // in as an unprivileged user (StrictModes is off; the private keys stay 0600).
     await Deno.chmod(authorized, 0o644);
     await Deno.chmod(dir, 0o755);
-    const port = freePort();
+    const port = freeTcpPort();
     const host = "127.0.0.1";
     const pub = (await Deno.readTextFile(`${hostKey}.pub`)).trim().split(" ").slice(0, 2).join(" ");
     const otherPub = (await Deno.readTextFile(`${otherKey}.pub`)).trim().split(" ").slice(0, 2).join(" ");
@@ -235,4 +229,19 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw e;
   }
+}
+
+/** The target and SSH flags of `agent clone` that reach `sshd` as root, pinned to `knownHosts`. */
+export function cloneTarget(sshd: Sshd, knownHosts: string = sshd.knownHosts): string[] {
+  return [
+    `${sshd.user}@${sshd.host}`,
+    "--port",
+    String(sshd.port),
+    "--identity",
+    sshd.clientKey,
+    "--known-hosts",
+    knownHosts,
+    "--ssh-config",
+    "/dev/null",
+  ];
 }

@@ -1,11 +1,11 @@
 /**
- * Shared test fixtures for wire and gossip tests: deterministic keys, a mutable trust set, a counting
- * verifier and a node factory.
+ * Test identities: deterministic keys, a trust set that can change while nodes run, and a verifier that
+ * counts its calls.
  *
  * @module
  */
 import { createSigner, type Signer, Verifier } from "../../src/identity/ed25519.ts";
-import { GossipNode, type GossipNodeOptions, keyId, type TrustPolicy } from "../../src/gossip/mod.ts";
+import { keyId, type TrustPolicy } from "../../src/gossip/mod.ts";
 import { SeededRandom } from "../../src/time.ts";
 
 /** A signer from a deterministic seed. */
@@ -42,30 +42,3 @@ export class CountingVerifier {
     return this.#inner.verify(publicKey, message, signature);
   }
 }
-
-/** The model hash used in tests. */
-export const MODEL_HASH = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
-
-/** A node with test defaults; `overrides` replace any option. */
-export function testNode(
-  signer: Signer,
-  trust: TrustPolicy,
-  overrides: Partial<GossipNodeOptions> = {},
-): GossipNode {
-  return new GossipNode({
-    signer,
-    verifier: new Verifier(),
-    trust,
-    modelHash: MODEL_HASH,
-    bootEpoch: 1,
-    name: "node",
-    maxDatagram: 1232,
-    rateLimit: 500,
-    intervalMs: 1000,
-    peerTimeoutMs: 5000,
-    ...overrides,
-  });
-}
-
-/** A fixed source address. */
-export const FROM = { hostname: "10.0.0.9", port: 41234 };

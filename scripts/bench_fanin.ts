@@ -1,0 +1,345 @@
+/**
+ * `deno task bench:fanin`: one real `agent run` (from source, on loopback) against swarms of N synthetic
+ * trusted peers, to see what one board pays as the swarm grows: resident memory, CPU, gossip bytes in and
+ * out per second, and the round interval the airtime budget (`gossip.swarmBytesPerSecond`) gives it.
+ *
+ * For each N (default 5, 50, 100, 300) the bench makes a fresh state directory, N Ed25519 identities, and
+ * trusts them through the same `TrustStore.add` that `agent trust` uses; the agent trains on 2,000 MNIST
+ * rows. The peers send real signed frames to the agent's gossip port: Hellos, and Deltas made by four
+ * real learners of the same model (precomputed, each peer replays one learner's stream from round 1, as a
+ * swarm that starts together), at the rate the airtime rule gives a swarm of N + 1 boards. After a warm-up
+ * (at least three round intervals) it measures for a while (at least four): CPU from /proc/PID/stat,
+ * RSS from /proc/PID/status (median and peak), bytes from `/v1/status`, and the agent's own airtime report.
+ * The baseline of the same run is the agent with no peer at all (N = 0).
+ *
+ *   nice -n 10 deno task bench:fanin [--nodes 5,50,100,300] [--warmup 20] [--measure 30] [--budget B] [--json]
+ *
+ * `--budget` sets `gossip.swarmBytesPerSecond` for the agent and its peers (default: the config default);
+ * a budget of 100000000 is the swarm without the airtime rule (every board at learning.roundMs).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { defaultConfig } from "../src/config/mod.ts";
+import { GossipNode, planAirtime } from "../src/gossip/mod.ts";
+import { createSigner, encodePayload, randomSeed, type Signer, TrustStore } from "../src/identity/mod.ts";
+import { SwarmLearner, tuningFromConfig } from "../src/learn/mod.ts";
+import { createModel, initBackend, modelHash, resolveModelSpec } from "../src/model/mod.ts";
+import { loadMnist, subset } from "../src/sim/mnist.ts";
+import { stateLayout, writeFileAtomic } from "../src/state/mod.ts";
+import { SeededRandom } from "../src/time.ts";
+import { bodyBudget, deflateBody, MessageType } from "../src/wire/mod.ts";
+import { agentOk, AgentProcess, freeTcpPort, freeUdpPort, waitFor } from "./lib/cluster.ts";
+import { writeShardFile } from "./lib/shards.ts";
+import { airtimeSettings } from "../src/agent/airtime.ts";
+
+/** Learners whose Delta streams the synthetic peers replay. */
+const SOURCES = 4;
+
+interface Options {
+  nodes: number[];
+  warmupS: number;
+  measureS: number;
+  json: boolean;
+  /** gossip.swarmBytesPerSecond of the agent and its synthetic peers. */
+  budget: number;
+}
+
+/** One measured row. */
+export interface FaninRow {
+  peers: number;
+  swarmSize: number | null;
+  roundMs: number | null;
+  helloMs: number | null;
+  rssMedianMb: number;
+  rssPeakMb: number;
+  cpuPercent: number;
+  bytesInPerS: number;
+  bytesOutPerS: number;
+  airtimeSwarmPerS: number | null;
+  peersMerged: number;
+  rounds: number;
+  seconds: number;
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      nodes: { type: "string", default: "5,50,100,300" },
+      warmup: { type: "string", default: "20" },
+      measure: { type: "string", default: "30" },
+      json: { type: "boolean", default: false },
+      budget: { type: "string", default: String(defaultConfig().gossip.swarmBytesPerSecond) },
+    },
+  });
+  const nodes = values.nodes.split(",").map(Number);
+  if (nodes.some((n) => !Number.isInteger(n) || n < 1 || n > 2000)) {
+    throw new Error(`--nodes ${JSON.stringify(values.nodes)}: give whole numbers 1..2000, e.g. 5,50,100,300`);
+  }
+  const budget = Number(values.budget);
+  if (!Number.isInteger(budget) || budget < 1000 || budget > 100_000_000) {
+    throw new Error(`--budget ${JSON.stringify(values.budget)}: give bytes/s 1000..100000000`);
+  }
+  return {
+    nodes,
+    warmupS: Number(values.warmup),
+    measureS: Number(values.measure),
+    json: values.json,
+    budget,
+  };
+}
+
+/** Delta bodies per round of {@linkcode SOURCES} real learners of mnist-mlp, `rounds` rounds long. */
+async function deltaStreams(rounds: number): Promise<Uint8Array[][]> {
+  await initBackend("wasm");
+  const { train } = await loadMnist(1);
+  const cfg = defaultConfig();
+  const budget = bodyBudget(cfg.gossip.maxDatagram);
+  const streams: Uint8Array[][] = [];
+  for (let s = 0; s < SOURCES; s++) {
+    const model = await createModel("mnist-mlp");
+    const rows = Array.from({ length: 1000 }, (_, i) => (s * 1000 + i) % train.count);
+    const learner = new SwarmLearner({
+      model,
+      data: subset(train, rows, 784),
+      features: 784,
+      rng: new SeededRandom(17 + s),
+      selfKey: (await createSigner(randomSeed())).publicKey,
+      deflate: deflateBody,
+      ...tuningFromConfig(cfg.learning),
+      joining: false,
+    });
+    const stream: Uint8Array[] = [];
+    for (let r = 0; r < rounds; r++) {
+      await learner.train(1);
+      learner.mix(r * cfg.learning.roundMs);
+      const out = learner.outgoing(r * cfg.learning.roundMs, budget).filter((m) =>
+        m.type === MessageType.Delta
+      );
+      stream.push(out[0]?.body ?? stream.at(-1)!);
+    }
+    model.dispose();
+    streams.push(stream);
+  }
+  return streams;
+}
+
+/** utime + stime of a process, in seconds. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+}
+
+async function rssMb(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return kb / 1024;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)] : NaN;
+}
+
+/** The airtime rule's plan for `boards` boards under `budget`. */
+function planFor(boards: number, budget: number) {
+  const cfg = defaultConfig();
+  return planAirtime(boards, { ...airtimeSettings(cfg), budgetBytesPerSecond: budget });
+}
+
+/** Sends the N peers' frames to `port` at the airtime rule's intervals until `stop` is set. */
+async function runPeers(
+  peers: { node: GossipNode; source: number }[],
+  streams: Uint8Array[][],
+  port: number,
+  stop: { done: boolean },
+  budget: number,
+): Promise<void> {
+  const plan = planFor(peers.length + 1, budget);
+  const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const to = { transport: "udp" as const, hostname: "127.0.0.1", port };
+  const start = performance.now();
+  // Next due time of each peer's Delta and Hello, staggered over one interval.
+  const nextDelta = peers.map((_, i) => start + (i / peers.length) * plan.roundMs);
+  const nextHello = peers.map((_, i) => start + (i / peers.length) * plan.helloMs);
+  const round = peers.map(() => 0);
+  try {
+    while (!stop.done) {
+      const now = performance.now();
+      for (let i = 0; i < peers.length; i++) {
+        const p = peers[i];
+        if (now >= nextHello[i]) {
+          nextHello[i] += plan.helloMs;
+          for (const f of await p.node.tick(now)) await sock.send(f, to);
+        }
+        if (now >= nextDelta[i]) {
+          nextDelta[i] += plan.roundMs;
+          const stream = streams[p.source];
+          const body = stream[Math.min(round[i]++, stream.length - 1)];
+          await sock.send(await p.node.send(MessageType.Delta, body), to);
+        }
+      }
+      const due = Math.min(...nextDelta, ...nextHello);
+      await new Promise((r) => setTimeout(r, Math.max(1, Math.min(50, due - performance.now()))));
+    }
+  } finally {
+    sock.close();
+  }
+}
+
+/** One row: a fresh agent, `n` trusted synthetic peers, warm-up, then the measurement. */
+async function measure(
+  n: number,
+  streams: Uint8Array[][],
+  shard: string,
+  root: string,
+  o: Options,
+): Promise<FaninRow> {
+  const state = join(root, `n${n}`);
+  await Deno.mkdir(state, { recursive: true, mode: 0o700 });
+  const gossipPort = freeUdpPort();
+  const api = `127.0.0.1:${freeTcpPort()}`;
+  await writeFileAtomic(
+    join(state, "agent.yaml"),
+    stringify({
+      node: { name: `airtime-fanin-${n}` },
+      data: { source: shard },
+      gossip: { port: gossipPort, broadcast: "127.255.255.255", swarmBytesPerSecond: o.budget },
+      api: { listen: api },
+      logging: { level: "warn", format: "json" },
+    }),
+  );
+  const self = JSON.parse(await agentOk(["id", "--json", "--state", state])) as { payload: string };
+  const spec = (await resolveModelSpec({ id: "mnist-mlp" }, join(state, "models"))).spec;
+  const peers: { node: GossipNode; source: number }[] = [];
+  const trust = await TrustStore.open(stateLayout(state));
+  for (let i = 0; i < n; i++) {
+    const signer: Signer = await createSigner(randomSeed());
+    const name = `peer-${i}`;
+    await trust.add({
+      publicKey: signer.publicKey,
+      name,
+      payload: encodePayload({ publicKey: signer.publicKey, name }),
+    });
+    peers.push({
+      node: new GossipNode({
+        signer,
+        verifier: { verify: () => Promise.resolve(true) },
+        trust: { isTrusted: () => true },
+        modelHash: modelHash(spec),
+        bootEpoch: 1,
+        name,
+        maxDatagram: 1232,
+        rateLimit: 500,
+        intervalMs: 1000,
+        peerTimeoutMs: 15000,
+      }),
+      source: i % SOURCES,
+    });
+  }
+  void self;
+  const agent = new AgentProcess({ name: `n${n}`, state, api });
+  const stop = { done: false };
+  let sending: Promise<void> = Promise.resolve();
+  try {
+    await waitFor(() => agent.status(), `the agent with ${n} peers to answer on ${api}`, 120_000, 500);
+    if (n > 0) sending = runPeers(peers, streams, gossipPort, stop, o.budget);
+    const plan = planFor(n + 1, o.budget);
+    const warmupMs = Math.max(o.warmupS * 1000, 3 * plan.roundMs);
+    const measureMs = Math.max(o.measureS * 1000, 4 * plan.roundMs);
+    await new Promise((r) => setTimeout(r, warmupMs));
+    // An overloaded agent answers late: wait for its status rather than miss the row.
+    const status = () =>
+      waitFor(() => agent.status(), `/v1/status of the agent with ${n} peers`, 60_000, 200);
+    const s0 = await status();
+    const c0 = await cpuSeconds(agent.pid);
+    const t0 = performance.now();
+    const rss: number[] = [];
+    while (performance.now() - t0 < measureMs) {
+      rss.push(await rssMb(agent.pid));
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const c1 = await cpuSeconds(agent.pid);
+    const s1 = await status();
+    const seconds = (performance.now() - t0) / 1000;
+    return {
+      peers: n,
+      swarmSize: s1.airtime?.swarmSize ?? null,
+      roundMs: s1.airtime?.roundMs ?? null,
+      helloMs: s1.airtime?.helloMs ?? null,
+      rssMedianMb: median(rss),
+      rssPeakMb: Math.max(...rss),
+      cpuPercent: ((c1 - c0) / seconds) * 100,
+      bytesInPerS: (s1.gossip.bytesIn - s0.gossip.bytesIn) / seconds,
+      bytesOutPerS: (s1.gossip.bytesOut - s0.gossip.bytesOut) / seconds,
+      airtimeSwarmPerS: s1.airtime?.swarmBytesPerSecond ?? null,
+      peersMerged: s1.peers.filter((p) => p.merged).length,
+      rounds: s1.rounds - s0.rounds,
+      seconds,
+    };
+  } finally {
+    stop.done = true;
+    await sending;
+    await agent.stop();
+  }
+}
+
+function table(rows: FaninRow[]): string {
+  const base = rows[0];
+  const head = "| peers N | swarm size heard | round interval | Hello interval | RSS median (peak) | " +
+    "RSS vs N = 0 | CPU | bytes in/s | bytes out/s | rounds | peers merged |";
+  const sep = "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+  const ms = (v: number | null) => v === null ? "-" : `${(v / 1000).toFixed(2)} s`;
+  const lines = rows.map((r) =>
+    `| ${r.peers} | ${r.swarmSize ?? "-"} | ${ms(r.roundMs)} | ${ms(r.helloMs)} | ` +
+    `${r.rssMedianMb.toFixed(0)} MB (${r.rssPeakMb.toFixed(0)}) | ` +
+    `${r.rssMedianMb - base.rssMedianMb >= 0 ? "+" : ""}${
+      (r.rssMedianMb - base.rssMedianMb).toFixed(0)
+    } MB | ` +
+    `${r.cpuPercent.toFixed(0)}% | ${Math.round(r.bytesInPerS).toLocaleString("en-US")} | ` +
+    `${Math.round(r.bytesOutPerS).toLocaleString("en-US")} | ${r.rounds} in ${r.seconds.toFixed(0)} s | ` +
+    `${r.peersMerged} |`
+  );
+  return [head, sep, ...lines].join("\n");
+}
+
+async function main(): Promise<void> {
+  const o = options();
+  const root = await Deno.makeTempDir({ prefix: "airtime-fanin-" });
+  try {
+    const longest = Math.max(...o.nodes.map((n) => {
+      const p = planFor(n + 1, o.budget);
+      return (Math.max(o.warmupS * 1000, 3 * p.roundMs) + Math.max(o.measureS * 1000, 4 * p.roundMs)) /
+        p.roundMs;
+    }));
+    console.error(`Precomputing ${SOURCES} learners' Delta streams (${Math.ceil(longest) + 20} rounds)…`);
+    const streams = await deltaStreams(Math.ceil(longest) + 20);
+    const { train } = await loadMnist(1);
+    const shard = join(root, "shard.jsonl");
+    await writeShardFile(shard, subset(train, Array.from({ length: 2000 }, (_, i) => 40000 + i), 784));
+    const rows: FaninRow[] = [];
+    for (const n of [0, ...o.nodes]) {
+      console.error(`Measuring the agent with ${n} trusted peers…`);
+      rows.push(await measure(n, streams, shard, root, o));
+      console.error(table(rows));
+    }
+    if (o.json) console.log(JSON.stringify(rows, null, 2));
+    else {
+      console.log(
+        `One board against swarm size, gossip.swarmBytesPerSecond ${o.budget} ` +
+          `(${
+            new Date().toISOString().slice(0, 10)
+          }, ${Deno.build.target}, ${navigator.hardwareConcurrency} CPUs)\n`,
+      );
+      console.log(table(rows));
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,164 @@
+/**
+ * The airtime budget: how often a board may broadcast so that the whole swarm stays within
+ * `gossip.swarmBytesPerSecond` of shared radio time. Pure: the swarm size, the settings and the clock
+ * come in as numbers.
+ *
+ * Wi-Fi sends broadcast frames at the lowest basic rate (1–6 Mb/s on 2.4 GHz), without retries, and every
+ * board hears every other board's frames: the medium carries N × (what one board sends). With N boards
+ * each sending B bytes per round and H bytes per Hello, the rule is
+ *
+ *     N × (B / round + H / hello) ≤ budget
+ *
+ * Below the budget nothing changes (`learning.roundMs` and `gossip.intervalMs` are floors). Above it the
+ * round interval and the Hello interval stretch by the same factor N × (one board's bytes/s) / budget, so
+ * the swarm lands on the budget; the time after which a silent peer counts as gone (`gossip.peerTimeoutMs`)
+ * grows to three Hello intervals when that is longer, so a live peer is never shown as timed out. The stretch stops where the round
+ * interval reaches {@linkcode MAX_ROUND_MS} (thousands of boards); the plan then says it is over budget.
+ *
+ * The swarm size N is estimated from the peers this board hears ({@linkcode estimateSwarmSize}): trusted
+ * keys whose signed datagrams passed every check within the (stretched) peer timeout, plus this board. Senders
+ * that are not trusted are dropped before any cryptography and never counted, so a flood of made-up keys
+ * cannot stretch anyone's interval; at most N = 1 + the trust store's size.
+ *
+ * @module
+ */
+import { deflateBody, encodeHello, FRAME_OVERHEAD, HELLO_NAME_MAX } from "../wire/mod.ts";
+
+/** Longest round interval the budget may ask for (the config's own ceiling on learning.roundMs). */
+export const MAX_ROUND_MS = 3_600_000;
+
+/**
+ * Bytes of a Hello datagram with the longest name (no repeated letters, so DEFLATE cannot shrink it) and
+ * large counters: header, signature, deflated body. The Hello term of the rule uses it.
+ */
+export const HELLO_DATAGRAM_BYTES: number = FRAME_OVERHEAD + deflateBody(encodeHello({
+  name: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef".slice(0, HELLO_NAME_MAX),
+  round: 0x7a3c91e5,
+  samples: 0x5be21d47,
+  merged: 0x3f8a6c29,
+  accuracy: 9876,
+  uptime: 0x1d4e7b93,
+})).length;
+
+/** What the plan is made from (config values, in their units). */
+export interface AirtimeSettings {
+  /** gossip.swarmBytesPerSecond: airtime the whole swarm may use. */
+  budgetBytesPerSecond: number;
+  /** learning.roundMs: the shortest round interval. */
+  roundMs: number;
+  /** gossip.intervalMs: the shortest Hello interval. */
+  helloMs: number;
+  /** gossip.peerTimeoutMs: stretched with the Hello interval, so live peers never time out. */
+  peerTimeoutMs: number;
+  /** Bytes one board broadcasts per round at most (learning.deltasPerRound × gossip.maxDatagram). */
+  bytesPerRound: number;
+  /** Bytes of one Hello (default {@linkcode HELLO_DATAGRAM_BYTES}). */
+  helloBytes?: number;
+}
+
+/** The intervals a board uses for an estimated swarm size. */
+export interface AirtimePlan {
+  /** Estimated boards in the swarm, this one included. */
+  swarmSize: number;
+  /** Milliseconds between learning rounds (≥ learning.roundMs). */
+  roundMs: number;
+  /** Milliseconds between Hellos (≥ gossip.intervalMs). */
+  helloMs: number;
+  /** How long a silent peer still counts as alive: gossip.peerTimeoutMs, or three Hello intervals if longer. */
+  peerTimeoutMs: number;
+  /** roundMs / learning.roundMs: 1 below the budget. */
+  stretch: number;
+  /** Bytes per second one board sends at these intervals. */
+  boardBytesPerSecond: number;
+  /** swarmSize × boardBytesPerSecond: what the swarm sends if every board follows the same plan. */
+  swarmBytesPerSecond: number;
+  /** False only when even the longest round interval cannot fit the budget (thousands of boards). */
+  withinBudget: boolean;
+}
+
+/** Bytes per second of one board sending `bytesPerRound` every `roundMs` and a Hello every `helloMs`. */
+function boardRate(roundMs: number, helloMs: number, bytesPerRound: number, helloBytes: number): number {
+  return (bytesPerRound * 1000) / roundMs + (helloBytes * 1000) / helloMs;
+}
+
+/** The round and Hello intervals for `swarmSize` boards under the budget (see the module comment). */
+export function planAirtime(swarmSize: number, s: AirtimeSettings): AirtimePlan {
+  if (
+    !(s.budgetBytesPerSecond > 0) || !(s.roundMs > 0) || !(s.helloMs > 0) || !(s.peerTimeoutMs > 0) ||
+    !(s.bytesPerRound >= 0)
+  ) {
+    throw new Error(`Bug: invalid airtime settings ${JSON.stringify(s)}`);
+  }
+  const n = Math.max(1, Math.floor(swarmSize));
+  const hello = s.helloBytes ?? HELLO_DATAGRAM_BYTES;
+  const needed = (n * boardRate(s.roundMs, s.helloMs, s.bytesPerRound, hello)) / s.budgetBytesPerSecond;
+  // Below the budget nothing changes; above it every interval stretches by the same factor.
+  const stretch = Math.min(Math.max(1, needed), Math.max(1, MAX_ROUND_MS / s.roundMs));
+  const roundMs = s.roundMs * stretch;
+  const helloMs = s.helloMs * stretch;
+  const board = boardRate(roundMs, helloMs, s.bytesPerRound, hello);
+  return {
+    swarmSize: n,
+    stretch,
+    roundMs,
+    helloMs,
+    // At least three Hellos per timeout once stretched; never shorter than configured.
+    peerTimeoutMs: Math.max(s.peerTimeoutMs, Math.min(s.peerTimeoutMs * stretch, 3 * helloMs)),
+    boardBytesPerSecond: board,
+    swarmBytesPerSecond: n * board,
+    // A rounding margin: a stretched plan lands exactly on the budget.
+    withinBudget: n * board <= s.budgetBytesPerSecond * (1 + 1e-9),
+  };
+}
+
+/** A peer as the gossip core lists it (only these two fields matter here). */
+export interface HeardPeer {
+  /** Still in the trust store. */
+  trusted: boolean;
+  /** A signed datagram from it passed every check within gossip.peerTimeoutMs. */
+  alive: boolean;
+}
+
+/**
+ * The swarm size as this board hears it: itself plus the trusted peers heard recently. Untrusted senders,
+ * however many keys they make up, count for nothing (their datagrams are dropped before any cryptography).
+ */
+export function estimateSwarmSize(peers: readonly HeardPeer[]): number {
+  let n = 1;
+  for (const p of peers) if (p.trusted && p.alive) n++;
+  return n;
+}
+
+/**
+ * Bytes per second of a growing counter over a sliding window (this board's own sends, what it hears).
+ * Samples closer than `windowMs / 40` to the previous one are merged, so memory stays fixed.
+ */
+export class RateMeter {
+  #windowMs: number;
+  #samples: { t: number; total: number }[] = [];
+
+  constructor(windowMs = 10_000) {
+    if (!(windowMs > 0)) throw new Error(`Bug: rate window ${windowMs} ms must be positive`);
+    this.#windowMs = windowMs;
+  }
+
+  /** Records the counter's value `total` at monotonic time `now` (ms). */
+  sample(now: number, total: number): void {
+    const s = this.#samples;
+    const n = s.length;
+    if (n > 0 && now < s[n - 1].t) return; // a monotonic clock never goes back: a stale caller
+    // The newest sample moves forward while it is within a fortieth of the window of the one before it.
+    if (n >= 2 && now - s[n - 2].t < this.#windowMs / 40) s[n - 1] = { t: now, total };
+    else s.push({ t: now, total });
+    // Keep one sample at or before the window's start as the base of the rate.
+    while (s.length > 2 && s[1].t <= now - this.#windowMs) s.shift();
+  }
+
+  /** Bytes per second over the window, or 0 before two samples a moment apart. */
+  rate(): number {
+    const first = this.#samples[0];
+    const last = this.#samples.at(-1);
+    if (!first || !last || last.t - first.t <= 0) return 0;
+    return Math.max(0, ((last.total - first.total) * 1000) / (last.t - first.t));
+  }
+}
