@@ -104,6 +104,13 @@ export function encodePayload(info: PairingInfo): string {
  */
 export function decodePayload(text: string): DecodedPayload {
   const compact = text.replace(/\s+/g, "").toUpperCase();
+  const { version, chars, body } = decodeText(compact);
+  const { publicKey, name } = readBody(body, compact.length);
+  return { version, publicKey, name, fingerprint: fingerprint(publicKey), payload: PAYLOAD_PREFIX + chars };
+}
+
+/** The text's checks (prefix, version, alphabet, length) and its base32 body; offsets are into `compact`. */
+function decodeText(compact: string): { version: number; chars: string; body: Uint8Array } {
   if (compact === "") throw new DecodeError(DecodeErrorCode.Truncated, "Pairing payload is empty", 0);
   const head = /^AGENT(\d{1,6}):/.exec(compact);
   if (!head) {
@@ -157,10 +164,15 @@ export function decodePayload(text: string): DecodedPayload {
       compact.length,
     );
   }
+  return { version, chars, body };
+}
+
+/** The body's checks (lengths, checksum, name, key); offsets are into the body. */
+function readBody(body: Uint8Array, textLength: number): { publicKey: Uint8Array; name: string } {
   if (body.length < PAYLOAD_MIN_BODY) {
     throw new DecodeError(
       DecodeErrorCode.Truncated,
-      `Pairing payload is cut short: ${compact.length} characters is too few to hold a key and a name`,
+      `Pairing payload is cut short: ${textLength} characters is too few to hold a key and a name`,
       body.length,
     );
   }
@@ -210,7 +222,7 @@ export function decodePayload(text: string): DecodedPayload {
       0,
     );
   }
-  return { version, publicKey, name, fingerprint: fingerprint(publicKey), payload: PAYLOAD_PREFIX + chars };
+  return { publicKey, name };
 }
 
 /** True when `text` looks like it was meant as a payload (starts with `AGENT<digits>:`, any case). */
