@@ -29,11 +29,34 @@ import { loadSimData } from "./lib/sim_data.ts";
 import { toCsv, toSvg } from "./lib/sim_plot.ts";
 import { perSeedArgs, runSeeds } from "./lib/seed_runs.ts";
 
+/**
+ * One node's view of a model instance shared by all nodes: its own learning rate (set on the shared
+ * model before each step); weights are set by the learner before every use. Only for a stateless
+ * optimizer (plain SGD without momentum).
+ */
+function sharedModelView(shared: TinyMlp): LearnerModel {
+  let lr = shared.learningRate;
+  return {
+    paramCount: shared.paramCount,
+    modelHash: shared.modelHash,
+    getWeights: () => shared.getWeights(),
+    setWeights: (w) => shared.setWeights(w),
+    setLearningRate: (rate) => {
+      lr = rate;
+    },
+    trainBatch: (x, y, count) => {
+      shared.setLearningRate(lr);
+      return shared.trainBatch(x, y, count);
+    },
+    evaluate: (x, y, count) => shared.evaluate(x, y, count),
+  };
+}
+
 /** Builds the model factory for `name`. */
 function modelFactory(args: SimArgs): (node: number) => Promise<LearnerModel> | LearnerModel {
   const name = args.model;
   if (name === "mlp") {
-    return () =>
+    const make = () =>
       new TinyMlp({
         inputs: MNIST_PIXELS,
         hidden: 32,
@@ -43,6 +66,13 @@ function modelFactory(args: SimArgs): (node: number) => Promise<LearnerModel> | 
         learningRate: args.lr,
         momentum: args.momentum,
       });
+    // Plain SGD without momentum keeps no optimizer state between steps: every node can run on one
+    // instance (the learner sets its weights before each use), so 1,000 nodes do not need 1,000 models.
+    if (args.optimizer === "sgd" && args.momentum === 0) {
+      const shared = make();
+      return () => sharedModelView(shared);
+    }
+    return make;
   }
   return async () => {
     const { createModel, initBackend, currentBackend } = await import("../src/model/mod.ts");
@@ -76,6 +106,9 @@ export async function simulate(args: SimArgs, log: (line: string) => void): Prom
     localSteps: args.localSteps,
     loss: args.loss,
     duplicate: args.duplicate,
+    capacity: args.capacity,
+    roundMs: args.roundMs,
+    wallClock: () => performance.now(),
     maxDatagram: args.maxDatagram,
     deflate: deflateBody,
     byzantine,
@@ -97,6 +130,7 @@ export async function simulate(args: SimArgs, log: (line: string) => void): Prom
       rateFinal: args.rateFinal,
       rateDecayRounds: args.decayAt,
       rateSchedule: args.schedule,
+      ...(args.fanIn !== undefined ? { fanIn: args.fanIn } : {}),
       ...args.tune,
     },
     onEval: (r) =>
@@ -199,6 +233,17 @@ async function main(): Promise<number> {
   log(
     `false positives (honest peers ignored by anyone at any time): ${fp.length}` +
       (fp.length ? ` — ${fp.map((f) => `${f.peer} by ${f.by} at round ${f.round}`).join(", ")}` : ""),
+  );
+  const ch = result.channel;
+  log(
+    `round interval ${(result.roundMs / 1000).toFixed(1)} s simulated` +
+      (result.wallMsPerRound !== undefined
+        ? `, ${(result.wallMsPerRound / 1000).toFixed(2)} s wall per round`
+        : "") +
+      `; channel: offered ${(ch.offered / 1e3).toFixed(1)} kB/s` +
+      (ch.capacity ? ` of ${(ch.capacity / 1e3).toFixed(0)} kB/s` : "") +
+      `, loss ${(ch.meanLoss * 100).toFixed(1)}% (worst round ${(ch.maxLoss * 100).toFixed(1)}%); ` +
+      `RSS ${(Deno.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
   );
   log(
     `largest datagram ${result.largestDatagram} B (limit ${result.maxDatagram}); ` +

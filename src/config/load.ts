@@ -52,6 +52,7 @@ export interface Config {
     suspectClip: number;
     updateClip: number;
     rowOutlier: number;
+    fanIn: number;
     batchSize: number;
     localSteps: number;
     roundMs: number;

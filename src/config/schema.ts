@@ -349,6 +349,13 @@ export const KEYS: readonly KeySpec[] = [
       "A local sample whose size (L2 norm) is more than this times the median sample's is not trained on (0 = off): catches samples on the wrong scale, e.g. raw 0–255 pixels.",
   },
   {
+    path: "learning.fanIn",
+    type: { kind: "int", min: 0, max: 4096 },
+    default: 16,
+    doc:
+      "Bounded fan-in: with more peers than this, the board keeps and merges the models of at most this many, a random set rotated one peer per round, so memory and merge time stay flat as the swarm grows (0 = every peer).",
+  },
+  {
     path: "learning.batchSize",
     type: { kind: "int", min: 1, max: 4096 },
     default: 32,

@@ -26,15 +26,19 @@ import {
   newCopy,
   PACE_RATE,
   type PeerCopy,
+  peerStatus,
   penalise,
   trusted,
 } from "./_peers.ts";
+import type { Random } from "../time.ts";
+import { type PeerStanding, rotate, standingOf, standingStatus } from "./_fan_in.ts";
 import type { LearnerTuning } from "./_tuning.ts";
 import { validateCopies } from "./_validation.ts";
 import {
   type LearnerModel,
   LearnMessage,
   type MessageOutcome,
+  type PeerStatus,
   type RejectReason,
   type Samples,
 } from "./_types.ts";
@@ -44,6 +48,14 @@ export function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/**
+ * Bodies already decoded, by identity: in the simulation every receiver of a broadcast gets the same
+ * bytes object, which is then parsed once (a decoded body is never modified). The daemon hands each
+ * datagram in a fresh buffer, so this never hits there.
+ */
+const decodedBodies = new WeakMap<Uint8Array, ValuesBody>();
+const decodedTypes = new WeakMap<Uint8Array, number>();
 
 /** What applying a message needs from the coordinator. */
 export interface ApplyContext {
@@ -57,6 +69,11 @@ export interface ApplyContext {
   round: number;
   /** Largest |value| an honest peer may send (see `valueBound`, `valueFactor`). */
   valueBound: number;
+  /**
+   * Our working model, the neutral values of an estimated copy (a peer rotating into a crowded fan-in
+   * set, `_fan_in.ts`); undefined while joining (a joiner syncs its copies from snapshots).
+   */
+  estimate?: Float32Array;
 }
 
 /** What receiving a message needs from the coordinator. */
@@ -71,8 +88,10 @@ export interface ReceiveContext extends Omit<ApplyContext, "valueBound"> {
 /** See the module documentation. */
 export class PeerTable {
   readonly tuning: LearnerTuning;
-  /** Every peer heard, by lower-case hex key. */
+  /** The peers whose copies we keep (every peer heard, or the fan-in set), by lower-case hex key. */
   peers = new Map<string, PeerCopy>();
+  /** Peers heard but outside the fan-in set: their standing only (`_fan_in.ts`). */
+  standby = new Map<string, PeerStanding>();
   /** Reference of honest change sizes (our own publications and in-bound peers' messages). */
   readonly changes = new ChangeGuard();
   received = 0;
@@ -93,6 +112,43 @@ export class PeerTable {
     return [...this.peers.values()];
   }
 
+  /** True when more peers were heard than the fan-in K: new copies are estimated, the set rotates. */
+  get crowded(): boolean {
+    return this.tuning.fanIn > 0 && this.peers.size + this.standby.size > this.tuning.fanIn;
+  }
+
+  /** Status of every peer heard: members with their copies, then standby peers. */
+  statuses(now: number): PeerStatus[] {
+    return [
+      ...this.all().map((p) => peerStatus(p, now, this.tuning)),
+      ...[...this.standby.values()].map((s) => standingStatus(s, now, this.tuning)),
+    ];
+  }
+
+  /**
+   * Rotates the fan-in set (`_fan_in.ts`): members out to standby (copy dropped, standing kept),
+   * random eligible standby peers in with an estimated copy starting at `estimate`. True if it changed.
+   */
+  rotate(now: number, round: number, rng: Random, estimate: Float32Array): boolean {
+    if (this.tuning.fanIn <= 0 || this.standby.size === 0) return false;
+    const r = rotate(this.all(), [...this.standby.values()], now, round, this.tuning, rng);
+    for (const hex of r.out) {
+      const p = this.peers.get(hex)!;
+      this.standby.set(hex, standingOf(p));
+      this.peers.delete(hex);
+    }
+    for (const hex of r.in) {
+      const s = this.standby.get(hex)!;
+      const p = newCopy(s.key, hex, s.epoch, false, estimate, s, true, round);
+      p.suspect = s.suspect;
+      p.harm = s.harm;
+      p.lastStamp = s.lastStamp;
+      this.peers.set(hex, p);
+      this.standby.delete(hex);
+    }
+    return r.out.length + r.in.length > 0;
+  }
+
   /** Replaces every copy (restore from a checkpoint). */
   replace(copies: PeerCopy[]): void {
     this.peers = new Map(copies.map((p) => [p.hex, p]));
@@ -106,13 +162,13 @@ export class PeerTable {
   }
 
   /** Counts `reason` (globally and against `peer`, whose score it may cost). */
-  count(peer: PeerCopy | undefined, reason: RejectReason): void {
+  count(peer: PeerCopy | PeerStanding | undefined, reason: RejectReason): void {
     this.rejected[reason] = (this.rejected[reason] ?? 0) + 1;
     if (peer) penalise(peer, reason, this.tuning);
   }
 
   /** Counts and describes a refused message. */
-  reject(peer: PeerCopy | undefined, reason: RejectReason, detail: string): MessageOutcome {
+  reject(peer: PeerCopy | PeerStanding | undefined, reason: RejectReason, detail: string): MessageOutcome {
     this.count(peer, reason);
     return { accepted: false, reason, detail };
   }
@@ -178,7 +234,7 @@ export class PeerTable {
       return this.reject(undefined, "self", "own message");
     }
     const hex = toHex(sender);
-    const known = this.peers.get(hex);
+    const known = this.peers.get(hex) ?? this.standby.get(hex);
     try {
       if (type === LearnMessage.SnapshotRequest) {
         const req = decodeSnapshotRequest(body);
@@ -189,10 +245,14 @@ export class PeerTable {
         this.accepted++;
         return { accepted: true, applied: 0 };
       }
-      let msg: ValuesBody;
-      if (type === LearnMessage.Delta) msg = decodeDelta(body);
-      else if (type === LearnMessage.SnapshotChunk) msg = decodeChunk(body);
-      else return this.reject(known, "decode", `message type ${type} is not a learning message`);
+      let msg = decodedBodies.get(body);
+      if (!msg || decodedTypes.get(body) !== type) {
+        if (type === LearnMessage.Delta) msg = decodeDelta(body);
+        else if (type === LearnMessage.SnapshotChunk) msg = decodeChunk(body);
+        else return this.reject(known, "decode", `message type ${type} is not a learning message`);
+        decodedBodies.set(body, msg);
+        decodedTypes.set(body, type);
+      }
       return this.apply(sender, hex, msg, now, { ...ctx, valueBound: ctx.valueBound() });
     } catch (e) {
       if (e instanceof DecodeError) return this.reject(known, "decode", e.message);
@@ -204,12 +264,17 @@ export class PeerTable {
   apply(sender: Uint8Array, hex: string, msg: ValuesBody, now: number, ctx: ApplyContext): MessageOutcome {
     let peer = this.peers.get(hex);
     if (!sameBytes(msg.modelHash, ctx.modelHash, MODEL_HASH_SIZE) || msg.paramCount !== ctx.paramCount) {
-      return this.reject(peer, "model-mismatch", "values for another model");
+      return this.reject(peer ?? this.standby.get(hex), "model-mismatch", "values for another model");
     }
     const bad = badValue(msg, ctx.valueBound);
+    if (!peer && (this.standby.has(hex) || (this.tuning.fanIn > 0 && this.peers.size >= this.tuning.fanIn))) {
+      return this.#standbyMessage(sender, hex, msg, now, bad);
+    }
     if (!peer || (!bad && peer.epoch !== msg.epoch)) {
       const genesis = msg.epoch === 0 && msg.stamp <= this.tuning.genesisGraceStamps;
-      peer = newCopy(sender, hex, msg.epoch, genesis, genesis ? ctx.genesis : ctx.pub, peer);
+      const estimate = !genesis && this.crowded ? ctx.estimate : undefined;
+      const neutral = genesis ? ctx.genesis : estimate ?? ctx.pub;
+      peer = newCopy(sender, hex, msg.epoch, genesis, neutral, peer, !!estimate, peer?.since ?? ctx.round);
       this.peers.set(hex, peer);
     }
     peer.lastHeard = now;
@@ -242,5 +307,34 @@ export class PeerTable {
     peer.score = Math.min(1, peer.score + this.tuning.scoreReward);
     this.accepted++;
     return share < 1 ? { accepted: true, applied, limited: true } : { accepted: true, applied };
+  }
+
+  /**
+   * A message from a peer outside the fan-in set: the cheap checks move its score, its values are not
+   * applied (no copy is kept).
+   */
+  #standbyMessage(
+    sender: Uint8Array,
+    hex: string,
+    msg: ValuesBody,
+    now: number,
+    bad: { reason: RejectReason; detail: string } | undefined,
+  ): MessageOutcome {
+    let s = this.standby.get(hex);
+    if (!s) {
+      s = standingOf(newCopy(sender, hex, msg.epoch, false, new Float32Array(0)));
+      this.standby.set(hex, s);
+    }
+    s.lastHeard = now;
+    if (bad) return this.reject(s, bad.reason, bad.detail);
+    if (s.epoch === msg.epoch && msg.stamp <= s.lastStamp) {
+      return this.reject(s, "stale", `stamp ${msg.stamp} is not newer`);
+    }
+    s.epoch = msg.epoch;
+    s.lastStamp = msg.stamp;
+    s.accepted++;
+    s.score = Math.min(1, s.score + this.tuning.scoreReward);
+    this.accepted++;
+    return { accepted: true, applied: 0 };
   }
 }

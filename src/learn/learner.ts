@@ -109,9 +109,9 @@ import type { Random } from "../time.ts";
 import { toHex } from "../bytes.ts";
 import { encodeSnapshotRequest, FINGERPRINT_SIZE, MODEL_HASH_SIZE } from "./codec.ts";
 import { LocalTrainer } from "./_local_training.ts";
-import { clipScale, robustCentre, servedAverage, stillMergeable } from "./_merge.ts";
+import { clipScale, robustCentre, servedAverage, stillMergeable, voteForUs } from "./_merge.ts";
 import { joinStep } from "./_join.ts";
-import { inSync, type PeerCopy, peerStatus } from "./_peers.ts";
+import { inSync, type PeerCopy } from "./_peers.ts";
 import { PeerTable, sameBytes } from "./_peer_table.ts";
 import { Publication, type PublishContext } from "./_publish.ts";
 import { decodeState, encodeState } from "./_state.ts";
@@ -277,6 +277,7 @@ export class SwarmLearner {
     for (const p of this.#merged) {
       // Still the same copy (no new epoch since mix), still trusted and in sync.
       if (!stillMergeable(p, this.#peers.get(p.hex), this.tuning, inSync)) continue;
+      if (p.estimated) voteForUs(p, this.#x);
       copies.push(p.values);
       scales.push(clipScale(p, this.tuning));
     }
@@ -290,6 +291,7 @@ export class SwarmLearner {
    * peers are merged.
    */
   mix(now: number): number {
+    if (!this.#joining) this.#peers.rotate(now, this.#stats.rounds, this.#rng, this.#x);
     const peers = this.#peers.mergeable(now);
     this.#mixed = true;
     if (this.#joining) return this.#join(now, peers);
@@ -390,6 +392,7 @@ export class SwarmLearner {
       genesis: this.#out.genesis,
       pub: this.#out.pub,
       round: this.#stats.rounds,
+      estimate: this.#joining ? undefined : this.#x,
       valueBound: () => Math.max(this.tuning.valueBound, this.tuning.valueFactor * this.#out.ownScale()),
       onRequest: (targets) => {
         const forUs = targets.length === 0 ||
@@ -433,7 +436,7 @@ export class SwarmLearner {
       residualRms: Math.sqrt(sq / this.paramCount),
       learningRate: this.#learningRate,
       localGuard: { skippedRows, clippedRounds, droppedRounds },
-      peers: t.all().map((p) => peerStatus(p, now, this.tuning)),
+      peers: t.statuses(now),
     };
   }
 
