@@ -30,25 +30,35 @@ import { toCsv, toSvg } from "./lib/sim_plot.ts";
 import { perSeedArgs, runSeeds } from "./lib/seed_runs.ts";
 
 /**
- * One node's view of a model instance shared by all nodes: its own learning rate (set on the shared
- * model before each step); weights are set by the learner before every use. Only for a stateless
- * optimizer (plain SGD without momentum).
+ * One node's view of a model instance shared by all nodes: its own weights and learning rate, loaded
+ * into the shared instance for each step or evaluation. Only for a stateless optimizer (plain SGD
+ * without momentum), so 1,000 nodes need 1,000 weight vectors, not 1,000 models with optimizer state.
  */
-function sharedModelView(shared: TinyMlp): LearnerModel {
+function sharedModelView(shared: TinyMlp, init: Float32Array): LearnerModel {
   let lr = shared.learningRate;
+  let own: Float32Array = init.slice();
   return {
     paramCount: shared.paramCount,
     modelHash: shared.modelHash,
-    getWeights: () => shared.getWeights(),
-    setWeights: (w) => shared.setWeights(w),
+    getWeights: () => own.slice(),
+    setWeights: (w) => {
+      if (w.length !== own.length) throw new Error(`Bug: ${w.length} weights for ${own.length}`);
+      own = w.slice();
+    },
     setLearningRate: (rate) => {
       lr = rate;
     },
-    trainBatch: (x, y, count) => {
+    trainBatch: async (x, y, count) => {
+      shared.setWeights(own);
       shared.setLearningRate(lr);
-      return shared.trainBatch(x, y, count);
+      const loss = await shared.trainBatch(x, y, count);
+      own = shared.getWeights();
+      return loss;
     },
-    evaluate: (x, y, count) => shared.evaluate(x, y, count),
+    evaluate: (x, y, count) => {
+      shared.setWeights(own);
+      return shared.evaluate(x, y, count);
+    },
   };
 }
 
@@ -70,7 +80,8 @@ function modelFactory(args: SimArgs): (node: number) => Promise<LearnerModel> | 
     // instance (the learner sets its weights before each use), so 1,000 nodes do not need 1,000 models.
     if (args.optimizer === "sgd" && args.momentum === 0) {
       const shared = make();
-      return () => sharedModelView(shared);
+      const init = shared.getWeights();
+      return () => sharedModelView(shared, init);
     }
     return make;
   }
@@ -265,6 +276,10 @@ async function main(): Promise<number> {
           : {}),
       })),
       falsePositives: result.falsePositives,
+      roundMs: result.roundMs,
+      wallMsPerRound: result.wallMsPerRound,
+      channel: result.channel,
+      rssBytes: Deno.memoryUsage().rss,
       maxDatagram: result.largestDatagram,
       rounds: result.rounds,
       csv: `${args.out}/${name}.csv`,

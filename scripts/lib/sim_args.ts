@@ -27,7 +27,7 @@ Options:
                          time to target; auto = stretched so the swarm offers at
                          most half the capacity (what an airtime budget does)  [1000]
   --fan-in K             bounded fan-in: copies kept and merged per node
-                         (learning.fanIn; 0 = every peer)                      [16]
+                         (learning.fanIn; 0 = every peer)                       [0]
   --duplicate PERCENT    duplicated datagrams, 0..50                            [0]
   --max-datagram BYTES   largest signed datagram, 512..4096                  [1232]
   --rounds N             rounds (each: local steps, mix, publish)             [300]

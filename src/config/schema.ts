@@ -351,9 +351,9 @@ export const KEYS: readonly KeySpec[] = [
   {
     path: "learning.fanIn",
     type: { kind: "int", min: 0, max: 4096 },
-    default: 16,
+    default: 0,
     doc:
-      "Bounded fan-in: with more peers than this, the board keeps and merges the models of at most this many, a random set rotated one peer per round, so memory and merge time stay flat as the swarm grows (0 = every peer).",
+      "Bounded fan-in: keep and merge at most this many peers' models, a random set rotated one per round (0 = every peer). Experimental: beyond this many peers the swarm learns much worse today (docs/learning.md).",
   },
   {
     path: "learning.batchSize",

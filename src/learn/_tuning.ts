@@ -105,7 +105,8 @@ export interface LearnerTuning {
   rowOutlier: number;
   /**
    * Bounded fan-in K: with more peers than this, copies of at most K peers are kept and merged, a random
-   * set rotated over time (`_fan_in.ts`); 0 = every peer heard.
+   * set rotated over time (`_fan_in.ts`); 0 = every peer heard. Off by default: merging a subset of the
+   * peers' cumulative contributions does not converge (docs/learning.md, "Bounded fan-in").
    */
   fanIn: number;
   /** Rounds between two rotations of the fan-in set (one member replaced each time; 0 = no rotation). */
@@ -146,7 +147,7 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   suspectClip: 3,
   updateClip: 3,
   rowOutlier: 10,
-  fanIn: 16,
+  fanIn: 0,
   fanInRotateRounds: 1,
 };
 

@@ -18,7 +18,7 @@ Deno.test("tuningFromConfig() maps learning.* keys onto the learner, with measur
     suspectClip: 3,
     updateClip: 3,
     rowOutlier: 10,
-    fanIn: 16,
+    fanIn: 0,
   });
   assert.deepEqual(modelOptionsFromConfig(loadConfig().learning), {
     optimizer: "sgd",
@@ -42,7 +42,7 @@ Deno.test("tuningFromConfig() maps learning.* keys onto the learner, with measur
     suspectClip: 3,
     updateClip: 3,
     rowOutlier: 10,
-    fanIn: 16,
+    fanIn: 0,
   });
   assert.equal(modelOptionsFromConfig(learning).optimizer, "adam");
   for (
