@@ -42,7 +42,9 @@
  *    every copy by at most `clipFactor` × the median distance), or trimmed mean, median or plain mean.
  *    Clipping bounds what a peer whose pseudo-model drifts away can do; the message checks (5.) exclude
  *    senders of impossible values and slow down fast movers. `clipFactor` is 3: tighter, an honest
- *    node whose data differs is under-weighted and its C_i winds up.
+ *    node whose data differs is under-weighted and its C_i winds up. With `fanIn` > 0 and more peers than
+ *    that, only a rotating random set of `fanIn` copies is kept and merged (`_fan_in.ts`; off by default:
+ *    over a subset the contributions' drifts do not cancel, docs/learning.md).
  * 5. Checks, which exclude a peer only on evidence no honest learner produces, and otherwise bound
  *    its influence (`_peers.ts`, `_change_guard.ts`, `_validation.ts`):
  *    - a message with a non-finite value or a |value| beyond max(`valueBound`, `valueFactor` × our own
