@@ -51,11 +51,21 @@ export function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
 
 /**
  * Bodies already decoded, by identity: in the simulation every receiver of a broadcast gets the same
- * bytes object, which is then parsed once (a decoded body is never modified). The daemon hands each
- * datagram in a fresh buffer, so this never hits there.
+ * bytes object, which is then parsed once. The bytes are compared with the ones decoded (a caller may
+ * reuse a buffer), so a hit is always the same message; the daemon hands each datagram in a fresh
+ * buffer, so this never hits there.
  */
-const decodedBodies = new WeakMap<Uint8Array, ValuesBody>();
-const decodedTypes = new WeakMap<Uint8Array, number>();
+const decodedBodies = new WeakMap<Uint8Array, { type: number; bytes: Uint8Array; msg: ValuesBody }>();
+
+function cachedDecode(type: number, body: Uint8Array): ValuesBody | undefined {
+  const hit = decodedBodies.get(body);
+  if (
+    hit && hit.type === type && hit.bytes.length === body.length && sameBytes(hit.bytes, body, body.length)
+  ) {
+    return hit.msg;
+  }
+  return undefined;
+}
 
 /** What applying a message needs from the coordinator. */
 export interface ApplyContext {
@@ -245,13 +255,12 @@ export class PeerTable {
         this.accepted++;
         return { accepted: true, applied: 0 };
       }
-      let msg = decodedBodies.get(body);
-      if (!msg || decodedTypes.get(body) !== type) {
+      let msg = cachedDecode(type, body);
+      if (!msg) {
         if (type === LearnMessage.Delta) msg = decodeDelta(body);
         else if (type === LearnMessage.SnapshotChunk) msg = decodeChunk(body);
         else return this.reject(known, "decode", `message type ${type} is not a learning message`);
-        decodedBodies.set(body, msg);
-        decodedTypes.set(body, type);
+        decodedBodies.set(body, { type, bytes: body.slice(), msg });
       }
       return this.apply(sender, hex, msg, now, { ...ctx, valueBound: ctx.valueBound() });
     } catch (e) {
