@@ -29,11 +29,44 @@ import { loadSimData } from "./lib/sim_data.ts";
 import { toCsv, toSvg } from "./lib/sim_plot.ts";
 import { perSeedArgs, runSeeds } from "./lib/seed_runs.ts";
 
+/**
+ * One node's view of a model instance shared by all nodes: its own weights and learning rate, loaded
+ * into the shared instance for each step or evaluation. Only for a stateless optimizer (plain SGD
+ * without momentum), so 1,000 nodes need 1,000 weight vectors, not 1,000 models with optimizer state.
+ */
+function sharedModelView(shared: TinyMlp, init: Float32Array): LearnerModel {
+  let lr = shared.learningRate;
+  let own: Float32Array = init.slice();
+  return {
+    paramCount: shared.paramCount,
+    modelHash: shared.modelHash,
+    getWeights: () => own.slice(),
+    setWeights: (w) => {
+      if (w.length !== own.length) throw new Error(`Bug: ${w.length} weights for ${own.length}`);
+      own = w.slice();
+    },
+    setLearningRate: (rate) => {
+      lr = rate;
+    },
+    trainBatch: async (x, y, count) => {
+      shared.setWeights(own);
+      shared.setLearningRate(lr);
+      const loss = await shared.trainBatch(x, y, count);
+      own = shared.getWeights();
+      return loss;
+    },
+    evaluate: (x, y, count) => {
+      shared.setWeights(own);
+      return shared.evaluate(x, y, count);
+    },
+  };
+}
+
 /** Builds the model factory for `name`. */
 function modelFactory(args: SimArgs): (node: number) => Promise<LearnerModel> | LearnerModel {
   const name = args.model;
   if (name === "mlp") {
-    return () =>
+    const make = () =>
       new TinyMlp({
         inputs: MNIST_PIXELS,
         hidden: 32,
@@ -43,6 +76,14 @@ function modelFactory(args: SimArgs): (node: number) => Promise<LearnerModel> | 
         learningRate: args.lr,
         momentum: args.momentum,
       });
+    // Plain SGD without momentum keeps no optimizer state between steps: every node can run on one
+    // instance (the learner sets its weights before each use), so 1,000 nodes do not need 1,000 models.
+    if (args.optimizer === "sgd" && args.momentum === 0) {
+      const shared = make();
+      const init = shared.getWeights();
+      return () => sharedModelView(shared, init);
+    }
+    return make;
   }
   return async () => {
     const { createModel, initBackend, currentBackend } = await import("../src/model/mod.ts");
@@ -76,6 +117,9 @@ export async function simulate(args: SimArgs, log: (line: string) => void): Prom
     localSteps: args.localSteps,
     loss: args.loss,
     duplicate: args.duplicate,
+    capacity: args.capacity,
+    roundMs: args.roundMs,
+    wallClock: () => performance.now(),
     maxDatagram: args.maxDatagram,
     deflate: deflateBody,
     byzantine,
@@ -97,6 +141,7 @@ export async function simulate(args: SimArgs, log: (line: string) => void): Prom
       rateFinal: args.rateFinal,
       rateDecayRounds: args.decayAt,
       rateSchedule: args.schedule,
+      ...(args.fanIn !== undefined ? { fanIn: args.fanIn } : {}),
       ...args.tune,
     },
     onEval: (r) =>
@@ -200,6 +245,17 @@ async function main(): Promise<number> {
     `false positives (honest peers ignored by anyone at any time): ${fp.length}` +
       (fp.length ? ` — ${fp.map((f) => `${f.peer} by ${f.by} at round ${f.round}`).join(", ")}` : ""),
   );
+  const ch = result.channel;
+  log(
+    `round interval ${(result.roundMs / 1000).toFixed(1)} s simulated` +
+      (result.wallMsPerRound !== undefined
+        ? `, ${(result.wallMsPerRound / 1000).toFixed(2)} s wall per round`
+        : "") +
+      `; channel: offered ${(ch.offered / 1e3).toFixed(1)} kB/s` +
+      (ch.capacity ? ` of ${(ch.capacity / 1e3).toFixed(0)} kB/s` : "") +
+      `, loss ${(ch.meanLoss * 100).toFixed(1)}% (worst round ${(ch.maxLoss * 100).toFixed(1)}%); ` +
+      `RSS ${(Deno.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
+  );
   log(
     `largest datagram ${result.largestDatagram} B (limit ${result.maxDatagram}); ` +
       `${((performance.now() - started) / 1000).toFixed(1)} s; wrote ${args.out}/${name}.{csv,svg}`,
@@ -220,6 +276,10 @@ async function main(): Promise<number> {
           : {}),
       })),
       falsePositives: result.falsePositives,
+      roundMs: result.roundMs,
+      wallMsPerRound: result.wallMsPerRound,
+      channel: result.channel,
+      rssBytes: Deno.memoryUsage().rss,
       maxDatagram: result.largestDatagram,
       rounds: result.rounds,
       csv: `${args.out}/${name}.csv`,

@@ -15,11 +15,19 @@ export const USAGE = `Usage: deno task sim [options]
 Options:
   --model NAME           mnist-mlp | mnist-vit (model runtime, tfjs wasm) |
                          mlp (dependency-free JS 784-32-10, for quick runs)   [mnist-mlp]
-  --nodes N              number of nodes (2..64)                                [5]
+  --nodes N              number of nodes (2..2000)                              [5]
   --dataset NAME         mnist | seq-mnist | weather | weather-seq (with --model a spec
                          made for it, e.g. weather-mlp; see src/data/datasets.ts) [mnist]
   --split SPEC           iid | classes:K | dirichlet:ALPHA                      [iid]
-  --loss PERCENT         datagram loss per receiver, 0..90                     [10]
+  --loss PERCENT         base datagram loss per receiver, 0..90                [10]
+  --capacity BYTES/S     shared-medium capacity of the broadcast channel; above it
+                         loss grows with the offered load (src/sim/network.ts);
+                         0 = unlimited                                          [0]
+  --round-ms MS|auto     simulated time per round for the channel load and the
+                         time to target; auto = stretched so the swarm offers at
+                         most half the capacity (what an airtime budget does)  [1000]
+  --fan-in K             bounded fan-in: copies kept and merged per node
+                         (learning.fanIn; 0 = every peer)                       [0]
   --duplicate PERCENT    duplicated datagrams, 0..50                            [0]
   --max-datagram BYTES   largest signed datagram, 512..4096                  [1232]
   --rounds N             rounds (each: local steps, mix, publish)             [300]
@@ -94,6 +102,11 @@ export interface SimArgs {
   split: string;
   loss: number;
   duplicate: number;
+  /** Shared-medium capacity in bytes per simulated second (0 = unlimited). */
+  capacity: number;
+  /** Simulated ms per round, or "auto" (stretched to half the capacity). */
+  roundMs: number | "auto";
+  fanIn: number | undefined;
   maxDatagram: number;
   rounds: number;
   localSteps: number;
@@ -141,6 +154,9 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
         split: { type: "string" },
         loss: { type: "string" },
         duplicate: { type: "string" },
+        capacity: { type: "string" },
+        "round-ms": { type: "string" },
+        "fan-in": { type: "string" },
         "max-datagram": { type: "string" },
         rounds: { type: "string" },
         "local-steps": { type: "string" },
@@ -188,7 +204,14 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
     );
   }
   checkSimDataset(v.dataset, model);
-  const nodes = intArg("nodes", v.nodes, 5, 2, 64);
+  const nodes = intArg("nodes", v.nodes, 5, 2, 2000);
+  const capacity = intArg("capacity", v.capacity, 0, 0, 1e9);
+  const roundMs = v["round-ms"] === "auto"
+    ? "auto" as const
+    : intArg("round-ms", v["round-ms"], 1000, 1, 3_600_000);
+  if (roundMs === "auto" && capacity === 0) {
+    throw new UsageError('Invalid --round-ms "auto": no --capacity to stretch to', "Add --capacity BYTES/S");
+  }
   const split = v.split ?? "iid";
   parseSplit(split);
   let byzantine: SimArgs["byzantine"];
@@ -272,6 +295,9 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
     split,
     loss: numArg("loss", v.loss, 10, 0, 90) / 100,
     duplicate: numArg("duplicate", v.duplicate, 0, 0, 50) / 100,
+    capacity,
+    roundMs,
+    fanIn: v["fan-in"] === undefined ? undefined : intArg("fan-in", v["fan-in"], 16, 0, 2000),
     maxDatagram: intArg("max-datagram", v["max-datagram"], 1232, 512, 4096),
     rounds,
     localSteps: intArg("local-steps", v["local-steps"], 1, 1, 10000),

@@ -53,6 +53,7 @@ export interface Config {
     suspectClip: number;
     updateClip: number;
     rowOutlier: number;
+    fanIn: number;
     batchSize: number;
     localSteps: number;
     roundMs: number;

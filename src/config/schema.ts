@@ -356,6 +356,13 @@ export const KEYS: readonly KeySpec[] = [
       "A local sample whose size (L2 norm) is more than this times the median sample's is not trained on (0 = off): catches samples on the wrong scale, e.g. raw 0–255 pixels.",
   },
   {
+    path: "learning.fanIn",
+    type: { kind: "int", min: 0, max: 4096 },
+    default: 0,
+    doc:
+      "Bounded fan-in: keep and merge at most this many peers' models, a random set rotated one per round (0 = every peer). Experimental: beyond this many peers the swarm learns much worse today (docs/learning.md).",
+  },
+  {
     path: "learning.batchSize",
     type: { kind: "int", min: 1, max: 4096 },
     default: 32,

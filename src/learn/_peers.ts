@@ -19,6 +19,13 @@ export interface PeerCopy {
   epoch: number;
   /** All coordinates valid from the start (genesis copy heard early). */
   genesis: boolean;
+  /**
+   * A copy started on rotating into the fan-in set (`_fan_in.ts`): in sync at once, each coordinate not
+   * yet received votes for our own swarm model.
+   */
+  estimated: boolean;
+  /** Our round count when the peer (last) became a member of the fan-in set. */
+  since: number;
   values: Float32Array;
   /** Stamp of the value held per coordinate; 0 = never received. */
   versions: Uint32Array;
@@ -55,7 +62,9 @@ export function newCopy(
   epoch: number,
   genesis: boolean,
   neutral: Float32Array,
-  old?: PeerCopy,
+  old?: Pick<PeerCopy, "score" | "lastHeard" | "accepted" | "rejected" | "pace">,
+  estimated = false,
+  since = 0,
 ): PeerCopy {
   const P = neutral.length;
   return {
@@ -63,6 +72,8 @@ export function newCopy(
     hex,
     epoch,
     genesis,
+    estimated,
+    since,
     values: neutral.slice(),
     versions: new Uint32Array(P),
     // The shared init of a genesis copy holds since the start (our round 0): its first updates are
@@ -84,11 +95,15 @@ export function newCopy(
 
 /** True once enough of the copy is known to merge it. */
 export function inSync(p: PeerCopy, tuning: LearnerTuning): boolean {
-  return p.genesis || p.known >= tuning.syncCoverage * p.values.length;
+  return p.genesis || p.estimated || p.known >= tuning.syncCoverage * p.values.length;
 }
 
 /** Counts a reason against a peer; every reason but `stale`, `model-mismatch`, `norm-bound` costs score. */
-export function penalise(p: PeerCopy, reason: RejectReason, tuning: LearnerTuning): void {
+export function penalise(
+  p: Pick<PeerCopy, "rejected" | "score">,
+  reason: RejectReason,
+  tuning: LearnerTuning,
+): void {
   p.rejected[reason] = (p.rejected[reason] ?? 0) + 1;
   if (
     reason === "stale" || reason === "model-mismatch" || reason === "norm-bound" || reason === "validation"

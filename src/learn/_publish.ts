@@ -10,6 +10,7 @@
  */
 import { encodeChunk, encodeDelta, ValueEncoding } from "./codec.ts";
 import { topK } from "./robust.ts";
+import { changeSize } from "./_change_guard.ts";
 import { LearnMessage, type OutgoingMessage } from "./_types.ts";
 
 /** Largest n whose body fits, found by shrinking a first guess by the measured bytes per coordinate. */
@@ -59,6 +60,8 @@ export class Publication {
   pushRemaining = 0;
   #bytesPerCoord = 2;
   #bytesPerChunkValue = 1.1;
+  #scale = 0;
+  #scaleStamp = -1;
 
   constructor(genesis: Float32Array) {
     this.paramCount = genesis.length;
@@ -72,9 +75,49 @@ export class Publication {
 
   /** Sets C (and P = x₀ + C, computed as receivers compute it). */
   setContrib(c: Float32Array): void {
+    this.#scaleStamp = -1;
     this.contrib = Float32Array.from(c);
     this.pub = new Float32Array(this.paramCount);
     for (let i = 0; i < this.paramCount; i++) this.pub[i] = this.genesis[i] + this.contrib[i];
+  }
+
+  /** A publication resumed from checkpoint fields (see `_state.ts`). */
+  static restored(s: {
+    genesis: Float32Array;
+    contrib: Float32Array;
+    resid: Float32Array;
+    stamp: number;
+    cursor: number;
+    rounds: number;
+  }): Publication {
+    const out = new Publication(s.genesis);
+    out.setContrib(s.contrib);
+    out.resid = s.resid;
+    out.stamp = s.stamp;
+    out.cursor = s.cursor % out.paramCount;
+    out.sentRound.fill(s.rounds);
+    return out;
+  }
+
+  /**
+   * Adds a round's local change `delta` to the residual (through the learner-side momentum `mu` when
+   * above 0), and the consensus pull −`pull` × (P − `start`) towards the swarm model trained from.
+   */
+  addRound(delta: Float32Array, mu: number, pull: number, start: Float32Array): void {
+    const r = this.resid;
+    if (mu > 0) {
+      const u = this.velocity;
+      for (let i = 0; i < r.length; i++) {
+        u[i] = mu * u[i] + delta[i];
+        r[i] += u[i];
+      }
+    } else {
+      for (let i = 0; i < r.length; i++) r[i] += delta[i];
+    }
+    if (pull > 0) {
+      const p = this.pub;
+      for (let i = 0; i < r.length; i++) r[i] -= pull * (p[i] - start[i]);
+    }
   }
 
   /** Starts pushing the whole pseudo-model in snapshot chunks (after a new epoch or a request). */
@@ -177,6 +220,40 @@ export class Publication {
       message: { type: LearnMessage.Delta, body, rawSize: built.raw.length, coordinates: indices.length },
       changes,
     };
+  }
+
+  /**
+   * This round's messages: up to `chunksPerRound` snapshot chunks while a push is under way, then up to
+   * `messagesPerRound` Deltas, whose change sizes go to `noteChange` (the change-size guard's reference).
+   */
+  messages(
+    budget: number,
+    ctx: PublishContext,
+    tuning: { chunksPerRound: number; messagesPerRound: number; refreshFraction: number },
+    noteChange: (size: number) => void,
+  ): OutgoingMessage[] {
+    const out: OutgoingMessage[] = [];
+    for (let c = 0; c < tuning.chunksPerRound && this.pushRemaining > 0; c++) {
+      out.push(this.chunk(budget, ctx));
+    }
+    for (let m = 0; m < tuning.messagesPerRound; m++) {
+      const d = this.delta(budget, ctx, tuning.refreshFraction);
+      if (!d) break;
+      noteChange(changeSize(d.changes, d.changes.length));
+      out.push(d.message);
+    }
+    return out;
+  }
+
+  /** Largest |value| of our contribution C (cached per stamp): the honest scale of values. */
+  ownScale(): number {
+    if (this.#scaleStamp !== this.stamp) {
+      let m = 0;
+      for (const v of this.contrib) m = Math.max(m, Math.abs(v));
+      this.#scale = m;
+      this.#scaleStamp = this.stamp;
+    }
+    return this.#scale;
   }
 
   /** Coordinate `i` now holds `decoded` on the wire: C, P, r and momentum follow. */

@@ -103,6 +103,14 @@ export interface LearnerTuning {
    * (0 = off): a row on the wrong scale (raw 0–255 pixels, 1e30) is not trained on.
    */
   rowOutlier: number;
+  /**
+   * Bounded fan-in K: with more peers than this, copies of at most K peers are kept and merged, a random
+   * set rotated over time (`_fan_in.ts`); 0 = every peer heard. Off by default: merging a subset of the
+   * peers' cumulative contributions does not converge (docs/learning.md, "Bounded fan-in").
+   */
+  fanIn: number;
+  /** Rounds between two rotations of the fan-in set (one member replaced each time; 0 = no rotation). */
+  fanInRotateRounds: number;
 }
 
 /** Defaults chosen by the experiments in scripts/sim.ts (docs/learning.md). */
@@ -139,6 +147,8 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   suspectClip: 3,
   updateClip: 3,
   rowOutlier: 10,
+  fanIn: 0,
+  fanInRotateRounds: 1,
 };
 
 /** The learning rate of round `round` (1-based) under `tuning`'s schedule; 0 = the model's own rate. */

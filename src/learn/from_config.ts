@@ -26,6 +26,7 @@ export function tuningFromConfig(learning: Config["learning"]): Partial<LearnerT
     suspectClip: learning.suspectClip,
     updateClip: learning.updateClip,
     rowOutlier: learning.rowOutlier,
+    fanIn: learning.fanIn,
   };
 }
 

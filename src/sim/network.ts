@@ -1,7 +1,18 @@
 /**
  * The simulated network: the in-memory broadcast medium ({@linkcode MemoryNetwork}: loss, duplication,
  * reordering) carrying real wire frames. Every message becomes a signed (or same-size unsigned) frame of
- * at most `maxDatagram` bytes, is decoded again on delivery, and is counted per sender.
+ * at most `maxDatagram` bytes, is decoded again on delivery (once per frame, whatever the number of
+ * receivers), and is counted per sender.
+ *
+ * Broadcast is a shared medium: every board on a Wi-Fi channel sends in the same airtime, at the lowest
+ * basic rate and without retries. With a `capacity` of C bytes per simulated second and an offered load
+ * of L bytes per simulated second in a round (every frame posted that round, over the round's duration),
+ * a receiver loses each datagram with probability
+ *
+ *     p = 1 − (1 − base) · min(1, C / L)
+ *
+ * i.e. the base loss (fading, interference), and above capacity only the share C / L of the frames gets
+ * through (the rest collide or are never sent: the medium carries at most C). Below capacity p = base.
  *
  * @module
  */
@@ -32,8 +43,23 @@ export class SimNetwork {
   #maxDatagram: number;
   #sign: boolean;
   #known: Set<string>;
+  #baseLoss: number;
+  #capacity: number;
+  #pending: { from: number; frame: Uint8Array; now: number }[] = [];
+  #decoded = new WeakMap<
+    Uint8Array,
+    { header: ReturnType<typeof decodeFrame>["header"]; body: Uint8Array }
+  >();
+  /** Per flushed round: offered load (bytes per simulated second) and the loss it caused. */
+  readonly load: { offered: number; loss: number }[] = [];
 
-  private constructor(net: MemoryNetwork, signers: Signer[], maxDatagram: number, sign: boolean) {
+  private constructor(
+    net: MemoryNetwork,
+    signers: Signer[],
+    maxDatagram: number,
+    sign: boolean,
+    capacity: number,
+  ) {
     this.#net = net;
     this.#signers = signers;
     this.keys = signers.map((s) => s.publicKey);
@@ -43,6 +69,8 @@ export class SimNetwork {
     this.#counters = signers.map(() => 0);
     this.#maxDatagram = maxDatagram;
     this.#sign = sign;
+    this.#baseLoss = net.options.loss;
+    this.#capacity = capacity;
   }
 
   /** `nodes` nodes with keys drawn from `seed`. */
@@ -53,6 +81,8 @@ export class SimNetwork {
     duplicate: number;
     maxDatagram: number;
     sign: boolean;
+    /** Shared-medium capacity in bytes per simulated second (0 = unlimited). */
+    capacity?: number;
   }): Promise<SimNetwork> {
     const net = new MemoryNetwork(new SeededRandom(o.seed + 1), {
       loss: o.loss,
@@ -65,7 +95,7 @@ export class SimNetwork {
       const seedRng = new SeededRandom(o.seed * 1009 + i);
       signers.push(await createSigner(Uint8Array.from({ length: 32 }, () => seedRng.nextU32() & 0xff)));
     }
-    return new SimNetwork(net, signers, o.maxDatagram, o.sign);
+    return new SimNetwork(net, signers, o.maxDatagram, o.sign, o.capacity ?? 0);
   }
 
   /** Node `i` comes online (receives from now on). */
@@ -78,7 +108,7 @@ export class SimNetwork {
     this.#net.leave(id(i));
   }
 
-  /** Frames and broadcasts node `i`'s messages at `now`. */
+  /** Frames node `i`'s messages at `now`; they go on the medium at the next {@linkcode flush}. */
   async send(i: number, messages: WireMessage[], modelHash: Uint8Array, now: number): Promise<void> {
     for (const m of messages) {
       // Unsigned frames carry a zero signature of the same 64 bytes, so sizes are exact either way;
@@ -96,16 +126,37 @@ export class SimNetwork {
       this.largest = Math.max(this.largest, frame.length);
       this.bytes[i] += frame.length;
       this.datagrams[i]++;
-      this.#net.post(id(i), frame, now);
+      this.#pending.push({ from: i, frame, now });
     }
+  }
+
+  /**
+   * Puts the round's frames on the medium: their load over `roundMs` sets this round's loss (see the
+   * module documentation), then each is broadcast.
+   */
+  flush(roundMs: number): void {
+    const bytes = this.#pending.reduce((s, p) => s + p.frame.length, 0);
+    const offered = bytes / (roundMs / 1000);
+    const through = this.#capacity > 0 && offered > this.#capacity ? this.#capacity / offered : 1;
+    const loss = 1 - (1 - this.#baseLoss) * through;
+    this.#net.options.loss = loss;
+    this.load.push({ offered, loss });
+    for (const p of this.#pending) this.#net.post(id(p.from), p.frame, p.now);
+    this.#pending = [];
   }
 
   /** Everything due by `until`, decoded (signatures are the gossip layer's job, tested there). */
   *deliver(until: number): Generator<Delivery> {
     for (const d of this.#net.deliver(until)) {
-      const { header, body } = decodeFrame(d.bytes, { maxDatagram: this.#maxDatagram });
+      // Every receiver of a broadcast gets the same bytes: decode them once.
+      let decoded = this.#decoded.get(d.bytes);
+      if (!decoded) {
+        decoded = decodeFrame(d.bytes, { maxDatagram: this.#maxDatagram });
+        this.#decoded.set(d.bytes, decoded);
+      }
+      const { header, body } = decoded;
       if (!this.#known.has(hex(header.senderKey))) throw new Error("Bug: unknown sender in the simulation");
-      yield { to: Number(d.to.slice(1)), sender: header.senderKey.slice(), type: header.type, body };
+      yield { to: Number(d.to.slice(1)), sender: header.senderKey, type: header.type, body };
     }
   }
 }

@@ -30,8 +30,19 @@ export interface SwarmSimOptions {
   test: Samples;
   rounds: number;
   localSteps: number;
+  /** Base datagram loss per receiver (0..1). */
   loss: number;
   duplicate?: number;
+  /** Shared-medium capacity in bytes per simulated second; loss grows above it (`network.ts`). 0 = none. */
+  capacity?: number;
+  /**
+   * Simulated ms per round for the channel load and the time to target (default 1,000); "auto" stretches
+   * it so the swarm offers at most half the capacity, as an airtime budget would. The learners' clocks
+   * advance 1,000 ms per round either way (timeouts count rounds).
+   */
+  roundMs?: number | "auto";
+  /** Wall clock (ms) for the time per round; none = not measured. */
+  wallClock?: () => number;
   /** Largest datagram in bytes: every message is a real signed wire frame of at most this size. */
   maxDatagram: number;
   /** Sign every frame with the node's Ed25519 key (slower; sizes are identical without). */
@@ -116,6 +127,12 @@ export interface SwarmSimResult {
   rows: EvalRow[];
   /** Every honest peer ever ignored by anyone while online (first occurrence per peer). */
   falsePositives: FalsePositive[];
+  /** Simulated ms per round (see `roundMs`). */
+  roundMs: number;
+  /** Wall-clock ms per round (mean over the run, evaluations excluded), when a wall clock was given. */
+  wallMsPerRound?: number;
+  /** The channel: mean offered load (bytes per simulated second) and mean and worst loss over rounds. */
+  channel: { capacity: number; offered: number; meanLoss: number; maxLoss: number };
   /** Loss of the restarted node's model when checkpointed, just before the restart, right after restoring. */
   restart?: { lossAtCheckpoint: number; lossBefore: number; lossAfter: number; accuracyAfter: number };
 }
@@ -133,10 +150,16 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     duplicate: opt.duplicate ?? 0,
     maxDatagram: opt.maxDatagram,
     sign: opt.sign ?? false,
+    capacity: opt.capacity ?? 0,
   });
+  const roundMs = opt.roundMs === "auto"
+    ? autoRoundMs(n, opt.maxDatagram, opt.capacity ?? 0)
+    : opt.roundMs ?? 1000;
+  let wallMs = 0;
   const budget = bodyBudget(opt.maxDatagram);
   const ids = Array.from({ length: n }, (_, i) => `n${i}`);
   const keyHex = net.keys.map(hex);
+  const keyIndex = new Map(keyHex.map((k, i) => [k, i]));
   const byz = new Map((opt.byzantine ?? []).map((b) => [b.node, b.attack]));
   const hooks = new Map<number, NodeHooks>();
   for (const [i, attack] of byz) {
@@ -185,6 +208,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   let lossAtCheckpoint = NaN;
   for (let round = 1; round <= opt.rounds; round++) {
     const now = round * ROUND_MS;
+    const wallStart = opt.wallClock?.() ?? 0;
     for (let i = 0; i < n; i++) {
       if (round > 1 && round === startRound(i)) {
         learners[i] = await make(i, true);
@@ -218,6 +242,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       if (h) out = h.outgoing(out, { learner: l, now, budget });
       await net.send(i, out, l.model.modelHash, now);
     }
+    net.flush(roundMs);
     for (const d of net.deliver(now + ROUND_MS - 1)) {
       const l = learners[d.to];
       if (!l || !online(plan, d.to, round)) continue;
@@ -230,13 +255,14 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       timeoutRounds = l.tuning.peerTimeoutMs / ROUND_MS;
       for (const p of l.stats(now).peers) {
         if (!p.ignored) continue;
-        const j = keyHex.indexOf(p.key);
+        const j = keyIndex.get(p.key) ?? -1;
         if (j < 0 || byz.has(j) || falsePositives.has(ids[j])) continue;
         if (round - onlineSince[j] > timeoutRounds) {
           falsePositives.set(ids[j], { peer: ids[j], by: ids[i], round });
         }
       }
     }
+    wallMs += (opt.wallClock?.() ?? 0) - wallStart;
     opt.onRound?.(round, learners);
     if (round % opt.evalEvery === 0 || round === opt.rounds) {
       for (let i = 0; i < n; i++) {
@@ -279,13 +305,16 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     : undefined;
   const end = opt.rounds * ROUND_MS;
   const nodes: NodeResult[] = [];
+  const ignoredCount = new Map<string, number>();
+  for (const [k, other] of learners.entries()) {
+    if (!other || byz.has(k)) continue;
+    for (const p of other.stats(end).peers) {
+      if (p.ignored) ignoredCount.set(p.key, (ignoredCount.get(p.key) ?? 0) + 1);
+    }
+  }
   for (let i = 0; i < n; i++) {
     const l = learners[i];
-    let ignoredBy = 0;
-    for (const [k, other] of learners.entries()) {
-      if (!other || other === l || byz.has(k)) continue;
-      if (other.stats(end).peers.find((p) => p.key === keyHex[i])?.ignored) ignoredBy++;
-    }
+    const ignoredBy = ignoredCount.get(keyHex[i]) ?? 0;
     nodes.push({
       id: ids[i],
       accuracy: lastAcc[i],
@@ -309,6 +338,14 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     rounds: opt.rounds,
     rows,
     falsePositives: [...falsePositives.values()],
+    roundMs,
+    ...(opt.wallClock ? { wallMsPerRound: wallMs / opt.rounds } : {}),
+    channel: {
+      capacity: opt.capacity ?? 0,
+      offered: net.load.reduce((s, l) => s + l.offered, 0) / Math.max(1, net.load.length),
+      meanLoss: net.load.reduce((s, l) => s + l.loss, 0) / Math.max(1, net.load.length),
+      maxLoss: Math.max(0, ...net.load.map((l) => l.loss)),
+    },
     restart: restartInfo,
   };
 
@@ -331,6 +368,15 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       accuracyAfter: after.accuracy,
     };
   }
+}
+
+/**
+ * The round interval an airtime budget of half the `capacity` gives `n` nodes each sending one
+ * datagram of `maxDatagram` bytes per round (at least 500 ms, the agent's default round).
+ */
+export function autoRoundMs(n: number, maxDatagram: number, capacity: number): number {
+  if (!(capacity > 0)) throw new Error("Bug: autoRoundMs() needs a capacity");
+  return Math.max(500, Math.ceil((n * maxDatagram * 1000) / (capacity / 2)));
 }
 
 /** At most `rows` rows of `data`, evenly spaced (shards may be ordered by class). */

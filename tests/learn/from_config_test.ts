@@ -18,6 +18,7 @@ Deno.test("tuningFromConfig() maps learning.* keys onto the learner, with measur
     suspectClip: 3,
     updateClip: 3,
     rowOutlier: 10,
+    fanIn: 0,
   });
   assert.deepEqual(modelOptionsFromConfig(loadConfig().learning), {
     optimizer: "sgd",
@@ -41,6 +42,7 @@ Deno.test("tuningFromConfig() maps learning.* keys onto the learner, with measur
     suspectClip: 3,
     updateClip: 3,
     rowOutlier: 10,
+    fanIn: 0,
   });
   assert.equal(modelOptionsFromConfig(learning).optimizer, "adam");
   for (

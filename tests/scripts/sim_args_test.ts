@@ -79,6 +79,8 @@ Deno.test("sim toSvg() draws one line per node and the centralized baseline", ()
     largestDatagram: 1200,
     rounds: 2,
     falsePositives: [],
+    roundMs: 1000,
+    channel: { capacity: 0, offered: 1232, meanLoss: 0.1, maxLoss: 0.1 },
     rows: [
       { round: 1, node: "n0", accuracy: 0.5, loss: 1, bytesSent: 5, datagramsSent: 1 },
       { round: 2, node: "n0", accuracy: 0.9, loss: 0.3, bytesSent: 10, datagramsSent: 2 },

@@ -1,0 +1,226 @@
+/**
+ * `deno task bench:scale`: the swarm at scale in simulation (issue 15): 100 and 1,000 nodes against the
+ * 5-node swarm of the same rounds, over a shared broadcast medium of `--capacity` bytes per simulated
+ * second (loss grows with the offered load above it, src/sim/network.ts) with the round interval
+ * stretched so the swarm offers half of it (what an airtime budget does), 10% base loss, MLP 784-32-10
+ * on the dependency-free path (one shared model instance, shards of one MNIST copy). One command per
+ * row (`--only NAME`); per row over its seeds: worst honest node, its gap to the 5-node row's worst,
+ * MB and bytes per second per node, the round and simulated time from which every node stayed ≥
+ * `--target`, wall-clock seconds per round and the process RSS. Writes `.bench/scale.md`.
+ *
+ *   deno task bench:scale --list
+ *   deno task bench:scale --only n100-c2 [--seeds 1..2] [--rounds 100] [--target 80]
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import type { UsageError } from "../../src/errors.ts";
+import { parseSeeds } from "../../src/sim/seeds.ts";
+import type { SeedSummary } from "../../src/sim/mod.ts";
+import { pool, SIM } from "../lib/seed_runs.ts";
+
+/** Shared-medium capacity: 2.4 GHz Wi-Fi broadcast at its 1 Mb/s basic rate. */
+const CAPACITY = 125_000;
+
+/** One row. */
+export interface ScaleSetting {
+  name: string;
+  what: string;
+  nodes: number;
+  args: string[];
+}
+
+/** Every row. */
+export function scaleSettings(): ScaleSetting[] {
+  const net = [
+    "--loss",
+    "10",
+    "--max-datagram",
+    "1232",
+    "--capacity",
+    String(CAPACITY),
+    "--round-ms",
+    "auto",
+  ];
+  const row = (name: string, nodes: number, split: string, fanIn: number, what: string): ScaleSetting => ({
+    name,
+    what,
+    nodes,
+    args: ["--nodes", String(nodes), "--split", split, "--fan-in", String(fanIn), ...net],
+  });
+  return [
+    row("n5-c2", 5, "classes:2", 0, "5 nodes, 2 classes/node (the reference)"),
+    row("n100-c2", 100, "classes:2", 16, "100 nodes, 2 classes/node, fan-in 16"),
+    row("n100-dir03", 100, "dirichlet:0.3", 16, "100 nodes, Dirichlet 0.3, fan-in 16"),
+    row("n100-c2-full", 100, "classes:2", 0, "100 nodes, 2 classes/node, every peer merged"),
+    row("n1000-c2", 1000, "classes:2", 4, "1,000 nodes, 2 classes/node, fan-in 4"),
+    row("n1000-dir03", 1000, "dirichlet:0.3", 4, "1,000 nodes, Dirichlet 0.3, fan-in 4"),
+  ];
+}
+
+/** What one seed run reports (scripts/sim.ts --json). */
+export interface ScaleRun {
+  seed: number;
+  summary: SeedSummary;
+  roundMs: number;
+  wallMsPerRound: number;
+  channel: { capacity: number; offered: number; meanLoss: number; maxLoss: number };
+  rssBytes: number;
+  rounds: number;
+}
+
+function usage(message: string, hint?: string): never {
+  console.error(`bench:scale: error: ${message}`);
+  console.error(`  hint: ${hint ?? "run 'deno task bench:scale --list' for the rows"}`);
+  Deno.exit(2);
+}
+
+async function runOne(args: string[], seed: number, name: string): Promise<ScaleRun> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "-A",
+      "--v8-flags=--max-old-space-size=8192",
+      SIM,
+      ...args,
+      "--seed",
+      String(seed),
+      "--name",
+      name,
+      "--json",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-5).join("\n");
+    throw new Error(`sim seed ${seed} exited with ${out.code}:\n${err}`);
+  }
+  const text = new TextDecoder().decode(out.stdout).trim().split("\n").pop() ?? "";
+  return { seed, ...JSON.parse(text) } as ScaleRun;
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+/** The markdown row of a setting over its runs (`reference`: the 5-node row's worst node). */
+export function scaleRow(s: ScaleSetting, runs: ScaleRun[], reference: number | undefined): string {
+  const worst = Math.min(...runs.map((r) => r.summary.minHonest));
+  const rounds = runs[0].rounds;
+  const roundS = runs[0].roundMs / 1000;
+  const mb = Math.max(...runs.map((r) => r.summary.mbPerNode));
+  const reached = runs.every((r) => r.summary.reached)
+    ? Math.max(...runs.map((r) => r.summary.reached!.round))
+    : undefined;
+  const wall = runs.reduce((a, r) => a + r.wallMsPerRound, 0) / runs.length / 1000;
+  const rss = Math.max(...runs.map((r) => r.rssBytes)) / 2 ** 20;
+  const loss = runs.reduce((a, r) => a + r.channel.meanLoss, 0) / runs.length;
+  return `| ${s.name} | ${s.what} | ${runs.map((r) => r.seed).join(", ")} | ${rounds} | ${pct(worst)} | ${
+    reference === undefined ? "" : `${((worst - reference) * 100).toFixed(1)} pp`
+  } | ${mb.toFixed(2)} | ${(mb * 1e6 / (rounds * roundS)).toFixed(0)} | ${roundS.toFixed(1)} s | ${
+    pct(loss)
+  } | ${reached === undefined ? "not reached" : `${reached} (${(reached * roundS / 60).toFixed(0)} min)`} | ${
+    wall.toFixed(2)
+  } | ${rss.toFixed(0)} |`;
+}
+
+async function main(): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: Deno.args,
+      strict: true,
+      options: {
+        rounds: { type: "string" },
+        seeds: { type: "string" },
+        only: { type: "string" },
+        target: { type: "string" },
+        out: { type: "string" },
+        parallel: { type: "string" },
+        list: { type: "boolean" },
+      },
+    }));
+  } catch (e) {
+    usage((e as Error).message);
+  }
+  const all = scaleSettings();
+  if (values.list) {
+    for (const s of all) console.log(`${s.name.padEnd(14)} ${s.what}`);
+    return;
+  }
+  const rounds = Number(values.rounds ?? 100);
+  const target = Number(values.target ?? 80);
+  const parallel = Number(values.parallel ?? 1);
+  const out = values.out ?? ".bench";
+  if (!Number.isInteger(rounds) || rounds < 2) {
+    usage(`Invalid --rounds ${JSON.stringify(values.rounds)}: use a whole number ≥ 2`);
+  }
+  if (!(target > 0 && target <= 100)) {
+    usage(`Invalid --target ${JSON.stringify(values.target)}: use a percentage`);
+  }
+  if (!Number.isInteger(parallel) || parallel < 1) {
+    usage(`Invalid --parallel ${JSON.stringify(values.parallel)}: use a whole number ≥ 1`);
+  }
+  let seeds: number[];
+  try {
+    seeds = parseSeeds(values.seeds ?? "1..2");
+  } catch (e) {
+    usage((e as Error).message, (e as UsageError).hint);
+  }
+  const only = values.only?.split(",");
+  const unknown = only?.filter((n) => !all.some((s) => s.name === n));
+  if (unknown?.length) usage(`Unknown row ${JSON.stringify(unknown[0])} in --only`);
+  const todo = all.filter((s) => !only || only.includes(s.name));
+  await Deno.mkdir(out, { recursive: true });
+  const command = `deno task bench:scale ${Deno.args.join(" ")}`.trim();
+  const lines = [
+    `\`${command}\` — ${rounds} rounds, target ${target}%, capacity ${CAPACITY / 1000} kB/s, ${
+      new Date().toISOString().slice(0, 10)
+    }`,
+    "",
+    "| row | what | seeds | rounds | worst node | vs 5 nodes | MB/node | B/s/node | round | loss | all ≥ target from round | wall s/round | RSS MiB |",
+    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  let reference: number | undefined;
+  try {
+    const saved = JSON.parse(await Deno.readTextFile(`${out}/scale-n5-c2.json`)) as ScaleRun[];
+    if (saved[0]?.rounds === rounds) reference = Math.min(...saved.map((r) => r.summary.minHonest));
+  } catch {
+    // the 5-node row has not run with these rounds
+  }
+  for (const s of todo) {
+    // Evaluating 1,000 nodes on the 2,000 test digits costs more than a round: twice per run there.
+    const evalEvery = String(Math.max(1, Math.floor(rounds / (s.nodes >= 1000 ? 2 : 10))));
+    const args = [
+      "--model",
+      "mlp",
+      ...s.args,
+      "--rounds",
+      String(rounds),
+      "--eval-every",
+      evalEvery,
+      "--target",
+      String(target),
+      "--no-centralized",
+      "--out",
+      out,
+    ];
+    const runs = await pool(seeds, parallel, async (seed) => {
+      const r = await runOne(args, seed, `scale-${s.name}-s${seed}`);
+      console.error(
+        `${s.name} seed ${seed}: worst ${pct(r.summary.minHonest)}, ${
+          (r.wallMsPerRound / 1000).toFixed(2)
+        } s/round, RSS ${(r.rssBytes / 2 ** 20).toFixed(0)} MiB`,
+      );
+      return r;
+    });
+    await Deno.writeTextFile(`${out}/scale-${s.name}.json`, JSON.stringify(runs));
+    if (s.name === "n5-c2") reference = Math.min(...runs.map((r) => r.summary.minHonest));
+    lines.push(scaleRow(s, runs, s.name === "n5-c2" ? undefined : reference));
+  }
+  const md = lines.join("\n") + "\n";
+  await Deno.writeTextFile(`${out}/scale.md`, md);
+  console.log(md);
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,349 @@
+/**
+ * The receiving side of the learner: every peer we hear, its copy and its standing, and what one
+ * message does to them. A decoded Delta or SnapshotChunk goes through the checks (model, value bound,
+ * change-size guard, staleness) before its values touch the copy; every refusal is counted globally and
+ * against the peer (`penalise`), and the peer's score and pace follow (`_peers.ts`).
+ *
+ * @module
+ */
+import { DecodeError } from "../errors.ts";
+import { toHex } from "../bytes.ts";
+import {
+  decodeChunk,
+  decodeDelta,
+  decodeSnapshotRequest,
+  FINGERPRINT_SIZE,
+  MAX_TARGETS,
+  MODEL_HASH_SIZE,
+  type ValuesBody,
+} from "./codec.ts";
+import { ChangeGuard } from "./_change_guard.ts";
+import {
+  applyValues,
+  badValue,
+  inSync,
+  MIN_SHARE,
+  newCopy,
+  PACE_RATE,
+  type PeerCopy,
+  peerStatus,
+  penalise,
+  trusted,
+} from "./_peers.ts";
+import type { Random } from "../time.ts";
+import { type PeerStanding, rotate, standingOf, standingStatus } from "./_fan_in.ts";
+import type { LearnerTuning } from "./_tuning.ts";
+import { validateCopies } from "./_validation.ts";
+import {
+  type LearnerModel,
+  LearnMessage,
+  type MessageOutcome,
+  type PeerStatus,
+  type RejectReason,
+  type Samples,
+} from "./_types.ts";
+
+/** True if the first `n` bytes of `a` and `b` are equal. */
+export function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Bodies already decoded, by identity: in the simulation every receiver of a broadcast gets the same
+ * bytes object, which is then parsed once. The bytes are compared with the ones decoded (a caller may
+ * reuse a buffer), so a hit is always the same message; the daemon hands each datagram in a fresh
+ * buffer, so this never hits there.
+ */
+const decodedBodies = new WeakMap<Uint8Array, { type: number; bytes: Uint8Array; msg: ValuesBody }>();
+
+function cachedDecode(type: number, body: Uint8Array): ValuesBody | undefined {
+  const hit = decodedBodies.get(body);
+  if (
+    hit && hit.type === type && hit.bytes.length === body.length && sameBytes(hit.bytes, body, body.length)
+  ) {
+    return hit.msg;
+  }
+  return undefined;
+}
+
+/** What applying a message needs from the coordinator. */
+export interface ApplyContext {
+  modelHash: Uint8Array;
+  paramCount: number;
+  /** The shared init x₀ (the neutral values of a genesis copy). */
+  genesis: Float32Array;
+  /** Our pseudo-model P (the neutral values of a copy whose history we missed). */
+  pub: Float32Array;
+  /** Our round count. */
+  round: number;
+  /** Largest |value| an honest peer may send (see `valueBound`, `valueFactor`). */
+  valueBound: number;
+  /**
+   * Our working model, the neutral values of an estimated copy (a peer rotating into a crowded fan-in
+   * set, `_fan_in.ts`); undefined while joining (a joiner syncs its copies from snapshots).
+   */
+  estimate?: Float32Array;
+}
+
+/** What receiving a message needs from the coordinator. */
+export interface ReceiveContext extends Omit<ApplyContext, "valueBound"> {
+  selfKey: Uint8Array;
+  /** The value bound (computed only when a message carries values). */
+  valueBound: () => number;
+  /** A valid snapshot request for our model naming `targets` (empty = everyone). */
+  onRequest: (targets: Uint8Array[]) => void;
+}
+
+/** See the module documentation. */
+export class PeerTable {
+  readonly tuning: LearnerTuning;
+  /** The peers whose copies we keep (every peer heard, or the fan-in set), by lower-case hex key. */
+  peers = new Map<string, PeerCopy>();
+  /** Peers heard but outside the fan-in set: their standing only (`_fan_in.ts`). */
+  standby = new Map<string, PeerStanding>();
+  /** Reference of honest change sizes (our own publications and in-bound peers' messages). */
+  readonly changes = new ChangeGuard();
+  received = 0;
+  accepted = 0;
+  rejected: Partial<Record<RejectReason, number>> = {};
+
+  constructor(tuning: LearnerTuning) {
+    this.tuning = tuning;
+  }
+
+  /** The copy of the peer with key `hex`, if any. */
+  get(hex: string): PeerCopy | undefined {
+    return this.peers.get(hex);
+  }
+
+  /** Every copy. */
+  all(): PeerCopy[] {
+    return [...this.peers.values()];
+  }
+
+  /** True when more peers were heard than the fan-in K: new copies are estimated, the set rotates. */
+  get crowded(): boolean {
+    return this.tuning.fanIn > 0 && this.peers.size + this.standby.size > this.tuning.fanIn;
+  }
+
+  /** Status of every peer heard: members with their copies, then standby peers. */
+  statuses(now: number): PeerStatus[] {
+    return [
+      ...this.all().map((p) => peerStatus(p, now, this.tuning)),
+      ...[...this.standby.values()].map((s) => standingStatus(s, now, this.tuning)),
+    ];
+  }
+
+  /**
+   * Rotates the fan-in set (`_fan_in.ts`): members out to standby (copy dropped, standing kept),
+   * random eligible standby peers in with an estimated copy starting at `estimate`. True if it changed.
+   */
+  rotate(now: number, round: number, rng: Random, estimate: Float32Array): boolean {
+    if (this.tuning.fanIn <= 0 || this.standby.size === 0) return false;
+    const r = rotate(this.all(), [...this.standby.values()], now, round, this.tuning, rng);
+    for (const hex of r.out) {
+      const p = this.peers.get(hex)!;
+      this.standby.set(hex, standingOf(p));
+      this.peers.delete(hex);
+    }
+    for (const hex of r.in) {
+      const s = this.standby.get(hex)!;
+      const p = newCopy(s.key, hex, s.epoch, false, estimate, s, true, round);
+      p.suspect = s.suspect;
+      p.harm = s.harm;
+      p.lastStamp = s.lastStamp;
+      this.peers.set(hex, p);
+      this.standby.delete(hex);
+    }
+    return r.out.length + r.in.length > 0;
+  }
+
+  /** Replaces every copy (restore from a checkpoint). */
+  replace(copies: PeerCopy[]): void {
+    this.peers = new Map(copies.map((p) => [p.hex, p]));
+  }
+
+  /** Peers that may be merged now: trusted, heard within `peerTimeoutMs`, in sync. */
+  mergeable(now: number): PeerCopy[] {
+    return this.all().filter((p) =>
+      trusted(p, this.tuning) && now - p.lastHeard <= this.tuning.peerTimeoutMs && inSync(p, this.tuning)
+    );
+  }
+
+  /** Counts `reason` (globally and against `peer`, whose score it may cost). */
+  count(peer: PeerCopy | PeerStanding | undefined, reason: RejectReason): void {
+    this.rejected[reason] = (this.rejected[reason] ?? 0) + 1;
+    if (peer) penalise(peer, reason, this.tuning);
+  }
+
+  /** Counts and describes a refused message. */
+  reject(peer: PeerCopy | PeerStanding | undefined, reason: RejectReason, detail: string): MessageOutcome {
+    this.count(peer, reason);
+    return { accepted: false, reason, detail };
+  }
+
+  /**
+   * The validation check (point 5 of the algorithm) of every in-sync peer, merged or not (a suspect
+   * can pass again): sets `harm` and `suspect`. True if any peer's suspect state changed.
+   */
+  async validate(
+    input: { model: LearnerModel; data: Samples | undefined; features: number },
+    centre: Float32Array,
+  ): Promise<boolean> {
+    const peers = this.all().filter((p) => inSync(p, this.tuning));
+    const { validationRows, harmMin, harmFactor } = this.tuning;
+    const verdicts = await validateCopies(
+      input.model,
+      input.data,
+      input.features,
+      validationRows,
+      centre,
+      peers.map((p) => p.values),
+      harmMin,
+      harmFactor,
+    );
+    if (!verdicts) return false;
+    let changed = false;
+    peers.forEach((p, i) => {
+      const { harm, suspect } = verdicts[i];
+      p.harm = harm;
+      if (suspect !== p.suspect) changed = true;
+      p.suspect = suspect;
+      if (suspect) this.count(p, "validation");
+    });
+    return changed;
+  }
+
+  /** Fingerprints of the peers whose copies are out of sync and not asked recently (marks them asked). */
+  snapshotTargets(round: number): Uint8Array[] {
+    const targets: Uint8Array[] = [];
+    for (const p of this.peers.values()) {
+      if (inSync(p, this.tuning) || p.score < this.tuning.scoreThreshold) continue;
+      if (round - p.requestedAt < this.tuning.requestEveryRounds) continue;
+      p.requestedAt = round;
+      if (targets.length < MAX_TARGETS) targets.push(p.key.slice(0, FINGERPRINT_SIZE));
+    }
+    return targets;
+  }
+
+  /**
+   * Handles one accepted, signature-checked message (body already inflated by the wire layer): decodes
+   * it and applies its values, or hands a snapshot request to `ctx.onRequest`. Never throws for bad
+   * bodies: the outcome says why it was rejected.
+   */
+  receive(
+    sender: Uint8Array,
+    type: number,
+    body: Uint8Array,
+    now: number,
+    ctx: ReceiveContext,
+  ): MessageOutcome {
+    this.received++;
+    if (sameBytes(sender, ctx.selfKey, Math.max(sender.length, ctx.selfKey.length))) {
+      return this.reject(undefined, "self", "own message");
+    }
+    const hex = toHex(sender);
+    const known = this.peers.get(hex) ?? this.standby.get(hex);
+    try {
+      if (type === LearnMessage.SnapshotRequest) {
+        const req = decodeSnapshotRequest(body);
+        if (!sameBytes(req.modelHash, ctx.modelHash, MODEL_HASH_SIZE)) {
+          return this.reject(known, "model-mismatch", "snapshot request for another model");
+        }
+        ctx.onRequest(req.targets);
+        this.accepted++;
+        return { accepted: true, applied: 0 };
+      }
+      let msg = cachedDecode(type, body);
+      if (!msg) {
+        if (type === LearnMessage.Delta) msg = decodeDelta(body);
+        else if (type === LearnMessage.SnapshotChunk) msg = decodeChunk(body);
+        else return this.reject(known, "decode", `message type ${type} is not a learning message`);
+        decodedBodies.set(body, { type, bytes: body.slice(), msg });
+      }
+      return this.apply(sender, hex, msg, now, { ...ctx, valueBound: ctx.valueBound() });
+    } catch (e) {
+      if (e instanceof DecodeError) return this.reject(known, "decode", e.message);
+      throw e;
+    }
+  }
+
+  /** Applies a decoded Delta or SnapshotChunk from `sender` (checks first; see the module documentation). */
+  apply(sender: Uint8Array, hex: string, msg: ValuesBody, now: number, ctx: ApplyContext): MessageOutcome {
+    let peer = this.peers.get(hex);
+    if (!sameBytes(msg.modelHash, ctx.modelHash, MODEL_HASH_SIZE) || msg.paramCount !== ctx.paramCount) {
+      return this.reject(peer ?? this.standby.get(hex), "model-mismatch", "values for another model");
+    }
+    const bad = badValue(msg, ctx.valueBound);
+    if (!peer && (this.standby.has(hex) || (this.tuning.fanIn > 0 && this.peers.size >= this.tuning.fanIn))) {
+      return this.#standbyMessage(sender, hex, msg, now, bad);
+    }
+    if (!peer || (!bad && peer.epoch !== msg.epoch)) {
+      const genesis = msg.epoch === 0 && msg.stamp <= this.tuning.genesisGraceStamps;
+      const estimate = !genesis && this.crowded ? ctx.estimate : undefined;
+      const neutral = genesis ? ctx.genesis : estimate ?? ctx.pub;
+      peer = newCopy(sender, hex, msg.epoch, genesis, neutral, peer, !!estimate, peer?.since ?? ctx.round);
+      this.peers.set(hex, peer);
+    }
+    peer.lastHeard = now;
+    if (bad) return this.reject(peer, bad.reason, bad.detail);
+    const { applied, size, share } = applyValues(
+      peer,
+      msg,
+      ctx.genesis,
+      ctx.round,
+      this.changes,
+      this.tuning.normFactor,
+    );
+    if (size > 0) {
+      peer.pace = (1 - PACE_RATE) * peer.pace + PACE_RATE * (share < MIN_SHARE ? 0 : share * share);
+    }
+    if (share < MIN_SHARE) {
+      return this.reject(
+        peer,
+        "norm-bound",
+        `change ${(1 / share).toFixed(1)}× the bound: far beyond any honest rate`,
+      );
+    }
+    if (applied === 0) return this.reject(peer, "stale", `stamp ${msg.stamp} is not newer`);
+    // Only sizes within the bound are remembered: a peer slowed by the guard cannot raise the reference
+    // (our own publications keep it at the honest rate).
+    if (size > 0 && share === 1 && inSync(peer, this.tuning)) this.changes.note(size);
+    if (share < 1) this.count(peer, "norm-bound");
+    peer.lastStamp = Math.max(peer.lastStamp, msg.stamp);
+    peer.accepted++;
+    peer.score = Math.min(1, peer.score + this.tuning.scoreReward);
+    this.accepted++;
+    return share < 1 ? { accepted: true, applied, limited: true } : { accepted: true, applied };
+  }
+
+  /**
+   * A message from a peer outside the fan-in set: the cheap checks move its score, its values are not
+   * applied (no copy is kept).
+   */
+  #standbyMessage(
+    sender: Uint8Array,
+    hex: string,
+    msg: ValuesBody,
+    now: number,
+    bad: { reason: RejectReason; detail: string } | undefined,
+  ): MessageOutcome {
+    let s = this.standby.get(hex);
+    if (!s) {
+      s = standingOf(newCopy(sender, hex, msg.epoch, false, new Float32Array(0)));
+      this.standby.set(hex, s);
+    }
+    s.lastHeard = now;
+    if (bad) return this.reject(s, bad.reason, bad.detail);
+    if (s.epoch === msg.epoch && msg.stamp <= s.lastStamp) {
+      return this.reject(s, "stale", `stamp ${msg.stamp} is not newer`);
+    }
+    s.epoch = msg.epoch;
+    s.lastStamp = msg.stamp;
+    s.accepted++;
+    s.score = Math.min(1, s.score + this.tuning.scoreReward);
+    this.accepted++;
+    return { accepted: true, applied: 0 };
+  }
+}
