@@ -144,7 +144,7 @@ import {
   trusted,
 } from "./_peers.ts";
 import { Publication, type PublishContext } from "./_publish.ts";
-import { decodeState, encodeState } from "./_state.ts";
+import { decodeState, encodeState, resumedStamp } from "./_state.ts";
 import { type LearnerOptions, type LearnerTuning, resolveTuning, scheduledRate } from "./_tuning.ts";
 import {
   type LearnerModel,
@@ -698,8 +698,9 @@ export class SwarmLearner {
 
   /**
    * Resumes from {@linkcode checkpoint} bytes: working model, pseudo-model, residual and peers' copies.
-   * Our pseudo-model gets a new epoch (peers may hold newer values than the checkpoint), so it is pushed
-   * again in snapshot chunks, and we ask every peer for a snapshot to refresh our copies of them.
+   * Our pseudo-model keeps its epoch and its stamps jump past anything sent since the checkpoint
+   * ({@linkcode resumedStamp}); it is pushed again in snapshot chunks (peers may hold newer values than
+   * the checkpoint), and we ask every peer for a snapshot to refresh our copies of them.
    * Throws {@linkcode DecodeError} if the bytes are not a checkpoint of this model.
    */
   restore(bytes: Uint8Array, now: number): void {
@@ -707,7 +708,7 @@ export class SwarmLearner {
     const out = new Publication(s.genesis);
     out.setContrib(s.contrib);
     out.resid = s.resid;
-    out.stamp = s.stamp;
+    out.stamp = resumedStamp(s.stamp);
     out.cursor = s.cursor % this.paramCount;
     out.sentRound.fill(s.rounds);
     this.#out = out;
@@ -721,7 +722,8 @@ export class SwarmLearner {
     this.#peers = new Map(s.peers.map((p) => [p.hex, p]));
     this.#joining = false;
     this.model.setWeights(s.x);
-    this.#newEpoch();
+    this.#epoch = s.epoch;
+    out.pushAll();
     this.#requestAll = true;
   }
 }
