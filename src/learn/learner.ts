@@ -714,12 +714,14 @@ export class SwarmLearner {
     this.#out = out;
     this.#x = s.x;
     this.#centre = undefined;
-    this.#merged = [];
     this.#mixed = false;
     this.#avg = undefined;
     this.#stats.rounds = s.rounds;
     this.#stats.steps = s.steps;
     this.#peers = new Map(s.peers.map((p) => [p.hex, p]));
+    // Serve the swarm model of the checkpoint until the next mix (our pseudo-model alone is only our
+    // share of it: near chance among peers).
+    this.#merged = this.#mergeable(now);
     this.#joining = false;
     this.model.setWeights(s.x);
     this.#epoch = s.epoch;

@@ -429,8 +429,10 @@ Deno.test("checkpoint()/restore() round-trip the model, contribution, residual a
     deliver(a, 1, b.outgoing(r, 1104), r);
     await a.train(1);
     a.outgoing(r, 1104);
+    a.mix(r);
   }
   const bytes = a.checkpoint();
+  const served = a.inferenceWeights();
   const restored = learner(0, new DriftModel(P, 12), { encoding: ValueEncoding.F32 });
   restored.restore(bytes, 5);
   assert.deepEqual(restored.weights(), a.weights());
@@ -439,6 +441,8 @@ Deno.test("checkpoint()/restore() round-trip the model, contribution, residual a
   assert.deepEqual(restored.publicCopy(), a.publicCopy(), "contribution C persists");
   assert.deepEqual(restored.residual(), a.residual(), "unpublished progress persists");
   assert.ok(a.residual().some((v) => v !== 0));
+  assert.ok(a.stats(5).peers.every((p) => p.inSync), "b's copy merged at a");
+  assert.deepEqual(restored.inferenceWeights(), served, "serves the swarm model of its checkpoint");
   // The peers keep their copy of a restored node (same epoch), and its messages are newer than any it
   // sent between the checkpoint and the crash.
   assert.equal(restored.epoch, a.epoch, "a restored node keeps its epoch");
