@@ -23,12 +23,15 @@
  */
 
 /**
- * The unit's memory limits (systemd units: K, M, G). Chosen from the board test's measurements of the
- * agent's resident memory per phase (README "Boards"), with room for a peak above them.
+ * The unit's memory limits (systemd units: K, M, G), from the board test's measurements of the agent's
+ * resident memory per phase (README "Boards"): boards learning from 1,700–4,300 posted samples peaked at
+ * 125–205 MiB resident (about 46 MiB of it the `deno` executable's code, mapped from disk). On a real
+ * board the service's cgroup is also charged for those pages and for the page cache of its state files,
+ * hence the room above the peak. Above `MemoryHigh=` the kernel reclaims and throttles.
  */
-export const MEMORY_HIGH = "256M";
-/** Hard limit; see {@linkcode MEMORY_HIGH}. */
-export const MEMORY_MAX = "320M";
+export const MEMORY_HIGH = "192M";
+/** Hard limit (the OOM killer ends the agent; systemd restarts it from its checkpoint). */
+export const MEMORY_MAX = "256M";
 /**
  * V8 flags of the service (through `DENO_V8_FLAGS`, added to the launcher's own `--v8-flags`): a
  * 32 MiB old generation. The agent's live JavaScript heap is 13–27 MiB (`--trace-gc`); samples and
