@@ -82,10 +82,12 @@
  *    hears are in sync it ADOPTS their robust centre as its pseudo-model (P_i = m: adding it leaves the
  *    swarm model unchanged), then contributes like everyone else. A node that hears a peer whose history
  *    it missed (unknown epoch, or genesis epoch first heard at a late stamp) asks that peer.
- * 7. Epochs: a node whose pseudo-model jumps (a joiner adopting the centre, a restart from a
- *    checkpoint) picks a new random epoch and pushes its whole pseudo-model; peers then forget their
- *    copy of it and rebuild it from the chunks, merging it only once `syncCoverage` of the coordinates
- *    are known. Checkpoints keep C_i (as P_i), r_i and the peers' copies.
+ * 7. Epochs: a joiner adopting the centre (its pseudo-model jumps) picks a new random epoch and pushes
+ *    its whole pseudo-model; peers then forget their copy of it and rebuild it from the chunks, merging
+ *    it only once `syncCoverage` of the coordinates are known. A node restarted from a checkpoint keeps
+ *    its epoch (its peers keep merging their copy of it), continues its stamps past the checkpoint's
+ *    (`resumedStamp`) and pushes its whole pseudo-model. Checkpoints keep C_i (as P_i), r_i and the
+ *    peers' copies.
  * 8. Learning-rate schedule (`learningRate`, `rateDecayRounds`, `rateFinal`, `rateSchedule`): a function
  *    of the node's round count — `step` keeps `learningRate` until `rateDecayRounds`, then `rateFinal`;
  *    `cosine` anneals from one to the other over `rateDecayRounds` rounds. Applied through the model's
