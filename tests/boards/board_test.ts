@@ -29,7 +29,7 @@ const BOARDS = 3;
 const TARGET = 0.9;
 /**
  * Accuracy a restarted agent must be back at within two minutes. (Measured: after `kill -9` the first
- * evaluation is at the checkpoint's accuracy, 0.91–0.915; after a reboot the first two, ≈ 4 s, were
+ * evaluation is at the checkpoint's accuracy, 0.91–0.923; after a reboot the first two, ≈ 4 s, were
  * 0.39–0.47, then ≥ 0.89.)
  */
 const RECOVERED = 0.8;
@@ -235,6 +235,12 @@ Deno.test({
           const all = await Promise.all(boards.map(status));
           return all.every((s) => s && s.gossip.datagramsOut >= 6);
         }, 60_000);
+        // The idle phase lasts until every board's memory was sampled in it.
+        await waitFor(
+          "idle memory of every board",
+          () => boards.every((b) => sampler.peak.get(b.name)?.has("idle")),
+          30_000,
+        );
         sampler.phase = "training";
         const started = Date.now();
         await Promise.all(boards.map((b, i) => postSamples(b, shards[i])));
