@@ -25,9 +25,10 @@
 /**
  * The unit's memory limits (systemd units: K, M, G), from the board test's measurements of the agent's
  * resident memory per phase (README "Boards"): boards learning from 1,700–4,300 posted samples peaked at
- * 125–205 MiB resident (about 46 MiB of it the `deno` executable's code, mapped from disk). On a real
- * board the service's cgroup is also charged for those pages and for the page cache of its state files,
- * hence the room above the peak. Above `MemoryHigh=` the kernel reclaims and throttles.
+ * 122–148 MiB resident (about 46 MiB of it the `deno` executable's code, mapped from disk), and at 205
+ * MiB before the launcher's warm-up. On a real board the service's cgroup is also charged for the page
+ * cache of its state files, hence the room above the peak. Above `MemoryHigh=` the kernel reclaims and
+ * throttles.
  */
 export const MEMORY_HIGH = "192M";
 /** Hard limit (the OOM killer ends the agent; systemd restarts it from its checkpoint). */
