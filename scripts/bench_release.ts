@@ -12,6 +12,11 @@
  * and says so), and, as root with sshd, the time to send the gzip'd release over SSH on loopback and
  * unpack it there. Prints a Markdown table.
  *
+ * `deno task bench:release --memory` instead measures the resident memory of the released agent per
+ * phase (idle, training, flood; scripts/lib/release_memory.ts): three paired agents run by the release's
+ * launcher, once with the service environment of the unit before the memory work and once with today's
+ * (`SERVICE_ENV` in src/systemd/unit.ts), one after the other in the same run.
+ *
  * @module
  */
 import { parseArgs } from "node:util";
@@ -20,6 +25,8 @@ import { buildRelease } from "../src/replicate/release.ts";
 import { RUN_FLAGS } from "../src/replicate/launcher.ts";
 import { hostArch, resolveRuntime } from "../src/replicate/runtime.ts";
 import { sshdAvailable, startSshd } from "../tests/_support/sshd.ts";
+import { measureReleaseMemory } from "./lib/release_memory.ts";
+import { PREVIOUS_SERVICE_ENV, SERVICE_ENV } from "../src/systemd/unit.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const dec = new TextDecoder();
@@ -105,8 +112,54 @@ async function timeRun(
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
+/** `--memory`: RSS per phase of the released agent under the previous and today's service environment. */
+async function benchMemory(launcher: string, id: string, runs: number): Promise<void> {
+  const settings = [
+    { name: "before: previous unit environment", env: PREVIOUS_SERVICE_ENV },
+    { name: "after: today's unit environment", env: SERVICE_ENV },
+  ];
+  const rows: string[][] = [];
+  for (let r = 0; r < runs; r++) {
+    for (const s of settings) {
+      const m = await measureReleaseMemory({ launcher, env: { ...s.env } });
+      rows.push([
+        s.name,
+        Object.entries(s.env).map(([k, v]) => `${k}=${v}`).join(" "),
+        mib(m.peak.idle),
+        mib(m.peak.training),
+        mib(m.peak.flood),
+        `${mib(m.anonymous)} + ${mib(m.file)}`,
+        `${m.accuracy.toFixed(3)} @ ${m.rounds}`,
+        m.junk.toLocaleString("en-US"),
+      ]);
+      console.error(`bench:release --memory: ${rows.at(-1)!.join(" | ")}`);
+    }
+  }
+  console.log(
+    `release ${id}: 3 paired agents through the released launcher on loopback, 1,500 MNIST samples each ` +
+      `posted to /v1/samples, 30 s of training, 5 s of junk datagrams; peak VmRSS of the worst agent per ` +
+      `phase; load average ${Deno.loadavg().map((x) => x.toFixed(1)).join(" ")}\n`,
+  );
+  const head = [
+    "setting",
+    "environment",
+    "idle",
+    "training",
+    "flood",
+    "anonymous + file after training",
+    "worst accuracy @ rounds",
+    "junk datagrams",
+  ];
+  console.log(`| ${head.join(" | ")} |`);
+  console.log(`| ${head.map((_, i) => (i < 2 ? "---" : "---:")).join(" | ")} |`);
+  for (const r of rows) console.log(`| ${r.join(" | ")} |`);
+}
+
 if (import.meta.main) {
-  const { values } = parseArgs({ args: Deno.args, options: { runs: { type: "string", default: "5" } } });
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { runs: { type: "string", default: "5" }, memory: { type: "boolean", default: false } },
+  });
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) {
     console.error(`bench:release: --runs must be a positive integer, got ${JSON.stringify(values.runs)}`);
@@ -127,6 +180,10 @@ if (import.meta.main) {
     const newDir = join(work, "after");
     await Deno.mkdir(newDir);
     for (const p of release.parts) await sh("tar", ["-xzf", p.tarball, "-C", newDir]);
+    if (values.memory) {
+      await benchMemory(join(newDir, "agent"), release.id, runs);
+      Deno.exit(0);
+    }
     const oldDir = join(work, "before");
     await stageOld(oldDir, runtime.path);
     const oldTgz = join(work, "before.tar.gz");

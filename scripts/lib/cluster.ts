@@ -94,6 +94,8 @@ export class AgentProcess {
       env?: Record<string, string>;
       args?: string[];
       prefix?: string[];
+      /** A release's launcher (`<release>/agent`) to run instead of `src/main.ts` from this checkout. */
+      launcher?: string;
     },
   ) {
     this.name = options.name;
@@ -101,9 +103,10 @@ export class AgentProcess {
     this.api = options.api;
     this.logPath = join(options.state, "agent.log");
     this.#log = Deno.openSync(this.logPath, { append: true, create: true, write: true });
-    const [cmd, ...pre] = options.prefix ?? [Deno.execPath()];
+    const [cmd, ...pre] = options.launcher ? [options.launcher] : options.prefix ?? [Deno.execPath()];
+    const program = options.launcher ? [] : [...AGENT_FLAGS, MAIN];
     this.child = new Deno.Command(cmd, {
-      args: [...pre, ...AGENT_FLAGS, MAIN, "run", "--state", options.state, ...(options.args ?? [])],
+      args: [...pre, ...program, "run", "--state", options.state, ...(options.args ?? [])],
       env: { NO_COLOR: "1", AGENT_EXIT_ON_STDIN_EOF: "1", ...options.env },
       stdin: "piped",
       stdout: "piped",

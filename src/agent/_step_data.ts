@@ -83,9 +83,12 @@ export class LocalDataSet {
   }
 
   #split(): LocalData {
-    // Without stored samples the source rows are used as they are (no copy: they can be large).
+    // Only one side present: used as it is (no second copy: each is N rows × features floats, and the
+    // copy made at every change of the stored samples lingers until V8 collects it).
     const all = this.store.count === 0
       ? this.#source
+      : this.#source.count === 0
+      ? this.#storedSamples()
       : concatSamples([this.#source, this.#storedSamples()], this.#features);
     if (this.#test) return { train: all, heldOut: this.#test };
     return splitHeldOut(all, this.#heldOutFraction, this.#features);

@@ -19,6 +19,23 @@ import { toHex } from "../bytes.ts";
 const MAGIC = 0x4e524c41; // "ALRN"
 const VERSION = 2;
 
+/**
+ * Stamps skipped on a restore. Peers may hold newer values of our pseudo-model than the checkpoint (sent
+ * after it was saved, before the crash); a restored node keeps its epoch (so peers keep their copy of it
+ * and stay in sync: a new epoch made them drop it until the whole pseudo-model was pushed again, and
+ * their swarm model lost this node's share meanwhile: accuracy 0.90 → 0.60 at the restart in
+ * tests/sim/swarm_test.ts) and continues its stamps this far beyond the checkpoint's, so that its
+ * messages are newer than anything it sent before the crash. 65,536 covers hours of messages at any
+ * default rate; a node that sent more since its last checkpoint has its first messages refused as
+ * stale (not applied, no score lost) until its stamps pass the old ones.
+ */
+export const RESTORE_STAMP_GAP = 65_536;
+
+/** The stamp a node restored from a checkpoint with `stamp` continues from (u32, saturating). */
+export function resumedStamp(stamp: number): number {
+  return Math.min(stamp + RESTORE_STAMP_GAP, 0xffff_ffff);
+}
+
 /** Everything a checkpoint holds. */
 export interface LearnerState {
   modelHash: Uint8Array;

@@ -77,10 +77,12 @@
  *    hears are in sync it ADOPTS their robust centre as its pseudo-model (P_i = m: adding it leaves the
  *    swarm model unchanged), then contributes like everyone else. A node that hears a peer whose history
  *    it missed (unknown epoch, or genesis epoch first heard at a late stamp) asks that peer.
- * 7. Epochs: a node whose pseudo-model jumps (a joiner adopting the centre, a restart from a
- *    checkpoint) picks a new random epoch and pushes its whole pseudo-model; peers then forget their
- *    copy of it and rebuild it from the chunks, merging it only once `syncCoverage` of the coordinates
- *    are known. Checkpoints keep C_i (as P_i), r_i and the peers' copies.
+ * 7. Epochs: a joiner adopting the centre (its pseudo-model jumps) picks a new random epoch and pushes
+ *    its whole pseudo-model; peers then forget their copy of it and rebuild it from the chunks, merging
+ *    it only once `syncCoverage` of the coordinates are known. A node restarted from a checkpoint keeps
+ *    its epoch (its peers keep merging their copy of it), continues its stamps past the checkpoint's
+ *    (`resumedStamp`) and pushes its whole pseudo-model. Checkpoints keep C_i (as P_i), r_i and the
+ *    peers' copies.
  * 8. Learning-rate schedule (`learningRate`, `rateDecayRounds`, `rateFinal`, `rateSchedule`): a function
  *    of the node's round count — `step` keeps `learningRate` until `rateDecayRounds`, then `rateFinal`;
  *    `cosine` anneals from one to the other over `rateDecayRounds` rounds. Applied through the model's
@@ -116,7 +118,7 @@ import { joinStep } from "./_join.ts";
 import { inSync, type PeerCopy } from "./_peers.ts";
 import { PeerTable, sameBytes } from "./_peer_table.ts";
 import { Publication, type PublishContext } from "./_publish.ts";
-import { decodeState, encodeState } from "./_state.ts";
+import { decodeState, encodeState, resumedStamp } from "./_state.ts";
 import { type LearnerOptions, type LearnerTuning, resolveTuning, scheduledRate } from "./_tuning.ts";
 import {
   type LearnerModel,
@@ -490,24 +492,28 @@ export class SwarmLearner {
 
   /**
    * Resumes from {@linkcode checkpoint} bytes: working model, pseudo-model, residual and peers' copies.
-   * Our pseudo-model gets a new epoch (peers may hold newer values than the checkpoint), so it is pushed
-   * again in snapshot chunks, and we ask every peer for a snapshot to refresh our copies of them.
+   * Our pseudo-model keeps its epoch and its stamps jump past anything sent since the checkpoint
+   * ({@linkcode resumedStamp}); it is pushed again in snapshot chunks (peers may hold newer values than
+   * the checkpoint), and we ask every peer for a snapshot to refresh our copies of them.
    * Throws {@linkcode DecodeError} if the bytes are not a checkpoint of this model.
    */
   restore(bytes: Uint8Array, now: number): void {
     const s = decodeState(bytes, this.model.modelHash, this.paramCount, now);
-    this.#out = Publication.restored(s);
+    this.#out = Publication.restored({ ...s, stamp: resumedStamp(s.stamp) });
     this.#x = s.x;
     this.#centre = undefined;
-    this.#merged = [];
     this.#mixed = false;
     this.#avg = undefined;
     this.#stats.rounds = s.rounds;
     this.#stats.steps = s.steps;
     this.#peers.replace(s.peers);
+    // Serve the swarm model of the checkpoint until the next mix (our pseudo-model alone is only our
+    // share of it: near chance among peers).
+    this.#merged = this.#peers.mergeable(now);
     this.#joining = false;
     this.model.setWeights(s.x);
-    this.#newEpoch();
+    this.#epoch = s.epoch;
+    this.#out.pushAll();
     this.#requestAll = true;
   }
 }

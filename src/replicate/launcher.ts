@@ -77,6 +77,16 @@ if [ -z "\${DENO_DIR:-}" ]; then
   fi
 fi
 export DENO_DIR DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1 AGENT_RELEASE_DIR="$here"
+# Once per bundle and cache directory: let a short-lived process analyse and compile every chunk (see
+# src/main.ts), so that the agent itself does not keep that work in memory.
+warm="$DENO_DIR/agent-warm-$(cksum < "$here/${BUNDLE_DIR}/${BUNDLE_ENTRY}" | cut -d' ' -f1)"
+if [ ! -e "$warm" ]; then
+  if AGENT_WARM_UP=1 "$here/deno" run ${
+    RUN_FLAGS.join(" ")
+  } "$here/${BUNDLE_DIR}/${BUNDLE_ENTRY}" </dev/null >/dev/null 2>&1; then
+    mkdir -p "$DENO_DIR" 2>/dev/null && : > "$warm" 2>/dev/null || true
+  fi
+fi
 exec "$here/deno" run ${RUN_FLAGS.join(" ")} "$here/${BUNDLE_DIR}/${BUNDLE_ENTRY}" "$@"
 `;
 }

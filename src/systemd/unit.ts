@@ -23,18 +23,41 @@
  */
 
 /**
- * The unit's memory limits (systemd units: K, M, G). Chosen from the board test's measurements of the
- * agent's resident memory per phase (README "Boards").
+ * The unit's memory limits (systemd units: K, M, G), from the board test's measurements of the agent's
+ * resident memory per phase (README "Boards"): boards learning from 1,700–4,300 posted samples peaked at
+ * 122–148 MiB resident (about 46 MiB of it the `deno` executable's code, mapped from disk), and at 205
+ * MiB before the launcher's warm-up. On a real board the service's cgroup is also charged for the page
+ * cache of its state files, hence the room above the peak. Above `MemoryHigh=` the kernel reclaims and
+ * throttles.
  */
-export const MEMORY_HIGH = "256M";
-/** Hard limit; see {@linkcode MEMORY_HIGH}. */
-export const MEMORY_MAX = "320M";
+export const MEMORY_HIGH = "192M";
+/** Hard limit (the OOM killer ends the agent; systemd restarts it from its checkpoint). */
+export const MEMORY_MAX = "256M";
 /**
  * V8 flags of the service (through `DENO_V8_FLAGS`, added to the launcher's own `--v8-flags`): a
- * 64 MiB old generation took one training agent from 236–262 MiB resident to 142–148 MiB on the
- * same data, with the same rounds per second (32 and 48 MiB saved no more).
+ * 32 MiB old generation. The agent's live JavaScript heap is 13–27 MiB (`--trace-gc`); samples and
+ * tensors live outside it. 64 MiB took one training agent from 236–262 MiB resident to 142–148 MiB;
+ * 32 MiB saved another ≈ 10 MiB at the training peak with the same rounds per second
+ * (`deno task bench:release --memory`).
  */
-export const SERVICE_V8_FLAGS = "--max-old-space-size=64";
+export const SERVICE_V8_FLAGS = "--max-old-space-size=32";
+/**
+ * The service's environment. Besides the V8 flags, glibc's allocator is told to keep one arena (Deno
+ * runs a dozen threads, and each thread's arena keeps freed memory of its own) and to give freed memory
+ * back above 128 KiB (array buffers of samples, weights and request bodies are malloc'd, and the
+ * default keeps up to 32 MiB of freed top-of-heap and lets the thresholds grow): measured with the
+ * released launcher, ≈ 10 MiB less while training and under a datagram flood, same rounds per second.
+ */
+export const SERVICE_ENV: Readonly<Record<string, string>> = {
+  DENO_V8_FLAGS: SERVICE_V8_FLAGS,
+  MALLOC_ARENA_MAX: "1",
+  MALLOC_TRIM_THRESHOLD_: "131072",
+  MALLOC_MMAP_THRESHOLD_: "131072",
+};
+/** The environment of the unit before the memory work (the benchmark's baseline). */
+export const PREVIOUS_SERVICE_ENV: Readonly<Record<string, string>> = {
+  DENO_V8_FLAGS: "--max-old-space-size=64",
+};
 
 /** Values substituted into the unit. */
 export interface UnitOptions {
@@ -154,10 +177,11 @@ RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
 # Memory: a board's budget. Above MemoryHigh= the kernel reclaims and throttles; MemoryMax= is the
 # hard limit (the OOM killer ends the agent and Restart= brings it back from its checkpoint). V8's
 # old generation is capped so that its garbage collector works within it instead of growing the heap
-# (samples and tensors live outside it, in array buffers and WebAssembly memory).
+# (samples and tensors live outside it, in array buffers and WebAssembly memory); glibc's allocator
+# keeps one arena and returns freed memory above 128 KiB.
 MemoryHigh=${MEMORY_HIGH}
 MemoryMax=${MEMORY_MAX}
-Environment=DENO_V8_FLAGS=${SERVICE_V8_FLAGS}
+${Object.entries(SERVICE_ENV).map(([k, v]) => `Environment=${k}=${v}`).join("\n")}
 
 # System calls. MemoryDenyWriteExecute= is deliberately absent: V8's JIT needs W+X memory.
 SystemCallArchitectures=native

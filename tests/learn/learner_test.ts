@@ -8,6 +8,7 @@ import {
   SwarmLearner,
 } from "../../src/learn/learner.ts";
 import { SeededRandom } from "../../src/time.ts";
+import { toHex } from "../../src/bytes.ts";
 
 /** A model whose "training step" adds a seeded random vector: enough to drive publication logic. */
 class DriftModel implements LearnerModel {
@@ -428,8 +429,10 @@ Deno.test("checkpoint()/restore() round-trip the model, contribution, residual a
     deliver(a, 1, b.outgoing(r, 1104), r);
     await a.train(1);
     a.outgoing(r, 1104);
+    a.mix(r);
   }
   const bytes = a.checkpoint();
+  const served = a.inferenceWeights();
   const restored = learner(0, new DriftModel(P, 12), { encoding: ValueEncoding.F32 });
   restored.restore(bytes, 5);
   assert.deepEqual(restored.weights(), a.weights());
@@ -438,10 +441,23 @@ Deno.test("checkpoint()/restore() round-trip the model, contribution, residual a
   assert.deepEqual(restored.publicCopy(), a.publicCopy(), "contribution C persists");
   assert.deepEqual(restored.residual(), a.residual(), "unpublished progress persists");
   assert.ok(a.residual().some((v) => v !== 0));
-  assert.notEqual(restored.epoch, a.epoch, "a restored node announces a new epoch");
-  const out = restored.outgoing(6, 1104);
+  assert.ok(a.stats(5).peers.every((p) => p.inSync), "b's copy merged at a");
+  assert.deepEqual(restored.inferenceWeights(), served, "serves the swarm model of its checkpoint");
+  // The peers keep their copy of a restored node (same epoch), and its messages are newer than any it
+  // sent between the checkpoint and the crash.
+  assert.equal(restored.epoch, a.epoch, "a restored node keeps its epoch");
+  for (let r = 5; r < 8; r++) {
+    await a.train(1);
+    deliver(b, 0, a.outgoing(r, 1104), r);
+  }
+  const copy = b.stats(8).peers.find((p) => p.key === toHex(key(0)))!;
+  assert.ok(copy.inSync, "b holds a's copy in sync");
+  const out = restored.outgoing(8, 1104);
   assert.ok(out.some((m) => m.type === LearnMessage.SnapshotRequest), "asks peers for snapshots");
   assert.ok(out.some((m) => m.type === LearnMessage.SnapshotChunk), "pushes its public copy");
+  const outcomes = deliver(b, 0, out.filter((m) => m.type !== LearnMessage.SnapshotRequest), 8);
+  assert.ok(outcomes.every((o) => o.accepted), `accepted, not stale: ${JSON.stringify(outcomes)}`);
+  assert.ok(b.stats(8).peers.find((p) => p.key === toHex(key(0)))!.inSync, "still in sync: never dropped");
   for (let len = 0; len < bytes.length; len += 997) {
     assert.throws(
       () => learner(0, new DriftModel(P, 1)).restore(bytes.subarray(0, len), 0),
