@@ -192,18 +192,12 @@ Deno.test("a file is named _private exactly when it is private to its folder", (
 /** A file longer than this is asking to be split along its ideas (DEVELOPERS.md, HOUSE_STYLE.md). */
 const MAX_FILE_LINES = 500;
 
-/**
- * Files past {@linkcode MAX_FILE_LINES} whose split is under way in another branch (issue 16). Remove an
- * entry when its file is split; a file that needs the length for one idea says why at its top instead.
- */
-const SPLIT_PENDING: readonly string[] = ["learn/learner.ts"];
-
 Deno.test("no file in src/ is over 500 lines unless its module comment says why one idea needs it", () => {
   const long = tsFiles(SRC).flatMap((file) => {
     const text = Deno.readTextFileSync(file);
     const lines = text.split("\n").length - (text.endsWith("\n") ? 1 : 0);
     const path = relative(SRC, file);
-    if (lines <= MAX_FILE_LINES || SPLIT_PENDING.includes(path)) return [];
+    if (lines <= MAX_FILE_LINES) return [];
     const header = text.slice(0, text.indexOf("*/") + 2);
     return /One idea needs this length:/.test(header) ? [] : [`src/${path}: ${lines} lines`];
   });

@@ -338,9 +338,8 @@ export class Agent {
     const changes = configChanges(this.#live, next);
     if (changes.live.length === 0 && changes.restart.length === 0) return;
     this.#live = applyLive(this.#live, next);
-    // The learner keeps its tuning object and has no setter yet: its fields are overwritten from the
-    // new config (learn/ owns SwarmLearner; a `setTuning` there would let this replace it instead).
-    Object.assign(this.#p.learner.tuning, tuningFromConfig(this.#live.learning));
+    // The learner's tuning is frozen: a reload replaces it with the new config's.
+    this.#p.learner.retune(tuningFromConfig(this.#live.learning));
     if (changes.live.includes("logging.level")) this.#p.o.setLogLevel?.(this.#live.logging.level);
     if (changes.live.length) log.info("Config reloaded", { why, applied: changes.live });
     if (changes.restart.length) {

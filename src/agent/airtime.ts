@@ -29,7 +29,8 @@ export interface AirtimeNode {
 
 /** The learner's setting the plan moves (its peer copies must outlive a stretched round). */
 export interface AirtimeLearner {
-  tuning: { peerTimeoutMs: number };
+  readonly tuning: { readonly peerTimeoutMs: number };
+  retune(changes: { peerTimeoutMs: number }): void;
 }
 
 /** The budget's inputs from a config. */
@@ -76,8 +77,9 @@ export class AirtimeControl {
     const n = estimateSwarmSize(this.#node.peers(now));
     const plan = planAirtime(n, airtimeSettings(this.#config()));
     this.#node.setIntervals(plan.helloMs, plan.peerTimeoutMs);
-    if (this.#learner) {
-      this.#learner.tuning.peerTimeoutMs = Math.max(this.#config().gossip.peerTimeoutMs, 4 * plan.roundMs);
+    const peerTimeoutMs = Math.max(this.#config().gossip.peerTimeoutMs, 4 * plan.roundMs);
+    if (this.#learner && this.#learner.tuning.peerTimeoutMs !== peerTimeoutMs) {
+      this.#learner.retune({ peerTimeoutMs });
     }
     this.#plan = plan;
     return plan;

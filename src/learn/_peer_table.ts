@@ -97,7 +97,8 @@ export interface ReceiveContext extends Omit<ApplyContext, "valueBound"> {
 
 /** See the module documentation. */
 export class PeerTable {
-  readonly tuning: LearnerTuning;
+  /** The learner's tuning (replaced, never changed in place, by `SwarmLearner.retune`). */
+  tuning: LearnerTuning;
   /** The peers whose copies we keep (every peer heard, or the fan-in set), by lower-case hex key. */
   peers = new Map<string, PeerCopy>();
   /** Peers heard but outside the fan-in set: their standing only (`_fan_in.ts`). */

@@ -107,6 +107,9 @@
  * `_validation.ts`, `_local_training.ts` (batches, local guard), `_state.ts` (checkpoint bytes); this
  * file coordinates them.
  *
+ * One idea needs this length: the algorithm above is documented where it runs (≈ 110 lines of this
+ * comment); the coordinator's code itself is ≈ 420 lines, one method per step of the round.
+ *
  * @module
  */
 import type { Random } from "../time.ts";
@@ -149,7 +152,7 @@ export {
 
 /** See the module documentation. */
 export class SwarmLearner {
-  readonly tuning: LearnerTuning;
+  #tuning: LearnerTuning;
   readonly model: LearnerModel;
   readonly paramCount: number;
   #data: Samples;
@@ -189,7 +192,7 @@ export class SwarmLearner {
   };
 
   constructor(options: LearnerOptions) {
-    this.tuning = resolveTuning(options);
+    this.#tuning = Object.freeze(resolveTuning(options));
     this.model = options.model;
     this.paramCount = options.model.paramCount;
     if (options.model.modelHash.length !== MODEL_HASH_SIZE) {
@@ -211,6 +214,17 @@ export class SwarmLearner {
     this.#peers = new PeerTable(this.tuning);
     this.#joining = options.joining ?? false;
     if (this.#joining) this.#requestAll = true;
+  }
+
+  /** The tuning in force: frozen; {@linkcode retune} replaces it. */
+  get tuning(): LearnerTuning {
+    return this.#tuning;
+  }
+
+  /** Replaces the tuning by a copy with `changes` applied (a live config reload, the airtime plan). */
+  retune(changes: Partial<LearnerTuning>): void {
+    this.#tuning = Object.freeze({ ...this.#tuning, ...changes });
+    this.#peers.tuning = this.#tuning;
   }
 
   /** Replaces the local training data (e.g. after samples were appended). */

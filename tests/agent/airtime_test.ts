@@ -99,7 +99,12 @@ Deno.test("airtimeSettings() counts learning.deltasPerRound datagrams of gossip.
 
 Deno.test("AirtimeControl keeps the learner's peer timeout at four stretched rounds", async () => {
   const { node } = await nodeHearing(100);
-  const learner = { tuning: { peerTimeoutMs: 0 } };
+  const learner = {
+    tuning: { peerTimeoutMs: 0 },
+    retune(changes: { peerTimeoutMs: number }) {
+      this.tuning = Object.freeze({ ...this.tuning, ...changes });
+    },
+  };
   const airtime = new AirtimeControl({ node, clock: new ManualClock(100), config: defaultConfig, learner });
   const plan = airtime.plan();
   assert.equal(learner.tuning.peerTimeoutMs, 4 * plan.roundMs);

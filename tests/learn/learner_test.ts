@@ -564,3 +564,22 @@ Deno.test("the learning-rate schedule follows the round count (step and cosine)"
   assert.deepEqual(rates, [0.1, 0.02], "set at round 1 and when it changes");
   assert.equal(l.stats(0).learningRate, 0.02);
 });
+
+Deno.test("retune() replaces the frozen tuning, and the peer checks use the new one at once", async () => {
+  const P = 200;
+  const a = learner(0, new DriftModel(P, 60), { encoding: ValueEncoding.F32, peerTimeoutMs: 1000 });
+  const b = learner(1, new DriftModel(P, 61), { encoding: ValueEncoding.F32, peerTimeoutMs: 1000 });
+  await b.train(1);
+  deliver(a, 1, b.outgoing(0, 1104), 0);
+  assert.equal(a.mix(500), 1, "heard 500 ms ago, within the 1 s timeout");
+  const before = a.tuning;
+  assert.ok(Object.isFrozen(before));
+  assert.throws(() => ((before as { peerTimeoutMs: number }).peerTimeoutMs = 5), TypeError);
+  a.retune({ peerTimeoutMs: 100 });
+  assert.notEqual(a.tuning, before, "replaced, not changed in place");
+  assert.equal(before.peerTimeoutMs, 1000);
+  assert.equal(a.tuning.peerTimeoutMs, 100);
+  assert.equal(a.tuning.pull, before.pull, "the other settings carried over");
+  assert.ok(Object.isFrozen(a.tuning));
+  assert.equal(a.mix(500), 0, "500 ms is past the new 100 ms timeout");
+});
