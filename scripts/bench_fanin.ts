@@ -116,9 +116,7 @@ async function deltaStreams(rounds: number): Promise<Uint8Array[][]> {
     for (let r = 0; r < rounds; r++) {
       await learner.train(1);
       learner.mix(r * cfg.learning.roundMs);
-      const out = learner.outgoing(r * cfg.learning.roundMs, budget).filter((m) =>
-        m.type === MessageType.Delta
-      );
+      const out = learner.outgoing(budget).filter((m) => m.type === MessageType.Delta);
       stream.push(out[0]?.body ?? stream.at(-1)!);
     }
     model.dispose();

@@ -45,7 +45,7 @@ export async function runRound(r: RoundParts): Promise<void> {
   learner.mix(now);
   r.serving.setWeights(learner.inferenceWeights());
   const budget = r.gossip.node.bodyBudget;
-  let out: { type: number; body: Uint8Array }[] = learner.outgoing(now, budget);
+  let out: { type: number; body: Uint8Array }[] = learner.outgoing(budget);
   if (r.hooks?.outgoing) out = r.hooks.outgoing(out, { learner, now, budget });
   for (const m of out) {
     if (r.stopping()) return;

@@ -6,7 +6,7 @@
  * ```ts
  * await learner.train(localSteps);      // optimizer steps from the swarm model on local data only
  * learner.mix(now);                     // choose the peers to merge; swarm model = robust centre
- * for (const m of learner.outgoing(now, budget)) send(m.type, m.body);   // DEFLATEd bodies ≤ budget
+ * for (const m of learner.outgoing(budget)) send(m.type, m.body);   // DEFLATEd bodies ≤ budget
  * learner.onMessage(senderKey, type, rawBody, now);                      // per received message
  * ```
  *
@@ -359,8 +359,7 @@ export class SwarmLearner {
   // ------------------------------------------------------------ publication
 
   /** Bodies to broadcast this round, each DEFLATEd to at most `budget` bytes. */
-  outgoing(now: number, budget: number): OutgoingMessage[] {
-    void now;
+  outgoing(budget: number): OutgoingMessage[] {
     if (budget < 64) throw new Error(`Bug: body budget ${budget} is too small`);
     const out: OutgoingMessage[] = [];
     const req = this.#snapshotRequest();

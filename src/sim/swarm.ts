@@ -237,7 +237,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       if (Math.floor(round * s) === Math.floor((round - 1) * s)) continue; // a slower node skips this round
       await l.train(opt.localSteps);
       l.mix(now);
-      let out = l.outgoing(now, budget).map((m) => ({ type: m.type as number, body: m.body }));
+      let out = l.outgoing(budget).map((m) => ({ type: m.type as number, body: m.body }));
       const h = hooks.get(i);
       if (h) out = h.outgoing(out, { learner: l, now, budget });
       await net.send(i, out, l.model.modelHash, now);

@@ -69,10 +69,10 @@ function star(peers: number, fanIn: number, attacker?: { node: number; model: Dr
       const now = r * 1000;
       await observer.train(1);
       observer.mix(now);
-      observer.outgoing(now, 1104);
+      observer.outgoing(1104);
       for (const [k, n] of nodes.entries()) {
         await n.train(1);
-        for (const m of n.outgoing(now, 1104)) {
+        for (const m of n.outgoing(1104)) {
           observer.onMessage(key(k + 1), m.type, inflateSync(m.body), now);
         }
       }

@@ -85,7 +85,7 @@ Deno.test("outgoing() bodies fit the budget and error feedback delivers every lo
   for (let round = 0; round < 40; round++) {
     await a.train(1);
     for (const budget of [1104]) {
-      const out = a.outgoing(round, budget);
+      const out = a.outgoing(budget);
       for (const m of out) assert.ok(m.body.length <= budget, `${m.body.length} > ${budget}`);
       deliver(b, 0, out, round);
     }
@@ -95,7 +95,7 @@ Deno.test("outgoing() bodies fit the budget and error feedback delivers every lo
   let trueSum = 0;
   let sentSum = 0;
   // Flush: no more training, keep publishing; the residual (error feedback) drains.
-  for (let round = 40; round < 120; round++) deliver(b, 0, a.outgoing(round, 1104), round);
+  for (let round = 40; round < 120; round++) deliver(b, 0, a.outgoing(1104), round);
   const copy = b.peerCopy(key(0))!;
   for (let i = 0; i < P; i++) {
     trueSum += truth[i] - init[i];
@@ -132,7 +132,7 @@ Deno.test("peer copies self-heal under loss, duplication and reordering (absolut
     // The receiver runs rounds too (its change-size guard measures changes per round of its own; the
     // shared init of a's genesis copy dates from its round 0).
     await b.train(1);
-    for (const m of a.outgoing(round, 1104)) {
+    for (const m of a.outgoing(1104)) {
       if (rng.next() < 0.3) continue; // lost
       inFlight.push(m);
       if (rng.next() < 0.2) inFlight.push(m); // duplicated
@@ -162,7 +162,7 @@ Deno.test("onMessage() rejects garbage, NaN, huge values and other models withou
     assert.equal(r.accepted, false);
   }
   const other = learner(2, new DriftModel(P, 7), { encoding: ValueEncoding.F32, messagesPerRound: 4 });
-  const m = other.outgoing(0, 1104);
+  const m = other.outgoing(1104);
   assert.equal(m.length, 4, "four refresh deltas even without changes");
   const bad = inflateSync(m[0].body);
   new DataView(bad.buffer).setFloat32(bad.length - 4, NaN, true);
@@ -191,9 +191,9 @@ Deno.test("a peer whose updates keep being rejected is ignored, reported, and re
   const b = learner(1, new DriftModel(P, 9), { encoding: ValueEncoding.F32, messagesPerRound: 4 });
   for (let r = 0; r < 5; r++) {
     await b.train(1);
-    deliver(a, 1, b.outgoing(r, 1104), r);
+    deliver(a, 1, b.outgoing(1104), r);
     await a.train(1);
-    a.outgoing(r, 1104); // builds a's reference of honest change sizes
+    a.outgoing(1104); // builds a's reference of honest change sizes
   }
   const peer = () =>
     a.stats(10).peers.find((p) =>
@@ -202,7 +202,7 @@ Deno.test("a peer whose updates keep being rejected is ignored, reported, and re
   assert.equal(peer().ignored, false);
   for (let r = 5; r < 9; r++) {
     await b.train(1);
-    for (const m of b.outgoing(r, 1104)) {
+    for (const m of b.outgoing(1104)) {
       const raw = inflateSync(m.body);
       new DataView(raw.buffer).setFloat32(raw.length - 4, Infinity, true);
       a.onMessage(key(1), m.type, raw, r);
@@ -213,7 +213,7 @@ Deno.test("a peer whose updates keep being rejected is ignored, reported, and re
   assert.equal(a.mix(9), 0, "left out of the merge");
   for (let r = 9; r < 14; r++) {
     await b.train(1);
-    deliver(a, 1, b.outgoing(r, 1104), r);
+    deliver(a, 1, b.outgoing(1104), r);
   }
   assert.equal(peer().ignored, false, "recovers after good updates");
   assert.equal(a.mix(14), 1);
@@ -233,9 +233,9 @@ Deno.test("a peer whose changes suddenly grow is slowed to the bounded rate, nev
     // bound (3 × the reference), within the honest range.
     bModel.scale = r < 40 ? 1 : 5;
     await a.train(1);
-    a.outgoing(r, 1104);
+    a.outgoing(1104);
     await b.train(1);
-    const msgs = b.outgoing(r, 1104);
+    const msgs = b.outgoing(1104);
     const got = deliver(a, 1, msgs, r);
     if (r >= 40) outcomes.push(...got);
   }
@@ -260,9 +260,9 @@ Deno.test("a peer whose changes stay far beyond any honest rate is left out unti
   for (let r = 0; r < 60; r++) {
     bModel.scale = r < 40 ? 1 : 30;
     await a.train(1);
-    a.outgoing(r, 1104);
+    a.outgoing(1104);
     await b.train(1);
-    const msgs = b.outgoing(r, 1104);
+    const msgs = b.outgoing(1104);
     const got = deliver(a, 1, msgs, r);
     if (r >= 40) outcomes.push(...got);
   }
@@ -279,9 +279,9 @@ Deno.test("a peer whose changes stay far beyond any honest rate is left out unti
   bModel.scale = 1;
   for (let r = 60; r < 90; r++) {
     await a.train(1);
-    a.outgoing(r, 1104);
+    a.outgoing(1104);
     await b.train(1);
-    deliver(a, 1, b.outgoing(r, 1104), r);
+    deliver(a, 1, b.outgoing(1104), r);
   }
   assert.equal(peer().ignored, false, "merged again once back at the swarm's pace");
   assert.equal(a.mix(90), 1);
@@ -299,9 +299,9 @@ Deno.test("a peer first heard late, or heard again after lost messages, is not r
   for (let r = 0; r < 120; r++) {
     bModel.scale = r < 30 ? 10 : 1; // b's early rounds move far
     await a.train(1);
-    a.outgoing(r, 1104); // a's own reference of honest change sizes
+    a.outgoing(1104); // a's own reference of honest change sizes
     await b.train(1);
-    const msgs = b.outgoing(r, 1104);
+    const msgs = b.outgoing(1104);
     // b's first 30 rounds never reach a (a heard nothing yet), then rounds 60–89 are lost.
     if (r >= 30 && (r < 60 || r >= 90)) outcomes.push(...deliver(a, 1, msgs, r));
   }
@@ -330,7 +330,7 @@ Deno.test("the served model is the swarm model, then its moving average from rat
       avg = avg ? avg.map((v, i) => 0.5 * v + 0.5 * centre[i]) : centre;
       assert.ok(maxAbsDiff(a.inferenceWeights(), avg) < 1e-6, `round ${r}: the moving average`);
     }
-    a.outgoing(r, 1104);
+    a.outgoing(1104);
   }
   assert.ok(maxAbsDiff(a.inferenceWeights(), a.publicCopy()) > 0, "the average lags the latest model");
 });
@@ -346,7 +346,7 @@ Deno.test("the consensus pull keeps skewed nodes' pseudo-models together without
     for (let r = 0; r < 150; r++) {
       for (const n of nodes) await n.train(1);
       for (const n of nodes) n.mix(r);
-      const out = nodes.map((n) => n.outgoing(r, 4000));
+      const out = nodes.map((n) => n.outgoing(4000));
       nodes.forEach((to, j) => out.forEach((msgs, i) => i !== j && deliver(to, i, msgs, r)));
     }
     const pubs = nodes.map((n) => n.publicCopy());
@@ -394,11 +394,11 @@ Deno.test("a peer whose model does badly on our validation rows is merged with a
     for (let r = from; r < to; r++) {
       await a.train(1);
       a.mix(r);
-      a.outgoing(r, 4000);
+      a.outgoing(4000);
       for (const [i, l] of peers.entries()) {
         await l.train(1);
         l.mix(r);
-        deliver(a, i + 1, l.outgoing(r, 4000), r);
+        deliver(a, i + 1, l.outgoing(4000), r);
       }
     }
   }
@@ -426,9 +426,9 @@ Deno.test("checkpoint()/restore() round-trip the model, contribution, residual a
   const b = learner(1, new DriftModel(P, 11), { encoding: ValueEncoding.F32 });
   for (let r = 0; r < 5; r++) {
     await b.train(1);
-    deliver(a, 1, b.outgoing(r, 1104), r);
+    deliver(a, 1, b.outgoing(1104), r);
     await a.train(1);
-    a.outgoing(r, 1104);
+    a.outgoing(1104);
     a.mix(r);
   }
   const bytes = a.checkpoint();
@@ -448,11 +448,11 @@ Deno.test("checkpoint()/restore() round-trip the model, contribution, residual a
   assert.equal(restored.epoch, a.epoch, "a restored node keeps its epoch");
   for (let r = 5; r < 8; r++) {
     await a.train(1);
-    deliver(b, 0, a.outgoing(r, 1104), r);
+    deliver(b, 0, a.outgoing(1104), r);
   }
   const copy = b.stats(8).peers.find((p) => p.key === toHex(key(0)))!;
   assert.ok(copy.inSync, "b holds a's copy in sync");
-  const out = restored.outgoing(8, 1104);
+  const out = restored.outgoing(1104);
   assert.ok(out.some((m) => m.type === LearnMessage.SnapshotRequest), "asks peers for snapshots");
   assert.ok(out.some((m) => m.type === LearnMessage.SnapshotChunk), "pushes its public copy");
   const outcomes = deliver(b, 0, out.filter((m) => m.type !== LearnMessage.SnapshotRequest), 8);
@@ -476,8 +476,8 @@ Deno.test("nodes that all start as joiners stop waiting after joinTimeoutRounds 
       await l.train(1);
       l.mix(r);
     }
-    const fromA = a.outgoing(r, 1104);
-    const fromB = b.outgoing(r, 1104);
+    const fromA = a.outgoing(1104);
+    const fromB = b.outgoing(1104);
     deliver(b, 0, fromA, r);
     deliver(a, 1, fromB, r);
     if (r < 2) assert.ok(fromA.every((m) => m.type === LearnMessage.SnapshotRequest), "a joiner only asks");
@@ -521,8 +521,8 @@ Deno.test("train() starts every round from the swarm model and keeps local progr
       await l.train(1);
       l.mix(r);
     }
-    deliver(b, 0, a.outgoing(r, 1104), r);
-    deliver(a, 1, b.outgoing(r, 1104), r);
+    deliver(b, 0, a.outgoing(1104), r);
+    deliver(a, 1, b.outgoing(1104), r);
   }
   // The swarm model is x₀ + mean of the contributions, identical at both nodes (copies are exact).
   const mean = a.publicCopy().map((v, i) => (v + b.publicCopy()[i]) / 2);
@@ -570,7 +570,7 @@ Deno.test("retune() replaces the frozen tuning, and the peer checks use the new 
   const a = learner(0, new DriftModel(P, 60), { encoding: ValueEncoding.F32, peerTimeoutMs: 1000 });
   const b = learner(1, new DriftModel(P, 61), { encoding: ValueEncoding.F32, peerTimeoutMs: 1000 });
   await b.train(1);
-  deliver(a, 1, b.outgoing(0, 1104), 0);
+  deliver(a, 1, b.outgoing(1104), 0);
   assert.equal(a.mix(500), 1, "heard 500 ms ago, within the 1 s timeout");
   const before = a.tuning;
   assert.ok(Object.isFrozen(before));

@@ -116,9 +116,9 @@ Deno.test("crafted attack messages are valid Delta bodies within the budget", as
         await l.train(1);
         l.mix(now);
       }
-      const honest = peer.outgoing(now, budget);
+      const honest = peer.outgoing(budget);
       for (const m of honest) evil.onMessage(new Uint8Array(32).fill(2), m.type, inflateSync(m.body), now);
-      const out = hooks.outgoing(evil.outgoing(now, budget), { learner: evil, now, budget });
+      const out = hooks.outgoing(evil.outgoing(budget), { learner: evil, now, budget });
       for (const m of out) {
         assert.ok(m.body.length <= budget, `${attack}: ${m.body.length} B > ${budget}`);
         if (m.type === LearnMessage.Delta) assert.ok(decodeDelta(inflateSync(m.body)).indices.length > 0);
