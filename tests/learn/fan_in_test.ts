@@ -3,41 +3,12 @@ import { deflateSync, inflateSync } from "fflate";
 import { ValueEncoding } from "../../src/learn/codec.ts";
 import { type LearnerModel, type PeerStatus, SwarmLearner } from "../../src/learn/learner.ts";
 import { SeededRandom } from "../../src/time.ts";
-
-/** A model whose "training step" adds seeded heavy-tailed noise: enough to drive the peer logic. */
-class DriftModel implements LearnerModel {
-  readonly paramCount: number;
-  readonly modelHash = Uint8Array.from([9, 9, 9, 9, 1, 2, 3, 5]);
-  w: Float32Array;
-  scale = 1;
-  #rng: SeededRandom;
-  constructor(paramCount: number, seed: number) {
-    this.paramCount = paramCount;
-    const init = new SeededRandom(1);
-    this.w = Float32Array.from({ length: paramCount }, () => init.nextGaussian() * 0.1);
-    this.#rng = new SeededRandom(seed);
-  }
-  getWeights() {
-    return this.w.slice();
-  }
-  setWeights(w: Float32Array) {
-    this.w.set(w);
-  }
-  trainBatch() {
-    for (let i = 0; i < this.paramCount; i++) {
-      const g = this.#rng.nextGaussian();
-      this.w[i] += 0.001 * this.scale * g * g * g;
-    }
-    return Promise.resolve(1);
-  }
-  evaluate() {
-    return Promise.resolve({ accuracy: 0, loss: 0 });
-  }
-}
+import { DriftModel } from "../_support/drift_model.ts";
+import { toHex } from "../../src/bytes.ts";
 
 const deflate = (raw: Uint8Array) => deflateSync(raw, { level: 9 });
 const key = (i: number) => new Uint8Array(32).fill(i + 1);
-const hexKey = (i: number) => Array.from(key(i), (b) => b.toString(16).padStart(2, "0")).join("");
+const hexKey = (i: number) => toHex(key(i));
 const oneRow = { x: new Float32Array(1), y: new Uint8Array(1), count: 1 };
 const P = 400;
 
