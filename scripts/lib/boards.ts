@@ -26,7 +26,17 @@
 import { join } from "node:path";
 import { isDir, must, type Run, run } from "./boards_rootfs.ts";
 
-export { BOARD_PACKAGES, boardsUnavailable, ensureRootfs, must, type Run, run } from "./boards_rootfs.ts";
+export {
+  arm64Unavailable,
+  BOARD_PACKAGES,
+  type BoardArch,
+  boardsUnavailable,
+  ensureRootfs,
+  must,
+  type Run,
+  run,
+} from "./boards_rootfs.ts";
+import type { BoardArch } from "./boards_rootfs.ts";
 
 /** Where each run keeps its boards (removed at the end of the run). */
 export const RUNS_DIR = "/var/tmp/agent-boards";
@@ -137,7 +147,7 @@ export async function cleanupStaleBoards(log?: (line: string) => void): Promise<
   }
   // Bridges and cgroups of runs whose directory is gone.
   const links = await run("ip", ["-o", "link", "show", "type", "bridge"]);
-  for (const m of links.stdout.matchAll(/^\d+:\s+(agb-[0-9a-f]+)[:@]/gm)) {
+  for (const m of links.stdout.matchAll(/^\d+:\s+(agb-(?:arm64-)?[0-9a-f]+)[:@]/gm)) {
     if (!live.has(m[1])) {
       await run("ip", ["link", "del", m[1]]);
       removed++;
@@ -145,7 +155,7 @@ export async function cleanupStaleBoards(log?: (line: string) => void): Promise<
   }
   for (const h of [...CGROUP_HIERARCHIES, MEMORY_HIERARCHY].filter(isDir)) {
     for (const e of Deno.readDirSync(h)) {
-      if (e.isDirectory && /^agb-[0-9a-f]+$/.test(e.name) && !live.has(e.name)) {
+      if (e.isDirectory && /^agb-(?:arm64-)?[0-9a-f]+$/.test(e.name) && !live.has(e.name)) {
         await removeCgroupTree(join(h, e.name)).catch(() => {});
       }
     }
@@ -218,6 +228,12 @@ export interface FleetOptions {
   bootTimeoutS?: number;
   /** Files to write into every board's root before it boots (path → content), e.g. data. */
   files?: (i: number) => Record<string, string | Uint8Array>;
+  /**
+   * Architecture of `rootfs` (default amd64). arm64 boards run under qemu-user: their run is named
+   * `agb-arm64-…` on 10.164.x.0/24, and since systemd-networkd cannot start under qemu-user
+   * ("Could not setup manager: Protocol not supported") the host sets their address.
+   */
+  arch?: BoardArch;
 }
 
 /** A set of booted boards on one bridge. */
@@ -232,8 +248,10 @@ export class BoardFleet implements AsyncDisposable {
   readonly sshKey: string;
   readonly knownHosts: string;
   readonly log: (line: string) => void;
+  readonly arch: BoardArch;
 
-  private constructor(run: string, net: string, log: (line: string) => void) {
+  private constructor(run: string, net: string, log: (line: string) => void, arch: BoardArch = "amd64") {
+    this.arch = arch;
     this.run = run;
     this.dir = join(RUNS_DIR, run);
     this.bridge = run;
@@ -252,9 +270,12 @@ export class BoardFleet implements AsyncDisposable {
   static async start(options: FleetOptions): Promise<BoardFleet> {
     const log = options.log ?? (() => {});
     await cleanupStaleBoards(log);
-    const id = crypto.getRandomValues(new Uint8Array(3));
-    const run = `${PREFIX}-${Array.from(id, (b) => b.toString(16).padStart(2, "0")).join("")}`;
-    const fleet = new BoardFleet(run, await freeSubnet(id[0]), log);
+    const arch = options.arch ?? "amd64";
+    // Bridge names are at most 15 characters: "agb-arm64-" leaves room for 2 random bytes.
+    const id = crypto.getRandomValues(new Uint8Array(arch === "amd64" ? 3 : 2));
+    const hex = Array.from(id, (b) => b.toString(16).padStart(2, "0")).join("");
+    const run = arch === "amd64" ? `${PREFIX}-${hex}` : `${PREFIX}-${arch}-${hex}`;
+    const fleet = new BoardFleet(run, await freeSubnet(id[0], arch === "amd64" ? 213 : 164), log, arch);
     try {
       await Deno.mkdir(fleet.dir, { recursive: true, mode: 0o700 });
       await Deno.writeTextFile(join(fleet.dir, "owner"), String(Deno.pid));
@@ -327,13 +348,13 @@ export class BoardFleet implements AsyncDisposable {
 }
 
 /** A private /24 (10.213.x or nearby) not routed on this machine. */
-async function freeSubnet(seed: number): Promise<string> {
+async function freeSubnet(seed: number, second = 213): Promise<string> {
   const routes = await run("ip", ["-4", "route", "show", "table", "all"]);
   for (let k = 0; k < 256; k++) {
-    const net = `10.213.${(seed + k) % 256}`;
+    const net = `10.${second}.${(seed + k) % 256}`;
     if (!routes.stdout.includes(`${net}.`)) return net;
   }
-  throw new Error("No free 10.213.x.0/24 subnet on this machine");
+  throw new Error(`No free 10.${second}.x.0/24 subnet on this machine`);
 }
 
 /** One booted board. */
@@ -433,6 +454,20 @@ export class Board {
     if (state === "degraded") {
       const failed = await this.exec(["systemctl", "--failed", "--no-legend", "--plain"]);
       this.fleet.log(`${this.name} is degraded: ${failed.stdout.trim().replace(/\n/g, "; ")}`);
+    }
+    if (this.fleet.arch !== "amd64") {
+      // networkd cannot run under qemu-user: address host0 from the host (host's `ip`, board's netns).
+      for (
+        const argv of [
+          ["ip", "addr", "replace", `${this.ip}/24`, "dev", "host0"],
+          ["ip", "link", "set", "host0", "up"],
+        ]
+      ) {
+        const r = await this.netExec(argv);
+        if (r.code !== 0) {
+          throw new Error(`On ${this.name}: ${argv.join(" ")} → exit ${r.code}: ${r.stderr.trim()}`);
+        }
+      }
     }
     while ((await this.ssh("true", { timeoutS: 3 })).code !== 0) {
       if (Date.now() > end) throw new Error(`ssh to ${this.name} (${this.ip}) does not answer`);

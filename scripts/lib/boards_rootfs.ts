@@ -123,9 +123,22 @@ export function debianMirror(): string {
   return "http://deb.debian.org/debian";
 }
 
-/** Hash of what a root filesystem is made of (suite, packages, post-build steps' version). */
-export async function rootfsKey(packages = BOARD_PACKAGES, suite = BOARD_SUITE): Promise<string> {
-  const text = JSON.stringify({ suite, packages: [...packages].sort(), steps: 1 });
+/** Debian architecture of a board root filesystem: the host's own, or arm64 run under qemu-user. */
+export type BoardArch = "amd64" | "arm64";
+
+/** Hash of what a root filesystem is made of (suite, packages, post-build steps' version, arch). */
+export async function rootfsKey(
+  packages = BOARD_PACKAGES,
+  suite = BOARD_SUITE,
+  arch: BoardArch = "amd64",
+): Promise<string> {
+  // amd64 keeps the key it had before arm64 boards existed, so its cached tree stays valid.
+  const text = JSON.stringify({
+    suite,
+    packages: [...packages].sort(),
+    steps: 1,
+    ...(arch === "amd64" ? {} : { arch }),
+  });
   const d = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
   return Array.from(d.subarray(0, 6), (b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -135,21 +148,27 @@ export async function rootfsKey(packages = BOARD_PACKAGES, suite = BOARD_SUITE):
  * directory that is renamed when complete, so an interrupted build is never used).
  */
 export async function ensureRootfs(
-  options: { packages?: string[]; log?: (line: string) => void } = {},
+  options: { packages?: string[]; arch?: BoardArch; log?: (line: string) => void } = {},
 ): Promise<string> {
   const packages = options.packages ?? BOARD_PACKAGES;
-  const dir = join(ROOTFS_CACHE, `${BOARD_SUITE}-${await rootfsKey(packages)}`);
+  const arch = options.arch ?? "amd64";
+  const name = arch === "amd64" ? BOARD_SUITE : `${BOARD_SUITE}-${arch}`;
+  const dir = join(ROOTFS_CACHE, `${name}-${await rootfsKey(packages, BOARD_SUITE, arch)}`);
   if (isDir(join(dir, "etc"))) return dir;
   await Deno.mkdir(ROOTFS_CACHE, { recursive: true });
   const tmp = `${dir}.tmp-${Deno.pid}`;
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
   const mirror = debianMirror();
-  options.log?.(`building the board root filesystem (${BOARD_SUITE}, ${packages.join(",")}) from ${mirror}`);
+  options.log?.(
+    `building the board root filesystem (${BOARD_SUITE} ${arch}, ${packages.join(",")}) from ${mirror}`,
+  );
+  if (arch !== "amd64") await ensureQemuBinfmt();
   const started = Date.now();
   try {
     await must("mmdebstrap", [
       "--quiet",
       "--variant=minbase",
+      ...(arch === "amd64" ? [] : [`--architectures=${arch}`]),
       `--include=${packages.join(",")}`,
       BOARD_SUITE,
       tmp,
@@ -180,4 +199,42 @@ export async function ensureRootfs(
   }
   options.log?.(`root filesystem built in ${((Date.now() - started) / 1000).toFixed(1)} s: ${dir}`);
   return dir;
+}
+
+const BINFMT = "/proc/sys/fs/binfmt_misc";
+
+/**
+ * Why arm64 boards cannot run here (undefined when they can): they need `qemu-aarch64-static`
+ * (Debian `qemu-user-static`) and its binfmt rule, which {@linkcode ensureQemuBinfmt} registers.
+ */
+export function arm64Unavailable(): string | undefined {
+  if (!onPath("qemu-aarch64-static")) return "missing qemu-aarch64-static (qemu-user-static)";
+  if (!isFile("/usr/lib/binfmt.d/qemu-aarch64.conf")) {
+    return "no binfmt rule for qemu-aarch64 (/usr/lib/binfmt.d/qemu-aarch64.conf, qemu-user-static)";
+  }
+  return undefined;
+}
+
+/**
+ * Makes the kernel run aarch64 ELF files with `qemu-aarch64-static`: mounts `binfmt_misc` if it is
+ * not, and registers qemu-user-static's magic/mask with the static binary itself as interpreter and
+ * flag F (opened now, so it also works inside chroots and containers). The shipped rule points at
+ * `/usr/libexec/qemu-binfmt/aarch64-binfmt-P`, absent on these machines, so an entry whose
+ * interpreter is missing is replaced. Idempotent.
+ */
+export async function ensureQemuBinfmt(): Promise<void> {
+  const qemu = "/usr/bin/qemu-aarch64-static";
+  if (!isFile(join(BINFMT, "register"))) await must("mount", ["-t", "binfmt_misc", "binfmt_misc", BINFMT]);
+  const entry = join(BINFMT, "qemu-aarch64");
+  if (isFile(entry)) {
+    const text = await Deno.readTextFile(entry);
+    const interpreter = /^interpreter (\S+)/m.exec(text)?.[1] ?? "";
+    if (/^enabled/m.test(text) && isFile(interpreter)) return;
+    await Deno.writeTextFile(entry, "-1"); // remove the unusable entry
+  }
+  const rule = (await Deno.readTextFile("/usr/lib/binfmt.d/qemu-aarch64.conf")).split("\n")
+    .find((l) => l.startsWith(":qemu-aarch64:"));
+  const m = rule && /^(:qemu-aarch64:M::[^:]*:[^:]*:)/.exec(rule);
+  if (!m) throw new Error("No qemu-aarch64 rule in /usr/lib/binfmt.d/qemu-aarch64.conf");
+  await Deno.writeTextFile(join(BINFMT, "register"), `${m[1]}${qemu}:F`);
 }
