@@ -113,7 +113,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
 /** `--memory`: RSS per phase of the released agent under the previous and today's service environment. */
-async function benchMemory(launcher: string, id: string, runs: number): Promise<void> {
+async function benchMemory(launcher: string, id: string, runs: number, samples: number): Promise<void> {
   const settings = [
     { name: "before: previous unit environment", env: PREVIOUS_SERVICE_ENV },
     { name: "after: today's unit environment", env: SERVICE_ENV },
@@ -121,7 +121,7 @@ async function benchMemory(launcher: string, id: string, runs: number): Promise<
   const rows: string[][] = [];
   for (let r = 0; r < runs; r++) {
     for (const s of settings) {
-      const m = await measureReleaseMemory({ launcher, env: { ...s.env } });
+      const m = await measureReleaseMemory({ launcher, env: { ...s.env }, samplesPerAgent: samples });
       rows.push([
         s.name,
         Object.entries(s.env).map(([k, v]) => `${k}=${v}`).join(" "),
@@ -136,7 +136,9 @@ async function benchMemory(launcher: string, id: string, runs: number): Promise<
     }
   }
   console.log(
-    `release ${id}: 3 paired agents through the released launcher on loopback, 1,500 MNIST samples each ` +
+    `release ${id}: 3 paired agents through the released launcher on loopback, ${
+      samples.toLocaleString("en-US")
+    } MNIST samples each ` +
       `posted to /v1/samples, 30 s of training, 5 s of junk datagrams; peak VmRSS of the worst agent per ` +
       `phase; load average ${Deno.loadavg().map((x) => x.toFixed(1)).join(" ")}\n`,
   );
@@ -158,11 +160,24 @@ async function benchMemory(launcher: string, id: string, runs: number): Promise<
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { runs: { type: "string", default: "5" }, memory: { type: "boolean", default: false } },
+    options: {
+      runs: { type: "string", default: "5" },
+      memory: { type: "boolean", default: false },
+      samples: { type: "string", default: "1500" },
+    },
   });
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) {
     console.error(`bench:release: --runs must be a positive integer, got ${JSON.stringify(values.runs)}`);
+    Deno.exit(2);
+  }
+  const samples = Number(values.samples);
+  if (!Number.isInteger(samples) || samples < 1 || samples > 20_000) {
+    console.error(
+      `bench:release: --samples must be an integer from 1 to 20000 (MNIST rows posted per agent), got ${
+        JSON.stringify(values.samples)
+      }`,
+    );
     Deno.exit(2);
   }
   const arch = hostArch();
@@ -181,7 +196,7 @@ if (import.meta.main) {
     await Deno.mkdir(newDir);
     for (const p of release.parts) await sh("tar", ["-xzf", p.tarball, "-C", newDir]);
     if (values.memory) {
-      await benchMemory(join(newDir, "agent"), release.id, runs);
+      await benchMemory(join(newDir, "agent"), release.id, runs, samples);
       Deno.exit(0);
     }
     const oldDir = join(work, "before");

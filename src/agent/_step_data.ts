@@ -2,9 +2,9 @@
  * Start step: the node's local data. Temporary files left by an interrupted write are removed (the state
  * lock is held by then), `data.source` and `data.test` are read (bad rows skipped and reported), and the
  * store of samples posted to the API is opened. Every row is checked against the spec's input range and
- * normalised as it says before it can reach training; posted samples are stored raw (checked) and
- * normalised when they are used. {@linkcode LocalDataSet} keeps the training / held-out split current as
- * samples are posted.
+ * normalised as it says before it can reach training; posted samples are stored raw (checked) on disk
+ * and normalised into the node's one in-memory copy ({@linkcode SampleTable}) as they arrive.
+ * {@linkcode LocalDataSet} hands the learner the current training and held-out rows.
  *
  * @module
  */
@@ -13,8 +13,9 @@ import { type BadRow, type Samples, summariseBadRows } from "../learn/mod.ts";
 import type { Logger } from "../log.ts";
 import { InputCheck, type TrainableModel } from "../model/mod.ts";
 import { removeStaleTempFiles, type StateLayout } from "../state/mod.ts";
-import { concatSamples, loadLocalSamples, type LocalData, splitHeldOut } from "./data.ts";
+import { loadLocalSamples, type LocalData } from "./data.ts";
 import { SampleStore } from "./samples.ts";
+import { SampleTable } from "./_sample_table.ts";
 
 /** Bad data rows shown in full in the log (the rest are counted by reason). */
 const BAD_ROWS_SHOWN = 5;
@@ -35,33 +36,27 @@ export class LocalDataSet {
   /** The spec's input check (ranges and normalisation), shared with the API. */
   readonly input: InputCheck;
   readonly store: SampleStore;
-  #source: Samples;
+  #table: SampleTable;
   #test: Samples | undefined;
-  #features: number;
-  #heldOutFraction: number;
   #hook: ((train: Samples) => Samples) | undefined;
-  #storeVersion: number;
+  #version: number;
   #current: LocalData;
 
   constructor(o: {
     input: InputCheck;
     store: SampleStore;
-    source: Samples;
+    table: SampleTable;
     test: Samples | undefined;
-    features: number;
-    heldOutFraction: number;
     /** Rewrites the training rows (the agent's training-data hook), if set. */
     trainingHook?: (train: Samples) => Samples;
   }) {
     this.input = o.input;
     this.store = o.store;
-    this.#source = o.source;
+    this.#table = o.table;
     this.#test = o.test;
-    this.#features = o.features;
-    this.#heldOutFraction = o.heldOutFraction;
     this.#hook = o.trainingHook;
-    this.#storeVersion = o.store.version;
-    this.#current = this.#split();
+    this.#version = o.table.version;
+    this.#current = this.#views();
   }
 
   /** Training and held-out rows now. */
@@ -74,30 +69,16 @@ export class LocalDataSet {
     return this.#hook?.(this.#current.train) ?? this.#current.train;
   }
 
-  /** Splits again if samples were posted since the last split; true if it did. */
+  /** Takes up rows posted (or dropped) since the last call; true if there were any. */
   refresh(): boolean {
-    if (this.store.version === this.#storeVersion) return false;
-    this.#storeVersion = this.store.version;
-    this.#current = this.#split();
+    if (this.#table.version === this.#version) return false;
+    this.#version = this.#table.version;
+    this.#current = this.#views();
     return true;
   }
 
-  #split(): LocalData {
-    // Only one side present: used as it is (no second copy: each is N rows × features floats, and the
-    // copy made at every change of the stored samples lingers until V8 collects it).
-    const all = this.store.count === 0
-      ? this.#source
-      : this.#source.count === 0
-      ? this.#storedSamples()
-      : concatSamples([this.#source, this.#storedSamples()], this.#features);
-    if (this.#test) return { train: all, heldOut: this.#test };
-    return splitHeldOut(all, this.#heldOutFraction, this.#features);
-  }
-
-  /** The posted samples (kept raw on disk), normalised as the spec says. */
-  #storedSamples(): Samples {
-    const raw = this.store.samples();
-    return { ...raw, x: this.input.normalise(raw.x, raw.count) };
+  #views(): LocalData {
+    return { train: this.#table.train, heldOut: this.#test ?? this.#table.heldOut };
   }
 }
 
@@ -112,19 +93,29 @@ export async function loadLocalData(
   const read = async (path: string): Promise<Samples> => {
     const parsed = await loadLocalSamples(path, shape);
     reportBadRows(logger, path, parsed.bad);
-    return copySamples(parsed.samples.view());
+    return parsed.samples.view();
   };
-  let source: Samples = { x: new Float32Array(0), y: new Uint8Array(0), count: 0 };
+  const test = config.data.test !== "" ? copySamples(await read(config.data.test)) : undefined;
+  let source: Samples | undefined;
   if (config.data.source !== "") {
     source = await read(config.data.source);
     logger.info("Loaded local data", { source: config.data.source, samples: source.count });
   }
-  const test = config.data.test !== "" ? await read(config.data.test) : undefined;
+  const table = new SampleTable({
+    features: model.inputSize,
+    heldOutFraction: test ? 0 : config.data.heldOut,
+    normalise: (x, count) => input.normalise(x, count),
+    expectedRows: (source?.count ?? 0) + config.data.maxSamples,
+  });
+  if (source) table.addSource(source);
+  const sourceCount = source?.count ?? 0;
+  source = undefined; // the parse buffer goes; the table holds the rows
   const store = await SampleStore.open(o.state.samples, { ...shape, input: input.rangeOnly() }, {
     maxSamples: config.data.maxSamples,
     logger: logger.child({ component: "samples" }),
+    sink: table,
   });
-  if (source.count + store.count === 0) {
+  if (sourceCount + store.count === 0) {
     logger.warn("This node has no training samples: it serves what its peers learn but adds nothing", {
       source: config.data.source || "(none)",
       hint: config.data.source
@@ -132,15 +123,7 @@ export async function loadLocalData(
         : "set data.source to a JSONL/CSV file, or POST labelled rows to /v1/samples",
     });
   }
-  return new LocalDataSet({
-    input,
-    store,
-    source,
-    test,
-    features: model.inputSize,
-    heldOutFraction: config.data.heldOut,
-    trainingHook: o.trainingHook,
-  });
+  return new LocalDataSet({ input, store, table, test, trainingHook: o.trainingHook });
 }
 
 function copySamples(s: Samples): Samples {

@@ -22,8 +22,8 @@ export interface LocalData {
   heldOut: Samples;
 }
 
-/** FNV-1a over the row's bytes and label, mapped to [0, 1). */
-function rowHash(x: Float32Array, y: number): number {
+/** FNV-1a over the row's bytes and label, mapped to [0, 1): a row is held out when this is below the fraction. */
+export function rowHash(x: Float32Array, y: number): number {
   const bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
   let h = 0x811c9dc5 ^ y;
   for (let i = 0; i < bytes.length; i++) {
@@ -40,26 +40,6 @@ function rowHash(x: Float32Array, y: number): number {
 }
 
 export { concatSamples } from "../learn/mod.ts";
-
-/** Splits `all` into training and held-out rows; `fraction` of rows (by content hash) are held out. */
-export function splitHeldOut(all: Samples, fraction: number, features: number): LocalData {
-  const keepOut: number[] = [];
-  const keepIn: number[] = [];
-  for (let i = 0; i < all.count; i++) {
-    const h = rowHash(all.x.subarray(i * features, (i + 1) * features), all.y[i]);
-    (h < fraction ? keepOut : keepIn).push(i);
-  }
-  const pick = (rows: number[]): Samples => {
-    const x = new Float32Array(rows.length * features);
-    const y = new Uint8Array(rows.length);
-    rows.forEach((r, j) => {
-      x.set(all.x.subarray(r * features, (r + 1) * features), j * features);
-      y[j] = all.y[r];
-    });
-    return { x, y, count: rows.length };
-  };
-  return { train: pick(keepIn), heldOut: pick(keepOut) };
-}
 
 /** Lines parsed per batch when streaming a JSONL file. */
 const STREAM_BATCH_LINES = 256;

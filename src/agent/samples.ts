@@ -13,6 +13,10 @@
  * {@linkcode MAX_SEGMENTS} files (the oldest half is merged into one range file; a crash between
  * writing the range file and removing what it covers is repaired at the next open).
  *
+ * The store keeps no rows in memory: what it loads at open and what is appended goes to its
+ * {@linkcode SampleSink} (the node's one in-memory copy, `_sample_table.ts`), which also hears which
+ * oldest rows were dropped; a merge concatenates the files on disk.
+ *
  * @module
  */
 import { join } from "node:path";
@@ -27,10 +31,18 @@ export const MAX_SEGMENTS = 64;
 interface Segment {
   first: number;
   last: number;
-  x: Float32Array;
-  y: Uint8Array;
   count: number;
 }
+
+/** Where the store's rows go: every loaded or appended segment in order, and the oldest rows dropped. */
+export interface SampleSink {
+  /** Rows appended after all earlier ones (`x`, `y` may be views: copy what is kept). */
+  added(x: Float32Array, y: Uint8Array, count: number): void;
+  /** The oldest `count` rows are gone (always whole segments, in the order they were added). */
+  dropped(count: number): void;
+}
+
+const NO_SINK: SampleSink = { added() {}, dropped() {} };
 
 const NAME = /^(\d{12})(?:-(\d{12}))?\.jsonl$/;
 
@@ -48,22 +60,27 @@ export class SampleStore {
   #total = 0;
   #version = 0;
   #logger: Logger;
+  #sink: SampleSink;
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(dir: string, shape: SampleShape, maxSamples: number, logger: Logger) {
+  private constructor(dir: string, shape: SampleShape, maxSamples: number, logger: Logger, sink: SampleSink) {
     this.dir = dir;
     this.shape = shape;
     this.maxSamples = maxSamples;
     this.#logger = logger;
+    this.#sink = sink;
   }
 
-  /** Opens (creating) the store in `dir`, loading what is there and finishing an interrupted compaction. */
+  /**
+   * Opens (creating) the store in `dir`, passing what is there to `options.sink` and finishing an
+   * interrupted compaction.
+   */
   static async open(
     dir: string,
     shape: SampleShape,
-    options: { maxSamples: number; logger: Logger },
+    options: { maxSamples: number; logger: Logger; sink?: SampleSink },
   ): Promise<SampleStore> {
-    const store = new SampleStore(dir, shape, options.maxSamples, options.logger);
+    const store = new SampleStore(dir, shape, options.maxSamples, options.logger, options.sink ?? NO_SINK);
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
     const found: { first: number; last: number; name: string }[] = [];
     for await (const e of Deno.readDir(dir)) {
@@ -85,8 +102,9 @@ export class SampleStore {
         options.logger.warn("Skipped a bad stored sample", { file: b.file, line: b.line, reason: b.reason });
       }
       const v = parsed.samples.view();
-      store.#segments.push({ first: f.first, last: f.last, x: v.x.slice(), y: v.y.slice(), count: v.count });
+      store.#segments.push({ first: f.first, last: f.last, count: v.count });
       store.#total += v.count;
+      store.#sink.added(v.x, v.y, v.count);
     }
     await store.#enforceBounds();
     return store;
@@ -107,9 +125,7 @@ export class SampleStore {
    * `maxSamples`. Appends are serialised. Returns the number of stored rows afterwards.
    */
   append(x: Float32Array, y: Uint8Array, count: number): Promise<number> {
-    const run = this.#queue.then(() =>
-      this.#append(x.slice(0, count * this.shape.features), y.slice(0, count), count)
-    );
+    const run = this.#queue.then(() => this.#append(x, y, count));
     this.#queue = run.catch(() => {});
     return run;
   }
@@ -120,8 +136,9 @@ export class SampleStore {
     let text = "";
     for (let i = 0; i < count; i++) text += sampleToJsonl(x.subarray(i * F, (i + 1) * F), y[i]);
     await writeFileAtomic(join(this.dir, segName(seq, seq)), text, { mode: 0o600 });
-    this.#segments.push({ first: seq, last: seq, x, y, count });
+    this.#segments.push({ first: seq, last: seq, count });
     this.#total += count;
+    this.#sink.added(x.subarray(0, count * F), y.subarray(0, count), count);
     this.#version++;
     await this.#enforceBounds();
     return this.#total;
@@ -132,30 +149,37 @@ export class SampleStore {
       const old = this.#segments.shift()!;
       this.#total -= old.count;
       this.#version++;
+      this.#sink.dropped(old.count);
       await removeFileDurable(join(this.dir, segName(old.first, old.last)));
     }
     if (this.#segments.length > MAX_SEGMENTS) await this.#compact(Math.floor(this.#segments.length / 2));
   }
 
-  /** Merges the oldest `n` segments into one range file. */
+  /** Merges the oldest `n` segments into one range file (their files concatenated). */
   async #compact(n: number): Promise<void> {
     const parts = this.#segments.slice(0, n);
-    const merged = concatSamples(parts, this.shape.features);
     const first = parts[0].first;
     const last = parts[n - 1].last;
     let text = "";
-    const F = this.shape.features;
-    for (let i = 0; i < merged.count; i++) {
-      text += sampleToJsonl(merged.x.subarray(i * F, (i + 1) * F), merged.y[i]);
+    for (const p of parts) {
+      const part = await Deno.readTextFile(join(this.dir, segName(p.first, p.last)));
+      text += part.endsWith("\n") || part === "" ? part : `${part}\n`;
     }
     await writeFileAtomic(join(this.dir, segName(first, last)), text, { mode: 0o600 });
     for (const p of parts) await removeFileDurable(join(this.dir, segName(p.first, p.last)));
-    this.#segments.splice(0, n, { first, last, ...merged });
-    this.#logger.debug("Compacted stored samples", { segments: n, rows: merged.count });
+    const count = parts.reduce((a, p) => a + p.count, 0);
+    this.#segments.splice(0, n, { first, last, count });
+    this.#logger.debug("Compacted stored samples", { segments: n, rows: count });
   }
 
-  /** All stored rows, oldest first (a new copy). */
-  samples(): Samples {
-    return concatSamples(this.#segments, this.shape.features);
+  /** All stored rows, oldest first, read back from disk (for tests and tools; the agent uses its sink). */
+  async readAll(): Promise<Samples> {
+    await this.#queue;
+    const parts: Samples[] = [];
+    for (const seg of this.#segments) {
+      const path = join(this.dir, segName(seg.first, seg.last));
+      parts.push(parseJsonl(await Deno.readTextFile(path), path, this.shape).samples.view());
+    }
+    return concatSamples(parts, this.shape.features);
   }
 }

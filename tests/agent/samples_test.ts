@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { MAX_SEGMENTS, SampleStore } from "../../src/agent/samples.ts";
-import { loadLocalSamples, splitHeldOut } from "../../src/agent/data.ts";
+import { loadLocalSamples } from "../../src/agent/data.ts";
+import { SampleTable } from "../../src/agent/_sample_table.ts";
 import { nullLogger } from "../../src/log.ts";
 import { writeFileAtomic } from "../../src/state/mod.ts";
 
@@ -20,14 +21,26 @@ function rows(n: number, start: number): { x: Float32Array; y: Uint8Array } {
 Deno.test("SampleStore keeps appended rows across reopen and drops the oldest beyond maxSamples", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const store = await SampleStore.open(dir, SHAPE, { maxSamples: 10, logger: nullLogger });
+    const live = table(0);
+    const store = await SampleStore.open(dir, SHAPE, { maxSamples: 10, logger: nullLogger, sink: live });
     for (let i = 0; i < 6; i++) {
       const { x, y } = rows(3, i * 3);
       await store.append(x, y, 3);
     }
     assert.equal(store.count, 9, "6 × 3 rows bounded to 10 by whole segments → 9");
-    const again = await SampleStore.open(dir, SHAPE, { maxSamples: 10, logger: nullLogger });
-    const s = again.samples();
+    assert.deepEqual(
+      firstColumn(live.train),
+      [9, 10, 11, 12, 13, 14, 15, 16, 17],
+      "the sink saw the appends and drops",
+    );
+    const reopened = table(0);
+    const again = await SampleStore.open(dir, SHAPE, { maxSamples: 10, logger: nullLogger, sink: reopened });
+    assert.deepEqual(
+      firstColumn(reopened.train),
+      [9, 10, 11, 12, 13, 14, 15, 16, 17],
+      "and the reopened store's sink",
+    );
+    const s = await again.readAll();
     assert.equal(s.count, 9);
     assert.deepEqual(Array.from(s.x.subarray(0, 3)), [9, 0.5, -1], "oldest kept row is from the 4th request");
     assert.deepEqual(Array.from(s.y), [1, 2, 3, 0, 1, 2, 3, 0, 1]);
@@ -57,25 +70,62 @@ Deno.test("SampleStore merges segments beyond MAX_SEGMENTS and repairs an interr
   }
 });
 
-Deno.test("splitHeldOut() holds out about the fraction asked, the same rows every time", () => {
+function table(fraction = 0.1, expectedRows = 100_000): SampleTable {
+  return new SampleTable({ features: 3, heldOutFraction: fraction, normalise: (x) => x, expectedRows });
+}
+
+function firstColumn(s: { x: Float32Array; count: number }): number[] {
+  return Array.from({ length: s.count }, (_, i) => s.x[i * 3]);
+}
+
+Deno.test("SampleTable holds out about the fraction asked, the same rows every time, a row's side fixed by the row alone", () => {
   const n = 2000;
-  const x = new Float32Array(n * 3);
-  const y = new Uint8Array(n);
-  for (let i = 0; i < n; i++) x.set([i, i * 0.5, 1], i * 3);
-  const a = splitHeldOut({ x, y, count: n }, 0.1, 3);
-  const b = splitHeldOut({ x, y, count: n }, 0.1, 3);
+  const { x, y } = rows(n, 0);
+  const a = table();
+  a.added(x, y, n);
+  const b = table();
+  for (let i = 0; i < n; i += 100) b.added(x.subarray(i * 3, (i + 100) * 3), y.subarray(i, i + 100), 100);
   assert.equal(a.train.count + a.heldOut.count, n);
   assert.ok(a.heldOut.count > 150 && a.heldOut.count < 250, `${a.heldOut.count} held out`);
-  assert.deepEqual(a.heldOut.x, b.heldOut.x);
-  // A row's side does not depend on the others: drop half the rows, the held-out rows that remain stay held out.
-  const half = splitHeldOut({ x: x.subarray(0, 3000), y: y.subarray(0, 1000), count: 1000 }, 0.1, 3);
-  const firstHalfHeld = Array.from({ length: a.heldOut.count }, (_, i) => a.heldOut.x[i * 3]).filter((v) =>
-    v < 1000
+  assert.deepEqual(a.heldOut.x, b.heldOut.x, "in one batch or in twenty, the same rows");
+  assert.deepEqual(a.train.y, b.train.y);
+  const half = table();
+  half.added(x.subarray(0, 3000), y.subarray(0, 1000), 1000);
+  assert.deepEqual(firstColumn(half.heldOut), firstColumn(a.heldOut).filter((v) => v < 1000));
+});
+
+Deno.test("SampleTable keeps the source rows first and for good, cuts the oldest stored rows in place", () => {
+  const t = table(0.2);
+  const src = rows(50, 10_000);
+  t.addSource({ x: src.x, y: src.y, count: 50 });
+  const fixedTrain = firstColumn(t.train);
+  const batches = [0, 1, 2, 3].map((k) => rows(40, k * 100));
+  for (const b of batches) t.added(b.x, b.y, 40);
+  const v0 = t.version;
+  assert.equal(t.train.count + t.heldOut.count, 210);
+  t.dropped(80); // the two oldest batches
+  assert.ok(t.version > v0);
+  assert.equal(t.train.count + t.heldOut.count, 130);
+  const train = firstColumn(t.train);
+  assert.deepEqual(train.slice(0, fixedTrain.length), fixedTrain, "source rows stay first");
+  const stored = [...train.slice(fixedTrain.length), ...firstColumn(t.heldOut)].filter((v) => v < 10_000);
+  assert.ok(
+    stored.every((v) => v >= 200),
+    `rows of the dropped batches remain: ${stored.filter((v) => v < 200)}`,
   );
-  assert.deepEqual(
-    Array.from({ length: half.heldOut.count }, (_, i) => half.heldOut.x[i * 3]),
-    firstHalfHeld,
-  );
+  assert.equal(stored.length, 80);
+  t.dropped(40); // one more batch
+  assert.equal(t.train.count + t.heldOut.count, 90);
+});
+
+Deno.test("SampleTable grows no further than the rows it expects (source + the store's bound)", () => {
+  const t = table(0, 1000);
+  for (let i = 0; i < 10; i++) {
+    const { x, y } = rows(100, i * 100);
+    t.added(x, y, 100);
+  }
+  assert.equal(t.train.count, 1000);
+  assert.equal(t.train.x.buffer.byteLength, 1000 * 3 * 4, "no slack beyond the bound");
 });
 
 Deno.test("loadLocalSamples() streams a JSONL file and reports bad rows with their real line numbers", async () => {
