@@ -172,9 +172,9 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const samples = Number(values.samples);
-  if (!Number.isInteger(samples) || samples < 1 || samples > 20_000) {
+  if (!Number.isInteger(samples) || samples < 1 || samples > 2666) {
     console.error(
-      `bench:release: --samples must be an integer from 1 to 20000 (MNIST rows posted per agent), got ${
+      `bench:release: --samples must be an integer from 1 to 2666 (MNIST rows posted to each of 3 agents, from 8,000), got ${
         JSON.stringify(values.samples)
       }`,
     );

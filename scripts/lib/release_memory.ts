@@ -71,6 +71,15 @@ export async function measureReleaseMemory(options: {
   let sampler: ReturnType<typeof setInterval> | undefined;
   try {
     const { train, test } = await loadMnist(1);
+    if (perAgent * names.length > train.count) {
+      throw new Error(
+        `${perAgent} samples per agent needs ${
+          perAgent * names.length
+        } MNIST training rows, there are ${train.count}: ask for at most ${
+          Math.floor(train.count / names.length)
+        }`,
+      );
+    }
     const testPath = join(work, "test.jsonl");
     await writeShardFile(testPath, subset(test, Array.from({ length: 1000 }, (_, i) => i)));
     const port = freeUdpPort();
