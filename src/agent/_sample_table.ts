@@ -3,7 +3,9 @@
  * training or the held-out side as it arrives (by its content hash, as `splitHeldOut` does, so a row
  * keeps its side whatever else arrives), in two buffers grown in place. The learner and the evaluator
  * read views of them; the rows of `data.source` come first and stay, the posted rows follow in the
- * order they were stored, and when the store drops its oldest rows they are cut out in place.
+ * order they were stored, and when the store drops its oldest rows they are cut out in place. A view
+ * handed out earlier keeps its length: after a cut it may see later rows moved down (the learner
+ * takes new views at its next round).
  *
  * Before it, the posted rows were held twice (the store's copy and the split's) and every post
  * re-split all of them: ≈ 10 KB per 784-value row of resident memory on a board, against 3 KB now.
@@ -14,30 +16,50 @@ import type { Samples } from "../learn/mod.ts";
 import { rowHash } from "./data.ts";
 import type { SampleSink } from "./samples.ts";
 
-/** One side (training or held-out): rows in a buffer with room to grow. */
+/** Most bytes reserved for one side's rows; beyond it the rows move to a larger reservation (a copy). */
+const MAX_RESERVED = 2 ** 32;
+
+/**
+ * One side (training or held-out): rows in resizable ArrayBuffers. Each reserves address space for
+ * the rows the node may hold and commits pages only as rows arrive (and gives them back when rows are
+ * cut), so growing never copies and never leaves an old buffer for the garbage collector: with plain
+ * buffers grown by half, the last growth held 2.5 × the rows until V8 next collected.
+ */
 class Rows {
   readonly features: number;
   x: Float32Array;
   y: Uint8Array;
   count = 0;
+  #xb: ArrayBuffer;
+  #yb: ArrayBuffer;
 
-  constructor(features: number) {
+  constructor(features: number, maxRows: number) {
     this.features = features;
-    this.x = new Float32Array(0);
-    this.y = new Uint8Array(0);
+    const rows = Math.max(1, Math.min(maxRows, Math.floor(MAX_RESERVED / (features * 4))));
+    this.#xb = new ArrayBuffer(0, { maxByteLength: rows * features * 4 });
+    this.#yb = new ArrayBuffer(0, { maxByteLength: rows });
+    this.x = new Float32Array(this.#xb);
+    this.y = new Uint8Array(this.#yb);
   }
 
-  /** Makes room for `more` rows (by half again the size, at least 64 rows, at most `limit` rows if given). */
-  reserve(more: number, limit: number): void {
+  /** Makes room for `more` rows: commits them, or moves to a reservation twice as large if it is full. */
+  reserve(more: number): void {
     const need = this.count + more;
-    if (need <= this.y.length) return;
-    const cap = Math.max(need, Math.min(Math.max(64, Math.ceil(this.y.length * 1.5)), Math.max(limit, need)));
-    const x = new Float32Array(cap * this.features);
-    x.set(this.x.subarray(0, this.count * this.features));
-    const y = new Uint8Array(cap);
-    y.set(this.y.subarray(0, this.count));
-    this.x = x;
-    this.y = y;
+    const F = this.features;
+    if (need * F * 4 > this.#xb.maxByteLength) {
+      const xb = new ArrayBuffer(need * F * 4, { maxByteLength: 2 * need * F * 4 });
+      const yb = new ArrayBuffer(need, { maxByteLength: 2 * need });
+      new Float32Array(xb).set(this.x.subarray(0, this.count * F));
+      new Uint8Array(yb).set(this.y.subarray(0, this.count));
+      this.#xb = xb;
+      this.#yb = yb;
+      this.x = new Float32Array(xb);
+      this.y = new Uint8Array(yb);
+    }
+    if (need * F * 4 > this.#xb.byteLength) {
+      this.#xb.resize(need * F * 4);
+      this.#yb.resize(need);
+    }
   }
 
   /** Appends one row (room reserved). */
@@ -52,6 +74,8 @@ class Rows {
     this.x.copyWithin(start * F, (start + n) * F, this.count * F);
     this.y.copyWithin(start, start + n, this.count);
     this.count -= n;
+    this.#xb.resize(this.count * F * 4);
+    this.#yb.resize(this.count);
   }
 
   view(): Samples {
@@ -76,7 +100,6 @@ export class SampleTable implements SampleSink {
   #held: Rows;
   #fraction: number;
   #normalise: (x: Float32Array, count: number) => Float32Array;
-  #limit: number;
   /** Rows of `data.source` on each side (first, never dropped). */
   #fixed: Batch = { train: 0, held: 0 };
   #batches: Batch[] = [];
@@ -86,7 +109,7 @@ export class SampleTable implements SampleSink {
   /**
    * @param o.heldOutFraction share of rows held out (0: every row trains, e.g. when `data.test` is set)
    * @param o.normalise the spec's normalisation of stored (raw) rows; identity when it has none
-   * @param o.expectedRows rows expected at most (source + the store's bound), so growth stops there
+   * @param o.expectedRows rows expected at most (source + the store's bound): the address space reserved
    */
   constructor(o: {
     features: number;
@@ -95,11 +118,10 @@ export class SampleTable implements SampleSink {
     expectedRows: number;
   }) {
     this.features = o.features;
-    this.#train = new Rows(o.features);
-    this.#held = new Rows(o.features);
+    this.#train = new Rows(o.features, o.expectedRows);
+    this.#held = new Rows(o.features, o.expectedRows);
     this.#fraction = o.heldOutFraction;
     this.#normalise = o.normalise;
-    this.#limit = o.expectedRows;
   }
 
   /** Increases on every change. */
@@ -155,10 +177,8 @@ export class SampleTable implements SampleSink {
         held++;
       }
     }
-    const total = this.#train.count + this.#held.count;
-    const room = Math.max(0, this.#limit - total);
-    this.#train.reserve(count - held, this.#train.count + Math.ceil(room * (1 - this.#fraction)));
-    this.#held.reserve(held, this.#held.count + Math.ceil(room * this.#fraction));
+    this.#train.reserve(count - held);
+    this.#held.reserve(held);
     for (let i = 0; i < count; i++) {
       (sides[i] ? this.#held : this.#train).push(x.subarray(i * F, (i + 1) * F), y[i]);
     }

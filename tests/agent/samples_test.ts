@@ -118,14 +118,24 @@ Deno.test("SampleTable keeps the source rows first and for good, cuts the oldest
   assert.equal(t.train.count + t.heldOut.count, 90);
 });
 
-Deno.test("SampleTable grows no further than the rows it expects (source + the store's bound)", () => {
+Deno.test("SampleTable commits memory for the rows it holds, in place, and moves beyond the rows it expected", () => {
   const t = table(0, 1000);
+  const buffer = t.train.x.buffer;
   for (let i = 0; i < 10; i++) {
     const { x, y } = rows(100, i * 100);
     t.added(x, y, 100);
+    assert.equal(t.train.x.buffer, buffer, "grown in place");
+    assert.equal(buffer.byteLength, (i + 1) * 100 * 3 * 4, "no slack");
   }
-  assert.equal(t.train.count, 1000);
-  assert.equal(t.train.x.buffer.byteLength, 1000 * 3 * 4, "no slack beyond the bound");
+  t.dropped(300);
+  assert.equal(buffer.byteLength, 700 * 3 * 4, "cut rows give their memory back");
+  for (let i = 0; i < 5; i++) {
+    const { x, y } = rows(100, 1000 + i * 100);
+    t.added(x, y, 100);
+  }
+  assert.equal(t.train.count, 1200, "past the expected 1,000 rows: moved to a larger reservation");
+  assert.deepEqual(firstColumn(t.train).slice(0, 3), [300, 301, 302]);
+  assert.deepEqual(firstColumn(t.train).slice(-2), [1498, 1499]);
 });
 
 Deno.test("loadLocalSamples() streams a JSONL file and reports bad rows with their real line numbers", async () => {
