@@ -101,17 +101,26 @@ export async function loadLocalData(
     source = await read(config.data.source);
     logger.info("Loaded local data", { source: config.data.source, samples: source.count });
   }
+  const maxStored = storedSampleBound(config, model.inputSize);
+  if (maxStored < config.data.maxSamples) {
+    logger.info("Posted samples are bounded by memory", {
+      maxSamples: maxStored,
+      configured: config.data.maxSamples,
+      hint:
+        `data.maxSampleMiB ${config.data.maxSampleMiB} MiB holds ${maxStored} rows of ${model.inputSize} values`,
+    });
+  }
   const table = new SampleTable({
     features: model.inputSize,
     heldOutFraction: test ? 0 : config.data.heldOut,
     normalise: (x, count) => input.normalise(x, count),
-    expectedRows: (source?.count ?? 0) + config.data.maxSamples,
+    expectedRows: (source?.count ?? 0) + maxStored,
   });
   if (source) table.addSource(source);
   const sourceCount = source?.count ?? 0;
   source = undefined; // the parse buffer goes; the table holds the rows
   const store = await SampleStore.open(o.state.samples, { ...shape, input: input.rangeOnly() }, {
-    maxSamples: config.data.maxSamples,
+    maxSamples: maxStored,
     logger: logger.child({ component: "samples" }),
     sink: table,
   });
@@ -124,6 +133,12 @@ export async function loadLocalData(
     });
   }
   return new LocalDataSet({ input, store, table, test, trainingHook: o.trainingHook });
+}
+
+/** Most posted rows kept: `data.maxSamples`, or fewer when their float32 values would pass `data.maxSampleMiB`. */
+export function storedSampleBound(config: Config, features: number): number {
+  const byMemory = Math.floor((config.data.maxSampleMiB * 1024 * 1024) / (features * 4));
+  return Math.max(1, Math.min(config.data.maxSamples, byMemory));
 }
 
 function copySamples(s: Samples): Samples {

@@ -13,7 +13,7 @@ import { KEYS, type KeySpec } from "./schema.ts";
 export interface Config {
   node: { name: string };
   model: { id: string; spec: string; backend: "auto" | "webgpu" | "wasm" | "cpu" };
-  data: { source: string; heldOut: number; test: string; maxSamples: number };
+  data: { source: string; heldOut: number; test: string; maxSamples: number; maxSampleMiB: number };
   gossip: {
     port: number;
     bind: string;

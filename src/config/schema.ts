@@ -112,6 +112,13 @@ export const KEYS: readonly KeySpec[] = [
     doc: "Most samples kept from POST /v1/samples (in <state>/samples); the oldest are dropped first.",
   },
   {
+    path: "data.maxSampleMiB",
+    type: { kind: "int", min: 1, max: 65536 },
+    default: 32,
+    doc:
+      "Most memory (MiB) the posted samples may take; with many values per row it keeps fewer than data.maxSamples (784 values: 10,700 rows), so the service stays within its MemoryMax.",
+  },
+  {
     path: "gossip.port",
     type: { kind: "int", min: 1, max: 65535 },
     default: 41234,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loadLocalData, removeLeftoverTempFiles } from "../../src/agent/_step_data.ts";
+import { loadLocalData, removeLeftoverTempFiles, storedSampleBound } from "../../src/agent/_step_data.ts";
 import { UsageError } from "../../src/errors.ts";
 import { nullLogger } from "../../src/log.ts";
 import { type ModelSpec, parseModelSpec } from "../../src/model/mod.ts";
@@ -74,4 +74,31 @@ Deno.test("removeLeftoverTempFiles() removes what an interrupted write left in c
     lines.some((l) => l.count === 1 && /interrupted write/.test(String(l.msg))),
     JSON.stringify(lines),
   );
+});
+
+Deno.test("posted samples are bounded by data.maxSampleMiB when their rows are wide, by data.maxSamples otherwise", async () => {
+  await using board = await makeBoard(0);
+  const config = board.config({ "data.source": "", "data.maxSamples": 100_000, "data.maxSampleMiB": 1 });
+  assert.equal(storedSampleBound(config, 784), 334, "1 MiB of 784 float32 values");
+  assert.equal(storedSampleBound(config, 3), 87_381);
+  assert.equal(storedSampleBound(board.config({ "data.maxSamples": 500 }), 3), 500);
+  const tight = board.config({
+    "data.source": "",
+    "data.heldOut": 0,
+    "data.maxSamples": 100,
+    "data.maxSampleMiB": 1,
+  });
+  const { logger, lines } = keptLogger();
+  const wide = { spec, inputSize: 3, classes: 3 };
+  const data = await loadLocalData(wide, { config: tight, state: board.state, logger });
+  assert.ok(
+    !lines.some((l) => l.msg === "Posted samples are bounded by memory"),
+    "100 narrow rows fit in 1 MiB",
+  );
+  for (let i = 0; i < 6; i++) {
+    await data.store.append(new Float32Array(30 * 3).fill(1), new Uint8Array(30), 30);
+  }
+  assert.equal(data.store.count, 90, "whole oldest requests dropped beyond 100 rows");
+  data.refresh();
+  assert.equal(data.current.train.count, 90);
 });
