@@ -13,9 +13,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import type { UsageError } from "../../src/errors.ts";
-import { parseSeeds } from "../../src/sim/seeds.ts";
+import { type BenchCommand, benchUsage, parseBenchArgs, pickNamed } from "../lib/bench_args.ts";
 import type { SeedSummary } from "../../src/sim/mod.ts";
 import { pool, SIM } from "../lib/seed_runs.ts";
 
@@ -69,11 +67,13 @@ export interface ScaleRun {
   rounds: number;
 }
 
-function usage(message: string, hint?: string): never {
-  console.error(`bench:scale: error: ${message}`);
-  console.error(`  hint: ${hint ?? "run 'deno task bench:scale --list' for the rows"}`);
-  Deno.exit(2);
-}
+const CMD: BenchCommand = {
+  task: "bench:scale",
+  hint: "run 'deno task bench:scale --list' for the rows",
+  defaults: { rounds: 100, seeds: "1..2", parallel: 1 },
+  minRounds: 2,
+  extra: ["target"],
+};
 
 async function runOne(args: string[], seed: number, name: string): Promise<ScaleRun> {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -125,54 +125,19 @@ export function scaleRow(s: ScaleSetting, runs: ScaleRun[], reference: number | 
 }
 
 async function main(): Promise<void> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: Deno.args,
-      strict: true,
-      options: {
-        rounds: { type: "string" },
-        seeds: { type: "string" },
-        only: { type: "string" },
-        target: { type: "string" },
-        out: { type: "string" },
-        parallel: { type: "string" },
-        list: { type: "boolean" },
-      },
-    }));
-  } catch (e) {
-    usage((e as Error).message);
-  }
+  const a = parseBenchArgs(CMD, Deno.args);
   const all = scaleSettings();
-  if (values.list) {
+  if (a.list) {
     for (const s of all) console.log(`${s.name.padEnd(14)} ${s.what}`);
     return;
   }
-  const rounds = Number(values.rounds ?? 100);
-  const target = Number(values.target ?? 80);
-  const parallel = Number(values.parallel ?? 1);
-  const out = values.out ?? ".bench";
-  if (!Number.isInteger(rounds) || rounds < 2) {
-    usage(`Invalid --rounds ${JSON.stringify(values.rounds)}: use a whole number ≥ 2`);
-  }
+  const { rounds, parallel, out, seeds, command } = a;
+  const target = Number(a.extra.target ?? 80);
   if (!(target > 0 && target <= 100)) {
-    usage(`Invalid --target ${JSON.stringify(values.target)}: use a percentage`);
+    benchUsage(CMD, `Invalid --target ${JSON.stringify(a.extra.target)}: use a percentage`);
   }
-  if (!Number.isInteger(parallel) || parallel < 1) {
-    usage(`Invalid --parallel ${JSON.stringify(values.parallel)}: use a whole number ≥ 1`);
-  }
-  let seeds: number[];
-  try {
-    seeds = parseSeeds(values.seeds ?? "1..2");
-  } catch (e) {
-    usage((e as Error).message, (e as UsageError).hint);
-  }
-  const only = values.only?.split(",");
-  const unknown = only?.filter((n) => !all.some((s) => s.name === n));
-  if (unknown?.length) usage(`Unknown row ${JSON.stringify(unknown[0])} in --only`);
-  const todo = all.filter((s) => !only || only.includes(s.name));
+  const todo = pickNamed(CMD, all, a.only, "row");
   await Deno.mkdir(out, { recursive: true });
-  const command = `deno task bench:scale ${Deno.args.join(" ")}`.trim();
   const lines = [
     `\`${command}\` — ${rounds} rounds, target ${target}%, capacity ${CAPACITY / 1000} kB/s, ${
       new Date().toISOString().slice(0, 10)

@@ -14,10 +14,8 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import type { UsageError } from "../../src/errors.ts";
+import { type BenchCommand, benchUsage, parseBenchArgs, pickNamed } from "../lib/bench_args.ts";
 import { ATTACKS, type SeedSummary, type SettingSummary, summarizeSeeds } from "../../src/sim/mod.ts";
-import { parseSeeds } from "../../src/sim/seeds.ts";
 import { pool, runSeed } from "../lib/seed_runs.ts";
 
 const TARGET = 0.935;
@@ -120,65 +118,28 @@ interface Saved {
   seconds: number;
 }
 
-function usage(message: string, hint?: string): never {
-  console.error(`bench:swarm-sim: error: ${message}`);
-  console.error(
-    `  hint: ${
-      hint ??
-        "run 'deno task bench:swarm-sim --list' for the settings; see the header of scripts/bench/swarm_sim.ts"
-    }`,
-  );
-  Deno.exit(2);
-}
+const CMD: BenchCommand = {
+  task: "bench:swarm-sim",
+  hint:
+    "run 'deno task bench:swarm-sim --list' for the settings; see the header of scripts/bench/swarm_sim.ts",
+  defaults: { rounds: 1600, seeds: "1..10", parallel: 2 },
+  minRounds: 10,
+  extra: ["model"],
+};
 
 async function main(): Promise<void> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: Deno.args,
-      strict: true,
-      options: {
-        rounds: { type: "string" },
-        seeds: { type: "string" },
-        model: { type: "string" },
-        only: { type: "string" },
-        out: { type: "string" },
-        parallel: { type: "string" },
-        list: { type: "boolean" },
-      },
-    }));
-  } catch (e) {
-    usage((e as Error).message);
-  }
-  const rounds = Number(values.rounds ?? 1600);
-  const parallel = Number(values.parallel ?? 2);
-  const model = values.model ?? "mlp";
-  const out = values.out ?? ".bench";
-  if (!Number.isInteger(rounds) || rounds < 10) {
-    usage(`Invalid --rounds ${JSON.stringify(values.rounds)}: use a whole number ≥ 10`);
-  }
-  if (!Number.isInteger(parallel) || parallel < 1) {
-    usage(`Invalid --parallel ${JSON.stringify(values.parallel)}: use a whole number ≥ 1`);
-  }
+  const a = parseBenchArgs(CMD, Deno.args);
+  const { rounds, parallel, out, seeds, command } = a;
+  const model = a.extra.model ?? "mlp";
   if (!["mlp", "mnist-mlp", "mnist-vit"].includes(model)) {
-    usage(`Unknown --model ${JSON.stringify(model)}: use mlp, mnist-mlp or mnist-vit`);
-  }
-  let seeds: number[];
-  try {
-    seeds = parseSeeds(values.seeds ?? "1..10");
-  } catch (e) {
-    usage((e as Error).message, (e as UsageError).hint);
+    benchUsage(CMD, `Unknown --model ${JSON.stringify(model)}: use mlp, mnist-mlp or mnist-vit`);
   }
   const all = settings(rounds);
-  if (values.list) {
+  if (a.list) {
     for (const s of all) console.log(`${s.name.padEnd(24)} ${s.what}`);
     return;
   }
-  const only = values.only?.split(",");
-  const unknown = only?.filter((n) => !all.some((s) => s.name === n));
-  if (unknown?.length) usage(`Unknown setting ${JSON.stringify(unknown[0])} in --only`);
-  const todo = all.filter((s) => !only || only.includes(s.name));
-  const command = `deno task bench:swarm-sim ${Deno.args.join(" ")}`.trim();
+  const todo = pickNamed(CMD, all, a.only, "setting");
   console.error(`${command}: ${todo.length} settings × ${seeds.length} seeds, ${parallel} at a time`);
   await Deno.mkdir(out, { recursive: true });
   const results = new Map<string, Saved>();
