@@ -318,7 +318,9 @@ export class Board {
     while (true) {
       const l = this.leader();
       if (l && l !== previousLeader) {
-        state = (await run("nsenter", ["-t", String(l), "-a", "systemctl", "is-system-running"])).stdout
+        state = (await run("nsenter", ["-t", String(l), "-a", "systemctl", "is-system-running"], {
+          continueIfStopped: true,
+        })).stdout
           .trim();
         if (state === "running" || state === "degraded") break;
       }
@@ -364,7 +366,10 @@ export class Board {
   async exec(argv: string[], options: { stdin?: Uint8Array } = {}): Promise<Run> {
     const l = this.leader();
     if (!l) throw new Error(`Board ${this.name} is not running`);
-    return await run("nsenter", ["-t", String(l), "-a", "--", ...argv], options);
+    return await run("nsenter", ["-t", String(l), "-a", "--", ...argv], {
+      ...options,
+      continueIfStopped: true,
+    });
   }
 
   /** Runs a shell script inside the board; throws on failure. */
@@ -380,7 +385,10 @@ export class Board {
   async netExec(argv: string[], options: { stdin?: Uint8Array } = {}): Promise<Run> {
     const l = this.leader();
     if (!l) throw new Error(`Board ${this.name} is not running`);
-    return await run("nsenter", ["-t", String(l), "-n", "--", ...argv], options);
+    return await run("nsenter", ["-t", String(l), "-n", "--", ...argv], {
+      ...options,
+      continueIfStopped: true,
+    });
   }
 
   /** The ssh options that reach this board as root. */

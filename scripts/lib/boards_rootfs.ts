@@ -31,21 +31,41 @@ export interface Run {
 }
 
 /** Runs a program to completion. */
-export async function run(cmd: string, args: string[], options: { stdin?: Uint8Array } = {}): Promise<Run> {
+export async function run(
+  cmd: string,
+  args: string[],
+  options: { stdin?: Uint8Array; continueIfStopped?: boolean } = {},
+): Promise<Run> {
   const child = new Deno.Command(cmd, {
     args,
     stdin: options.stdin ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  if (options.stdin) {
-    const w = child.stdin.getWriter();
-    await w.write(options.stdin).catch(() => {});
-    await w.close().catch(() => {});
+  // nsenter (util-linux) stops itself when its child in the container is stopped, and waits for a
+  // SIGCONT to pass on. A container shutting down SIGSTOPs every process in it, then SIGCONTs and
+  // kills them, but cannot reach the nsenter outside: without this it would wait for ever, and the
+  // container's shutdown with it (the child, a zombie of a stopped parent, is never reaped).
+  const watch = options.continueIfStopped
+    ? setInterval(() => {
+      try {
+        const stat = Deno.readTextFileSync(`/proc/${child.pid}/stat`);
+        if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("T")) Deno.kill(child.pid, "SIGCONT");
+      } catch { /* exited */ }
+    }, 200)
+    : undefined;
+  try {
+    if (options.stdin) {
+      const w = child.stdin.getWriter();
+      await w.write(options.stdin).catch(() => {});
+      await w.close().catch(() => {});
+    }
+    const out = await child.output();
+    const dec = new TextDecoder();
+    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  } finally {
+    clearInterval(watch);
   }
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
 /** Like {@linkcode run} but throws with stderr on a non-zero exit. */
