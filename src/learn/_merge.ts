@@ -24,11 +24,12 @@ export function robustCentre(
 }
 
 /**
- * Clip-radius scale of a merged copy: its pace (a peer slowed by the change-size guard pulls less) and,
+ * Clip-radius scale of a merged copy: its pace to the power `pacePower` (an honest peer, slowed at most
+ * now and then, keeps ≈ 1; one slowed by the change-size guard on most messages almost none) and,
  * for a suspect of the validation check, `suspectClip` / `clipFactor`.
  */
 export function clipScale(p: PeerCopy, tuning: LearnerTuning): number {
-  return Math.min(p.pace, p.suspect ? tuning.suspectClip / tuning.clipFactor : 1);
+  return Math.min(p.pace ** tuning.pacePower, p.suspect ? tuning.suspectClip / tuning.clipFactor : 1);
 }
 
 /** True while a copy chosen by the last mix may still be merged (same copy, trusted, in sync). */

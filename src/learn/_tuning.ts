@@ -32,6 +32,8 @@ export interface LearnerTuning {
    * ×5 model-replacement attacker 2.5–30 ×.
    */
   normFactor: number;
+  /** A peer's clip radius in the merge is scaled by its pace (`_peers.ts`) to this power. */
+  pacePower: number;
   /**
    * Reject any |value| above max(`valueBound`, `valueFactor` × our own largest |value|): our own
    * contribution is an honest sample of the scale (under label skew and a high learning rate honest
@@ -123,6 +125,7 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   refreshFraction: 0.1,
   chunksPerRound: 16,
   normFactor: 3,
+  pacePower: 16,
   valueBound: 100,
   valueFactor: 10,
   scorePenalty: 0.25,

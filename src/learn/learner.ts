@@ -56,8 +56,8 @@
  *      exceeds `normFactor` × the median of recent changes (our own publications included) is
  *      APPLIED AT THAT BOUNDED RATE (its changes scaled down), and costs no score; one beyond 4 × the
  *      bound (`MIN_SHARE`) is not applied. Each peer's
- *      PACE (moving average of the squared share applied, 0 for a message not applied) scales its
- *      clip radius in the merge, and below `PACE_MIN` the peer is left out and reported ignored until
+ *      PACE (moving average of the squared share applied, 0 for a message not applied) to the power
+ *      `pacePower` scales its clip radius in the merge, and below `PACE_MIN` the peer is left out and reported ignored until
  *      it slows down: an honest peer is at most occasionally slowed (pace ≈ 1), a peer that keeps
  *      pushing faster than the swarm is held by the clipping and then left out.
  *    - validation: every `validateEvery` rounds each in-sync peer's copy is evaluated on our local
