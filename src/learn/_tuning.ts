@@ -32,7 +32,10 @@ export interface LearnerTuning {
    * ×5 model-replacement attacker 2.5–30 ×.
    */
   normFactor: number;
-  /** A peer's clip radius in the merge is scaled by its pace (`_peers.ts`) to this power. */
+  /**
+   * While a peer's copy lies beyond the clip radius, the radius is scaled by its pace (`_peers.ts`) to
+   * this power.
+   */
   pacePower: number;
   /**
    * Reject any |value| above max(`valueBound`, `valueFactor` × our own largest |value|): our own
