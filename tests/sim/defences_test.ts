@@ -87,21 +87,15 @@ Deno.test("a model-replacement backdoor attacker gets its trigger into no honest
   assert.ok(r.nodes[0].backdoor! > 0.3, `attacker's own backdoor success ${r.nodes[0].backdoor}`);
 });
 
-// Known to fail (issue 12 stays open): with this test's data (the first 1,000 test digits) the trigger
-// reaches 8.7% of one honest model at round 400 (2026-12-01, pace-scaled clip radius); before the
-// pace-scaled radius it reached 78–85%. The benchmark's 3 seeds × 400 rounds hold it at ≤ 1.7%.
-// Run it with AGENT_TEST_KNOWN_FAILURES=1.
-Deno.test({
-  name:
-    "a model-replacement backdoor attacker gets its trigger into no honest model over 400 rounds (known to fail: issue 12)",
-  ignore: Deno.env.get("AGENT_TEST_KNOWN_FAILURES") !== "1",
-  fn: async () => {
-    const r = await run({ split: "iid", seed: 1, rounds: 400, attack: "backdoor" });
-    for (const n of r.nodes.filter((n) => !n.byzantine)) {
-      assert.ok(n.backdoor !== undefined && n.backdoor <= 0.05, `${n.id}: backdoor success ${n.backdoor}`);
-    }
-    assert.deepEqual(r.falsePositives, []);
-  },
+// Over 400 rounds with this test's data (the first 1,000 test digits) the trigger reached 8.7% of one honest
+// model when every slowed peer's radius was cut by its pace (e3ccb79); with the cut applied only beyond the
+// clip radius (9c0bdda) it is held below 5%. Before the pace-scaled radius it reached 78–85%.
+Deno.test("a model-replacement backdoor attacker gets its trigger into no honest model over 400 rounds", async () => {
+  const r = await run({ split: "iid", seed: 1, rounds: 400, attack: "backdoor" });
+  for (const n of r.nodes.filter((n) => !n.byzantine)) {
+    assert.ok(n.backdoor !== undefined && n.backdoor <= 0.05, `${n.id}: backdoor success ${n.backdoor}`);
+  }
+  assert.deepEqual(r.falsePositives, []);
 });
 
 Deno.test("a backdoor attacker costs the honest nodes no more than 2 pp against a swarm of the honest nodes alone", async () => {
