@@ -121,7 +121,7 @@ export function penalise(
 export const MIN_SHARE = 0.25;
 
 /** Weight of the latest message in {@linkcode PeerCopy.pace}. */
-export const PACE_RATE = 0.1;
+export const PACE_RATE = 0.3;
 /**
  * Below this pace a peer is left out of the merge (and reported ignored) until it slows down: most of
  * its recent messages were far beyond any honest rate (a model-replacement attacker: every bit of its

@@ -33,6 +33,11 @@ export interface LearnerTuning {
    */
   normFactor: number;
   /**
+   * While a peer's copy lies beyond the clip radius, the radius is scaled by its pace (`_peers.ts`) to
+   * this power.
+   */
+  pacePower: number;
+  /**
    * Reject any |value| above max(`valueBound`, `valueFactor` × our own largest |value|): our own
    * contribution is an honest sample of the scale (under label skew and a high learning rate honest
    * contributions legitimately pass 100, and rejecting them cost honest peers their score).
@@ -123,6 +128,7 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   refreshFraction: 0.1,
   chunksPerRound: 16,
   normFactor: 3,
+  pacePower: 16,
   valueBound: 100,
   valueFactor: 10,
   scorePenalty: 0.25,

@@ -55,11 +55,13 @@
  *      round since we last set that coordinate; the shared init of a genesis copy dates from round 0)
  *      exceeds `normFactor` × the median of recent changes (our own publications included) is
  *      APPLIED AT THAT BOUNDED RATE (its changes scaled down), and costs no score; one beyond 4 × the
- *      bound (`MIN_SHARE`) is not applied. Each peer's
- *      PACE (moving average of the squared share applied, 0 for a message not applied) scales its
- *      clip radius in the merge, and below `PACE_MIN` the peer is left out and reported ignored until
- *      it slows down: an honest peer is at most occasionally slowed (pace ≈ 1), a peer that keeps
- *      pushing faster than the swarm is held by the clipping and then left out.
+ *      bound (`MIN_SHARE`) is not applied. Each peer's PACE (moving average of the squared share
+ *      applied, 0 for a message not applied) to the power `pacePower` scales its clip radius in the
+ *      merge WHILE ITS COPY LIES BEYOND THE RADIUS, and below `PACE_MIN` the peer is left out and
+ *      reported ignored until it slows down. An honest peer's copy lies within the radius (under one
+ *      class per node too, where the only holder of a digit is slowed on a third of its messages for
+ *      hundreds of rounds) and keeps its pull; a peer that keeps pushing faster than the swarm, far from
+ *      the others (a boosted model replacement), loses its pull and is then left out.
  *    - validation: every `validateEvery` rounds each in-sync peer's copy is evaluated on our local
  *      held-out rows (`validation`); a peer whose model's loss exceeds the swarm model's by more than
  *      `harmMin` and more than `harmFactor` × the lower median of the peers' is SUSPECT: reported
@@ -116,7 +118,7 @@ import type { Random } from "../time.ts";
 import { toHex } from "../bytes.ts";
 import { encodeSnapshotRequest, FINGERPRINT_SIZE, MODEL_HASH_SIZE } from "./codec.ts";
 import { LocalTrainer } from "./_local_training.ts";
-import { clipScale, robustCentre, servedAverage, stillMergeable, voteForUs } from "./_merge.ts";
+import { clipScale, paceScale, robustCentre, servedAverage, stillMergeable, voteForUs } from "./_merge.ts";
 import { joinStep } from "./_join.ts";
 import { inSync, type PeerCopy } from "./_peers.ts";
 import { PeerTable, sameBytes } from "./_peer_table.ts";
@@ -292,14 +294,16 @@ export class SwarmLearner {
     if (this.#centre) return this.#centre;
     const copies = [this.#out.pub];
     const scales = [1];
+    const paceScales = [1];
     for (const p of this.#merged) {
       // Still the same copy (no new epoch since mix), still trusted and in sync.
       if (!stillMergeable(p, this.#peers.get(p.hex), this.tuning, inSync)) continue;
       if (p.estimated) voteForUs(p, this.#x);
       copies.push(p.values);
       scales.push(clipScale(p, this.tuning));
+      paceScales.push(paceScale(p, this.tuning));
     }
-    this.#centre = robustCentre(copies, this.paramCount, this.tuning, scales);
+    this.#centre = robustCentre(copies, this.paramCount, this.tuning, scales, paceScales);
     return this.#centre;
   }
 

@@ -72,7 +72,9 @@ function insertionSort(a: Float64Array): void {
 /**
  * Centered clipping around `centre` (in place). `tau` ≤ 0 picks `factor` × the median distance of the
  * copies to the centre. `scales[j]` (default 1) multiplies copy j's radius: a copy trusted less is
- * clipped tighter (bounded influence) without being left out.
+ * clipped tighter (bounded influence) without being left out. `farScales[j]` (default 1) multiplies it
+ * too, but only while copy j lies beyond the radius: a copy as close to the centre as the others is
+ * merged whole whatever its scale.
  */
 export function centeredClip(
   copies: Float32Array[],
@@ -80,6 +82,7 @@ export function centeredClip(
   tau: number,
   factor = 1,
   scales?: readonly number[],
+  farScales?: readonly number[],
 ): void {
   const dim = centre.length;
   const diff = new Float32Array(dim);
@@ -92,7 +95,8 @@ export function centeredClip(
     const t = tau > 0 ? tau : factor * [...dists].sort((a, b) => a - b)[Math.floor((dists.length - 1) / 2)];
     diff.fill(0);
     copies.forEach((c, j) => {
-      const r = t * (scales?.[j] ?? 1);
+      const far = dists[j] > t ? (farScales?.[j] ?? 1) : 1;
+      const r = t * (scales?.[j] ?? 1) * far;
       const w = dists[j] > 0 ? Math.min(1, r / dists[j]) : 0;
       for (let i = 0; i < dim; i++) diff[i] += w * (c[i] - centre[i]);
     });

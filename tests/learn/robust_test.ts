@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { aggregate, topK, trimCount } from "../../src/learn/robust.ts";
+import { aggregate, centeredClip, topK, trimCount } from "../../src/learn/robust.ts";
 import { SeededRandom } from "../../src/time.ts";
 
 const v = (...xs: number[]) => Float32Array.from(xs);
@@ -42,4 +42,24 @@ Deno.test("topK() returns the k largest scores as ascending indices, skipping ex
     assert.deepEqual(got, want, `n=${n} k=${k}`);
   }
   assert.deepEqual(Array.from(topK(v(5, 9, 1, 7), 2, Uint8Array.from([0, 1, 0, 0]))), [0, 3]);
+});
+
+Deno.test("centeredClip() cuts a copy's pull by its far scale only while it lies beyond the radius", () => {
+  // Four copies around 0 (distance 1 each, as honest copies under label skew: different, alike in
+  // distance) and one 12 away (a boosted model-replacement copy).
+  const near = [[1, 0], [-1, 0], [0, 1], [0, -1]].map((v) => Float32Array.from(v));
+  const far = Float32Array.from([12, 0]);
+  const run = (copies: Float32Array[], farScales?: number[]) => {
+    const centre = new Float32Array(2);
+    centeredClip(copies, centre, 0, 3, undefined, farScales);
+    return centre;
+  };
+  // Unscaled, the far copy pulls the centre by up to the radius (3 × the median distance) / 5.
+  assert.ok(run([...near, far])[0] > 0.4);
+  // Scaled to nothing, it has no pull at all: the centre stays at 0.
+  assert.ok(Math.abs(run([...near, far], [1, 1, 1, 1, 0])[0]) < 1e-6);
+  // Copies within the radius are merged whole whatever their far scale: the same centre as unscaled.
+  const skewed = [...near.slice(0, 3), Float32Array.from([0, -2.5])];
+  assert.deepEqual(run(skewed, [0, 0, 0, 0]), run(skewed));
+  assert.ok(run(skewed)[1] < -0.1, "the farthest copy within the radius still pulls");
 });

@@ -21,9 +21,10 @@ const { train, test } = await loadMnist(1);
 const smallTest = subset(test, Array.from({ length: 1000 }, (_, i) => i));
 
 function run(
-  o: { split: string; seed: number; rounds: number; attack?: Attack },
+  o: { split: string; seed: number; rounds: number; attack?: Attack; nodes?: number },
 ): Promise<SwarmSimResult> {
-  const shards = splitIndices(train.y, 5, parseSplit(o.split), o.seed).map((ix) => subset(train, ix));
+  const shards = splitIndices(train.y, 5, parseSplit(o.split), o.seed).map((ix) => subset(train, ix))
+    .slice(5 - (o.nodes ?? 5));
   return runSwarmSim({
     createModel: () =>
       new TinyMlp({
@@ -86,9 +87,29 @@ Deno.test("a model-replacement backdoor attacker gets its trigger into no honest
   assert.ok(r.nodes[0].backdoor! > 0.3, `attacker's own backdoor success ${r.nodes[0].backdoor}`);
 });
 
-// Known to fail today (issue 12 stays open): holding the backdoor's trigger costs the honest nodes
-// 7 pp here (76.9% against 84.3% clean), and in the 1,600-round benchmark the trigger is not held at all
-// (README, "Swarm learning, simulated"). Run it with AGENT_TEST_KNOWN_FAILURES=1.
+// Over 400 rounds with this test's data (the first 1,000 test digits) the trigger reached 8.7% of one honest
+// model when every slowed peer's radius was cut by its pace (e3ccb79); with the cut applied only beyond the
+// clip radius (9c0bdda) it is held below 5%. Before the pace-scaled radius it reached 78–85%.
+Deno.test("a model-replacement backdoor attacker gets its trigger into no honest model over 400 rounds", async () => {
+  const r = await run({ split: "iid", seed: 1, rounds: 400, attack: "backdoor" });
+  for (const n of r.nodes.filter((n) => !n.byzantine)) {
+    assert.ok(n.backdoor !== undefined && n.backdoor <= 0.05, `${n.id}: backdoor success ${n.backdoor}`);
+  }
+  assert.deepEqual(r.falsePositives, []);
+});
+
+Deno.test("a backdoor attacker costs the honest nodes no more than 2 pp against a swarm of the honest nodes alone", async () => {
+  // What any defence that leaves the attacker out can reach: the honest nodes' own swarm (4 nodes).
+  const honestOnly = honestMin(await run({ split: "iid", seed: 5, rounds: 160, nodes: 4 }));
+  const { attacked } = await backdoorRun();
+  assert.ok(honestMin(attacked) >= honestOnly - 0.02, `honest min ${honestMin(attacked)} vs ${honestOnly}`);
+});
+
+// Known to fail (issue 12 stays open): at 160 rounds on this seed the attacker is left out of the merge
+// by every honest node from about round 10, and the honest nodes end at 72.2–72.7% against 84.3% for the
+// clean 5-node run — what the 4 honest nodes reach on their own (72.1–73.7%, the test above): at 160
+// rounds one node's data less costs 11 pp on this seed. The trigger is held (≤ 0.1%). Run it with
+// AGENT_TEST_KNOWN_FAILURES=1.
 Deno.test({
   name: "a model-replacement backdoor attacker costs the honest nodes at most 2 pp (known to fail: issue 12)",
   ignore: Deno.env.get("AGENT_TEST_KNOWN_FAILURES") !== "1",
