@@ -27,6 +27,8 @@ export type GuardOutcome = "kept" | "clipped" | "dropped";
 /** Counters and the recent update sizes. */
 export class LocalGuard {
   skippedRows = 0;
+  /** Rows left out of a step because the model confidently contradicted their label (`lossTrim`). */
+  trimmedRows = 0;
   clippedRounds = 0;
   droppedRounds = 0;
   #norms: number[] = [];
@@ -134,7 +136,13 @@ export class LocalTrainer {
     features: number,
     start: Float32Array,
     steps: number,
-    opts: { batchSize: number; rowOutlier: number; updateClip: number },
+    opts: {
+      batchSize: number;
+      rowOutlier: number;
+      updateClip: number;
+      lossTrim: number;
+      trimConfidence: number;
+    },
   ): Promise<LocalRound | undefined> {
     const n = data.count;
     if (n === 0 || steps <= 0) return undefined;
@@ -155,6 +163,19 @@ export class LocalTrainer {
         by[rows++] = data.y[r];
       }
       if (rows === 0) break;
+      if (opts.lossTrim > 0 && model.predict) {
+        const kept = trimContradicted(
+          await model.predict(bx.subarray(0, rows * f), rows),
+          bx,
+          by,
+          rows,
+          f,
+          opts.lossTrim,
+          opts.trimConfidence,
+        );
+        this.guard.trimmedRows += rows - kept;
+        rows = kept;
+      }
       sum += await model.trainBatch(bx.subarray(0, rows * f), by.subarray(0, rows), rows);
       done++;
     }
@@ -178,4 +199,46 @@ export class LocalTrainer {
     }
     return this.#order[this.#pos++];
   }
+}
+
+/**
+ * Leaves out of a batch (in place) the rows the model contradicts most: among the rows whose label is
+ * not the model's most probable class, those with the lowest probability of their label, at most
+ * `share` × `rows` of them (rounded). Returns the rows kept, compacted to the front of `x` and `y`.
+ * Rows the model already classifies as labelled are never left out, so a clean batch on which the
+ * model is right loses nothing, and before the model has learned anything few rows are contradicted.
+ */
+export function trimContradicted(
+  probs: Float32Array,
+  x: Float32Array,
+  y: Uint8Array,
+  rows: number,
+  features: number,
+  share: number,
+  confidence = 0,
+): number {
+  const classes = Math.floor(probs.length / rows);
+  const limit = Math.round(share * rows);
+  if (limit <= 0 || classes < 2) return rows;
+  const wrong: { row: number; p: number }[] = [];
+  for (let r = 0; r < rows; r++) {
+    const row = probs.subarray(r * classes, (r + 1) * classes);
+    const own = row[y[r]] ?? 0;
+    let best = 0;
+    for (let c = 0; c < classes; c++) if (row[c] > best) best = row[c];
+    if (own < best && best >= confidence) wrong.push({ row: r, p: own });
+  }
+  if (wrong.length === 0) return rows;
+  wrong.sort((a, b) => a.p - b.p);
+  const drop = new Set(wrong.slice(0, limit).map((w) => w.row));
+  let kept = 0;
+  for (let r = 0; r < rows; r++) {
+    if (drop.has(r)) continue;
+    if (kept !== r) {
+      x.copyWithin(kept * features, r * features, (r + 1) * features);
+      y[kept] = y[r];
+    }
+    kept++;
+  }
+  return kept;
 }

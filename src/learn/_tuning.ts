@@ -104,6 +104,15 @@ export interface LearnerTuning {
    */
   rowOutlier: number;
   /**
+   * Local training guard: in each batch, up to this share of the rows whose label the model (the swarm
+   * model the round starts from) contradicts — its most probable class is another — are left out,
+   * those with the lowest probability of their label first (trimmed loss restricted to misclassified
+   * rows; 0 = off). A burst of mislabelled rows is not trained on once the model knows better.
+   */
+  lossTrim: number;
+  /** Only rows whose contradicting class has at least this probability are left out (`lossTrim`). */
+  trimConfidence: number;
+  /**
    * Bounded fan-in K: with more peers than this, copies of at most K peers are kept and merged, a random
    * set rotated over time (`_fan_in.ts`); 0 = every peer heard. Off by default: merging a subset of the
    * peers' cumulative contributions does not converge (docs/learning.md, "Bounded fan-in").
@@ -147,6 +156,8 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   suspectClip: 3,
   updateClip: 3,
   rowOutlier: 10,
+  lossTrim: 0,
+  trimConfidence: 0.9,
   fanIn: 0,
   fanInRotateRounds: 1,
 };
