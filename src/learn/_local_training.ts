@@ -7,6 +7,9 @@
  * updates is scaled down to that bound (update clipping, as in DP-SGD and robust local training). So a
  * row of raw 0–255 pixels, a row of 1e30 or a burst of mislabelled rows moves this node's published
  * contribution no faster than its usual pace, and its peers' change-size guard never sees a jump.
+ * With `lossTrim` on and a model that reports class probabilities (`predict`), rows the model confidently assigns to one
+ * of our own classes other than their label are left out of the step (`lossTrim`, a trimmed loss
+ * restricted to "my own digit, labelled as another"): a burst of mislabelled rows is not trained on.
  * The input range of a model's rows is checked where data enters (model specs); this catches what
  * slips through.
  *
@@ -116,6 +119,8 @@ export class LocalTrainer {
   #order: Uint32Array = new Uint32Array(0);
   #pos = 0;
   #rng: Random;
+  #shares?: Float64Array;
+  #sharesOf = -1;
 
   constructor(rng: Random) {
     this.#rng = rng;
@@ -142,6 +147,7 @@ export class LocalTrainer {
       updateClip: number;
       lossTrim: number;
       trimConfidence: number;
+      trimOwnClass: number;
     },
   ): Promise<LocalRound | undefined> {
     const n = data.count;
@@ -172,6 +178,8 @@ export class LocalTrainer {
           f,
           opts.lossTrim,
           opts.trimConfidence,
+          opts.trimOwnClass > 0 ? this.#classShares(data) : undefined,
+          opts.trimOwnClass,
         );
         this.guard.trimmedRows += rows - kept;
         rows = kept;
@@ -184,6 +192,17 @@ export class LocalTrainer {
     for (let i = 0; i < delta.length; i++) delta[i] = w[i] - start[i];
     this.guard.guard(delta, opts.updateClip);
     return { delta, loss: done > 0 ? sum / done : NaN, steps: done };
+  }
+
+  /** Share of our rows per label (recounted when rows were added). */
+  #classShares(data: Samples): Float64Array {
+    if (this.#shares && this.#sharesOf === data.count) return this.#shares;
+    const counts = new Float64Array(256);
+    for (let i = 0; i < data.count; i++) counts[data.y[i]]++;
+    for (let c = 0; c < 256; c++) counts[c] /= data.count;
+    this.#shares = counts;
+    this.#sharesOf = data.count;
+    return counts;
   }
 
   #nextRow(n: number): number {
@@ -216,6 +235,8 @@ export function trimContradicted(
   features: number,
   share: number,
   confidence = 0,
+  shares?: Float64Array,
+  ownClass = 0,
 ): number {
   const classes = Math.floor(probs.length / rows);
   const limit = Math.round(share * rows);
@@ -225,8 +246,16 @@ export function trimContradicted(
     const row = probs.subarray(r * classes, (r + 1) * classes);
     const own = row[y[r]] ?? 0;
     let best = 0;
-    for (let c = 0; c < classes; c++) if (row[c] > best) best = row[c];
-    if (own < best && best >= confidence) wrong.push({ row: r, p: own });
+    let top = 0;
+    for (let c = 0; c < classes; c++) {
+      if (row[c] > best) {
+        best = row[c];
+        top = c;
+      }
+    }
+    if (own >= best || best < confidence) continue;
+    if (shares && shares[top] < ownClass) continue;
+    wrong.push({ row: r, p: own });
   }
   if (wrong.length === 0) return rows;
   wrong.sort((a, b) => a.p - b.p);

@@ -73,6 +73,13 @@ Deno.test("trimContradicted leaves out only rows the model confidently contradic
   assert.deepEqual(kept(x, n), [0, 2, 4], "without a confidence floor the lowest p(label) still go first");
 
   ({ x, y } = fresh());
+  // Our rows hold classes 0 and 1 only: row 1 (predicted 2) and row 5 (predicted 3) are pushed to classes
+  // we do not hold (label skew); row 3 is "one of our 1s labelled 2".
+  const shares = Float64Array.from([0.5, 0.5, 0, 0]);
+  n = trimContradicted(probs, x, y, 6, 3, 0.5, 0.9, shares, 0.05);
+  assert.deepEqual(kept(x, n), [0, 1, 2, 4, 5], "only contradictions towards a class we hold go");
+
+  ({ x, y } = fresh());
   assert.equal(trimContradicted(probs, x, y, 6, 3, 0, 0.9), 6, "share 0 = off");
   assert.deepEqual(kept(x, 6), [0, 1, 2, 3, 4, 5]);
 });

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { LocalTrainer, trimContradicted } from "../../src/learn/_local_training.ts";
 import { concatSamples } from "../../src/learn/mod.ts";
+import { DEFAULT_LEARNER_OPTIONS as D } from "../../src/learn/learner.ts";
 import { loadMnist, MNIST_PIXELS, subset, TinyMlp } from "../../src/sim/mod.ts";
 import { SeededRandom } from "../../src/time.ts";
 
@@ -35,7 +36,11 @@ Deno.test("the rows a trained model confidently contradicts are the mislabelled 
   const x = mixed.x.slice();
   const y = mixed.y.slice();
   const probs = await model.predict(x, 64);
-  const kept = trimContradicted(probs, x, y, 64, F, 1, 0.5);
+  // The guard as `--tune lossTrim=1` turns it on; our rows hold every digit here (shares ≈ 0.1 each,
+  // above trimOwnClass).
+  const shares = new Float64Array(256);
+  for (const v of mixed.y) shares[v] += 1 / 64;
+  const kept = trimContradicted(probs, x, y, 64, F, 1, D.trimConfidence, shares, D.trimOwnClass);
   // Which rows survived: compare each kept row with the originals.
   const survivors = new Set<number>();
   for (let k = 0; k < kept; k++) {
@@ -60,7 +65,7 @@ Deno.test("the rows a trained model confidently contradicts are the mislabelled 
 Deno.test("LocalTrainer leaves contradicted rows out of its steps only with lossTrim above 0", async () => {
   const data = concatSamples([subset(fit, Array.from({ length: 96 }, (_, i) => i)), mixed], F);
   const start = model.getWeights();
-  const opts = { batchSize: 32, rowOutlier: 10, updateClip: 0, lossTrim: 0, trimConfidence: 0.5 };
+  const opts = { ...D, updateClip: 0, lossTrim: 0 };
   const off = new LocalTrainer(new SeededRandom(3));
   await off.run(model, data, F, start, 5, opts);
   assert.equal(off.guard.trimmedRows, 0);
