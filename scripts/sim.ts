@@ -59,6 +59,10 @@ function sharedModelView(shared: TinyMlp, init: Float32Array): LearnerModel {
       shared.setWeights(own);
       return shared.evaluate(x, y, count);
     },
+    predict: (x, count) => {
+      shared.setWeights(own);
+      return shared.predict(x, count);
+    },
   };
 }
 

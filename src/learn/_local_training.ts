@@ -7,6 +7,9 @@
  * updates is scaled down to that bound (update clipping, as in DP-SGD and robust local training). So a
  * row of raw 0–255 pixels, a row of 1e30 or a burst of mislabelled rows moves this node's published
  * contribution no faster than its usual pace, and its peers' change-size guard never sees a jump.
+ * With `lossTrim` on and a model that reports class probabilities (`predict`), rows the model confidently assigns to one
+ * of our own classes other than their label are left out of the step (`lossTrim`, a trimmed loss
+ * restricted to "my own digit, labelled as another"): a burst of mislabelled rows is not trained on.
  * The input range of a model's rows is checked where data enters (model specs); this catches what
  * slips through.
  *
@@ -27,6 +30,8 @@ export type GuardOutcome = "kept" | "clipped" | "dropped";
 /** Counters and the recent update sizes. */
 export class LocalGuard {
   skippedRows = 0;
+  /** Rows left out of a step because the model confidently contradicted their label (`lossTrim`). */
+  trimmedRows = 0;
   clippedRounds = 0;
   droppedRounds = 0;
   #norms: number[] = [];
@@ -114,6 +119,8 @@ export class LocalTrainer {
   #order: Uint32Array = new Uint32Array(0);
   #pos = 0;
   #rng: Random;
+  #shares?: Float64Array;
+  #sharesOf = -1;
 
   constructor(rng: Random) {
     this.#rng = rng;
@@ -134,7 +141,14 @@ export class LocalTrainer {
     features: number,
     start: Float32Array,
     steps: number,
-    opts: { batchSize: number; rowOutlier: number; updateClip: number },
+    opts: {
+      batchSize: number;
+      rowOutlier: number;
+      updateClip: number;
+      lossTrim: number;
+      trimConfidence: number;
+      trimOwnClass: number;
+    },
   ): Promise<LocalRound | undefined> {
     const n = data.count;
     if (n === 0 || steps <= 0) return undefined;
@@ -155,6 +169,21 @@ export class LocalTrainer {
         by[rows++] = data.y[r];
       }
       if (rows === 0) break;
+      if (opts.lossTrim > 0 && model.predict) {
+        const kept = trimContradicted(
+          await model.predict(bx.subarray(0, rows * f), rows),
+          bx,
+          by,
+          rows,
+          f,
+          opts.lossTrim,
+          opts.trimConfidence,
+          opts.trimOwnClass > 0 ? this.#classShares(data) : undefined,
+          opts.trimOwnClass,
+        );
+        this.guard.trimmedRows += rows - kept;
+        rows = kept;
+      }
       sum += await model.trainBatch(bx.subarray(0, rows * f), by.subarray(0, rows), rows);
       done++;
     }
@@ -163,6 +192,17 @@ export class LocalTrainer {
     for (let i = 0; i < delta.length; i++) delta[i] = w[i] - start[i];
     this.guard.guard(delta, opts.updateClip);
     return { delta, loss: done > 0 ? sum / done : NaN, steps: done };
+  }
+
+  /** Share of our rows per label (recounted when rows were added). */
+  #classShares(data: Samples): Float64Array {
+    if (this.#shares && this.#sharesOf === data.count) return this.#shares;
+    const counts = new Float64Array(256);
+    for (let i = 0; i < data.count; i++) counts[data.y[i]]++;
+    for (let c = 0; c < 256; c++) counts[c] /= data.count;
+    this.#shares = counts;
+    this.#sharesOf = data.count;
+    return counts;
   }
 
   #nextRow(n: number): number {
@@ -178,4 +218,56 @@ export class LocalTrainer {
     }
     return this.#order[this.#pos++];
   }
+}
+
+/**
+ * Leaves out of a batch (in place) the rows the model contradicts most: among the rows whose label is
+ * not the model's most probable class, those with the lowest probability of their label, at most
+ * `share` × `rows` of them (rounded). Returns the rows kept, compacted to the front of `x` and `y`.
+ * Rows the model already classifies as labelled are never left out, so a clean batch on which the
+ * model is right loses nothing, and before the model has learned anything few rows are contradicted.
+ */
+export function trimContradicted(
+  probs: Float32Array,
+  x: Float32Array,
+  y: Uint8Array,
+  rows: number,
+  features: number,
+  share: number,
+  confidence = 0,
+  shares?: Float64Array,
+  ownClass = 0,
+): number {
+  const classes = Math.floor(probs.length / rows);
+  const limit = Math.round(share * rows);
+  if (limit <= 0 || classes < 2) return rows;
+  const wrong: { row: number; p: number }[] = [];
+  for (let r = 0; r < rows; r++) {
+    const row = probs.subarray(r * classes, (r + 1) * classes);
+    const own = row[y[r]] ?? 0;
+    let best = 0;
+    let top = 0;
+    for (let c = 0; c < classes; c++) {
+      if (row[c] > best) {
+        best = row[c];
+        top = c;
+      }
+    }
+    if (own >= best || best < confidence) continue;
+    if (shares && shares[top] < ownClass) continue;
+    wrong.push({ row: r, p: own });
+  }
+  if (wrong.length === 0) return rows;
+  wrong.sort((a, b) => a.p - b.p);
+  const drop = new Set(wrong.slice(0, limit).map((w) => w.row));
+  let kept = 0;
+  for (let r = 0; r < rows; r++) {
+    if (drop.has(r)) continue;
+    if (kept !== r) {
+      x.copyWithin(kept * features, r * features, (r + 1) * features);
+      y[kept] = y[r];
+    }
+    kept++;
+  }
+  return kept;
 }

@@ -18,6 +18,11 @@ export interface LearnerModel {
   /** Changes the optimizer's learning rate (used by the schedule; optional). */
   setLearningRate?(lr: number): void;
   evaluate(x: Float32Array, y: Uint8Array, count: number): Promise<{ accuracy: number; loss: number }>;
+  /**
+   * Class probabilities, `count × classes`, row-major (optional: without it, local training cannot
+   * leave out the rows the model confidently contradicts, see `lossTrim`).
+   */
+  predict?(x: Float32Array, count: number): Promise<Float32Array>;
 }
 
 /** Labelled rows (same shape as the MNIST `Dataset`). */
@@ -104,7 +109,10 @@ export interface LearnerStats {
   residualRms: number;
   /** Learning rate of the last round (0 = the model's own). */
   learningRate: number;
-  /** Local training: rows skipped as non-finite, rounds whose update was clipped, rounds dropped. */
-  localGuard?: { skippedRows: number; clippedRounds: number; droppedRounds: number };
+  /**
+   * Local training: rows skipped as non-finite or off scale, rows left out because the model contradicted
+   * their label (`lossTrim`), rounds whose update was clipped, rounds dropped.
+   */
+  localGuard?: { skippedRows: number; trimmedRows: number; clippedRounds: number; droppedRounds: number };
   peers: PeerStatus[];
 }

@@ -444,7 +444,7 @@ export class SwarmLearner {
   stats(now: number): LearnerStats {
     let sq = 0;
     for (const v of this.#out.resid) sq += v * v;
-    const { skippedRows, clippedRounds, droppedRounds } = this.#trainer.guard;
+    const { skippedRows, trimmedRows, clippedRounds, droppedRounds } = this.#trainer.guard;
     const t = this.#peers;
     return {
       ...this.#stats,
@@ -456,7 +456,7 @@ export class SwarmLearner {
       joining: this.#joining,
       residualRms: Math.sqrt(sq / this.paramCount),
       learningRate: this.#learningRate,
-      localGuard: { skippedRows, clippedRounds, droppedRounds },
+      localGuard: { skippedRows, trimmedRows, clippedRounds, droppedRounds },
       peers: t.statuses(now),
     };
   }

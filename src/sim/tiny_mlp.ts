@@ -182,17 +182,9 @@ export class TinyMlp implements LearnerModel {
     return Promise.resolve(loss / count);
   }
 
-  predict(x: Float32Array, count: number): Uint8Array {
-    const { p } = this.#forward(x, count);
-    const out = new Uint8Array(count);
-    for (let n = 0; n < count; n++) {
-      let best = 0;
-      for (let k = 1; k < this.classes; k++) {
-        if (p[n * this.classes + k] > p[n * this.classes + best]) best = k;
-      }
-      out[n] = best;
-    }
-    return out;
+  /** Class probabilities, `count × classes`, row-major (as the model runtime's `predict`). */
+  predict(x: Float32Array, count: number): Promise<Float32Array> {
+    return Promise.resolve(this.#forward(x, count).p);
   }
 
   evaluate(x: Float32Array, y: Uint8Array, count: number): Promise<{ accuracy: number; loss: number }> {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LocalGuard } from "../../src/learn/_local_training.ts";
+import { LocalGuard, trimContradicted } from "../../src/learn/_local_training.ts";
 import { SeededRandom } from "../../src/time.ts";
 
 const F = 16;
@@ -40,4 +40,46 @@ Deno.test("LocalGuard scales a round's update down to 3× the recent median and 
   assert.equal(g.guard(update(2.5), 3), "kept", "within the bound");
   assert.equal(g.guard(update(30), 0), "kept", "updateClip 0 = off");
   assert.deepEqual([g.clippedRounds, g.droppedRounds], [1, 1]);
+});
+
+Deno.test("trimContradicted leaves out only rows the model confidently contradicts, the most contradicted first", () => {
+  // Four classes; rows 0–5 carry their row number as every value so the compaction can be checked.
+  const probs = Float32Array.from([
+    [0.97, 0.01, 0.01, 0.01], // row 0, label 0: agreed
+    [0.01, 0.01, 0.97, 0.01], // row 1, label 1: confidently contradicted (p(label) 0.01)
+    [0.4, 0.5, 0.05, 0.05], // row 2, label 0: contradicted, but not confidently (a hard row)
+    [0.03, 0.92, 0.03, 0.02], // row 3, label 2: confidently contradicted (p(label) 0.03)
+    [0.1, 0.1, 0.7, 0.1], // row 4, label 2: agreed, unsure
+    [0.02, 0.02, 0.02, 0.94], // row 5, label 1: confidently contradicted (p(label) 0.02)
+  ].flat());
+  const labels = [0, 1, 0, 2, 2, 1];
+  const fresh = () => ({
+    x: Float32Array.from({ length: 6 * 3 }, (_, i) => Math.floor(i / 3)),
+    y: Uint8Array.from(labels),
+  });
+  const kept = (x: Float32Array, n: number) => Array.from({ length: n }, (_, r) => x[r * 3]);
+
+  let { x, y } = fresh();
+  let n = trimContradicted(probs, x, y, 6, 3, 0.5, 0.9);
+  assert.deepEqual(kept(x, n), [0, 2, 4], "all three confident contradictions fit in half the batch");
+  assert.deepEqual(Array.from(y.subarray(0, n)), [0, 0, 2], "labels move with their rows");
+
+  ({ x, y } = fresh());
+  n = trimContradicted(probs, x, y, 6, 3, 2 / 6, 0.9);
+  assert.deepEqual(kept(x, n), [0, 2, 3, 4], "at most a third: the two lowest p(label) go");
+
+  ({ x, y } = fresh());
+  n = trimContradicted(probs, x, y, 6, 3, 0.5, 0);
+  assert.deepEqual(kept(x, n), [0, 2, 4], "without a confidence floor the lowest p(label) still go first");
+
+  ({ x, y } = fresh());
+  // Our rows hold classes 0 and 1 only: row 1 (predicted 2) and row 5 (predicted 3) are pushed to classes
+  // we do not hold (label skew); row 3 is "one of our 1s labelled 2".
+  const shares = Float64Array.from([0.5, 0.5, 0, 0]);
+  n = trimContradicted(probs, x, y, 6, 3, 0.5, 0.9, shares, 0.05);
+  assert.deepEqual(kept(x, n), [0, 1, 2, 4, 5], "only contradictions towards a class we hold go");
+
+  ({ x, y } = fresh());
+  assert.equal(trimContradicted(probs, x, y, 6, 3, 0, 0.9), 6, "share 0 = off");
+  assert.deepEqual(kept(x, 6), [0, 1, 2, 3, 4, 5]);
 });
