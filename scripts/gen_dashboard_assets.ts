@@ -5,23 +5,7 @@
  *
  * @module
  */
-import { fileURLToPath } from "node:url";
 import { ASSETS_MODULE, renderAssetsModule } from "./lib/dashboard_assets.ts";
+import { syncGenerated } from "./lib/generated.ts";
 
-if (import.meta.main) {
-  const path = fileURLToPath(new URL(`../${ASSETS_MODULE}`, import.meta.url));
-  const wanted = await renderAssetsModule();
-  const current = await Deno.readTextFile(path).catch(() => "");
-  if (Deno.args.includes("--check")) {
-    if (current !== wanted) {
-      console.error(`${ASSETS_MODULE} is out of date: run 'deno task gen:dashboard'`);
-      Deno.exit(1);
-    }
-    console.log(`${ASSETS_MODULE} is up to date`);
-  } else if (current === wanted) {
-    console.log(`${ASSETS_MODULE} is up to date`);
-  } else {
-    await Deno.writeTextFile(path, wanted);
-    console.log(`Wrote ${ASSETS_MODULE} (${wanted.length} characters)`);
-  }
-}
+if (import.meta.main) await syncGenerated(ASSETS_MODULE, renderAssetsModule, "gen:dashboard", Deno.args);

@@ -5,13 +5,18 @@
  *
  * @module
  */
-import type { Board } from "../../scripts/lib/boards.ts";
+import type { Board, BoardFleet } from "../../scripts/lib/boards.ts";
 import type { StatusReport } from "../../src/api/status.ts";
 import type { Dataset } from "../../src/sim/mnist.ts";
 
 /** Where `agent clone` installs the release as root, and the API the service listens on. */
 export const PREFIX = "/opt/agent";
 const API = "http://127.0.0.1:7070";
+
+/** The ssh flags `agent clone` needs to reach the fleet's boards: its key, its known hosts, no user config. */
+export function fleetSsh(fleet: Pick<BoardFleet, "sshKey" | "knownHosts">): string[] {
+  return ["--identity", fleet.sshKey, "--known-hosts", fleet.knownHosts, "--ssh-config", "/dev/null"];
+}
 
 /** GET/POST on the board's agent API with the host's curl inside the board's network namespace. */
 async function curl(board: Board, path: string, body?: Uint8Array): Promise<{ code: number; text: string }> {

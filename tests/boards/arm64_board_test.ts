@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { agentCli } from "../../scripts/lib/cluster.ts";
 import { arm64Unavailable, BoardFleet, boardsUnavailable, ensureRootfs } from "../../scripts/lib/boards.ts";
-import { PREFIX, status } from "../_support/board_agent.ts";
+import { fleetSsh, PREFIX, status } from "../_support/board_agent.ts";
 import { waitFor } from "../_support/wait.ts";
 
 const optedOut = Deno.env.get("AGENT_TEST_ARM64") === "0";
@@ -63,12 +63,7 @@ Deno.test({
           "clone",
           `root@${board.ip}`,
           "--no-service",
-          "--identity",
-          fleet.sshKey,
-          "--known-hosts",
-          fleet.knownHosts,
-          "--ssh-config",
-          "/dev/null",
+          ...fleetSsh(fleet),
           "--json",
         ]),
       );

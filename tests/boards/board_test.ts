@@ -18,6 +18,7 @@ import { parseSplit, splitIndices } from "../../src/learn/split.ts";
 import { sampleToJsonl } from "../../src/learn/data.ts";
 import { MEMORY_HIGH, MEMORY_MAX } from "../../src/systemd/unit.ts";
 import {
+  fleetSsh,
   mib,
   postSamples,
   PREFIX,
@@ -146,12 +147,7 @@ Deno.test({
       const out = await agent([
         "clone",
         `root@${b.ip}`,
-        "--identity",
-        fleet.sshKey,
-        "--known-hosts",
-        fleet.knownHosts,
-        "--ssh-config",
-        "/dev/null",
+        ...fleetSsh(fleet),
         "--json",
       ]);
       return { report: JSON.parse(out), seconds: (Date.now() - started) / 1000 };
