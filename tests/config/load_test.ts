@@ -30,6 +30,10 @@ const BAD: { yaml: string; error: RegExp }[] = [
   },
   { yaml: "gossip:\n  maxDatagram: 511\n", error: /out of range 512\.\.4096/ },
   {
+    yaml: "data:\n  maxSampleMiB: 0\n",
+    error: /data\.maxSampleMiB: 0 is out of range 1\.\.65536 \(agent\.yaml line 2\)/,
+  },
+  {
     yaml: "gossip:\n  broadcast: 192.168.1.300\n",
     error: /gossip\.broadcast: "192\.168\.1\.300" is not valid: use an IPv4 broadcast address.*line 2/,
   },

@@ -45,3 +45,17 @@ for (
     assert.doesNotMatch(err, /\bat .*\.ts:\d+/, "no stack trace");
   });
 }
+
+for (const bad of ["0", "2667", "many"]) {
+  Deno.test(`bench:release --memory --samples ${bad} is a usage error before anything is built`, async () => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "scripts/bench_release.ts", "--memory", "--samples", bad],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const err = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 2, err);
+    assert.match(err, /^bench:release: --samples must be an integer from 1 to 2666 .*, got "/);
+    assert.equal(err.trim().split("\n").length, 1, err);
+  });
+}
