@@ -96,9 +96,8 @@ export async function loadLocalData(
     return parsed.samples.view();
   };
   const test = config.data.test !== "" ? copySamples(await read(config.data.test)) : undefined;
-  let source: Samples | undefined;
-  if (config.data.source !== "") {
-    source = await read(config.data.source);
+  const source = config.data.source !== "" ? await read(config.data.source) : undefined;
+  if (source) {
     logger.info("Loaded local data", { source: config.data.source, samples: source.count });
   }
   const maxStored = storedSampleBound(config, model.inputSize);
@@ -117,14 +116,12 @@ export async function loadLocalData(
     expectedRows: (source?.count ?? 0) + maxStored,
   });
   if (source) table.addSource(source);
-  const sourceCount = source?.count ?? 0;
-  source = undefined; // the parse buffer goes; the table holds the rows
   const store = await SampleStore.open(o.state.samples, { ...shape, input: input.rangeOnly() }, {
     maxSamples: maxStored,
     logger: logger.child({ component: "samples" }),
     sink: table,
   });
-  if (sourceCount + store.count === 0) {
+  if (table.train.count + table.heldOut.count === 0) {
     logger.warn("This node has no training samples: it serves what its peers learn but adds nothing", {
       source: config.data.source || "(none)",
       hint: config.data.source
