@@ -114,10 +114,16 @@ export interface LearnerTuning {
    * label are left out of the step, those with the lowest probability of their label first (0 = off;
    * 1 = no cap). A burst of mislabelled rows — our own digits with a wrong label — is not trained on once
    * the swarm knows better. 1,000 mislabelled rows on one of 5 nodes cost −2.60 pp without it (seeds
-   * 1–3); see docs/learning.md for the figures with it. Off by default: a node restarted from an older
-   * checkpoint trims by its stale model and dipped 8 pp for a round (tests/sim/swarm_test.ts).
+   * 1–3); see docs/learning.md for the figures with it. Only after `trimWarmupRounds`.
    */
   lossTrim: number;
+  /**
+   * Rounds after this learner started (fresh or restored from a checkpoint) and merged its first peers
+   * before `lossTrim` applies: a model still learning, or a restored model not yet brought up to date by
+   * its peers, would leave out rows it should learn from (a restarted node that trimmed at once dipped
+   * 8 pp for a round, tests/sim/swarm_test.ts).
+   */
+  trimWarmupRounds: number;
   /** Only rows whose predicted class has at least this probability are left out (`lossTrim`). */
   trimConfidence: number;
   /**
@@ -172,7 +178,8 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   suspectClip: 3,
   updateClip: 3,
   rowOutlier: 10,
-  lossTrim: 0,
+  lossTrim: 1,
+  trimWarmupRounds: 100,
   trimConfidence: 0.5,
   trimOwnClass: 0.05,
   fanIn: 0,

@@ -176,6 +176,8 @@ export class SwarmLearner {
   #merged: PeerCopy[] = [];
   /** False after a restore until the next `mix`: the restored working model stands until then. */
   #mixed = true;
+  /** Rounds trained from a live swarm model since this learner started or was restored (`trimWarmupRounds`). */
+  #liveRounds = 0;
   #learningRate = 0;
   #epoch = 0;
   #joining: boolean;
@@ -268,11 +270,16 @@ export class SwarmLearner {
     if (lr > 0 && this.model.setLearningRate && lr !== this.#learningRate) this.model.setLearningRate(lr);
     this.#learningRate = lr;
     const live = !this.#joining && this.#mixed;
-    if (live) this.#x = this.#currentCentre();
+    if (live) {
+      this.#x = this.#currentCentre();
+      this.#liveRounds++;
+    }
     const every = this.tuning.validateEvery;
     if (every > 0 && this.#stats.rounds % every === 0 && live) await this.#validatePeers();
     const start = this.#x;
-    const round = await this.#trainer.run(this.model, this.#data, this.#features, start, steps, this.tuning);
+    const trusted = this.#liveRounds > this.tuning.trimWarmupRounds;
+    const opts = trusted ? this.tuning : { ...this.tuning, lossTrim: 0 };
+    const round = await this.#trainer.run(this.model, this.#data, this.#features, start, steps, opts);
     if (!round) return NaN;
     this.#stats.steps += round.steps;
     // Consensus pull (point 10): our pseudo-model moves towards the swarm model we trained from.
@@ -520,6 +527,7 @@ export class SwarmLearner {
     this.#x = s.x;
     this.#centre = undefined;
     this.#mixed = false;
+    this.#liveRounds = 0;
     this.#avg = undefined;
     this.#stats.rounds = s.rounds;
     this.#stats.steps = s.steps;
