@@ -10,7 +10,10 @@
  * with `--only` come from the last run with the same rounds and model).
  *
  *   deno task bench:swarm-sim [--seeds 1..10] [--rounds 1600] [--model mlp] [--only NAME,NAME]
- *                             [--parallel 2] [--out .bench] [--list]
+ *                             [--parallel 2] [--out .bench] [--list] [--tune NAME=V,NAME=V]
+ *
+ * `--tune` passes learner tunables to every run (`deno task sim --tune`), to judge a change on every
+ * setting; rows saved with other tunables are not mixed into the table.
  *
  * @module
  */
@@ -113,6 +116,8 @@ export function settings(rounds: number): Setting[] {
 interface Saved {
   rounds: number;
   model: string;
+  /** `--tune` as given ("" = defaults). */
+  tune?: string;
   setting: SettingSummary;
   runs: SeedSummary[];
   seconds: number;
@@ -124,13 +129,15 @@ const CMD: BenchCommand = {
     "run 'deno task bench:swarm-sim --list' for the settings; see the header of scripts/bench/swarm_sim.ts",
   defaults: { rounds: 1600, seeds: "1..10", parallel: 2 },
   minRounds: 10,
-  extra: ["model"],
+  extra: ["model", "tune"],
 };
 
 async function main(): Promise<void> {
   const a = parseBenchArgs(CMD, Deno.args);
   const { rounds, parallel, out, seeds, command } = a;
   const model = a.extra.model ?? "mlp";
+  const tune = a.extra.tune ?? "";
+  const tuneArgs = tune === "" ? [] : tune.split(",").flatMap((t) => ["--tune", t.trim()]);
   if (!["mlp", "mnist-mlp", "mnist-vit"].includes(model)) {
     benchUsage(CMD, `Unknown --model ${JSON.stringify(model)}: use mlp, mnist-mlp or mnist-vit`);
   }
@@ -147,7 +154,9 @@ async function main(): Promise<void> {
     if (todo.includes(s)) continue;
     try {
       const saved = JSON.parse(await Deno.readTextFile(`${out}/swarm-sim-${s.name}.json`)) as Saved;
-      if (saved.rounds === rounds && saved.model === model) results.set(s.name, saved);
+      if (saved.rounds === rounds && saved.model === model && (saved.tune ?? "") === tune) {
+        results.set(s.name, saved);
+      }
     } catch {
       // not run yet
     }
@@ -158,7 +167,7 @@ async function main(): Promise<void> {
   await pool(tasks, parallel, async ({ s, seed }) => {
     if (!started.has(s.name)) started.set(s.name, performance.now());
     const run = await runSeed(
-      ["--model", model, ...s.args, "--eval-every", "10", "--out", out],
+      ["--model", model, ...s.args, ...tuneArgs, "--eval-every", "10", "--out", out],
       seed,
       `${s.name}-s${seed}`,
     );
@@ -177,6 +186,7 @@ async function main(): Promise<void> {
       const saved: Saved = {
         rounds,
         model,
+        tune,
         setting: summarizeSeeds(list.sort((a, b) => a.seed - b.seed)),
         runs: list,
         seconds: (performance.now() - started.get(s.name)!) / 1000,

@@ -24,7 +24,7 @@ export function robustCentre(
   const out = new Float32Array(paramCount);
   if (tuning.rule !== "clip" || copies.length < 3) return aggregate(copies, tuning.rule, out);
   aggregate(copies, "median", out);
-  centeredClip(copies, out, 0, tuning.clipFactor, scales, paceScales);
+  centeredClip(copies, out, 0, tuning.clipFactor, scales, paceScales, tuning.farPower);
   return out;
 }
 

@@ -38,6 +38,14 @@ export interface LearnerTuning {
    */
   pacePower: number;
   /**
+   * Redescending clip: a copy at distance d beyond the clip radius t pulls the centre by t × (t/d) to
+   * this power instead of t (0 = plain centered clipping). A copy that keeps drifting away — IPM's
+   * negated mean lies 10–18 × the median distance from the centre after a few hundred rounds, a
+   * model-replacement backdoor 10–16 × — loses its pull, while honest copies, within 1.4 × (IID) and
+   * 2.1 × (one class per node) of the median distance, are never beyond the 3 × radius.
+   */
+  farPower: number;
+  /**
    * Reject any |value| above max(`valueBound`, `valueFactor` × our own largest |value|): our own
    * contribution is an honest sample of the scale (under label skew and a high learning rate honest
    * contributions legitimately pass 100, and rejecting them cost honest peers their score).
@@ -156,6 +164,7 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   chunksPerRound: 16,
   normFactor: 3,
   pacePower: 16,
+  farPower: 2,
   valueBound: 100,
   valueFactor: 10,
   scorePenalty: 0.25,

@@ -39,7 +39,8 @@
  * 4. Merging (`mix`): picks the peers whose copies are merged (trusted score, heard within
  *    `peerTimeoutMs`, in sync); the centre is recomputed whenever a copy or P_i changed. R is centered
  *    clipping by default (Karimireddy et al. 2021: start at the coordinate-wise median, move towards
- *    every copy by at most `clipFactor` × the median distance), or trimmed mean, median or plain mean.
+ *    every copy by at most `clipFactor` × the median distance; a copy beyond that radius t, at distance
+ *    d, by t × (t/d)^`farPower`: redescending), or trimmed mean, median or plain mean.
  *    Clipping bounds what a peer whose pseudo-model drifts away can do; the message checks (5.) exclude
  *    senders of impossible values and slow down fast movers. `clipFactor` is 3: tighter, an honest
  *    node whose data differs is under-weighted and its C_i winds up. With `fanIn` > 0 and more peers than

@@ -74,7 +74,9 @@ function insertionSort(a: Float64Array): void {
  * copies to the centre. `scales[j]` (default 1) multiplies copy j's radius: a copy trusted less is
  * clipped tighter (bounded influence) without being left out. `farScales[j]` (default 1) multiplies it
  * too, but only while copy j lies beyond the radius: a copy as close to the centre as the others is
- * merged whole whatever its scale.
+ * merged whole whatever its scale. With `farPower` p > 0 the clipping redescends: a copy at distance
+ * d > t pulls by t × (t/d)^p, so the farther a copy lies beyond the radius the less it counts (as
+ * Hampel's redescending M-estimators do), instead of the full radius however far it is.
  */
 export function centeredClip(
   copies: Float32Array[],
@@ -83,6 +85,7 @@ export function centeredClip(
   factor = 1,
   scales?: readonly number[],
   farScales?: readonly number[],
+  farPower = 0,
 ): void {
   const dim = centre.length;
   const diff = new Float32Array(dim);
@@ -95,7 +98,7 @@ export function centeredClip(
     const t = tau > 0 ? tau : factor * [...dists].sort((a, b) => a - b)[Math.floor((dists.length - 1) / 2)];
     diff.fill(0);
     copies.forEach((c, j) => {
-      const far = dists[j] > t ? (farScales?.[j] ?? 1) : 1;
+      const far = dists[j] > t ? (farScales?.[j] ?? 1) * (t / dists[j]) ** farPower : 1;
       const r = t * (scales?.[j] ?? 1) * far;
       const w = dists[j] > 0 ? Math.min(1, r / dists[j]) : 0;
       for (let i = 0; i < dim; i++) diff[i] += w * (c[i] - centre[i]);

@@ -63,3 +63,19 @@ Deno.test("centeredClip() cuts a copy's pull by its far scale only while it lies
   assert.deepEqual(run(skewed, [0, 0, 0, 0]), run(skewed));
   assert.ok(run(skewed)[1] < -0.1, "the farthest copy within the radius still pulls");
 });
+
+Deno.test("centeredClip() with a far power pulls less the farther a copy lies beyond the radius", () => {
+  const near = [[1, 0], [-1, 0], [0, 1], [0, -1]].map((v) => Float32Array.from(v));
+  const pull = (d: number, farPower: number) => {
+    const centre = new Float32Array(2);
+    centeredClip([...near, Float32Array.from([d, 0])], centre, 0, 3, undefined, undefined, farPower);
+    return centre[0];
+  };
+  // Plain clipping: any copy beyond the radius pulls by the radius, however far it lies.
+  assert.ok(Math.abs(pull(6, 0) - pull(60, 0)) < 1e-6);
+  // Redescending: at 6 the pull is about (3/6)² of it, at 60 almost nothing.
+  assert.ok(pull(6, 2) < pull(6, 0) * 0.4 && pull(6, 2) > 0);
+  assert.ok(pull(60, 2) < pull(6, 0) * 0.01);
+  // Within the radius nothing changes.
+  assert.equal(pull(2.5, 2), pull(2.5, 0));
+});
