@@ -137,7 +137,15 @@ async function main(): Promise<void> {
   const { rounds, parallel, out, seeds, command } = a;
   const model = a.extra.model ?? "mlp";
   const tune = a.extra.tune ?? "";
-  const tuneArgs = tune === "" ? [] : tune.split(",").flatMap((t) => ["--tune", t.trim()]);
+  const tunes = tune === "" ? [] : tune.split(",").map((t) => t.trim());
+  const badTune = tunes.find((t) => !/^[A-Za-z]+=[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/.test(t));
+  if (badTune !== undefined) {
+    benchUsage(
+      CMD,
+      `Invalid --tune ${JSON.stringify(badTune)}: use NAME=NUMBER[,NAME=NUMBER…], e.g. farPower=2`,
+    );
+  }
+  const tuneArgs = tunes.flatMap((t) => ["--tune", t]);
   if (!["mlp", "mnist-mlp", "mnist-vit"].includes(model)) {
     benchUsage(CMD, `Unknown --model ${JSON.stringify(model)}: use mlp, mnist-mlp or mnist-vit`);
   }

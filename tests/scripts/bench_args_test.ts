@@ -30,6 +30,7 @@ for (
     [["--parallel", "0"], 'Invalid --parallel "0": use a whole number ≥ 1'],
     [["--only", "nope"], 'Unknown setting "nope" in --only'],
     [["--frobnicate"], "Unknown option '--frobnicate'"],
+    [["--tune", "farPower=2,clip"], 'Invalid --tune "clip": use NAME=NUMBER'],
   ] as const
 ) {
   Deno.test(`bench:swarm-sim ${args.join(" ")} is a usage error: one line, a hint, exit 2`, async () => {
