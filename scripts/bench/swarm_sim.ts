@@ -20,6 +20,7 @@
 import { type BenchCommand, benchUsage, parseBenchArgs, pickNamed } from "../lib/bench_args.ts";
 import { ATTACKS, type SeedSummary, type SettingSummary, summarizeSeeds } from "../../src/sim/mod.ts";
 import { pool, runSeed } from "../lib/seed_runs.ts";
+import { tuneEntry } from "../lib/sim_args.ts";
 
 const TARGET = 0.935;
 
@@ -138,7 +139,7 @@ async function main(): Promise<void> {
   const model = a.extra.model ?? "mlp";
   const tune = a.extra.tune ?? "";
   const tunes = tune === "" ? [] : tune.split(",").map((t) => t.trim());
-  const badTune = tunes.find((t) => !/^[A-Za-z]+=[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/.test(t));
+  const badTune = tunes.find((t) => !tuneEntry(t));
   if (badTune !== undefined) {
     benchUsage(
       CMD,

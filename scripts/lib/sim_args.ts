@@ -93,6 +93,13 @@ function numArg(name: string, text: string | undefined, def: number, min: number
   return v;
 }
 
+/** One `--tune NAME=NUMBER` as [name, value], or undefined unless NAME is a learner tunable. */
+export function tuneEntry(text: string): [string, number] | undefined {
+  const m = /^(\w+)=(-?[\d.e-]+)$/.exec(text);
+  if (!m || !(m[1] in DEFAULT_LEARNER_OPTIONS) || !Number.isFinite(Number(m[2]))) return undefined;
+  return [m[1], Number(m[2])];
+}
+
 /** Parsed command line. */
 export interface SimArgs {
   model: string;
@@ -252,14 +259,14 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
   }
   const tune: Record<string, number> = {};
   for (const t of v.tune ?? []) {
-    const m = /^(\w+)=(-?[\d.e-]+)$/.exec(t);
-    if (!m || !(m[1] in DEFAULT_LEARNER_OPTIONS) || !Number.isFinite(Number(m[2]))) {
+    const entry = tuneEntry(t);
+    if (!entry) {
       throw new UsageError(
         `Invalid --tune ${JSON.stringify(t)}`,
         `Use NAME=NUMBER with NAME one of ${Object.keys(DEFAULT_LEARNER_OPTIONS).join(", ")}`,
       );
     }
-    tune[m[1]] = Number(m[2]);
+    tune[entry[0]] = entry[1];
   }
   if (v.name !== undefined && !/^[\w.-]+$/.test(v.name)) {
     throw new UsageError(

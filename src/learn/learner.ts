@@ -278,8 +278,8 @@ export class SwarmLearner {
     const every = this.tuning.validateEvery;
     if (every > 0 && this.#stats.rounds % every === 0 && live) await this.#validatePeers();
     const start = this.#x;
-    const trusted = this.#liveRounds > this.tuning.trimWarmupRounds;
-    const opts = trusted ? this.tuning : { ...this.tuning, lossTrim: 0 };
+    const warmingUp = this.tuning.lossTrim > 0 && this.#liveRounds <= this.tuning.trimWarmupRounds;
+    const opts = warmingUp ? { ...this.tuning, lossTrim: 0 } : this.tuning;
     const round = await this.#trainer.run(this.model, this.#data, this.#features, start, steps, opts);
     if (!round) return NaN;
     this.#stats.steps += round.steps;
