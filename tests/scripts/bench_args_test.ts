@@ -31,6 +31,7 @@ for (
     [["--only", "nope"], 'Unknown setting "nope" in --only'],
     [["--frobnicate"], "Unknown option '--frobnicate'"],
     [["--tune", "farPower=2,clip"], 'Invalid --tune "clip": use NAME=NUMBER'],
+    [["--tune", "farPowr=2"], 'Invalid --tune "farPowr=2": use NAME=NUMBER'],
   ] as const
 ) {
   Deno.test(`bench:swarm-sim ${args.join(" ")} is a usage error: one line, a hint, exit 2`, async () => {
