@@ -74,7 +74,9 @@ export function settings(rounds: number): Setting[] {
       what: `as c2-5, node n4's own data has ${
         p === "scale" ? "one raw 0–255 row" : p === "mislabel" ? "1,000 mislabelled rows" : "a 1e30 row"
       }`,
-      args: [...c2, "--poison", p, "--no-centralized"],
+      // The mislabelled rows are data the board believes: the centralized baseline learns from them
+      // too and shows what that data allows.
+      args: [...c2, "--poison", p, ...(p === "mislabel" ? [] : ["--no-centralized"])],
       cleanOf: "c2-5",
     })),
     {

@@ -292,6 +292,10 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   if (opt.centralized) {
     centralized = await trainCentralized({
       ...opt,
+      // Mislabelled rows are data a board believes: the baseline learns from them too, so the swarm is
+      // compared with what the same data allows. Out-of-scale rows stay out (the baseline has no
+      // training guard; the boards skip them).
+      shards: opt.poison?.kind === "mislabel" ? ownData : opt.shards,
       model: await opt.createModel(n),
       onEval: (round, accuracy, loss) => {
         const row = { round, node: "centralized", accuracy, loss, bytesSent: 0, datagramsSent: 0 };

@@ -17,7 +17,7 @@ import { deflateBody } from "../../src/wire/mod.ts";
 
 const { train, test } = await loadMnist(1);
 const smallTest = subset(test, Array.from({ length: 1000 }, (_, i) => i));
-const pool = subset(train, Array.from({ length: 3000 }, (_, i) => i));
+const pool = subset(train, Array.from({ length: 12000 }, (_, i) => i));
 const shards = splitIndices(pool.y, 3, parseSplit("classes:4"), 2).map((ix) => subset(pool, ix));
 
 function rows(values: (i: number) => number, count: number, label: (i: number) => number): Samples {
@@ -45,14 +45,14 @@ function swarm(poison?: Samples): Promise<SwarmSimResult> {
     shards: data,
     features: MNIST_PIXELS,
     test: smallTest,
-    rounds: 40,
-    localSteps: 4,
+    rounds: 240,
+    localSteps: 1,
     loss: 0.1,
     maxDatagram: 1232,
     deflate: deflateBody,
-    evalEvery: 40,
+    evalEvery: 240,
     seed: 5,
-    tuning: { messagesPerRound: 4 },
+    tuning: { messagesPerRound: 4, learningRate: 0.5, rateDecayRounds: 160, rateFinal: 0.05 },
   });
 }
 
@@ -82,12 +82,20 @@ const cases: [string, Samples][] = [
 
 for (const [name, poison] of cases) {
   Deno.test(`one node's shard with ${name}: no honest peer is ever ignored and the swarm still learns`, async () => {
+    assert.ok(
+      cleanMin >= 0.7,
+      `the clean swarm itself must learn for the comparison to mean anything: ${cleanMin}`,
+    );
     const r = await swarm(poison);
     assert.deepEqual(r.falsePositives, [], "honest peers ignored at some round");
     const min = Math.min(...r.nodes.map((n) => n.accuracy));
-    // A bad-scale row is skipped; a burst of wrong labels is data the node believes (half of node 0's
-    // rows here; 1 in 12 in the full-size sim), so it costs accuracy on node 0's digits but no trust.
-    const slack = name.includes("mislabelled") ? 0.1 : 0.03;
+    // A bad-scale row is skipped, but one row more in a shard changes the batches drawn, and this small
+    // swarm's worst node still moves by a few points from that alone (measured at 240 rounds: 83.6% vs
+    // 85.7%; at 120 rounds 79.0% vs 87.3%, which is why the run is this long). A burst of wrong labels is
+    // data the node believes (1 in 5 of node 0's rows here, 1 in 12 in the full-size sim): it costs
+    // accuracy on node 0's digits (68.9%), no trust. Before 2026-12-01 this ran 40 rounds, where nothing
+    // had learned yet (20.6% clean).
+    const slack = name.includes("mislabelled") ? 0.25 : 0.05;
     assert.ok(min >= cleanMin - slack, `worst node ${min} vs clean ${cleanMin}`);
   });
 }
