@@ -24,7 +24,7 @@
  * @module
  */
 import type { Random } from "../time.ts";
-import { PACE_MIN, type PeerCopy } from "./_peers.ts";
+import { PACE_MIN, type PeerCopy, TENURE } from "./_peers.ts";
 import type { LearnerTuning } from "./_tuning.ts";
 import type { PeerStatus, RejectReason } from "./_types.ts";
 
@@ -35,6 +35,7 @@ export interface PeerStanding {
   epoch: number;
   score: number;
   pace: number;
+  far: boolean;
   suspect: boolean;
   harm: number | null;
   lastHeard: number;
@@ -45,8 +46,8 @@ export interface PeerStanding {
 
 /** The standing of a member rotating out (its copy is dropped). */
 export function standingOf(p: PeerCopy): PeerStanding {
-  const { key, hex, epoch, score, pace, suspect, harm, lastHeard, lastStamp, accepted, rejected } = p;
-  return { key, hex, epoch, score, pace, suspect, harm, lastHeard, lastStamp, accepted, rejected };
+  const { key, hex, epoch, score, pace, far, suspect, harm, lastHeard, lastStamp, accepted, rejected } = p;
+  return { key, hex, epoch, score, pace, far, suspect, harm, lastHeard, lastStamp, accepted, rejected };
 }
 
 /** Status of a standby peer for `stats()`: no copy, so neither in sync nor covered. */
@@ -55,7 +56,8 @@ export function standingStatus(s: PeerStanding, now: number, tuning: LearnerTuni
     key: s.hex,
     epoch: s.epoch,
     score: s.score,
-    ignored: s.score < tuning.scoreThreshold || s.pace < PACE_MIN || now - s.lastHeard > tuning.peerTimeoutMs,
+    ignored: s.score < tuning.scoreThreshold || (s.pace < PACE_MIN && (s.far || s.accepted < TENURE)) ||
+      now - s.lastHeard > tuning.peerTimeoutMs,
     inSync: false,
     coverage: 0,
     accepted: s.accepted,

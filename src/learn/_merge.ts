@@ -12,7 +12,8 @@ import type { LearnerTuning } from "./_tuning.ts";
 
 /**
  * Robust centre of `copies` under `tuning.rule`; `scales` shrink each copy's clip radius, `paceScales`
- * only while the copy lies beyond the radius (see {@linkcode paceScale}).
+ * only while the copy lies beyond the radius (see {@linkcode paceScale}); `beyond` receives which copies
+ * lay beyond it (centered clipping only).
  */
 export function robustCentre(
   copies: Float32Array[],
@@ -20,11 +21,12 @@ export function robustCentre(
   tuning: LearnerTuning,
   scales?: number[],
   paceScales?: number[],
+  beyond?: boolean[],
 ): Float32Array {
   const out = new Float32Array(paramCount);
   if (tuning.rule !== "clip" || copies.length < 3) return aggregate(copies, tuning.rule, out);
   aggregate(copies, "median", out);
-  centeredClip(copies, out, 0, tuning.clipFactor, scales, paceScales, tuning.farPower);
+  centeredClip(copies, out, 0, tuning.clipFactor, scales, paceScales, tuning.farPower, beyond);
   return out;
 }
 

@@ -80,6 +80,11 @@ export interface ApplyContext {
   /** Largest |value| an honest peer may send (see `valueBound`, `valueFactor`). */
   valueBound: number;
   /**
+   * The most a message's int8 grid step may add to the change-size bound (see `quantizationStep`): our
+   * own step for a snapshot chunk, 0 for a Delta.
+   */
+  stepCap: number;
+  /**
    * Our working model, the neutral values of an estimated copy (a peer rotating into a crowded fan-in
    * set, `_fan_in.ts`); undefined while joining (a joiner syncs its copies from snapshots).
    */
@@ -87,10 +92,12 @@ export interface ApplyContext {
 }
 
 /** What receiving a message needs from the coordinator. */
-export interface ReceiveContext extends Omit<ApplyContext, "valueBound"> {
+export interface ReceiveContext extends Omit<ApplyContext, "valueBound" | "stepCap"> {
   selfKey: Uint8Array;
   /** The value bound (computed only when a message carries values). */
   valueBound: () => number;
+  /** Our own int8 grid step (computed only when a message carries values). */
+  ownStep: () => number;
   /** A valid snapshot request for our model naming `targets` (empty = everyone). */
   onRequest: (targets: Uint8Array[]) => void;
 }
@@ -263,7 +270,14 @@ export class PeerTable {
         else return this.reject(known, "decode", `message type ${type} is not a learning message`);
         decodedBodies.set(body, { type, bytes: body.slice(), msg });
       }
-      return this.apply(sender, hex, msg, now, { ...ctx, valueBound: ctx.valueBound() });
+      return this.apply(sender, hex, msg, now, {
+        ...ctx,
+        valueBound: ctx.valueBound(),
+        // A snapshot chunk re-sends every coordinate of a run on one grid: its rounding is allowed for.
+        // A Delta's is not (its top-k coordinates move by more than a step; a boosted attacker's Deltas
+        // got through with it, 10 seeds, docs/learning.md).
+        stepCap: type === LearnMessage.SnapshotChunk ? ctx.ownStep() : 0,
+      });
     } catch (e) {
       if (e instanceof DecodeError) return this.reject(known, "decode", e.message);
       throw e;
@@ -296,6 +310,7 @@ export class PeerTable {
       ctx.round,
       this.changes,
       this.tuning.normFactor,
+      ctx.stepCap,
     );
     if (size > 0) {
       peer.pace = (1 - PACE_RATE) * peer.pace + PACE_RATE * (share < MIN_SHARE ? 0 : share * share);

@@ -7,8 +7,8 @@
  *
  * @module
  */
-import type { ValuesBody } from "./codec.ts";
-import { type ChangeGuard, changeSize } from "./_change_guard.ts";
+import { ValueEncoding, type ValuesBody } from "./codec.ts";
+import { type ChangeGuard, changeSize, quantizationStep } from "./_change_guard.ts";
 import type { LearnerTuning } from "./_tuning.ts";
 import type { PeerStatus, RejectReason } from "./_types.ts";
 
@@ -53,6 +53,11 @@ export interface PeerCopy {
    * model-replacement update scaled ×N) pulls the centre proportionally less; nobody is excluded.
    */
   pace: number;
+  /**
+   * The copy lay beyond the clip radius in the last merge that included it (false until merged). Only
+   * such a copy is left out for its pace ({@linkcode trusted}).
+   */
+  far: boolean;
 }
 
 /** A fresh copy; unknown coordinates hold `neutral` (the shared init for a genesis copy, else our P). */
@@ -62,7 +67,7 @@ export function newCopy(
   epoch: number,
   genesis: boolean,
   neutral: Float32Array,
-  old?: Pick<PeerCopy, "score" | "lastHeard" | "accepted" | "rejected" | "pace">,
+  old?: Pick<PeerCopy, "score" | "lastHeard" | "accepted" | "rejected" | "pace" | "far">,
   estimated = false,
   since = 0,
 ): PeerCopy {
@@ -90,6 +95,7 @@ export function newCopy(
     harm: null,
     suspect: false,
     pace: old?.pace ?? 1,
+    far: old?.far ?? false,
   };
 }
 
@@ -123,15 +129,30 @@ export const MIN_SHARE = 0.25;
 /** Weight of the latest message in {@linkcode PeerCopy.pace}. */
 export const PACE_RATE = 0.3;
 /**
- * Below this pace a peer is left out of the merge (and reported ignored) until it slows down: most of
- * its recent messages were far beyond any honest rate (a model-replacement attacker: every bit of its
- * direction that got in accumulated in the coordinates honest data never trains).
+ * Below this pace a peer whose copy lies beyond the clip radius is left out of the merge (and reported
+ * ignored) until it slows down: most of its recent messages were far beyond any honest rate, and it
+ * pushed its copy away from everyone's (a model-replacement attacker: every bit of its direction that got
+ * in accumulated in the coordinates honest data never trains; its copy lies 10–16 × the median distance
+ * from the centre). A slowed copy WITHIN the radius is an honest peer whose data differs (under
+ * Dirichlet 0.1 skew whole swarms of them, slowed by their coarse int8 grids): it is never left out.
  */
 export const PACE_MIN = 0.2;
 
-/** True while the peer may be merged: its score is above the threshold and its pace above `PACE_MIN`. */
+/**
+ * Messages we accepted from a peer before a slow pace is forgiven while its copy lies within the clip
+ * radius: a peer new to us (a boosted model-replacement attacker in its first rounds, when every copy
+ * is still far from the others and the attacker's can lie within the radius) is left out for its pace
+ * wherever its copy lies.
+ */
+export const TENURE = 100;
+
+/**
+ * True while the peer may be merged: its score is above the threshold, and its pace above `PACE_MIN`
+ * unless its copy lay within the clip radius in the last merge and we accepted `TENURE` messages from
+ * it.
+ */
 export function trusted(p: PeerCopy, tuning: LearnerTuning): boolean {
-  return p.score >= tuning.scoreThreshold && p.pace >= PACE_MIN;
+  return p.score >= tuning.scoreThreshold && (p.pace >= PACE_MIN || (!p.far && p.accepted >= TENURE));
 }
 
 /** The first value no honest learner sends (non-finite or beyond `valueBound`), if any. */
@@ -167,7 +188,9 @@ export interface Applied {
  * Applies a message's (checked) values to `peer`'s copy: coordinates whose stamp is newer than ours.
  * The change size is measured per round of OURS since we last set each coordinate (so a copy left stale
  * by lost messages is not held against the sender, and a sender cannot inflate the gap with its stamps);
- * a change beyond the guard's bound is applied at the bounded rate.
+ * a change beyond the guard's bound plus the message's grid step (at most `stepCap` × `STEP_CAP`: our
+ * own step for a snapshot chunk, 0 for a Delta; see {@linkcode quantizationStep}) is applied at the
+ * bounded rate.
  */
 export function applyValues(
   peer: PeerCopy,
@@ -176,8 +199,10 @@ export function applyValues(
   round: number,
   guard: ChangeGuard,
   normFactor: number,
+  stepCap: number,
 ): Applied {
   const { values, indices } = msg;
+  const step = quantizationStep(values, msg.encoding === ValueEncoding.Int8, stepCap);
   const changes = new Float64Array(indices.length);
   let m = 0;
   for (let i = 0; i < indices.length; i++) {
@@ -188,7 +213,7 @@ export function applyValues(
     changes[m++] = Math.abs(genesis[c] + values[i] - peer.values[c]) / Math.max(1, round - peer.heard[c]);
   }
   const size = m > 0 ? changeSize(changes, m) : 0;
-  const share = m > 0 ? guard.share(size, normFactor) : 1;
+  const share = m > 0 ? guard.share(size, normFactor, step) : 1;
   // Far beyond any honest rate (a model-replacement update scaled ×N): not applied at all.
   if (share < MIN_SHARE) return { applied: 0, size, share };
   let applied = 0;

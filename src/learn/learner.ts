@@ -54,7 +54,9 @@
  *      recovers. Stale messages (duplicates, replays) change nothing and cost no score.
  *    - the change-size guard: a message whose change to our copy (90th percentile of |change| per
  *      round since we last set that coordinate; the shared init of a genesis copy dates from round 0)
- *      exceeds `normFactor` × the median of recent changes (our own publications included) is
+ *      exceeds `normFactor` × the median of recent changes (our own publications included) — for a
+ *      snapshot chunk, plus its int8 grid step (re-sent on another grid, a value moves by up to a step;
+ *      at most 2 × our own step) — is
  *      APPLIED AT THAT BOUNDED RATE (its changes scaled down), and costs no score; one beyond 4 × the
  *      bound (`MIN_SHARE`) is not applied. Each peer's PACE (moving average of the squared share
  *      applied, 0 for a message not applied) to the power `pacePower` scales its clip radius in the
@@ -303,6 +305,7 @@ export class SwarmLearner {
     const copies = [this.#out.pub];
     const scales = [1];
     const paceScales = [1];
+    const merged: PeerCopy[] = [];
     for (const p of this.#merged) {
       // Still the same copy (no new epoch since mix), still trusted and in sync.
       if (!stillMergeable(p, this.#peers.get(p.hex), this.tuning, inSync)) continue;
@@ -310,8 +313,12 @@ export class SwarmLearner {
       copies.push(p.values);
       scales.push(clipScale(p, this.tuning));
       paceScales.push(paceScale(p, this.tuning));
+      merged.push(p);
     }
-    this.#centre = robustCentre(copies, this.paramCount, this.tuning, scales, paceScales);
+    const beyond: boolean[] = [];
+    this.#centre = robustCentre(copies, this.paramCount, this.tuning, scales, paceScales, beyond);
+    // Which copies lay beyond the clip radius: only those can be left out for their pace.
+    merged.forEach((p, j) => p.far = beyond[j + 1] ?? false);
     return this.#centre;
   }
 
@@ -423,6 +430,7 @@ export class SwarmLearner {
       round: this.#stats.rounds,
       estimate: this.#joining ? undefined : this.#x,
       valueBound: () => Math.max(this.tuning.valueBound, this.tuning.valueFactor * this.#out.ownScale()),
+      ownStep: () => this.#out.ownScale() / 127,
       onRequest: (targets) => {
         const forUs = targets.length === 0 ||
           targets.some((t) => sameBytes(t, this.#selfFp, FINGERPRINT_SIZE));

@@ -76,7 +76,8 @@ function insertionSort(a: Float64Array): void {
  * too, but only while copy j lies beyond the radius: a copy as close to the centre as the others is
  * merged whole whatever its scale. With `farPower` p > 0 the clipping redescends: a copy at distance
  * d > t pulls by t × (t/d)^p, so the farther a copy lies beyond the radius the less it counts (as
- * Hampel's redescending M-estimators do), instead of the full radius however far it is.
+ * Hampel's redescending M-estimators do), instead of the full radius however far it is. `beyond`, when
+ * given, receives for each copy whether it lay beyond the radius in the last iteration.
  */
 export function centeredClip(
   copies: Float32Array[],
@@ -86,6 +87,7 @@ export function centeredClip(
   scales?: readonly number[],
   farScales?: readonly number[],
   farPower = 0,
+  beyond?: boolean[],
 ): void {
   const dim = centre.length;
   const diff = new Float32Array(dim);
@@ -98,6 +100,7 @@ export function centeredClip(
     const t = tau > 0 ? tau : factor * [...dists].sort((a, b) => a - b)[Math.floor((dists.length - 1) / 2)];
     diff.fill(0);
     copies.forEach((c, j) => {
+      if (beyond && iter === 2) beyond[j] = dists[j] > t;
       const far = dists[j] > t ? (farScales?.[j] ?? 1) * (t / dists[j]) ** farPower : 1;
       const r = t * (scales?.[j] ?? 1) * far;
       const w = dists[j] > 0 ? Math.min(1, r / dists[j]) : 0;
