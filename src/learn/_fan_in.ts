@@ -24,7 +24,7 @@
  * @module
  */
 import type { Random } from "../time.ts";
-import { PACE_MIN, type PeerCopy, TENURE } from "./_peers.ts";
+import { type PeerCopy, trusted } from "./_peers.ts";
 import type { LearnerTuning } from "./_tuning.ts";
 import type { PeerStatus, RejectReason } from "./_types.ts";
 
@@ -56,8 +56,7 @@ export function standingStatus(s: PeerStanding, now: number, tuning: LearnerTuni
     key: s.hex,
     epoch: s.epoch,
     score: s.score,
-    ignored: s.score < tuning.scoreThreshold || (s.pace < PACE_MIN && (s.far || s.accepted < TENURE)) ||
-      now - s.lastHeard > tuning.peerTimeoutMs,
+    ignored: !trusted(s, tuning) || now - s.lastHeard > tuning.peerTimeoutMs,
     inSync: false,
     coverage: 0,
     accepted: s.accepted,

@@ -50,7 +50,8 @@ export interface PeerCopy {
   /**
    * Moving average of the share of its changes the change-size guard let through (1 = never slowed).
    * Scales the peer's clip radius in the merge: a peer that keeps pushing faster than the swarm (a
-   * model-replacement update scaled ×N) pulls the centre proportionally less; nobody is excluded.
+   * model-replacement update scaled ×N) pulls the centre proportionally less; below `PACE_MIN` it is
+   * left out when its copy is far or it is new to us ({@linkcode trusted}).
    */
   pace: number;
   /**
@@ -151,7 +152,10 @@ export const TENURE = 100;
  * unless its copy lay within the clip radius in the last merge and we accepted `TENURE` messages from
  * it.
  */
-export function trusted(p: PeerCopy, tuning: LearnerTuning): boolean {
+export function trusted(
+  p: Pick<PeerCopy, "score" | "pace" | "far" | "accepted">,
+  tuning: LearnerTuning,
+): boolean {
   return p.score >= tuning.scoreThreshold && (p.pace >= PACE_MIN || (!p.far && p.accepted >= TENURE));
 }
 

@@ -69,6 +69,9 @@ function insertionSort(a: Float64Array): void {
   }
 }
 
+/** Re-centring passes of {@linkcode centeredClip}. */
+const CLIP_ITERATIONS = 3;
+
 /**
  * Centered clipping around `centre` (in place). `tau` ≤ 0 picks `factor` × the median distance of the
  * copies to the centre. `scales[j]` (default 1) multiplies copy j's radius: a copy trusted less is
@@ -91,7 +94,7 @@ export function centeredClip(
 ): void {
   const dim = centre.length;
   const diff = new Float32Array(dim);
-  for (let iter = 0; iter < 3; iter++) {
+  for (let iter = 0; iter < CLIP_ITERATIONS; iter++) {
     const dists = copies.map((c) => {
       let s = 0;
       for (let i = 0; i < dim; i++) s += (c[i] - centre[i]) ** 2;
@@ -100,7 +103,7 @@ export function centeredClip(
     const t = tau > 0 ? tau : factor * [...dists].sort((a, b) => a - b)[Math.floor((dists.length - 1) / 2)];
     diff.fill(0);
     copies.forEach((c, j) => {
-      if (beyond && iter === 2) beyond[j] = dists[j] > t;
+      if (beyond && iter === CLIP_ITERATIONS - 1) beyond[j] = dists[j] > t;
       const far = dists[j] > t ? (farScales?.[j] ?? 1) * (t / dists[j]) ** farPower : 1;
       const r = t * (scales?.[j] ?? 1) * far;
       const w = dists[j] > 0 ? Math.min(1, r / dists[j]) : 0;
