@@ -29,25 +29,26 @@ import type { LearnerTuning } from "./_tuning.ts";
 import type { PeerStatus, RejectReason } from "./_types.ts";
 
 /** What is kept of a peer outside the fan-in set: its standing, no copy. */
-export interface PeerStanding {
-  key: Uint8Array;
-  hex: string;
-  epoch: number;
-  score: number;
-  pace: number;
-  far: boolean;
-  suspect: boolean;
-  harm: number | null;
-  lastHeard: number;
-  lastStamp: number;
-  accepted: number;
-  rejected: Partial<Record<RejectReason, number>>;
-}
+const STANDING = [
+  "key",
+  "hex",
+  "epoch",
+  "score",
+  "pace",
+  "far",
+  "early",
+  "suspect",
+  "harm",
+  "lastHeard",
+  "lastStamp",
+  "accepted",
+  "rejected",
+] as const;
+export type PeerStanding = Pick<PeerCopy, typeof STANDING[number]>;
 
 /** The standing of a member rotating out (its copy is dropped). */
 export function standingOf(p: PeerCopy): PeerStanding {
-  const { key, hex, epoch, score, pace, far, suspect, harm, lastHeard, lastStamp, accepted, rejected } = p;
-  return { key, hex, epoch, score, pace, far, suspect, harm, lastHeard, lastStamp, accepted, rejected };
+  return Object.fromEntries(STANDING.map((k) => [k, p[k]])) as PeerStanding;
 }
 
 /** Status of a standby peer for `stats()`: no copy, so neither in sync nor covered. */

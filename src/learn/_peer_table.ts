@@ -347,7 +347,8 @@ export class PeerTable {
   ): MessageOutcome {
     let s = this.standby.get(hex);
     if (!s) {
-      s = standingOf(newCopy(sender, hex, msg.epoch, false, new Float32Array(0)));
+      const early = msg.epoch === 0 && msg.stamp <= this.tuning.genesisGraceStamps;
+      s = standingOf(newCopy(sender, hex, msg.epoch, early, new Float32Array(0)));
       this.standby.set(hex, s);
     }
     s.lastHeard = now;

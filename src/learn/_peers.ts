@@ -51,7 +51,8 @@ export interface PeerCopy {
    * Moving average of the share of its changes the change-size guard let through (1 = never slowed).
    * Scales the peer's clip radius in the merge: a peer that keeps pushing faster than the swarm (a
    * model-replacement update scaled ×N) pulls the centre proportionally less; below `PACE_MIN` it is
-   * left out when its copy is far or it is new to us ({@linkcode trusted}).
+   * left out when its copy is far, or it is new to us and was first heard at the swarm's start
+   * ({@linkcode trusted}).
    */
   pace: number;
   /**
@@ -59,6 +60,12 @@ export interface PeerCopy {
    * such a copy is left out for its pace ({@linkcode trusted}).
    */
   far: boolean;
+  /**
+   * First heard at the swarm's start (a genesis copy): merged while every copy still lay far from the
+   * others, where the clip radius tells an attacker from an honest peer poorly. Kept when the copy is
+   * rebuilt (new epoch, fan-in rotation).
+   */
+  early: boolean;
 }
 
 /** A fresh copy; unknown coordinates hold `neutral` (the shared init for a genesis copy, else our P). */
@@ -68,7 +75,7 @@ export function newCopy(
   epoch: number,
   genesis: boolean,
   neutral: Float32Array,
-  old?: Pick<PeerCopy, "score" | "lastHeard" | "accepted" | "rejected" | "pace" | "far">,
+  old?: Pick<PeerCopy, "score" | "lastHeard" | "accepted" | "rejected" | "pace" | "far" | "early">,
   estimated = false,
   since = 0,
 ): PeerCopy {
@@ -97,6 +104,7 @@ export function newCopy(
     suspect: false,
     pace: old?.pace ?? 1,
     far: old?.far ?? false,
+    early: old?.early ?? genesis,
   };
 }
 
@@ -140,23 +148,28 @@ export const PACE_RATE = 0.3;
 export const PACE_MIN = 0.2;
 
 /**
- * Messages we accepted from a peer before a slow pace is forgiven while its copy lies within the clip
- * radius: a peer new to us (a boosted model-replacement attacker in its first rounds, when every copy
- * is still far from the others and the attacker's can lie within the radius) is left out for its pace
- * wherever its copy lies.
+ * Messages we accepted from a peer first heard at the swarm's start (`early`) before its slow pace is
+ * forgiven while its copy lies within the clip radius: a boosted model-replacement attacker in its first
+ * rounds, when every copy is still far from the others and the attacker's can lie within the radius, is
+ * left out for its pace wherever its copy lies. A peer first heard later (we or it joined a running
+ * swarm) needs no tenure: the copies have converged and the radius tells. With the tenure applied to
+ * every new peer, a late joiner left out almost every board for a while — its own quiet start made its
+ * reference small and every Delta after a snapshot (one round apart, on another int8 grid) look fast:
+ * 8–18 honest boards ignored per seed of dir01-20-churn, all by the two late joiners.
  */
 export const TENURE = 100;
 
 /**
  * True while the peer may be merged: its score is above the threshold, and its pace above `PACE_MIN`
- * unless its copy lay within the clip radius in the last merge and we accepted `TENURE` messages from
- * it.
+ * unless its copy lay within the clip radius in the last merge (and, for a peer first heard at the
+ * swarm's start, we accepted `TENURE` messages from it).
  */
 export function trusted(
-  p: Pick<PeerCopy, "score" | "pace" | "far" | "accepted">,
+  p: Pick<PeerCopy, "score" | "pace" | "far" | "accepted" | "early">,
   tuning: LearnerTuning,
 ): boolean {
-  return p.score >= tuning.scoreThreshold && (p.pace >= PACE_MIN || (!p.far && p.accepted >= TENURE));
+  return p.score >= tuning.scoreThreshold &&
+    (p.pace >= PACE_MIN || (!p.far && (!p.early || p.accepted >= TENURE)));
 }
 
 /** The first value no honest learner sends (non-finite or beyond `valueBound`), if any. */

@@ -4,11 +4,12 @@ import { DEFAULT_LEARNER_OPTIONS } from "../../src/learn/mod.ts";
 
 const tuning = DEFAULT_LEARNER_OPTIONS;
 
-Deno.test("trusted(): a slow peer is left out when its copy lies beyond the clip radius or it is new to us", () => {
-  const p = newCopy(new Uint8Array(32), "aa", 1, false, new Float32Array(4));
+Deno.test("trusted(): a slow peer is left out when its copy lies beyond the clip radius or it is new to us at the swarm's start", () => {
+  const p = newCopy(new Uint8Array(32), "aa", 0, true, new Float32Array(4));
+  assert.ok(p.early, "a genesis copy was first heard at the swarm's start");
   assert.ok(trusted(p, tuning), "a fresh peer is merged");
   p.pace = PACE_MIN / 2;
-  assert.ok(!trusted(p, tuning), "slow and new: left out wherever its copy lies");
+  assert.ok(!trusted(p, tuning), "slow and new at the start: left out wherever its copy lies");
   p.accepted = TENURE;
   assert.ok(trusted(p, tuning), "slow, known, within the radius: merged (an honest peer whose data differs)");
   p.far = true;
@@ -17,4 +18,17 @@ Deno.test("trusted(): a slow peer is left out when its copy lies beyond the clip
   assert.ok(trusted(p, tuning), "back at pace: merged wherever its copy lies");
   p.score = 0;
   assert.ok(!trusted(p, tuning), "a score below the threshold leaves it out whatever its pace");
+});
+
+Deno.test("trusted(): a slow peer first heard in a running swarm is merged within the radius from its first message", () => {
+  // A late joiner's view: every peer is new to it, the copies have converged, the radius tells.
+  const p = newCopy(new Uint8Array(32), "aa", 0, false, new Float32Array(4));
+  assert.ok(!p.early);
+  p.pace = PACE_MIN / 2;
+  assert.ok(trusted(p, tuning), "slow, new, within the radius: merged");
+  p.far = true;
+  assert.ok(!trusted(p, tuning), "slow and beyond the radius: left out");
+  // Rebuilt copies (a new epoch, a fan-in rotation) keep where the peer was first heard.
+  const again = newCopy(new Uint8Array(32), "aa", 1, false, new Float32Array(4), { ...p, early: true });
+  assert.ok(again.early);
 });
