@@ -26,7 +26,7 @@
 import type { Random } from "../time.ts";
 import { type PeerCopy, trusted } from "./_peers.ts";
 import type { LearnerTuning } from "./_tuning.ts";
-import type { PeerStatus, RejectReason } from "./_types.ts";
+import type { PeerStatus } from "./_types.ts";
 
 /** What is kept of a peer outside the fan-in set: its standing, no copy. */
 const STANDING = [
