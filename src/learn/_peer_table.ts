@@ -295,7 +295,7 @@ export class PeerTable {
       return this.#standbyMessage(sender, hex, msg, now, bad);
     }
     if (!peer || (!bad && peer.epoch !== msg.epoch)) {
-      const genesis = msg.epoch === 0 && msg.stamp <= this.tuning.genesisGraceStamps;
+      const genesis = this.#fromStart(msg);
       const estimate = !genesis && this.crowded ? ctx.estimate : undefined;
       const neutral = genesis ? ctx.genesis : estimate ?? ctx.pub;
       peer = newCopy(sender, hex, msg.epoch, genesis, neutral, peer, !!estimate, peer?.since ?? ctx.round);
@@ -334,6 +334,11 @@ export class PeerTable {
     return share < 1 ? { accepted: true, applied, limited: true } : { accepted: true, applied };
   }
 
+  /** True for a message sent at the swarm's start: genesis epoch, within `genesisGraceStamps`. */
+  #fromStart(msg: ValuesBody): boolean {
+    return msg.epoch === 0 && msg.stamp <= this.tuning.genesisGraceStamps;
+  }
+
   /**
    * A message from a peer outside the fan-in set: the cheap checks move its score, its values are not
    * applied (no copy is kept).
@@ -347,8 +352,7 @@ export class PeerTable {
   ): MessageOutcome {
     let s = this.standby.get(hex);
     if (!s) {
-      const early = msg.epoch === 0 && msg.stamp <= this.tuning.genesisGraceStamps;
-      s = standingOf(newCopy(sender, hex, msg.epoch, early, new Float32Array(0)));
+      s = standingOf(newCopy(sender, hex, msg.epoch, this.#fromStart(msg), new Float32Array(0)));
       this.standby.set(hex, s);
     }
     s.lastHeard = now;

@@ -63,9 +63,9 @@
  *      merge WHILE ITS COPY LIES BEYOND THE RADIUS, and below `PACE_MIN` the peer is left out and
  *      reported ignored until it slows down — unless its copy lay within the radius in the last merge
  *      (and, for a peer first heard at the swarm's start, we accepted `TENURE` (100) messages from it;
- *      a late joiner, to whom every peer is new, left them all out). An honest peer's copy lies within the radius
- *      (under one class per node too, where the only holder of a digit is slowed on a third of its
- *      messages for hundreds of rounds) and keeps its pull and its place (under Dirichlet 0.1 skew whole
+ *      a late joiner, to whom every peer is new, left them all out). An honest peer's copy lies within
+ *      the radius (under one class per node too, where the only holder of a digit is slowed on a third
+ *      of its messages for hundreds of rounds) and keeps its pull and its place (under Dirichlet 0.1 skew whole
  *      swarms of honest peers fall below `PACE_MIN`, their coarse int8 grids read as speed; left out,
  *      20 boards collapsed); a peer that keeps pushing faster than the swarm, far from the others (a
  *      boosted model replacement), loses its pull and is then left out, and so is a slow peer new to us
