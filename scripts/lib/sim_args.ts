@@ -26,8 +26,8 @@ Options:
   --round-ms MS|auto     simulated time per round for the channel load and the
                          time to target; auto = stretched so the swarm offers at
                          most half the capacity (what an airtime budget does)  [1000]
-  --fan-in K             bounded fan-in: copies kept and merged per node
-                         (learning.fanIn; 0 = every peer)                       [0]
+  --fan-in K             bounded fan-in: a committee of K nodes publishes, every
+                         node merges its copies (learning.fanIn; 0 = all)      [32]
   --duplicate PERCENT    duplicated datagrams, 0..50                            [0]
   --max-datagram BYTES   largest signed datagram, 512..4096                  [1232]
   --rounds N             rounds (each: local steps, mix, publish)             [300]

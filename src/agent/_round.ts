@@ -42,7 +42,11 @@ export async function runRound(r: RoundParts): Promise<void> {
   }
   const cfg = r.learning();
   await learner.train(cfg.localSteps);
-  learner.mix(now);
+  // The live trusted boards running our model (their Hellos): bounded fan-in draws its committee from them.
+  const roster = r.gossip.node.peers(now).filter((p) => p.trusted && p.alive && !p.otherModel).map((p) =>
+    p.key
+  );
+  learner.mix(now, roster);
   r.serving.setWeights(learner.inferenceWeights());
   const budget = r.gossip.node.bodyBudget;
   let out: { type: number; body: Uint8Array }[] = learner.outgoing(budget);

@@ -41,6 +41,7 @@ export function airtimeSettings(config: Config): AirtimeSettings {
     helloMs: config.gossip.intervalMs,
     peerTimeoutMs: config.gossip.peerTimeoutMs,
     bytesPerRound: config.learning.deltasPerRound * config.gossip.maxDatagram,
+    fanIn: config.learning.fanIn,
   };
 }
 
@@ -93,6 +94,7 @@ export class AirtimeControl {
     return {
       budgetBytesPerSecond: this.#config().gossip.swarmBytesPerSecond,
       swarmSize: plan.swarmSize,
+      publishers: plan.publishers,
       roundMs: Math.round(plan.roundMs),
       helloMs: Math.round(plan.helloMs),
       peerTimeoutMs: Math.round(plan.peerTimeoutMs),

@@ -34,7 +34,7 @@ export interface StatusInputs {
   accuracy: number | null;
   heldOut: number;
   samples: number;
-  learner: Pick<LearnerStats, "rounds" | "lastLoss" | "peers">;
+  learner: Pick<LearnerStats, "rounds" | "lastLoss" | "peers"> & Partial<Pick<LearnerStats, "committee">>;
   gossip: GossipCounters;
   /** Largest datagram sent or received. */
   largestDatagram: number;
@@ -66,6 +66,7 @@ export function unusableReason(
   l: LearnerStats["peers"][number] | undefined,
   rejects: Record<string, number>,
   ourModel: string,
+  committee: readonly string[] | null = null,
 ): string | null {
   if (g?.otherModel) {
     return `runs another model (hash ${g.otherModel.slice(0, 16)}, ours ${
@@ -77,6 +78,10 @@ export function unusableReason(
     return "never heard from: is it running on this network, and does it trust this board ('agent trust')?";
   }
   if (!g.alive) return "not heard from recently (down, or out of reach)";
+  if (committee && !committee.includes(g.key) && !(l && l.inSync)) {
+    return `off the publishing committee for now (${committee.length} boards publish at a time, ` +
+      "learning.fanIn; seats change hands over time)";
+  }
   if (!l) return "no model values received yet";
   if (l.ignored) {
     const why = Object.entries(rejects).filter(([k, n]) => n > 0 && !HARMLESS.has(k))
@@ -114,7 +119,7 @@ function peerStatuses(i: StatusInputs): PeerStatus[] {
       merged,
       datagramsIn: g?.datagramsIn ?? 0,
       rejects,
-      unusable: merged ? null : unusableReason(g, l, rejects, i.model.hash),
+      unusable: merged ? null : unusableReason(g, l, rejects, i.model.hash, i.learner.committee ?? null),
       transport: g?.transport ?? null,
     };
   });

@@ -83,6 +83,11 @@ export interface AirtimeReport {
   budgetBytesPerSecond: number;
   /** Boards this one hears: trusted peers heard within the peer timeout, plus itself. */
   swarmSize: number;
+  /**
+   * Boards that publish model updates at a time: swarmSize, or learning.fanIn when the swarm is larger
+   * (the publishing committee). Absent in older snapshots.
+   */
+  publishers?: number;
   /** Milliseconds between learning rounds now (learning.roundMs, stretched when the swarm is large). */
   roundMs: number;
   /** Milliseconds between Hellos now (gossip.intervalMs, stretched alike). */
@@ -93,7 +98,7 @@ export interface AirtimeReport {
   ownBytesPerSecond: number;
   /** Measured: bytes/s this board hears from others (its own echo left out) plus what it sends. */
   swarmBytesPerSecond: number;
-  /** swarmSize × one board's bytes/s at these intervals (what the rule keeps within the budget). */
+  /** The swarm's bytes/s at these intervals (what the rule keeps within the budget). */
   plannedBytesPerSecond: number;
 }
 

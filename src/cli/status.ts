@@ -334,7 +334,11 @@ function airtimeRows(a: NonNullable<StatusReport["airtime"]>): [string, string][
   return [
     [
       "Swarm",
-      `${a.swarmSize} board${a.swarmSize === 1 ? "" : "s"} heard; round every ${duration(a.roundMs)}, ` +
+      `${a.swarmSize} board${a.swarmSize === 1 ? "" : "s"} heard` +
+      (a.publishers !== undefined && a.publishers < a.swarmSize
+        ? `, ${a.publishers} publish at a time (learning.fanIn)`
+        : "") +
+      `; round every ${duration(a.roundMs)}, ` +
       `Hello every ${duration(a.helloMs)}`,
     ],
     [

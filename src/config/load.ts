@@ -54,6 +54,7 @@ export interface Config {
     updateClip: number;
     rowOutlier: number;
     fanIn: number;
+    fanInPeriodMs: number;
     batchSize: number;
     localSteps: number;
     roundMs: number;

@@ -365,9 +365,16 @@ export const KEYS: readonly KeySpec[] = [
   {
     path: "learning.fanIn",
     type: { kind: "int", min: 0, max: 4096 },
-    default: 0,
+    default: 32,
     doc:
-      "Bounded fan-in: keep and merge at most this many peers' models, a random set rotated one per round (0 = every peer). Experimental: beyond this many peers the swarm learns much worse today (docs/learning.md).",
+      "Bounded fan-in: with more live boards than this, only a committee of this many boards (the same for every board, handed over one seat at a time) trains and publishes, and every board keeps and merges only the committee's models, so memory, merge time and airtime stay flat as the swarm grows (0 = every board publishes, every peer is merged; docs/learning.md).",
+  },
+  {
+    path: "learning.fanInPeriodMs",
+    type: { kind: "int", min: 1000, max: 86400000 },
+    default: 120000,
+    doc:
+      "How long a board holds a committee seat (bounded fan-in); the seats' turns are staggered, so one changes hands every this / learning.fanIn. Boards' clocks should agree to well within this.",
   },
   {
     path: "learning.batchSize",

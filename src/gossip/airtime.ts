@@ -4,13 +4,15 @@
  * come in as numbers.
  *
  * Wi-Fi sends broadcast frames at the lowest basic rate (1–6 Mb/s on 2.4 GHz), without retries, and every
- * board hears every other board's frames: the medium carries N × (what one board sends). With N boards
- * each sending B bytes per round and H bytes per Hello, the rule is
+ * board hears every other board's frames: the medium carries the sum of what every board sends. With N
+ * boards each sending H bytes per Hello, and M of them B bytes per round (M = N, or the committee's size
+ * K = `learning.fanIn` when N > K: only its members publish model updates, `src/learn/_committee.ts`), the
+ * rule is
  *
- *     N × (B / round + H / hello) ≤ budget
+ *     M × B / round + N × H / hello ≤ budget
  *
  * Below the budget nothing changes (`learning.roundMs` and `gossip.intervalMs` are floors). Above it the
- * round interval and the Hello interval stretch by the same factor N × (one board's bytes/s) / budget, so
+ * round interval and the Hello interval stretch by the same factor (the swarm's bytes/s) / budget, so
  * the swarm lands on the budget; the time after which a silent peer counts as gone (`gossip.peerTimeoutMs`)
  * grows to three Hello intervals when that is longer, so a live peer is never shown as timed out. The stretch stops where the round
  * interval reaches {@linkcode MAX_ROUND_MS} (thousands of boards); the plan then says it is over budget.
@@ -54,6 +56,8 @@ export interface AirtimeSettings {
   bytesPerRound: number;
   /** Bytes of one Hello (default {@linkcode HELLO_DATAGRAM_BYTES}). */
   helloBytes?: number;
+  /** learning.fanIn: with more boards than this, only this many publish model updates (0 = every board). */
+  fanIn?: number;
 }
 
 /** The intervals a board uses for an estimated swarm size. */
@@ -68,9 +72,11 @@ export interface AirtimePlan {
   peerTimeoutMs: number;
   /** roundMs / learning.roundMs: 1 below the budget. */
   stretch: number;
-  /** Bytes per second one board sends at these intervals. */
+  /** Boards that publish model updates: swarmSize, or the committee's size when the swarm is larger. */
+  publishers: number;
+  /** Bytes per second one publishing board sends at these intervals. */
   boardBytesPerSecond: number;
-  /** swarmSize × boardBytesPerSecond: what the swarm sends if every board follows the same plan. */
+  /** What the swarm sends if every board follows the same plan (publishers' updates, everyone's Hellos). */
   swarmBytesPerSecond: number;
   /** False only when even the longest round interval cannot fit the budget (thousands of boards). */
   withinBudget: boolean;
@@ -91,23 +97,28 @@ export function planAirtime(swarmSize: number, s: AirtimeSettings): AirtimePlan 
   }
   const n = Math.max(1, Math.floor(swarmSize));
   const hello = s.helloBytes ?? HELLO_DATAGRAM_BYTES;
-  const needed = (n * boardRate(s.roundMs, s.helloMs, s.bytesPerRound, hello)) / s.budgetBytesPerSecond;
+  const m = s.fanIn && s.fanIn > 0 ? Math.min(n, s.fanIn) : n;
+  const swarmRate = (roundMs: number, helloMs: number) =>
+    m * boardRate(roundMs, helloMs, s.bytesPerRound, 0) + n * boardRate(roundMs, helloMs, 0, hello);
+  const needed = swarmRate(s.roundMs, s.helloMs) / s.budgetBytesPerSecond;
   // Below the budget nothing changes; above it every interval stretches by the same factor.
   const stretch = Math.min(Math.max(1, needed), Math.max(1, MAX_ROUND_MS / s.roundMs));
   const roundMs = s.roundMs * stretch;
   const helloMs = s.helloMs * stretch;
   const board = boardRate(roundMs, helloMs, s.bytesPerRound, hello);
+  const swarm = swarmRate(roundMs, helloMs);
   return {
     swarmSize: n,
+    publishers: m,
     stretch,
     roundMs,
     helloMs,
     // At least three Hellos per timeout once stretched; never shorter than configured.
     peerTimeoutMs: Math.max(s.peerTimeoutMs, Math.min(s.peerTimeoutMs * stretch, 3 * helloMs)),
     boardBytesPerSecond: board,
-    swarmBytesPerSecond: n * board,
+    swarmBytesPerSecond: swarm,
     // A rounding margin: a stretched plan lands exactly on the budget.
-    withinBudget: n * board <= s.budgetBytesPerSecond * (1 + 1e-9),
+    withinBudget: swarm <= s.budgetBytesPerSecond * (1 + 1e-9),
   };
 }
 

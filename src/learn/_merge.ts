@@ -62,16 +62,6 @@ export function stillMergeable(
 }
 
 /**
- * The coordinates of an estimated copy (`_fan_in.ts`) its peer has not sent since it rotated in vote
- * for our working model `x`: "no change" from the swarm model we trained from.
- */
-export function voteForUs(p: PeerCopy, x: Float32Array): void {
-  if (p.known >= p.values.length) return;
-  const { values, versions } = p;
-  for (let c = 0; c < values.length; c++) if (versions[c] === 0) values[c] = x[c];
-}
-
-/**
  * Folds `centre` into the served moving average `avg` (decay `averaging` per round) from
  * `rateDecayRounds` on; undefined before (the swarm model itself is served).
  */

@@ -30,8 +30,7 @@ import {
   penalise,
   trusted,
 } from "./_peers.ts";
-import type { Random } from "../time.ts";
-import { type PeerStanding, rotate, standingOf, standingStatus } from "./_fan_in.ts";
+import { type PeerStanding, standingOf, standingStatus } from "./_standing.ts";
 import type { LearnerTuning } from "./_tuning.ts";
 import { validateCopies } from "./_validation.ts";
 import {
@@ -84,11 +83,6 @@ export interface ApplyContext {
    * own step for a snapshot chunk, 0 for a Delta.
    */
   stepCap: number;
-  /**
-   * Our working model, the neutral values of an estimated copy (a peer rotating into a crowded fan-in
-   * set, `_fan_in.ts`); undefined while joining (a joiner syncs its copies from snapshots).
-   */
-  estimate?: Float32Array;
 }
 
 /** What receiving a message needs from the coordinator. */
@@ -108,12 +102,16 @@ export class PeerTable {
   tuning: LearnerTuning;
   /** The peers whose copies we keep (every peer heard, or the fan-in set), by lower-case hex key. */
   peers = new Map<string, PeerCopy>();
-  /** Peers heard but outside the fan-in set: their standing only (`_fan_in.ts`). */
+  /** Peers heard whose copies are not kept (bounded fan-in): their standing only (`_standing.ts`). */
   standby = new Map<string, PeerStanding>();
   /** Reference of honest change sizes (our own publications and in-bound peers' messages). */
   readonly changes = new ChangeGuard();
   received = 0;
   accepted = 0;
+  /** The peers whose copies are kept (undefined: every peer). */
+  #keep: ReadonlySet<string> | undefined;
+  /** Committee handovers under way: incoming holder → outgoing holder (`_committee.ts`). */
+  #heirs: ReadonlyMap<string, string> = new Map();
   rejected: Partial<Record<RejectReason, number>> = {};
 
   constructor(tuning: LearnerTuning) {
@@ -130,41 +128,28 @@ export class PeerTable {
     return [...this.peers.values()];
   }
 
-  /** True when more peers were heard than the fan-in K: new copies are estimated, the set rotates. */
-  get crowded(): boolean {
-    return this.tuning.fanIn > 0 && this.peers.size + this.standby.size > this.tuning.fanIn;
-  }
-
-  /** Status of every peer heard: members with their copies, then standby peers. */
+  /** Status of every peer heard: copies held, then standby peers. */
   statuses(now: number): PeerStatus[] {
     return [
       ...this.all().map((p) => peerStatus(p, now, this.tuning)),
-      ...[...this.standby.values()].map((s) => standingStatus(s, now, this.tuning)),
+      ...[...this.standby.values()].map((s) => standingStatus(s, this.tuning)),
     ];
   }
 
   /**
-   * Rotates the fan-in set (`_fan_in.ts`): members out to standby (copy dropped, standing kept),
-   * random eligible standby peers in with an estimated copy starting at `estimate`. True if it changed.
+   * Keeps copies only of the peers in `keep` (bounded fan-in, `_committee.ts`); the others go to
+   * standby (copy dropped, standing kept). Undefined keeps a copy of every peer heard. A new copy of an
+   * incoming holder in `heirs` starts from our copy of the outgoing one.
    */
-  rotate(now: number, round: number, rng: Random, estimate: Float32Array): boolean {
-    if (this.tuning.fanIn <= 0 || this.standby.size === 0) return false;
-    const r = rotate(this.all(), [...this.standby.values()], now, round, this.tuning, rng);
-    for (const hex of r.out) {
-      const p = this.peers.get(hex)!;
+  restrict(keep: ReadonlySet<string> | undefined, heirs: ReadonlyMap<string, string> = new Map()): void {
+    this.#keep = keep;
+    this.#heirs = heirs;
+    if (!keep) return;
+    for (const [hex, p] of this.peers) {
+      if (keep.has(hex)) continue;
       this.standby.set(hex, standingOf(p));
       this.peers.delete(hex);
     }
-    for (const hex of r.in) {
-      const s = this.standby.get(hex)!;
-      const p = newCopy(s.key, hex, s.epoch, false, estimate, s, true, round);
-      p.suspect = s.suspect;
-      p.harm = s.harm;
-      p.lastStamp = s.lastStamp;
-      this.peers.set(hex, p);
-      this.standby.delete(hex);
-    }
-    return r.out.length + r.in.length > 0;
   }
 
   /** Replaces every copy (restore from a checkpoint). */
@@ -291,15 +276,21 @@ export class PeerTable {
       return this.reject(peer ?? this.standby.get(hex), "model-mismatch", "values for another model");
     }
     const bad = badValue(msg, ctx.valueBound);
-    if (!peer && (this.standby.has(hex) || (this.tuning.fanIn > 0 && this.peers.size >= this.tuning.fanIn))) {
+    if (!peer && this.#keep && !this.#keep.has(hex)) {
       return this.#standbyMessage(sender, hex, msg, now, bad);
     }
     if (!peer || (!bad && peer.epoch !== msg.epoch)) {
       const genesis = this.#fromStart(msg);
-      const estimate = !genesis && this.crowded ? ctx.estimate : undefined;
-      const neutral = genesis ? ctx.genesis : estimate ?? ctx.pub;
-      peer = newCopy(sender, hex, msg.epoch, genesis, neutral, peer, !!estimate, peer?.since ?? ctx.round);
+      const old = peer ?? this.standby.get(hex);
+      const heir = this.#heirs.get(hex);
+      const inherited = heir === undefined ? undefined : this.peers.get(heir)?.values;
+      peer = newCopy(sender, hex, msg.epoch, genesis, genesis ? ctx.genesis : inherited ?? ctx.pub, old);
+      if (old && !this.peers.has(hex)) {
+        peer.suspect = old.suspect;
+        peer.harm = old.harm;
+      }
       this.peers.set(hex, peer);
+      this.standby.delete(hex);
     }
     peer.lastHeard = now;
     if (bad) return this.reject(peer, bad.reason, bad.detail);

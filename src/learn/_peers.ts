@@ -19,13 +19,6 @@ export interface PeerCopy {
   epoch: number;
   /** All coordinates valid from the start (genesis copy heard early). */
   genesis: boolean;
-  /**
-   * A copy started on rotating into the fan-in set (`_fan_in.ts`): in sync at once, each coordinate not
-   * yet received votes for our own swarm model.
-   */
-  estimated: boolean;
-  /** Our round count when the peer (last) became a member of the fan-in set. */
-  since: number;
   values: Float32Array;
   /** Stamp of the value held per coordinate; 0 = never received. */
   versions: Uint32Array;
@@ -63,7 +56,7 @@ export interface PeerCopy {
   /**
    * First heard at the swarm's start (a genesis copy): merged while every copy still lay far from the
    * others, where the clip radius tells an attacker from an honest peer poorly. Kept when the copy is
-   * rebuilt (new epoch, fan-in rotation).
+   * rebuilt (new epoch, or held again after the fan-in dropped it).
    */
   early: boolean;
 }
@@ -76,8 +69,6 @@ export function newCopy(
   genesis: boolean,
   neutral: Float32Array,
   old?: Pick<PeerCopy, "score" | "lastHeard" | "accepted" | "rejected" | "pace" | "far" | "early">,
-  estimated = false,
-  since = 0,
 ): PeerCopy {
   const P = neutral.length;
   return {
@@ -85,8 +76,6 @@ export function newCopy(
     hex,
     epoch,
     genesis,
-    estimated,
-    since,
     values: neutral.slice(),
     versions: new Uint32Array(P),
     // The shared init of a genesis copy holds since the start (our round 0): its first updates are
@@ -110,7 +99,7 @@ export function newCopy(
 
 /** True once enough of the copy is known to merge it. */
 export function inSync(p: PeerCopy, tuning: LearnerTuning): boolean {
-  return p.genesis || p.estimated || p.known >= tuning.syncCoverage * p.values.length;
+  return p.genesis || p.known >= tuning.syncCoverage * p.values.length;
 }
 
 /** Counts a reason against a peer; every reason but `stale`, `model-mismatch`, `norm-bound` costs score. */

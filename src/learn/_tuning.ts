@@ -144,13 +144,13 @@ export interface LearnerTuning {
    */
   trimOwnClass: number;
   /**
-   * Bounded fan-in K: with more peers than this, copies of at most K peers are kept and merged, a random
-   * set rotated over time (`_fan_in.ts`); 0 = every peer heard. Off by default: merging a subset of the
-   * peers' cumulative contributions does not converge (docs/learning.md, "Bounded fan-in").
+   * Bounded fan-in K: with more live boards than this, a committee of K boards (the same for everyone)
+   * trains and publishes, and only its copies are kept and merged (`_committee.ts`); 0 = every board
+   * publishes and every peer is merged.
    */
   fanIn: number;
-  /** Rounds between two rotations of the fan-in set (one member replaced each time; 0 = no rotation). */
-  fanInRotateRounds: number;
+  /** How long a board holds a committee slot (ms; the slots' phases are staggered by this / K). */
+  fanInPeriodMs: number;
 }
 
 /** Defaults chosen by the experiments in scripts/sim.ts (docs/learning.md). */
@@ -194,7 +194,7 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   trimConfidence: 0.5,
   trimOwnClass: 0.05,
   fanIn: 0,
-  fanInRotateRounds: 1,
+  fanInPeriodMs: 120_000,
 };
 
 /** The learning rate of round `round` (1-based) under `tuning`'s schedule; 0 = the model's own rate. */

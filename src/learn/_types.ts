@@ -98,6 +98,10 @@ export interface LearnerStats {
   epoch: number;
   stamp: number;
   joining: boolean;
+  /** Holds a committee seat: trains and publishes (always true without bounded fan-in). */
+  member: boolean;
+  /** Hex keys of the committee's seat holders (bounded fan-in), or null while every board publishes. */
+  committee: string[] | null;
   messagesSent: number;
   bytesSent: number;
   coordinatesSent: number;

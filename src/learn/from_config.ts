@@ -27,6 +27,7 @@ export function tuningFromConfig(learning: Config["learning"]): Partial<LearnerT
     updateClip: learning.updateClip,
     rowOutlier: learning.rowOutlier,
     fanIn: learning.fanIn,
+    fanInPeriodMs: learning.fanInPeriodMs,
   };
 }
 

@@ -43,9 +43,10 @@
  *    d, by t × (t/d)^`farPower`: redescending), or trimmed mean, median or plain mean.
  *    Clipping bounds what a peer whose pseudo-model drifts away can do; the message checks (5.) exclude
  *    senders of impossible values and slow down fast movers. `clipFactor` is 3: tighter, an honest
- *    node whose data differs is under-weighted and its C_i winds up. With `fanIn` > 0 and more peers than
- *    that, only a rotating random set of `fanIn` copies is kept and merged (`_fan_in.ts`; off by default:
- *    over a subset the contributions' drifts do not cancel, docs/learning.md).
+ *    node whose data differs is under-weighted and its C_i winds up. With `fanIn` > 0 and more live boards
+ *    than that (the roster `mix` is given), only a committee of `fanIn` boards, the same for everyone and
+ *    handed over one slot at a time, trains and publishes, and only its copies are kept and merged
+ *    (`_committee.ts`).
  * 5. Checks, which exclude a peer only on evidence no honest learner produces, and otherwise bound
  *    its influence (`_peers.ts`, `_change_guard.ts`, `_validation.ts`):
  *    - a message with a non-finite value or a |value| beyond max(`valueBound`, `valueFactor` × our own
@@ -127,7 +128,8 @@ import type { Random } from "../time.ts";
 import { toHex } from "../bytes.ts";
 import { encodeSnapshotRequest, FINGERPRINT_SIZE, MODEL_HASH_SIZE } from "./codec.ts";
 import { LocalTrainer } from "./_local_training.ts";
-import { clipScale, paceScale, robustCentre, servedAverage, stillMergeable, voteForUs } from "./_merge.ts";
+import { clipScale, paceScale, robustCentre, servedAverage, stillMergeable } from "./_merge.ts";
+import { Committee, slotOwners } from "./_committee.ts";
 import { joinStep } from "./_join.ts";
 import { inSync, type PeerCopy } from "./_peers.ts";
 import { PeerTable, sameBytes } from "./_peer_table.ts";
@@ -193,6 +195,13 @@ export class SwarmLearner {
   #joinRounds = 0;
   #requestAll = false;
   #peers: PeerTable;
+  /** Our hex key (the committee's draw). */
+  #self: string;
+  #committee = new Committee();
+  /** Our pseudo-model is merged (`CommitteeStep.own`). */
+  #ownMerged = true;
+  /** The committee's seat holders at the last mix (undefined: every board publishes). */
+  #holders: string[] | undefined;
   #trainer: LocalTrainer;
   #stats = {
     rounds: 0,
@@ -218,6 +227,7 @@ export class SwarmLearner {
     this.#trainer = new LocalTrainer(options.rng);
     this.#selfKey = options.selfKey.slice();
     this.#selfFp = options.selfKey.slice(0, FINGERPRINT_SIZE);
+    this.#self = toHex(options.selfKey);
     this.#deflate = options.deflate;
     this.#x = options.model.getWeights().slice();
     if (this.#x.length !== this.paramCount) {
@@ -285,6 +295,8 @@ export class SwarmLearner {
     }
     const every = this.tuning.validateEvery;
     if (every > 0 && this.#stats.rounds % every === 0 && live) await this.#validatePeers();
+    // Off the committee (bounded fan-in): serve the committee's model, train nothing.
+    if (live && !this.#committee.member) return NaN;
     const start = this.#x;
     const warmingUp = this.tuning.lossTrim > 0 && this.#liveRounds <= this.tuning.trimWarmupRounds;
     const opts = warmingUp ? { ...this.tuning, lossTrim: 0 } : this.tuning;
@@ -308,14 +320,16 @@ export class SwarmLearner {
   /** Robust centre of our pseudo-model and the merged peers' copies (cached until a copy changes). */
   #currentCentre(): Float32Array {
     if (this.#centre) return this.#centre;
-    const copies = [this.#out.pub];
-    const scales = [1];
-    const paceScales = [1];
+    // Our own pseudo-model counts while we hold a committee seat or stand in for our successor (always
+    // without bounded fan-in).
+    const own = this.#ownMerged || this.#merged.length === 0 ? 1 : 0;
+    const copies = own ? [this.#out.pub] : [];
+    const scales = own ? [1] : [];
+    const paceScales = own ? [1] : [];
     const merged: PeerCopy[] = [];
     for (const p of this.#merged) {
       // Still the same copy (no new epoch since mix), still trusted and in sync.
       if (!stillMergeable(p, this.#peers.get(p.hex), this.tuning, inSync)) continue;
-      if (p.estimated) voteForUs(p, this.#x);
       copies.push(p.values);
       scales.push(clipScale(p, this.tuning));
       paceScales.push(paceScale(p, this.tuning));
@@ -324,24 +338,49 @@ export class SwarmLearner {
     const beyond: boolean[] = [];
     this.#centre = robustCentre(copies, this.paramCount, this.tuning, scales, paceScales, beyond);
     // Which copies lay beyond the clip radius: only those can be left out for their pace.
-    merged.forEach((p, j) => p.far = beyond[j + 1] ?? false);
+    merged.forEach((p, j) => p.far = beyond[j + own] ?? false);
     return this.#centre;
   }
 
   /**
    * Chooses the peers whose copies are merged (trusted, recently heard, in sync). A joining node instead
-   * adopts the centre of its peers' copies as its pseudo-model once they are in sync. Returns how many
-   * peers are merged.
+   * adopts the centre of its peers' copies as its pseudo-model once they are in sync. `roster` lists the
+   * hex keys of the live trusted boards (this one need not be listed): with `fanIn` > 0 and more boards
+   * than that, only the committee's copies are kept and merged (`_committee.ts`); without a roster every
+   * peer is. Returns how many peers are merged.
    */
-  mix(now: number): number {
-    if (!this.#joining) this.#peers.rotate(now, this.#stats.rounds, this.#rng, this.#x);
+  mix(now: number, roster?: readonly string[]): number {
     const peers = this.#peers.mergeable(now);
     this.#mixed = true;
     if (this.#joining) return this.#join(now, peers);
-    this.#merged = peers;
+    this.#merged = this.#committeeStep(now, roster, peers);
     this.#centre = undefined;
     this.#avg = servedAverage(this.#avg, () => this.#currentCentre(), this.#stats.rounds, this.tuning);
     return peers.length;
+  }
+
+  /** This round's committee (bounded fan-in): the copies to merge; takes a slot over when one is won. */
+  #committeeStep(now: number, roster: readonly string[] | undefined, peers: PeerCopy[]): PeerCopy[] {
+    const k = this.tuning.fanIn;
+    const boards = roster && k > 0 ? new Set([...roster, this.#self]) : undefined;
+    const owners = boards && boards.size > k
+      ? slotOwners([...boards], k, this.tuning.fanInPeriodMs, now)
+      : undefined;
+    const ready = new Map(peers.map((p) => [p.hex, p]));
+    const step = this.#committee.step(owners, this.#self, (hex) => ready.has(hex));
+    this.#peers.restrict(owners && step.keep, step.heirs);
+    this.#ownMerged = step.own;
+    this.#holders = owners;
+    if (step.adopt !== undefined) {
+      // The slot's share of the swarm model moves over: the outgoing owner's pseudo-model (or the swarm
+      // model), ours from now on, pushed whole under a new epoch.
+      const v = step.adopt === null ? this.#currentCentre() : ready.get(step.adopt)!.values;
+      this.#out.setContrib(v.map((x, i) => x - this.#out.genesis[i]));
+      this.#out.resid.fill(0);
+      this.#newEpoch();
+    }
+    if (!step.member) this.#out.resid.fill(0);
+    return owners ? step.merge.map((hex) => ready.get(hex)!) : peers;
   }
 
   #join(now: number, peers: PeerCopy[]): number {
@@ -392,7 +431,7 @@ export class SwarmLearner {
       const body = this.#deflate(req);
       out.push({ type: LearnMessage.SnapshotRequest, body, rawSize: req.length, coordinates: 0 });
     }
-    if (!this.#joining) {
+    if (!this.#joining && this.#committee.member) {
       const ctx: PublishContext = {
         modelHash: this.model.modelHash,
         epoch: this.#epoch,
@@ -434,13 +473,14 @@ export class SwarmLearner {
       genesis: this.#out.genesis,
       pub: this.#out.pub,
       round: this.#stats.rounds,
-      estimate: this.#joining ? undefined : this.#x,
       valueBound: () => Math.max(this.tuning.valueBound, this.tuning.valueFactor * this.#out.ownScale()),
       ownStep: () => this.#out.ownScale() / 127,
       onRequest: (targets) => {
         const forUs = targets.length === 0 ||
           targets.some((t) => sameBytes(t, this.#selfFp, FINGERPRINT_SIZE));
-        if (forUs && !this.#joining && this.#out.pushRemaining === 0) this.#out.pushAll();
+        if (forUs && !this.#joining && this.#committee.member && this.#out.pushRemaining === 0) {
+          this.#out.pushAll();
+        }
       },
     });
     if (outcome.accepted && outcome.applied > 0) this.#centre = undefined;
@@ -476,6 +516,8 @@ export class SwarmLearner {
       epoch: this.#epoch,
       stamp: this.#out.stamp,
       joining: this.#joining,
+      member: this.#committee.member,
+      committee: this.#holders ? [...this.#holders] : null,
       residualRms: Math.sqrt(sq / this.paramCount),
       learningRate: this.#learningRate,
       localGuard: { skippedRows, trimmedRows, clippedRounds, droppedRounds },

@@ -10,7 +10,13 @@
  *
  * @module
  */
-import { type LearnerModel, type LearnerTuning, type Samples, SwarmLearner } from "../learn/mod.ts";
+import {
+  DEFAULT_LEARNER_OPTIONS,
+  type LearnerModel,
+  type LearnerTuning,
+  type Samples,
+  SwarmLearner,
+} from "../learn/mod.ts";
 import { SeededRandom } from "../time.ts";
 import { bodyBudget } from "../wire/mod.ts";
 import { type Attack, createAttack, type NodeHooks } from "./attacks.ts";
@@ -152,8 +158,10 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     sign: opt.sign ?? false,
     capacity: opt.capacity ?? 0,
   });
+  // Only a committee of fanIn boards publishes once the swarm is larger (src/learn/_committee.ts).
+  const fanIn = opt.tuning?.fanIn ?? DEFAULT_LEARNER_OPTIONS.fanIn;
   const roundMs = opt.roundMs === "auto"
-    ? autoRoundMs(n, opt.maxDatagram, opt.capacity ?? 0)
+    ? autoRoundMs(fanIn > 0 ? Math.min(n, fanIn) : n, opt.maxDatagram, opt.capacity ?? 0)
     : opt.roundMs ?? 1000;
   let wallMs = 0;
   const budget = bodyBudget(opt.maxDatagram);
@@ -230,13 +238,15 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       }
     }
     if (opt.restart) restartInfo = await restartStep(opt, round, now) ?? restartInfo;
+    // The live boards, as each board's Hellos would list them (bounded fan-in draws its committee from it).
+    const roster = keyHex.filter((_, i) => learners[i] && online(plan, i, round));
     for (let i = 0; i < n; i++) {
       const l = learners[i];
       if (!l || !online(plan, i, round)) continue;
       const s = speed(i);
       if (Math.floor(round * s) === Math.floor((round - 1) * s)) continue; // a slower node skips this round
       await l.train(opt.localSteps);
-      l.mix(now);
+      l.mix(now, roster);
       let out = l.outgoing(budget).map((m) => ({ type: m.type as number, body: m.body }));
       const h = hooks.get(i);
       if (h) out = h.outgoing(out, { learner: l, now, budget });
@@ -375,8 +385,8 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
 }
 
 /**
- * The round interval an airtime budget of half the `capacity` gives `n` nodes each sending one
- * datagram of `maxDatagram` bytes per round (at least 500 ms, the agent's default round).
+ * The round interval an airtime budget of half the `capacity` gives `n` publishing nodes each sending
+ * one datagram of `maxDatagram` bytes per round (at least 500 ms, the agent's default round).
  */
 export function autoRoundMs(n: number, maxDatagram: number, capacity: number): number {
   if (!(capacity > 0)) throw new Error("Bug: autoRoundMs() needs a capacity");

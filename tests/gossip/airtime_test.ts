@@ -53,6 +53,22 @@ Deno.test("planAirtime() keeps N boards × their bytes per second within the bud
   assert.ok(p300.roundMs > 12000 && p300.roundMs < 13000, `${p300.roundMs}`);
 });
 
+Deno.test("planAirtime() with a publishing committee counts K boards' rounds and every board's Hellos", () => {
+  for (const n of [5, 16]) {
+    assert.deepEqual(planAirtime(n, { ...DEFAULTS, fanIn: 16 }), planAirtime(n, DEFAULTS));
+  }
+  for (const n of [50, 300, 1000]) {
+    const all = planAirtime(n, DEFAULTS);
+    const p = planAirtime(n, { ...DEFAULTS, fanIn: 16 });
+    assert.equal(p.publishers, 16);
+    const rounds = (16 * 1232 * 1000) / p.roundMs;
+    const hellos = (n * HELLO_DATAGRAM_BYTES * 1000) / p.helloMs;
+    assert.ok(Math.abs(rounds + hellos - 32000) < 1e-6, `${n} boards: ${rounds + hellos} B/s`);
+    assert.ok(Math.abs(p.swarmBytesPerSecond - 32000) < 1e-6);
+    assert.ok(p.roundMs < all.roundMs / 2.5, `${n} boards: rounds every ${p.roundMs} ms, not ${all.roundMs}`);
+  }
+});
+
 Deno.test("planAirtime() scales with the budget and the bytes each round sends", () => {
   const small = planAirtime(100, DEFAULTS);
   const twiceBudget = planAirtime(100, { ...DEFAULTS, budgetBytesPerSecond: 64000 });

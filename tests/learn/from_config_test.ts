@@ -18,7 +18,8 @@ Deno.test("tuningFromConfig() maps learning.* keys onto the learner, with measur
     suspectClip: 3,
     updateClip: 3,
     rowOutlier: 10,
-    fanIn: 0,
+    fanIn: 32,
+    fanInPeriodMs: 120_000,
   });
   assert.deepEqual(modelOptionsFromConfig(loadConfig().learning), {
     optimizer: "sgd",
@@ -42,7 +43,8 @@ Deno.test("tuningFromConfig() maps learning.* keys onto the learner, with measur
     suspectClip: 3,
     updateClip: 3,
     rowOutlier: 10,
-    fanIn: 0,
+    fanIn: 32,
+    fanInPeriodMs: 120_000,
   });
   assert.equal(modelOptionsFromConfig(learning).optimizer, "adam");
   for (

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { newCopy, PACE_MIN, TENURE, trusted } from "../../src/learn/_peers.ts";
 import { DEFAULT_LEARNER_OPTIONS } from "../../src/learn/mod.ts";
-import { standingOf } from "../../src/learn/_fan_in.ts";
+import { standingOf } from "../../src/learn/_standing.ts";
 
 const tuning = DEFAULT_LEARNER_OPTIONS;
 
@@ -29,18 +29,18 @@ Deno.test("trusted(): a slow peer first heard in a running swarm is merged withi
   assert.ok(trusted(p, tuning), "slow, new, within the radius: merged");
   p.far = true;
   assert.ok(!trusted(p, tuning), "slow and beyond the radius: left out");
-  // Rebuilt copies (a new epoch, a fan-in rotation) keep where the peer was first heard.
+  // Rebuilt copies (a new epoch, a committee seat again) keep where the peer was first heard.
   const again = newCopy(new Uint8Array(32), "aa", 1, false, new Float32Array(4), { ...p, early: true });
   assert.ok(again.early);
 });
 
-Deno.test("standingOf(): a peer rotating out of the fan-in set keeps where it was first heard", () => {
+Deno.test("standingOf(): a peer whose copy is dropped (off the committee) keeps where it was first heard", () => {
   const p = newCopy(new Uint8Array(32), "aa", 0, true, new Float32Array(4));
   p.pace = PACE_MIN / 2;
   const s = standingOf(p);
   assert.equal(s.early, true);
   assert.ok(!trusted(s, tuning), "slow and new at the start: still left out on standby");
-  const back = newCopy(s.key, s.hex, s.epoch, false, new Float32Array(4), s, true);
-  assert.equal(back.early, true, "an estimated copy rotating back in is still an early peer");
+  const back = newCopy(s.key, s.hex, s.epoch + 1, false, new Float32Array(4), s);
+  assert.equal(back.early, true, "a copy rebuilt when it holds a seat again is still an early peer");
   assert.ok(!trusted(back, tuning));
 });

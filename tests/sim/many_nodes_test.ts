@@ -1,6 +1,6 @@
 /**
- * A many-node swarm in memory: 100 nodes with bounded fan-in over a shared medium of limited capacity,
- * on a tiny MLP, in a few seconds.
+ * A many-node swarm in memory: 100 nodes with bounded fan-in (a publishing committee of 8) over a shared
+ * medium of limited capacity, on a tiny MLP, in a few seconds.
  */
 import assert from "node:assert/strict";
 import { loadMnist, MNIST_PIXELS, subset } from "../../src/sim/mnist.ts";
@@ -13,11 +13,12 @@ import { deflateBody, MessageType } from "../../src/wire/mod.ts";
 
 const { train, test } = await loadMnist(1);
 
-Deno.test("100 nodes with fan-in 8 on a shared 125 kB/s medium run, stay within K copies and learn", async () => {
+Deno.test("100 nodes with fan-in 8 on a shared 125 kB/s medium: 8 publish, copies stay within K, they learn", async () => {
   const nodes = 100;
   const shards = splitIndices(train.y, nodes, parseSplit("iid"), 5).map((ix) => subset(train, ix));
   const model = new TinyMlp({ inputs: MNIST_PIXELS, hidden: 4, classes: 10, seed: 1, optimizer: "sgd" });
   let mostCopies = 0;
+  let mostMembers = 0;
   const result = await runSwarmSim({
     createModel: () =>
       new TinyMlp({ inputs: MNIST_PIXELS, hidden: 4, classes: 10, seed: 1, optimizer: "sgd" }),
@@ -35,21 +36,26 @@ Deno.test("100 nodes with fan-in 8 on a shared 125 kB/s medium run, stay within 
     seed: 5,
     tuning: { fanIn: 8, learningRate: 0.5, validateEvery: 0 },
     onRound: (_, learners) => {
+      let members = 0;
       for (const l of learners) {
-        const copies = l!.stats(0).peers.filter((p) => p.inSync).length;
-        mostCopies = Math.max(mostCopies, copies);
+        const stats = l!.stats(0);
+        mostCopies = Math.max(mostCopies, stats.peers.filter((p) => p.inSync).length);
+        if (stats.member) members++;
       }
+      mostMembers = Math.max(mostMembers, members);
     },
   });
   assert.equal(model.paramCount, 3190);
-  assert.equal(mostCopies, 8, "every node merges at most K = 8 peers' copies");
-  assert.equal(result.roundMs, autoRoundMs(nodes, 1232, 125_000));
+  // The committee's 8 copies, and an outgoing holder's until its successor's copy is in sync.
+  assert.ok(mostCopies >= 7 && mostCopies <= 9, `a node holds ${mostCopies} copies in sync`);
+  assert.equal(mostMembers, 8, "8 nodes train and publish at a time");
+  // Only the committee publishes: the airtime of 8 boards, not 100.
+  assert.equal(result.roundMs, autoRoundMs(8, 1232, 125_000));
   // Stretched to half the capacity: only the base loss.
   assert.ok(Math.abs(result.channel.maxLoss - 0.1) < 1e-9, `loss ${result.channel.maxLoss}`);
   const accs = result.nodes.map((n) => n.accuracy);
   const mean = accs.reduce((a, b) => a + b, 0) / accs.length;
-  // Above twice chance: it learns, though slowly (fan-in with this algorithm, docs/learning.md).
-  assert.ok(mean > 0.2, `mean accuracy ${mean} (chance is 0.1)`);
+  assert.ok(mean > 0.2, `mean accuracy ${mean} after 8 rounds (chance is 0.1)`);
 });
 
 Deno.test("the shared medium loses what it cannot carry: loss grows with the offered load above capacity", async () => {
