@@ -73,6 +73,17 @@ export function slotPeriod(s: number, k: number, periodMs: number, now: number):
  * smaller. `roster` lists every live board, this one included, in any order; duplicates count once.
  */
 export function slotOwners(roster: readonly string[], k: number, periodMs: number, now: number): string[] {
+  // Boards that share one roster array (a simulation's) draw once per seat change.
+  const periods = Array.from({ length: k }, (_, s) => slotPeriod(s, k, periodMs, now)).join();
+  if (last && last.roster === roster && last.k === k && last.periods === periods) return [...last.owners];
+  const owners = draw(roster, k, periodMs, now);
+  last = { roster, k, periods, owners };
+  return [...owners];
+}
+
+let last: { roster: readonly string[]; k: number; periods: string; owners: string[] } | undefined;
+
+function draw(roster: readonly string[], k: number, periodMs: number, now: number): string[] {
   const boards = [...new Set(roster)];
   const taken = new Set<string>();
   const owners: string[] = [];

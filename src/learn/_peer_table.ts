@@ -136,6 +136,16 @@ export class PeerTable {
     ];
   }
 
+  /** Hex keys of the peers `statuses(now)` reports as ignored (without building every status). */
+  ignored(now: number): string[] {
+    const out: string[] = [];
+    for (const p of this.peers.values()) {
+      if (!trusted(p, this.tuning) || now - p.lastHeard > this.tuning.peerTimeoutMs) out.push(p.hex);
+    }
+    for (const s of this.standby.values()) if (!trusted(s, this.tuning)) out.push(s.hex);
+    return out;
+  }
+
   /**
    * Keeps copies only of the peers in `keep` (bounded fan-in, `_committee.ts`); the others go to
    * standby (copy dropped, standing kept). Undefined keeps a copy of every peer heard. A new copy of an

@@ -362,9 +362,12 @@ export class SwarmLearner {
   /** This round's committee (bounded fan-in): the copies to merge; takes a slot over when one is won. */
   #committeeStep(now: number, roster: readonly string[] | undefined, peers: PeerCopy[]): PeerCopy[] {
     const k = this.tuning.fanIn;
-    const boards = roster && k > 0 ? new Set([...roster, this.#self]) : undefined;
-    const owners = boards && boards.size > k
-      ? slotOwners([...boards], k, this.tuning.fanInPeriodMs, now)
+    // Every live board, this one included (a simulation's roster lists it; the daemon's does not).
+    const boards = roster && k > 0
+      ? (roster.includes(this.#self) ? roster : [...roster, this.#self])
+      : undefined;
+    const owners = boards && boards.length > k
+      ? slotOwners(boards, k, this.tuning.fanInPeriodMs, now)
       : undefined;
     const ready = new Map(peers.map((p) => [p.hex, p]));
     const step = this.#committee.step(owners, this.#self, (hex) => ready.has(hex));
@@ -523,6 +526,11 @@ export class SwarmLearner {
       localGuard: { skippedRows, trimmedRows, clippedRounds, droppedRounds },
       peers: t.statuses(now),
     };
+  }
+
+  /** Hex keys of the peers left out of the merge now (`stats(now).peers[].ignored`, cheaper). */
+  ignoredPeers(now: number): string[] {
+    return this.#peers.ignored(now);
   }
 
   /**

@@ -263,9 +263,8 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       const l = learners[i];
       if (!l || !online(plan, i, round) || byz.has(i)) continue;
       timeoutRounds = l.tuning.peerTimeoutMs / ROUND_MS;
-      for (const p of l.stats(now).peers) {
-        if (!p.ignored) continue;
-        const j = keyIndex.get(p.key) ?? -1;
+      for (const key of l.ignoredPeers(now)) {
+        const j = keyIndex.get(key) ?? -1;
         if (j < 0 || byz.has(j) || falsePositives.has(ids[j])) continue;
         if (round - onlineSince[j] > timeoutRounds) {
           falsePositives.set(ids[j], { peer: ids[j], by: ids[i], round });

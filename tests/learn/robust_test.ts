@@ -79,3 +79,20 @@ Deno.test("centeredClip() with a far power pulls less the farther a copy lies be
   // Within the radius nothing changes.
   assert.equal(pull(2.5, 2), pull(2.5, 0));
 });
+
+Deno.test("aggregate() median equals the sorted median for odd and even counts, ties included", () => {
+  const rng = new SeededRandom(9);
+  for (let n = 3; n <= 40; n++) {
+    const dim = 50;
+    const copies = Array.from(
+      { length: n },
+      () => Float32Array.from({ length: dim }, () => Math.round(rng.nextGaussian() * 4) / 2),
+    );
+    const out = aggregate(copies, "median", new Float32Array(dim));
+    for (let i = 0; i < dim; i++) {
+      const col = copies.map((c) => c[i]).sort((a, b) => a - b);
+      const want = n % 2 ? col[(n - 1) / 2] : (col[n / 2 - 1] + col[n / 2]) / 2;
+      assert.ok(out[i] === Math.fround(want), `n=${n}, coordinate ${i}: ${out[i]} ≠ ${want}`);
+    }
+  }
+});
