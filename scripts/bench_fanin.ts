@@ -7,7 +7,9 @@
  * trusts them through the same `TrustStore.add` that `agent trust` uses; the agent trains on 2,000 MNIST
  * rows. The peers send real signed frames to the agent's gossip port: Hellos, and Deltas made by four
  * real learners of the same model (precomputed, each peer replays one learner's stream from round 1, as a
- * swarm that starts together), at the rate the airtime rule gives a swarm of N + 1 boards. After a warm-up
+ * swarm that starts together), at the rate the airtime rule gives a swarm of N + 1 boards. With more boards
+ * than `learning.fanIn` only the peers holding a seat of the publishing committee send Deltas, drawn as
+ * every board draws it (`slotOwners` over the N peers and the agent, on the clock), as in a real swarm. After a warm-up
  * (at least three round intervals) it measures for a while (at least four): CPU from /proc/PID/stat,
  * RSS from /proc/PID/status (median and peak), bytes from `/v1/status`, and the agent's own airtime report.
  * The baseline of the same run is the agent with no peer at all (N = 0).
@@ -26,6 +28,9 @@ import { defaultConfig } from "../src/config/mod.ts";
 import { GossipNode, planAirtime } from "../src/gossip/mod.ts";
 import { createSigner, encodePayload, randomSeed, type Signer, TrustStore } from "../src/identity/mod.ts";
 import { SwarmLearner, tuningFromConfig } from "../src/learn/mod.ts";
+import { slotOwners } from "../src/learn/_committee.ts";
+import { decodePayload } from "../src/identity/mod.ts";
+import { toHex } from "../src/bytes.ts";
 import { createModel, initBackend, modelHash, resolveModelSpec } from "../src/model/mod.ts";
 import { loadMnist, subset } from "../src/sim/mnist.ts";
 import { stateLayout, writeFileAtomic } from "../src/state/mod.ts";
@@ -151,13 +156,18 @@ function planFor(boards: number, budget: number) {
 
 /** Sends the N peers' frames to `port` at the airtime rule's intervals until `stop` is set. */
 async function runPeers(
-  peers: { node: GossipNode; source: number }[],
+  peers: { node: GossipNode; source: number; hex: string }[],
   streams: Uint8Array[][],
   port: number,
   stop: { done: boolean },
   budget: number,
+  agentHex: string,
 ): Promise<void> {
   const plan = planFor(peers.length + 1, budget);
+  const { fanIn, fanInPeriodMs } = defaultConfig().learning;
+  const roster = [agentHex, ...peers.map((p) => p.hex)];
+  const seated = () =>
+    new Set(fanIn > 0 && roster.length > fanIn ? slotOwners(roster, fanIn, fanInPeriodMs, Date.now()) : roster);
   const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const to = { transport: "udp" as const, hostname: "127.0.0.1", port };
   const start = performance.now();
@@ -176,6 +186,7 @@ async function runPeers(
         }
         if (now >= nextDelta[i]) {
           nextDelta[i] += plan.roundMs;
+          if (!seated().has(p.hex)) continue;
           const stream = streams[p.source];
           const body = stream[Math.min(round[i]++, stream.length - 1)];
           await sock.send(await p.node.send(MessageType.Delta, body), to);
@@ -213,7 +224,7 @@ async function measure(
   );
   const self = JSON.parse(await agentOk(["id", "--json", "--state", state])) as { payload: string };
   const spec = (await resolveModelSpec({ id: "mnist-mlp" }, join(state, "models"))).spec;
-  const peers: { node: GossipNode; source: number }[] = [];
+  const peers: { node: GossipNode; source: number; hex: string }[] = [];
   const trust = await TrustStore.open(stateLayout(state));
   for (let i = 0; i < n; i++) {
     const signer: Signer = await createSigner(randomSeed());
@@ -237,15 +248,16 @@ async function measure(
         peerTimeoutMs: 15000,
       }),
       source: i % SOURCES,
+      hex: toHex(signer.publicKey),
     });
   }
-  void self;
+  const agentHex = toHex(decodePayload(self.payload).publicKey);
   const agent = new AgentProcess({ name: `n${n}`, state, api });
   const stop = { done: false };
   let sending: Promise<void> = Promise.resolve();
   try {
     await waitFor(() => agent.status(), `the agent with ${n} peers to answer on ${api}`, 120_000, 500);
-    if (n > 0) sending = runPeers(peers, streams, gossipPort, stop, o.budget);
+    if (n > 0) sending = runPeers(peers, streams, gossipPort, stop, o.budget, agentHex);
     const plan = planFor(n + 1, o.budget);
     const warmupMs = Math.max(o.warmupS * 1000, 3 * plan.roundMs);
     const measureMs = Math.max(o.measureS * 1000, 4 * plan.roundMs);

@@ -147,13 +147,20 @@ export class Committee {
   /**
    * This round's step for board `self`: `owners` from {@linkcode slotOwners}, or undefined when the
    * committee is off (every board a member, every copy kept). `ready(hex)` says whether that board's copy
-   * may be merged now (held, trusted, heard, in sync).
+   * may be merged now (held, trusted, heard, in sync); `standIn(hex)` whether an outgoing holder's copy may
+   * still stand in for its successor's (held, trusted, in sync: it stopped publishing when it left, so it is
+   * not timed out; default `ready`).
    *
    * Handovers pair the boards entering the committee with those leaving it, in seat order: when a seat's
    * new holder held another seat (rendezvous draws, `slotOwners`), it keeps its own pseudo-model and its
    * copies stay in sync everywhere, and the board newly entering adopts the value of the board that left.
    */
-  step(owners: string[] | undefined, self: string, ready: (hex: string) => boolean): CommitteeStep {
+  step(
+    owners: string[] | undefined,
+    self: string,
+    ready: (hex: string) => boolean,
+    standIn: (hex: string) => boolean = ready,
+  ): CommitteeStep {
     const was = this.#member;
     if (!owners) {
       this.#owners = [];
@@ -179,7 +186,7 @@ export class Committee {
     let adopt: string | null | undefined;
     if (member && was === false) {
       const outgoing = this.#carry.get(self);
-      adopt = outgoing !== undefined && ready(outgoing) ? outgoing : null;
+      adopt = outgoing !== undefined && standIn(outgoing) ? outgoing : null;
     }
     this.#carry.delete(self);
     const merge: string[] = [];
@@ -195,7 +202,7 @@ export class Committee {
       const old = this.#carry.get(h);
       if (old === undefined) continue;
       if (old === self) own = true;
-      else if (!after.has(old) && ready(old)) merge.push(old);
+      else if (!after.has(old) && standIn(old)) merge.push(old);
       else this.#carry.delete(h);
     }
     for (const h of this.#carry.keys()) if (!after.has(h)) this.#carry.delete(h);

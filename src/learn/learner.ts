@@ -131,7 +131,7 @@ import { LocalTrainer } from "./_local_training.ts";
 import { clipScale, paceScale, robustCentre, servedAverage, stillMergeable } from "./_merge.ts";
 import { Committee, slotOwners } from "./_committee.ts";
 import { joinStep } from "./_join.ts";
-import { inSync, type PeerCopy } from "./_peers.ts";
+import { inSync, type PeerCopy, trusted } from "./_peers.ts";
 import { PeerTable, sameBytes } from "./_peer_table.ts";
 import { Publication, type PublishContext } from "./_publish.ts";
 import { decodeState, encodeState, resumedStamp } from "./_state.ts";
@@ -370,20 +370,25 @@ export class SwarmLearner {
       ? slotOwners(boards, k, this.tuning.fanInPeriodMs, now)
       : undefined;
     const ready = new Map(peers.map((p) => [p.hex, p]));
-    const step = this.#committee.step(owners, this.#self, (hex) => ready.has(hex));
-    this.#peers.restrict(owners && step.keep, step.heirs);
-    this.#ownMerged = step.own;
-    this.#holders = owners;
+    // An outgoing holder stopped publishing when it left: its copy stands in without the timeout.
+    const standIn = (hex: string) => {
+      const p = this.#peers.get(hex);
+      return p !== undefined && trusted(p, this.tuning) && inSync(p, this.tuning);
+    };
+    const step = this.#committee.step(owners, this.#self, (hex) => ready.has(hex), standIn);
     if (step.adopt !== undefined) {
-      // The slot's share of the swarm model moves over: the outgoing owner's pseudo-model (or the swarm
+      // The seat's share of the swarm model moves over: the outgoing holder's pseudo-model (or the swarm
       // model), ours from now on, pushed whole under a new epoch.
-      const v = step.adopt === null ? this.#currentCentre() : ready.get(step.adopt)!.values;
+      const v = step.adopt === null ? this.#currentCentre() : this.#peers.get(step.adopt)!.values;
       this.#out.setContrib(v.map((x, i) => x - this.#out.genesis[i]));
       this.#out.resid.fill(0);
       this.#newEpoch();
     }
+    this.#peers.restrict(owners && step.keep, step.heirs);
+    this.#ownMerged = step.own;
+    this.#holders = owners;
     if (!step.member) this.#out.resid.fill(0);
-    return owners ? step.merge.map((hex) => ready.get(hex)!) : peers;
+    return owners ? step.merge.map((hex) => ready.get(hex) ?? this.#peers.get(hex)!) : peers;
   }
 
   #join(now: number, peers: PeerCopy[]): number {

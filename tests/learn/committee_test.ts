@@ -128,3 +128,12 @@ Deno.test("a board moving to another seat keeps its model; the board newly enter
   moving.step([a, b], b, () => true);
   assert.equal(moving.step([b, c], b, () => true).adopt, undefined, "no new epoch for the board that moved");
 });
+
+Deno.test("an outgoing holder's copy stands in past the peer timeout (it stopped publishing when it left)", () => {
+  const [a, b, c, me] = ["aa", "bb", "cc", "dd"];
+  const committee = new Committee();
+  committee.step([a, b], me, () => true);
+  // a left (silent since: not `ready`, but its copy is held, trusted and in sync); c is catching up.
+  const step = committee.step([c, b], me, (h) => h === b, (h) => h === a || h === b);
+  assert.deepEqual(step.merge, [a, b]);
+});
