@@ -167,7 +167,9 @@ async function runPeers(
   const { fanIn, fanInPeriodMs } = defaultConfig().learning;
   const roster = [agentHex, ...peers.map((p) => p.hex)];
   const seated = () =>
-    new Set(fanIn > 0 && roster.length > fanIn ? slotOwners(roster, fanIn, fanInPeriodMs, Date.now()) : roster);
+    new Set(
+      fanIn > 0 && roster.length > fanIn ? slotOwners(roster, fanIn, fanInPeriodMs, Date.now()) : roster,
+    );
   const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const to = { transport: "udp" as const, hostname: "127.0.0.1", port };
   const start = performance.now();
