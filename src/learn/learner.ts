@@ -155,6 +155,7 @@ export {
   type RejectReason,
   type Samples,
 } from "./_types.ts";
+export { slotOwners } from "./_committee.ts";
 export {
   DEFAULT_LEARNER_OPTIONS,
   type LearnerOptions,
