@@ -15,15 +15,15 @@
  *   roster moves only the slots it wins or held). The phases are staggered, so one slot changes hands
  *   every periodMs / K and over time every board's data is learned from. When a slot's new holder held
  *   a later slot, that one changes hands too (≈ K / 2N of the time); the board that moved keeps its
- *   pseudo-model, and the board newly entering takes over the value of the one that left. Boards that hear the same roster
- *   at the same time agree on the committee without a message.
+ *   pseudo-model, and the board newly entering takes over the value of the one that left. Boards that
+ *   hear the same roster at the same time agree on the committee without a message.
  * - A board entering the committee adopts the outgoing owner's pseudo-model as it holds it (the swarm model
  *   if it holds none), starts a new epoch and pushes it whole: the slot's share of the swarm model moves
  *   over, and the newcomer's own data adds to it from then on (a fresh pseudo-model in its place pulled
  *   the swarm model away from what the outgoing owner had learned: 43–86% with per-board offsets).
  * - Every board merges, per slot, the owner's copy once it is in sync, and until then the outgoing
  *   owner's copy (kept for this), so a handover never leaves a slot empty. Copies of other boards are
- *   dropped; their standing (score, pace, counters) is kept (`_fan_in.ts`).
+ *   dropped; their standing (score, pace, counters) is kept (`_standing.ts`).
  * - Boards off the committee do not train or publish model updates; they serve the committee's robust
  *   centre, still check every message and ask for snapshots of copies out of sync. Every check of
  *   `_peers.ts` applies to the committee's copies as to any peer's: an attacker holding a slot is clipped
@@ -64,7 +64,7 @@ function seedOf(hex: string): number {
 }
 
 /** The period index of slot `s` of `k` at time `now` (phases staggered by periodMs / k). */
-export function slotPeriod(s: number, k: number, periodMs: number, now: number): number {
+function slotPeriod(s: number, k: number, periodMs: number, now: number): number {
   return Math.floor((now + (s * periodMs) / k) / periodMs);
 }
 
@@ -138,10 +138,21 @@ export class Committee {
   /** Incoming holder → the outgoing holder whose copy is merged until the incoming one is in sync. */
   #carry = new Map<string, string>();
   #member: boolean | undefined;
+  #own = true;
 
   /** True while this board holds a seat (true before the first step and with the committee off). */
   get member(): boolean {
     return this.#member ?? true;
+  }
+
+  /** Our own pseudo-model is merged (`CommitteeStep.own` of the last step; true before the first). */
+  get own(): boolean {
+    return this.#own;
+  }
+
+  /** The seat holders of the last step (a copy), or null while the committee is off. */
+  get holders(): string[] | null {
+    return this.#owners.length > 0 ? [...this.#owners] : null;
   }
 
   /**
@@ -166,6 +177,7 @@ export class Committee {
       this.#owners = [];
       this.#carry.clear();
       this.#member = true;
+      this.#own = true;
       return {
         member: true,
         own: true,
@@ -210,6 +222,7 @@ export class Committee {
     keep.delete(self);
     this.#owners = owners;
     this.#member = member;
+    this.#own = own;
     return { member, own, adopt, merge, keep, heirs: new Map(this.#carry) };
   }
 }

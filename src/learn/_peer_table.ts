@@ -21,6 +21,7 @@ import { ChangeGuard } from "./_change_guard.ts";
 import {
   applyValues,
   badValue,
+  ignoredNow,
   inSync,
   MIN_SHARE,
   newCopy,
@@ -139,9 +140,7 @@ export class PeerTable {
   /** Hex keys of the peers `statuses(now)` reports as ignored (without building every status). */
   ignored(now: number): string[] {
     const out: string[] = [];
-    for (const p of this.peers.values()) {
-      if (!trusted(p, this.tuning) || now - p.lastHeard > this.tuning.peerTimeoutMs) out.push(p.hex);
-    }
+    for (const p of this.peers.values()) if (ignoredNow(p, now, this.tuning)) out.push(p.hex);
     for (const s of this.standby.values()) if (!trusted(s, this.tuning)) out.push(s.hex);
     return out;
   }

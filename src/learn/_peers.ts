@@ -238,13 +238,18 @@ export function applyValues(
   return { applied, size, share };
 }
 
+/** Left out of the merge now: not trusted, or not heard within `peerTimeoutMs`. */
+export function ignoredNow(p: PeerCopy, now: number, tuning: LearnerTuning): boolean {
+  return !trusted(p, tuning) || now - p.lastHeard > tuning.peerTimeoutMs;
+}
+
 /** Status of one peer for `stats()`. */
 export function peerStatus(p: PeerCopy, now: number, tuning: LearnerTuning): PeerStatus {
   return {
     key: p.hex,
     epoch: p.epoch,
     score: p.score,
-    ignored: !trusted(p, tuning) || now - p.lastHeard > tuning.peerTimeoutMs,
+    ignored: ignoredNow(p, now, tuning),
     inSync: inSync(p, tuning),
     coverage: p.genesis ? 1 : p.known / p.values.length,
     accepted: p.accepted,

@@ -199,10 +199,6 @@ export class SwarmLearner {
   /** Our hex key (the committee's draw). */
   #self: string;
   #committee = new Committee();
-  /** Our pseudo-model is merged (`CommitteeStep.own`). */
-  #ownMerged = true;
-  /** The committee's seat holders at the last mix (undefined: every board publishes). */
-  #holders: string[] | undefined;
   #trainer: LocalTrainer;
   #stats = {
     rounds: 0,
@@ -323,7 +319,7 @@ export class SwarmLearner {
     if (this.#centre) return this.#centre;
     // Our own pseudo-model counts while we hold a committee seat or stand in for our successor (always
     // without bounded fan-in).
-    const own = this.#ownMerged || this.#merged.length === 0 ? 1 : 0;
+    const own = this.#committee.own || this.#merged.length === 0 ? 1 : 0;
     const copies = own ? [this.#out.pub] : [];
     const scales = own ? [1] : [];
     const paceScales = own ? [1] : [];
@@ -386,8 +382,6 @@ export class SwarmLearner {
       this.#newEpoch();
     }
     this.#peers.restrict(owners && step.keep, step.heirs);
-    this.#ownMerged = step.own;
-    this.#holders = owners;
     if (!step.member) this.#out.resid.fill(0);
     return owners ? step.merge.map((hex) => ready.get(hex) ?? this.#peers.get(hex)!) : peers;
   }
@@ -526,7 +520,7 @@ export class SwarmLearner {
       stamp: this.#out.stamp,
       joining: this.#joining,
       member: this.#committee.member,
-      committee: this.#holders ? [...this.#holders] : null,
+      committee: this.#committee.holders,
       residualRms: Math.sqrt(sq / this.paramCount),
       learningRate: this.#learningRate,
       localGuard: { skippedRows, trimmedRows, clippedRounds, droppedRounds },

@@ -30,6 +30,11 @@ const BAD: { yaml: string; error: RegExp }[] = [
   },
   { yaml: "gossip:\n  maxDatagram: 511\n", error: /out of range 512\.\.4096/ },
   {
+    yaml: "learning:\n  fanInPeriodMs: 10\n",
+    error: /learning\.fanInPeriodMs: 10 is out of range 1000\.\.86400000 \(agent\.yaml line 2\)/,
+  },
+  { yaml: "learning:\n  fanIn: -1\n", error: /learning\.fanIn: -1 is out of range 0\.\.4096/ },
+  {
     yaml: "data:\n  maxSampleMiB: 0\n",
     error: /data\.maxSampleMiB: 0 is out of range 1\.\.65536 \(agent\.yaml line 2\)/,
   },
