@@ -27,17 +27,17 @@ import { stringify } from "yaml";
 import { defaultConfig } from "../src/config/mod.ts";
 import { GossipNode, planAirtime } from "../src/gossip/mod.ts";
 import { createSigner, encodePayload, randomSeed, type Signer, TrustStore } from "../src/identity/mod.ts";
-import { slotOwners, SwarmLearner, tuningFromConfig } from "../src/learn/mod.ts";
+import { DEFAULT_LEARNER_OPTIONS, slotOwners, SwarmLearner, tuningFromConfig } from "../src/learn/mod.ts";
 import { decodePayload } from "../src/identity/mod.ts";
 import { toHex } from "../src/bytes.ts";
-import { createModel, initBackend, modelHash, resolveModelSpec } from "../src/model/mod.ts";
+import { createModel, initBackend, modelHash, paramCount, resolveModelSpec } from "../src/model/mod.ts";
 import { loadMnist, subset } from "../src/sim/mnist.ts";
 import { stateLayout, writeFileAtomic } from "../src/state/mod.ts";
 import { SeededRandom } from "../src/time.ts";
 import { bodyBudget, deflateBody, MessageType } from "../src/wire/mod.ts";
 import { agentOk, AgentProcess, freeTcpPort, freeUdpPort, waitFor } from "./lib/cluster.ts";
 import { writeShardFile } from "./lib/shards.ts";
-import { airtimeSettings } from "../src/agent/airtime.ts";
+import { type AirtimeLearner, airtimeSettings } from "../src/agent/airtime.ts";
 
 /** Learners whose Delta streams the synthetic peers replay. */
 const SOURCES = 4;
@@ -147,10 +147,13 @@ function median(xs: number[]): number {
   return s.length ? s[Math.floor(s.length / 2)] : NaN;
 }
 
-/** The airtime rule's plan for `boards` boards under `budget`. */
+/** The mnist-mlp learner's size and encoding: what a committee handover pushes. */
+let handoverLearner: AirtimeLearner | undefined;
+
+/** The airtime rule's plan for `boards` boards under `budget` (the agent's own rule, handovers counted). */
 function planFor(boards: number, budget: number) {
   const cfg = defaultConfig();
-  return planAirtime(boards, { ...airtimeSettings(cfg), budgetBytesPerSecond: budget });
+  return planAirtime(boards, { ...airtimeSettings(cfg, handoverLearner), budgetBytesPerSecond: budget });
 }
 
 /** Sends the N peers' frames to `port` at the airtime rule's intervals until `stop` is set. */
@@ -320,6 +323,12 @@ function table(rows: FaninRow[]): string {
 
 async function main(): Promise<void> {
   const o = options();
+  const spec = (await resolveModelSpec({ id: "mnist-mlp" }, "/nonexistent")).spec; // the built-in spec
+  handoverLearner = {
+    tuning: { ...DEFAULT_LEARNER_OPTIONS, ...tuningFromConfig(defaultConfig().learning) },
+    paramCount: paramCount(spec),
+    retune: () => {},
+  };
   const root = await Deno.makeTempDir({ prefix: "airtime-fanin-" });
   try {
     const longest = Math.max(...o.nodes.map((n) => {

@@ -20,6 +20,7 @@ import {
   subset,
   summarizeRun,
   summarizeSeeds,
+  type SwarmSimOptions,
   type SwarmSimResult,
   TinyMlp,
 } from "../src/sim/mod.ts";
@@ -100,8 +101,12 @@ function modelFactory(args: SimArgs): (node: number) => Promise<LearnerModel> | 
   };
 }
 
-/** Runs one simulation from parsed args. */
-export async function simulate(args: SimArgs, log: (line: string) => void): Promise<SwarmSimResult> {
+/** Runs one simulation from parsed args (`hooks`: per-round and per-evaluation callbacks for scripts). */
+export async function simulate(
+  args: SimArgs,
+  log: (line: string) => void,
+  hooks: Pick<SwarmSimOptions, "onRound"> = {},
+): Promise<SwarmSimResult> {
   const other = args.dataset !== undefined && args.dataset !== "mnist";
   const { train, test, features } = other
     ? await loadSimData(args.dataset!, args.model, args.seed)
@@ -148,6 +153,7 @@ export async function simulate(args: SimArgs, log: (line: string) => void): Prom
       ...(args.fanIn !== undefined ? { fanIn: args.fanIn } : {}),
       ...args.tune,
     },
+    ...hooks,
     onEval: (r) =>
       log(
         `round ${String(r.round).padStart(4)} ${r.node.padEnd(11)} acc ${(r.accuracy * 100).toFixed(2)}%` +
@@ -257,7 +263,9 @@ async function main(): Promise<number> {
         : "") +
       `; channel: offered ${(ch.offered / 1e3).toFixed(1)} kB/s` +
       (ch.capacity ? ` of ${(ch.capacity / 1e3).toFixed(0)} kB/s` : "") +
-      `, loss ${(ch.meanLoss * 100).toFixed(1)}% (worst round ${(ch.maxLoss * 100).toFixed(1)}%); ` +
+      `, loss ${(ch.meanLoss * 100).toFixed(1)}% (worst round ${(ch.maxLoss * 100).toFixed(1)}%), ` +
+      `bytes ${pct(ch.share.delta)} Deltas / ${pct(ch.share.chunk)} snapshot chunks / ` +
+      `${pct(ch.share.request)} requests; ` +
       `RSS ${(Deno.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
   );
   log(

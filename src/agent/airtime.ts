@@ -18,6 +18,7 @@ import {
   RateMeter,
 } from "../gossip/mod.ts";
 import type { AirtimeReport } from "../api/mod.ts";
+import { snapshotBytes, type ValueEncoding } from "../learn/mod.ts";
 import type { Clock } from "../time.ts";
 
 /** The parts of the gossip core the budget reads and sets. */
@@ -27,14 +28,18 @@ export interface AirtimeNode {
   setIntervals(helloMs: number, peerTimeoutMs: number): void;
 }
 
-/** The learner's setting the plan moves (its peer copies must outlive a stretched round). */
+/**
+ * The learner's setting the plan moves (its peer copies must outlive a stretched round), and what sizes a
+ * handover's whole-model push.
+ */
 export interface AirtimeLearner {
-  readonly tuning: { readonly peerTimeoutMs: number };
+  readonly tuning: { readonly peerTimeoutMs: number; readonly encoding: ValueEncoding };
+  readonly paramCount: number;
   retune(changes: { peerTimeoutMs: number }): void;
 }
 
 /** The budget's inputs from a config. */
-export function airtimeSettings(config: Config): AirtimeSettings {
+export function airtimeSettings(config: Config, learner?: AirtimeLearner): AirtimeSettings {
   return {
     budgetBytesPerSecond: config.gossip.swarmBytesPerSecond,
     roundMs: config.learning.roundMs,
@@ -42,6 +47,10 @@ export function airtimeSettings(config: Config): AirtimeSettings {
     peerTimeoutMs: config.gossip.peerTimeoutMs,
     bytesPerRound: config.learning.deltasPerRound * config.gossip.maxDatagram,
     fanIn: config.learning.fanIn,
+    fanInPeriodMs: config.learning.fanInPeriodMs,
+    handoverBytes: learner
+      ? snapshotBytes(learner.paramCount, learner.tuning.encoding, config.gossip.maxDatagram)
+      : 0,
   };
 }
 
@@ -76,7 +85,7 @@ export class AirtimeControl {
     const now = this.#clock.now();
     this.#measure(now);
     const n = estimateSwarmSize(this.#node.peers(now));
-    const plan = planAirtime(n, airtimeSettings(this.#config()));
+    const plan = planAirtime(n, airtimeSettings(this.#config(), this.#learner));
     this.#node.setIntervals(plan.helloMs, plan.peerTimeoutMs);
     const peerTimeoutMs = Math.max(this.#config().gossip.peerTimeoutMs, 4 * plan.roundMs);
     if (this.#learner && this.#learner.tuning.peerTimeoutMs !== peerTimeoutMs) {

@@ -9,11 +9,15 @@
  * K = `learning.fanIn` when N > K: only its members publish model updates, `src/learn/_committee.ts`), the
  * rule is
  *
- *     M × B / round + N × H / hello ≤ budget
+ *     M × B / round + N × H / hello + K × S / period ≤ budget
+ *
+ * where the last term is the committee's handovers: one seat changes hands every `learning.fanInPeriodMs`
+ * / K, and the board entering pushes its whole model (S bytes in snapshot chunks) to everyone. It does not
+ * shrink with longer rounds, so it is taken off the budget first.
  *
  * Below the budget nothing changes (`learning.roundMs` and `gossip.intervalMs` are floors). Above it the
- * round interval and the Hello interval stretch by the same factor (the swarm's bytes/s) / budget, so
- * the swarm lands on the budget; the time after which a silent peer counts as gone (`gossip.peerTimeoutMs`)
+ * round interval and the Hello interval stretch by the same factor (the swarm's round and Hello bytes/s) /
+ * (budget − handovers), so the swarm lands on the budget; the time after which a silent peer counts as gone (`gossip.peerTimeoutMs`)
  * grows to three Hello intervals when that is longer, so a live peer is never shown as timed out. The stretch stops where the round
  * interval reaches {@linkcode MAX_ROUND_MS} (thousands of boards); the plan then says it is over budget.
  *
@@ -58,6 +62,10 @@ export interface AirtimeSettings {
   helloBytes?: number;
   /** learning.fanIn: with more boards than this, only this many publish model updates (0 = every board). */
   fanIn?: number;
+  /** learning.fanInPeriodMs: each seat changes hands once per period (default 120,000). */
+  fanInPeriodMs?: number;
+  /** Bytes of one whole-model push (a handover), e.g. {@linkcode snapshotBytes}; 0 = not counted. */
+  handoverBytes?: number;
 }
 
 /** The intervals a board uses for an estimated swarm size. */
@@ -74,6 +82,8 @@ export interface AirtimePlan {
   stretch: number;
   /** Boards that publish model updates: swarmSize, or the committee's size when the swarm is larger. */
   publishers: number;
+  /** Bytes per second of the committee's handover pushes (0 while every board publishes). */
+  handoverBytesPerSecond: number;
   /** Bytes per second one publishing board sends at these intervals. */
   boardBytesPerSecond: number;
   /** What the swarm sends if every board follows the same plan (publishers' updates, everyone's Hellos). */
@@ -98,15 +108,17 @@ export function planAirtime(swarmSize: number, s: AirtimeSettings): AirtimePlan 
   const n = Math.max(1, Math.floor(swarmSize));
   const hello = s.helloBytes ?? HELLO_DATAGRAM_BYTES;
   const m = s.fanIn && s.fanIn > 0 ? Math.min(n, s.fanIn) : n;
+  const handovers = m < n ? (m * (s.handoverBytes ?? 0) * 1000) / (s.fanInPeriodMs ?? 120_000) : 0;
   const swarmRate = (roundMs: number, helloMs: number) =>
     m * boardRate(roundMs, helloMs, s.bytesPerRound, 0) + n * boardRate(roundMs, helloMs, 0, hello);
-  const needed = swarmRate(s.roundMs, s.helloMs) / s.budgetBytesPerSecond;
+  const left = s.budgetBytesPerSecond - handovers;
+  const needed = left > 0 ? swarmRate(s.roundMs, s.helloMs) / left : Infinity;
   // Below the budget nothing changes; above it every interval stretches by the same factor.
   const stretch = Math.min(Math.max(1, needed), Math.max(1, MAX_ROUND_MS / s.roundMs));
   const roundMs = s.roundMs * stretch;
   const helloMs = s.helloMs * stretch;
   const board = boardRate(roundMs, helloMs, s.bytesPerRound, hello);
-  const swarm = swarmRate(roundMs, helloMs);
+  const swarm = swarmRate(roundMs, helloMs) + handovers;
   return {
     swarmSize: n,
     publishers: m,
@@ -115,6 +127,7 @@ export function planAirtime(swarmSize: number, s: AirtimeSettings): AirtimePlan 
     helloMs,
     // At least three Hellos per timeout once stretched; never shorter than configured.
     peerTimeoutMs: Math.max(s.peerTimeoutMs, Math.min(s.peerTimeoutMs * stretch, 3 * helloMs)),
+    handoverBytesPerSecond: handovers,
     boardBytesPerSecond: board,
     swarmBytesPerSecond: swarm,
     // A rounding margin: a stretched plan lands exactly on the budget.

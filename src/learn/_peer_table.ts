@@ -217,16 +217,37 @@ export class PeerTable {
     return changed;
   }
 
-  /** Fingerprints of the peers whose copies are out of sync and not asked recently (marks them asked). */
-  snapshotTargets(round: number): Uint8Array[] {
+  /**
+   * Fingerprints of the peers whose copies are out of sync and not asked recently (marks them asked).
+   * Requests are broadcast and answered by a broadcast push, so one board asking serves every board
+   * missing the same copy ({@linkcode heardRequest} marks it asked for them too); an eligible copy is asked
+   * for with probability 1 / `requestEveryRounds` per round (`random` in [0, 1)), so boards that lost the
+   * same chunks do not all ask in the same round (negative-acknowledgement suppression, as in reliable
+   * multicast: a thousand boards off a committee asked at once, every few rounds).
+   */
+  snapshotTargets(round: number, random: () => number): Uint8Array[] {
     const targets: Uint8Array[] = [];
+    const every = this.tuning.requestEveryRounds;
     for (const p of this.peers.values()) {
       if (inSync(p, this.tuning) || p.score < this.tuning.scoreThreshold) continue;
-      if (round - p.requestedAt < this.tuning.requestEveryRounds) continue;
+      if (round - p.requestedAt < every) continue;
+      // It is pushing its snapshot now (we hear its chunks): the rest is on its way, and asking would only
+      // start another push once this one ends.
+      if (round - p.pushedAt < every) continue;
+      if (random() * every >= 1) continue;
       p.requestedAt = round;
       if (targets.length < MAX_TARGETS) targets.push(p.key.slice(0, FINGERPRINT_SIZE));
     }
     return targets;
+  }
+
+  /** Another board asked for snapshots of `targets` (empty = everyone): their pushes will reach us too. */
+  heardRequest(targets: Uint8Array[], round: number): void {
+    for (const p of this.peers.values()) {
+      if (targets.length === 0 || targets.some((t) => sameBytes(t, p.key, FINGERPRINT_SIZE))) {
+        p.requestedAt = Math.max(p.requestedAt, round);
+      }
+    }
   }
 
   /**
@@ -264,7 +285,7 @@ export class PeerTable {
         else return this.reject(known, "decode", `message type ${type} is not a learning message`);
         decodedBodies.set(body, { type, bytes: body.slice(), msg });
       }
-      return this.apply(sender, hex, msg, now, {
+      const outcome = this.apply(sender, hex, msg, now, {
         ...ctx,
         valueBound: ctx.valueBound(),
         // A snapshot chunk re-sends every coordinate of a run on one grid: its rounding is allowed for.
@@ -272,6 +293,9 @@ export class PeerTable {
         // got through with it, 10 seeds, docs/learning.md).
         stepCap: type === LearnMessage.SnapshotChunk ? ctx.ownStep() : 0,
       });
+      const peer = this.peers.get(hex);
+      if (type === LearnMessage.SnapshotChunk && outcome.accepted && peer) peer.pushedAt = ctx.round;
+      return outcome;
     } catch (e) {
       if (e instanceof DecodeError) return this.reject(known, "decode", e.message);
       throw e;

@@ -36,6 +36,11 @@ export interface PeerCopy {
   rejected: Partial<Record<RejectReason, number>>;
   /** Round at which we last asked this peer for a snapshot (−∞ if never). */
   requestedAt: number;
+  /**
+   * Our round count when a snapshot chunk from this peer was last applied (−∞ if never): while it pushes
+   * its snapshot (a new epoch, or answering someone's request) we wait for the rest instead of asking.
+   */
+  pushedAt: number;
   /** Last measured rise of our validation loss caused by this peer's model (null = not measured). */
   harm: number | null;
   /** Failed the last validation check: merged with the `suspectClip` radius until it passes. */
@@ -89,6 +94,7 @@ export function newCopy(
     accepted: old?.accepted ?? 0,
     rejected: old?.rejected ?? {},
     requestedAt: -Infinity,
+    pushedAt: -Infinity,
     harm: null,
     suspect: false,
     pace: old?.pace ?? 1,

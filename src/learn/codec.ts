@@ -37,7 +37,7 @@
  * @module
  */
 import { DecodeError, DecodeErrorCode } from "../errors.ts";
-import { MODEL_HASH_SIZE } from "../wire/mod.ts";
+import { bodyBudget, MODEL_HASH_SIZE } from "../wire/mod.ts";
 
 /** Version byte at offset 0 of every learning body. */
 export const BODY_FORMAT = 1;
@@ -60,6 +60,16 @@ export type ValueEncoding = typeof ValueEncoding[keyof typeof ValueEncoding];
 /** Value bytes per coordinate for each encoding. */
 export function valueWidth(encoding: ValueEncoding): number {
   return encoding === ValueEncoding.Int8 ? 1 : encoding === ValueEncoding.Fp16 ? 2 : 4;
+}
+
+/**
+ * At most the bytes on the air of one whole-model push: snapshot chunks of `paramCount` values in datagrams
+ * of at most `maxDatagram` bytes, before DEFLATE (which shrinks a trained model's heavy-tailed int8 values
+ * by a third or so). The airtime budget counts a committee handover's push with it.
+ */
+export function snapshotBytes(paramCount: number, encoding: ValueEncoding, maxDatagram: number): number {
+  const perChunk = Math.floor((bodyBudget(maxDatagram) - VALUES_HEADER_SIZE - 4) / valueWidth(encoding));
+  return Math.ceil(paramCount / perChunk) * maxDatagram;
 }
 
 /** A decoded Delta or SnapshotChunk: absolute values at `indices`. */

@@ -88,7 +88,10 @@
  *    `joining: true` publishes nothing, asks everyone for snapshots, and once its copies of the peers it
  *    hears are in sync it ADOPTS their robust centre as its pseudo-model (P_i = m: adding it leaves the
  *    swarm model unchanged), then contributes like everyone else. A node that hears a peer whose history
- *    it missed (unknown epoch, or genesis epoch first heard at a late stamp) asks that peer.
+ *    it missed (unknown epoch, or genesis epoch first heard at a late stamp) asks that peer — not while
+ *    that peer's chunks are arriving (it is pushing already), not within `requestEveryRounds` of anyone's
+ *    request for it (requests and pushes are broadcast: one serves everyone), and at random, one chance in
+ *    `requestEveryRounds` per round, so a thousand boards missing the same chunks do not all ask at once.
  * 7. Epochs: a joiner adopting the centre (its pseudo-model jumps) picks a new random epoch and pushes
  *    its whole pseudo-model; peers then forget their copy of it and rebuild it from the chunks, merging
  *    it only once `syncCoverage` of the coordinates are known. A node restarted from a checkpoint keeps
@@ -456,7 +459,9 @@ export class SwarmLearner {
   }
 
   #snapshotRequest(): Uint8Array | undefined {
-    const targets = this.#requestAll ? [] : this.#peers.snapshotTargets(this.#stats.rounds);
+    const targets = this.#requestAll
+      ? []
+      : this.#peers.snapshotTargets(this.#stats.rounds, () => this.#rng.next());
     if (!this.#requestAll && targets.length === 0) return undefined;
     this.#requestAll = false;
     return encodeSnapshotRequest({ modelHash: this.model.modelHash, targets });
@@ -479,6 +484,7 @@ export class SwarmLearner {
       valueBound: () => Math.max(this.tuning.valueBound, this.tuning.valueFactor * this.#out.ownScale()),
       ownStep: () => this.#out.ownScale() / 127,
       onRequest: (targets) => {
+        this.#peers.heardRequest(targets, this.#stats.rounds);
         const forUs = targets.length === 0 ||
           targets.some((t) => sameBytes(t, this.#selfFp, FINGERPRINT_SIZE));
         if (forUs && !this.#joining && this.#committee.member && this.#out.pushRemaining === 0) {

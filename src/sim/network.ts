@@ -52,6 +52,8 @@ export class SimNetwork {
   >();
   /** Per flushed round: offered load (bytes per simulated second) and the loss it caused. */
   readonly load: { offered: number; loss: number }[] = [];
+  /** Bytes sent over the run per message type (the learner's Delta, SnapshotChunk, SnapshotRequest). */
+  readonly bytesByType = new Map<number, number>();
 
   private constructor(
     net: MemoryNetwork,
@@ -126,6 +128,7 @@ export class SimNetwork {
       this.largest = Math.max(this.largest, frame.length);
       this.bytes[i] += frame.length;
       this.datagrams[i]++;
+      this.bytesByType.set(m.type, (this.bytesByType.get(m.type) ?? 0) + frame.length);
       this.#pending.push({ from: i, frame, now });
     }
   }

@@ -14,6 +14,7 @@ import {
   DEFAULT_LEARNER_OPTIONS,
   type LearnerModel,
   type LearnerTuning,
+  LearnMessage,
   type Samples,
   SwarmLearner,
 } from "../learn/mod.ts";
@@ -138,7 +139,14 @@ export interface SwarmSimResult {
   /** Wall-clock ms per round (mean over the run, evaluations excluded), when a wall clock was given. */
   wallMsPerRound?: number;
   /** The channel: mean offered load (bytes per simulated second) and mean and worst loss over rounds. */
-  channel: { capacity: number; offered: number; meanLoss: number; maxLoss: number };
+  channel: {
+    capacity: number;
+    offered: number;
+    meanLoss: number;
+    maxLoss: number;
+    /** Share of the bytes sent per learner message: Deltas, snapshot chunks, snapshot requests. */
+    share: { delta: number; chunk: number; request: number };
+  };
   /** Loss of the restarted node's model when checkpointed, just before the restart, right after restoring. */
   restart?: { lossAtCheckpoint: number; lossBefore: number; lossAfter: number; accuracyAfter: number };
 }
@@ -358,6 +366,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       offered: net.load.reduce((s, l) => s + l.offered, 0) / Math.max(1, net.load.length),
       meanLoss: net.load.reduce((s, l) => s + l.loss, 0) / Math.max(1, net.load.length),
       maxLoss: Math.max(0, ...net.load.map((l) => l.loss)),
+      share: shareByType(net.bytesByType),
     },
     restart: restartInfo,
   };
@@ -396,4 +405,15 @@ export function autoRoundMs(n: number, maxDatagram: number, capacity: number): n
 function spread(data: Samples, rows: number, features: number): Samples {
   const n = Math.min(rows, data.count);
   return subset(data, Array.from({ length: n }, (_, k) => Math.floor((k * data.count) / n)), features);
+}
+
+/** Share of the bytes per learner message type. */
+function shareByType(bytes: Map<number, number>): { delta: number; chunk: number; request: number } {
+  const total = Math.max(1, [...bytes.values()].reduce((s, b) => s + b, 0));
+  const of = (t: number) => (bytes.get(t) ?? 0) / total;
+  return {
+    delta: of(LearnMessage.Delta),
+    chunk: of(LearnMessage.SnapshotChunk),
+    request: of(LearnMessage.SnapshotRequest),
+  };
 }

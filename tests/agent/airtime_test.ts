@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { AirtimeControl, airtimeSettings } from "../../src/agent/airtime.ts";
+import { snapshotBytes, ValueEncoding } from "../../src/learn/codec.ts";
 import { type Config, defaultConfig } from "../../src/config/mod.ts";
 import type { GossipNode } from "../../src/gossip/mod.ts";
 import { ManualClock } from "../../src/time.ts";
@@ -105,12 +106,22 @@ Deno.test("airtimeSettings() counts learning.deltasPerRound datagrams of gossip.
   const s = airtimeSettings({ ...c, learning: { ...c.learning, deltasPerRound: 3 } });
   assert.equal(s.bytesPerRound, 3 * 1232);
   assert.equal(s.budgetBytesPerSecond, 32000);
+  assert.equal(s.handoverBytes, 0, "no learner: handovers not counted");
+  const learner = {
+    tuning: { peerTimeoutMs: 0, encoding: ValueEncoding.Int8 },
+    paramCount: 25_450,
+    retune() {},
+  };
+  const withLearner = airtimeSettings(c, learner);
+  assert.equal(withLearner.handoverBytes, snapshotBytes(25_450, ValueEncoding.Int8, 1232));
+  assert.equal(withLearner.fanInPeriodMs, c.learning.fanInPeriodMs);
 });
 
 Deno.test("AirtimeControl keeps the learner's peer timeout at four stretched rounds", async () => {
   const { node } = await nodeHearing(100);
   const learner = {
-    tuning: { peerTimeoutMs: 0 },
+    tuning: { peerTimeoutMs: 0, encoding: ValueEncoding.Int8 },
+    paramCount: 25_450,
     retune(changes: { peerTimeoutMs: number }) {
       this.tuning = Object.freeze({ ...this.tuning, ...changes });
     },

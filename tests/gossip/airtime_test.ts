@@ -69,6 +69,27 @@ Deno.test("planAirtime() with a publishing committee counts K boards' rounds and
   }
 });
 
+Deno.test("planAirtime() takes the committee's handover pushes off the budget before stretching rounds", () => {
+  const committee = { ...DEFAULTS, fanIn: 16, fanInPeriodMs: 120_000 };
+  const handoverBytes = 29_568; // mnist-mlp, int8, 1,232-byte datagrams
+  for (const n of [50, 300]) {
+    const without = planAirtime(n, committee);
+    const p = planAirtime(n, { ...committee, handoverBytes });
+    const pushes = (16 * handoverBytes * 1000) / 120_000;
+    assert.ok(Math.abs(p.handoverBytesPerSecond - pushes) < 1e-9);
+    assert.ok(Math.abs(p.swarmBytesPerSecond - 32000) < 1e-6, `${n} boards: ${p.swarmBytesPerSecond} B/s`);
+    assert.ok(p.withinBudget);
+    const ratio = p.roundMs / without.roundMs;
+    assert.ok(Math.abs(ratio - 32000 / (32000 - pushes)) < 1e-9, `${n} boards: stretched ${ratio}×`);
+  }
+  // Every board publishing (no committee yet): no handovers.
+  assert.equal(planAirtime(10, { ...committee, handoverBytes }).handoverBytesPerSecond, 0);
+  // Handovers alone beyond the budget: the longest rounds, reported over budget.
+  const over = planAirtime(300, { ...committee, handoverBytes, fanInPeriodMs: 1000 });
+  assert.equal(over.withinBudget, false);
+  assert.equal(over.roundMs, MAX_ROUND_MS);
+});
+
 Deno.test("planAirtime() scales with the budget and the bytes each round sends", () => {
   const small = planAirtime(100, DEFAULTS);
   const twiceBudget = planAirtime(100, { ...DEFAULTS, budgetBytesPerSecond: 64000 });

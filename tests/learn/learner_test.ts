@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { deflateSync, inflateSync } from "fflate";
-import { ValueEncoding } from "../../src/learn/codec.ts";
+import { encodeSnapshotRequest, ValueEncoding } from "../../src/learn/codec.ts";
 import {
   type LearnerModel,
   LearnMessage,
@@ -548,4 +548,73 @@ Deno.test("retune() replaces the frozen tuning, and the peer checks use the new 
   assert.equal(a.tuning.pull, before.pull, "the other settings carried over");
   assert.ok(Object.isFrozen(a.tuning));
   assert.equal(a.mix(500), 0, "500 ms is past the new 100 ms timeout");
+});
+
+Deno.test("a board waits for a snapshot being pushed instead of asking for it; it asks once the chunks stop", async () => {
+  const P = 4000;
+  const every = 5;
+  const a = learner(0, new DriftModel(P, 30), {
+    joining: true,
+    joinTimeoutRounds: 50,
+    chunksPerRound: 1,
+    encoding: ValueEncoding.F32,
+  });
+  const b = learner(1, new DriftModel(P, 31), { encoding: ValueEncoding.F32, requestEveryRounds: every });
+  const copyOfA = (r: number) => b.stats(r).peers.find((p) => p.key === toHex(key(0)));
+  const trace: string[] = [];
+  let lastChunk = -1;
+  let cut = -1;
+  for (let r = 0; r < 40; r++) {
+    for (const l of [a, b]) {
+      await l.train(1);
+      l.mix(r);
+    }
+    const fromA = a.outgoing(1104);
+    const fromB = b.outgoing(1104);
+    deliver(a, 1, fromB, r);
+    const asked = fromB.some((m) => m.type === LearnMessage.SnapshotRequest);
+    const pushing = fromA.some((m) => m.type === LearnMessage.SnapshotChunk);
+    const pushed = !a.joining && copyOfA(r) !== undefined;
+    // Half of a's push arrives, then its chunks are lost.
+    const lost = cut >= 0 || (pushed && copyOfA(r)!.coverage >= 0.5);
+    if (lost && cut < 0) cut = r;
+    deliver(b, 0, lost ? fromA.filter((m) => m.type !== LearnMessage.SnapshotChunk) : fromA, r);
+    if (pushing && !lost) lastChunk = r;
+    trace.push(`${r}:${pushing ? "c" : ""}${lost ? "x" : ""}${asked ? "?" : ""}`);
+  }
+  const t = trace.join(" ");
+  assert.equal(a.joining, false, t);
+  assert.ok(cut > 0 && lastChunk > 0, `a's push was heard, then lost: ${t}`);
+  const askedAt = trace.map((s, r) => s.includes("?") ? r : -1).filter((r) => r >= 0);
+  const firstChunk = trace.findIndex((s) => s.includes("c"));
+  assert.deepEqual(
+    askedAt.filter((r) => r > firstChunk && r <= lastChunk),
+    [],
+    `no request during the push: ${t}`,
+  );
+  assert.deepEqual(askedAt.filter((r) => r > lastChunk && r < lastChunk + every), [], `waits: ${t}`);
+  // Then asked with probability 1 / every per round (see PeerTable.snapshotTargets).
+  assert.ok(askedAt.some((r) => r > lastChunk && r <= lastChunk + 4 * every), `asks once it stops: ${t}`);
+});
+
+Deno.test("snapshotBytes() bounds what a whole-model push of int8 chunks puts on the air", async () => {
+  const { snapshotBytes } = await import("../../src/learn/codec.ts");
+  const { bodyBudget, FRAME_OVERHEAD } = await import("../../src/wire/mod.ts");
+  const P = 25_450; // mnist-mlp
+  const a = learner(0, new DriftModel(P, 40), { chunksPerRound: 1000 });
+  for (let r = 0; r < 5; r++) {
+    await a.train(1);
+    a.outgoing(bodyBudget(1232));
+  }
+  const req = encodeSnapshotRequest({ modelHash: a.model.modelHash, targets: [] });
+  a.onMessage(key(1), LearnMessage.SnapshotRequest, req, 0);
+  const chunks = a.outgoing(bodyBudget(1232)).filter((m) => m.type === LearnMessage.SnapshotChunk);
+  const onAir = chunks.reduce((s, m) => s + FRAME_OVERHEAD + m.body.length, 0);
+  const estimate = snapshotBytes(P, ValueEncoding.Int8, 1232);
+  assert.equal(chunks.reduce((s, m) => s + m.coordinates, 0), P, "the whole model");
+  // Heavy-tailed changes quantize to small integers that DEFLATE shrinks: the estimate is an upper bound.
+  assert.ok(
+    onAir <= estimate && onAir >= 0.5 * estimate,
+    `${chunks.length} chunks, ${onAir} B vs ${estimate} B`,
+  );
 });

@@ -80,7 +80,13 @@ Deno.test("sim toSvg() draws one line per node and the centralized baseline", ()
     rounds: 2,
     falsePositives: [],
     roundMs: 1000,
-    channel: { capacity: 0, offered: 1232, meanLoss: 0.1, maxLoss: 0.1 },
+    channel: {
+      capacity: 0,
+      offered: 1232,
+      meanLoss: 0.1,
+      maxLoss: 0.1,
+      share: { delta: 1, chunk: 0, request: 0 },
+    },
     rows: [
       { round: 1, node: "n0", accuracy: 0.5, loss: 1, bytesSent: 5, datagramsSent: 1 },
       { round: 2, node: "n0", accuracy: 0.9, loss: 0.3, bytesSent: 10, datagramsSent: 2 },
