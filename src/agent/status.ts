@@ -83,6 +83,13 @@ export function unusableReason(
       "learning.fanIn; seats change hands over time)";
   }
   if (!l) return "no model values received yet";
+  if (l.ignored && l.ignoredBecause === "pace") {
+    return "left out of the merge for now: its model moves faster than the swarm's (changes beyond the " +
+      "change-size bound) and lies far from the others; merged again once it slows down";
+  }
+  if (l.ignored && l.ignoredBecause === "silent") {
+    return "left out of the merge for now: no model values from it lately (catching up, or its updates are lost)";
+  }
   if (l.ignored) {
     const why = Object.entries(rejects).filter(([k, n]) => n > 0 && !HARMLESS.has(k))
       .sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(", ");

@@ -10,7 +10,7 @@
 import { ValueEncoding, type ValuesBody } from "./codec.ts";
 import { type ChangeGuard, changeSize, quantizationStep } from "./_change_guard.ts";
 import type { LearnerTuning } from "./_tuning.ts";
-import type { PeerStatus, RejectReason } from "./_types.ts";
+import type { IgnoreReason, PeerStatus, RejectReason } from "./_types.ts";
 
 /** A peer's public model as we know it. */
 export interface PeerCopy {
@@ -246,16 +246,30 @@ export function applyValues(
 
 /** Left out of the merge now: not trusted, or not heard within `peerTimeoutMs`. */
 export function ignoredNow(p: PeerCopy, now: number, tuning: LearnerTuning): boolean {
-  return !trusted(p, tuning) || now - p.lastHeard > tuning.peerTimeoutMs;
+  return ignoredBecause(p, now, tuning) !== undefined;
+}
+
+/**
+ * Why the peer is left out of the merge now (undefined: it is not): its score fell below the threshold
+ * ("score"), its changes keep outrunning the change-size bound while its copy lies far or it is new to us
+ * ("pace", {@linkcode trusted}), or no values came from it within `peerTimeoutMs` ("silent").
+ */
+export function ignoredBecause(p: PeerCopy, now: number, tuning: LearnerTuning): IgnoreReason | undefined {
+  if (p.score < tuning.scoreThreshold) return "score";
+  if (!trusted(p, tuning)) return "pace";
+  if (now - p.lastHeard > tuning.peerTimeoutMs) return "silent";
+  return undefined;
 }
 
 /** Status of one peer for `stats()`. */
 export function peerStatus(p: PeerCopy, now: number, tuning: LearnerTuning): PeerStatus {
+  const why = ignoredBecause(p, now, tuning);
   return {
     key: p.hex,
     epoch: p.epoch,
     score: p.score,
-    ignored: ignoredNow(p, now, tuning),
+    ignored: why !== undefined,
+    ...(why ? { ignoredBecause: why } : {}),
     inSync: inSync(p, tuning),
     coverage: p.genesis ? 1 : p.known / p.values.length,
     accepted: p.accepted,

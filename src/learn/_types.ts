@@ -73,11 +73,20 @@ export type MessageOutcome =
   | { accepted: false; reason: RejectReason; detail: string };
 
 /** Per-peer status for `agent status` and metrics. */
+/**
+ * Why a peer is left out of the merge: its score fell below the threshold after failed checks ("score"),
+ * its model moves faster than the change-size bound allows while its copy lies far from the others
+ * ("pace"), or no values came from it within the peer timeout ("silent").
+ */
+export type IgnoreReason = "score" | "pace" | "silent";
+
 export interface PeerStatus {
   key: string;
   epoch: number;
   score: number;
   ignored: boolean;
+  /** Why it is ignored (see {@linkcode IgnoreReason}); absent while it is merged. */
+  ignoredBecause?: IgnoreReason;
   inSync: boolean;
   coverage: number;
   accepted: number;

@@ -149,6 +149,7 @@ import {
 } from "./_types.ts";
 
 export {
+  type IgnoreReason,
   type LearnerModel,
   type LearnerStats,
   LearnMessage,

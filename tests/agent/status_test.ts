@@ -187,6 +187,14 @@ Deno.test("unusableReason() says why a trusted peer does not help: another model
     unusableReason(g, l, { "norm-bound": 4, stale: 9, "value-bound": 1 }, "01"),
     "left out of the merge: its updates failed our checks (norm-bound 4, value-bound 1)",
   );
+  assert.match(
+    unusableReason(g, { ...l, ignoredBecause: "pace" as const }, { "norm-bound": 4 }, "01")!,
+    /moves faster than the swarm's .* merged again once it slows down/,
+  );
+  assert.match(
+    unusableReason(g, { ...l, ignoredBecause: "silent" as const }, {}, "01")!,
+    /no model values from it lately/,
+  );
   assert.equal(
     unusableReason(g, { ...l, ignored: false, inSync: false, coverage: 0.845 }, {}, "01"),
     "catching up: 84% of its model known",

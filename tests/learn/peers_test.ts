@@ -67,3 +67,17 @@ Deno.test("snapshotTargets(): one board's broadcast request serves the others; e
   assert.deepEqual(table.snapshotTargets(50 + every - 1, always).map((t) => t[0]), [1, 3]);
   assert.deepEqual(table.snapshotTargets(50 + every, always).map((t) => t[0]), [2]);
 });
+
+Deno.test("ignoredBecause(): score, then pace, then silence; undefined while merged", async () => {
+  const { ignoredBecause, ignoredNow } = await import("../../src/learn/_peers.ts");
+  const p = newCopy(new Uint8Array(32), "aa", 0, false, new Float32Array(4));
+  p.lastHeard = 1000;
+  assert.equal(ignoredBecause(p, 1000, tuning), undefined);
+  assert.equal(ignoredBecause(p, 1000 + tuning.peerTimeoutMs + 1, tuning), "silent");
+  p.pace = PACE_MIN / 2;
+  p.far = true;
+  assert.equal(ignoredBecause(p, 1000, tuning), "pace");
+  p.score = 0;
+  assert.equal(ignoredBecause(p, 1000, tuning), "score");
+  assert.equal(ignoredNow(p, 1000, tuning), true);
+});
