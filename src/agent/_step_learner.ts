@@ -38,10 +38,15 @@ export function createLearner(
   });
   if (checkpoint) {
     try {
-      learner.restore(checkpoint.extra, clock.now());
+      // How long ago the checkpoint was written (wall clock): after a long power cut the learner catches
+      // up from its peers instead of pushing a stale model.
+      const ageMs = checkpoint.savedAt === undefined ? 0 : Math.max(0, Date.now() - checkpoint.savedAt);
+      learner.restore(checkpoint.extra, clock.now(), ageMs);
       logger.info("Resumed from checkpoint", {
         path: checkpoint.path,
         rounds: learner.stats(clock.now()).rounds,
+        ageSeconds: Math.round(ageMs / 1000),
+        ...(learner.joining ? { catchingUp: "older than the peer timeout: catching up from peers" } : {}),
       });
     } catch (e) {
       if (!(e instanceof DecodeError)) throw e;

@@ -590,10 +590,12 @@ export class SwarmLearner {
    * Resumes from {@linkcode checkpoint} bytes: working model, pseudo-model, residual and peers' copies.
    * Our pseudo-model keeps its epoch and its stamps jump past anything sent since the checkpoint
    * ({@linkcode resumedStamp}); it is pushed again in snapshot chunks (peers may hold newer values than
-   * the checkpoint), and we ask every peer for a snapshot to refresh our copies of them.
+   * the checkpoint), and we ask every peer for a snapshot to refresh our copies of them. A checkpoint
+   * older than `peerTimeoutMs` (`ageMs`: how long ago it was written) is only a starting point: the node
+   * catches up as a joiner (copies rebuilt from snapshots, the swarm's centre adopted under a new epoch).
    * Throws {@linkcode DecodeError} if the bytes are not a checkpoint of this model.
    */
-  restore(bytes: Uint8Array, now: number): void {
+  restore(bytes: Uint8Array, now: number, ageMs = 0): void {
     const s = decodeState(bytes, this.model.modelHash, this.paramCount, now);
     this.#out = Publication.restored({ ...s, stamp: resumedStamp(s.stamp) });
     this.#x = s.x;
@@ -610,7 +612,20 @@ export class SwarmLearner {
     this.#joining = false;
     this.model.setWeights(s.x);
     this.#epoch = s.epoch;
-    this.#out.pushAll();
     this.#requestAll = true;
+    if (ageMs > this.tuning.peerTimeoutMs) {
+      // Away longer than the peer timeout: the swarm stopped merging us and moved on. Our pseudo-model
+      // and our copies are stale; pushing them would pull every board back towards the past (the whole
+      // swarm dipped at each return, and the catch-up's fast changes got honest boards left out for
+      // pace). Catch up as a joiner instead: keep the peers' standing, drop the copies, ask for
+      // snapshots, adopt the swarm's centre under a new epoch; serve the checkpoint's model meanwhile.
+      this.#peers.restrict(new Set());
+      this.#peers.restrict(undefined);
+      this.#merged = [];
+      this.#joining = true;
+      this.#joinRounds = 0;
+      return;
+    }
+    this.#out.pushAll();
   }
 }

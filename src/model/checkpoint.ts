@@ -67,7 +67,8 @@ export class OtherModelCheckpointError extends DecodeError {
 
 /** Result of {@linkcode loadCheckpoint}: the newest good checkpoint, if any, and what was skipped. */
 export interface LoadedCheckpoints {
-  checkpoint?: CheckpointData & { path: string };
+  /** `savedAt`: when the file was last written (its modification time, ms since the epoch), if known. */
+  checkpoint?: CheckpointData & { path: string; savedAt?: number };
   skipped: SkippedCheckpoint[];
 }
 
@@ -235,7 +236,11 @@ export async function loadCheckpoint(
       const payload = await readChecked(path);
       if (!payload) continue; // removed meanwhile
       return {
-        checkpoint: { ...decodeCheckpoint(payload, model.modelHash, model.paramCount), path },
+        checkpoint: {
+          ...decodeCheckpoint(payload, model.modelHash, model.paramCount),
+          path,
+          ...await Deno.stat(path).then((s) => s.mtime ? { savedAt: s.mtime.getTime() } : {}, () => ({})),
+        },
         skipped,
       };
     } catch (e) {

@@ -239,7 +239,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       }
       if (away && round === away.to) {
         const back = await make(i, false);
-        back.restore(checkpoints.get(i)!, now);
+        back.restore(checkpoints.get(i)!, now, (away.to - away.from) * ROUND_MS);
         learners[i] = back;
         net.join(i);
         onlineSince[i] = round;
@@ -380,7 +380,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     if (round !== r.round) return undefined;
     const before = await learners[r.node]!.evaluate(o.test, "local");
     const fresh = await make(r.node, false);
-    fresh.restore(checkpoints.get(r.node)!, now);
+    fresh.restore(checkpoints.get(r.node)!, now, r.ageRounds * ROUND_MS);
     learners[r.node] = fresh;
     const after = await fresh.evaluate(o.test, "local");
     return {

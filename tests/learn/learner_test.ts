@@ -618,3 +618,47 @@ Deno.test("snapshotBytes() bounds what a whole-model push of int8 chunks puts on
     `${chunks.length} chunks, ${onAir} B vs ${estimate} B`,
   );
 });
+
+Deno.test("restore() of a checkpoint older than the peer timeout catches up as a joiner instead of pushing it", async () => {
+  const P = 1500;
+  const a = learner(0, new DriftModel(P, 50), { encoding: ValueEncoding.F32 });
+  const b = learner(1, new DriftModel(P, 51), { encoding: ValueEncoding.F32 });
+  const exchange = async (r: number, x: SwarmLearner) => {
+    for (const l of [x, b]) {
+      await l.train(1);
+      l.mix(r * 1000);
+    }
+    const fromX = x.outgoing(1104);
+    deliver(b, 0, fromX, r * 1000);
+    deliver(x, 1, b.outgoing(1104), r * 1000);
+    return fromX;
+  };
+  for (let r = 0; r < 5; r++) await exchange(r, a);
+  const bytes = a.checkpoint();
+  const modelAtCheckpoint = a.weights();
+  // b goes on alone for a while (a is off).
+  for (let r = 5; r < 80; r++) {
+    await b.train(1);
+    b.mix(r * 1000);
+    b.outgoing(1104);
+  }
+  const timeout = a.tuning.peerTimeoutMs;
+  const back = learner(0, new DriftModel(P, 52), { encoding: ValueEncoding.F32 });
+  back.restore(bytes, 80_000, timeout + 1);
+  assert.equal(back.joining, true, "catching up");
+  assert.equal(back.epoch, a.epoch, "same epoch until it adopts the swarm's centre");
+  assert.deepEqual(back.inferenceWeights(), modelAtCheckpoint, "serves the checkpoint's model meanwhile");
+  assert.equal(back.stats(80_000).peers.filter((p) => p.inSync).length, 0, "stale copies dropped");
+  const first = await exchange(80, back);
+  assert.ok(first.some((m) => m.type === LearnMessage.SnapshotRequest), "asks for snapshots");
+  assert.ok(!first.some((m) => m.type === LearnMessage.SnapshotChunk), "does not push its stale model");
+  for (let r = 81; r < 90 && back.joining; r++) await exchange(r, back);
+  assert.equal(back.joining, false, "joined");
+  assert.notEqual(back.epoch, a.epoch, "adopted the centre under a new epoch");
+  assert.ok(maxAbsDiff(back.weights(), b.inferenceWeights()) < 0.05, "serves the swarm's model");
+  // A checkpoint younger than the timeout resumes as before: same epoch, its model pushed.
+  const quick = learner(0, new DriftModel(P, 53), { encoding: ValueEncoding.F32 });
+  quick.restore(bytes, 80_000, timeout - 1);
+  assert.equal(quick.joining, false);
+  assert.ok(quick.outgoing(1104).some((m) => m.type === LearnMessage.SnapshotChunk));
+});

@@ -95,6 +95,11 @@ Deno.test("saveCheckpoint() keeps the last two and loadCheckpoint() returns the 
     assert.deepEqual(checkpoint?.weights, new Float32Array([4, 4, 4]));
     assert.deepEqual(checkpoint?.extra, new Uint8Array([4]));
     assert.equal((await Deno.stat(checkpoint!.path)).mode! & 0o777, 0o600);
+    // When it was written: a restore after a long power cut catches up from the peers.
+    const old = new Date(Date.now() - 3_600_000);
+    await Deno.utime(checkpoint!.path, old, old);
+    const again = (await loadCheckpoint(dir, m)).checkpoint!;
+    assert.ok(Math.abs(again.savedAt! - old.getTime()) < 1000, `${again.savedAt} vs ${old.getTime()}`);
   });
 });
 
