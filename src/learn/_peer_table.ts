@@ -161,9 +161,10 @@ export class PeerTable {
     }
   }
 
-  /** Replaces every copy (restore from a checkpoint). */
-  replace(copies: PeerCopy[]): void {
+  /** Replaces every copy and standby peer (restore from a checkpoint). */
+  replace(copies: PeerCopy[], standby: PeerStanding[] = []): void {
     this.peers = new Map(copies.map((p) => [p.hex, p]));
+    this.standby = new Map(standby.filter((s) => !this.peers.has(s.hex)).map((s) => [s.hex, s]));
   }
 
   /** Peers that may be merged now: trusted, heard within `peerTimeoutMs`, in sync. */

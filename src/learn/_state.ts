@@ -4,20 +4,28 @@
  *
  * | field | type | notes |
  * |---|---|---|
- * | magic, version | u32, u32 | `ALRN`, 2 |
+ * | magic, version | u32, u32 | `ALRN`, 3 (2 is still read: no standing, no standby peers) |
  * | modelHash | 8 bytes | |
  * | paramCount, epoch, stamp, cursor, rounds, steps | u32 ×6 | |
  * | x, contrib, resid, genesis | f32 × paramCount ×4 | working model, contribution C, residual, shared init |
- * | peers | u32 | then per peer: key length u8, key, epoch u32, genesis u8, score f32, known u32, values f32×P, versions u32×P |
+ * | peers | u32 | then per peer: key length u8, key, epoch u32, genesis u8, score f32, known u32, values f32×P, versions u32×P, standing |
+ * | standby | u32 | then per peer whose copy is not held (bounded fan-in): key length u8, key, epoch u32, score f32, standing |
+ *
+ * standing = accepted u32, pace f32, flags u8 (1 far, 2 early, 4 suspect), harm f32 (NaN = not measured),
+ * lastStamp u32: what the checks remember of a peer (`_standing.ts`), so a restored board does not take
+ * every peer for a newcomer (the tenure and pace rules of `_peers.ts` `trusted`).
  *
  * @module
  */
 import { DecodeError, DecodeErrorCode } from "../errors.ts";
 import { newCopy, type PeerCopy } from "./_peers.ts";
+import type { PeerStanding } from "./_standing.ts";
 import { toHex } from "../bytes.ts";
 
 const MAGIC = 0x4e524c41; // "ALRN"
-const VERSION = 2;
+const VERSION = 3;
+/** Bytes of a peer's standing after its copy or key. */
+const STANDING_SIZE = 4 + 4 + 1 + 4 + 4;
 
 /**
  * Stamps skipped on a restore. Peers may hold newer values of our pseudo-model than the checkpoint (sent
@@ -49,13 +57,17 @@ export interface LearnerState {
   resid: Float32Array;
   genesis: Float32Array;
   peers: PeerCopy[];
+  /** Peers whose copies are not held (bounded fan-in): their standing only. */
+  standby: PeerStanding[];
 }
 
 /** Checkpoint bytes of `s`. */
 export function encodeState(s: LearnerState): Uint8Array {
   const P = s.x.length;
   let size = 8 + 8 + 24 + 16 * P + 4;
-  for (const p of s.peers) size += 1 + p.key.length + 4 + 1 + 4 + 4 + 8 * P;
+  for (const p of s.peers) size += 1 + p.key.length + 4 + 1 + 4 + 4 + 8 * P + STANDING_SIZE;
+  size += 4;
+  for (const p of s.standby) size += 1 + p.key.length + 4 + 4 + STANDING_SIZE;
   const out = new Uint8Array(size);
   const v = new DataView(out.buffer);
   let o = 0;
@@ -67,6 +79,22 @@ export function encodeState(s: LearnerState): Uint8Array {
     out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), o);
     o += a.byteLength;
   };
+  const f32 = (x: number) => {
+    v.setFloat32(o, x, true);
+    o += 4;
+  };
+  const key = (k: Uint8Array) => {
+    out[o++] = k.length;
+    out.set(k, o);
+    o += k.length;
+  };
+  const standing = (p: PeerStanding) => {
+    u32(p.accepted);
+    f32(p.pace);
+    out[o++] = (p.far ? 1 : 0) | (p.early ? 2 : 0) | (p.suspect ? 4 : 0);
+    f32(p.harm ?? NaN);
+    u32(p.lastStamp);
+  };
   u32(MAGIC);
   u32(VERSION);
   out.set(s.modelHash, o);
@@ -75,16 +103,21 @@ export function encodeState(s: LearnerState): Uint8Array {
   [s.x, s.contrib, s.resid, s.genesis].forEach(raw);
   u32(s.peers.length);
   for (const p of s.peers) {
-    out[o++] = p.key.length;
-    out.set(p.key, o);
-    o += p.key.length;
+    key(p.key);
     u32(p.epoch);
     out[o++] = p.genesis ? 1 : 0;
-    v.setFloat32(o, p.score, true);
-    o += 4;
+    f32(p.score);
     u32(p.known);
     raw(p.values);
     raw(p.versions);
+    standing(p);
+  }
+  u32(s.standby.length);
+  for (const p of s.standby) {
+    key(p.key);
+    u32(p.epoch);
+    f32(p.score);
+    standing(p);
   }
   return out;
 }
@@ -125,7 +158,7 @@ export function decodeState(
     throw new DecodeError(DecodeErrorCode.BadMagic, "Cannot restore checkpoint: bad magic", 0);
   }
   const version = u32();
-  if (version !== VERSION) {
+  if (version !== VERSION && version !== 2) {
     throw new DecodeError(
       DecodeErrorCode.BadVersion,
       `Cannot restore checkpoint: unknown version ${version}`,
@@ -152,20 +185,41 @@ export function decodeState(
   }
   const [epoch, stamp, cursor, rounds, steps] = [u32(), u32(), u32(), u32(), u32()];
   const [x, contrib, resid, genesis] = [f32s(), f32s(), f32s(), f32s()];
-  const nPeers = u32();
-  const peers: PeerCopy[] = [];
-  for (let i = 0; i < nPeers; i++) {
+  const f32 = () => {
+    need(4);
+    const r = v.getFloat32(o, true);
+    o += 4;
+    return r;
+  };
+  const readKey = () => {
     need(1);
     const kl = bytes[o++];
     need(kl);
     const key = bytes.slice(o, o + kl);
     o += kl;
+    return key;
+  };
+  const unit = (x: number, fallback: number) => Number.isFinite(x) ? Math.max(0, Math.min(1, x)) : fallback;
+  const readStanding = (p: PeerStanding) => {
+    p.accepted = u32();
+    p.pace = unit(f32(), 1);
+    need(1);
+    const flags = bytes[o++];
+    p.far = (flags & 1) !== 0;
+    p.early = (flags & 2) !== 0;
+    p.suspect = (flags & 4) !== 0;
+    const harm = f32();
+    p.harm = Number.isFinite(harm) ? harm : null;
+    p.lastStamp = u32();
+  };
+  const nPeers = u32();
+  const peers: PeerCopy[] = [];
+  for (let i = 0; i < nPeers; i++) {
+    const key = readKey();
     const peerEpoch = u32();
     need(1);
     const isGenesis = bytes[o++] === 1;
-    need(4);
-    const score = v.getFloat32(o, true);
-    o += 4;
+    const score = f32();
     const known = u32();
     const values = f32s();
     need(4 * P);
@@ -177,9 +231,34 @@ export function decodeState(
     p.versions = versions;
     p.heard.fill(-1);
     p.known = Math.min(known, P);
-    p.score = Number.isFinite(score) ? Math.max(0, Math.min(1, score)) : 0;
+    p.score = unit(score, 0);
     p.lastHeard = now;
+    if (version >= 3) readStanding(p);
     peers.push(p);
+  }
+  const standby: PeerStanding[] = [];
+  const nStandby = version >= 3 ? u32() : 0;
+  for (let i = 0; i < nStandby; i++) {
+    const key = readKey();
+    const epoch = u32();
+    const score = unit(f32(), 0);
+    const s: PeerStanding = {
+      key,
+      hex: toHex(key),
+      epoch,
+      score,
+      pace: 1,
+      far: false,
+      early: false,
+      suspect: false,
+      harm: null,
+      lastHeard: now,
+      lastStamp: 0,
+      accepted: 0,
+      rejected: {},
+    };
+    readStanding(s);
+    standby.push(s);
   }
   if (o !== bytes.length) {
     throw new DecodeError(
@@ -188,5 +267,5 @@ export function decodeState(
       o,
     );
   }
-  return { modelHash: hash, epoch, stamp, cursor, rounds, steps, x, contrib, resid, genesis, peers };
+  return { modelHash: hash, epoch, stamp, cursor, rounds, steps, x, contrib, resid, genesis, peers, standby };
 }

@@ -583,6 +583,7 @@ export class SwarmLearner {
       resid: this.#out.resid,
       genesis: this.#out.genesis,
       peers: this.#peers.all(),
+      standby: [...this.#peers.standby.values()],
     });
   }
 
@@ -605,7 +606,7 @@ export class SwarmLearner {
     this.#avg = undefined;
     this.#stats.rounds = s.rounds;
     this.#stats.steps = s.steps;
-    this.#peers.replace(s.peers);
+    this.#peers.replace(s.peers, s.standby);
     // Serve the swarm model of the checkpoint until the next mix (our pseudo-model alone is only our
     // share of it: near chance among peers).
     this.#merged = this.#peers.mergeable(now);
