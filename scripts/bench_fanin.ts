@@ -27,7 +27,13 @@ import { stringify } from "yaml";
 import { defaultConfig } from "../src/config/mod.ts";
 import { GossipNode, planAirtime } from "../src/gossip/mod.ts";
 import { createSigner, encodePayload, randomSeed, type Signer, TrustStore } from "../src/identity/mod.ts";
-import { DEFAULT_LEARNER_OPTIONS, slotOwners, SwarmLearner, tuningFromConfig } from "../src/learn/mod.ts";
+import {
+  DEFAULT_LEARNER_OPTIONS,
+  slotOwners,
+  snapshotBytes,
+  SwarmLearner,
+  tuningFromConfig,
+} from "../src/learn/mod.ts";
 import { decodePayload } from "../src/identity/mod.ts";
 import { toHex } from "../src/bytes.ts";
 import { createModel, initBackend, modelHash, paramCount, resolveModelSpec } from "../src/model/mod.ts";
@@ -324,9 +330,11 @@ function table(rows: FaninRow[]): string {
 async function main(): Promise<void> {
   const o = options();
   const spec = (await resolveModelSpec({ id: "mnist-mlp" }, "/nonexistent")).spec; // the built-in spec
+  const tuning = { ...DEFAULT_LEARNER_OPTIONS, ...tuningFromConfig(defaultConfig().learning) };
+  // Before any chunk is measured the learner counts the uncompressed bound: so does the plan here.
   handoverLearner = {
-    tuning: { ...DEFAULT_LEARNER_OPTIONS, ...tuningFromConfig(defaultConfig().learning) },
-    paramCount: paramCount(spec),
+    tuning,
+    handoverBytes: (maxDatagram) => 2 * snapshotBytes(paramCount(spec), tuning.encoding, maxDatagram),
     retune: () => {},
   };
   const root = await Deno.makeTempDir({ prefix: "airtime-fanin-" });

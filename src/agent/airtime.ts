@@ -18,7 +18,6 @@ import {
   RateMeter,
 } from "../gossip/mod.ts";
 import type { AirtimeReport } from "../api/mod.ts";
-import { snapshotBytes, type ValueEncoding } from "../learn/mod.ts";
 import type { Clock } from "../time.ts";
 
 /** The parts of the gossip core the budget reads and sets. */
@@ -33,8 +32,9 @@ export interface AirtimeNode {
  * handover's whole-model push.
  */
 export interface AirtimeLearner {
-  readonly tuning: { readonly peerTimeoutMs: number; readonly encoding: ValueEncoding };
-  readonly paramCount: number;
+  readonly tuning: { readonly peerTimeoutMs: number };
+  /** Bytes on the air of the push a board taking a committee seat sends (`SwarmLearner.handoverBytes`). */
+  handoverBytes(maxDatagram: number): number;
   retune(changes: { peerTimeoutMs: number }): void;
 }
 
@@ -48,9 +48,7 @@ export function airtimeSettings(config: Config, learner?: AirtimeLearner): Airti
     bytesPerRound: config.learning.deltasPerRound * config.gossip.maxDatagram,
     fanIn: config.learning.fanIn,
     fanInPeriodMs: config.learning.fanInPeriodMs,
-    handoverBytes: learner
-      ? snapshotBytes(learner.paramCount, learner.tuning.encoding, config.gossip.maxDatagram)
-      : 0,
+    handoverBytes: learner ? learner.handoverBytes(config.gossip.maxDatagram) : 0,
   };
 }
 

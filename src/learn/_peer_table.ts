@@ -221,21 +221,15 @@ export class PeerTable {
   /**
    * Fingerprints of the peers whose copies are out of sync and not asked recently (marks them asked).
    * Requests are broadcast and answered by a broadcast push, so one board asking serves every board
-   * missing the same copy ({@linkcode heardRequest} marks it asked for them too); an eligible copy is asked
-   * for with probability 1 / `requestEveryRounds` per round (`random` in [0, 1)), so boards that lost the
-   * same chunks do not all ask in the same round (negative-acknowledgement suppression, as in reliable
-   * multicast: a thousand boards off a committee asked at once, every few rounds).
+   * missing the same copy ({@linkcode heardRequest} marks it asked for them too), and a peer whose chunks
+   * are arriving is pushing already: asking would only start another push once this one ends.
    */
-  snapshotTargets(round: number, random: () => number): Uint8Array[] {
+  snapshotTargets(round: number): Uint8Array[] {
     const targets: Uint8Array[] = [];
     const every = this.tuning.requestEveryRounds;
     for (const p of this.peers.values()) {
       if (inSync(p, this.tuning) || p.score < this.tuning.scoreThreshold) continue;
-      if (round - p.requestedAt < every) continue;
-      // It is pushing its snapshot now (we hear its chunks): the rest is on its way, and asking would only
-      // start another push once this one ends.
-      if (round - p.pushedAt < every) continue;
-      if (random() * every >= 1) continue;
+      if (round - p.requestedAt < every || round - p.pushedAt < every) continue;
       p.requestedAt = round;
       if (targets.length < MAX_TARGETS) targets.push(p.key.slice(0, FINGERPRINT_SIZE));
     }

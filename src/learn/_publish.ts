@@ -60,6 +60,8 @@ export class Publication {
   pushRemaining = 0;
   #bytesPerCoord = 2;
   #bytesPerChunkValue = 1.1;
+  /** Snapshot chunks sent so far: their body bytes, values and count (the size of a push, measured). */
+  readonly chunksSent = { bodyBytes: 0, values: 0, count: 0 };
   #scale = 0;
   #scaleStamp = -1;
 
@@ -120,10 +122,13 @@ export class Publication {
     }
   }
 
-  /** Starts pushing the whole pseudo-model in snapshot chunks (after a new epoch or a request). */
-  pushAll(): void {
+  /**
+   * Starts pushing the whole pseudo-model in snapshot chunks (after a new epoch or a request), `passes`
+   * times over (each pass sends the values of its time).
+   */
+  pushAll(passes = 1): void {
     this.pushNext = 0;
-    this.pushRemaining = this.paramCount;
+    this.pushRemaining = passes * this.paramCount;
   }
 
   /** The next snapshot chunk of C + r (a contiguous run from `pushNext`). */
@@ -151,6 +156,9 @@ export class Publication {
       return { raw: enc.body, decoded: enc.decoded, values };
     });
     this.#bytesPerChunkValue = Math.max(0.2, body.length / n);
+    this.chunksSent.bodyBytes += body.length;
+    this.chunksSent.values += n;
+    this.chunksSent.count++;
     this.stamp++;
     for (let j = 0; j < n; j++) this.#commit(start + j, enc.values[j], enc.decoded[j], ctx.round);
     this.pushNext = (start + n) % P;

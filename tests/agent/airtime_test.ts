@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { AirtimeControl, airtimeSettings } from "../../src/agent/airtime.ts";
-import { snapshotBytes, ValueEncoding } from "../../src/learn/codec.ts";
 import { type Config, defaultConfig } from "../../src/config/mod.ts";
 import type { GossipNode } from "../../src/gossip/mod.ts";
 import { ManualClock } from "../../src/time.ts";
@@ -107,21 +106,17 @@ Deno.test("airtimeSettings() counts learning.deltasPerRound datagrams of gossip.
   assert.equal(s.bytesPerRound, 3 * 1232);
   assert.equal(s.budgetBytesPerSecond, 32000);
   assert.equal(s.handoverBytes, 0, "no learner: handovers not counted");
-  const learner = {
-    tuning: { peerTimeoutMs: 0, encoding: ValueEncoding.Int8 },
-    paramCount: 25_450,
-    retune() {},
-  };
+  const learner = { tuning: { peerTimeoutMs: 0 }, handoverBytes: (d: number) => 48 * d, retune() {} };
   const withLearner = airtimeSettings(c, learner);
-  assert.equal(withLearner.handoverBytes, snapshotBytes(25_450, ValueEncoding.Int8, 1232));
+  assert.equal(withLearner.handoverBytes, 48 * 1232);
   assert.equal(withLearner.fanInPeriodMs, c.learning.fanInPeriodMs);
 });
 
 Deno.test("AirtimeControl keeps the learner's peer timeout at four stretched rounds", async () => {
   const { node } = await nodeHearing(100);
   const learner = {
-    tuning: { peerTimeoutMs: 0, encoding: ValueEncoding.Int8 },
-    paramCount: 25_450,
+    tuning: { peerTimeoutMs: 0 },
+    handoverBytes: () => 59_136,
     retune(changes: { peerTimeoutMs: number }) {
       this.tuning = Object.freeze({ ...this.tuning, ...changes });
     },

@@ -45,27 +45,24 @@ Deno.test("standingOf(): a peer whose copy is dropped (off the committee) keeps 
   assert.ok(!trusted(back, tuning));
 });
 
-Deno.test("snapshotTargets(): one board's broadcast request serves the others; eligible copies are asked for at random", async () => {
+Deno.test("snapshotTargets(): one board's broadcast request serves the others; a peer pushing is not asked", async () => {
   const { PeerTable } = await import("../../src/learn/_peer_table.ts");
   const every = tuning.requestEveryRounds;
   const table = new PeerTable(tuning);
   const keys = [1, 2, 3].map((i) => new Uint8Array(32).fill(i));
   keys.forEach((k, i) => table.peers.set(`k${i}`, newCopy(k, `k${i}`, 1, false, new Float32Array(4))));
-  const never = () => 0.999;
-  const always = () => 0;
-  assert.deepEqual(table.snapshotTargets(10, never), [], "a draw above 1 / requestEveryRounds waits");
-  assert.equal(table.snapshotTargets(10, always).length, 3, "every copy out of sync is asked for");
-  assert.deepEqual(table.snapshotTargets(10 + every - 1, always), [], "not again within requestEveryRounds");
+  assert.equal(table.snapshotTargets(10).length, 3, "every copy out of sync is asked for");
+  assert.deepEqual(table.snapshotTargets(10 + every - 1), [], "not again within requestEveryRounds");
   // Another board asks for k0 at round 20: we wait for the push it triggers.
   table.heardRequest([keys[0].slice(0, 8)], 20);
-  assert.deepEqual(table.snapshotTargets(20, always).map((t) => t[0]), [2, 3]);
+  assert.deepEqual(table.snapshotTargets(20).map((t) => t[0]), [2, 3]);
   table.heardRequest([], 30);
-  assert.deepEqual(table.snapshotTargets(30, always), [], "a joiner asked everyone");
-  assert.equal(table.snapshotTargets(30 + every, always).length, 3);
+  assert.deepEqual(table.snapshotTargets(30), [], "a joiner asked everyone");
+  assert.equal(table.snapshotTargets(30 + every).length, 3);
   // A peer whose chunks we hear is pushing: no request until they stop for requestEveryRounds.
   table.peers.get("k1")!.pushedAt = 50;
-  assert.deepEqual(table.snapshotTargets(50 + every - 1, always).map((t) => t[0]), [1, 3]);
-  assert.deepEqual(table.snapshotTargets(50 + every, always).map((t) => t[0]), [2]);
+  assert.deepEqual(table.snapshotTargets(50 + every - 1).map((t) => t[0]), [1, 3]);
+  assert.deepEqual(table.snapshotTargets(50 + every).map((t) => t[0]), [2]);
 });
 
 Deno.test("ignoredBecause(): score, then pace, then silence; undefined while merged", async () => {
