@@ -36,6 +36,15 @@ function deliver(to: SwarmLearner, from: number, msgs: OutgoingMessage[], now = 
   return msgs.map((m) => to.onMessage(key(from), m.type, inflateSync(m.body), now));
 }
 
+/** One round of `nodes`: each trains one step and mixes at `now`; then what each sends. */
+async function roundOf(nodes: SwarmLearner[], now: number): Promise<OutgoingMessage[][]> {
+  for (const l of nodes) {
+    await l.train(1);
+    l.mix(now);
+  }
+  return nodes.map((l) => l.outgoing(1104));
+}
+
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
@@ -438,12 +447,7 @@ Deno.test("nodes that all start as joiners stop waiting after joinTimeoutRounds 
   const a = learner(0, new DriftModel(P, 20), { joining: true, joinTimeoutRounds: 3 });
   const b = learner(1, new DriftModel(P, 21), { joining: true, joinTimeoutRounds: 5 });
   for (let r = 0; r < 12; r++) {
-    for (const l of [a, b]) {
-      await l.train(1);
-      l.mix(r);
-    }
-    const fromA = a.outgoing(1104);
-    const fromB = b.outgoing(1104);
+    const [fromA, fromB] = await roundOf([a, b], r);
     deliver(b, 0, fromA, r);
     deliver(a, 1, fromB, r);
     if (r < 2) assert.ok(fromA.every((m) => m.type === LearnMessage.SnapshotRequest), "a joiner only asks");
@@ -565,12 +569,7 @@ Deno.test("a board waits for a snapshot being pushed instead of asking for it; i
   let lastChunk = -1;
   let cut = -1;
   for (let r = 0; r < 40; r++) {
-    for (const l of [a, b]) {
-      await l.train(1);
-      l.mix(r);
-    }
-    const fromA = a.outgoing(1104);
-    const fromB = b.outgoing(1104);
+    const [fromA, fromB] = await roundOf([a, b], r);
     deliver(a, 1, fromB, r);
     const asked = fromB.some((m) => m.type === LearnMessage.SnapshotRequest);
     const pushing = fromA.some((m) => m.type === LearnMessage.SnapshotChunk);
@@ -627,13 +626,9 @@ Deno.test("restore() of a checkpoint older than the peer timeout catches up as a
   const a = learner(0, new DriftModel(P, 50), { encoding: ValueEncoding.F32 });
   const b = learner(1, new DriftModel(P, 51), { encoding: ValueEncoding.F32 });
   const exchange = async (r: number, x: SwarmLearner) => {
-    for (const l of [x, b]) {
-      await l.train(1);
-      l.mix(r * 1000);
-    }
-    const fromX = x.outgoing(1104);
+    const [fromX, fromB] = await roundOf([x, b], r * 1000);
     deliver(b, 0, fromX, r * 1000);
-    deliver(x, 1, b.outgoing(1104), r * 1000);
+    deliver(x, 1, fromB, r * 1000);
     return fromX;
   };
   for (let r = 0; r < 5; r++) await exchange(r, a);
@@ -678,12 +673,7 @@ Deno.test("a new epoch is pushed twice over: a peer that lost a tenth of the fir
   let pushed = 0;
   let chunk = 0;
   for (let r = 0; r < 40; r++) {
-    for (const l of [a, b]) {
-      await l.train(1);
-      l.mix(r);
-    }
-    const fromA = a.outgoing(1104);
-    const fromB = b.outgoing(1104);
+    const [fromA, fromB] = await roundOf([a, b], r);
     deliver(a, 1, fromB, r);
     for (const m of fromA) {
       if (m.type !== LearnMessage.SnapshotChunk) continue;
