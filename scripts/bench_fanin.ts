@@ -29,8 +29,8 @@ import { GossipNode, planAirtime } from "../src/gossip/mod.ts";
 import { createSigner, encodePayload, randomSeed, type Signer, TrustStore } from "../src/identity/mod.ts";
 import {
   DEFAULT_LEARNER_OPTIONS,
+  handoverBound,
   slotOwners,
-  snapshotBytes,
   SwarmLearner,
   tuningFromConfig,
 } from "../src/learn/mod.ts";
@@ -334,7 +334,7 @@ async function main(): Promise<void> {
   // Before any chunk is measured the learner counts the uncompressed bound: so does the plan here.
   handoverLearner = {
     tuning,
-    handoverBytes: (maxDatagram) => 2 * snapshotBytes(paramCount(spec), tuning.encoding, maxDatagram),
+    handoverBytes: (maxDatagram) => handoverBound(paramCount(spec), tuning.encoding, maxDatagram),
     retune: () => {},
   };
   const root = await Deno.makeTempDir({ prefix: "airtime-fanin-" });

@@ -161,6 +161,13 @@ export class PeerTable {
     }
   }
 
+  /** Drops every copy, keeping each peer's standing (a restored board rebuilding its copies). */
+  dropCopies(): void {
+    for (const [hex, p] of this.peers) this.standby.set(hex, standingOf(p));
+    this.peers.clear();
+    this.#keep = undefined;
+  }
+
   /** Replaces every copy and standby peer (restore from a checkpoint). */
   replace(copies: PeerCopy[], standby: PeerStanding[] = []): void {
     this.peers = new Map(copies.map((p) => [p.hex, p]));

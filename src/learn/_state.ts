@@ -147,13 +147,14 @@ export function decodeState(
     o += 4;
     return r;
   };
-  const f32s = () => {
+  /** P raw 4-byte values into `a`. */
+  const fill = <T extends Float32Array | Uint32Array>(a: T): T => {
     need(4 * P);
-    const a = new Float32Array(P);
     new Uint8Array(a.buffer).set(bytes.subarray(o, o + 4 * P));
     o += 4 * P;
     return a;
   };
+  const f32s = () => fill(new Float32Array(P));
   if (u32() !== MAGIC) {
     throw new DecodeError(DecodeErrorCode.BadMagic, "Cannot restore checkpoint: bad magic", 0);
   }
@@ -222,10 +223,7 @@ export function decodeState(
     const score = f32();
     const known = u32();
     const values = f32s();
-    need(4 * P);
-    const versions = new Uint32Array(P);
-    new Uint8Array(versions.buffer).set(bytes.subarray(o, o + 4 * P));
-    o += 4 * P;
+    const versions = fill(new Uint32Array(P));
     const hex = toHex(key);
     const p = newCopy(key, hex, peerEpoch, isGenesis, values);
     p.versions = versions;

@@ -176,6 +176,20 @@ export {
   scheduledRate,
 } from "./_tuning.ts";
 
+/**
+ * Bytes on the air of a new epoch's push ({@linkcode NEW_EPOCH_PASSES} passes): each pass at `measuredPass`
+ * bytes when known, never above the uncompressed {@linkcode snapshotBytes}.
+ */
+export function handoverBound(
+  paramCount: number,
+  encoding: LearnerTuning["encoding"],
+  maxDatagram: number,
+  measuredPass?: number,
+): number {
+  const bound = snapshotBytes(paramCount, encoding, maxDatagram);
+  return NEW_EPOCH_PASSES * Math.ceil(Math.min(bound, measuredPass ?? bound));
+}
+
 /** See the module documentation. */
 export class SwarmLearner {
   #tuning: LearnerTuning;
@@ -582,12 +596,11 @@ export class SwarmLearner {
    * before.
    */
   handoverBytes(maxDatagram: number): number {
-    const bound = snapshotBytes(this.paramCount, this.tuning.encoding, maxDatagram);
     const sent = this.#out.chunksSent;
-    const pass = sent.values === 0
-      ? bound
-      : Math.min(bound, (this.paramCount / sent.values) * (sent.bodyBytes + sent.count * FRAME_OVERHEAD));
-    return NEW_EPOCH_PASSES * Math.ceil(pass);
+    const measured = sent.values === 0
+      ? undefined
+      : (this.paramCount / sent.values) * (sent.bodyBytes + sent.count * FRAME_OVERHEAD);
+    return handoverBound(this.paramCount, this.tuning.encoding, maxDatagram, measured);
   }
 
   // ------------------------------------------------------------ checkpoints
@@ -643,8 +656,7 @@ export class SwarmLearner {
       // swarm dipped at each return, and the catch-up's fast changes got honest boards left out for
       // pace). Catch up as a joiner instead: keep the peers' standing, drop the copies, ask for
       // snapshots, adopt the swarm's centre under a new epoch; serve the checkpoint's model meanwhile.
-      this.#peers.restrict(new Set());
-      this.#peers.restrict(undefined);
+      this.#peers.dropCopies();
       this.#merged = [];
       this.#joining = true;
       this.#joinRounds = 0;
