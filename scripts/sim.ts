@@ -189,6 +189,7 @@ export function formatSetting(s: SettingSummary, target: number): string[] {
       s.reachedMb === null ? "not reached in every seed" : `${s.reachedMb.toFixed(2)} MB/node (worst seed)`
     }`,
     `false positives (honest peers ignored by anyone at any time): ${s.falsePositives} in ${s.seedsWithFalsePositives} of ${s.seeds.length} seeds`,
+    `honest peers damped (merged with almost no pull for their pace) by anyone at any time: ${s.damped} in ${s.seedsWithDamped} of ${s.seeds.length} seeds`,
     ...(s.backdoor !== undefined ? [`backdoor success on honest nodes (worst): ${pct(s.backdoor)}`] : []),
     ...(s.centralized ? [`centralized baseline: ${pct(s.centralized[0])}..${pct(s.centralized[1])}`] : []),
   ];
@@ -206,6 +207,7 @@ async function manySeeds(args: SimArgs, seeds: number[]): Promise<number> {
         `seed ${seed}: min ${pct(r.summary.minHonest)}, mean ${pct(r.summary.meanHonest)}, ` +
           `${r.summary.mbPerNode.toFixed(2)} MB/node, false positives ${r.summary.falsePositives.length}` +
           (r.summary.falsePositives.length ? ` (${r.summary.falsePositives.join(", ")})` : "") +
+          `, damped ${r.summary.damped?.length ?? 0}` +
           (r.summary.backdoor !== undefined ? `, backdoor ${pct(r.summary.backdoor)}` : "") +
           ` (${r.seconds.toFixed(0)} s)`,
       ),
@@ -245,7 +247,7 @@ async function main(): Promise<number> {
     log(
       `${n.id}${n.byzantine ? ` [${n.byzantine}]` : ""}${n.poisoned ? ` [poisoned: ${n.poisoned}]` : ""}: ` +
         `acc ${pct(n.accuracy)}, ${(n.bytesSent / 1e6).toFixed(3)} MB in ${n.datagramsSent} datagrams, ` +
-        `ignored by ${n.ignoredBy} at the end` +
+        `ignored by ${n.ignoredBy}, damped by ${n.dampedBy} at the end` +
         (n.backdoor !== undefined ? `, backdoor success ${pct(n.backdoor)}` : "") +
         (n.caughtUpRound !== undefined ? `, caught up at round ${n.caughtUpRound}` : ""),
     );
@@ -254,6 +256,11 @@ async function main(): Promise<number> {
   log(
     `false positives (honest peers ignored by anyone at any time): ${fp.length}` +
       (fp.length ? ` — ${fp.map((f) => `${f.peer} by ${f.by} at round ${f.round}`).join(", ")}` : ""),
+  );
+  const dp = result.damped;
+  log(
+    `honest peers damped (merged with almost no pull for their pace) by anyone at any time: ${dp.length}` +
+      (dp.length ? ` — ${dp.map((f) => `${f.peer} by ${f.by} at round ${f.round}`).join(", ")}` : ""),
   );
   const ch = result.channel;
   log(
@@ -281,13 +288,14 @@ async function main(): Promise<number> {
         accuracy: n.accuracy,
         bytesSent: n.bytesSent,
         datagramsSent: n.datagramsSent,
-        ...(n.byzantine ? { byzantine: n.byzantine, ignoredBy: n.ignoredBy } : {}),
+        ...(n.byzantine ? { byzantine: n.byzantine, ignoredBy: n.ignoredBy, dampedBy: n.dampedBy } : {}),
         ...(n.backdoor !== undefined ? { backdoor: n.backdoor } : {}),
         ...(n.caughtUpRound !== undefined || (args.lateJoin && n.id === `n${args.nodes - 1}`)
           ? { lateJoinRound: Math.floor(args.rounds / 2), caughtUpRound: n.caughtUpRound ?? null }
           : {}),
       })),
       falsePositives: result.falsePositives,
+      damped: result.damped,
       roundMs: result.roundMs,
       wallMsPerRound: result.wallMsPerRound,
       channel: result.channel,

@@ -188,7 +188,7 @@ async function main(): Promise<void> {
     console.error(
       `${s.name} seed ${seed}: min ${
         pct(run.summary.minHonest)
-      }, false positives ${run.summary.falsePositives.length}` +
+      }, false positives ${run.summary.falsePositives.length}, damped ${run.summary.damped?.length ?? 0}` +
         `${run.summary.backdoor !== undefined ? `, backdoor ${pct(run.summary.backdoor)}` : ""} (${
           run.seconds.toFixed(0)
         } s)`,
@@ -233,22 +233,24 @@ export function table(all: Setting[], results: Map<string, Saved>, rounds: numbe
     `the clean setting's same seed, MB sent per node, MB from which every honest node stayed ≥ ${
       TARGET * 100
     }% (worst seed),`,
-    "honest peers ignored by anyone at any time (false positives, total and seeds with any), backdoor success",
-    "on honest nodes (worst), honest nodes still ignoring an attacker at the end (fewest over seeds and attackers).",
+    "honest peers ignored by anyone at any time (false positives, total and seeds with any), honest peers damped",
+    "(merged with almost no pull for their pace) by anyone at any time, backdoor success on honest nodes (worst),",
+    "honest nodes still ignoring / damping an attacker at the end (fewest over seeds and attackers).",
     "",
-    "| setting | what | model | seeds | worst node | median of minima (spread) | drop vs clean (same seed) | MB/node | all ≥ 93.5% from | false positives | backdoor | attacker ignored by |",
-    "|---|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
+    "| setting | what | model | seeds | worst node | median of minima (spread) | drop vs clean (same seed) | MB/node | all ≥ 93.5% from | false positives | damped | backdoor | attacker ignored / damped by |",
+    "|---|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const s of all) {
     const r = results.get(s.name);
     if (!r) {
-      lines.push(`| ${s.name} | ${s.what} | | not run | | | | | | | | |`);
+      lines.push(`| ${s.name} | ${s.what} | | not run | | | | | | | | | |`);
       continue;
     }
     const g = r.setting;
     const clean = s.cleanOf ? results.get(s.cleanOf) : undefined;
     const delta = clean ? `${(pairedDrop(r.runs, clean.runs) * 100).toFixed(2)} pp` : "";
     const ignored = r.runs.map((x) => x.attackerIgnoredBy).filter((x): x is number => x !== undefined);
+    const dampedBy = r.runs.map((x) => x.attackerDampedBy ?? 0);
     const seedText = g.seeds.length > 1
       ? `${g.seeds[0]}..${g.seeds[g.seeds.length - 1]}`
       : String(g.seeds[0]);
@@ -257,9 +259,9 @@ export function table(all: Setting[], results: Map<string, Saved>, rounds: numbe
         pct(g.spread[0])
       }..${pct(g.spread[1])}) | ${delta} | ${g.mbPerNode.toFixed(2)} | ${
         g.reachedMb === null ? "not in every seed" : `${g.reachedMb.toFixed(2)} MB`
-      } | ${g.falsePositives} (${g.seedsWithFalsePositives}) | ${
+      } | ${g.falsePositives} (${g.seedsWithFalsePositives}) | ${g.damped} (${g.seedsWithDamped}) | ${
         g.backdoor === undefined ? "" : pct(g.backdoor)
-      } | ${ignored.length ? Math.min(...ignored) : ""} |`,
+      } | ${ignored.length ? `${Math.min(...ignored)} / ${Math.min(...dampedBy)}` : ""} |`,
     );
   }
   return lines.join("\n") + "\n";

@@ -73,7 +73,7 @@ export function unusableReason(
       ourModel.slice(0, 16)
     }): its updates are dropped; give both boards the same model spec`;
   }
-  if (l && l.inSync && !l.ignored) return null;
+  if (l && l.inSync && !l.ignored && !l.damped) return null;
   if (!g || g.lastSeen === null) {
     return "never heard from: is it running on this network, and does it trust this board ('agent trust')?";
   }
@@ -83,9 +83,9 @@ export function unusableReason(
       "learning.fanIn; seats change hands over time)";
   }
   if (!l) return "no model values received yet";
-  if (l.ignored && l.ignoredBecause === "pace") {
-    return "left out of the merge for now: its model moves faster than the swarm's (changes beyond the " +
-      "change-size bound) and lies far from the others; merged again once it slows down";
+  if (l.damped && !l.ignored && l.inSync) {
+    return "merged with almost no weight for now: its model moves faster than the swarm's (changes beyond " +
+      "the change-size bound) and lies far from the others; full weight again once it slows down";
   }
   if (l.ignored && l.ignoredBecause === "silent") {
     return "left out of the merge for now: no model values from it lately (catching up, or its updates are lost)";
@@ -126,7 +126,9 @@ function peerStatuses(i: StatusInputs): PeerStatus[] {
       merged,
       datagramsIn: g?.datagramsIn ?? 0,
       rejects,
-      unusable: merged ? null : unusableReason(g, l, rejects, i.model.hash, i.learner.committee ?? null),
+      unusable: merged && !l?.damped
+        ? null
+        : unusableReason(g, l, rejects, i.model.hash, i.learner.committee ?? null),
       transport: g?.transport ?? null,
     };
   });

@@ -38,7 +38,8 @@ export interface PeerStatus {
   rejects: Record<string, number>;
   /**
    * Why this trusted peer does not help our model right now, in words (another model, never heard,
-   * silent, left out of the merge and for what, catching up), or null while it is merged.
+   * silent, left out of the merge and for what, damped for its pace, catching up), or null while it is
+   * merged with its full weight.
    * Absent in snapshots written by older versions.
    */
   unusable?: string | null;

@@ -7,7 +7,7 @@
  * @module
  */
 import { aggregate, centeredClip } from "./robust.ts";
-import { type PeerCopy, trusted } from "./_peers.ts";
+import { PACE_MIN, type PeerCopy, TENURE, trusted } from "./_peers.ts";
 import type { LearnerTuning } from "./_tuning.ts";
 
 /**
@@ -31,11 +31,16 @@ export function robustCentre(
 }
 
 /**
- * Clip-radius scale of a merged copy for the validation check: `suspectClip` / `clipFactor` for a
- * suspect (1 by default: under label skew honest peers fail the check).
+ * Clip-radius scale of a merged copy wherever it lies: `suspectClip` / `clipFactor` for a suspect (1 by
+ * default: under label skew honest peers fail the check), times its pace¹⁶ while it is slowed below
+ * `PACE_MIN`, new to us (fewer than `TENURE` messages accepted) and first heard at the swarm's start — a
+ * boosted model-replacement attacker in its first rounds, when every copy still lies far from the others
+ * and its copy can lie within the radius.
  */
 export function clipScale(p: PeerCopy, tuning: LearnerTuning): number {
-  return p.suspect ? Math.min(1, tuning.suspectClip / tuning.clipFactor) : 1;
+  const suspect = p.suspect ? Math.min(1, tuning.suspectClip / tuning.clipFactor) : 1;
+  const untenured = p.early && p.accepted < TENURE && p.pace < PACE_MIN;
+  return untenured ? suspect * paceScale(p, tuning) : suspect;
 }
 
 /**

@@ -21,6 +21,7 @@ import { ChangeGuard } from "./_change_guard.ts";
 import {
   applyValues,
   badValue,
+  damped,
   ignoredNow,
   inSync,
   MIN_SHARE,
@@ -143,6 +144,11 @@ export class PeerTable {
     for (const p of this.peers.values()) if (ignoredNow(p, now, this.tuning)) out.push(p.hex);
     for (const s of this.standby.values()) if (!trusted(s, this.tuning)) out.push(s.hex);
     return out;
+  }
+
+  /** Hex keys of the held copies whose pace takes their pull now (`statuses(now)` `damped`). */
+  damped(): string[] {
+    return [...this.peers.values()].filter((p) => damped(p)).map((p) => p.hex);
   }
 
   /**

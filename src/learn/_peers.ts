@@ -48,14 +48,14 @@ export interface PeerCopy {
   /**
    * Moving average of the share of its changes the change-size guard let through (1 = never slowed).
    * Scales the peer's clip radius in the merge: a peer that keeps pushing faster than the swarm (a
-   * model-replacement update scaled ×N) pulls the centre proportionally less; below `PACE_MIN` it is
-   * left out when its copy is far, or it is new to us and was first heard at the swarm's start
-   * ({@linkcode trusted}).
+   * model-replacement update scaled ×N) pulls the centre proportionally less; below `PACE_MIN` it has
+   * almost no pull when its copy is far, or it is new to us and was first heard at the swarm's start
+   * ({@linkcode damped}).
    */
   pace: number;
   /**
    * The copy lay beyond the clip radius in the last merge that included it (false until merged). Only
-   * such a copy is left out for its pace ({@linkcode trusted}).
+   * such a copy loses its pull for its pace ({@linkcode damped}).
    */
   far: boolean;
   /**
@@ -133,12 +133,12 @@ export const MIN_SHARE = 0.25;
 /** Weight of the latest message in {@linkcode PeerCopy.pace}. */
 export const PACE_RATE = 0.3;
 /**
- * Below this pace a peer whose copy lies beyond the clip radius is left out of the merge (and reported
- * ignored) until it slows down: most of its recent messages were far beyond any honest rate, and it
+ * Below this pace a peer whose copy lies beyond the clip radius is damped (its pull < 7e-12 of the
+ * radius; still merged, never ignored) until it slows down: most of its recent messages were far beyond any honest rate, and it
  * pushed its copy away from everyone's (a model-replacement attacker: every bit of its direction that got
  * in accumulated in the coordinates honest data never trains; its copy lies 10–16 × the median distance
  * from the centre). A slowed copy WITHIN the radius is an honest peer whose data differs (under
- * Dirichlet 0.1 skew whole swarms of them, slowed by their coarse int8 grids): it is never left out.
+ * Dirichlet 0.1 skew whole swarms of them, slowed by their coarse int8 grids): it keeps its pull.
  */
 export const PACE_MIN = 0.2;
 
@@ -146,25 +146,35 @@ export const PACE_MIN = 0.2;
  * Messages we accepted from a peer first heard at the swarm's start (`early`) before its slow pace is
  * forgiven while its copy lies within the clip radius: a boosted model-replacement attacker in its first
  * rounds, when every copy is still far from the others and the attacker's can lie within the radius, is
- * left out for its pace wherever its copy lies. A peer first heard later (we or it joined a running
+ * damped for its pace wherever its copy lies. A peer first heard later (we or it joined a running
  * swarm) needs no tenure: the copies have converged and the radius tells. With the tenure applied to
- * every new peer, a late joiner left out almost every board for a while — its own quiet start made its
+ * every new peer, a late joiner damped almost every board for a while — its own quiet start made its
  * reference small and every Delta after a snapshot (one round apart, on another int8 grid) look fast:
  * 8–18 honest boards ignored per seed of dir01-20-churn, all by the two late joiners.
  */
 export const TENURE = 100;
 
 /**
- * True while the peer may be merged: its score is above the threshold, and its pace above `PACE_MIN`
- * unless its copy lay within the clip radius in the last merge (and, for a peer first heard at the
- * swarm's start, we accepted `TENURE` messages from it).
+ * True while the peer may be merged: its score is above the threshold (it sent nothing an honest
+ * learner sends, {@linkcode penalise}). Its pace never leaves it out: it bounds its pull
+ * ({@linkcode damped}).
  */
-export function trusted(
-  p: Pick<PeerCopy, "score" | "pace" | "far" | "accepted" | "early">,
-  tuning: LearnerTuning,
+export function trusted(p: Pick<PeerCopy, "score">, tuning: LearnerTuning): boolean {
+  return p.score >= tuning.scoreThreshold;
+}
+
+/**
+ * True while the peer's pace takes (almost) all its pull: below `PACE_MIN` (its pace¹⁶ scales its clip
+ * radius by < 7e-12) while its copy lay beyond the clip radius in the last merge, or wherever its copy
+ * lies while it is new to us and was first heard at the swarm's start (`TENURE`). It is still merged:
+ * its copy keeps its place in the merge and gets its pull back as soon as it lies within the radius or
+ * slows down, and an honest peer whose data differs (under Dirichlet 0.1 skew, far and slowed by its
+ * coarse int8 grid) is bounded, never excluded.
+ */
+export function damped(
+  p: Pick<PeerCopy, "pace" | "far" | "accepted" | "early">,
 ): boolean {
-  return p.score >= tuning.scoreThreshold &&
-    (p.pace >= PACE_MIN || (!p.far && (!p.early || p.accepted >= TENURE)));
+  return p.pace < PACE_MIN && (p.far || (p.early && p.accepted < TENURE));
 }
 
 /** The first value no honest learner sends (non-finite or beyond `valueBound`), if any. */
@@ -255,8 +265,7 @@ export function ignoredNow(p: PeerCopy, now: number, tuning: LearnerTuning): boo
  * ("pace", {@linkcode trusted}), or no values came from it within `peerTimeoutMs` ("silent").
  */
 export function ignoredBecause(p: PeerCopy, now: number, tuning: LearnerTuning): IgnoreReason | undefined {
-  if (p.score < tuning.scoreThreshold) return "score";
-  if (!trusted(p, tuning)) return "pace";
+  if (!trusted(p, tuning)) return "score";
   if (now - p.lastHeard > tuning.peerTimeoutMs) return "silent";
   return undefined;
 }
@@ -270,6 +279,7 @@ export function peerStatus(p: PeerCopy, now: number, tuning: LearnerTuning): Pee
     score: p.score,
     ignored: why !== undefined,
     ...(why ? { ignoredBecause: why } : {}),
+    ...(damped(p) ? { damped: true } : {}),
     inSync: inSync(p, tuning),
     coverage: p.genesis ? 1 : p.known / p.values.length,
     accepted: p.accepted,

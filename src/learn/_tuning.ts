@@ -27,8 +27,8 @@ export interface LearnerTuning {
   /**
    * A message whose change size (90th percentile of |change| per round) exceeds this × the median of
    * recent ones is applied at that bounded rate instead (its changes scaled down); one beyond 4 × the
-   * bound is not applied, and a peer that keeps sending such messages is left out until it slows down
-   * (`_peers.ts`: pace). 3: honest messages reached 3.7 × the reference under 2 classes per node, a
+   * bound is not applied, and a peer that keeps sending such messages loses its pull while its copy lies
+   * far until it slows down (`_peers.ts`: pace, damped). 3: honest messages reached 3.7 × the reference under 2 classes per node, a
    * ×5 model-replacement attacker 2.5–30 ×.
    */
   normFactor: number;

@@ -75,10 +75,9 @@ export type MessageOutcome =
 /** Per-peer status for `agent status` and metrics. */
 /**
  * Why a peer is left out of the merge: its score fell below the threshold after failed checks ("score"),
- * its model moves faster than the change-size bound allows while its copy lies far from the others
- * ("pace"), or no values came from it within the peer timeout ("silent").
+ * or no values came from it within the peer timeout ("silent").
  */
-export type IgnoreReason = "score" | "pace" | "silent";
+export type IgnoreReason = "score" | "silent";
 
 export interface PeerStatus {
   key: string;
@@ -87,6 +86,12 @@ export interface PeerStatus {
   ignored: boolean;
   /** Why it is ignored (see {@linkcode IgnoreReason}); absent while it is merged. */
   ignoredBecause?: IgnoreReason;
+  /**
+   * Merged with almost no pull for now: its model moves faster than the change-size bound allows while
+   * its copy lies far from the others (or it is new at the swarm's start); its pull comes back as soon as
+   * it slows down or its copy comes within the clip radius.
+   */
+  damped?: boolean;
   inSync: boolean;
   coverage: number;
   accepted: number;

@@ -61,17 +61,18 @@
  *      APPLIED AT THAT BOUNDED RATE (its changes scaled down), and costs no score; one beyond 4 × the
  *      bound (`MIN_SHARE`) is not applied. Each peer's PACE (moving average of the squared share
  *      applied, 0 for a message not applied) to the power `pacePower` scales its clip radius in the
- *      merge WHILE ITS COPY LIES BEYOND THE RADIUS, and below `PACE_MIN` the peer is left out and
- *      reported ignored until it slows down — unless its copy lay within the radius in the last merge
- *      (and, for a peer first heard at the swarm's start, we accepted `TENURE` (100) messages from it;
- *      a late joiner, to whom every peer is new, left them all out). An honest peer's copy lies within
- *      the radius (under one class per node too, where the only holder of a digit is slowed on a third
- *      of its messages for hundreds of rounds) and keeps its pull and its place (under Dirichlet 0.1 skew whole
- *      swarms of honest peers fall below `PACE_MIN`, their coarse int8 grids read as speed; left out,
- *      20 boards collapsed); a peer that keeps pushing faster than the swarm, far from the others (a
- *      boosted model replacement), loses its pull and is then left out, and so is a slow peer new to us
- *      at the swarm's start (the same attacker in its first rounds, when every copy is still far from
- *      the others and its copy can lie within the radius).
+ *      merge WHILE ITS COPY LIES BEYOND THE RADIUS (below `PACE_MIN`, < 7e-12 of it: reported
+ *      `damped`), and wherever it lies while it is below `PACE_MIN`, was first heard at the swarm's
+ *      start and we accepted fewer than `TENURE` (100) messages from it. The pace NEVER LEAVES A PEER
+ *      OUT: it stays in the merge and gets its pull back as soon as its copy comes within the radius or
+ *      it slows down. An honest peer's copy lies within the radius (under one class per node too, where
+ *      the only holder of a digit is slowed on a third of its messages for hundreds of rounds) and keeps
+ *      its pull (under Dirichlet 0.1 skew whole swarms of honest peers fall below `PACE_MIN`, their
+ *      coarse int8 grids read as speed); a peer that keeps pushing faster than the swarm, far from the
+ *      others (a boosted model replacement), loses its pull, and so does a slow peer new to us at the
+ *      swarm's start (the same attacker in its first rounds, when every copy is still far from the
+ *      others and its copy can lie within the radius). Until 2026-12-01 (eighth session) such peers were left out
+ *      (ignored); under Dirichlet 0.1 with churn that ignored 1–6 honest boards per seed for a while.
  *    - validation: every `validateEvery` rounds each in-sync peer's copy is evaluated on our local
  *      held-out rows (`validation`); a peer whose model's loss exceeds the swarm model's by more than
  *      `harmMin` and more than `harmFactor` × the lower median of the peers' is SUSPECT: reported
@@ -135,7 +136,7 @@ import { LocalTrainer } from "./_local_training.ts";
 import { clipScale, paceScale, robustCentre, servedAverage, stillMergeable } from "./_merge.ts";
 import { Committee, slotOwners } from "./_committee.ts";
 import { joinStep } from "./_join.ts";
-import { inSync, type PeerCopy, trusted } from "./_peers.ts";
+import { damped, inSync, type PeerCopy, trusted } from "./_peers.ts";
 import { PeerTable, sameBytes } from "./_peer_table.ts";
 import { Publication, type PublishContext } from "./_publish.ts";
 import { decodeState, encodeState, resumedStamp } from "./_state.ts";
@@ -349,18 +350,19 @@ export class SwarmLearner {
     const copies = own ? [this.#out.pub] : [];
     const scales = own ? [1] : [];
     const paceScales = own ? [1] : [];
-    const merged: PeerCopy[] = [];
-    for (const p of this.#merged) {
-      // Still the same copy (no new epoch since mix), still trusted and in sync.
-      if (!stillMergeable(p, this.#peers.get(p.hex), this.tuning, inSync)) continue;
+    // Still the same copy (no new epoch since mix), still trusted and in sync.
+    let merged = this.#merged.filter((p) => stillMergeable(p, this.#peers.get(p.hex), this.tuning, inSync));
+    // A rule that cannot bound one copy's pull (mean, median, trimmed mean; centered clipping of fewer
+    // than 3 copies is the mean) gives a damped peer none.
+    if (this.tuning.rule !== "clip" || own + merged.length < 3) merged = merged.filter((p) => !damped(p));
+    for (const p of merged) {
       copies.push(p.values);
       scales.push(clipScale(p, this.tuning));
       paceScales.push(paceScale(p, this.tuning));
-      merged.push(p);
     }
     const beyond: boolean[] = [];
     this.#centre = robustCentre(copies, this.paramCount, this.tuning, scales, paceScales, beyond);
-    // Which copies lay beyond the clip radius: only those can be left out for their pace.
+    // Which copies lay beyond the clip radius: only those lose their pull for their pace.
     merged.forEach((p, j) => p.far = beyond[j + own] ?? false);
     return this.#centre;
   }
@@ -560,6 +562,11 @@ export class SwarmLearner {
   /** Hex keys of the peers left out of the merge now (`stats(now).peers[].ignored`, cheaper). */
   ignoredPeers(now: number): string[] {
     return this.#peers.ignored(now);
+  }
+
+  /** Hex keys of the merged peers whose pace takes their pull now (`stats(now).peers[].damped`). */
+  dampedPeers(): string[] {
+    return this.#peers.damped();
   }
 
   /**

@@ -35,6 +35,8 @@ export interface SeedSummary {
   mbPerNode: number;
   /** Honest peers ignored by anyone at any time while online. */
   falsePositives: string[];
+  /** Honest peers merged with almost no pull (damped for their pace) by anyone at any time while online. */
+  damped?: string[];
   /** First evaluation from which every honest node stayed ≥ target to the end, with the MB sent by then. */
   reached: { round: number; mb: number } | null;
   /** Highest backdoor success rate on an honest node (when a backdoor attacker ran). */
@@ -42,6 +44,8 @@ export interface SeedSummary {
   centralized?: number;
   /** Honest nodes still ignoring an attacker at the end, out of the honest nodes (when attackers ran). */
   attackerIgnoredBy?: number;
+  /** Honest nodes merging an attacker with almost no pull at the end (when attackers ran). */
+  attackerDampedBy?: number;
 }
 
 /** The figures of one run. */
@@ -70,10 +74,16 @@ export function summarizeRun(seed: number, r: SwarmSimResult, target: number): S
     meanHonest: accs.reduce((a, b) => a + b, 0) / accs.length,
     mbPerNode: Math.max(...r.nodes.map((n) => n.bytesSent)) / 1e6,
     falsePositives: r.falsePositives.map((f) => f.peer),
+    damped: (r.damped ?? []).map((f) => f.peer),
     reached,
     ...(backdoors.length ? { backdoor: Math.max(...backdoors) } : {}),
     ...(r.centralized !== undefined ? { centralized: r.centralized } : {}),
-    ...(evil.length ? { attackerIgnoredBy: Math.min(...evil.map((n) => n.ignoredBy)) } : {}),
+    ...(evil.length
+      ? {
+        attackerIgnoredBy: Math.min(...evil.map((n) => n.ignoredBy)),
+        attackerDampedBy: Math.min(...evil.map((n) => n.dampedBy ?? 0)),
+      }
+      : {}),
   };
 }
 
@@ -91,6 +101,9 @@ export interface SettingSummary {
   /** Honest peers ever ignored, summed over seeds, and how many seeds had any. */
   falsePositives: number;
   seedsWithFalsePositives: number;
+  /** Honest peers ever damped, summed over seeds, and how many seeds had any. */
+  damped: number;
+  seedsWithDamped: number;
   /** Most MB by which every honest node was ≥ target for good, over the seeds (null if a seed never got there). */
   reachedMb: number | null;
   backdoor?: number;
@@ -112,6 +125,8 @@ export function summarizeSeeds(runs: SeedSummary[]): SettingSummary {
     mbPerNode: Math.max(...runs.map((r) => r.mbPerNode)),
     falsePositives: runs.reduce((s, r) => s + r.falsePositives.length, 0),
     seedsWithFalsePositives: runs.filter((r) => r.falsePositives.length > 0).length,
+    damped: runs.reduce((s, r) => s + (r.damped?.length ?? 0), 0),
+    seedsWithDamped: runs.filter((r) => (r.damped?.length ?? 0) > 0).length,
     reachedMb: runs.every((r) => r.reached) ? Math.max(...runs.map((r) => r.reached!.mb)) : null,
     ...(backdoors.length ? { backdoor: Math.max(...backdoors) } : {}),
     ...(cents.length ? { centralized: [Math.min(...cents), Math.max(...cents)] as [number, number] } : {}),

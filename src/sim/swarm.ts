@@ -113,6 +113,8 @@ export interface NodeResult {
   rejected: Record<string, number>;
   /** Honest nodes ignoring this node at the end. */
   ignoredBy: number;
+  /** Honest nodes merging this node with almost no pull at the end (its pace, `PeerStatus.damped`). */
+  dampedBy: number;
   /** Share of triggered test images of other classes this node's model puts in the target class. */
   backdoor?: number;
 }
@@ -134,6 +136,8 @@ export interface SwarmSimResult {
   rows: EvalRow[];
   /** Every honest peer ever ignored by anyone while online (first occurrence per peer). */
   falsePositives: FalsePositive[];
+  /** Every honest peer ever damped by anyone while online (merged with almost no pull; first occurrence). */
+  damped: FalsePositive[];
   /** Simulated ms per round (see `roundMs`). */
   roundMs: number;
   /** Wall-clock ms per round (mean over the run, evaluations excluded), when a wall clock was given. */
@@ -218,6 +222,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   const rows: EvalRow[] = [];
   const lastAcc = new Array(n).fill(0);
   const falsePositives = new Map<string, FalsePositive>();
+  const damped = new Map<string, FalsePositive>();
   let timeoutRounds = Infinity;
   let caughtUp: number | undefined;
   let restartInfo: SwarmSimResult["restart"];
@@ -271,11 +276,13 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       const l = learners[i];
       if (!l || !online(plan, i, round) || byz.has(i)) continue;
       timeoutRounds = l.tuning.peerTimeoutMs / ROUND_MS;
-      for (const key of l.ignoredPeers(now)) {
-        const j = keyIndex.get(key) ?? -1;
-        if (j < 0 || byz.has(j) || falsePositives.has(ids[j])) continue;
-        if (round - onlineSince[j] > timeoutRounds) {
-          falsePositives.set(ids[j], { peer: ids[j], by: ids[i], round });
+      for (
+        const [keys, seen] of [[l.ignoredPeers(now), falsePositives], [l.dampedPeers(), damped]] as const
+      ) {
+        for (const key of keys) {
+          const j = keyIndex.get(key) ?? -1;
+          if (j < 0 || byz.has(j) || seen.has(ids[j])) continue;
+          if (round - onlineSince[j] > timeoutRounds) seen.set(ids[j], { peer: ids[j], by: ids[i], round });
         }
       }
     }
@@ -327,10 +334,12 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   const end = opt.rounds * ROUND_MS;
   const nodes: NodeResult[] = [];
   const ignoredCount = new Map<string, number>();
+  const dampedCount = new Map<string, number>();
   for (const [k, other] of learners.entries()) {
     if (!other || byz.has(k)) continue;
     for (const p of other.stats(end).peers) {
       if (p.ignored) ignoredCount.set(p.key, (ignoredCount.get(p.key) ?? 0) + 1);
+      else if (p.damped) dampedCount.set(p.key, (dampedCount.get(p.key) ?? 0) + 1);
     }
   }
   for (let i = 0; i < n; i++) {
@@ -349,6 +358,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
         : {}),
       rejected: l ? l.stats(end).rejected as Record<string, number> : {},
       ignoredBy,
+      dampedBy: dampedCount.get(keyHex[i]) ?? 0,
     });
   }
   return {
@@ -359,6 +369,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     rounds: opt.rounds,
     rows,
     falsePositives: [...falsePositives.values()],
+    damped: [...damped.values()],
     roundMs,
     ...(opt.wallClock ? { wallMsPerRound: wallMs / opt.rounds } : {}),
     channel: {

@@ -188,8 +188,8 @@ Deno.test("unusableReason() says why a trusted peer does not help: another model
     "left out of the merge: its updates failed our checks (norm-bound 4, value-bound 1)",
   );
   assert.match(
-    unusableReason(g, { ...l, ignoredBecause: "pace" as const }, { "norm-bound": 4 }, "01")!,
-    /moves faster than the swarm's .* merged again once it slows down/,
+    unusableReason(g, { ...l, ignored: false, damped: true }, { "norm-bound": 4 }, "01")!,
+    /almost no weight .* moves faster than the swarm's .* full weight again once it slows down/,
   );
   assert.match(
     unusableReason(g, { ...l, ignoredBecause: "silent" as const }, {}, "01")!,

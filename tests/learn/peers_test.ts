@@ -1,34 +1,39 @@
 import assert from "node:assert/strict";
-import { newCopy, PACE_MIN, TENURE, trusted } from "../../src/learn/_peers.ts";
+import { damped, newCopy, PACE_MIN, peerStatus, TENURE, trusted } from "../../src/learn/_peers.ts";
+import { clipScale } from "../../src/learn/_merge.ts";
 import { DEFAULT_LEARNER_OPTIONS } from "../../src/learn/mod.ts";
 import { standingOf } from "../../src/learn/_standing.ts";
 
 const tuning = DEFAULT_LEARNER_OPTIONS;
 
-Deno.test("trusted(): a slow peer is left out when its copy lies beyond the clip radius or it is new to us at the swarm's start", () => {
+Deno.test("damped(): a slow peer loses its pull beyond the clip radius, or wherever it lies while new at the swarm's start; never left out", () => {
   const p = newCopy(new Uint8Array(32), "aa", 0, true, new Float32Array(4));
   assert.ok(p.early, "a genesis copy was first heard at the swarm's start");
-  assert.ok(trusted(p, tuning), "a fresh peer is merged");
+  assert.ok(trusted(p, tuning) && !damped(p), "a fresh peer is merged with its full pull");
   p.pace = PACE_MIN / 2;
-  assert.ok(!trusted(p, tuning), "slow and new at the start: left out wherever its copy lies");
+  assert.ok(damped(p), "slow and new at the start: damped wherever its copy lies");
+  assert.ok(clipScale(p, tuning) < 1e-11, "its radius goes within the radius too");
+  assert.ok(trusted(p, tuning), "and it is still merged");
   p.accepted = TENURE;
-  assert.ok(trusted(p, tuning), "slow, known, within the radius: merged (an honest peer whose data differs)");
+  assert.ok(!damped(p), "slow, known, within the radius: full pull (an honest peer whose data differs)");
+  assert.equal(clipScale(p, tuning), 1);
   p.far = true;
-  assert.ok(!trusted(p, tuning), "slow and beyond the radius: left out");
+  assert.ok(damped(p) && trusted(p, tuning), "slow and beyond the radius: damped, still merged");
+  assert.equal(clipScale(p, tuning), 1, "beyond the radius the merge applies its pace (paceScale)");
   p.pace = PACE_MIN;
-  assert.ok(trusted(p, tuning), "back at pace: merged wherever its copy lies");
+  assert.ok(!damped(p), "back at pace: its pull back wherever its copy lies");
   p.score = 0;
   assert.ok(!trusted(p, tuning), "a score below the threshold leaves it out whatever its pace");
 });
 
-Deno.test("trusted(): a slow peer first heard in a running swarm is merged within the radius from its first message", () => {
+Deno.test("damped(): a slow peer first heard in a running swarm keeps its pull within the radius from its first message", () => {
   // A late joiner's view: every peer is new to it, the copies have converged, the radius tells.
   const p = newCopy(new Uint8Array(32), "aa", 0, false, new Float32Array(4));
   assert.ok(!p.early);
   p.pace = PACE_MIN / 2;
-  assert.ok(trusted(p, tuning), "slow, new, within the radius: merged");
+  assert.ok(!damped(p) && clipScale(p, tuning) === 1, "slow, new, within the radius: full pull");
   p.far = true;
-  assert.ok(!trusted(p, tuning), "slow and beyond the radius: left out");
+  assert.ok(damped(p), "slow and beyond the radius: damped");
   // Rebuilt copies (a new epoch, a committee seat again) keep where the peer was first heard.
   const again = newCopy(new Uint8Array(32), "aa", 1, false, new Float32Array(4), { ...p, early: true });
   assert.ok(again.early);
@@ -39,10 +44,10 @@ Deno.test("standingOf(): a peer whose copy is dropped (off the committee) keeps 
   p.pace = PACE_MIN / 2;
   const s = standingOf(p);
   assert.equal(s.early, true);
-  assert.ok(!trusted(s, tuning), "slow and new at the start: still left out on standby");
+  assert.ok(trusted(s, tuning), "slowness alone never leaves a peer out, on standby either");
   const back = newCopy(s.key, s.hex, s.epoch + 1, false, new Float32Array(4), s);
   assert.equal(back.early, true, "a copy rebuilt when it holds a seat again is still an early peer");
-  assert.ok(!trusted(back, tuning));
+  assert.ok(damped(back), "and still damped until it has tenure or slows down");
 });
 
 Deno.test("snapshotTargets(): one board's broadcast request serves the others; a peer pushing is not asked", async () => {
@@ -65,7 +70,7 @@ Deno.test("snapshotTargets(): one board's broadcast request serves the others; a
   assert.deepEqual(table.snapshotTargets(50 + every).map((t) => t[0]), [2]);
 });
 
-Deno.test("ignoredBecause(): score, then pace, then silence; undefined while merged", async () => {
+Deno.test("ignoredBecause(): score, then silence; a slowed far peer is damped, never ignored", async () => {
   const { ignoredBecause, ignoredNow } = await import("../../src/learn/_peers.ts");
   const p = newCopy(new Uint8Array(32), "aa", 0, false, new Float32Array(4));
   p.lastHeard = 1000;
@@ -73,7 +78,8 @@ Deno.test("ignoredBecause(): score, then pace, then silence; undefined while mer
   assert.equal(ignoredBecause(p, 1000 + tuning.peerTimeoutMs + 1, tuning), "silent");
   p.pace = PACE_MIN / 2;
   p.far = true;
-  assert.equal(ignoredBecause(p, 1000, tuning), "pace");
+  assert.equal(ignoredBecause(p, 1000, tuning), undefined);
+  assert.equal(peerStatus(p, 1000, tuning).damped, true);
   p.score = 0;
   assert.equal(ignoredBecause(p, 1000, tuning), "score");
   assert.equal(ignoredNow(p, 1000, tuning), true);

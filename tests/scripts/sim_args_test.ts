@@ -74,11 +74,20 @@ Deno.test("sim parseSimArgs() reads every option and rejects bad values with a h
 Deno.test("sim toSvg() draws one line per node and the centralized baseline", () => {
   const svg = toSvg({
     centralized: 0.94,
-    nodes: [{ id: "n0", accuracy: 0.9, bytesSent: 10, datagramsSent: 1, rejected: {}, ignoredBy: 0 }],
+    nodes: [{
+      id: "n0",
+      accuracy: 0.9,
+      bytesSent: 10,
+      datagramsSent: 1,
+      rejected: {},
+      ignoredBy: 0,
+      dampedBy: 0,
+    }],
     maxDatagram: 1232,
     largestDatagram: 1200,
     rounds: 2,
     falsePositives: [],
+    damped: [],
     roundMs: 1000,
     channel: {
       capacity: 0,
