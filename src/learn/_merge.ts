@@ -7,7 +7,7 @@
  * @module
  */
 import { aggregate, centeredClip } from "./robust.ts";
-import { PACE_MIN, type PeerCopy, TENURE, trusted } from "./_peers.ts";
+import { PACE_MIN, type PeerCopy, trusted, untenured } from "./_peers.ts";
 import type { LearnerTuning } from "./_tuning.ts";
 
 /**
@@ -39,8 +39,7 @@ export function robustCentre(
  */
 export function clipScale(p: PeerCopy, tuning: LearnerTuning): number {
   const suspect = p.suspect ? Math.min(1, tuning.suspectClip / tuning.clipFactor) : 1;
-  const untenured = p.early && p.accepted < TENURE && p.pace < PACE_MIN;
-  return untenured ? suspect * paceScale(p, tuning) : suspect;
+  return p.pace < PACE_MIN && untenured(p) ? suspect * paceScale(p, tuning) : suspect;
 }
 
 /**

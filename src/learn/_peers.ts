@@ -174,7 +174,12 @@ export function trusted(p: Pick<PeerCopy, "score">, tuning: LearnerTuning): bool
 export function damped(
   p: Pick<PeerCopy, "pace" | "far" | "accepted" | "early">,
 ): boolean {
-  return p.pace < PACE_MIN && (p.far || (p.early && p.accepted < TENURE));
+  return p.pace < PACE_MIN && (p.far || untenured(p));
+}
+
+/** First heard at the swarm's start and fewer than `TENURE` messages accepted from it. */
+export function untenured(p: Pick<PeerCopy, "accepted" | "early">): boolean {
+  return p.early && p.accepted < TENURE;
 }
 
 /** The first value no honest learner sends (non-finite or beyond `valueBound`), if any. */
@@ -261,8 +266,8 @@ export function ignoredNow(p: PeerCopy, now: number, tuning: LearnerTuning): boo
 
 /**
  * Why the peer is left out of the merge now (undefined: it is not): its score fell below the threshold
- * ("score"), its changes keep outrunning the change-size bound while its copy lies far or it is new to us
- * ("pace", {@linkcode trusted}), or no values came from it within `peerTimeoutMs` ("silent").
+ * ("score", {@linkcode trusted}), or no values came from it within `peerTimeoutMs` ("silent"). Its pace
+ * never leaves it out ({@linkcode damped}).
  */
 export function ignoredBecause(p: PeerCopy, now: number, tuning: LearnerTuning): IgnoreReason | undefined {
   if (!trusted(p, tuning)) return "score";

@@ -36,7 +36,7 @@ export function standingOf(p: PeerCopy): PeerStanding {
 
 /**
  * Status of a standby peer for `stats()`: no copy, so neither in sync nor covered; ignored only for
- * its score or pace (a board off the committee is silent by design, not timed out).
+ * its score (a board off the committee is silent by design, not timed out).
  */
 export function standingStatus(s: PeerStanding, tuning: LearnerTuning): PeerStatus {
   return {
