@@ -85,10 +85,15 @@ export interface ApplyContext {
    * own step for a snapshot chunk, 0 for a Delta.
    */
   stepCap: number;
+  /**
+   * Our own int8 grid step: a message's rounding, up to this, does not count as speed in its sender's
+   * pace (`applyValues` `paceShare`), whatever the message type.
+   */
+  paceStep: number;
 }
 
 /** What receiving a message needs from the coordinator. */
-export interface ReceiveContext extends Omit<ApplyContext, "valueBound" | "stepCap"> {
+export interface ReceiveContext extends Omit<ApplyContext, "valueBound" | "stepCap" | "paceStep"> {
   selfKey: Uint8Array;
   /** The value bound (computed only when a message carries values). */
   valueBound: () => number;
@@ -300,6 +305,7 @@ export class PeerTable {
         // A Delta's is not (its top-k coordinates move by more than a step; a boosted attacker's Deltas
         // got through with it, 10 seeds, docs/learning.md).
         stepCap: type === LearnMessage.SnapshotChunk ? ctx.ownStep() : 0,
+        paceStep: ctx.ownStep(),
       });
       const peer = this.peers.get(hex);
       if (type === LearnMessage.SnapshotChunk && outcome.accepted && peer) peer.pushedAt = ctx.round;
@@ -335,7 +341,7 @@ export class PeerTable {
     }
     peer.lastHeard = now;
     if (bad) return this.reject(peer, bad.reason, bad.detail);
-    const { applied, size, share } = applyValues(
+    const { applied, size, share, paceShare } = applyValues(
       peer,
       msg,
       ctx.genesis,
@@ -343,15 +349,17 @@ export class PeerTable {
       this.changes,
       this.tuning.normFactor,
       ctx.stepCap,
+      ctx.paceStep,
     );
     if (size > 0) {
-      peer.pace = (1 - PACE_RATE) * peer.pace + PACE_RATE * (share < MIN_SHARE ? 0 : share * share);
+      peer.pace = (1 - PACE_RATE) * peer.pace +
+        PACE_RATE * (paceShare < MIN_SHARE ? 0 : paceShare * paceShare);
     }
-    if (share < MIN_SHARE) {
+    if (paceShare < MIN_SHARE) {
       return this.reject(
         peer,
         "norm-bound",
-        `change ${(1 / share).toFixed(1)}× the bound: far beyond any honest rate`,
+        `change ${(1 / paceShare).toFixed(1)}× the bound beyond its grid step: far beyond any honest rate`,
       );
     }
     if (applied === 0) return this.reject(peer, "stale", `stamp ${msg.stamp} is not newer`);

@@ -60,7 +60,9 @@
  *      at most 2 × our own step) — is
  *      APPLIED AT THAT BOUNDED RATE (its changes scaled down), and costs no score; one beyond 4 × the
  *      bound (`MIN_SHARE`) is not applied. Each peer's PACE (moving average of the squared share
- *      applied, 0 for a message not applied) to the power `pacePower` scales its clip radius in the
+ *      of its change beyond its int8 grid step — each coordinate's move less up to one of our own
+ *      steps, so rounding is not speed, for Deltas too; 0 for a message not applied; that share also
+ *      decides `MIN_SHARE`) to the power `pacePower` scales its clip radius in the
  *      merge WHILE ITS COPY LIES BEYOND THE RADIUS (below `PACE_MIN`, < 7e-12 of it: reported
  *      `damped`), and wherever it lies while it is below `PACE_MIN`, was first heard at the swarm's
  *      start and we accepted fewer than `TENURE` (100) messages from it. The pace NEVER LEAVES A PEER

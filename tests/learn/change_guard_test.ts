@@ -86,3 +86,33 @@ Deno.test("a snapshot chunk re-sending coordinates on another grid is not a chan
     );
   }
 });
+
+Deno.test("a Delta's rounding does not slow its sender's pace; its progress beyond one step does", () => {
+  const rng = new SeededRandom(11);
+  const wanted = Float32Array.from({ length: P }, () => 6 * rng.next() - 3);
+  wanted[0] = 3;
+  const ownStep = 3 / 127;
+  const fresh = () => {
+    const peer = newCopy(new Uint8Array(32), "aa", 1, false, zeros);
+    applyValues(peer, int8Message(wanted, 1), zeros, 100, guardAt(0.002), 3, 0, ownStep);
+    return peer;
+  };
+  // The same values one round later on a grid 8% coarser: all of the move is rounding. What is applied
+  // is still slowed (a Delta's rounding is not allowed for there), but the pace is not, nor is the
+  // message rejected as far beyond any honest rate.
+  const resent = wanted.slice();
+  resent[0] = 3.24;
+  const again = applyValues(fresh(), int8Message(resent, 2), zeros, 101, guardAt(0.002), 3, 0, ownStep);
+  assert.ok(again.share < 0.5, `what is applied is slowed (share ${again.share})`);
+  assert.equal(again.paceShare, 1, `rounding read as speed (size ${again.size})`);
+  assert.equal(again.applied, P);
+  // Without our own step (paceStep 0) the pace follows the applied share, as before.
+  const old = applyValues(fresh(), int8Message(resent, 2), zeros, 101, guardAt(0.002), 3, 0, 0);
+  assert.equal(old.paceShare, old.share);
+  // A boosted update (every coordinate moved by 30 steps) keeps almost all of its speed: the step it may
+  // discount is capped at ours however coarse its grid, and it is far beyond the bound.
+  const boosted = wanted.map((v, i) => v + (i % 2 ? 30 : -30) * ownStep);
+  const out = applyValues(fresh(), int8Message(boosted, 2), zeros, 101, guardAt(0.002), 3, 0, ownStep);
+  assert.ok(out.paceShare < 0.25, `a boosted update kept its pace (share ${out.paceShare})`);
+  assert.equal(out.applied, 0, "far beyond any honest rate: not applied");
+});
