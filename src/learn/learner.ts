@@ -69,8 +69,8 @@
  *      OUT: it stays in the merge and gets its pull back as soon as its copy comes within the radius or
  *      it slows down. An honest peer's copy lies within the radius (under one class per node too, where
  *      the only holder of a digit is slowed on a third of its messages for hundreds of rounds) and keeps
- *      its pull (under Dirichlet 0.1 skew whole swarms of honest peers fall below `PACE_MIN`, their
- *      coarse int8 grids read as speed); a peer that keeps pushing faster than the swarm, far from the
+ *      its pull (under Dirichlet 0.1 skew whole swarms of honest peers fell below `PACE_MIN` while their
+ *      coarse int8 grids read as speed, before the rounding was discounted); a peer that keeps pushing faster than the swarm, far from the
  *      others (a boosted model replacement), loses its pull, and so does a slow peer new to us at the
  *      swarm's start (the same attacker in its first rounds, when every copy is still far from the
  *      others and its copy can lie within the radius). Until 2026-12-01 (eighth session) such peers were left out
