@@ -124,9 +124,10 @@ export function penalise(
 }
 
 /**
- * A message whose change size exceeds the guard's bound by more than 1 / this (so 4 × `normFactor` ×
- * the reference) is not applied. Measured on 160-round runs: honest messages reached 1.25 × the bound
- * (3.7 × the reference, 2 classes per node), a ×5 model-replacement attacker 0.8–10 × the bound.
+ * A message whose change size beyond its int8 grid step (`applyValues` `paceShare`) exceeds the guard's
+ * bound by more than 1 / this (so 4 × `normFactor` × the reference) is not applied. Measured on
+ * 160-round runs: honest messages reached 1.25 × the bound (3.7 × the reference, 2 classes per node), a
+ * ×5 model-replacement attacker 0.8–10 × the bound.
  */
 export const MIN_SHARE = 0.25;
 
