@@ -8,7 +8,7 @@
  * @module
  */
 import { ValueEncoding, type ValuesBody } from "./codec.ts";
-import { type ChangeGuard, changeSize, quantizationStep } from "./_change_guard.ts";
+import { type ChangeGuard, changeSize, quantizationStep, STEP_CAP } from "./_change_guard.ts";
 import type { LearnerTuning } from "./_tuning.ts";
 import type { IgnoreReason, PeerStatus, RejectReason } from "./_types.ts";
 
@@ -246,8 +246,10 @@ export function applyValues(
 ): Applied {
   const { values, indices } = msg;
   const int8 = msg.encoding === ValueEncoding.Int8;
-  const step = quantizationStep(values, int8, stepCap);
-  const grid = Math.min(quantizationStep(values, int8, paceStep), paceStep);
+  // One scan of the values for both allowances: the grid step uncapped, then each cap.
+  const raw = quantizationStep(values, int8, Infinity);
+  const step = stepCap > 0 ? Math.min(raw, STEP_CAP * stepCap) : 0;
+  const grid = paceStep > 0 ? Math.min(raw, paceStep) : 0;
   const changes = new Float64Array(indices.length);
   const beyond = new Float64Array(indices.length);
   let m = 0;
