@@ -162,16 +162,24 @@ function planFor(boards: number, budget: number) {
   return planAirtime(boards, { ...airtimeSettings(cfg, handoverLearner), budgetBytesPerSecond: budget });
 }
 
-/** Sends the N peers' frames to `port` at the airtime rule's intervals until `stop` is set. */
+/** The round and Hello intervals the synthetic peers follow. */
+interface PeerPlan {
+  roundMs: number;
+  helloMs: number;
+}
+
+/**
+ * Sends the N peers' frames to `port` at the intervals of `plan` (read before each send, so the peers
+ * follow the agent's own airtime plan once it is known) until `stop` is set.
+ */
 async function runPeers(
   peers: { node: GossipNode; source: number; hex: string }[],
   streams: Uint8Array[][],
   port: number,
   stop: { done: boolean },
-  budget: number,
+  plan: PeerPlan,
   agentHex: string,
 ): Promise<void> {
-  const plan = planFor(peers.length + 1, budget);
   const { fanIn, fanInPeriodMs } = defaultConfig().learning;
   const roster = [agentHex, ...peers.map((p) => p.hex)];
   const seated = () =>
@@ -265,10 +273,22 @@ async function measure(
   const agent = new AgentProcess({ name: `n${n}`, state, api });
   const stop = { done: false };
   let sending: Promise<void> = Promise.resolve();
+  let following: Promise<void> = Promise.resolve();
   try {
     await waitFor(() => agent.status(), `the agent with ${n} peers to answer on ${api}`, 120_000, 500);
-    if (n > 0) sending = runPeers(peers, streams, gossipPort, stop, o.budget, agentHex);
+    // The peers start at the plan for N + 1 boards with handovers at their uncompressed bound, then
+    // follow the intervals the agent itself plans (its handovers as it measures them) once it hears
+    // all of them: every board of a swarm plans alike.
     const plan = planFor(n + 1, o.budget);
+    const peerPlan: PeerPlan = { roundMs: plan.roundMs, helloMs: plan.helloMs };
+    if (n > 0) sending = runPeers(peers, streams, gossipPort, stop, peerPlan, agentHex);
+    following = (async () => {
+      while (!stop.done) {
+        const a = (await agent.status().catch(() => undefined))?.airtime;
+        if (a && a.swarmSize === n + 1) Object.assign(peerPlan, { roundMs: a.roundMs, helloMs: a.helloMs });
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    })();
     const warmupMs = Math.max(o.warmupS * 1000, 3 * plan.roundMs);
     const measureMs = Math.max(o.measureS * 1000, 4 * plan.roundMs);
     await new Promise((r) => setTimeout(r, warmupMs));
@@ -304,6 +324,7 @@ async function measure(
   } finally {
     stop.done = true;
     await sending;
+    await following;
     await agent.stop();
   }
 }

@@ -60,8 +60,10 @@ export class Publication {
   pushRemaining = 0;
   #bytesPerCoord = 2;
   #bytesPerChunkValue = 1.1;
-  /** Snapshot chunks sent so far: their body bytes, values and count (the size of a push, measured). */
-  readonly chunksSent = { bodyBytes: 0, values: 0, count: 0 };
+  /** Snapshot chunks sent since the last whole pass's worth: their body bytes, values and count. */
+  #chunksSent = { bodyBytes: 0, values: 0, count: 0 };
+  /** The same for the last whole pass's worth of chunks (undefined until one went out). */
+  #lastPass: { bodyBytes: number; values: number; count: number } | undefined;
   #scale = 0;
   #scaleStamp = -1;
 
@@ -131,6 +133,18 @@ export class Publication {
     this.pushRemaining = passes * this.paramCount;
   }
 
+  /**
+   * Bytes on the air of one whole pass of chunks (frames of `frameOverhead` bytes each) as last measured:
+   * the last whole pass's worth of chunks sent, or the chunks sent so far before there is one; undefined
+   * before any. Recent chunks only: the first pushes of a board that has not trained yet carry an all-zero
+   * contribution that DEFLATE shrinks to almost nothing.
+   */
+  measuredPassBytes(frameOverhead: number): number | undefined {
+    const sent = this.#lastPass ?? this.#chunksSent;
+    if (sent.values === 0) return undefined;
+    return (this.paramCount / sent.values) * (sent.bodyBytes + sent.count * frameOverhead);
+  }
+
   /** The next snapshot chunk of C + r (a contiguous run from `pushNext`). */
   chunk(budget: number, ctx: PublishContext): OutgoingMessage {
     const P = this.paramCount;
@@ -156,9 +170,14 @@ export class Publication {
       return { raw: enc.body, decoded: enc.decoded, values };
     });
     this.#bytesPerChunkValue = Math.max(0.2, body.length / n);
-    this.chunksSent.bodyBytes += body.length;
-    this.chunksSent.values += n;
-    this.chunksSent.count++;
+    const sent = this.#chunksSent;
+    sent.bodyBytes += body.length;
+    sent.values += n;
+    sent.count++;
+    if (sent.values >= P) {
+      this.#lastPass = { ...sent };
+      this.#chunksSent = { bodyBytes: 0, values: 0, count: 0 };
+    }
     this.stamp++;
     for (let j = 0; j < n; j++) this.#commit(start + j, enc.values[j], enc.decoded[j], ctx.round);
     this.pushNext = (start + n) % P;

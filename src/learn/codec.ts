@@ -65,7 +65,7 @@ export function valueWidth(encoding: ValueEncoding): number {
 /**
  * At most the bytes on the air of one whole-model push: snapshot chunks of `paramCount` values in datagrams
  * of at most `maxDatagram` bytes, before DEFLATE (which shrinks a trained model's heavy-tailed int8 values
- * by a third or so). The airtime budget counts a committee handover's push with it.
+ * to about half). The airtime budget counts a committee handover's push with it.
  */
 export function snapshotBytes(paramCount: number, encoding: ValueEncoding, maxDatagram: number): number {
   const perChunk = Math.floor((bodyBudget(maxDatagram) - VALUES_HEADER_SIZE - 4) / valueWidth(encoding));

@@ -624,6 +624,38 @@ Deno.test("snapshotBytes() bounds what a whole-model push of int8 chunks puts on
   );
 });
 
+Deno.test("handoverBytes() goes by the last pass sent, and an untrained board's zeros count at half the bound", async () => {
+  const { snapshotBytes } = await import("../../src/learn/codec.ts");
+  const { bodyBudget, FRAME_OVERHEAD } = await import("../../src/wire/mod.ts");
+  const P = 25_450;
+  const bound = snapshotBytes(P, ValueEncoding.Int8, 1232);
+  const a = learner(0, new DriftModel(P, 40), { chunksPerRound: 1000 });
+  const req = encodeSnapshotRequest({ modelHash: a.model.modelHash, targets: [] });
+  const pass = () => {
+    a.onMessage(key(1), LearnMessage.SnapshotRequest, req, 0);
+    return a.outgoing(bodyBudget(1232)).filter((m) => m.type === LearnMessage.SnapshotChunk);
+  };
+  // Before any training the contribution is all zeros: its chunks deflate to almost nothing.
+  const zeros = pass().reduce((s, m) => s + m.body.length, 0);
+  assert.ok(zeros < 0.1 * bound, `an all-zero pass is ${zeros} B of ${bound}`);
+  assert.equal(
+    a.handoverBytes(1232),
+    2 * Math.ceil(0.5 * bound),
+    "counted at half the bound, not at its size",
+  );
+  for (let r = 0; r < 5; r++) {
+    await a.train(1);
+    a.outgoing(bodyBudget(1232));
+  }
+  const trained = pass().reduce((s, m) => s + FRAME_OVERHEAD + m.body.length, 0);
+  const counted = a.handoverBytes(1232) / 2;
+  assert.ok(trained > 0.5 * bound, `a trained pass ${trained} B`);
+  assert.ok(
+    Math.abs(counted - trained) < 0.05 * trained,
+    `the last pass counts (${counted} B vs ${trained} B)`,
+  );
+});
+
 Deno.test("restore() of a checkpoint older than the peer timeout catches up as a joiner instead of pushing it", async () => {
   const P = 1500;
   const a = learner(0, new DriftModel(P, 50), { encoding: ValueEncoding.F32 });
