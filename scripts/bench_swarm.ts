@@ -11,7 +11,9 @@
  * RSS ≤ 128 MB.
  *
  *   sudo deno task bench:swarm [--seeds 1] [--nodes 5] [--duration 300] [--split classes:2] [--loss 10]
- *                              [--attack signflip] [--skip-sim] [--log-level debug] [--keep] [--json]
+ *                              [--attack signflip|none] [--skip-sim] [--log-level debug] [--keep] [--json]
+ *
+ * `--attack none` leaves the Byzantine run out (half the time per seed).
  *
  * With `--seeds A..B` (or a count N = 1..N) both runs repeat per seed (the seed picks the shards and the
  * test digits) and the report gives, per run kind, what `deno task bench:swarm-sim` gives: the worst
@@ -127,8 +129,8 @@ function options(): Options {
     },
   });
   const attack = values.attack ?? "signflip";
-  if (!(ATTACKS as readonly string[]).includes(attack)) {
-    throw new Error(`--attack ${JSON.stringify(attack)} is not one of ${ATTACKS.join(", ")}`);
+  if (attack !== "none" && !(ATTACKS as readonly string[]).includes(attack)) {
+    throw new Error(`--attack ${JSON.stringify(attack)} is not one of ${ATTACKS.join(", ")}, none`);
   }
   return {
     seeds: parseSeeds(values.seeds ?? "1"),
@@ -446,18 +448,20 @@ if (import.meta.main) {
   const honestRuns: RunResult[] = [];
   const byzRuns: RunResult[] = [];
   const sims: { seed: number; honest: unknown; byzantine: unknown }[] = [];
+  const withAttack = o.attack !== "none";
   for (const seed of o.seeds) {
     const honest = await runSwarm(o, `honest seed ${seed}`, seed, undefined, log);
-    const byz = await runSwarm(o, `byzantine(${o.attack}) seed ${seed}`, seed, o.nodes - 1, log);
     honestRuns.push(honest);
-    byzRuns.push(byz);
+    if (withAttack) {
+      byzRuns.push(await runSwarm(o, `byzantine(${o.attack}) seed ${seed}`, seed, o.nodes - 1, log));
+    }
     if (!o.skipSim) {
       const rounds = Math.max(...honest.nodes.map((n) => n.rounds));
       log(`simulation: ${o.nodes} nodes, ${o.split}, ${o.loss}% loss, ${rounds} rounds, seed ${seed}`);
       sims.push({
         seed,
         honest: await runSim(o, seed, rounds, false),
-        byzantine: await runSim(o, seed, rounds, true),
+        byzantine: withAttack ? await runSim(o, seed, rounds, true) : undefined,
       });
     }
   }
@@ -476,9 +480,11 @@ if (import.meta.main) {
     targets: TARGETS,
     seeds: {
       honest: summarizeSeeds(honestRuns.map((r) => seedSummary(r, TARGETS.accuracy))),
-      byzantineHonestClasses: summarizeSeeds(
-        byzRuns.map((r) => ({ ...seedSummary(r, TARGETS.accuracy), minHonest: minHonestClasses(r) })),
-      ),
+      byzantineHonestClasses: withAttack
+        ? summarizeSeeds(
+          byzRuns.map((r) => ({ ...seedSummary(r, TARGETS.accuracy), minHonest: minHonestClasses(r) })),
+        )
+        : undefined,
     },
     checks: {
       everyNodeAccuracy: reached.every((r) => r !== null),
@@ -487,9 +493,11 @@ if (import.meta.main) {
       datagramSize: [...honestRuns, ...byzRuns].every((run) =>
         run.nodes.every((n) => n.largestDatagram <= TARGETS.datagram && n.wire.oversize === 0)
       ),
-      byzantineWithin2pp: honestRuns.every((h, k) =>
-        minHonestClasses(h) - minHonestClasses(byzRuns[k]) <= TARGETS.byzantinePp / 100
-      ),
+      byzantineWithin2pp: withAttack
+        ? honestRuns.every((h, k) =>
+          minHonestClasses(h) - minHonestClasses(byzRuns[k]) <= TARGETS.byzantinePp / 100
+        )
+        : undefined,
       noFalsePositives: [...honestRuns, ...byzRuns].every((r) => r.falsePositives.length === 0),
       rss: honestRuns.every((r) =>
         r.nodes.every((n) => n.steadyRssMb !== null && n.steadyRssMb <= TARGETS.rssMb)
@@ -514,7 +522,9 @@ if (import.meta.main) {
     const command = `sudo deno task bench:swarm ${Deno.args.join(" ")}`.trim();
     console.log(`\n${command}`);
     console.log(seedsReport("honest", honestRuns, minAccuracy));
-    console.log(seedsReport(`byzantine(${o.attack}), honest classes`, byzRuns, minHonestClasses));
+    if (withAttack) {
+      console.log(seedsReport(`byzantine(${o.attack}), honest classes`, byzRuns, minHonestClasses));
+    }
     console.log("\nchecks:", JSON.stringify(summary.checks));
     await Deno.mkdir(".bench", { recursive: true });
     await Deno.writeTextFile(".bench/bench-swarm.json", JSON.stringify(summary, null, 1));
