@@ -51,10 +51,20 @@ export const STEP_CAP = 2;
  * honest peers everywhere slowed by round 100.)
  */
 export function quantizationStep(values: ArrayLike<number>, int8: boolean, ownStep: number): number {
-  if (!int8 || ownStep <= 0) return 0;
+  return cappedStep(gridStep(values, int8), ownStep);
+}
+
+/** One step of a message's int8 grid (max |value| / 127), uncapped; 0 for fp16 and f32. */
+export function gridStep(values: ArrayLike<number>, int8: boolean): number {
+  if (!int8) return 0;
   let m = 0;
   for (let i = 0; i < values.length; i++) m = Math.max(m, Math.abs(values[i]));
-  return Math.min(m / 127, STEP_CAP * ownStep);
+  return m / 127;
+}
+
+/** A grid step allowed at most `factor` × our own step (0 while we have none). */
+export function cappedStep(grid: number, ownStep: number, factor = STEP_CAP): number {
+  return ownStep > 0 ? Math.min(grid, factor * ownStep) : 0;
 }
 
 /** The recent change sizes and the bound they set. */

@@ -8,7 +8,7 @@
  * @module
  */
 import { ValueEncoding, type ValuesBody } from "./codec.ts";
-import { type ChangeGuard, changeSize, quantizationStep, STEP_CAP } from "./_change_guard.ts";
+import { cappedStep, type ChangeGuard, changeSize, gridStep } from "./_change_guard.ts";
 import type { LearnerTuning } from "./_tuning.ts";
 import type { IgnoreReason, PeerStatus, RejectReason } from "./_types.ts";
 
@@ -246,10 +246,10 @@ export function applyValues(
 ): Applied {
   const { values, indices } = msg;
   const int8 = msg.encoding === ValueEncoding.Int8;
-  // One scan of the values for both allowances: the grid step uncapped, then each cap.
-  const raw = quantizationStep(values, int8, Infinity);
-  const step = stepCap > 0 ? Math.min(raw, STEP_CAP * stepCap) : 0;
-  const grid = paceStep > 0 ? Math.min(raw, paceStep) : 0;
+  // One scan of the values for both allowances: the grid step, then each cap.
+  const raw = gridStep(values, int8);
+  const step = cappedStep(raw, stepCap);
+  const grid = cappedStep(raw, paceStep, 1);
   const changes = new Float64Array(indices.length);
   const beyond = new Float64Array(indices.length);
   let m = 0;

@@ -70,11 +70,12 @@
  *      it slows down. An honest peer's copy lies within the radius (under one class per node too, where
  *      the only holder of a digit is slowed on a third of its messages for hundreds of rounds) and keeps
  *      its pull (under Dirichlet 0.1 skew whole swarms of honest peers fell below `PACE_MIN` while their
- *      coarse int8 grids read as speed, before the rounding was discounted); a peer that keeps pushing faster than the swarm, far from the
- *      others (a boosted model replacement), loses its pull, and so does a slow peer new to us at the
- *      swarm's start (the same attacker in its first rounds, when every copy is still far from the
- *      others and its copy can lie within the radius). Until 2026-12-01 (eighth session) such peers were left out
- *      (ignored); under Dirichlet 0.1 with churn that ignored 1–6 honest boards per seed for a while.
+ *      coarse int8 grids read as speed, before the rounding was discounted); a peer that keeps pushing
+ *      faster than the swarm, far from the others (a boosted model replacement), loses its pull, and so
+ *      does a slow peer new to us at the swarm's start (the same attacker in its first rounds, when every
+ *      copy is still far from the others and its copy can lie within the radius). Until 2026-12-01
+ *      (eighth session) such peers were left out (ignored); under Dirichlet 0.1 with churn that ignored
+ *      1–6 honest boards per seed for a while.
  *    - validation: every `validateEvery` rounds each in-sync peer's copy is evaluated on our local
  *      held-out rows (`validation`); a peer whose model's loss exceeds the swarm model's by more than
  *      `harmMin` and more than `harmFactor` × the lower median of the peers' is SUSPECT: reported
