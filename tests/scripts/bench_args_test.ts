@@ -61,3 +61,15 @@ for (const bad of ["0", "2667", "many"]) {
     assert.equal(err.trim().split("\n").length, 1, err);
   });
 }
+
+Deno.test("bench:swarm --attack with an unknown name is a usage error that names `none`, before any network is built", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-net", "scripts/bench_swarm.ts", "--attack", "bogus"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 2, err);
+  assert.match(err, /^bench:swarm: error: --attack "bogus" is not one of .*, none\n$/);
+  assert.doesNotMatch(err, /\bat .*\.ts:\d+/, "no stack trace");
+});
