@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { aggregate, centeredClip } from "./robust.ts";
+import { aggregate, centeredClip, nearestNeighbourMix, trimCount } from "./robust.ts";
 import { PACE_MIN, type PeerCopy, trusted, untenured } from "./_peers.ts";
 import type { LearnerTuning } from "./_tuning.ts";
 
@@ -25,6 +25,9 @@ export function robustCentre(
 ): Float32Array {
   const out = new Float32Array(paramCount);
   if (tuning.rule !== "clip" || copies.length < 3) return aggregate(copies, tuning.rule, out);
+  if (tuning.mixNeighbours > 0) {
+    copies = nearestNeighbourMix(copies, copies.length - trimCount(copies.length));
+  }
   aggregate(copies, "median", out);
   centeredClip(copies, out, 0, tuning.clipFactor, scales, paceScales, tuning.farPower, beyond);
   return out;

@@ -46,6 +46,13 @@ export interface LearnerTuning {
    */
   farPower: number;
   /**
+   * Nearest-neighbour mixing before the clip (1 = on, 0 = off): every merged copy is first replaced by the
+   * mean of its n − f nearest copies (f = the trimmed-mean count for n copies), see `robust.ts`. Off: it
+   * halves what two crafted attackers of ten cost under IID data but collapses label-skewed swarms to ≈ 75%
+   * (the lone holder of a digit is nobody's neighbour; docs/learning.md).
+   */
+  mixNeighbours: number;
+  /**
    * Reject any |value| above max(`valueBound`, `valueFactor` × our own largest |value|): our own
    * contribution is an honest sample of the scale (under label skew and a high learning rate honest
    * contributions legitimately pass 100, and rejecting them cost honest peers their score).
@@ -165,6 +172,7 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   normFactor: 3,
   pacePower: 16,
   farPower: 2,
+  mixNeighbours: 0,
   valueBound: 100,
   valueFactor: 10,
   scorePenalty: 0.25,

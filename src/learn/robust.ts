@@ -106,6 +106,38 @@ function insertionSort(a: Float64Array): void {
   }
 }
 
+/**
+ * Nearest-neighbour mixing (Allouah et al. 2023, "Fixing by mixing"): every copy is replaced by the mean
+ * of its `k` nearest copies (L2, itself included). Honest copies that lie apart by their data or their
+ * compression come closer together, so a radius set by their spread shrinks, while a copy that lies
+ * apart from the others keeps only its own share of its mean. O(n² · dim).
+ */
+export function nearestNeighbourMix(copies: Float32Array[], k: number): Float32Array[] {
+  const n = copies.length;
+  const dim = copies[0]?.length ?? 0;
+  const d2 = Array.from({ length: n }, () => new Float64Array(n));
+  for (let a = 0; a < n; a++) {
+    for (let b = a + 1; b < n; b++) {
+      const x = copies[a];
+      const y = copies[b];
+      let s = 0;
+      for (let i = 0; i < dim; i++) s += (x[i] - y[i]) ** 2;
+      d2[a][b] = d2[b][a] = s;
+    }
+  }
+  const take = Math.max(1, Math.min(n, k));
+  return copies.map((_, a) => {
+    const order = Array.from({ length: n }, (_, b) => b).sort((p, q) => d2[a][p] - d2[a][q] || p - q);
+    const out = new Float32Array(dim);
+    for (let j = 0; j < take; j++) {
+      const c = copies[order[j]];
+      for (let i = 0; i < dim; i++) out[i] += c[i];
+    }
+    for (let i = 0; i < dim; i++) out[i] /= take;
+    return out;
+  });
+}
+
 /** Re-centring passes of {@linkcode centeredClip}. */
 const CLIP_ITERATIONS = 3;
 

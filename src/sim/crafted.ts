@@ -12,7 +12,9 @@
  * - `adaptive`: stays just inside the centered-clipping radius τ = clipFactor × median distance of
  *   the copies to their coordinate-wise median: T = median + 0.9·τ·u, u the unit vector against the
  *   honest progress; each coordinate moves at most 2× the attacker's own honest change per round, so
- *   the change-size check (5× the median honest change) never fires.
+ *   the change-size check (5× the median honest change) never fires. Against nearest-neighbour mixing
+ *   (`mixNeighbours`), where the radius no longer says how far a copy may go, it runs the merge itself on
+ *   candidates T = median − D·u and keeps the D that moves the merged centre furthest against u.
  * - `backdoor` (model replacement, Bagdasaryan et al. 2020): its learner trains on its rows plus
  *   triggered copies labelled with the target class (`backdoor.ts`); it advertises
  *   T = μ_peers + γ·(P_own − μ_peers) with γ = the number of nodes, so that averaging replaces the
@@ -25,7 +27,16 @@
  * @module
  */
 import { inflateSync } from "fflate";
-import { decodeDelta, LearnMessage, type SwarmLearner, topK } from "../learn/mod.ts";
+import {
+  aggregate,
+  centeredClip,
+  decodeDelta,
+  LearnMessage,
+  nearestNeighbourMix,
+  type SwarmLearner,
+  topK,
+  trimCount,
+} from "../learn/mod.ts";
 import { fitDelta, type HookContext, type WireMessage } from "./wire_message.ts";
 
 /** ALIE's z. */
@@ -146,11 +157,52 @@ export class CraftedAttacker {
         let norm = 0;
         for (let c = 0; c < P; c++) norm += (mean[c] - x0[c]) ** 2;
         norm = Math.sqrt(norm) || 1;
+        if (l.tuning.mixNeighbours > 0) return againstMixing(l, honest, med, mean, x0, dists, norm);
         for (let c = 0; c < P; c++) t[c] = med[c] - ADAPTIVE_SHARE * tau * (mean[c] - x0[c]) / norm;
         return t;
       }
     }
   }
+}
+
+/** Distances (× the median honest distance to the median) the adaptive attacker tries against mixing. */
+const MIXING_GRID = [0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 9, 13];
+
+/**
+ * The adaptive attacker against nearest-neighbour mixing: it runs the merge itself (the honest copies
+ * plus its candidate) for T = median − D·u at every D of {@linkcode MIXING_GRID} and advertises the one
+ * that moves the merged centre furthest against the honest progress u.
+ */
+function againstMixing(
+  l: SwarmLearner,
+  honest: Float32Array[],
+  med: Float32Array,
+  mean: Float32Array,
+  x0: Float32Array,
+  dists: number[],
+  norm: number,
+): Float32Array {
+  const P = l.paramCount;
+  const md = dists[Math.floor((dists.length - 1) / 2)];
+  const u = new Float32Array(P);
+  for (let c = 0; c < P; c++) u[c] = (mean[c] - x0[c]) / norm;
+  let best = -Infinity;
+  let bestT = med.slice();
+  for (const g of MIXING_GRID) {
+    const t = new Float32Array(P);
+    for (let c = 0; c < P; c++) t[c] = med[c] - g * md * u[c];
+    const copies = [...honest, t];
+    const mixed = nearestNeighbourMix(copies, copies.length - trimCount(copies.length));
+    const centre = aggregate(mixed, "median", new Float32Array(P));
+    centeredClip(mixed, centre, 0, l.tuning.clipFactor, undefined, undefined, l.tuning.farPower);
+    let pull = 0;
+    for (let c = 0; c < P; c++) pull += (med[c] - centre[c]) * u[c];
+    if (pull > best) {
+      best = pull;
+      bestT = t;
+    }
+  }
+  return bestT;
 }
 
 /** The peers' pseudo-models the learner holds (in sync and mostly known). */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { aggregate, centeredClip, topK, trimCount } from "../../src/learn/robust.ts";
+import { aggregate, centeredClip, nearestNeighbourMix, topK, trimCount } from "../../src/learn/robust.ts";
 import { SeededRandom } from "../../src/time.ts";
 
 const v = (...xs: number[]) => Float32Array.from(xs);
@@ -95,4 +95,14 @@ Deno.test("aggregate() median equals the sorted median for odd and even counts, 
       assert.ok(out[i] === Math.fround(want), `n=${n}, coordinate ${i}: ${out[i]} ≠ ${want}`);
     }
   }
+});
+
+Deno.test("nearestNeighbourMix() averages each copy with its nearest ones, itself included", () => {
+  const copies = [v(0, 0), v(1, 0), v(0, 1), v(10, 10)];
+  const mixed = nearestNeighbourMix(copies, 3);
+  // The three close copies mix among themselves; the far one takes its two nearest (1,0) and (0,1).
+  for (const j of [0, 1, 2]) assert.deepEqual(mixed[j], v(1 / 3, 1 / 3));
+  assert.deepEqual(mixed[3], v(11 / 3, 11 / 3));
+  assert.deepEqual(Array.from(copies[3]), [10, 10], "the inputs are left as they were");
+  assert.deepEqual(nearestNeighbourMix(copies, 1), copies, "k = 1 is each copy itself");
 });
