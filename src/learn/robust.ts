@@ -7,6 +7,7 @@
  *   with `f = max(1, ⌊(n − 1) / 4⌋)` for n ≥ 3 copies (n = 3 → median, n = 5 → mean of the middle 3).
  * - `clip`: centered clipping (Karimireddy et al. 2021): start at the median and move towards each copy
  *   by at most `tau` (L2 over the whole vector), three iterations.
+ * - `nearestNeighbourMix`: optional pre-processing for `clip` (tuning `mixNeighbours`, off).
  *
  * @module
  */
