@@ -20,6 +20,9 @@ import { pool, SIM } from "../lib/seed_runs.ts";
 /** Shared-medium capacity: 2.4 GHz Wi-Fi broadcast at its 1 Mb/s basic rate. */
 const CAPACITY = 125_000;
 
+/** The 5-node row each split's large rows are compared with. */
+const REFERENCE: Record<string, string> = { "classes:2": "n5-c2", "dirichlet:0.3": "n5-dir03" };
+
 /** One row. */
 export interface ScaleSetting {
   name: string;
@@ -47,7 +50,7 @@ export function scaleSettings(): ScaleSetting[] {
     what,
     nodes,
     args: ["--nodes", String(nodes), "--split", split, "--fan-in", String(fanIn), ...net],
-    reference: nodes === 5 ? undefined : `n5-${name.split("-").slice(1).join("-").replace(/-full$/, "")}`,
+    reference: nodes === 5 ? undefined : REFERENCE[split],
   });
   return [
     row("n5-c2", 5, "classes:2", 0, "5 nodes, 2 classes/node (the reference)"),

@@ -172,6 +172,7 @@ export {
   type Samples,
 } from "./_types.ts";
 export { slotOwners } from "./_committee.ts";
+export { robustCentre } from "./_merge.ts";
 export {
   DEFAULT_LEARNER_OPTIONS,
   type LearnerOptions,

@@ -27,16 +27,7 @@
  * @module
  */
 import { inflateSync } from "fflate";
-import {
-  aggregate,
-  centeredClip,
-  decodeDelta,
-  LearnMessage,
-  nearestNeighbourMix,
-  type SwarmLearner,
-  topK,
-  trimCount,
-} from "../learn/mod.ts";
+import { decodeDelta, LearnMessage, robustCentre, type SwarmLearner, topK } from "../learn/mod.ts";
 import { fitDelta, type HookContext, type WireMessage } from "./wire_message.ts";
 
 /** ALIE's z. */
@@ -191,10 +182,7 @@ function againstMixing(
   for (const g of MIXING_GRID) {
     const t = new Float32Array(P);
     for (let c = 0; c < P; c++) t[c] = med[c] - g * md * u[c];
-    const copies = [...honest, t];
-    const mixed = nearestNeighbourMix(copies, copies.length - trimCount(copies.length));
-    const centre = aggregate(mixed, "median", new Float32Array(P));
-    centeredClip(mixed, centre, 0, l.tuning.clipFactor, undefined, undefined, l.tuning.farPower);
+    const centre = robustCentre([...honest, t], P, l.tuning);
     let pull = 0;
     for (let c = 0; c < P; c++) pull += (med[c] - centre[c]) * u[c];
     if (pull > best) {
