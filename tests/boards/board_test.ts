@@ -254,50 +254,99 @@ Deno.test({
           return all.every((s) => s && s.accuracy !== null && s.accuracy >= TARGET);
         }, { timeoutMs: 240_000, everyMs: 1000 });
         log(`all ≥ ${TARGET} after ${((Date.now() - started) / 1000).toFixed(1)} s: ${last.join(", ")}`);
-        for (const s of await Promise.all(boards.map(status))) {
+        const all = await Promise.all(boards.map(status));
+        for (const s of all) {
           assert.equal(
             s!.peers.filter((p) => p.alive).length,
             BOARDS - 1,
             `${s!.node.name} hears both peers`,
           );
         }
+        // A board that joined after the others continues their round count (their Hellos), not a count
+        // read from message stamps: a peer restarted from its checkpoint continues those 65,536 further on.
+        const rounds = all.map((s) => s!.rounds);
+        assert.ok(Math.max(...rounds) - Math.min(...rounds) < 1000, `round counts ${rounds.join(", ")}`);
       },
     );
 
-    await t.step("a flood of junk datagrams is counted, dropped and costs no memory", async () => {
-      sampler.phase = "flood";
-      const before = await Promise.all(boards.map(status));
-      const sock = Deno.listenDatagram({ transport: "udp", hostname: `${fleet.net}.1`, port: 0 });
-      const buf = new Uint8Array(1232);
-      let sent = 0;
-      const end = Date.now() + 5000;
-      try {
-        while (Date.now() < end) {
-          for (const b of boards) {
-            crypto.getRandomValues(buf);
-            await sock.send(buf.subarray(0, 1 + (buf[0] << 2) % 1232), {
-              transport: "udp",
-              hostname: b.ip,
-              port: GOSSIP_PORT,
-            });
-            sent++;
+    await t.step(
+      "a flood of junk datagrams is counted, dropped, costs no memory and lets peers' updates through",
+      async () => {
+        // Peers' datagrams accepted per second without a flood, over as long as the flood lasts.
+        const quiet = await Promise.all(boards.map(status));
+        const quietStarted = Date.now();
+        await waitFor("5 s of quiet gossip", () => Date.now() - quietStarted >= 5000, { everyMs: 250 });
+        sampler.phase = "flood";
+        const before = await Promise.all(boards.map(status));
+        const quietRate = before.map((s, i) =>
+          (s!.gossip.accepted - quiet[i]!.gossip.accepted) / ((Date.now() - quietStarted) / 1000)
+        );
+        const floodStarted = Date.now();
+        const sock = Deno.listenDatagram({ transport: "udp", hostname: `${fleet.net}.1`, port: 0 });
+        const buf = new Uint8Array(1232);
+        let sent = 0;
+        const end = Date.now() + 5000;
+        try {
+          while (Date.now() < end) {
+            for (const b of boards) {
+              crypto.getRandomValues(buf);
+              await sock.send(buf.subarray(0, 1 + (buf[0] << 2) % 1232), {
+                transport: "udp",
+                hostname: b.ip,
+                port: GOSSIP_PORT,
+              });
+              sent++;
+            }
           }
+        } finally {
+          sock.close();
         }
-      } finally {
-        sock.close();
-      }
-      const after = await waitFor("status after the flood", async () => {
-        const all = await Promise.all(boards.map(status));
-        return all.every((s) => s) ? all : undefined;
-      }, { timeoutMs: 30_000 });
-      for (const [i, s] of after.entries()) {
+        const after = await waitFor("status after the flood", async () => {
+          const all = await Promise.all(boards.map(status));
+          return all.every((s) => s) ? all : undefined;
+        }, { timeoutMs: 30_000 });
+        const floodRate = after.map((s, i) =>
+          (s!.gossip.accepted - before[i]!.gossip.accepted) / ((Date.now() - floodStarted) / 1000)
+        );
         const rejected = (r: Record<string, number>) => Object.values(r).reduce((a, v) => a + v, 0);
-        assert.ok(rejected(s!.gossip.rejected) > rejected(before[i]!.gossip.rejected), "junk counted");
-        assert.ok(s!.accuracy! >= TARGET - 0.02, `${s!.node.name} still ${s!.accuracy}`);
-      }
-      log(`flood: ${sent} junk datagrams in 5 s`);
-      sampler.phase = "after";
-    });
+        log(
+          `flood: ${sent} junk datagrams in 5 s; ${
+            after.map((s, i) =>
+              `${s!.node.name}: ${before[i]!.accuracy} → ${s!.accuracy} @${before[i]!.rounds}→${s!.rounds}, ${
+                rejected(s!.gossip.rejected) - rejected(before[i]!.gossip.rejected)
+              } rejected, peers' datagrams accepted ${floodRate[i].toFixed(1)}/s (quiet ${
+                quietRate[i].toFixed(1)
+              }/s)`
+            ).join("; ")
+          }`,
+        );
+        for (const [i, s] of after.entries()) {
+          assert.ok(rejected(s!.gossip.rejected) > rejected(before[i]!.gossip.rejected), "junk counted");
+          assert.ok(
+            floodRate[i] >= quietRate[i] / 3,
+            `${s!.node.name} accepted its peers' datagrams at ${
+              floodRate[i].toFixed(1)
+            }/s during the flood, ${quietRate[i].toFixed(1)}/s without`,
+          );
+        }
+        // Just after the boards first reach the target their held-out accuracy still wanders: measured at
+        // 0.7 s intervals over 6 s *without* a flood, a board went 0.916 → 0.888; beside floods one read
+        // 0.853 and a CI run 0.875 straight after one, while peers' datagrams were still accepted at 0.7 of
+        // the quiet rate (9.3–10.7/s against 13.5/s; the check above allows down to a third). So the flood
+        // is judged by what it does to gossip and by what follows it: learning goes on, every board at target.
+        const settled = await waitFor(`every board at ${TARGET} after the flood`, async () => {
+          const all = await Promise.all(boards.map(status));
+          const seen = all.map((s) => `${s?.node.name}: ${s?.accuracy} @${s?.rounds}`).join(", ");
+          const done = all.every((s, i) =>
+            s && s.accuracy !== null && s.accuracy >= TARGET && s.rounds > after[i]!.rounds
+          );
+          if (!done) throw new Error(`last: ${seen}`);
+          return seen;
+        }, { timeoutMs: 60_000, everyMs: 1000 });
+        log(`after the flood: ${settled}`);
+        sampler.phase = "after";
+      },
+    );
 
     await t.step(
       "kill -9 of the main process: systemd restarts it and it resumes from its checkpoint",
