@@ -42,11 +42,14 @@ export async function runRound(r: RoundParts): Promise<void> {
   }
   const cfg = r.learning();
   await learner.train(cfg.localSteps);
-  // The live trusted boards running our model (their Hellos): bounded fan-in draws its committee from them.
-  const roster = r.gossip.node.peers(now).filter((p) => p.trusted && p.alive && !p.otherModel).map((p) =>
-    p.key
+  // The live trusted boards running our model (their Hellos): bounded fan-in draws its committee from them,
+  // and a joining board continues the learning-rate schedule at the rounds they report.
+  const live = r.gossip.node.peers(now).filter((p) => p.trusted && p.alive && !p.otherModel);
+  learner.mix(
+    now,
+    live.map((p) => p.key),
+    live.flatMap((p) => p.progress ? [p.progress.round] : []),
   );
-  learner.mix(now, roster);
   r.serving.setWeights(learner.inferenceWeights());
   const budget = r.gossip.node.bodyBudget;
   let out: { type: number; body: Uint8Array }[] = learner.outgoing(budget);

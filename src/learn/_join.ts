@@ -17,7 +17,8 @@ export type JoinStep =
 
 /**
  * The join decision after `joinRounds` rounds of trying: `mergeable` are the in-sync trusted copies,
- * `heard` every trusted peer heard recently.
+ * `heard` every trusted peer heard recently, `reportedRounds` the round counts the live peers report in
+ * their Hellos (empty where there are none, as in the simulation).
  */
 export function joinStep(
   mergeable: PeerCopy[],
@@ -25,15 +26,31 @@ export function joinStep(
   joinRounds: number,
   paramCount: number,
   tuning: LearnerTuning,
+  reportedRounds: readonly number[] = [],
 ): JoinStep {
   // Nobody is publishing (a whole swarm starting fresh): start as a genesis node instead.
   if (heard.length === 0 && joinRounds >= tuning.joinTimeoutRounds) return { kind: "genesis" };
   const ready = mergeable.length > 0 && (mergeable.length === heard.length || joinRounds >= 20);
   if (!ready) return { kind: "wait", askAgain: joinRounds % tuning.requestEveryRounds === 0 };
   const centre = robustCentre(mergeable.map((p) => p.values), paramCount, tuning);
-  // Continue the learning-rate schedule where the swarm is: its round count, estimated from the
-  // peers' message stamps (one stamp per message; snapshot chunks make this a slight overestimate).
+  return { kind: "adopt", centre, swarmRounds: swarmRounds(mergeable, reportedRounds, tuning) };
+}
+
+/**
+ * Where the swarm's learning-rate schedule is, to continue it: the lower median of the rounds the peers
+ * report, or without reports, of their message stamps (one stamp per message; snapshot chunks make it a
+ * slight overestimate). Stamps are only a fallback: a board restored from a checkpoint continues its
+ * stamps 65,536 further on (`RESTORE_STAMP_GAP`), so after one restart among the peers a joiner read
+ * 66,034 rounds in a swarm at round 500 and started in the schedule's final phase (board test). Of the
+ * reports the lower median: one high report among two does not move it.
+ */
+export function swarmRounds(
+  mergeable: PeerCopy[],
+  reportedRounds: readonly number[],
+  tuning: LearnerTuning,
+): number {
+  const reports = reportedRounds.filter((r) => Number.isInteger(r) && r >= 0).sort((a, b) => a - b);
+  if (reports.length > 0) return reports[Math.floor((reports.length - 1) / 2)];
   const stamps = mergeable.map((p) => p.lastStamp).sort((a, b) => a - b);
-  const swarmRounds = Math.floor(stamps[Math.floor(stamps.length / 2)] / tuning.messagesPerRound);
-  return { kind: "adopt", centre, swarmRounds };
+  return Math.floor(stamps[Math.floor(stamps.length / 2)] / tuning.messagesPerRound);
 }

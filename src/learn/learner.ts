@@ -387,10 +387,10 @@ export class SwarmLearner {
    * than that, only the committee's copies are kept and merged (`_committee.ts`); without a roster every
    * peer is. Returns how many peers are merged.
    */
-  mix(now: number, roster?: readonly string[]): number {
+  mix(now: number, roster?: readonly string[], reportedRounds?: readonly number[]): number {
     const peers = this.#peers.mergeable(now);
     this.#mixed = true;
-    if (this.#joining) return this.#join(now, peers);
+    if (this.#joining) return this.#join(now, peers, reportedRounds);
     this.#merged = this.#committeeStep(now, roster, peers);
     this.#centre = undefined;
     this.#avg = servedAverage(this.#avg, () => this.#currentCentre(), this.#stats.rounds, this.tuning);
@@ -427,12 +427,12 @@ export class SwarmLearner {
     return owners ? step.merge.map((hex) => ready.get(hex) ?? this.#peers.get(hex)!) : peers;
   }
 
-  #join(now: number, peers: PeerCopy[]): number {
+  #join(now: number, peers: PeerCopy[], reportedRounds?: readonly number[]): number {
     this.#joinRounds++;
     const heard = this.#peers.all().filter((p) =>
       now - p.lastHeard <= this.tuning.peerTimeoutMs && p.score >= this.tuning.scoreThreshold
     );
-    const step = joinStep(peers, heard, this.#joinRounds, this.paramCount, this.tuning);
+    const step = joinStep(peers, heard, this.#joinRounds, this.paramCount, this.tuning, reportedRounds);
     if (step.kind === "wait") {
       if (step.askAgain) this.#requestAll = true;
       return 0;

@@ -723,3 +723,36 @@ Deno.test("a new epoch is pushed twice over: a peer that lost a tenth of the fir
   const copy = b.stats(40).peers.find((p) => p.key === toHex(key(0)))!;
   assert.ok(copy.inSync && copy.coverage > 0.95, `b's copy of a: ${copy.coverage}`);
 });
+
+Deno.test("a joiner continues the schedule at the rounds its peers report, not at a restored peer's stamps", async () => {
+  const P = 1500;
+  const a = learner(0, new DriftModel(P, 70), { encoding: ValueEncoding.F32 });
+  for (let r = 0; r < 6; r++) await roundOf([a], r * 1000);
+  // a restarts from its checkpoint: same epoch, stamps continued 65,536 further on.
+  const back = learner(0, new DriftModel(P, 71), { encoding: ValueEncoding.F32 });
+  back.restore(a.checkpoint(), 6000, 1000);
+  assert.equal(back.joining, false);
+  const joiners = [0, 1].map((i) =>
+    learner(2 + i, new DriftModel(P, 72 + i), { encoding: ValueEncoding.F32, joining: true })
+  );
+  for (let r = 6; r < 30 && joiners.some((j) => j.joining); r++) {
+    const now = r * 1000;
+    await back.train(1);
+    back.mix(now);
+    const fromBack = back.outgoing(1104);
+    const reported = back.stats(now).rounds;
+    for (const [i, j] of joiners.entries()) {
+      await j.train(1);
+      // Only the second joiner hears back's Hellos (the agent passes what its live peers report).
+      j.mix(now, undefined, i === 1 ? [reported] : undefined);
+      j.outgoing(1104);
+      deliver(j, 0, fromBack, now);
+    }
+  }
+  assert.ok(joiners.every((j) => !j.joining), "both joined");
+  const rounds = back.stats(30_000).rounds;
+  assert.ok(rounds < 40, `back is at round ${rounds}`);
+  assert.ok(joiners[0].stats(30_000).rounds >= 65_536, "from stamps alone: the restart's gap");
+  const at = joiners[1].stats(30_000).rounds;
+  assert.ok(at <= rounds && at >= rounds - 10, `from the reports: round ${at}, back at ${rounds}`);
+});
