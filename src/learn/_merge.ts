@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { aggregate, centeredClip, nearestNeighbourMix, trimCount } from "./robust.ts";
+import { aggregate, centeredClip, groupMean, nearestNeighbourMix, trimCount, twinGroups } from "./robust.ts";
 import { PACE_MIN, type PeerCopy, trusted, untenured } from "./_peers.ts";
 import type { LearnerTuning } from "./_tuning.ts";
 
@@ -25,6 +25,24 @@ export function robustCentre(
 ): Float32Array {
   const out = new Float32Array(paramCount);
   if (tuning.rule !== "clip" || copies.length < 3) return aggregate(copies, tuning.rule, out);
+  if (tuning.twinRadius > 0) {
+    const groups = twinGroups(copies, tuning.twinRadius);
+    if (groups.length < copies.length) {
+      // Each group of twins as one copy: its mean, clipped as tightly as its most restricted member.
+      const least = (v: number[] | undefined) => v && groups.map((g) => Math.min(...g.map((j) => v[j] ?? 1)));
+      const groupBeyond = beyond && new Array<boolean>(groups.length).fill(false);
+      const centre = robustCentre(
+        groups.map((g) => groupMean(copies, g)),
+        paramCount,
+        { ...tuning, twinRadius: 0 },
+        least(scales),
+        least(paceScales),
+        groupBeyond,
+      );
+      if (beyond && groupBeyond) groups.forEach((g, k) => g.forEach((j) => beyond[j] = groupBeyond[k]));
+      return centre;
+    }
+  }
   if (tuning.mixNeighbours > 0) {
     copies = nearestNeighbourMix(copies, copies.length - trimCount(copies.length));
   }

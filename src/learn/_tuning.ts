@@ -53,6 +53,12 @@ export interface LearnerTuning {
    */
   mixNeighbours: number;
   /**
+   * Near-identical copies count once (0 = off): copies closer to each other than this × the median
+   * pairwise distance are merged as their mean, one copy (see `twinGroups` in `robust.ts`). Aimed at
+   * several attackers crafting the same copy from the same observed honest models (docs/learning.md).
+   */
+  twinRadius: number;
+  /**
    * Reject any |value| above max(`valueBound`, `valueFactor` × our own largest |value|): our own
    * contribution is an honest sample of the scale (under label skew and a high learning rate honest
    * contributions legitimately pass 100, and rejecting them cost honest peers their score).
@@ -173,6 +179,7 @@ export const DEFAULT_LEARNER_OPTIONS: LearnerTuning = {
   pacePower: 16,
   farPower: 2,
   mixNeighbours: 0,
+  twinRadius: 0,
   valueBound: 100,
   valueFactor: 10,
   scorePenalty: 0.25,

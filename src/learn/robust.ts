@@ -8,6 +8,8 @@
  * - `clip`: centered clipping (Karimireddy et al. 2021): start at the median and move towards each copy
  *   by at most `tau` (L2 over the whole vector), three iterations.
  * - `nearestNeighbourMix`: optional pre-processing for `clip` (tuning `mixNeighbours`, off).
+ * - `twinGroups`: optional pre-processing for `clip` (tuning `twinRadius`, off): near-identical copies
+ *   count once.
  *
  * @module
  */
@@ -137,6 +139,62 @@ export function nearestNeighbourMix(copies: Float32Array[], k: number): Float32A
     for (let i = 0; i < dim; i++) out[i] /= take;
     return out;
   });
+}
+
+/**
+ * Groups of near-identical copies: two copies whose L2 distance is below `radius` × the median pairwise
+ * distance of all copies fall in one group (and so, transitively, do their groups). Copies crafted by
+ * several attackers from the same observed honest models lie much closer to each other than honest copies
+ * trained on different rows do; merged as one, they pull as one. Every index appears in exactly one group,
+ * groups in order of their first index. Exactly equal copies (distance 0, e.g. every copy at the shared
+ * initialisation) are grouped only when the median distance is positive. O(n² · dim).
+ */
+export function twinGroups(copies: Float32Array[], radius: number): number[][] {
+  const n = copies.length;
+  const dim = copies[0]?.length ?? 0;
+  const pairs: { a: number; b: number; d: number }[] = [];
+  for (let a = 0; a < n; a++) {
+    for (let b = a + 1; b < n; b++) {
+      const x = copies[a];
+      const y = copies[b];
+      let s = 0;
+      for (let i = 0; i < dim; i++) s += (x[i] - y[i]) ** 2;
+      pairs.push({ a, b, d: Math.sqrt(s) });
+    }
+  }
+  const sorted = pairs.map((p) => p.d).sort((x, y) => x - y);
+  const median = sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)] : 0;
+  const parent = Array.from({ length: n }, (_, i) => i);
+  const root = (i: number): number => parent[i] === i ? i : (parent[i] = root(parent[i]));
+  if (median > 0) {
+    for (const { a, b, d } of pairs) {
+      if (d < radius * median) {
+        const ra = root(a);
+        const rb = root(b);
+        if (ra !== rb) parent[Math.max(ra, rb)] = Math.min(ra, rb);
+      }
+    }
+  }
+  const groups = new Map<number, number[]>();
+  for (let i = 0; i < n; i++) {
+    const r = root(i);
+    const g = groups.get(r);
+    if (g) g.push(i);
+    else groups.set(r, [i]);
+  }
+  return [...groups.values()];
+}
+
+/** The mean of `copies[i]` over the indices `group`. */
+export function groupMean(copies: Float32Array[], group: number[]): Float32Array {
+  if (group.length === 1) return copies[group[0]];
+  const out = new Float32Array(copies[group[0]].length);
+  for (const j of group) {
+    const c = copies[j];
+    for (let i = 0; i < out.length; i++) out[i] += c[i];
+  }
+  for (let i = 0; i < out.length; i++) out[i] /= group.length;
+  return out;
 }
 
 /** Re-centring passes of {@linkcode centeredClip}. */

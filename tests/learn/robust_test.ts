@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { aggregate, centeredClip, nearestNeighbourMix, topK, trimCount } from "../../src/learn/robust.ts";
+import {
+  aggregate,
+  centeredClip,
+  groupMean,
+  nearestNeighbourMix,
+  topK,
+  trimCount,
+  twinGroups,
+} from "../../src/learn/robust.ts";
 import { SeededRandom } from "../../src/time.ts";
 
 const v = (...xs: number[]) => Float32Array.from(xs);
@@ -105,4 +113,38 @@ Deno.test("nearestNeighbourMix() averages each copy with its nearest ones, itsel
   assert.deepEqual(mixed[3], v(11 / 3, 11 / 3));
   assert.deepEqual(Array.from(copies[3]), [10, 10], "the inputs are left as they were");
   assert.deepEqual(nearestNeighbourMix(copies, 1), copies, "k = 1 is each copy itself");
+});
+
+Deno.test("twinGroups() puts copies far closer to each other than the rest in one group", () => {
+  // Four spread copies (10 apart) and two near-identical ones between them (0.01 apart); the median
+  // pairwise distance is 7.07, so the radius 0.25 groups copies closer than 1.77.
+  const copies = [v(0, 0), v(10, 0), v(0, 10), v(10, 10), v(5, 5), v(5.01, 5)];
+  assert.deepEqual(twinGroups(copies, 0.25), [[0], [1], [2], [3], [4, 5]]);
+  assert.deepEqual(twinGroups(copies, 0), copies.map((_, i) => [i]), "radius 0: nobody grouped");
+  const same = [v(1, 2), v(1, 2), v(1, 2)];
+  assert.deepEqual(twinGroups(same, 0.25), [[0], [1], [2]], "all equal: no scale to judge by");
+  assert.deepEqual(groupMean(copies, [4, 5]), v(5.005, 5));
+  assert.equal(groupMean(copies, [2]), copies[2], "a single copy is itself");
+});
+
+Deno.test("robustCentre() with twinRadius merges crafted twins as one copy", async () => {
+  const { robustCentre } = await import("../../src/learn/_merge.ts");
+  const { DEFAULT_LEARNER_OPTIONS } = await import("../../src/learn/_tuning.ts");
+  const rng = new SeededRandom(3);
+  const dim = 200;
+  const honest = Array.from(
+    { length: 6 },
+    () => Float32Array.from({ length: dim }, () => rng.nextGaussian()),
+  );
+  const evil = v(...Array.from({ length: dim }, () => -1.5));
+  const twin = evil.map((x) => x + 1e-3 * rng.nextGaussian());
+  const mean = (c: Float32Array) => c.reduce((s, x) => s + x, 0) / c.length;
+  const base = { ...DEFAULT_LEARNER_OPTIONS, rule: "clip" as const };
+  const off = robustCentre([...honest, evil, twin], dim, base);
+  const on = robustCentre([...honest, evil, twin], dim, { ...base, twinRadius: 0.25 });
+  const one = robustCentre([...honest, evil], dim, base);
+  assert.ok(mean(on) > mean(off), `twins pull less merged as one: ${mean(on)} vs ${mean(off)}`);
+  assert.ok(Math.abs(mean(on) - mean(one)) < 0.02, "as much as a single attacker");
+  const honestOnly = robustCentre(honest, dim, { ...base, twinRadius: 0.25 });
+  assert.deepEqual(honestOnly, robustCentre(honest, dim, base), "spread honest copies: unchanged");
 });
