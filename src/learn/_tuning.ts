@@ -55,7 +55,8 @@ export interface LearnerTuning {
   /**
    * Near-identical copies count once (0 = off): copies closer to each other than this × the median
    * pairwise distance are merged as their mean, one copy (see `twinGroups` in `robust.ts`). Aimed at
-   * several attackers crafting the same copy from the same observed honest models (docs/learning.md).
+   * several attackers crafting the same copy from the same observed honest models. Off: it halved what
+   * two IPM attackers of ten cost until they knew it, then they were back at −2.2 pp (docs/learning.md).
    */
   twinRadius: number;
   /**

@@ -83,7 +83,7 @@ export function createAttack(attack: Attack, o: AttackOptions): NodeHooks {
     case "alie":
     case "ipm":
     case "adaptive": {
-      const a = new CraftedAttacker(attack, o.deflate);
+      const a = new CraftedAttacker(attack, o.deflate, o.rng);
       return { outgoing: (out, ctx) => a.transform(out, ctx), trainingData: honestData };
     }
   }

@@ -15,6 +15,10 @@
  *   the change-size check (5× the median honest change) never fires. Against nearest-neighbour mixing
  *   (`mixNeighbours`), where the radius no longer says how far a copy may go, it runs the merge itself on
  *   candidates T = median − D·u and keeps the D that moves the merged centre furthest against u.
+ * - Against twin grouping (`twinRadius`), where copies closer to each other than that share of the
+ *   median pairwise distance count once, `ipm` and `adaptive` know the defence: each attacker adds its
+ *   own fixed random direction w (orthogonal to the honest progress) of length `twinRadius` × that
+ *   distance, so two attackers lie ≈ √2 × as far apart as the grouping reaches.
  * - `backdoor` (model replacement, Bagdasaryan et al. 2020): its learner trains on its rows plus
  *   triggered copies labelled with the target class (`backdoor.ts`); it advertises
  *   T = μ_peers + γ·(P_own − μ_peers) with γ = the number of nodes, so that averaging replaces the
@@ -28,6 +32,7 @@
  */
 import { inflateSync } from "fflate";
 import { decodeDelta, LearnMessage, robustCentre, type SwarmLearner, topK } from "../learn/mod.ts";
+import type { SeededRandom } from "../time.ts";
 import { fitDelta, type HookContext, type WireMessage } from "./wire_message.ts";
 
 /** ALIE's z. */
@@ -52,10 +57,14 @@ export class CraftedAttacker {
   #prevPub: Float32Array | undefined;
   #lastSent: Int32Array | undefined;
   #round = 0;
+  #rng: SeededRandom | undefined;
+  /** The adaptive attacker's own direction against twin grouping (drawn once). */
+  #w: Float32Array | undefined;
 
-  constructor(attack: CraftedAttack, deflate: (raw: Uint8Array) => Uint8Array) {
+  constructor(attack: CraftedAttack, deflate: (raw: Uint8Array) => Uint8Array, rng?: SeededRandom) {
     this.#attack = attack;
     this.#deflate = deflate;
+    this.#rng = rng;
   }
 
   transform(out: WireMessage[], ctx: HookContext): WireMessage[] {
@@ -107,6 +116,20 @@ export class CraftedAttacker {
     });
   }
 
+  /** See {@linkcode awayFromTwins}; this attacker's direction w is drawn on first use. */
+  #apart(
+    t: Float32Array,
+    honest: Float32Array[],
+    mean: Float32Array,
+    x0: Float32Array,
+    norm: number,
+    r: number,
+  ) {
+    const rng = this.#rng!;
+    const w = this.#w ??= Float32Array.from({ length: t.length }, () => rng.nextGaussian());
+    awayFromTwins(t, w, honest, mean, x0, norm, r);
+  }
+
   /** The crafted pseudo-model T. */
   #target(l: SwarmLearner, own: Float32Array, peers: Float32Array[], x0: Float32Array): Float32Array {
     const P = l.paramCount;
@@ -126,6 +149,11 @@ export class CraftedAttacker {
         return t;
       case "ipm":
         for (let c = 0; c < P; c++) t[c] = x0[c] - IPM_EPSILON * (mean[c] - x0[c]);
+        if (l.tuning.twinRadius > 0 && this.#rng) {
+          let norm = 0;
+          for (let c = 0; c < P; c++) norm += (mean[c] - x0[c]) ** 2;
+          this.#apart(t, honest, mean, x0, Math.sqrt(norm) || 1, l.tuning.twinRadius);
+        }
         return t;
       case "backdoor": {
         const gamma = peers.length + 1;
@@ -150,10 +178,48 @@ export class CraftedAttacker {
         norm = Math.sqrt(norm) || 1;
         if (l.tuning.mixNeighbours > 0) return againstMixing(l, honest, med, mean, x0, dists, norm);
         for (let c = 0; c < P; c++) t[c] = med[c] - ADAPTIVE_SHARE * tau * (mean[c] - x0[c]) / norm;
+        if (l.tuning.twinRadius > 0 && this.#rng) this.#apart(t, honest, mean, x0, norm, l.tuning.twinRadius);
         return t;
       }
     }
   }
+}
+
+/**
+ * Moves `t` by `radius` × the median pairwise distance of the honest copies along this attacker's own
+ * direction w, orthogonal to the honest progress (mean − x₀)/`norm`, so that no other attacker's copy lies
+ * within twin grouping of it.
+ */
+function awayFromTwins(
+  t: Float32Array,
+  w: Float32Array,
+  honest: Float32Array[],
+  mean: Float32Array,
+  x0: Float32Array,
+  norm: number,
+  radius: number,
+): void {
+  const P = t.length;
+  const pairs: number[] = [];
+  for (let a = 0; a < honest.length; a++) {
+    for (let b = a + 1; b < honest.length; b++) {
+      let s = 0;
+      for (let c = 0; c < P; c++) s += (honest[a][c] - honest[b][c]) ** 2;
+      pairs.push(Math.sqrt(s));
+    }
+  }
+  pairs.sort((a, b) => a - b);
+  const m = pairs.length ? pairs[Math.floor((pairs.length - 1) / 2)] : 0;
+  let along = 0;
+  for (let c = 0; c < P; c++) along += w[c] * (mean[c] - x0[c]) / norm;
+  const v = new Float32Array(P);
+  let vn = 0;
+  for (let c = 0; c < P; c++) {
+    v[c] = w[c] - along * (mean[c] - x0[c]) / norm;
+    vn += v[c] ** 2;
+  }
+  vn = Math.sqrt(vn) || 1;
+  for (let c = 0; c < P; c++) t[c] += radius * m * v[c] / vn;
 }
 
 /** Distances (× the median honest distance to the median) the adaptive attacker tries against mixing. */
