@@ -91,10 +91,12 @@
  *    pushes its whole pseudo-model as SnapshotChunks, `chunksPerRound` per round. A node created with
  *    `joining: true` publishes nothing, asks everyone for snapshots, and once its copies of the peers it
  *    hears are in sync it ADOPTS their robust centre as its pseudo-model (P_i = m: adding it leaves the
- *    swarm model unchanged), then contributes like everyone else. A node that hears a peer whose history
- *    it missed (unknown epoch, or genesis epoch first heard at a late stamp) asks that peer — not while
- *    that peer's chunks are arriving (it is pushing already), nor within `requestEveryRounds` of anyone's
- *    request for it (requests and pushes are broadcast: one serves everyone). A new epoch is pushed twice
+ *    swarm model unchanged) and continues the rate schedule at the round its live peers report in their
+ *    Hellos (without reports: at their stamps), then contributes like everyone else. A node that hears a
+ *    peer whose history it missed (unknown epoch, or genesis epoch first heard at a late stamp) asks that
+ *    peer — not while that peer's chunks are arriving (it is pushing already), nor within
+ *    `requestEveryRounds` of anyone's request for it (requests and pushes are broadcast: one serves
+ *    everyone). A new epoch is pushed twice
  *    over, so at 10% loss almost nobody has to ask (one pass leaves 4 boards in 10 under `syncCoverage`).
  * 7. Epochs: a joiner adopting the centre (its pseudo-model jumps) picks a new random epoch and pushes
  *    its whole pseudo-model; peers then forget their copy of it and rebuild it from the chunks, merging
