@@ -96,8 +96,8 @@
  *    peer whose history it missed (unknown epoch, or genesis epoch first heard at a late stamp) asks that
  *    peer — not while that peer's chunks are arriving (it is pushing already), nor within
  *    `requestEveryRounds` of anyone's request for it (requests and pushes are broadcast: one serves
- *    everyone). A new epoch is pushed twice
- *    over, so at 10% loss almost nobody has to ask (one pass leaves 4 boards in 10 under `syncCoverage`).
+ *    everyone). A new epoch is pushed twice over, so at 10% loss almost nobody has to ask (one pass leaves
+ *    4 boards in 10 under `syncCoverage`).
  * 7. Epochs: a joiner adopting the centre (its pseudo-model jumps) picks a new random epoch and pushes
  *    its whole pseudo-model; peers then forget their copy of it and rebuild it from the chunks, merging
  *    it only once `syncCoverage` of the coordinates are known. A node restarted from a checkpoint keeps

@@ -109,13 +109,8 @@ function insertionSort(a: Float64Array): void {
   }
 }
 
-/**
- * Nearest-neighbour mixing (Allouah et al. 2023, "Fixing by mixing"): every copy is replaced by the mean
- * of its `k` nearest copies (L2, itself included). Honest copies that lie apart by their data or their
- * compression come closer together, so a radius set by their spread shrinks, while a copy that lies
- * apart from the others keeps only its own share of its mean. O(n² · dim).
- */
-export function nearestNeighbourMix(copies: Float32Array[], k: number): Float32Array[] {
+/** Squared L2 distances between every two of `copies` (a symmetric n × n matrix, 0 on the diagonal). */
+export function squaredDistances(copies: Float32Array[]): Float64Array[] {
   const n = copies.length;
   const dim = copies[0]?.length ?? 0;
   const d2 = Array.from({ length: n }, () => new Float64Array(n));
@@ -128,6 +123,30 @@ export function nearestNeighbourMix(copies: Float32Array[], k: number): Float32A
       d2[a][b] = d2[b][a] = s;
     }
   }
+  return d2;
+}
+
+/**
+ * The (lower) median of the L2 distances between distinct copies, from {@linkcode squaredDistances};
+ * 0 for fewer than two copies.
+ */
+export function medianPairwiseDistance(d2: Float64Array[]): number {
+  const all: number[] = [];
+  for (let a = 0; a < d2.length; a++) for (let b = a + 1; b < d2.length; b++) all.push(Math.sqrt(d2[a][b]));
+  all.sort((x, y) => x - y);
+  return all.length ? all[Math.floor((all.length - 1) / 2)] : 0;
+}
+
+/**
+ * Nearest-neighbour mixing (Allouah et al. 2023, "Fixing by mixing"): every copy is replaced by the mean
+ * of its `k` nearest copies (L2, itself included). Honest copies that lie apart by their data or their
+ * compression come closer together, so a radius set by their spread shrinks, while a copy that lies
+ * apart from the others keeps only its own share of its mean. O(n² · dim).
+ */
+export function nearestNeighbourMix(copies: Float32Array[], k: number): Float32Array[] {
+  const n = copies.length;
+  const dim = copies[0]?.length ?? 0;
+  const d2 = squaredDistances(copies);
   const take = Math.max(1, Math.min(n, k));
   return copies.map((_, a) => {
     const order = Array.from({ length: n }, (_, b) => b).sort((p, q) => d2[a][p] - d2[a][q] || p - q);
@@ -151,19 +170,10 @@ export function nearestNeighbourMix(copies: Float32Array[], k: number): Float32A
  */
 export function twinGroups(copies: Float32Array[], radius: number): number[][] {
   const n = copies.length;
-  const dim = copies[0]?.length ?? 0;
+  const d2 = squaredDistances(copies);
   const pairs: { a: number; b: number; d: number }[] = [];
-  for (let a = 0; a < n; a++) {
-    for (let b = a + 1; b < n; b++) {
-      const x = copies[a];
-      const y = copies[b];
-      let s = 0;
-      for (let i = 0; i < dim; i++) s += (x[i] - y[i]) ** 2;
-      pairs.push({ a, b, d: Math.sqrt(s) });
-    }
-  }
-  const sorted = pairs.map((p) => p.d).sort((x, y) => x - y);
-  const median = sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)] : 0;
+  for (let a = 0; a < n; a++) for (let b = a + 1; b < n; b++) pairs.push({ a, b, d: Math.sqrt(d2[a][b]) });
+  const median = medianPairwiseDistance(d2);
   const parent = Array.from({ length: n }, (_, i) => i);
   const root = (i: number): number => parent[i] === i ? i : (parent[i] = root(parent[i]));
   if (median > 0) {

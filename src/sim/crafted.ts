@@ -31,7 +31,15 @@
  * @module
  */
 import { inflateSync } from "fflate";
-import { decodeDelta, LearnMessage, robustCentre, type SwarmLearner, topK } from "../learn/mod.ts";
+import {
+  decodeDelta,
+  LearnMessage,
+  medianPairwiseDistance,
+  robustCentre,
+  squaredDistances,
+  type SwarmLearner,
+  topK,
+} from "../learn/mod.ts";
 import type { SeededRandom } from "../time.ts";
 import { fitDelta, type HookContext, type WireMessage } from "./wire_message.ts";
 
@@ -200,16 +208,7 @@ function awayFromTwins(
   radius: number,
 ): void {
   const P = t.length;
-  const pairs: number[] = [];
-  for (let a = 0; a < honest.length; a++) {
-    for (let b = a + 1; b < honest.length; b++) {
-      let s = 0;
-      for (let c = 0; c < P; c++) s += (honest[a][c] - honest[b][c]) ** 2;
-      pairs.push(Math.sqrt(s));
-    }
-  }
-  pairs.sort((a, b) => a - b);
-  const m = pairs.length ? pairs[Math.floor((pairs.length - 1) / 2)] : 0;
+  const m = medianPairwiseDistance(squaredDistances(honest));
   let along = 0;
   for (let c = 0; c < P; c++) along += w[c] * (mean[c] - x0[c]) / norm;
   const v = new Float32Array(P);
