@@ -49,7 +49,7 @@ export function swarmRounds(
   reportedRounds: readonly number[],
   tuning: LearnerTuning,
 ): number {
-  const reports = reportedRounds.filter((r) => Number.isInteger(r) && r >= 0).sort((a, b) => a - b);
+  const reports = [...reportedRounds].sort((a, b) => a - b);
   if (reports.length > 0) return reports[Math.floor((reports.length - 1) / 2)];
   const stamps = mergeable.map((p) => p.lastStamp).sort((a, b) => a - b);
   return Math.floor(stamps[Math.floor(stamps.length / 2)] / tuning.messagesPerRound);

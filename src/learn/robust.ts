@@ -171,18 +171,15 @@ export function nearestNeighbourMix(copies: Float32Array[], k: number): Float32A
 export function twinGroups(copies: Float32Array[], radius: number): number[][] {
   const n = copies.length;
   const d2 = squaredDistances(copies);
-  const pairs: { a: number; b: number; d: number }[] = [];
-  for (let a = 0; a < n; a++) for (let b = a + 1; b < n; b++) pairs.push({ a, b, d: Math.sqrt(d2[a][b]) });
-  const median = medianPairwiseDistance(d2);
+  const reach = radius * medianPairwiseDistance(d2);
   const parent = Array.from({ length: n }, (_, i) => i);
   const root = (i: number): number => parent[i] === i ? i : (parent[i] = root(parent[i]));
-  if (median > 0) {
-    for (const { a, b, d } of pairs) {
-      if (d < radius * median) {
-        const ra = root(a);
-        const rb = root(b);
-        if (ra !== rb) parent[Math.max(ra, rb)] = Math.min(ra, rb);
-      }
+  for (let a = 0; a < n; a++) {
+    for (let b = a + 1; b < n; b++) {
+      if (Math.sqrt(d2[a][b]) >= reach) continue;
+      const ra = root(a);
+      const rb = root(b);
+      if (ra !== rb) parent[Math.max(ra, rb)] = Math.min(ra, rb);
     }
   }
   const groups = new Map<number, number[]>();

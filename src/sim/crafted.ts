@@ -125,17 +125,10 @@ export class CraftedAttacker {
   }
 
   /** See {@linkcode awayFromTwins}; this attacker's direction w is drawn on first use. */
-  #apart(
-    t: Float32Array,
-    honest: Float32Array[],
-    mean: Float32Array,
-    x0: Float32Array,
-    norm: number,
-    r: number,
-  ) {
+  #apart(t: Float32Array, honest: Float32Array[], mean: Float32Array, x0: Float32Array, r: number) {
     const rng = this.#rng!;
     const w = this.#w ??= Float32Array.from({ length: t.length }, () => rng.nextGaussian());
-    awayFromTwins(t, w, honest, mean, x0, norm, r);
+    awayFromTwins(t, w, honest, mean, x0, r);
   }
 
   /** The crafted pseudo-model T. */
@@ -157,11 +150,7 @@ export class CraftedAttacker {
         return t;
       case "ipm":
         for (let c = 0; c < P; c++) t[c] = x0[c] - IPM_EPSILON * (mean[c] - x0[c]);
-        if (l.tuning.twinRadius > 0 && this.#rng) {
-          let norm = 0;
-          for (let c = 0; c < P; c++) norm += (mean[c] - x0[c]) ** 2;
-          this.#apart(t, honest, mean, x0, Math.sqrt(norm) || 1, l.tuning.twinRadius);
-        }
+        if (l.tuning.twinRadius > 0 && this.#rng) this.#apart(t, honest, mean, x0, l.tuning.twinRadius);
         return t;
       case "backdoor": {
         const gamma = peers.length + 1;
@@ -186,7 +175,7 @@ export class CraftedAttacker {
         norm = Math.sqrt(norm) || 1;
         if (l.tuning.mixNeighbours > 0) return againstMixing(l, honest, med, mean, x0, dists, norm);
         for (let c = 0; c < P; c++) t[c] = med[c] - ADAPTIVE_SHARE * tau * (mean[c] - x0[c]) / norm;
-        if (l.tuning.twinRadius > 0 && this.#rng) this.#apart(t, honest, mean, x0, norm, l.tuning.twinRadius);
+        if (l.tuning.twinRadius > 0 && this.#rng) this.#apart(t, honest, mean, x0, l.tuning.twinRadius);
         return t;
       }
     }
@@ -195,7 +184,7 @@ export class CraftedAttacker {
 
 /**
  * Moves `t` by `radius` × the median pairwise distance of the honest copies along this attacker's own
- * direction w, orthogonal to the honest progress (mean − x₀)/`norm`, so that no other attacker's copy lies
+ * direction w, orthogonal to the honest progress mean − x₀, so that no other attacker's copy lies
  * within twin grouping of it.
  */
 function awayFromTwins(
@@ -204,11 +193,13 @@ function awayFromTwins(
   honest: Float32Array[],
   mean: Float32Array,
   x0: Float32Array,
-  norm: number,
   radius: number,
 ): void {
   const P = t.length;
   const m = medianPairwiseDistance(squaredDistances(honest));
+  let norm = 0;
+  for (let c = 0; c < P; c++) norm += (mean[c] - x0[c]) ** 2;
+  norm = Math.sqrt(norm) || 1;
   let along = 0;
   for (let c = 0; c < P; c++) along += w[c] * (mean[c] - x0[c]) / norm;
   const v = new Float32Array(P);
