@@ -1,8 +1,9 @@
 /**
  * `deno task bench:scale`: the swarm at scale in simulation (issue 15): 100 and 1,000 nodes against the
  * 5-node swarm of the same split and rounds, over a shared broadcast medium of `--capacity` bytes per simulated
- * second (loss grows with the offered load above it, src/sim/network.ts) with the round interval
- * stretched so the swarm offers half of it (what an airtime budget does), 10% base loss, MLP 784-32-10
+ * second (loss grows with the offered load above it, src/sim/network.ts) with the round interval the
+ * agent's airtime plan gives under its default budget (`--round-ms auto`: the learners' clocks, committee
+ * seats included, run on it), 10% base loss, MLP 784-32-10
  * on the dependency-free path (one shared model instance, shards of one MNIST copy). One command per
  * row (`--only NAME`); per row over its seeds: worst honest node, its gap to the 5-node row's worst,
  * MB and bytes per second per node, the round and simulated time from which every node stayed ≥

@@ -23,9 +23,10 @@ Options:
   --capacity BYTES/S     shared-medium capacity of the broadcast channel; above it
                          loss grows with the offered load (src/sim/network.ts);
                          0 = unlimited                                          [0]
-  --round-ms MS|auto     simulated time per round for the channel load and the
-                         time to target; auto = stretched so the swarm offers at
-                         most half the capacity (what an airtime budget does)  [1000]
+  --round-ms MS|auto     simulated time per round: the nodes' clocks (committee
+                         seats, timeouts), the channel load and the time to
+                         target; auto = the agent's airtime plan under its
+                         default budget (src/gossip/airtime.ts), every round  [1000]
   --fan-in K             bounded fan-in: a committee of K nodes publishes, every
                          node merges its copies (learning.fanIn; 0 = all)      [32]
   --duplicate PERCENT    duplicated datagrams, 0..50                            [0]
@@ -216,9 +217,6 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
   const roundMs = v["round-ms"] === "auto"
     ? "auto" as const
     : intArg("round-ms", v["round-ms"], 1000, 1, 3_600_000);
-  if (roundMs === "auto" && capacity === 0) {
-    throw new UsageError('Invalid --round-ms "auto": no --capacity to stretch to', "Add --capacity BYTES/S");
-  }
   const split = v.split ?? "iid";
   parseSplit(split);
   let byzantine: SimArgs["byzantine"];

@@ -305,6 +305,11 @@ export class SwarmLearner {
     return this.#joining;
   }
 
+  /** Holds a committee seat: trains and publishes (always true without bounded fan-in). */
+  get member(): boolean {
+    return this.#committee.member;
+  }
+
   /** Our current public-copy epoch. */
   get epoch(): number {
     return this.#epoch;

@@ -228,24 +228,38 @@ export function centeredClip(
   beyond?: boolean[],
 ): void {
   const dim = centre.length;
+  const n = copies.length;
   const diff = new Float32Array(dim);
+  const dists = new Array<number>(n);
   for (let iter = 0; iter < CLIP_ITERATIONS; iter++) {
-    const dists = copies.map((c) => {
-      let s = 0;
-      for (let i = 0; i < dim; i++) s += (c[i] - centre[i]) ** 2;
-      return Math.sqrt(s);
-    });
-    const t = tau > 0 ? tau : factor * [...dists].sort((a, b) => a - b)[Math.floor((dists.length - 1) / 2)];
+    for (let j = 0; j < n; j++) dists[j] = distance(copies[j], centre);
+    const t = tau > 0 ? tau : factor * [...dists].sort((a, b) => a - b)[Math.floor((n - 1) / 2)];
     diff.fill(0);
-    copies.forEach((c, j) => {
-      if (beyond && iter === CLIP_ITERATIONS - 1) beyond[j] = dists[j] > t;
-      const far = dists[j] > t ? (farScales?.[j] ?? 1) * (t / dists[j]) ** farPower : 1;
+    for (let j = 0; j < n; j++) {
+      const dj = dists[j];
+      if (beyond && iter === CLIP_ITERATIONS - 1) beyond[j] = dj > t;
+      const far = dj > t ? (farScales?.[j] ?? 1) * (t / dj) ** farPower : 1;
       const r = t * (scales?.[j] ?? 1) * far;
-      const w = dists[j] > 0 ? Math.min(1, r / dists[j]) : 0;
-      for (let i = 0; i < dim; i++) diff[i] += w * (c[i] - centre[i]);
-    });
-    for (let i = 0; i < dim; i++) centre[i] += diff[i] / copies.length;
+      // A copy at the centre adds nothing (copies are finite: non-finite values are rejected).
+      if (dj > 0) addScaledDifference(diff, Math.min(1, r / dj), copies[j], centre);
+    }
+    for (let i = 0; i < dim; i++) centre[i] += diff[i] / n;
   }
+}
+
+/** L2 distance between `a` and `b`. */
+function distance(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i] - b[i];
+    s += d * d;
+  }
+  return Math.sqrt(s);
+}
+
+/** `acc` += w × (c − centre), rounded to float32 at every step as before. */
+function addScaledDifference(acc: Float32Array, w: number, c: Float32Array, centre: Float32Array): void {
+  for (let i = 0; i < acc.length; i++) acc[i] += w * (c[i] - centre[i]);
 }
 
 /**

@@ -134,11 +134,12 @@ export class SimNetwork {
   }
 
   /**
-   * Puts the round's frames on the medium: their load over `roundMs` sets this round's loss (see the
-   * module documentation), then each is broadcast.
+   * Puts the round's frames on the medium: their load over `roundMs`, with `otherBytes` sent meanwhile
+   * that are not simulated as messages (the boards' Hellos), sets this round's loss (see the module
+   * documentation), then each is broadcast.
    */
-  flush(roundMs: number): void {
-    const bytes = this.#pending.reduce((s, p) => s + p.frame.length, 0);
+  flush(roundMs: number, otherBytes = 0): void {
+    const bytes = otherBytes + this.#pending.reduce((s, p) => s + p.frame.length, 0);
     const offered = bytes / (roundMs / 1000);
     const through = this.#capacity > 0 && offered > this.#capacity ? this.#capacity / offered : 1;
     const loss = 1 - (1 - this.#baseLoss) * through;

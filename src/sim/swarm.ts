@@ -20,6 +20,9 @@ import {
 } from "../learn/mod.ts";
 import { SeededRandom } from "../time.ts";
 import { bodyBudget } from "../wire/mod.ts";
+import { HELLO_DATAGRAM_BYTES, planAirtime } from "../gossip/airtime.ts";
+import { airtimeSettings } from "../agent/airtime.ts";
+import { defaultConfig } from "../config/load.ts";
 import { type Attack, createAttack, type NodeHooks } from "./attacks.ts";
 import { backdoorTest } from "./backdoor.ts";
 import { trainCentralized } from "./centralized.ts";
@@ -43,9 +46,13 @@ export interface SwarmSimOptions {
   /** Shared-medium capacity in bytes per simulated second; loss grows above it (`network.ts`). 0 = none. */
   capacity?: number;
   /**
-   * Simulated ms per round for the channel load and the time to target (default 1,000); "auto" stretches
-   * it so the swarm offers at most half the capacity, as an airtime budget would. The learners' clocks
-   * advance 1,000 ms per round either way (timeouts count rounds).
+   * Simulated ms per round (default 1,000): the learners' clocks (committee seats, timeouts), the channel
+   * load and the time to target all advance by it. "auto" is what the agent does with its default
+   * settings: before every round the airtime plan (`src/gossip/airtime.ts`, `gossip.swarmBytesPerSecond`
+   * 32,000 B/s, `learning.roundMs` 500, `gossip.intervalMs` 1,000) for the online boards, the committee's
+   * updates, every board's Hellos and the handovers at the median seat holder's measured push size (the
+   * publishing boards' plan: theirs is the round learning runs at); the Hellos
+   * (not simulated as messages) count towards the channel's load.
    */
   roundMs?: number | "auto";
   /** Wall clock (ms) for the time per round; none = not measured. */
@@ -138,7 +145,7 @@ export interface SwarmSimResult {
   falsePositives: FalsePositive[];
   /** Every honest peer ever damped by anyone while online (merged with almost no pull; first occurrence). */
   damped: FalsePositive[];
-  /** Simulated ms per round (see `roundMs`). */
+  /** Simulated ms per round (see `roundMs`; the mean over the run when planned). */
   roundMs: number;
   /** Wall-clock ms per round (mean over the run, evaluations excluded), when a wall clock was given. */
   wallMsPerRound?: number;
@@ -155,8 +162,6 @@ export interface SwarmSimResult {
   restart?: { lossAtCheckpoint: number; lossBefore: number; lossAfter: number; accuracyAfter: number };
 }
 
-const ROUND_MS = 1000;
-
 /** Runs the simulation. */
 export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult> {
   const n = opt.shards.length;
@@ -172,9 +177,24 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   });
   // Only a committee of fanIn boards publishes once the swarm is larger (src/learn/_committee.ts).
   const fanIn = opt.tuning?.fanIn ?? DEFAULT_LEARNER_OPTIONS.fanIn;
-  const roundMs = opt.roundMs === "auto"
-    ? autoRoundMs(fanIn > 0 ? Math.min(n, fanIn) : n, opt.maxDatagram, opt.capacity ?? 0)
-    : opt.roundMs ?? 1000;
+  const fixedMs = opt.roundMs === "auto" ? undefined : opt.roundMs ?? 1000;
+  const airtime = airtimeSettings(defaultConfig());
+  const planRound = (live: SwarmLearner[]): { roundMs: number; helloBytes: number } => {
+    if (fixedMs !== undefined) return { roundMs: fixedMs, helloBytes: 0 };
+    // The publishing boards' plan: theirs is the round that learning runs at (a seat holder has pushed).
+    const members = live.filter((l) => l.member);
+    const pushes = (members.length ? members : live).map((l) => l.handoverBytes(opt.maxDatagram))
+      .sort((a, b) => a - b);
+    const p = planAirtime(live.length, {
+      ...airtime,
+      bytesPerRound: (opt.tuning?.messagesPerRound ?? 1) * opt.maxDatagram,
+      fanIn,
+      fanInPeriodMs: opt.tuning?.fanInPeriodMs ?? DEFAULT_LEARNER_OPTIONS.fanInPeriodMs,
+      handoverBytes: pushes[Math.floor((pushes.length - 1) / 2)] ?? 0,
+    });
+    return { roundMs: p.roundMs, helloBytes: (live.length * HELLO_DATAGRAM_BYTES * p.roundMs) / p.helloMs };
+  };
+  let roundMsSum = 0;
   let wallMs = 0;
   const budget = bodyBudget(opt.maxDatagram);
   const ids = Array.from({ length: n }, (_, i) => `n${i}`);
@@ -227,8 +247,12 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   let caughtUp: number | undefined;
   let restartInfo: SwarmSimResult["restart"];
   let lossAtCheckpoint = NaN;
+  // The learners' clock reads timeAt[r] (ms) in round r: round r − 1's interval after timeAt[r − 1]
+  // (r × roundMs with a fixed interval; round 0's is the first plan).
+  const timeAt = [0, planRound(learners.filter((l): l is SwarmLearner => l !== undefined)).roundMs];
+  const since = (from: number, to: number) => (timeAt[to] ?? 0) - (timeAt[from] ?? 0);
   for (let round = 1; round <= opt.rounds; round++) {
-    const now = round * ROUND_MS;
+    const now = timeAt[round];
     const wallStart = opt.wallClock?.() ?? 0;
     for (let i = 0; i < n; i++) {
       if (round > 1 && round === startRound(i)) {
@@ -244,7 +268,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       }
       if (away && round === away.to) {
         const back = await make(i, false);
-        back.restore(checkpoints.get(i)!, now, (away.to - away.from) * ROUND_MS);
+        back.restore(checkpoints.get(i)!, now, since(away.from, away.to));
         learners[i] = back;
         net.join(i);
         onlineSince[i] = round;
@@ -253,6 +277,11 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     if (opt.restart) restartInfo = await restartStep(opt, round, now) ?? restartInfo;
     // The live boards, as each board's Hellos would list them (bounded fan-in draws its committee from it).
     const roster = keyHex.filter((_, i) => learners[i] && online(plan, i, round));
+    const { roundMs, helloBytes } = planRound(
+      learners.filter((l, i): l is SwarmLearner => l !== undefined && online(plan, i, round)),
+    );
+    roundMsSum += roundMs;
+    timeAt[round + 1] = now + roundMs;
     for (let i = 0; i < n; i++) {
       const l = learners[i];
       if (!l || !online(plan, i, round)) continue;
@@ -265,8 +294,8 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       if (h) out = h.outgoing(out, { learner: l, now, budget });
       await net.send(i, out, l.model.modelHash, now);
     }
-    net.flush(roundMs);
-    for (const d of net.deliver(now + ROUND_MS - 1)) {
+    net.flush(roundMs, helloBytes);
+    for (const d of net.deliver(now + roundMs - 1)) {
       const l = learners[d.to];
       if (!l || !online(plan, d.to, round)) continue;
       l.onMessage(d.sender, d.type, d.body, now);
@@ -275,7 +304,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     for (let i = 0; i < n; i++) {
       const l = learners[i];
       if (!l || !online(plan, i, round) || byz.has(i)) continue;
-      timeoutRounds = l.tuning.peerTimeoutMs / ROUND_MS;
+      timeoutRounds = l.tuning.peerTimeoutMs / roundMs;
       for (
         const [keys, seen] of [[l.ignoredPeers(now), falsePositives], [l.dampedPeers(), damped]] as const
       ) {
@@ -331,7 +360,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   const backdoorSet = [...byz.values()].includes("backdoor")
     ? backdoorTest(opt.test, opt.features)
     : undefined;
-  const end = opt.rounds * ROUND_MS;
+  const end = timeAt[opt.rounds];
   const nodes: NodeResult[] = [];
   const ignoredCount = new Map<string, number>();
   const dampedCount = new Map<string, number>();
@@ -370,7 +399,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     rows,
     falsePositives: [...falsePositives.values()],
     damped: [...damped.values()],
-    roundMs,
+    roundMs: roundMsSum / opt.rounds,
     ...(opt.wallClock ? { wallMsPerRound: wallMs / opt.rounds } : {}),
     channel: {
       capacity: opt.capacity ?? 0,
@@ -391,7 +420,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     if (round !== r.round) return undefined;
     const before = await learners[r.node]!.evaluate(o.test, "local");
     const fresh = await make(r.node, false);
-    fresh.restore(checkpoints.get(r.node)!, now, r.ageRounds * ROUND_MS);
+    fresh.restore(checkpoints.get(r.node)!, now, since(r.round - r.ageRounds, r.round));
     learners[r.node] = fresh;
     const after = await fresh.evaluate(o.test, "local");
     return {
@@ -401,15 +430,6 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       accuracyAfter: after.accuracy,
     };
   }
-}
-
-/**
- * The round interval an airtime budget of half the `capacity` gives `n` publishing nodes each sending
- * one datagram of `maxDatagram` bytes per round (at least 500 ms, the agent's default round).
- */
-export function autoRoundMs(n: number, maxDatagram: number, capacity: number): number {
-  if (!(capacity > 0)) throw new Error("Bug: autoRoundMs() needs a capacity");
-  return Math.max(500, Math.ceil((n * maxDatagram * 1000) / (capacity / 2)));
 }
 
 /** At most `rows` rows of `data`, evenly spaced (shards may be ordered by class). */

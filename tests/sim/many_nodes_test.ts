@@ -5,7 +5,11 @@
 import assert from "node:assert/strict";
 import { loadMnist, MNIST_PIXELS, subset } from "../../src/sim/mnist.ts";
 import { parseSplit, splitIndices } from "../../src/learn/split.ts";
-import { autoRoundMs, runSwarmSim } from "../../src/sim/swarm.ts";
+import { runSwarmSim } from "../../src/sim/swarm.ts";
+import { HELLO_DATAGRAM_BYTES, planAirtime } from "../../src/gossip/airtime.ts";
+import { airtimeSettings } from "../../src/agent/airtime.ts";
+import { defaultConfig } from "../../src/config/load.ts";
+import { snapshotBytes, ValueEncoding } from "../../src/learn/codec.ts";
 import { SimNetwork } from "../../src/sim/network.ts";
 import { SeededRandom } from "../../src/time.ts";
 import { TinyMlp } from "../../src/sim/tiny_mlp.ts";
@@ -49,9 +53,23 @@ Deno.test("100 nodes with fan-in 8 on a shared 125 kB/s medium: 8 publish, copie
   // The committee's 8 copies, and an outgoing holder's until its successor's copy is in sync.
   assert.ok(mostCopies >= 7 && mostCopies <= 9, `a node holds ${mostCopies} copies in sync`);
   assert.equal(mostMembers, 8, "8 nodes train and publish at a time");
-  // Only the committee publishes: the airtime of 8 boards, not 100.
-  assert.equal(result.roundMs, autoRoundMs(8, 1232, 125_000));
-  // Stretched to half the capacity: only the base loss.
+  // The agent's airtime plan for 100 boards: the committee's 8 updates, 100 boards' Hellos and the
+  // handovers, between the plan with no push counted and the plan with the uncompressed bound.
+  const plan = (handoverBytes: number) =>
+    planAirtime(100, {
+      ...airtimeSettings(defaultConfig()),
+      bytesPerRound: 1232,
+      fanIn: 8,
+      handoverBytes,
+    }).roundMs;
+  const bound = 2 * snapshotBytes(model.paramCount, ValueEncoding.Int8, 1232);
+  assert.ok(plan(0) > 500, "100 boards' Hellos alone stretch the rounds");
+  assert.ok(
+    result.roundMs >= plan(0) && result.roundMs <= plan(bound) + 1e-6,
+    `${result.roundMs} ms per round, plan ${plan(0)}..${plan(bound)} ms`,
+  );
+  // The Hellos count towards the channel's load; within the budget it keeps the base loss.
+  assert.ok(result.channel.offered > (100 * HELLO_DATAGRAM_BYTES * 1000) / (result.roundMs * 2));
   assert.ok(Math.abs(result.channel.maxLoss - 0.1) < 1e-9, `loss ${result.channel.maxLoss}`);
   const accs = result.nodes.map((n) => n.accuracy);
   const mean = accs.reduce((a, b) => a + b, 0) / accs.length;
