@@ -109,18 +109,23 @@ function insertionSort(a: Float64Array): void {
   }
 }
 
+/** Squared L2 distance between `a` and `b` (the same length). */
+function squaredDistance(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i] - b[i];
+    s += d * d;
+  }
+  return s;
+}
+
 /** Squared L2 distances between every two of `copies` (a symmetric n × n matrix, 0 on the diagonal). */
 export function squaredDistances(copies: Float32Array[]): Float64Array[] {
   const n = copies.length;
-  const dim = copies[0]?.length ?? 0;
   const d2 = Array.from({ length: n }, () => new Float64Array(n));
   for (let a = 0; a < n; a++) {
     for (let b = a + 1; b < n; b++) {
-      const x = copies[a];
-      const y = copies[b];
-      let s = 0;
-      for (let i = 0; i < dim; i++) s += (x[i] - y[i]) ** 2;
-      d2[a][b] = d2[b][a] = s;
+      d2[a][b] = d2[b][a] = squaredDistance(copies[a], copies[b]);
     }
   }
   return d2;
@@ -232,7 +237,7 @@ export function centeredClip(
   const diff = new Float32Array(dim);
   const dists = new Array<number>(n);
   for (let iter = 0; iter < CLIP_ITERATIONS; iter++) {
-    for (let j = 0; j < n; j++) dists[j] = distance(copies[j], centre);
+    for (let j = 0; j < n; j++) dists[j] = Math.sqrt(squaredDistance(copies[j], centre));
     const t = tau > 0 ? tau : factor * [...dists].sort((a, b) => a - b)[Math.floor((n - 1) / 2)];
     diff.fill(0);
     for (let j = 0; j < n; j++) {
@@ -245,16 +250,6 @@ export function centeredClip(
     }
     for (let i = 0; i < dim; i++) centre[i] += diff[i] / n;
   }
-}
-
-/** L2 distance between `a` and `b`. */
-function distance(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i] - b[i];
-    s += d * d;
-  }
-  return Math.sqrt(s);
 }
 
 /** `acc` += w × (c − centre), rounded to float32 at every step as before. */
