@@ -112,7 +112,7 @@ export interface SimArgs {
   duplicate: number;
   /** Shared-medium capacity in bytes per simulated second (0 = unlimited). */
   capacity: number;
-  /** Simulated ms per round, or "auto" (stretched to half the capacity). */
+  /** Simulated ms per round, or "auto" (the agent's airtime plan, every round: src/sim/swarm.ts). */
   roundMs: number | "auto";
   fanIn: number | undefined;
   maxDatagram: number;
