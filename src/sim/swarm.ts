@@ -20,9 +20,8 @@ import {
 } from "../learn/mod.ts";
 import { SeededRandom } from "../time.ts";
 import { bodyBudget } from "../wire/mod.ts";
-import { HELLO_DATAGRAM_BYTES, planAirtime } from "../gossip/airtime.ts";
-import { airtimeSettings } from "../agent/airtime.ts";
-import { defaultConfig } from "../config/load.ts";
+import { HELLO_DATAGRAM_BYTES, planAirtime } from "../gossip/mod.ts";
+import { defaultConfig } from "../config/mod.ts";
 import { type Attack, createAttack, type NodeHooks } from "./attacks.ts";
 import { backdoorTest } from "./backdoor.ts";
 import { trainCentralized } from "./centralized.ts";
@@ -178,7 +177,8 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   // Only a committee of fanIn boards publishes once the swarm is larger (src/learn/_committee.ts).
   const fanIn = opt.tuning?.fanIn ?? DEFAULT_LEARNER_OPTIONS.fanIn;
   const fixedMs = opt.roundMs === "auto" ? undefined : opt.roundMs ?? 1000;
-  const airtime = airtimeSettings(defaultConfig());
+  // The agent's defaults, as `airtimeSettings` (src/agent/airtime.ts) reads them from its config.
+  const { gossip, learning } = defaultConfig();
   const planRound = (live: SwarmLearner[]): { roundMs: number; helloBytes: number } => {
     if (fixedMs !== undefined) return { roundMs: fixedMs, helloBytes: 0 };
     // The publishing boards' plan: theirs is the round that learning runs at (a seat holder has pushed).
@@ -186,7 +186,10 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     const pushes = (members.length ? members : live).map((l) => l.handoverBytes(opt.maxDatagram))
       .sort((a, b) => a - b);
     const p = planAirtime(live.length, {
-      ...airtime,
+      budgetBytesPerSecond: gossip.swarmBytesPerSecond,
+      roundMs: learning.roundMs,
+      helloMs: gossip.intervalMs,
+      peerTimeoutMs: gossip.peerTimeoutMs,
       bytesPerRound: (opt.tuning?.messagesPerRound ?? 1) * opt.maxDatagram,
       fanIn,
       fanInPeriodMs: opt.tuning?.fanInPeriodMs ?? DEFAULT_LEARNER_OPTIONS.fanInPeriodMs,
