@@ -11,6 +11,7 @@ import type { Config } from "../config/mod.ts";
 import {
   type AirtimePlan,
   type AirtimeSettings,
+  configAirtime,
   estimateSwarmSize,
   type GossipCounters,
   type HeardPeer,
@@ -38,18 +39,9 @@ export interface AirtimeLearner {
   retune(changes: { peerTimeoutMs: number }): void;
 }
 
-/** The budget's inputs from a config. */
+/** The budget's inputs from a config, with this board's measured handover push. */
 export function airtimeSettings(config: Config, learner?: AirtimeLearner): AirtimeSettings {
-  return {
-    budgetBytesPerSecond: config.gossip.swarmBytesPerSecond,
-    roundMs: config.learning.roundMs,
-    helloMs: config.gossip.intervalMs,
-    peerTimeoutMs: config.gossip.peerTimeoutMs,
-    bytesPerRound: config.learning.deltasPerRound * config.gossip.maxDatagram,
-    fanIn: config.learning.fanIn,
-    fanInPeriodMs: config.learning.fanInPeriodMs,
-    handoverBytes: learner ? learner.handoverBytes(config.gossip.maxDatagram) : 0,
-  };
+  return configAirtime(config, learner ? learner.handoverBytes(config.gossip.maxDatagram) : 0);
 }
 
 /** Seconds over which own and heard bytes/s are measured. */

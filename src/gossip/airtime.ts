@@ -28,6 +28,7 @@
  *
  * @module
  */
+import type { Config } from "../config/mod.ts";
 import { deflateBody, encodeHello, FRAME_OVERHEAD, HELLO_NAME_MAX } from "../wire/mod.ts";
 
 /** Longest round interval the budget may ask for (the config's own ceiling on learning.roundMs). */
@@ -66,6 +67,20 @@ export interface AirtimeSettings {
   fanInPeriodMs?: number;
   /** Bytes of one whole-model push (a handover), e.g. {@linkcode snapshotBytes}; 0 = not counted. */
   handoverBytes?: number;
+}
+
+/** The budget's inputs from a config (`handoverBytes`: one whole-model push, 0 = not counted). */
+export function configAirtime(config: Config, handoverBytes = 0): AirtimeSettings {
+  return {
+    budgetBytesPerSecond: config.gossip.swarmBytesPerSecond,
+    roundMs: config.learning.roundMs,
+    helloMs: config.gossip.intervalMs,
+    peerTimeoutMs: config.gossip.peerTimeoutMs,
+    bytesPerRound: config.learning.deltasPerRound * config.gossip.maxDatagram,
+    fanIn: config.learning.fanIn,
+    fanInPeriodMs: config.learning.fanInPeriodMs,
+    handoverBytes,
+  };
 }
 
 /** The intervals a board uses for an estimated swarm size. */

@@ -20,7 +20,7 @@ import {
 } from "../learn/mod.ts";
 import { SeededRandom } from "../time.ts";
 import { bodyBudget } from "../wire/mod.ts";
-import { HELLO_DATAGRAM_BYTES, planAirtime } from "../gossip/mod.ts";
+import { configAirtime, HELLO_DATAGRAM_BYTES, planAirtime } from "../gossip/mod.ts";
 import { defaultConfig } from "../config/mod.ts";
 import { type Attack, createAttack, type NodeHooks } from "./attacks.ts";
 import { backdoorTest } from "./backdoor.ts";
@@ -177,8 +177,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   // Only a committee of fanIn boards publishes once the swarm is larger (src/learn/_committee.ts).
   const fanIn = opt.tuning?.fanIn ?? DEFAULT_LEARNER_OPTIONS.fanIn;
   const fixedMs = opt.roundMs === "auto" ? undefined : opt.roundMs ?? 1000;
-  // The agent's defaults, as `airtimeSettings` (src/agent/airtime.ts) reads them from its config.
-  const { gossip, learning } = defaultConfig();
+  const defaults = configAirtime(defaultConfig());
   const planRound = (live: SwarmLearner[]): { roundMs: number; helloBytes: number } => {
     if (fixedMs !== undefined) return { roundMs: fixedMs, helloBytes: 0 };
     // The publishing boards' plan: theirs is the round that learning runs at (a seat holder has pushed).
@@ -186,10 +185,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     const pushes = (members.length ? members : live).map((l) => l.handoverBytes(opt.maxDatagram))
       .sort((a, b) => a - b);
     const p = planAirtime(live.length, {
-      budgetBytesPerSecond: gossip.swarmBytesPerSecond,
-      roundMs: learning.roundMs,
-      helloMs: gossip.intervalMs,
-      peerTimeoutMs: gossip.peerTimeoutMs,
+      ...defaults,
       bytesPerRound: (opt.tuning?.messagesPerRound ?? 1) * opt.maxDatagram,
       fanIn,
       fanInPeriodMs: opt.tuning?.fanInPeriodMs ?? DEFAULT_LEARNER_OPTIONS.fanInPeriodMs,
@@ -279,10 +275,9 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     }
     if (opt.restart) restartInfo = await restartStep(opt, round, now) ?? restartInfo;
     // The live boards, as each board's Hellos would list them (bounded fan-in draws its committee from it).
-    const roster = keyHex.filter((_, i) => learners[i] && online(plan, i, round));
-    const { roundMs, helloBytes } = planRound(
-      learners.filter((l, i): l is SwarmLearner => l !== undefined && online(plan, i, round)),
-    );
+    const live = learners.flatMap((l, i) => l && online(plan, i, round) ? [i] : []);
+    const roster = live.map((i) => keyHex[i]);
+    const { roundMs, helloBytes } = planRound(live.map((i) => learners[i]!));
     roundMsSum += roundMs;
     timeAt[round + 1] = now + roundMs;
     for (let i = 0; i < n; i++) {
