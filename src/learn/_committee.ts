@@ -132,11 +132,25 @@ export interface CommitteeStep {
   heirs: Map<string, string>;
 }
 
+/**
+ * How a step tells an incoming holder's new copy from the one we held before it entered: the epoch of our
+ * copy of a board (undefined without one), the clock, and how long an unchanged epoch still counts as the
+ * old copy (a seat interval: a board that entered pushes its new epoch at once; one whose new epoch we
+ * heard before we saw it enter is taken as it is after that).
+ */
+export interface EntryCheck {
+  epochOf: (hex: string) => number | undefined;
+  now: number;
+  graceMs: number;
+}
+
 /** A board's view of the committee over time: last round's holders, and the handovers under way. */
 export class Committee {
   #owners: string[] = [];
   /** Incoming holder → the outgoing holder whose copy is merged until the incoming one is in sync. */
   #carry = new Map<string, string>();
+  /** Incoming holder → the epoch of our copy of it when it entered, and when. */
+  #entered = new Map<string, { epoch: number | undefined; at: number }>();
   #member: boolean | undefined;
   #own = true;
 
@@ -165,12 +179,20 @@ export class Committee {
    * Handovers pair the boards entering the committee with those leaving it, in seat order: when a seat's
    * new holder held another seat (rendezvous draws, `slotOwners`), it keeps its own pseudo-model and its
    * copies stay in sync everywhere, and the board newly entering adopts the value of the board that left.
+   *
+   * A board entering always starts a new epoch, so a copy of it we already held (it left a seat a little
+   * earlier and stood in since) is about to be replaced: with `entry`, such a copy is not ready until its
+   * epoch has changed (or a seat interval has passed), and the outgoing holder's copy stands in and is the
+   * new copy's starting point meanwhile. Without this the slot was empty from the new epoch's first chunk
+   * until its copy was in sync, and that copy started from our own pseudo-model: 100 boards, K = 32, seed
+   * 4, boards off the committee served 53–54% instead of 87% for rounds.
    */
   step(
     owners: string[] | undefined,
     self: string,
     ready: (hex: string) => boolean,
     standIn: (hex: string) => boolean = ready,
+    entry?: EntryCheck,
   ): CommitteeStep {
     const was = this.#member;
     if (!owners) {
@@ -193,7 +215,19 @@ export class Committee {
     const leaving = prev.filter((h) => !after.has(h));
     owners.filter((h) => !before.has(h)).forEach((h, i) => {
       if (i < leaving.length) this.#carry.set(h, leaving[i]);
+      if (entry && h !== self) this.#entered.set(h, { epoch: entry.epochOf(h), at: entry.now });
     });
+    for (const h of this.#entered.keys()) if (!after.has(h)) this.#entered.delete(h);
+    // Ready, and not the copy held from before it entered.
+    const readyNow = (h: string) => {
+      const e = this.#entered.get(h);
+      if (!ready(h)) return false;
+      if (!e || !entry || entry.epochOf(h) !== e.epoch || entry.now - e.at >= entry.graceMs) {
+        this.#entered.delete(h);
+        return true;
+      }
+      return false;
+    };
     const member = after.has(self);
     let adopt: string | null | undefined;
     if (member && was === false) {
@@ -205,7 +239,7 @@ export class Committee {
     let own = member;
     for (const h of owners) {
       if (h === self) continue;
-      if (ready(h)) {
+      if (readyNow(h)) {
         this.#carry.delete(h);
         merge.push(h);
         continue;

@@ -138,7 +138,7 @@ import { toHex } from "../bytes.ts";
 import { encodeSnapshotRequest, FINGERPRINT_SIZE, MODEL_HASH_SIZE, snapshotBytes } from "./codec.ts";
 import { FRAME_OVERHEAD } from "../wire/mod.ts";
 import { LocalTrainer } from "./_local_training.ts";
-import { clipScale, paceScale, robustCentre, servedAverage, stillMergeable } from "./_merge.ts";
+import { clipScale, mergeableNow, paceScale, robustCentre, servedAverage } from "./_merge.ts";
 import { Committee, slotOwners } from "./_committee.ts";
 import { joinStep } from "./_join.ts";
 import { damped, inSync, type PeerCopy, trusted } from "./_peers.ts";
@@ -370,8 +370,8 @@ export class SwarmLearner {
     const copies = own ? [this.#out.pub] : [];
     const scales = own ? [1] : [];
     const paceScales = own ? [1] : [];
-    // Still the same copy (no new epoch since mix), still trusted and in sync.
-    let merged = this.#merged.filter((p) => stillMergeable(p, this.#peers.get(p.hex), this.tuning, inSync));
+    // The copies the last mix chose, as held now (a new epoch's copy once in sync), trusted and in sync.
+    let merged = this.#merged.flatMap((p) => mergeableNow(this.#peers.get(p.hex), this.tuning, inSync) ?? []);
     // A rule that cannot bound one copy's pull (mean, median, trimmed mean; centered clipping of fewer
     // than 3 copies is the mean) gives a damped peer none.
     if (this.tuning.rule !== "clip" || own + merged.length < 3) merged = merged.filter((p) => !damped(p));
@@ -420,7 +420,12 @@ export class SwarmLearner {
       const p = this.#peers.get(hex);
       return p !== undefined && trusted(p, this.tuning) && inSync(p, this.tuning);
     };
-    const step = this.#committee.step(owners, this.#self, (hex) => ready.has(hex), standIn);
+    const entry = {
+      epochOf: (hex: string) => this.#peers.get(hex)?.epoch,
+      now,
+      graceMs: this.tuning.fanInPeriodMs / k,
+    };
+    const step = this.#committee.step(owners, this.#self, (hex) => ready.has(hex), standIn, entry);
     if (step.adopt !== undefined) {
       // The seat's share of the swarm model moves over: the outgoing holder's pseudo-model (or the swarm
       // model), ours from now on, pushed whole under a new epoch.

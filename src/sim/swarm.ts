@@ -92,8 +92,8 @@ export interface SwarmSimOptions {
   evaluate?: "local" | "consensus";
   /** Called after every evaluation. */
   onEval?: (row: EvalRow) => void;
-  /** Called after every round with the learners (diagnostics). */
-  onRound?: (round: number, learners: readonly (SwarmLearner | undefined)[]) => void;
+  /** Called (and awaited) after every round with the learners (diagnostics). */
+  onRound?: (round: number, learners: readonly (SwarmLearner | undefined)[]) => void | Promise<void>;
 }
 
 /** One accuracy measurement. */
@@ -314,7 +314,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       }
     }
     wallMs += (opt.wallClock?.() ?? 0) - wallStart;
-    opt.onRound?.(round, learners);
+    await opt.onRound?.(round, learners);
     if (round % opt.evalEvery === 0 || round === opt.rounds) {
       for (let i = 0; i < n; i++) {
         const l = learners[i];
