@@ -137,3 +137,34 @@ Deno.test("an outgoing holder's copy stands in past the peer timeout (it stopped
   const step = committee.step([c, b], me, (h) => h === b, (h) => h === a || h === b);
   assert.deepEqual(step.merge, [a, b]);
 });
+
+Deno.test("a board re-entering soon after it left is merged from its new epoch, not the copy held from before", () => {
+  const [a, b, c, me] = ["aa", "bb", "cc", "dd"];
+  const epochs = new Map([[a, 1], [b, 2], [c, 3]]);
+  const committee = new Committee();
+  const entry = (now: number) => ({ epochOf: (h: string) => epochs.get(h), now, graceMs: 1_000 });
+  const ready = () => true;
+  committee.step([a, b], me, ready, ready, entry(0));
+  // b leaves (c takes its seat; b's copy stands in until c's is in sync).
+  let step = committee.step([a, c], me, (h) => h !== c, ready, entry(100));
+  assert.deepEqual(step.merge, [a, b]);
+  epochs.set(c, 4);
+  committee.step([a, c], me, ready, ready, entry(200));
+  // b wins a seat again, from a: our copy of b is still in sync, but it is the copy from before b entered.
+  step = committee.step([b, c], me, ready, ready, entry(300));
+  assert.deepEqual(step.merge, [a, c], "a's copy stands in for b's new one");
+  assert.deepEqual(step.heirs, new Map([[b, a]]), "b's new copy starts from a's (the value b adopted)");
+  assert.deepEqual(step.keep, new Set([b, c, a]));
+  step = committee.step([b, c], me, ready, ready, entry(400));
+  assert.deepEqual(step.merge, [a, c], "still the old epoch");
+  epochs.set(b, 5);
+  step = committee.step([b, c], me, ready, ready, entry(500));
+  assert.deepEqual(step.merge, [b, c], "b's new epoch, in sync");
+  assert.deepEqual(step.keep, new Set([b, c]));
+  // A new epoch heard before we saw the board enter: taken as it is after a seat interval.
+  committee.step([a, c], me, ready, ready, entry(600));
+  step = committee.step([b, c], me, ready, ready, entry(700));
+  assert.deepEqual(step.merge, [a, c]);
+  step = committee.step([b, c], me, ready, ready, entry(1_700));
+  assert.deepEqual(step.merge, [b, c]);
+});
