@@ -24,6 +24,7 @@ import {
   damped,
   ignoredNow,
   inSync,
+  mergeable,
   MIN_SHARE,
   newCopy,
   PACE_RATE,
@@ -185,10 +186,10 @@ export class PeerTable {
     this.standby = new Map(standby.filter((s) => !this.peers.has(s.hex)).map((s) => [s.hex, s]));
   }
 
-  /** Peers that may be merged now: trusted, heard within `peerTimeoutMs`, in sync. */
+  /** Peers that may be merged now: trusted, heard within `peerTimeoutMs`, in sync or inherited (`mergeable`). */
   mergeable(now: number): PeerCopy[] {
     return this.all().filter((p) =>
-      trusted(p, this.tuning) && now - p.lastHeard <= this.tuning.peerTimeoutMs && inSync(p, this.tuning)
+      trusted(p, this.tuning) && now - p.lastHeard <= this.tuning.peerTimeoutMs && mergeable(p, this.tuning)
     );
   }
 
@@ -332,6 +333,7 @@ export class PeerTable {
       const heir = this.#heirs.get(hex);
       const inherited = heir === undefined ? undefined : this.peers.get(heir)?.values;
       peer = newCopy(sender, hex, msg.epoch, genesis, genesis ? ctx.genesis : inherited ?? ctx.pub, old);
+      peer.inherited = !genesis && inherited !== undefined;
       if (old && !this.peers.has(hex)) {
         peer.suspect = old.suspect;
         peer.harm = old.harm;

@@ -141,7 +141,7 @@ import { LocalTrainer } from "./_local_training.ts";
 import { clipScale, mergeableNow, paceScale, robustCentre, servedAverage } from "./_merge.ts";
 import { Committee, slotOwners } from "./_committee.ts";
 import { joinStep } from "./_join.ts";
-import { damped, inSync, type PeerCopy, trusted } from "./_peers.ts";
+import { damped, inSync, mergeable, type PeerCopy, trusted } from "./_peers.ts";
 import { PeerTable, sameBytes } from "./_peer_table.ts";
 import { Publication, type PublishContext } from "./_publish.ts";
 import { decodeState, encodeState, resumedStamp } from "./_state.ts";
@@ -371,7 +371,9 @@ export class SwarmLearner {
     const scales = own ? [1] : [];
     const paceScales = own ? [1] : [];
     // The copies the last mix chose, as held now (a new epoch's copy once in sync), trusted and in sync.
-    let merged = this.#merged.flatMap((p) => mergeableNow(this.#peers.get(p.hex), this.tuning, inSync) ?? []);
+    let merged = this.#merged.flatMap((p) =>
+      mergeableNow(this.#peers.get(p.hex), this.tuning, mergeable) ?? []
+    );
     // A rule that cannot bound one copy's pull (mean, median, trimmed mean; centered clipping of fewer
     // than 3 copies is the mean) gives a damped peer none.
     if (this.tuning.rule !== "clip" || own + merged.length < 3) merged = merged.filter((p) => !damped(p));

@@ -288,25 +288,35 @@ Deno.test("a peer first heard late, or heard again after lost messages, is not r
   assert.equal(a.mix(120), 1, "b is merged");
 });
 
-Deno.test("the served model is the swarm model, then its moving average from rateDecayRounds on", async () => {
+Deno.test("the served model is the swarm model, then the mean of its values since rateDecayRounds, then their moving average", async () => {
   const P = 500;
+  const beta = 0.8;
   const a = learner(0, new DriftModel(P, 12), {
     encoding: ValueEncoding.F32,
     learningRate: 0.5,
     rateFinal: 0.05,
     rateDecayRounds: 5,
-    averaging: 0.5,
+    averaging: beta,
   });
+  const centres: Float32Array[] = [];
   let avg: Float32Array | undefined;
-  for (let r = 1; r <= 10; r++) {
+  for (let r = 1; r <= 12; r++) {
     await a.train(1);
     const centre = a.publicCopy(); // alone, the swarm model is our own pseudo-model
     a.mix(r);
     if (r < 5) {
       assert.deepEqual(a.inferenceWeights(), centre, `round ${r}: the swarm model itself`);
     } else {
-      avg = avg ? avg.map((v, i) => 0.5 * v + 0.5 * centre[i]) : centre;
-      assert.ok(maxAbsDiff(a.inferenceWeights(), avg) < 1e-6, `round ${r}: the moving average`);
+      centres.push(centre);
+      const n = r - 5 + 1;
+      const decay = Math.min(beta, (n - 1) / n);
+      avg = avg ? avg.map((v, i) => decay * v + (1 - decay) * centre[i]) : centre;
+      assert.ok(maxAbsDiff(a.inferenceWeights(), avg) < 1e-5, `round ${r}: the average`);
+      if (n <= 5) {
+        // 1 / (1 − 0.8) = 5 rounds: until then, the plain mean (the first centre weighs 1 / n, not 0.8^n).
+        const mean = centre.map((_, i) => centres.reduce((s, c) => s + c[i], 0) / centres.length);
+        assert.ok(maxAbsDiff(a.inferenceWeights(), mean) < 1e-5, `round ${r}: the mean of ${n} centres`);
+      }
     }
     a.outgoing(1104);
   }

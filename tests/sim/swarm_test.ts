@@ -96,7 +96,9 @@ Deno.test("a node joining halfway catches up from snapshot chunks within 10% mor
     rounds: 40,
     evalEvery: 1,
     lateJoin: { node: 2, round: 20 },
-    onRound: (_, ls) => rounds = ls.map((l) => l?.stats(0).rounds ?? 0),
+    onRound: (_, ls) => {
+      rounds = ls.map((l) => l?.stats(0).rounds ?? 0);
+    },
   });
   // The joiner continues the learning-rate schedule at the swarm's round count (from peers' stamps).
   assert.ok(rounds[2] >= rounds[0] - 2, `joiner at round ${rounds[2]}, swarm at ${rounds[0]}`);
