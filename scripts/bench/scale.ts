@@ -59,6 +59,7 @@ export function scaleSettings(): ScaleSetting[] {
     row("n100-c2", 100, "classes:2", 32, "100 nodes, 2 classes/node, fan-in 32"),
     row("n100-dir03", 100, "dirichlet:0.3", 32, "100 nodes, Dirichlet 0.3, fan-in 32"),
     row("n100-c2-full", 100, "classes:2", 0, "100 nodes, 2 classes/node, every peer merged"),
+    row("n300-c2", 300, "classes:2", 32, "300 nodes, 2 classes/node, fan-in 32"),
     row("n1000-c2", 1000, "classes:2", 32, "1,000 nodes, 2 classes/node, fan-in 32"),
     row("n1000-dir03", 1000, "dirichlet:0.3", 32, "1,000 nodes, Dirichlet 0.3, fan-in 32"),
   ];
