@@ -11,7 +11,7 @@
  * @module
  */
 import { UsageError } from "../src/errors.ts";
-import { type LearnerModel, parseSplit, splitIndices } from "../src/learn/mod.ts";
+import { dealRows, type LearnerModel, parseSplit } from "../src/learn/mod.ts";
 import {
   loadMnist,
   MNIST_PIXELS,
@@ -111,7 +111,8 @@ export async function simulate(
   const { train, test, features } = other
     ? await loadSimData(args.dataset!, args.model, args.seed)
     : { ...await loadMnist(args.seed), features: MNIST_PIXELS };
-  const shards = splitIndices(train.y, args.nodes, parseSplit(args.split), args.seed).map((ix) =>
+  const split = parseSplit(args.split);
+  const shards = dealRows(train.y, args.nodes, split, args.seed, args.dataRepeat).map((ix) =>
     subset(train, ix, features)
   );
   const byzantine = args.byzantine
@@ -171,7 +172,8 @@ function stem(args: SimArgs): string {
       (args.byzantine ? `-byz${args.byzantine.count}${args.byzantine.attack}` : "") +
       (args.poison ? `-poison${args.poison}` : "") + (args.churn ? "-churn" : "") +
       (args.lateJoin ? "-late" : "") + (args.freshStart !== undefined ? `-fresh${args.freshStart}` : "") +
-      (args.speedSpread ? `-async${args.speedSpread}` : "");
+      (args.speedSpread ? `-async${args.speedSpread}` : "") +
+      (args.dataRepeat > 1 ? `-rep${args.dataRepeat}` : "");
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;

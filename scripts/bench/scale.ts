@@ -4,7 +4,8 @@
  * second (loss grows with the offered load above it, src/sim/network.ts) with the round interval the
  * agent's airtime plan gives under its default budget (`--round-ms auto`: the learners' clocks, committee
  * seats included, run on it), 10% base loss, MLP 784-32-10
- * on the dependency-free path (one shared model instance, shards of one MNIST copy). One command per
+ * on the dependency-free path (one shared model instance, shards of one MNIST copy; the `-rep` rows deal
+ * every digit to several nodes, since 8,000 training digits leave 8 per node at 1,000). One command per
  * row (`--only NAME`); per row over its seeds: worst honest node, its gap to the 5-node row's worst,
  * MB and bytes per second per node, the round and simulated time from which every node stayed ≥
  * `--target`, wall-clock seconds per round and the process RSS. Writes `.bench/scale.md`.
@@ -46,11 +47,27 @@ export function scaleSettings(): ScaleSetting[] {
     "--round-ms",
     "auto",
   ];
-  const row = (name: string, nodes: number, split: string, fanIn: number, what: string): ScaleSetting => ({
+  const row = (
+    name: string,
+    nodes: number,
+    split: string,
+    fanIn: number,
+    what: string,
+    repeat = 1,
+  ): ScaleSetting => ({
     name,
     what,
     nodes,
-    args: ["--nodes", String(nodes), "--split", split, "--fan-in", String(fanIn), ...net],
+    args: [
+      "--nodes",
+      String(nodes),
+      "--split",
+      split,
+      "--fan-in",
+      String(fanIn),
+      ...(repeat > 1 ? ["--data-repeat", String(repeat)] : []),
+      ...net,
+    ],
     reference: nodes === 5 ? undefined : REFERENCE[split],
   });
   return [
@@ -62,6 +79,18 @@ export function scaleSettings(): ScaleSetting[] {
     row("n300-c2", 300, "classes:2", 32, "300 nodes, 2 classes/node, fan-in 32"),
     row("n1000-c2", 1000, "classes:2", 32, "1,000 nodes, 2 classes/node, fan-in 32"),
     row("n1000-dir03", 1000, "dirichlet:0.3", 32, "1,000 nodes, Dirichlet 0.3, fan-in 32"),
+    // The 8,000 training digits leave 8 per node at 1,000 nodes (80 at 100): the same nodes with every
+    // digit dealt to 10 of them hold 80 each, so N is compared at the 100-node rows' data per node.
+    row("n300-c2-rep3", 300, "classes:2", 32, "300 nodes, 2 classes/node, each digit on 3 nodes", 3),
+    row("n1000-c2-rep10", 1000, "classes:2", 32, "1,000 nodes, 2 classes/node, each digit on 10 nodes", 10),
+    row(
+      "n1000-dir03-rep10",
+      1000,
+      "dirichlet:0.3",
+      32,
+      "1,000 nodes, Dirichlet 0.3, each digit on 10 nodes",
+      10,
+    ),
   ];
 }
 

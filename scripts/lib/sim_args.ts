@@ -19,6 +19,8 @@ Options:
   --dataset NAME         mnist | seq-mnist | weather | weather-seq (with --model a spec
                          made for it, e.g. weather-mlp; see src/data/datasets.ts) [mnist]
   --split SPEC           iid | classes:K | dirichlet:ALPHA                      [iid]
+  --data-repeat R        deal every training row to R nodes' shards (shards R times
+                         as large, rows shared): for more nodes than the data feeds  [1]
   --loss PERCENT         base datagram loss per receiver, 0..90                [10]
   --capacity BYTES/S     shared-medium capacity of the broadcast channel; above it
                          loss grows with the offered load (src/sim/network.ts);
@@ -126,6 +128,8 @@ export interface SimArgs {
   parallel: number;
   target: number;
   lateJoin: boolean;
+  /** Every training row is dealt to this many shards (`dealRows`). */
+  dataRepeat: number;
   freshStart: number | undefined;
   speedSpread: number;
   rule: RobustRule;
@@ -175,6 +179,7 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
         parallel: { type: "string" },
         target: { type: "string" },
         "late-join": { type: "boolean" },
+        "data-repeat": { type: "string" },
         "fresh-start": { type: "string" },
         async: { type: "string" },
         rule: { type: "string" },
@@ -313,6 +318,7 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
     parallel: intArg("parallel", v.parallel, 2, 1, 16),
     target: numArg("target", v.target, 93.5, 0, 100) / 100,
     lateJoin: v["late-join"] ?? false,
+    dataRepeat: intArg("data-repeat", v["data-repeat"], 1, 1, 100),
     freshStart: v["fresh-start"] === undefined
       ? undefined
       : intArg("fresh-start", v["fresh-start"], 0, 0, 1000),

@@ -11,7 +11,7 @@ import {
 } from "../../src/learn/data.ts";
 import { loadLocalSamples } from "../../src/agent/data.ts";
 import { InputCheck } from "../../src/model/input.ts";
-import { parseSplit, splitIndices } from "../../src/learn/split.ts";
+import { dealRows, parseSplit, splitIndices } from "../../src/learn/split.ts";
 
 const shape = { features: 4, classes: 3 };
 
@@ -91,6 +91,29 @@ Deno.test("splitIndices() gives every node K classes, covers all rows once, and 
   assert.throws(() => parseSplit("classes:0"), UsageError);
   assert.throws(() => parseSplit("dirichlet:-1"), UsageError);
   assert.throws(() => parseSplit("random"), UsageError);
+});
+
+Deno.test("dealRows() deals every row to R shards, R times as large, keeping each node's classes", () => {
+  const labels = Uint8Array.from({ length: 8000 }, (_, i) => i % 10);
+  const spec = parseSplit("classes:2");
+  assert.deepEqual(dealRows(labels, 5, spec, 4), splitIndices(labels, 5, spec, 4));
+  // The simulation's case: 8,000 digits over 1,000 nodes, 8 each; dealt 10 times, about 80 each.
+  const once = splitIndices(labels, 1000, spec, 4);
+  const dealt = dealRows(labels, 1000, spec, 4, 10);
+  assert.equal(dealt.length, 1000);
+  const counts = new Map<number, number>();
+  dealt.forEach((shard, n) => {
+    assert.equal(new Set(shard).size, shard.length, "a node holds a row once");
+    assert.ok(shard.length >= 8 * once[n].length, `node ${n}: ${shard.length} rows vs ${once[n].length}`);
+    assert.equal(new Set(shard.map((r) => labels[r])).size, 2, `node ${n} keeps 2 classes`);
+    for (const r of shard) counts.set(r, (counts.get(r) ?? 0) + 1);
+  });
+  assert.equal(counts.size, 8000, "every row is dealt");
+  assert.ok(Math.max(...counts.values()) <= 10);
+  assert.ok([...counts.values()].reduce((a, b) => a + b, 0) >= 78_000, "repeats within a node are rare");
+  assert.deepEqual(dealRows(labels, 1000, spec, 4, 10), dealt, "seeded");
+  // Under Dirichlet a node holding most of a class holds it once: 20 nodes dealt 3 times hold 20,135 rows.
+  assert.ok(dealRows(labels, 1000, parseSplit("dirichlet:0.3"), 2, 10).flat().length >= 75_000);
 });
 
 Deno.test("loadSamples() refuses rows outside the spec's range with file, line, column, value and range", async () => {

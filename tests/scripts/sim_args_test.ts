@@ -33,6 +33,10 @@ Deno.test("sim parseSimArgs() reads every option and rejects bad values with a h
   assert.equal(b.poison, "mislabel");
   assert.equal(b.churn, true);
   assert.deepEqual(b.byzantine, { count: 1, attack: "alie" });
+  assert.equal(b.dataRepeat, 1);
+  const r = parseSimArgs(["--nodes", "1000", "--data-repeat", "10"]);
+  assert.ok(r !== "help");
+  assert.equal(r.dataRepeat, 10);
   const c = parseSimArgs(["--seeds", "3"]);
   assert.ok(c !== "help");
   assert.deepEqual(c.seeds, [1, 2, 3]);
@@ -61,6 +65,8 @@ Deno.test("sim parseSimArgs() reads every option and rejects bad values with a h
     ["--seeds", "1-3"],
     ["--parallel", "0"],
     ["--target", "101"],
+    ["--data-repeat", "0"],
+    ["--data-repeat", "1.5"],
   ];
   for (const args of bad) {
     assert.throws(
