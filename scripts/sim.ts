@@ -111,8 +111,7 @@ export async function simulate(
   const { train, test, features } = other
     ? await loadSimData(args.dataset!, args.model, args.seed)
     : { ...await loadMnist(args.seed), features: MNIST_PIXELS };
-  const split = parseSplit(args.split);
-  const shards = dealRows(train.y, args.nodes, split, args.seed, args.dataRepeat).map((ix) =>
+  const shards = dealRows(train.y, args.nodes, parseSplit(args.split), args.seed, args.dataRepeat).map((ix) =>
     subset(train, ix, features)
   );
   const byzantine = args.byzantine

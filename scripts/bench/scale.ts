@@ -79,8 +79,8 @@ export function scaleSettings(): ScaleSetting[] {
     row("n300-c2", 300, "classes:2", 32, "300 nodes, 2 classes/node, fan-in 32"),
     row("n1000-c2", 1000, "classes:2", 32, "1,000 nodes, 2 classes/node, fan-in 32"),
     row("n1000-dir03", 1000, "dirichlet:0.3", 32, "1,000 nodes, Dirichlet 0.3, fan-in 32"),
-    // The 8,000 training digits leave 8 per node at 1,000 nodes (80 at 100): the same nodes with every
-    // digit dealt to 10 of them hold 80 each, so N is compared at the 100-node rows' data per node.
+    // The 8,000 training digits leave 8 per node at 1,000 nodes and 27 at 300 (80 at 100): with every digit
+    // dealt to 10 (3) of them they hold about 80 each, so N is compared at the 100-node rows' data per node.
     row("n300-c2-rep3", 300, "classes:2", 32, "300 nodes, 2 classes/node, each digit on 3 nodes", 3),
     row("n1000-c2-rep10", 1000, "classes:2", 32, "1,000 nodes, 2 classes/node, each digit on 10 nodes", 10),
     row(

@@ -15,11 +15,11 @@ import { LearnMessage, type OutgoingMessage } from "./_types.ts";
 
 /**
  * A large n whose body fits, found by shrinking a first guess by the measured bytes per coordinate. The
- * shrinking can stall when fewer coordinates compress worse (sparser indices, less repetition): a
- * simulated board once had 2,204 coordinates left over 1,112 bytes after eight such steps, and the error
- * that then ended the loop would have stopped a board's publication for as long as its residual stayed
- * so. After eight steps n halves, so the loop ends within log₂ n more: only one coordinate that cannot
- * fit is a bug.
+ * shrinking stalls when the body's cost is a few scattered coordinates and the rest are cheap ties
+ * (a diagnostic simulation: 2,204 coordinates still over 1,112 bytes after eight steps); the error that
+ * ended the loop there ended the daemon's round, publication and checkpoint included, every round.
+ * After eight steps n halves, so the loop ends within log₂ n more: only one coordinate that cannot fit
+ * is a bug.
  */
 export function fitToBudget<T extends { raw: Uint8Array }>(
   guess: number,

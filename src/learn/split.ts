@@ -129,7 +129,6 @@ export function dealRows(
   classes = 10,
 ): number[][] {
   if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`Bug: dealRows() repeat ${repeat}`);
-  if (repeat === 1) return splitIndices(labels, nodes, spec, seed, classes);
   const tiled = new Uint8Array(labels.length * repeat);
   for (let r = 0; r < repeat; r++) tiled.set(labels, r * labels.length);
   return splitIndices(tiled, nodes, spec, seed, classes).map((ix) => [

@@ -112,7 +112,7 @@ Deno.test("dealRows() deals every row to R shards, R times as large, keeping eac
   assert.ok(Math.max(...counts.values()) <= 10);
   assert.ok([...counts.values()].reduce((a, b) => a + b, 0) >= 78_000, "repeats within a node are rare");
   assert.deepEqual(dealRows(labels, 1000, spec, 4, 10), dealt, "seeded");
-  // Under Dirichlet a node holding most of a class holds it once: 20 nodes dealt 3 times hold 20,135 rows.
+  // Under Dirichlet a node holding much of a class holds each row once: 1,000 nodes dealt 10 times hold ≈ 78,500.
   assert.ok(dealRows(labels, 1000, parseSplit("dirichlet:0.3"), 2, 10).flat().length >= 75_000);
 });
 
