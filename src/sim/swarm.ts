@@ -176,6 +176,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   });
   // Only a committee of fanIn boards publishes once the swarm is larger (src/learn/_committee.ts).
   const fanIn = opt.tuning?.fanIn ?? DEFAULT_LEARNER_OPTIONS.fanIn;
+  const baseTimeoutMs = opt.tuning?.peerTimeoutMs ?? DEFAULT_LEARNER_OPTIONS.peerTimeoutMs;
   const fixedMs = opt.roundMs === "auto" ? undefined : opt.roundMs ?? 1000;
   const defaults = configAirtime(defaultConfig());
   const planRound = (live: SwarmLearner[]): { roundMs: number; helloBytes: number } => {
@@ -278,6 +279,13 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     const live = learners.flatMap((l, i) => l && online(plan, i, round) ? [i] : []);
     const roster = live.map((i) => keyHex[i]);
     const { roundMs, helloBytes } = planRound(live.map((i) => learners[i]!));
+    // As the agent does (src/agent/airtime.ts): the peer timeout is at least four round intervals, so a
+    // stretched round (a large committee's first handovers) does not time every peer out between rounds.
+    const peerTimeoutMs = Math.max(baseTimeoutMs, 4 * roundMs);
+    for (const i of live) {
+      const l = learners[i]!;
+      if (l.tuning.peerTimeoutMs !== peerTimeoutMs) l.retune({ peerTimeoutMs });
+    }
     roundMsSum += roundMs;
     timeAt[round + 1] = now + roundMs;
     for (let i = 0; i < n; i++) {

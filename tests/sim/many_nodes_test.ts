@@ -105,3 +105,30 @@ Deno.test("the shared medium loses what it cannot carry: loss grows with the off
   // 5 × 39 receivers at 10% loss, then 40 × 39 at ≈ 78%: about 175 + 340.
   assert.ok(delivered > 400 && delivered < 640, `${delivered} delivered`);
 });
+
+Deno.test("rounds stretched past the peer timeout by a large committee's handovers time no peer out", async () => {
+  // 30 nodes, a committee of 16 whose seats change hands every 62 ms: the handovers alone ask for more
+  // airtime than the budget, so the plan stretches the rounds far beyond the 15 s peer timeout. The agent
+  // keeps its learner's timeout at four round intervals (src/agent/airtime.ts); so does the simulation.
+  const nodes = 30;
+  const shards = splitIndices(train.y, nodes, parseSplit("iid"), 5).map((ix) => subset(train, ix));
+  const result = await runSwarmSim({
+    createModel: () =>
+      new TinyMlp({ inputs: MNIST_PIXELS, hidden: 4, classes: 10, seed: 1, optimizer: "sgd" }),
+    shards,
+    features: MNIST_PIXELS,
+    test: subset(test, Array.from({ length: 200 }, (_, i) => i)),
+    rounds: 4,
+    localSteps: 1,
+    loss: 0.1,
+    capacity: 125_000,
+    roundMs: "auto",
+    maxDatagram: 1232,
+    deflate: deflateBody,
+    evalEvery: 4,
+    seed: 3,
+    tuning: { fanIn: 16, fanInPeriodMs: 1000, peerTimeoutMs: 15_000, learningRate: 0.5, validateEvery: 0 },
+  });
+  assert.ok(result.roundMs > 15_000, `${result.roundMs} ms per round`);
+  assert.deepEqual(result.falsePositives, []);
+});
