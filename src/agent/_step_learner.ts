@@ -7,7 +7,7 @@
  */
 import type { Config } from "../config/mod.ts";
 import { DecodeError } from "../errors.ts";
-import type { AcceptedMessage } from "../gossip/mod.ts";
+import { type AcceptedMessage, learnerPeerTimeoutMs } from "../gossip/mod.ts";
 import { SwarmLearner, tuningFromConfig } from "../learn/mod.ts";
 import type { Logger } from "../log.ts";
 import { type Clock, cryptoRandom, SeededRandom } from "../time.ts";
@@ -34,7 +34,7 @@ export function createLearner(
     ...tuningFromConfig(config.learning),
     // A node without a checkpoint catches up from its peers' snapshots before publishing.
     joining: !checkpoint,
-    peerTimeoutMs: Math.max(config.gossip.peerTimeoutMs, 4 * config.learning.roundMs),
+    peerTimeoutMs: learnerPeerTimeoutMs(config.gossip.peerTimeoutMs, config.learning.roundMs),
   });
   if (checkpoint) {
     try {

@@ -15,6 +15,7 @@ import {
   estimateSwarmSize,
   type GossipCounters,
   type HeardPeer,
+  learnerPeerTimeoutMs,
   planAirtime,
   RateMeter,
 } from "../gossip/mod.ts";
@@ -77,7 +78,7 @@ export class AirtimeControl {
     const n = estimateSwarmSize(this.#node.peers(now));
     const plan = planAirtime(n, airtimeSettings(this.#config(), this.#learner));
     this.#node.setIntervals(plan.helloMs, plan.peerTimeoutMs);
-    const peerTimeoutMs = Math.max(this.#config().gossip.peerTimeoutMs, 4 * plan.roundMs);
+    const peerTimeoutMs = learnerPeerTimeoutMs(this.#config().gossip.peerTimeoutMs, plan.roundMs);
     if (this.#learner && this.#learner.tuning.peerTimeoutMs !== peerTimeoutMs) {
       this.#learner.retune({ peerTimeoutMs });
     }

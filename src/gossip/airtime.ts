@@ -107,6 +107,14 @@ export interface AirtimePlan {
   withinBudget: boolean;
 }
 
+/**
+ * The learner's peer timeout at a round interval: `peerTimeoutMs` (gossip.peerTimeoutMs), or four round
+ * intervals when longer, so a peer publishing once per stretched round is not dropped between rounds.
+ */
+export function learnerPeerTimeoutMs(peerTimeoutMs: number, roundMs: number): number {
+  return Math.max(peerTimeoutMs, 4 * roundMs);
+}
+
 /** Bytes per second of one board sending `bytesPerRound` every `roundMs` and a Hello every `helloMs`. */
 function boardRate(roundMs: number, helloMs: number, bytesPerRound: number, helloBytes: number): number {
   return (bytesPerRound * 1000) / roundMs + (helloBytes * 1000) / helloMs;

@@ -20,7 +20,7 @@ import {
 } from "../learn/mod.ts";
 import { SeededRandom } from "../time.ts";
 import { bodyBudget } from "../wire/mod.ts";
-import { configAirtime, HELLO_DATAGRAM_BYTES, planAirtime } from "../gossip/mod.ts";
+import { configAirtime, HELLO_DATAGRAM_BYTES, learnerPeerTimeoutMs, planAirtime } from "../gossip/mod.ts";
 import { defaultConfig } from "../config/mod.ts";
 import { type Attack, createAttack, type NodeHooks } from "./attacks.ts";
 import { backdoorTest } from "./backdoor.ts";
@@ -279,9 +279,9 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     const live = learners.flatMap((l, i) => l && online(plan, i, round) ? [i] : []);
     const roster = live.map((i) => keyHex[i]);
     const { roundMs, helloBytes } = planRound(live.map((i) => learners[i]!));
-    // As the agent does (src/agent/airtime.ts): the peer timeout is at least four round intervals, so a
-    // stretched round (a large committee's first handovers) does not time every peer out between rounds.
-    const peerTimeoutMs = Math.max(baseTimeoutMs, 4 * roundMs);
+    // As the agent does (src/agent/airtime.ts): a stretched round (a large committee's first handovers)
+    // does not time every peer out between rounds.
+    const peerTimeoutMs = learnerPeerTimeoutMs(baseTimeoutMs, roundMs);
     for (const i of live) {
       const l = learners[i]!;
       if (l.tuning.peerTimeoutMs !== peerTimeoutMs) l.retune({ peerTimeoutMs });

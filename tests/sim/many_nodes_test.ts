@@ -17,26 +17,41 @@ import { deflateBody, MessageType } from "../../src/wire/mod.ts";
 
 const { train, test } = await loadMnist(1);
 
-Deno.test("100 nodes with fan-in 8 on a shared 125 kB/s medium: 8 publish, copies stay within K, they learn", async () => {
-  const nodes = 100;
+const tinyMlp = () =>
+  new TinyMlp({ inputs: MNIST_PIXELS, hidden: 4, classes: 10, seed: 1, optimizer: "sgd" });
+
+/** `nodes` tiny MLPs on IID shards over a shared 125 kB/s medium at 10% loss, rounds on the airtime plan. */
+function committeeSim(
+  nodes: number,
+  o: Pick<Parameters<typeof runSwarmSim>[0], "rounds" | "seed" | "tuning" | "onRound"> & { testRows: number },
+) {
   const shards = splitIndices(train.y, nodes, parseSplit("iid"), 5).map((ix) => subset(train, ix));
-  const model = new TinyMlp({ inputs: MNIST_PIXELS, hidden: 4, classes: 10, seed: 1, optimizer: "sgd" });
-  let mostCopies = 0;
-  let mostMembers = 0;
-  const result = await runSwarmSim({
-    createModel: () =>
-      new TinyMlp({ inputs: MNIST_PIXELS, hidden: 4, classes: 10, seed: 1, optimizer: "sgd" }),
+  return runSwarmSim({
+    createModel: tinyMlp,
     shards,
     features: MNIST_PIXELS,
-    test: subset(test, Array.from({ length: 500 }, (_, i) => i)),
-    rounds: 8,
+    test: subset(test, Array.from({ length: o.testRows }, (_, i) => i)),
+    rounds: o.rounds,
     localSteps: 1,
     loss: 0.1,
     capacity: 125_000,
     roundMs: "auto",
     maxDatagram: 1232,
     deflate: deflateBody,
-    evalEvery: 8,
+    evalEvery: o.rounds,
+    seed: o.seed,
+    tuning: o.tuning,
+    onRound: o.onRound,
+  });
+}
+
+Deno.test("100 nodes with fan-in 8 on a shared 125 kB/s medium: 8 publish, copies stay within K, they learn", async () => {
+  const model = tinyMlp();
+  let mostCopies = 0;
+  let mostMembers = 0;
+  const result = await committeeSim(100, {
+    testRows: 500,
+    rounds: 8,
     seed: 5,
     tuning: { fanIn: 8, learningRate: 0.5, validateEvery: 0 },
     onRound: (_, learners) => {
@@ -110,22 +125,9 @@ Deno.test("rounds stretched past the peer timeout by a large committee's handove
   // 30 nodes, a committee of 16 whose seats change hands every 62 ms: the handovers alone ask for more
   // airtime than the budget, so the plan stretches the rounds far beyond the 15 s peer timeout. The agent
   // keeps its learner's timeout at four round intervals (src/agent/airtime.ts); so does the simulation.
-  const nodes = 30;
-  const shards = splitIndices(train.y, nodes, parseSplit("iid"), 5).map((ix) => subset(train, ix));
-  const result = await runSwarmSim({
-    createModel: () =>
-      new TinyMlp({ inputs: MNIST_PIXELS, hidden: 4, classes: 10, seed: 1, optimizer: "sgd" }),
-    shards,
-    features: MNIST_PIXELS,
-    test: subset(test, Array.from({ length: 200 }, (_, i) => i)),
+  const result = await committeeSim(30, {
+    testRows: 200,
     rounds: 4,
-    localSteps: 1,
-    loss: 0.1,
-    capacity: 125_000,
-    roundMs: "auto",
-    maxDatagram: 1232,
-    deflate: deflateBody,
-    evalEvery: 4,
     seed: 3,
     tuning: { fanIn: 16, fanInPeriodMs: 1000, peerTimeoutMs: 15_000, learningRate: 0.5, validateEvery: 0 },
   });
