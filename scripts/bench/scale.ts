@@ -72,20 +72,39 @@ export function scaleSettings(): ScaleSetting[] {
     ],
     reference: nodes === 5 ? undefined : REFERENCE[split],
   });
+  // A committee twice as large holds the kinds of board more evenly (docs/learning.md); each seat is held
+  // twice as long, so seats change hands as often as with 32 (the handovers' airtime).
+  const seats240 = ["--tune", "fanInPeriodMs=240000"];
   return [
     row("n5-c2", 5, "classes:2", 0, "5 nodes, 2 classes/node (the reference)"),
     row("n5-dir03", 5, "dirichlet:0.3", 0, "5 nodes, Dirichlet 0.3 (the reference)"),
     row("n100-c2", 100, "classes:2", 32, "100 nodes, 2 classes/node, fan-in 32"),
     row("n100-dir03", 100, "dirichlet:0.3", 32, "100 nodes, Dirichlet 0.3, fan-in 32"),
     row("n100-c2-full", 100, "classes:2", 0, "100 nodes, 2 classes/node, every peer merged"),
+    row(
+      "n100-c2-k64",
+      100,
+      "classes:2",
+      64,
+      "100 nodes, 2 classes/node, fan-in 64, seats held 240 s",
+      1,
+      seats240,
+    ),
+    row(
+      "n100-dir03-k64",
+      100,
+      "dirichlet:0.3",
+      64,
+      "100 nodes, Dirichlet 0.3, fan-in 64, seats held 240 s",
+      1,
+      seats240,
+    ),
     row("n300-c2", 300, "classes:2", 32, "300 nodes, 2 classes/node, fan-in 32"),
     row("n1000-c2", 1000, "classes:2", 32, "1,000 nodes, 2 classes/node, fan-in 32"),
     row("n1000-dir03", 1000, "dirichlet:0.3", 32, "1,000 nodes, Dirichlet 0.3, fan-in 32"),
     // The 8,000 training digits leave 8 per node at 1,000 nodes and 27 at 300 (80 at 100): with every digit
     // dealt to 10 (3) of them they hold about 80 each, so N is compared at the 100-node rows' data per node.
     row("n300-c2-rep3", 300, "classes:2", 32, "300 nodes, 2 classes/node, each digit on 3 nodes", 3),
-    // A committee twice as large holds the five kinds of 2-class board more evenly (docs/learning.md); each
-    // seat is held twice as long, so seats change hands as often as with 32 (the handovers' airtime).
     row(
       "n300-c2-rep3-k64",
       300,
@@ -93,7 +112,7 @@ export function scaleSettings(): ScaleSetting[] {
       64,
       "300 nodes, 2 classes/node, each digit on 3 nodes, fan-in 64, seats held 240 s",
       3,
-      ["--tune", "fanInPeriodMs=240000"],
+      seats240,
     ),
     row("n1000-c2-rep10", 1000, "classes:2", 32, "1,000 nodes, 2 classes/node, each digit on 10 nodes", 10),
     row(
@@ -179,7 +198,8 @@ async function main(): Promise<void> {
   const a = parseBenchArgs(CMD, Deno.args);
   const all = scaleSettings();
   if (a.list) {
-    for (const s of all) console.log(`${s.name.padEnd(14)} ${s.what}`);
+    const width = Math.max(...all.map((s) => s.name.length)) + 1;
+    for (const s of all) console.log(`${s.name.padEnd(width)} ${s.what}`);
     return;
   }
   const { rounds, parallel, out, seeds, command } = a;
