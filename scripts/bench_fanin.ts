@@ -14,17 +14,19 @@
  * RSS from /proc/PID/status (median and peak), bytes from `/v1/status`, and the agent's own airtime report.
  * The baseline of the same run is the agent with no peer at all (N = 0).
  *
- *   nice -n 10 deno task bench:fanin [--nodes 5,50,100,300] [--warmup 20] [--measure 30] [--budget B] [--json]
+ *   nice -n 10 deno task bench:fanin [--nodes 5,50,100,300] [--warmup 20] [--measure 30] [--budget B]
+ *     [--fan-in K] [--seat-ms MS] [--json]
  *
  * `--budget` sets `gossip.swarmBytesPerSecond` for the agent and its peers (default: the config default);
  * a budget of 100000000 is the swarm without the airtime rule (every board at learning.roundMs).
+ * `--fan-in` and `--seat-ms` set `learning.fanIn` and `learning.fanInPeriodMs` the same way.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { defaultConfig } from "../src/config/mod.ts";
+import { type Config, defaultConfig } from "../src/config/mod.ts";
 import { GossipNode, planAirtime } from "../src/gossip/mod.ts";
 import { createSigner, encodePayload, randomSeed, type Signer, TrustStore } from "../src/identity/mod.ts";
 import {
@@ -55,6 +57,19 @@ interface Options {
   json: boolean;
   /** gossip.swarmBytesPerSecond of the agent and its synthetic peers. */
   budget: number;
+  /** learning.fanIn and learning.fanInPeriodMs of the agent and its synthetic peers. */
+  fanIn: number;
+  fanInPeriodMs: number;
+}
+
+/** The default config with the bench's budget and committee: what the agent and its peers run. */
+function benchConfig(o: Options): Config {
+  const cfg = defaultConfig();
+  return {
+    ...cfg,
+    gossip: { ...cfg.gossip, swarmBytesPerSecond: o.budget },
+    learning: { ...cfg.learning, fanIn: o.fanIn, fanInPeriodMs: o.fanInPeriodMs },
+  };
 }
 
 /** One measured row. */
@@ -74,31 +89,64 @@ export interface FaninRow {
   seconds: number;
 }
 
+/** A usage error: one line, exit 2. */
+function usage(message: string): never {
+  console.error(`bench:fanin: ${message}`);
+  Deno.exit(2);
+}
+
 function options(): Options {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      nodes: { type: "string", default: "5,50,100,300" },
-      warmup: { type: "string", default: "20" },
-      measure: { type: "string", default: "30" },
-      json: { type: "boolean", default: false },
-      budget: { type: "string", default: String(defaultConfig().gossip.swarmBytesPerSecond) },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: Deno.args,
+      options: {
+        nodes: { type: "string", default: "5,50,100,300" },
+        warmup: { type: "string", default: "20" },
+        measure: { type: "string", default: "30" },
+        json: { type: "boolean", default: false },
+        budget: { type: "string", default: String(defaultConfig().gossip.swarmBytesPerSecond) },
+        "fan-in": { type: "string", default: String(defaultConfig().learning.fanIn) },
+        "seat-ms": { type: "string", default: String(defaultConfig().learning.fanInPeriodMs) },
+      },
+    });
+  } catch (e) {
+    usage(
+      `${
+        (e as Error).message.split("\n")[0]
+      } (options: --nodes --warmup --measure --budget --fan-in --seat-ms --json)`,
+    );
+  }
+  const { values } = parsed;
   const nodes = values.nodes.split(",").map(Number);
+  const seconds = (name: "warmup" | "measure") => {
+    const v = Number(values[name]);
+    if (!(v > 0 && v <= 3600)) usage(`--${name} ${JSON.stringify(values[name])}: give seconds 1..3600`);
+    return v;
+  };
   if (nodes.some((n) => !Number.isInteger(n) || n < 1 || n > 2000)) {
-    throw new Error(`--nodes ${JSON.stringify(values.nodes)}: give whole numbers 1..2000, e.g. 5,50,100,300`);
+    usage(`--nodes ${JSON.stringify(values.nodes)}: give whole numbers 1..2000, e.g. 5,50,100,300`);
   }
   const budget = Number(values.budget);
   if (!Number.isInteger(budget) || budget < 1000 || budget > 100_000_000) {
-    throw new Error(`--budget ${JSON.stringify(values.budget)}: give bytes/s 1000..100000000`);
+    usage(`--budget ${JSON.stringify(values.budget)}: give bytes/s 1000..100000000`);
+  }
+  const fanIn = Number(values["fan-in"]);
+  if (!Number.isInteger(fanIn) || fanIn < 0 || fanIn > 4096) {
+    usage(`--fan-in ${JSON.stringify(values["fan-in"])}: give a whole number 0..4096 (0 = off)`);
+  }
+  const fanInPeriodMs = Number(values["seat-ms"]);
+  if (!Number.isInteger(fanInPeriodMs) || fanInPeriodMs < 1000 || fanInPeriodMs > 86_400_000) {
+    usage(`--seat-ms ${JSON.stringify(values["seat-ms"])}: give milliseconds 1000..86400000`);
   }
   return {
     nodes,
-    warmupS: Number(values.warmup),
-    measureS: Number(values.measure),
+    warmupS: seconds("warmup"),
+    measureS: seconds("measure"),
     json: values.json,
     budget,
+    fanIn,
+    fanInPeriodMs,
   };
 }
 
@@ -157,9 +205,8 @@ function median(xs: number[]): number {
 let handoverLearner: AirtimeLearner | undefined;
 
 /** The airtime rule's plan for `boards` boards under `budget` (the agent's own rule, handovers counted). */
-function planFor(boards: number, budget: number) {
-  const cfg = defaultConfig();
-  return planAirtime(boards, { ...airtimeSettings(cfg, handoverLearner), budgetBytesPerSecond: budget });
+function planFor(boards: number, o: Options) {
+  return planAirtime(boards, airtimeSettings(benchConfig(o), handoverLearner));
 }
 
 /** The round and Hello intervals the synthetic peers follow. */
@@ -179,8 +226,9 @@ async function runPeers(
   stop: { done: boolean },
   plan: PeerPlan,
   agentHex: string,
+  o: Options,
 ): Promise<void> {
-  const { fanIn, fanInPeriodMs } = defaultConfig().learning;
+  const { fanIn, fanInPeriodMs } = o;
   const roster = [agentHex, ...peers.map((p) => p.hex)];
   const seated = () =>
     new Set(
@@ -236,6 +284,7 @@ async function measure(
       node: { name: `airtime-fanin-${n}` },
       data: { source: shard },
       gossip: { port: gossipPort, broadcast: "127.255.255.255", swarmBytesPerSecond: o.budget },
+      learning: { fanIn: o.fanIn, fanInPeriodMs: o.fanInPeriodMs },
       api: { listen: api },
       logging: { level: "warn", format: "json" },
     }),
@@ -279,9 +328,9 @@ async function measure(
     // The peers start at the plan for N + 1 boards with handovers at their uncompressed bound, then
     // follow the intervals the agent itself plans (its handovers as it measures them) once it hears
     // all of them: every board of a swarm plans alike.
-    const plan = planFor(n + 1, o.budget);
+    const plan = planFor(n + 1, o);
     const peerPlan: PeerPlan = { roundMs: plan.roundMs, helloMs: plan.helloMs };
-    if (n > 0) sending = runPeers(peers, streams, gossipPort, stop, peerPlan, agentHex);
+    if (n > 0) sending = runPeers(peers, streams, gossipPort, stop, peerPlan, agentHex, o);
     following = (async () => {
       while (!stop.done) {
         const a = (await agent.status().catch(() => undefined))?.airtime;
@@ -351,7 +400,7 @@ function table(rows: FaninRow[]): string {
 async function main(): Promise<void> {
   const o = options();
   const spec = (await resolveModelSpec({ id: "mnist-mlp" }, "/nonexistent")).spec; // the built-in spec
-  const tuning = { ...DEFAULT_LEARNER_OPTIONS, ...tuningFromConfig(defaultConfig().learning) };
+  const tuning = { ...DEFAULT_LEARNER_OPTIONS, ...tuningFromConfig(benchConfig(o).learning) };
   // Before any chunk is measured the learner counts the uncompressed bound: so does the plan here.
   handoverLearner = {
     tuning,
@@ -361,7 +410,7 @@ async function main(): Promise<void> {
   const root = await Deno.makeTempDir({ prefix: "airtime-fanin-" });
   try {
     const longest = Math.max(...o.nodes.map((n) => {
-      const p = planFor(n + 1, o.budget);
+      const p = planFor(n + 1, o);
       return (Math.max(o.warmupS * 1000, 3 * p.roundMs) + Math.max(o.measureS * 1000, 4 * p.roundMs)) /
         p.roundMs;
     }));
@@ -379,7 +428,8 @@ async function main(): Promise<void> {
     if (o.json) console.log(JSON.stringify(rows, null, 2));
     else {
       console.log(
-        `One board against swarm size, gossip.swarmBytesPerSecond ${o.budget} ` +
+        `One board against swarm size, gossip.swarmBytesPerSecond ${o.budget}, ` +
+          `learning.fanIn ${o.fanIn}, learning.fanInPeriodMs ${o.fanInPeriodMs} ` +
           `(${
             new Date().toISOString().slice(0, 10)
           }, ${Deno.build.target}, ${navigator.hardwareConcurrency} CPUs)\n`,
