@@ -15,11 +15,13 @@
  * The baseline of the same run is the agent with no peer at all (N = 0).
  *
  *   nice -n 10 deno task bench:fanin [--nodes 5,50,100,300] [--warmup 20] [--measure 30] [--budget B]
- *     [--fan-in K] [--seat-ms MS] [--json]
+ *     [--fan-in K] [--seat-ms MS] [--service-env] [--json]
  *
  * `--budget` sets `gossip.swarmBytesPerSecond` for the agent and its peers (default: the config default);
  * a budget of 100000000 is the swarm without the airtime rule (every board at learning.roundMs).
  * `--fan-in` and `--seat-ms` set `learning.fanIn` and `learning.fanInPeriodMs` the same way.
+ * `--service-env` runs the agent with the systemd unit's memory environment (`SERVICE_ENV`: V8's old
+ * generation capped, one glibc arena that gives freed memory back), as a board runs it.
  *
  * @module
  */
@@ -46,6 +48,7 @@ import { bodyBudget, deflateBody, MessageType } from "../src/wire/mod.ts";
 import { agentOk, AgentProcess, freeTcpPort, freeUdpPort, waitFor } from "./lib/cluster.ts";
 import { writeShardFile } from "./lib/shards.ts";
 import { type AirtimeLearner, airtimeSettings } from "../src/agent/airtime.ts";
+import { SERVICE_ENV } from "../src/systemd/unit.ts";
 
 /** Learners whose Delta streams the synthetic peers replay. */
 const SOURCES = 4;
@@ -60,6 +63,8 @@ interface Options {
   /** learning.fanIn and learning.fanInPeriodMs of the agent and its synthetic peers. */
   fanIn: number;
   fanInPeriodMs: number;
+  /** Run the agent with the unit's SERVICE_ENV. */
+  serviceEnv: boolean;
 }
 
 /** The default config with the bench's budget and committee: what the agent and its peers run. */
@@ -105,6 +110,7 @@ function options(): Options {
         warmup: { type: "string", default: "20" },
         measure: { type: "string", default: "30" },
         json: { type: "boolean", default: false },
+        "service-env": { type: "boolean", default: false },
         budget: { type: "string", default: String(defaultConfig().gossip.swarmBytesPerSecond) },
         "fan-in": { type: "string", default: String(defaultConfig().learning.fanIn) },
         "seat-ms": { type: "string", default: String(defaultConfig().learning.fanInPeriodMs) },
@@ -114,7 +120,7 @@ function options(): Options {
     usage(
       `${
         (e as Error).message.split("\n")[0]
-      } (options: --nodes --warmup --measure --budget --fan-in --seat-ms --json)`,
+      } (options: --nodes --warmup --measure --budget --fan-in --seat-ms --service-env --json)`,
     );
   }
   const { values } = parsed;
@@ -147,6 +153,7 @@ function options(): Options {
     budget,
     fanIn,
     fanInPeriodMs,
+    serviceEnv: values["service-env"],
   };
 }
 
@@ -319,7 +326,12 @@ async function measure(
     });
   }
   const agentHex = toHex(decodePayload(self.payload).publicKey);
-  const agent = new AgentProcess({ name: `n${n}`, state, api });
+  const agent = new AgentProcess({
+    name: `n${n}`,
+    state,
+    api,
+    env: o.serviceEnv ? { ...SERVICE_ENV } : undefined,
+  });
   const stop = { done: false };
   let sending: Promise<void> = Promise.resolve();
   let following: Promise<void> = Promise.resolve();
@@ -429,7 +441,9 @@ async function main(): Promise<void> {
     else {
       console.log(
         `One board against swarm size, gossip.swarmBytesPerSecond ${o.budget}, ` +
-          `learning.fanIn ${o.fanIn}, learning.fanInPeriodMs ${o.fanInPeriodMs} ` +
+          `learning.fanIn ${o.fanIn}, learning.fanInPeriodMs ${o.fanInPeriodMs}${
+            o.serviceEnv ? ", the unit's SERVICE_ENV" : ""
+          } ` +
           `(${
             new Date().toISOString().slice(0, 10)
           }, ${Deno.build.target}, ${navigator.hardwareConcurrency} CPUs)\n`,
