@@ -24,7 +24,7 @@
  */
 import { join } from "node:path";
 import { CorruptStateError, DecodeError, DecodeErrorCode } from "../errors.ts";
-import { readChecked, writeChecked } from "../state/mod.ts";
+import { readChecked, verifyChecked, writeChecked } from "../state/mod.ts";
 import { MODEL_HASH_SIZE, toHex } from "./params.ts";
 
 const MAGIC = [0x41, 0x47, 0x43, 0x4b]; // "AGCK"
@@ -74,11 +74,23 @@ export interface LoadedCheckpoints {
 
 /** Serialises a checkpoint payload (pure). */
 export function encodeCheckpoint(data: CheckpointData): Uint8Array {
+  const [head, extra] = checkpointParts(data);
+  const out = new Uint8Array(head.length + extra.length);
+  out.set(head, 0);
+  out.set(extra, head.length);
+  return out;
+}
+
+/**
+ * The checkpoint payload as two parts whose concatenation is {@linkcode encodeCheckpoint}'s: the header
+ * and weights, then `extra` itself (not copied: the learner's state holds every peer copy's model).
+ */
+export function checkpointParts(data: CheckpointData): [Uint8Array, Uint8Array] {
   if (data.modelHash.length !== MODEL_HASH_SIZE) {
     throw new Error(`Bug: model hash has ${data.modelHash.length} bytes, expected ${MODEL_HASH_SIZE}`);
   }
   const n = data.weights.length;
-  const out = new Uint8Array(CHECKPOINT_HEADER_SIZE + 4 * n + data.extra.length);
+  const out = new Uint8Array(CHECKPOINT_HEADER_SIZE + 4 * n);
   const view = new DataView(out.buffer);
   out.set(MAGIC, 0);
   out[4] = VERSION;
@@ -87,8 +99,7 @@ export function encodeCheckpoint(data: CheckpointData): Uint8Array {
   view.setUint32(20, data.extra.length, true);
   view.setFloat64(24, data.step, true);
   for (let i = 0; i < n; i++) view.setFloat32(CHECKPOINT_HEADER_SIZE + 4 * i, data.weights[i], true);
-  out.set(data.extra, CHECKPOINT_HEADER_SIZE + 4 * n);
-  return out;
+  return [out, data.extra];
 }
 
 /**
@@ -100,6 +111,26 @@ export function decodeCheckpoint(
   expectHash: Uint8Array,
   expectParams: number,
 ): CheckpointData {
+  const head = decodeCheckpointHead(bytes, bytes.length, expectHash, expectParams);
+  // extra is a view into bytes, not a copy: it holds every peer copy of the learner's state.
+  return { ...head, extra: bytes.subarray(CHECKPOINT_HEADER_SIZE + 4 * expectParams) };
+}
+
+/** Bytes of a checkpoint payload before its extra bytes: header and weights. */
+export function checkpointHeadSize(params: number): number {
+  return CHECKPOINT_HEADER_SIZE + 4 * params;
+}
+
+/**
+ * {@linkcode decodeCheckpoint} of a payload of `payloadLength` bytes given its first bytes (at least
+ * {@linkcode checkpointHeadSize}): every check but the extra bytes themselves.
+ */
+export function decodeCheckpointHead(
+  bytes: Uint8Array,
+  payloadLength: number,
+  expectHash: Uint8Array,
+  expectParams: number,
+): Omit<CheckpointData, "extra"> {
   if (bytes.length < CHECKPOINT_HEADER_SIZE) {
     throw new DecodeError(
       DecodeErrorCode.Truncated,
@@ -132,11 +163,11 @@ export function decodeCheckpoint(
     );
   }
   const want = CHECKPOINT_HEADER_SIZE + 4 * n + extraLength;
-  if (bytes.length !== want) {
+  if (payloadLength !== want || bytes.length < CHECKPOINT_HEADER_SIZE + 4 * n) {
     throw new DecodeError(
-      bytes.length < want ? DecodeErrorCode.Truncated : DecodeErrorCode.TrailingBytes,
-      `Checkpoint is ${bytes.length} bytes, its header says ${want}`,
-      Math.min(bytes.length, want),
+      payloadLength < want ? DecodeErrorCode.Truncated : DecodeErrorCode.TrailingBytes,
+      `Checkpoint is ${payloadLength} bytes, its header says ${want}`,
+      Math.min(payloadLength, want),
     );
   }
   const step = view.getFloat64(24, true);
@@ -155,7 +186,7 @@ export function decodeCheckpoint(
     }
     weights[i] = w;
   }
-  return { modelHash: hash, weights, step, extra: bytes.slice(CHECKPOINT_HEADER_SIZE + 4 * n) };
+  return { modelHash: hash, weights, step };
 }
 
 /** Checkpoint files of `modelId` in `dir`, newest first. */
@@ -189,7 +220,7 @@ export async function saveCheckpoint(
   const existing = await listCheckpoints(dir, model.spec.id);
   const seq = (existing[0]?.seq ?? 0) + 1;
   const path = join(dir, `${model.spec.id}-${String(seq).padStart(12, "0")}.ckpt`);
-  const payload = encodeCheckpoint({
+  const payload = checkpointParts({
     modelHash: model.modelHash,
     weights: options.weights ?? model.getWeights(),
     step: options.step ?? 0,
@@ -211,9 +242,10 @@ export async function saveCheckpoint(
 
 async function isGood(path: string, model: CheckpointModel): Promise<boolean> {
   try {
-    const payload = await readChecked(path);
-    if (!payload) return false;
-    decodeCheckpoint(payload, model.modelHash, model.paramCount);
+    // Checked as a stream: the file holds every peer copy of the learner's state, read every checkpoint.
+    const read = await verifyChecked(path, checkpointHeadSize(model.paramCount));
+    if (!read) return false;
+    decodeCheckpointHead(read.head, read.length, model.modelHash, model.paramCount);
     return true;
   } catch (e) {
     if (e instanceof CorruptStateError || e instanceof DecodeError) return false;

@@ -72,6 +72,7 @@ export {
   CHECKPOINT_HEADER_SIZE,
   type CheckpointData,
   type CheckpointModel,
+  checkpointParts,
   CHECKPOINTS_KEPT,
   decodeCheckpoint,
   encodeCheckpoint,

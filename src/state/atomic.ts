@@ -25,10 +25,15 @@ export interface AtomicWriteOptions {
  */
 export async function writeFileAtomic(
   path: string,
-  data: Uint8Array | string,
+  data: Uint8Array | string | readonly Uint8Array[],
   options: AtomicWriteOptions = {},
 ): Promise<void> {
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  // Parts are written one after another: a large file need not be concatenated in memory first.
+  const parts = typeof data === "string"
+    ? [new TextEncoder().encode(data)]
+    : data instanceof Uint8Array
+    ? [data]
+    : data;
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
   const mode = options.mode ?? 0o644;
@@ -46,8 +51,10 @@ export async function writeFileAtomic(
   let renamed = false;
   try {
     try {
-      let off = 0;
-      while (off < bytes.length) off += await file.write(bytes.subarray(off));
+      for (const bytes of parts) {
+        let off = 0;
+        while (off < bytes.length) off += await file.write(bytes.subarray(off));
+      }
       step("written");
       await file.sync();
       step("synced");

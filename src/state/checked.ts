@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { CorruptStateError } from "../errors.ts";
 import { type AtomicWriteOptions, writeFileAtomic } from "./atomic.ts";
 import { toHex } from "../bytes.ts";
@@ -33,13 +34,21 @@ async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
 
 const hex = toHex;
 
+/** The envelope's header for a payload of `length` bytes with SHA-256 `digest`. */
+function envelopeHeader(length: number, digest: Uint8Array): Uint8Array {
+  if (length > 0xffff_ffff) throw new Error(`Bug: a ${length}-byte payload does not fit the length field`);
+  const out = new Uint8Array(CHECKED_HEADER_SIZE);
+  out.set(MAGIC, 0);
+  out[4] = VERSION;
+  new DataView(out.buffer).setUint32(8, length, true);
+  out.set(digest, 12);
+  return out;
+}
+
 /** Wraps `payload` in the checksummed binary envelope. */
 export async function sealChecked(payload: Uint8Array): Promise<Uint8Array> {
   const out = new Uint8Array(CHECKED_HEADER_SIZE + payload.length);
-  out.set(MAGIC, 0);
-  out[4] = VERSION;
-  new DataView(out.buffer).setUint32(8, payload.length, true);
-  out.set(await sha256(payload), 12);
+  out.set(envelopeHeader(payload.length, await sha256(payload)), 0);
   out.set(payload, CHECKED_HEADER_SIZE);
   return out;
 }
@@ -77,13 +86,100 @@ export async function openChecked(path: string, file: Uint8Array): Promise<Uint8
   return payload;
 }
 
-/** Writes `payload` atomically in the checksummed binary envelope. */
+/** Bytes read at a time by {@linkcode verifyChecked}. */
+const VERIFY_CHUNK = 64 * 1024;
+
+/**
+ * Checks a checksummed binary file as a stream, without holding it whole: `undefined` if it does not
+ * exist, else its payload's length and first `keep` bytes; throws {@linkcode CorruptStateError} as
+ * {@linkcode readChecked} does.
+ */
+export async function verifyChecked(
+  path: string,
+  keep: number,
+): Promise<{ length: number; head: Uint8Array } | undefined> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  try {
+    const size = (await file.stat()).size;
+    const header = new Uint8Array(Math.min(size, CHECKED_HEADER_SIZE));
+    await readFull(file, header, path);
+    if (size < CHECKED_HEADER_SIZE) {
+      throw new CorruptStateError(
+        path,
+        `${size} bytes is shorter than the ${CHECKED_HEADER_SIZE}-byte header`,
+      );
+    }
+    if (MAGIC.some((m, i) => header[i] !== m)) {
+      throw new CorruptStateError(path, "bad magic (not an agent state file)");
+    }
+    if (header[4] !== VERSION) throw new CorruptStateError(path, `unsupported version ${header[4]}`);
+    const length = new DataView(header.buffer).getUint32(8, true);
+    if (size !== CHECKED_HEADER_SIZE + length) {
+      throw new CorruptStateError(
+        path,
+        `length field says ${length} payload bytes but the file has ${
+          size - CHECKED_HEADER_SIZE
+        } (truncated?)`,
+      );
+    }
+    const head = new Uint8Array(Math.min(keep, length));
+    const hash = createHash("sha256");
+    const chunk = new Uint8Array(VERIFY_CHUNK);
+    for (let at = 0; at < length;) {
+      const part = chunk.subarray(0, Math.min(VERIFY_CHUNK, length - at));
+      await readFull(file, part, path);
+      hash.update(part);
+      if (at < head.length) head.set(part.subarray(0, head.length - at), at);
+      at += part.length;
+    }
+    const want = hex(header.subarray(12, 44));
+    const got = hex(new Uint8Array(hash.digest()));
+    if (want !== got) {
+      throw new CorruptStateError(
+        path,
+        `checksum mismatch (stored ${want.slice(0, 12)}…, computed ${got.slice(0, 12)}…)`,
+      );
+    }
+    return { length, head };
+  } finally {
+    file.close();
+  }
+}
+
+/** Fills `into` from `file`; a file that ends first was truncated while we read it. */
+async function readFull(file: Deno.FsFile, into: Uint8Array, path: string): Promise<void> {
+  for (let off = 0; off < into.length;) {
+    const n = await file.read(into.subarray(off));
+    if (n === null) throw new CorruptStateError(path, "the file ended while it was read (truncated?)");
+    off += n;
+  }
+}
+
+/**
+ * Writes `payload` atomically in the checksummed binary envelope. Given as parts, the payload is their
+ * concatenation, hashed and written part by part (a checkpoint holding many peers' models is never copied
+ * whole).
+ */
 export async function writeChecked(
   path: string,
-  payload: Uint8Array,
+  payload: Uint8Array | readonly Uint8Array[],
   options?: AtomicWriteOptions,
 ): Promise<void> {
-  await writeFileAtomic(path, await sealChecked(payload), options);
+  const parts = payload instanceof Uint8Array ? [payload] : payload;
+  const hash = createHash("sha256");
+  let length = 0;
+  for (const p of parts) {
+    hash.update(p);
+    length += p.length;
+  }
+  const header = envelopeHeader(length, new Uint8Array(hash.digest()));
+  await writeFileAtomic(path, [header, ...parts], options);
 }
 
 /** Reads a checksummed binary file; `undefined` if it does not exist; throws if corrupt. */

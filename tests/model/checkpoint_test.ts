@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { DecodeError, DecodeErrorCode } from "../../src/errors.ts";
 import {
   type CheckpointModel,
+  checkpointParts,
   CHECKPOINTS_KEPT,
   decodeCheckpoint,
   encodeCheckpoint,
@@ -38,6 +39,18 @@ Deno.test("encodeCheckpoint()/decodeCheckpoint() round-trip weights, step and ex
   const bytes = encodeCheckpoint(data);
   assert.equal(bytes.length, 32 + 16 + 3);
   assert.deepEqual(decodeCheckpoint(bytes, data.modelHash, 4), data);
+});
+
+Deno.test("checkpointParts() is encodeCheckpoint() in two parts, the extra bytes not copied", () => {
+  const data = {
+    modelHash: new Uint8Array(8).fill(3),
+    weights: new Float32Array([1, 2, 3]),
+    step: 7,
+    extra: new Uint8Array(1000).map((_, i) => i),
+  };
+  const [head, extra] = checkpointParts(data);
+  assert.equal(extra, data.extra);
+  assert.deepEqual(new Uint8Array([...head, ...extra]), encodeCheckpoint(data));
 });
 
 Deno.test("decodeCheckpoint() rejects another model's checkpoint by hash and size", () => {

@@ -6,6 +6,7 @@ import {
   readChecked,
   readCheckedJson,
   removeStaleTempFiles,
+  verifyChecked,
   writeChecked,
   writeCheckedJson,
   writeFileAtomic,
@@ -85,6 +86,27 @@ Deno.test("a process killed with SIGKILL mid-write leaves either the old or the 
   }
 });
 
+Deno.test("writeChecked() given parts writes the same file as given their concatenation", async () => {
+  await using dir = await tempDir();
+  const payload = new Uint8Array(70_000).map((_, i) => (i * 31) >> 3);
+  const parts = [
+    payload.subarray(0, 10),
+    payload.subarray(10, 10),
+    payload.subarray(10, 65_537),
+    payload.subarray(65_537),
+  ];
+  await writeChecked(`${dir.path}/whole.bin`, payload);
+  await writeChecked(`${dir.path}/parts.bin`, parts, { mode: 0o600 });
+  assert.deepEqual(
+    await Deno.readFile(`${dir.path}/parts.bin`),
+    await Deno.readFile(`${dir.path}/whole.bin`),
+  );
+  assert.deepEqual(await readChecked(`${dir.path}/parts.bin`), payload);
+  assert.equal((await Deno.stat(`${dir.path}/parts.bin`)).mode! & 0o777, 0o600);
+  await writeChecked(`${dir.path}/empty.bin`, []);
+  assert.deepEqual(await readChecked(`${dir.path}/empty.bin`), new Uint8Array(0));
+});
+
 Deno.test("readChecked() detects truncation, bit flips and foreign files", async () => {
   await using dir = await tempDir();
   const p = `${dir.path}/ck.bin`;
@@ -92,6 +114,20 @@ Deno.test("readChecked() detects truncation, bit flips and foreign files", async
   await writeChecked(p, payload);
   assert.deepEqual(await readChecked(p), payload);
   assert.equal(await readChecked(`${dir.path}/missing`), undefined);
+  // The streamed check reads the file in 64 KiB pieces and keeps only the head asked for.
+  assert.deepEqual(await verifyChecked(p, 10), { length: 1000, head: payload.subarray(0, 10) });
+  assert.deepEqual(await verifyChecked(p, 5000), { length: 1000, head: payload });
+  assert.equal(await verifyChecked(`${dir.path}/missing`, 10), undefined);
+  const big = new Uint8Array(200_000).map((_, i) => i % 251);
+  await writeChecked(`${dir.path}/big.bin`, big);
+  assert.deepEqual(await verifyChecked(`${dir.path}/big.bin`, 70_000), {
+    length: 200_000,
+    head: big.subarray(0, 70_000),
+  });
+  const flipped = await Deno.readFile(`${dir.path}/big.bin`);
+  flipped[150_000] ^= 1;
+  await Deno.writeFile(`${dir.path}/big.bin`, flipped);
+  await assert.rejects(verifyChecked(`${dir.path}/big.bin`, 10), /checksum mismatch/);
   const good = await Deno.readFile(p);
   const cases: [string, Uint8Array, RegExp][] = [
     ["truncated", good.subarray(0, good.length - 1), /truncated/],
@@ -101,12 +137,14 @@ Deno.test("readChecked() detects truncation, bit flips and foreign files", async
   ];
   for (const [name, bytes, msg] of cases) {
     await Deno.writeFile(p, bytes);
-    await assert.rejects(readChecked(p), (e: unknown) => {
-      assert.ok(e instanceof CorruptStateError, name);
-      assert.match(e.message, msg, name);
-      assert.match(e.message, /ck\.bin/);
-      return true;
-    });
+    for (const read of [readChecked(p), verifyChecked(p, 10)]) {
+      await assert.rejects(read, (e: unknown) => {
+        assert.ok(e instanceof CorruptStateError, name);
+        assert.match(e.message, msg, name);
+        assert.match(e.message, /ck\.bin/);
+        return true;
+      });
+    }
     // The corrupt file is reported, never silently replaced.
     assert.deepEqual(await Deno.readFile(p), bytes);
   }
