@@ -90,7 +90,7 @@ export function checkpointParts(data: CheckpointData): [Uint8Array, Uint8Array] 
     throw new Error(`Bug: model hash has ${data.modelHash.length} bytes, expected ${MODEL_HASH_SIZE}`);
   }
   const n = data.weights.length;
-  const out = new Uint8Array(CHECKPOINT_HEADER_SIZE + 4 * n);
+  const out = new Uint8Array(checkpointHeadSize(n));
   const view = new DataView(out.buffer);
   out.set(MAGIC, 0);
   out[4] = VERSION;
@@ -113,7 +113,7 @@ export function decodeCheckpoint(
 ): CheckpointData {
   const head = decodeCheckpointHead(bytes, bytes.length, expectHash, expectParams);
   // extra is a view into bytes, not a copy: it holds every peer copy of the learner's state.
-  return { ...head, extra: bytes.subarray(CHECKPOINT_HEADER_SIZE + 4 * expectParams) };
+  return { ...head, extra: bytes.subarray(checkpointHeadSize(expectParams)) };
 }
 
 /** Bytes of a checkpoint payload before its extra bytes: header and weights. */
@@ -163,7 +163,7 @@ export function decodeCheckpointHead(
     );
   }
   const want = CHECKPOINT_HEADER_SIZE + 4 * n + extraLength;
-  if (payloadLength !== want || bytes.length < CHECKPOINT_HEADER_SIZE + 4 * n) {
+  if (payloadLength !== want || bytes.length < checkpointHeadSize(n)) {
     throw new DecodeError(
       payloadLength < want ? DecodeErrorCode.Truncated : DecodeErrorCode.TrailingBytes,
       `Checkpoint is ${payloadLength} bytes, its header says ${want}`,

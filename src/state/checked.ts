@@ -45,44 +45,45 @@ function envelopeHeader(length: number, digest: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Wraps `payload` in the checksummed binary envelope. */
-export async function sealChecked(payload: Uint8Array): Promise<Uint8Array> {
-  const out = new Uint8Array(CHECKED_HEADER_SIZE + payload.length);
-  out.set(envelopeHeader(payload.length, await sha256(payload)), 0);
-  out.set(payload, CHECKED_HEADER_SIZE);
-  return out;
-}
-
-/** Checks and unwraps the binary envelope; throws {@linkcode CorruptStateError} naming `path`. */
-export async function openChecked(path: string, file: Uint8Array): Promise<Uint8Array> {
-  if (file.length < CHECKED_HEADER_SIZE) {
-    throw new CorruptStateError(
-      path,
-      `${file.length} bytes is shorter than the ${CHECKED_HEADER_SIZE}-byte header`,
-    );
+/**
+ * Checks an envelope's header (its first {@linkcode CHECKED_HEADER_SIZE} bytes, fewer if the file is
+ * shorter) against the file's `size`; returns the payload length.
+ */
+function checkHeader(path: string, header: Uint8Array, size: number): number {
+  if (size < CHECKED_HEADER_SIZE) {
+    throw new CorruptStateError(path, `${size} bytes is shorter than the ${CHECKED_HEADER_SIZE}-byte header`);
   }
-  if (MAGIC.some((m, i) => file[i] !== m)) {
+  if (MAGIC.some((m, i) => header[i] !== m)) {
     throw new CorruptStateError(path, "bad magic (not an agent state file)");
   }
-  if (file[4] !== VERSION) throw new CorruptStateError(path, `unsupported version ${file[4]}`);
-  const length = new DataView(file.buffer, file.byteOffset, file.byteLength).getUint32(8, true);
-  if (file.length !== CHECKED_HEADER_SIZE + length) {
+  if (header[4] !== VERSION) throw new CorruptStateError(path, `unsupported version ${header[4]}`);
+  const length = new DataView(header.buffer, header.byteOffset, CHECKED_HEADER_SIZE).getUint32(8, true);
+  if (size !== CHECKED_HEADER_SIZE + length) {
     throw new CorruptStateError(
       path,
-      `length field says ${length} payload bytes but the file has ${
-        file.length - CHECKED_HEADER_SIZE
-      } (truncated?)`,
+      `length field says ${length} payload bytes but the file has ${size - CHECKED_HEADER_SIZE} (truncated?)`,
     );
   }
-  const payload = file.subarray(CHECKED_HEADER_SIZE);
-  const want = hex(file.subarray(12, 44));
-  const got = hex(await sha256(payload));
+  return length;
+}
+
+/** Compares the header's stored SHA-256 with the payload's `digest`. */
+function checkDigest(path: string, header: Uint8Array, digest: Uint8Array): void {
+  const want = hex(header.subarray(12, 44));
+  const got = hex(digest);
   if (want !== got) {
     throw new CorruptStateError(
       path,
       `checksum mismatch (stored ${want.slice(0, 12)}…, computed ${got.slice(0, 12)}…)`,
     );
   }
+}
+
+/** Checks and unwraps the binary envelope; throws {@linkcode CorruptStateError} naming `path`. */
+export async function openChecked(path: string, file: Uint8Array): Promise<Uint8Array> {
+  checkHeader(path, file, file.length);
+  const payload = file.subarray(CHECKED_HEADER_SIZE);
+  checkDigest(path, file, await sha256(payload));
   return payload;
 }
 
@@ -109,25 +110,7 @@ export async function verifyChecked(
     const size = (await file.stat()).size;
     const header = new Uint8Array(Math.min(size, CHECKED_HEADER_SIZE));
     await readFull(file, header, path);
-    if (size < CHECKED_HEADER_SIZE) {
-      throw new CorruptStateError(
-        path,
-        `${size} bytes is shorter than the ${CHECKED_HEADER_SIZE}-byte header`,
-      );
-    }
-    if (MAGIC.some((m, i) => header[i] !== m)) {
-      throw new CorruptStateError(path, "bad magic (not an agent state file)");
-    }
-    if (header[4] !== VERSION) throw new CorruptStateError(path, `unsupported version ${header[4]}`);
-    const length = new DataView(header.buffer).getUint32(8, true);
-    if (size !== CHECKED_HEADER_SIZE + length) {
-      throw new CorruptStateError(
-        path,
-        `length field says ${length} payload bytes but the file has ${
-          size - CHECKED_HEADER_SIZE
-        } (truncated?)`,
-      );
-    }
+    const length = checkHeader(path, header, size);
     const head = new Uint8Array(Math.min(keep, length));
     const hash = createHash("sha256");
     const chunk = new Uint8Array(VERIFY_CHUNK);
@@ -138,14 +121,7 @@ export async function verifyChecked(
       if (at < head.length) head.set(part.subarray(0, head.length - at), at);
       at += part.length;
     }
-    const want = hex(header.subarray(12, 44));
-    const got = hex(new Uint8Array(hash.digest()));
-    if (want !== got) {
-      throw new CorruptStateError(
-        path,
-        `checksum mismatch (stored ${want.slice(0, 12)}…, computed ${got.slice(0, 12)}…)`,
-      );
-    }
+    checkDigest(path, header, new Uint8Array(hash.digest()));
     return { length, head };
   } finally {
     file.close();
