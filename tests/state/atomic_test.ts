@@ -137,7 +137,9 @@ Deno.test("readChecked() detects truncation, bit flips and foreign files", async
   ];
   for (const [name, bytes, msg] of cases) {
     await Deno.writeFile(p, bytes);
-    for (const read of [readChecked(p), verifyChecked(p, 10)]) {
+    // Each read starts only when its rejection is awaited: a promise made early and rejected while
+    // another is awaited would be an unhandled rejection.
+    for (const read of [() => readChecked(p), () => verifyChecked(p, 10)]) {
       await assert.rejects(read, (e: unknown) => {
         assert.ok(e instanceof CorruptStateError, name);
         assert.match(e.message, msg, name);
