@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { defaultConfig } from "../src/config/mod.ts";
 import { UsageError } from "../src/errors.ts";
 import { dealRows, type LearnerModel, parseSplit } from "../src/learn/mod.ts";
 import {
@@ -137,6 +138,7 @@ export async function simulate(
     lateJoin: args.lateJoin ? { node: args.nodes - 1, round: Math.floor(args.rounds / 2) } : undefined,
     freshStart: args.freshStart === undefined ? undefined : { stagger: args.freshStart },
     speedSpread: args.speedSpread,
+    clockSkew: args.clockSkew,
     evalEvery: args.evalEvery,
     seed: args.seed,
     sign: args.sign,
@@ -150,7 +152,8 @@ export async function simulate(
       rateFinal: args.rateFinal,
       rateDecayRounds: args.decayAt,
       rateSchedule: args.schedule,
-      ...(args.fanIn !== undefined ? { fanIn: args.fanIn } : {}),
+      // The agent's default (learning.fanIn) unless given: a committee of 32 above 32 boards.
+      fanIn: args.fanIn ?? defaultConfig().learning.fanIn,
       ...args.tune,
     },
     ...hooks,
@@ -172,6 +175,7 @@ function stem(args: SimArgs): string {
       (args.poison ? `-poison${args.poison}` : "") + (args.churn ? "-churn" : "") +
       (args.lateJoin ? "-late" : "") + (args.freshStart !== undefined ? `-fresh${args.freshStart}` : "") +
       (args.speedSpread ? `-async${args.speedSpread}` : "") +
+      (args.clockSkew ? "-skew" : "") +
       (args.dataRepeat > 1 ? `-rep${args.dataRepeat}` : "");
 }
 

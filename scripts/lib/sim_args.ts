@@ -49,6 +49,10 @@ Options:
   --fresh-start STAGGER  start like agents without a checkpoint: every node joining,
                          node i at round 1 + i × STAGGER (0 = all at once)
   --async SPREAD         node i runs 1 − SPREAD × i/(N−1) rounds per round, 0..0.9  [0]
+  --clock-skew           boards' rounds out of step as on a real network: each
+                         board's clock runs a share of a round (drawn from the
+                         seed) behind the round's start, so committee seats change
+                         hands at different rounds on different boards
   --rule RULE            clip | trimmed-mean | median | mean                [clip]
   --encoding ENC         int8 | fp16 | f32                                    [int8]
   --messages N           delta messages per node per round                      [1]
@@ -132,6 +136,7 @@ export interface SimArgs {
   dataRepeat: number;
   freshStart: number | undefined;
   speedSpread: number;
+  clockSkew: boolean;
   rule: RobustRule;
   encoding: ValueEncoding;
   messages: number;
@@ -182,6 +187,7 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
         "data-repeat": { type: "string" },
         "fresh-start": { type: "string" },
         async: { type: "string" },
+        "clock-skew": { type: "boolean" },
         rule: { type: "string" },
         encoding: { type: "string" },
         "rate-final": { type: "string" },
@@ -323,6 +329,7 @@ export function parseSimArgs(argv: string[]): SimArgs | "help" {
       ? undefined
       : intArg("fresh-start", v["fresh-start"], 0, 0, 1000),
     speedSpread: numArg("async", v.async, 0, 0, 0.9),
+    clockSkew: v["clock-skew"] ?? false,
     rule,
     encoding,
     messages: intArg("messages", v.messages, 1, 1, 100),

@@ -81,6 +81,14 @@ export interface SwarmSimOptions {
    * as on a real network.
    */
   speedSpread?: number;
+  /**
+   * Boards' rounds out of step, as on a real network: node i's clock reads a fixed share φᵢ of a round
+   * (drawn per node from the seed, in [0, 1)) later than the round's start, so a committee seat changes
+   * hands at different rounds on different boards and a board can hear a new holder's first messages
+   * before it sees that holder enter. Messages are still delivered at the end of the round. Off: every
+   * board's clock reads the round's start (lock-step).
+   */
+  clockSkew?: boolean;
   /** Node restarted from its checkpoint taken `ageRounds` earlier, at `round`. */
   restart?: { node: number; round: number; ageRounds: number };
   evalEvery: number;
@@ -230,6 +238,8 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     plan?.joinAt.get(i) ??
       (opt.lateJoin?.node === i ? opt.lateJoin.round : opt.freshStart ? 1 + i * opt.freshStart.stagger : 1);
   const speed = (i: number) => 1 - (opt.speedSpread ?? 0) * (n > 1 ? i / (n - 1) : 0);
+  const skewRng = new SeededRandom(opt.seed * 104_729 + 17);
+  const phase = Array.from({ length: n }, () => opt.clockSkew ? skewRng.next() : 0);
   const onlineSince = new Array(n).fill(Infinity);
   for (let i = 0; i < n; i++) {
     const late = startRound(i) > 1;
@@ -294,17 +304,18 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       const s = speed(i);
       if (Math.floor(round * s) === Math.floor((round - 1) * s)) continue; // a slower node skips this round
       await l.train(opt.localSteps);
-      l.mix(now, roster);
+      const clock = now + phase[i] * roundMs;
+      l.mix(clock, roster);
       let out = l.outgoing(budget).map((m) => ({ type: m.type as number, body: m.body }));
       const h = hooks.get(i);
-      if (h) out = h.outgoing(out, { learner: l, now, budget });
+      if (h) out = h.outgoing(out, { learner: l, now: clock, budget });
       await net.send(i, out, l.model.modelHash, now);
     }
     net.flush(roundMs, helloBytes);
     for (const d of net.deliver(now + roundMs - 1)) {
       const l = learners[d.to];
       if (!l || !online(plan, d.to, round)) continue;
-      l.onMessage(d.sender, d.type, d.body, now);
+      l.onMessage(d.sender, d.type, d.body, now + phase[d.to] * roundMs);
     }
     // False positives: honest senders ignored by anyone while they have been online longer than a timeout.
     for (let i = 0; i < n; i++) {
