@@ -45,6 +45,9 @@ import {
   type Samples,
 } from "./_types.ts";
 
+/** Most early copies held at once (`PeerTable.apply`): about one seat changes hands at a time. */
+export const EARLY_MAX = 4;
+
 /** True if the first `n` bytes of `a` and `b` are equal. */
 export function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
@@ -120,6 +123,8 @@ export class PeerTable {
   #keep: ReadonlySet<string> | undefined;
   /** Committee handovers under way: incoming holder → outgoing holder (`_committee.ts`). */
   #heirs: ReadonlyMap<string, string> = new Map();
+  /** Copies of boards heard entering the committee before we saw them enter, by hex: when first heard. */
+  #early = new Map<string, number>();
   rejected: Partial<Record<RejectReason, number>> = {};
 
   constructor(tuning: LearnerTuning) {
@@ -160,17 +165,36 @@ export class PeerTable {
   /**
    * Keeps copies only of the peers in `keep` (bounded fan-in, `_committee.ts`); the others go to
    * standby (copy dropped, standing kept). Undefined keeps a copy of every peer heard. A new copy of an
-   * incoming holder in `heirs` starts from our copy of the outgoing one.
+   * incoming holder in `heirs` starts from our copy of the outgoing one. An early copy (a board heard
+   * entering the committee before our clock reached its seat: {@linkcode PeerTable.apply}) is kept for
+   * `peerTimeoutMs` after it was first heard, until the committee lists that board.
    */
-  restrict(keep: ReadonlySet<string> | undefined, heirs: ReadonlyMap<string, string> = new Map()): void {
+  restrict(
+    keep: ReadonlySet<string> | undefined,
+    heirs: ReadonlyMap<string, string> = new Map(),
+    now = -Infinity,
+  ): void {
     this.#keep = keep;
     this.#heirs = heirs;
-    if (!keep) return;
+    if (!keep) {
+      this.#early.clear();
+      return;
+    }
     for (const [hex, p] of this.peers) {
-      if (keep.has(hex)) continue;
+      const early = this.#early.get(hex);
+      if (keep.has(hex) || (early !== undefined && now - early <= this.tuning.peerTimeoutMs)) {
+        if (keep.has(hex)) this.#early.delete(hex);
+        continue;
+      }
+      this.#early.delete(hex);
       this.standby.set(hex, standingOf(p));
       this.peers.delete(hex);
     }
+  }
+
+  /** True while our copy of `hex` is an early copy, not yet a committee holder's for us (see `restrict`). */
+  isEarly(hex: string): boolean {
+    return this.#early.has(hex);
   }
 
   /** Drops every copy, keeping each peer's standing (a restored board rebuilding its copies). */
@@ -325,7 +349,8 @@ export class PeerTable {
     }
     const bad = badValue(msg, ctx.valueBound);
     if (!peer && this.#keep && !this.#keep.has(hex)) {
-      return this.#standbyMessage(sender, hex, msg, now, bad);
+      if (bad || !this.#entering(hex, msg)) return this.#standbyMessage(sender, hex, msg, now, bad);
+      this.#early.set(hex, now);
     }
     if (!peer || (!bad && peer.epoch !== msg.epoch)) {
       const genesis = this.#fromStart(msg);
@@ -374,6 +399,20 @@ export class PeerTable {
     peer.score = Math.min(1, peer.score + this.tuning.scoreReward);
     this.accepted++;
     return share < 1 ? { accepted: true, applied, limited: true } : { accepted: true, applied };
+  }
+
+  /**
+   * A values message from a board outside our fan-in set under an epoch we have not heard from it: a board
+   * entering the committee starts a new epoch and pushes its whole pseudo-model at once, and a board
+   * whose round falls later than the entering board's sees the seat change hands up to a round later.
+   * Dropping that push left the seat empty on the late boards until a snapshot was asked for and sent
+   * (40 boards, rounds out of step, docs/learning.md "Seats seen a round late"). Boards off the committee
+   * publish no values, so such messages are rare; at most `EARLY_MAX` early copies are held at a time.
+   */
+  #entering(hex: string, msg: ValuesBody): boolean {
+    if (msg.epoch === 0 || this.#early.size >= EARLY_MAX) return false;
+    const s = this.standby.get(hex);
+    return s === undefined || s.epoch !== msg.epoch;
   }
 
   /** True for a message sent at the swarm's start: genesis epoch, within `genesisGraceStamps`. */

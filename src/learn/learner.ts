@@ -423,7 +423,8 @@ export class SwarmLearner {
       return p !== undefined && trusted(p, this.tuning) && inSync(p, this.tuning);
     };
     const entry = {
-      epochOf: (hex: string) => this.#peers.get(hex)?.epoch,
+      // An early copy (heard entering before we saw it enter) is already the new epoch's, not one held before.
+      epochOf: (hex: string) => this.#peers.isEarly(hex) ? undefined : this.#peers.get(hex)?.epoch,
       now,
       graceMs: this.tuning.fanInPeriodMs / k,
     };
@@ -436,7 +437,7 @@ export class SwarmLearner {
       this.#out.resid.fill(0);
       this.#newEpoch();
     }
-    this.#peers.restrict(owners && step.keep, step.heirs);
+    this.#peers.restrict(owners && step.keep, step.heirs, now);
     if (!step.member) this.#out.resid.fill(0);
     return owners ? step.merge.map((hex) => ready.get(hex) ?? this.#peers.get(hex)!) : peers;
   }

@@ -3,6 +3,7 @@ import { damped, newCopy, PACE_MIN, peerStatus, TENURE, trusted } from "../../sr
 import { clipScale } from "../../src/learn/_merge.ts";
 import { DEFAULT_LEARNER_OPTIONS } from "../../src/learn/mod.ts";
 import { standingOf } from "../../src/learn/_standing.ts";
+import { ValueEncoding } from "../../src/learn/codec.ts";
 
 const tuning = DEFAULT_LEARNER_OPTIONS;
 
@@ -83,4 +84,61 @@ Deno.test("ignoredBecause(): score, then silence; a slowed far peer is damped, n
   p.score = 0;
   assert.equal(ignoredBecause(p, 1000, tuning), "score");
   assert.equal(ignoredNow(p, 1000, tuning), true);
+});
+
+Deno.test("PeerTable: a board heard entering the committee before our clock reaches its seat keeps its push", async () => {
+  const { PeerTable, EARLY_MAX } = await import("../../src/learn/_peer_table.ts");
+  const table = new PeerTable(tuning);
+  const P = 4;
+  const zeros = new Float32Array(P);
+  const ctx = {
+    modelHash: new Uint8Array(8),
+    paramCount: P,
+    genesis: zeros,
+    pub: zeros,
+    round: 10,
+    valueBound: 100,
+    stepCap: 0,
+    paceStep: 0,
+  };
+  const key = (i: number) => new Uint8Array(32).fill(i);
+  const hex = (i: number) => `k${i}`;
+  const msg = (epoch: number, stamp: number) => ({
+    modelHash: new Uint8Array(8),
+    epoch,
+    stamp,
+    paramCount: P,
+    encoding: ValueEncoding.F32,
+    indices: Uint32Array.from([0, 1, 2, 3]),
+    values: Float32Array.from([0.1, 0.2, 0.3, 0.4]),
+  });
+  // Our committee: boards 1 and 2. Board 3 sat before (epoch 5) and is on standby.
+  table.restrict(new Set([hex(1), hex(2)]), new Map(), 0);
+  table.standby.set(hex(3), standingOf(newCopy(key(3), hex(3), 5, false, zeros)));
+  // Board 3 again under its old epoch (its last messages before it left): standby, no copy.
+  assert.equal(table.apply(key(3), hex(3), msg(5, 9), 1000, ctx).accepted, true);
+  assert.equal(table.get(hex(3)), undefined);
+  // Under a new epoch it has just entered a seat our clock has not reached: its push is kept.
+  assert.equal(table.apply(key(3), hex(3), msg(6, 1), 1000, ctx).accepted, true);
+  assert.ok(table.get(hex(3)) && table.isEarly(hex(3)));
+  assert.equal(table.get(hex(3))!.known, P, "the pushed values are applied");
+  // A board never heard, under a new epoch: the same. Epoch 0 (the swarm's start) is not an entry.
+  table.apply(key(4), hex(4), msg(7, 1), 1000, ctx);
+  assert.ok(table.isEarly(hex(4)));
+  table.apply(key(5), hex(5), msg(0, 1), 1000, ctx);
+  assert.equal(table.get(hex(5)), undefined);
+  // Our next round, still before the seat change: the early copies stay.
+  table.restrict(new Set([hex(1), hex(2)]), new Map(), 2000);
+  assert.ok(table.get(hex(3)) && table.get(hex(4)));
+  // Our clock reaches it: board 3 is a holder now, an ordinary copy.
+  table.restrict(new Set([hex(1), hex(3)]), new Map(), 3000);
+  assert.ok(table.get(hex(3)) && !table.isEarly(hex(3)));
+  // Board 4 never shows up on our committee: dropped to standby after the peer timeout.
+  table.restrict(new Set([hex(1), hex(3)]), new Map(), 1000 + tuning.peerTimeoutMs + 1);
+  assert.equal(table.get(hex(4)), undefined);
+  assert.ok(table.standby.has(hex(4)));
+  // At most EARLY_MAX early copies at a time: junk epochs cannot make us hold every board's copy.
+  for (let i = 10; i < 10 + EARLY_MAX + 3; i++) table.apply(key(i), hex(i), msg(i, 1), 5000, ctx);
+  const early = [...Array(EARLY_MAX + 3).keys()].filter((j) => table.isEarly(hex(10 + j))).length;
+  assert.equal(early, EARLY_MAX);
 });
