@@ -182,10 +182,11 @@ export class PeerTable {
     }
     for (const [hex, p] of this.peers) {
       const early = this.#early.get(hex);
-      if (keep.has(hex) || (early !== undefined && now - early <= this.tuning.peerTimeoutMs)) {
-        if (keep.has(hex)) this.#early.delete(hex);
+      if (keep.has(hex)) {
+        this.#early.delete(hex);
         continue;
       }
+      if (early !== undefined && now - early <= this.tuning.peerTimeoutMs) continue;
       this.#early.delete(hex);
       this.standby.set(hex, standingOf(p));
       this.peers.delete(hex);

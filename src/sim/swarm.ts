@@ -240,6 +240,8 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
   const speed = (i: number) => 1 - (opt.speedSpread ?? 0) * (n > 1 ? i / (n - 1) : 0);
   const skewRng = new SeededRandom(opt.seed * 104_729 + 17);
   const phase = Array.from({ length: n }, () => opt.clockSkew ? skewRng.next() : 0);
+  /** Node i's clock in a round starting at `now` that lasts `roundMs`. */
+  const clockOf = (i: number, now: number, roundMs: number) => now + phase[i] * roundMs;
   const onlineSince = new Array(n).fill(Infinity);
   for (let i = 0; i < n; i++) {
     const late = startRound(i) > 1;
@@ -304,7 +306,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
       const s = speed(i);
       if (Math.floor(round * s) === Math.floor((round - 1) * s)) continue; // a slower node skips this round
       await l.train(opt.localSteps);
-      const clock = now + phase[i] * roundMs;
+      const clock = clockOf(i, now, roundMs);
       l.mix(clock, roster);
       let out = l.outgoing(budget).map((m) => ({ type: m.type as number, body: m.body }));
       const h = hooks.get(i);
@@ -315,7 +317,7 @@ export async function runSwarmSim(opt: SwarmSimOptions): Promise<SwarmSimResult>
     for (const d of net.deliver(now + roundMs - 1)) {
       const l = learners[d.to];
       if (!l || !online(plan, d.to, round)) continue;
-      l.onMessage(d.sender, d.type, d.body, now + phase[d.to] * roundMs);
+      l.onMessage(d.sender, d.type, d.body, clockOf(d.to, now, roundMs));
     }
     // False positives: honest senders ignored by anyone while they have been online longer than a timeout.
     for (let i = 0; i < n; i++) {

@@ -28,8 +28,11 @@ const VERSION = 1;
 /** Size of the binary header before the payload. */
 export const CHECKED_HEADER_SIZE = 44;
 
-async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+/** SHA-256 of the concatenation of `parts`, hashed part by part (one implementation for every check). */
+function sha256(parts: readonly Uint8Array[]): Uint8Array {
+  const hash = createHash("sha256");
+  for (const p of parts) hash.update(p);
+  return new Uint8Array(hash.digest());
 }
 
 const hex = toHex;
@@ -80,10 +83,10 @@ function checkDigest(path: string, header: Uint8Array, digest: Uint8Array): void
 }
 
 /** Checks and unwraps the binary envelope; throws {@linkcode CorruptStateError} naming `path`. */
-export async function openChecked(path: string, file: Uint8Array): Promise<Uint8Array> {
+export function openChecked(path: string, file: Uint8Array): Uint8Array {
   checkHeader(path, file, file.length);
   const payload = file.subarray(CHECKED_HEADER_SIZE);
-  checkDigest(path, file, await sha256(payload));
+  checkDigest(path, file, sha256([payload]));
   return payload;
 }
 
@@ -148,13 +151,8 @@ export async function writeChecked(
   options?: AtomicWriteOptions,
 ): Promise<void> {
   const parts = payload instanceof Uint8Array ? [payload] : payload;
-  const hash = createHash("sha256");
-  let length = 0;
-  for (const p of parts) {
-    hash.update(p);
-    length += p.length;
-  }
-  const header = envelopeHeader(length, new Uint8Array(hash.digest()));
+  const length = parts.reduce((n, p) => n + p.length, 0);
+  const header = envelopeHeader(length, sha256(parts));
   await writeFileAtomic(path, [header, ...parts], options);
 }
 
@@ -167,7 +165,7 @@ export async function readChecked(path: string): Promise<Uint8Array | undefined>
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
   }
-  return await openChecked(path, file);
+  return openChecked(path, file);
 }
 
 /** Writes `data` atomically as a checksummed JSON document of the given `format` name. */
@@ -178,7 +176,7 @@ export async function writeCheckedJson(
   options?: AtomicWriteOptions,
 ): Promise<void> {
   const body = JSON.stringify(data);
-  const digest = hex(await sha256(new TextEncoder().encode(body)));
+  const digest = hex(sha256([new TextEncoder().encode(body)]));
   const doc = `{"format":${JSON.stringify(format)},"sha256":"${digest}","data":${body}}\n`;
   await writeFileAtomic(path, doc, options);
 }
@@ -211,7 +209,7 @@ export async function readCheckedJson(path: string, format: string): Promise<unk
   if (typeof d.sha256 !== "string" || !("data" in d)) {
     throw new CorruptStateError(path, "missing sha256 or data");
   }
-  const got = hex(await sha256(new TextEncoder().encode(JSON.stringify(d.data))));
+  const got = hex(sha256([new TextEncoder().encode(JSON.stringify(d.data))]));
   if (got !== d.sha256) {
     throw new CorruptStateError(path, "checksum mismatch (was the file edited or truncated?)");
   }
